@@ -195,7 +195,8 @@ impl RawEvent<'_> {
         let rule = RuleId::new(need(self.rule, Field::Rule)?)
             .map_err(|e| DecodeError::new(Field::Rule, Problem::BadId(e)))?;
         let level = Level::parse(need(self.level, Field::Level)?).ok_or(unknown(Field::Level))?;
-        let state = AlarmState::parse(need(self.state, Field::State)?).ok_or(unknown(Field::State))?;
+        let state =
+            AlarmState::parse(need(self.state, Field::State)?).ok_or(unknown(Field::State))?;
         let value = finite(self.value, Field::Value)?;
         let threshold = finite(self.threshold, Field::Threshold)?;
         let ts_ms = need(self.ts_ms, Field::TsMs)?;
@@ -345,17 +346,36 @@ mod tests {
             ("ts_ms", Field::TsMs),
             ("gateway", Field::Gateway),
         ] {
-            assert_eq!(err(&without(key)), DecodeError::new(field, Problem::Missing), "{key}");
+            assert_eq!(
+                err(&without(key)),
+                DecodeError::new(field, Problem::Missing),
+                "{key}"
+            );
         }
     }
 
     #[test]
     fn rejects_bad_values() {
-        assert_eq!(err(&with("level", r#""purple""#)), DecodeError::new(Field::Level, Problem::Unknown));
-        assert_eq!(err(&with("state", r#""open""#)), DecodeError::new(Field::State, Problem::Unknown));
-        assert_eq!(err(&with("kind", r#""smoke""#)), DecodeError::new(Field::Kind, Problem::Unknown));
-        assert_eq!(err(&with("value", "null")), DecodeError::new(Field::Value, Problem::NotFinite));
-        assert_eq!(err(&with("ts_ms", "0")), DecodeError::new(Field::TsMs, Problem::OutOfRange));
+        assert_eq!(
+            err(&with("level", r#""purple""#)),
+            DecodeError::new(Field::Level, Problem::Unknown)
+        );
+        assert_eq!(
+            err(&with("state", r#""open""#)),
+            DecodeError::new(Field::State, Problem::Unknown)
+        );
+        assert_eq!(
+            err(&with("kind", r#""smoke""#)),
+            DecodeError::new(Field::Kind, Problem::Unknown)
+        );
+        assert_eq!(
+            err(&with("value", "null")),
+            DecodeError::new(Field::Value, Problem::NotFinite)
+        );
+        assert_eq!(
+            err(&with("ts_ms", "0")),
+            DecodeError::new(Field::TsMs, Problem::OutOfRange)
+        );
         assert_eq!(
             err(&with("event_id", r#""a b""#)),
             DecodeError::new(Field::EventId, Problem::BadId(IdError::BadChar))

@@ -75,7 +75,9 @@ impl Field {
         match self {
             Self::Payload => "a JSON object",
             Self::V => "the contract version 1",
-            Self::Device | Self::Site | Self::Gateway => "a string of 1-64 characters [A-Za-z0-9_-]",
+            Self::Device | Self::Site | Self::Gateway => {
+                "a string of 1-64 characters [A-Za-z0-9_-]"
+            }
             Self::Kind => "one of gas, electrical, water_pressure, crane",
             Self::Seq | Self::Dropped => "an unsigned 32-bit integer",
             Self::TsMs => "Unix milliseconds (0 when the device has no clock)",
@@ -166,7 +168,11 @@ impl fmt::Display for DecodeError {
         let field = self.field;
         match self.problem {
             Problem::TooLarge => write!(f, "{field}: larger than {} bytes", crate::MAX_PAYLOAD),
-            Problem::Malformed => write!(f, "{field}: not well-formed JSON; expected {}", field.expected()),
+            Problem::Malformed => write!(
+                f,
+                "{field}: not well-formed JSON; expected {}",
+                field.expected()
+            ),
             Problem::WrongType => write!(f, "{field}: wrong type; expected {}", field.expected()),
             Problem::Missing => write!(f, "{field}: missing; expected {}", field.expected()),
             Problem::Duplicate => write!(f, "{field}: appears twice"),
@@ -175,13 +181,19 @@ impl fmt::Display for DecodeError {
             Problem::OutOfRange => match field {
                 Field::Reading(m) => {
                     let (lo, hi) = m.range();
-                    write!(f, "{field}: outside the physical range {lo}..={hi} {}", m.unit())
+                    write!(
+                        f,
+                        "{field}: outside the physical range {lo}..={hi} {}",
+                        m.unit()
+                    )
                 }
                 _ => write!(f, "{field}: out of range; expected {}", field.expected()),
             },
             Problem::BadId(e) => write!(f, "{field}: {e}; expected {}", field.expected()),
             Problem::TooMany => write!(f, "{field}: too many entries"),
-            Problem::Unsupported => write!(f, "{field}: unsupported; expected {}", field.expected()),
+            Problem::Unsupported => {
+                write!(f, "{field}: unsupported; expected {}", field.expected())
+            }
         }
     }
 }

@@ -171,7 +171,10 @@ impl FaultSet {
 
     /// The codes in the set, in discriminant order.
     pub fn iter(self) -> impl Iterator<Item = FaultCode> {
-        FaultCode::ALL.iter().copied().filter(move |c| self.contains(*c))
+        FaultCode::ALL
+            .iter()
+            .copied()
+            .filter(move |c| self.contains(*c))
     }
 }
 

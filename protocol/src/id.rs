@@ -40,8 +40,7 @@ fn check(s: &str, max: usize, extra: &[u8]) -> Result<(), IdError> {
     if s.len() > max {
         return Err(IdError::TooLong);
     }
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b))
     {
         Ok(())

@@ -21,7 +21,12 @@ pub enum DeviceKind {
 
 impl DeviceKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 4] = [Self::Gas, Self::Electrical, Self::WaterPressure, Self::Crane];
+    pub const ALL: [Self; 4] = [
+        Self::Gas,
+        Self::Electrical,
+        Self::WaterPressure,
+        Self::Crane,
+    ];
 
     /// The wire name, also the time-series measurement name.
     pub const fn as_str(self) -> &'static str {

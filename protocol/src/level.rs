@@ -67,7 +67,12 @@ pub enum AlarmState {
 
 impl AlarmState {
     /// Every state.
-    pub const ALL: [Self; 4] = [Self::Raised, Self::Escalated, Self::Downgraded, Self::Cleared];
+    pub const ALL: [Self; 4] = [
+        Self::Raised,
+        Self::Escalated,
+        Self::Downgraded,
+        Self::Cleared,
+    ];
 
     /// The wire name.
     pub const fn as_str(self) -> &'static str {
@@ -124,7 +129,10 @@ mod tests {
         use Level::*;
         assert_eq!(AlarmState::between(None, Some(Blue)), Some(Raised));
         assert_eq!(AlarmState::between(Some(Blue), Some(Red)), Some(Escalated));
-        assert_eq!(AlarmState::between(Some(Red), Some(Yellow)), Some(Downgraded));
+        assert_eq!(
+            AlarmState::between(Some(Red), Some(Yellow)),
+            Some(Downgraded)
+        );
         assert_eq!(AlarmState::between(Some(Red), None), Some(Cleared));
         assert_eq!(AlarmState::between(Some(Red), Some(Red)), None);
         assert_eq!(AlarmState::between(None, None), None);

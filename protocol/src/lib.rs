@@ -24,10 +24,10 @@ mod alarm;
 mod error;
 mod fault;
 mod id;
+mod json;
 mod kind;
 mod level;
 mod metric;
-mod json;
 mod telemetry;
 mod topic;
 

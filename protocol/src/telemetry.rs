@@ -308,10 +308,13 @@ impl<'de> Visitor<'de> for FrameVisitor<'_> {
                 Key::Seq => json::once(&mut raw.seq, map.next_value()?),
                 Key::TsMs => json::once(&mut raw.ts_ms, map.next_value()?),
                 Key::Dropped => json::once(&mut raw.dropped, map.next_value()?),
-                Key::Readings => {
-                    json::once(&mut raw.readings, map.next_value_seed(ReadingsSeed { ctx })?)
+                Key::Readings => json::once(
+                    &mut raw.readings,
+                    map.next_value_seed(ReadingsSeed { ctx })?,
+                ),
+                Key::Faults => {
+                    json::once(&mut raw.faults, map.next_value_seed(FaultsSeed { ctx })?)
                 }
-                Key::Faults => json::once(&mut raw.faults, map.next_value_seed(FaultsSeed { ctx })?),
             };
             if dup {
                 return Err(ctx.fail(field, Problem::Duplicate));
@@ -385,7 +388,8 @@ impl<'de> Visitor<'de> for FaultsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Faults, A::Error> {
         let mut out = Faults::new();
         while let Some(s) = seq.next_element::<&'de str>()? {
-            let fault = Fault::parse(s).ok_or_else(|| self.ctx.fail(Field::Faults, Problem::Unknown))?;
+            let fault =
+                Fault::parse(s).ok_or_else(|| self.ctx.fail(Field::Faults, Problem::Unknown))?;
             if out.contains(&fault) {
                 continue;
             }
@@ -441,7 +445,9 @@ mod tests {
     #[test]
     fn round_trips() {
         let mut f = Telemetry::decode(GOOD.as_bytes()).unwrap();
-        f.faults.push(Fault::on(FaultCode::OpenCircuit, Metric::Temp2C)).unwrap();
+        f.faults
+            .push(Fault::on(FaultCode::OpenCircuit, Metric::Temp2C))
+            .unwrap();
         f.faults.push(Fault::device(FaultCode::Power)).unwrap();
         f.dropped = 7;
         let mut buf = [0u8; MAX_PAYLOAD];
@@ -460,7 +466,8 @@ mod tests {
         assert!(f.faults.is_empty());
         let f = Telemetry::decode(with("v", "1").as_bytes()).unwrap();
         assert_eq!(f.seq, 1234);
-        let f = Telemetry::decode(with("firmware", r#"{"rev":[1,2,{"x":null}]}"#).as_bytes()).unwrap();
+        let f =
+            Telemetry::decode(with("firmware", r#"{"rev":[1,2,{"x":null}]}"#).as_bytes()).unwrap();
         assert_eq!(f.seq, 1234);
         // ts_ms 0 means "no clock".
         assert!(Telemetry::decode(with("ts_ms", "0").as_bytes()).is_ok());
@@ -471,12 +478,24 @@ mod tests {
     #[test]
     fn rejects_oversized_payloads() {
         let big = format!("{}{}", " ".repeat(MAX_PAYLOAD), GOOD);
-        assert_eq!(err(&big), DecodeError::new(Field::Payload, Problem::TooLarge));
+        assert_eq!(
+            err(&big),
+            DecodeError::new(Field::Payload, Problem::TooLarge)
+        );
     }
 
     #[test]
     fn rejects_malformed_json() {
-        for s in ["", "{", "not json", "[1,2]", "{\"device\"", "null", "{}}", "\u{0}"] {
+        for s in [
+            "",
+            "{",
+            "not json",
+            "[1,2]",
+            "{\"device\"",
+            "null",
+            "{}}",
+            "\u{0}",
+        ] {
             let e = err(s);
             assert!(
                 matches!(e.problem, Problem::Malformed | Problem::WrongType),
@@ -490,7 +509,10 @@ mod tests {
     #[test]
     fn rejects_deep_nesting_without_recursing() {
         let deep = format!("{{\"x\":{}{}}}", "[".repeat(400), "]".repeat(400));
-        assert_eq!(err(&deep), DecodeError::new(Field::Payload, Problem::Malformed));
+        assert_eq!(
+            err(&deep),
+            DecodeError::new(Field::Payload, Problem::Malformed)
+        );
     }
 
     #[test]
@@ -502,7 +524,11 @@ mod tests {
             ("ts_ms", Field::TsMs),
             ("readings", Field::Readings),
         ] {
-            assert_eq!(err(&without(key)), DecodeError::new(field, Problem::Missing), "{key}");
+            assert_eq!(
+                err(&without(key)),
+                DecodeError::new(field, Problem::Missing),
+                "{key}"
+            );
         }
     }
 
@@ -517,8 +543,16 @@ mod tests {
             ("seq", "true", Field::Seq),
             ("ts_ms", "1.5e3", Field::TsMs),
             ("readings", "[]", Field::Readings),
-            ("readings", r#"{"lel_pct":"12"}"#, Field::Reading(Metric::LelPct)),
-            ("readings", r#"{"lel_pct":true}"#, Field::Reading(Metric::LelPct)),
+            (
+                "readings",
+                r#"{"lel_pct":"12"}"#,
+                Field::Reading(Metric::LelPct),
+            ),
+            (
+                "readings",
+                r#"{"lel_pct":true}"#,
+                Field::Reading(Metric::LelPct),
+            ),
             ("faults", "{}", Field::Faults),
             ("faults", "[1]", Field::Faults),
             ("dropped", "-3", Field::Dropped),
@@ -535,7 +569,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_names() {
-        assert_eq!(err(&with("kind", r#""smoke""#)), DecodeError::new(Field::Kind, Problem::Unknown));
+        assert_eq!(
+            err(&with("kind", r#""smoke""#)),
+            DecodeError::new(Field::Kind, Problem::Unknown)
+        );
         assert_eq!(
             err(&with("readings", r#"{"lel":1}"#)),
             DecodeError::new(Field::Readings, Problem::Unknown)
@@ -544,7 +581,10 @@ mod tests {
             err(&with("faults", r#"["melted"]"#)),
             DecodeError::new(Field::Faults, Problem::Unknown)
         );
-        assert_eq!(err(&with("v", "2")), DecodeError::new(Field::V, Problem::Unsupported));
+        assert_eq!(
+            err(&with("v", "2")),
+            DecodeError::new(Field::V, Problem::Unsupported)
+        );
     }
 
     #[test]
@@ -566,7 +606,10 @@ mod tests {
             err(&with("readings", r#"{"wind_ms":-1}"#)),
             DecodeError::new(Field::Reading(Metric::WindMs), Problem::OutOfRange)
         );
-        assert_eq!(err(&with("ts_ms", "12345")), DecodeError::new(Field::TsMs, Problem::OutOfRange));
+        assert_eq!(
+            err(&with("ts_ms", "12345")),
+            DecodeError::new(Field::TsMs, Problem::OutOfRange)
+        );
         assert_eq!(
             err(&with("ts_ms", "9999999999999")),
             DecodeError::new(Field::TsMs, Problem::OutOfRange)
@@ -602,7 +645,10 @@ mod tests {
         let dup = GOOD.replace(r#""seq":1234"#, r#""seq":1234,"seq":1235"#);
         assert_eq!(err(&dup), DecodeError::new(Field::Seq, Problem::Duplicate));
         let dup = GOOD.replace(r#""co_ppm":3.0"#, r#""co_ppm":3.0,"lel_pct":1"#);
-        assert_eq!(err(&dup), DecodeError::new(Field::Reading(Metric::LelPct), Problem::Duplicate));
+        assert_eq!(
+            err(&dup),
+            DecodeError::new(Field::Reading(Metric::LelPct), Problem::Duplicate)
+        );
         let many: String = crate::FaultCode::ALL
             .iter()
             .map(|c| format!("\"{c}\""))
@@ -625,7 +671,10 @@ mod tests {
             "readings.lel_pct: outside the physical range 0..=100 %LEL"
         );
         let e = err(&with("seq", r#""x""#));
-        assert_eq!(format!("{e}"), "seq: wrong type; expected an unsigned 32-bit integer");
+        assert_eq!(
+            format!("{e}"),
+            "seq: wrong type; expected an unsigned 32-bit integer"
+        );
     }
 
     #[test]

@@ -135,7 +135,11 @@ impl<'a> Topic<'a> {
     }
 
     /// Builds `sites/{site}/devices/{device}/{kind}`.
-    pub fn device_topic(site: &Id, device: &Id, kind: TopicKind) -> heapless::String<MAX_TOPIC_LEN> {
+    pub fn device_topic(
+        site: &Id,
+        device: &Id,
+        kind: TopicKind,
+    ) -> heapless::String<MAX_TOPIC_LEN> {
         let mut s = heapless::String::new();
         // 6 + 64 + 9 + 64 + 10 = 153 ≤ 160: cannot run out of room.
         let _ = write!(s, "sites/{site}/devices/{device}/{}", kind.as_str());
@@ -262,13 +266,22 @@ mod tests {
             );
         }
         let t = Topic::alarm_topic(&s, &d);
-        assert_eq!(Topic::parse(&t), Ok(Topic::Alarm { site: &s, device: &d }));
+        assert_eq!(
+            Topic::parse(&t),
+            Ok(Topic::Alarm {
+                site: &s,
+                device: &d
+            })
+        );
     }
 
     #[test]
     fn status_payloads() {
         assert_eq!(DeviceStatus::parse(b"online"), Some(DeviceStatus::Online));
-        assert_eq!(DeviceStatus::parse(b"offline\n"), Some(DeviceStatus::Offline));
+        assert_eq!(
+            DeviceStatus::parse(b"offline\n"),
+            Some(DeviceStatus::Offline)
+        );
         assert_eq!(DeviceStatus::parse(b"ONLINE"), None);
         assert_eq!(DeviceStatus::parse(b""), None);
     }
