@@ -358,7 +358,12 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        let expected = [(DeviceKind::Gas, 5), (DeviceKind::Electrical, 9), (DeviceKind::WaterPressure, 6), (DeviceKind::Crane, 6)];
+        let expected = [
+            (DeviceKind::Gas, 5),
+            (DeviceKind::Electrical, 9),
+            (DeviceKind::WaterPressure, 6),
+            (DeviceKind::Crane, 6),
+        ];
         for (kind, n) in expected {
             let set = for_kind(kind);
             assert_eq!(set.rules().len(), n, "{kind}: a rule failed validation");

@@ -281,7 +281,7 @@ impl fmt::Display for RuleError {
                 };
                 write!(
                     f,
-                    "{level}.clear ({clear}) must be {side} {level}.raise ({raise}) for a `{}` rule",
+                    "{level}.clear ({clear}) must be {side} {level}.raise ({raise}) in a rule with direction `{}`",
                     direction.as_str()
                 )
             }
@@ -429,7 +429,10 @@ mod tests {
         let l = Levels::NONE.with(Level::Red, Band::new(50.0, 50.0));
         assert!(matches!(
             threshold(Direction::Above, l).validate(),
-            Err(RuleError::ClearNotBeforeRaise { level: Level::Red, .. })
+            Err(RuleError::ClearNotBeforeRaise {
+                level: Level::Red,
+                ..
+            })
         ));
         let l = Levels::NONE.with(Level::Red, Band::new(0.1, 0.05));
         assert!(matches!(
@@ -454,10 +457,19 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_non_finite() {
-        assert_eq!(threshold(Direction::Above, Levels::NONE).validate(), Err(RuleError::NoLevels));
+        assert_eq!(
+            threshold(Direction::Above, Levels::NONE).validate(),
+            Err(RuleError::NoLevels)
+        );
         let l = Levels::NONE.with(Level::Red, Band::new(f32::NAN, 1.0));
-        assert_eq!(threshold(Direction::Above, l).validate(), Err(RuleError::NotFinite));
-        let mut r = threshold(Direction::Above, Levels::NONE.with(Level::Red, Band::new(2.0, 1.0)));
+        assert_eq!(
+            threshold(Direction::Above, l).validate(),
+            Err(RuleError::NotFinite)
+        );
+        let mut r = threshold(
+            Direction::Above,
+            Levels::NONE.with(Level::Red, Band::new(2.0, 1.0)),
+        );
         r.debounce.samples = 0;
         assert_eq!(r.validate(), Err(RuleError::ZeroSamples));
     }

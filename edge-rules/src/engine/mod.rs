@@ -54,7 +54,8 @@ fn encode(l: Option<Level>) -> u8 {
 }
 
 fn decode(v: u8) -> Option<Level> {
-    v.checked_sub(1).and_then(|i| Level::ALL.get(usize::from(i)).copied())
+    v.checked_sub(1)
+        .and_then(|i| Level::ALL.get(usize::from(i)).copied())
 }
 
 /// Samples kept for one rate-of-change rule.
@@ -103,7 +104,10 @@ impl RateHistory {
                 self.len -= 1;
             }
             let tail = (usize::from(self.head) + usize::from(self.len)) % RATE_SAMPLES;
-            self.samples[tail] = Sample { at_ms: now, value: v };
+            self.samples[tail] = Sample {
+                at_ms: now,
+                value: v,
+            };
             self.len += 1;
         }
         let oldest = self.get(0);
@@ -171,7 +175,8 @@ impl Verdict {
         };
         if to > from {
             // Moving up: the raise threshold of the new level.
-            to.and_then(|l| levels.get(l)).map_or(self.fixed_threshold, |b| b.raise)
+            to.and_then(|l| levels.get(l))
+                .map_or(self.fixed_threshold, |b| b.raise)
         } else {
             // Moving down: the clear threshold of the lowest level left.
             Level::ALL
@@ -337,7 +342,15 @@ impl RuleSet {
                     // A frame is a sign of life: clear at once, no debounce.
                     if current.is_some() {
                         let threshold = *after_ms as f32 / 1000.0;
-                        commit(&mut out, &mut state.rules[i], rule, None, silence_s, threshold, now_ms);
+                        commit(
+                            &mut out,
+                            &mut state.rules[i],
+                            rule,
+                            None,
+                            silence_s,
+                            threshold,
+                            now_ms,
+                        );
                     }
                     None
                 }
@@ -368,7 +381,15 @@ impl RuleSet {
                 let s = &mut state.rules[i];
                 if s.level == 0 && silence_ms >= u64::from(*after_ms) {
                     let threshold = *after_ms as f32 / 1000.0;
-                    commit(&mut out, s, rule, Some(*level), silence_ms as f32 / 1000.0, threshold, now_ms);
+                    commit(
+                        &mut out,
+                        s,
+                        rule,
+                        Some(*level),
+                        silence_ms as f32 / 1000.0,
+                        threshold,
+                        now_ms,
+                    );
                 }
             }
         }
@@ -402,7 +423,12 @@ impl RuleSet {
     /// reload): rules keep their state by id; an active alarm whose rule is
     /// gone or disabled is reported as cleared so it does not stay open
     /// forever downstream.
-    pub fn migrate(&self, old: &RuleSet, state: &DeviceState, now_ms: u64) -> (DeviceState, Transitions) {
+    pub fn migrate(
+        &self,
+        old: &RuleSet,
+        state: &DeviceState,
+        now_ms: u64,
+    ) -> (DeviceState, Transitions) {
         let mut next = DeviceState::new(state.last_seen_ms);
         let mut out = Transitions::new();
         let mut old_rate = 0;
@@ -469,7 +495,11 @@ fn step(out: &mut Transitions, s: &mut RuleState, rule: &Rule, v: &Verdict, now:
         s.count = s.count.saturating_add(1);
         // Conservative: enter only the level that held for the whole
         // debounce, leave only to the level that held for all of it.
-        let kept = if up { pending.min(v.target) } else { pending.max(v.target) };
+        let kept = if up {
+            pending.min(v.target)
+        } else {
+            pending.max(v.target)
+        };
         s.pending = encode(kept);
     } else {
         s.count = 1;

@@ -65,7 +65,10 @@ fn run(rules: &RuleSet, values: &[f32]) -> Vec<(u64, AlarmState, Level)> {
 fn threshold_raise_escalate_downgrade_clear() {
     use AlarmState::*;
     let rules = gas_like(Debounce::IMMEDIATE);
-    let got = run(&rules, &[10.0, 26.0, 30.0, 55.0, 45.0, 39.0, 21.0, 19.0, 5.0]);
+    let got = run(
+        &rules,
+        &[10.0, 26.0, 30.0, 55.0, 45.0, 39.0, 21.0, 19.0, 5.0],
+    );
     assert_eq!(
         got,
         [
@@ -97,7 +100,10 @@ fn transitions_carry_value_threshold_and_time() {
     // Straight from red to quiet: the threshold is the lowest clear value
     // fallen below.
     let t = rules.evaluate(&mut st, &one(Metric::LelPct, 3.0), &[], 8 * S);
-    assert_eq!((t[0].state, t[0].level, t[0].from), (AlarmState::Cleared, Level::Red, Some(Level::Red)));
+    assert_eq!(
+        (t[0].state, t[0].level, t[0].from),
+        (AlarmState::Cleared, Level::Red, Some(Level::Red))
+    );
     assert_eq!(t[0].threshold, 20.0);
     // Red to yellow reports red's clear value.
     rules.evaluate(&mut st, &one(Metric::LelPct, 60.0), &[], 9 * S);
@@ -130,7 +136,12 @@ fn below_rules_mirror_above_rules() {
     }
     assert_eq!(
         got,
-        [(1, Raised, Level::Yellow), (3, Escalated, Level::Red), (5, Downgraded, Level::Yellow), (6, Cleared, Level::Yellow)]
+        [
+            (1, Raised, Level::Yellow),
+            (3, Escalated, Level::Red),
+            (5, Downgraded, Level::Yellow),
+            (6, Cleared, Level::Yellow)
+        ]
     );
 }
 
@@ -151,7 +162,10 @@ fn debounce_in_samples() {
     assert_eq!(got, [(6, Raised, Level::Yellow)]);
     // Clearing is debounced too.
     let got = run(&rules, &[30.0, 30.0, 30.0, 5.0, 5.0, 30.0, 5.0, 5.0, 5.0]);
-    assert_eq!(got, [(3, Raised, Level::Yellow), (9, Cleared, Level::Yellow)]);
+    assert_eq!(
+        got,
+        [(3, Raised, Level::Yellow), (9, Cleared, Level::Yellow)]
+    );
 }
 
 #[test]
@@ -161,7 +175,10 @@ fn debounce_enters_only_the_level_that_held() {
     // 30 (yellow) then 60 (red): only yellow held for two samples. The red
     // sample starts red's own debounce, which the next red sample completes.
     let got = run(&rules, &[30.0, 60.0, 60.0]);
-    assert_eq!(got, [(2, Raised, Level::Yellow), (3, Escalated, Level::Red)]);
+    assert_eq!(
+        got,
+        [(2, Raised, Level::Yellow), (3, Escalated, Level::Red)]
+    );
     // A single red spike inside yellow does not escalate.
     let got = run(&rules, &[30.0, 30.0, 60.0, 30.0, 30.0]);
     assert_eq!(got, [(2, Raised, Level::Yellow)]);
@@ -170,15 +187,25 @@ fn debounce_enters_only_the_level_that_held() {
 #[test]
 fn debounce_in_time() {
     use AlarmState::*;
-    let rules = gas_like(Debounce { samples: 1, ms: 3000 });
+    let rules = gas_like(Debounce {
+        samples: 1,
+        ms: 3000,
+    });
     // Needs 3 s of persistence: samples at 1,2,3 s are not enough (2 s), the
     // one at 4 s is.
     let got = run(&rules, &[30.0, 30.0, 30.0, 30.0]);
     assert_eq!(got, [(4, Raised, Level::Yellow)]);
     // Both conditions: 2 samples and 3 s.
-    let rules = gas_like(Debounce { samples: 2, ms: 3000 });
+    let rules = gas_like(Debounce {
+        samples: 2,
+        ms: 3000,
+    });
     let mut st = DeviceState::new(0);
-    assert!(rules.evaluate(&mut st, &one(Metric::LelPct, 30.0), &[], 0).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &one(Metric::LelPct, 30.0), &[], 0)
+            .is_empty()
+    );
     let t = rules.evaluate(&mut st, &one(Metric::LelPct, 30.0), &[], 3000);
     assert_eq!(t[0].state, Raised);
 }
@@ -219,7 +246,11 @@ fn rate_of_change_detects_a_slow_leak_and_a_burst() {
     let mut p: f32 = 0.40;
     let mut t = 0;
     for _ in 0..8 {
-        assert!(rules.evaluate(&mut st, &one(Metric::PressureMpa, p), &[], t).is_empty());
+        assert!(
+            rules
+                .evaluate(&mut st, &one(Metric::PressureMpa, p), &[], t)
+                .is_empty()
+        );
         t += 15 * S;
     }
     // Slow leak: −0.08 MPa/min for 2 min.
@@ -254,20 +285,45 @@ fn rate_of_change_needs_half_a_window_of_history() {
     let mut st = DeviceState::new(0);
     // A large drop 10 s after the first sample: under half a window, no rate.
     rules.evaluate(&mut st, &one(Metric::PressureMpa, 0.5), &[], 0);
-    assert!(rules.evaluate(&mut st, &one(Metric::PressureMpa, 0.1), &[], 10 * S).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &one(Metric::PressureMpa, 0.1), &[], 10 * S)
+            .is_empty()
+    );
     // Time going backwards resets the history instead of computing nonsense.
-    assert!(rules.evaluate(&mut st, &one(Metric::PressureMpa, 0.5), &[], 5 * S).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &one(Metric::PressureMpa, 0.5), &[], 5 * S)
+            .is_empty()
+    );
 }
 
 fn crane_combo() -> RuleSet {
     let mut conditions = heapless::Vec::new();
     conditions
-        .push(Condition { metric: Metric::MomentPct, direction: Direction::Above, raise: 90.0, clear: 85.0 })
+        .push(Condition {
+            metric: Metric::MomentPct,
+            direction: Direction::Above,
+            raise: 90.0,
+            clear: 85.0,
+        })
         .unwrap();
     conditions
-        .push(Condition { metric: Metric::WindMs, direction: Direction::Above, raise: 13.8, clear: 12.0 })
+        .push(Condition {
+            metric: Metric::WindMs,
+            direction: Direction::Above,
+            raise: 13.8,
+            clear: 12.0,
+        })
         .unwrap();
-    set([rule("combo", Debounce::IMMEDIATE, RuleKind::AllOf { conditions, level: Level::Red })])
+    set([rule(
+        "combo",
+        Debounce::IMMEDIATE,
+        RuleKind::AllOf {
+            conditions,
+            level: Level::Red,
+        },
+    )])
 }
 
 #[test]
@@ -277,22 +333,47 @@ fn all_of_needs_every_condition_and_clears_on_any() {
     let mut st = DeviceState::new(0);
     let f = |m: f32, w: f32| r(&[(Metric::MomentPct, m), (Metric::WindMs, w)]);
     assert!(rules.evaluate(&mut st, &f(95.0, 10.0), &[], S).is_empty());
-    assert!(rules.evaluate(&mut st, &f(50.0, 15.0), &[], 2 * S).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &f(50.0, 15.0), &[], 2 * S)
+            .is_empty()
+    );
     let t = rules.evaluate(&mut st, &f(92.0, 14.0), &[], 3 * S);
-    assert_eq!((t[0].state, t[0].level, t[0].value, t[0].threshold), (Raised, Level::Red, 92.0, 90.0));
+    assert_eq!(
+        (t[0].state, t[0].level, t[0].value, t[0].threshold),
+        (Raised, Level::Red, 92.0, 90.0)
+    );
     // Held while both stay past their clear values.
-    assert!(rules.evaluate(&mut st, &f(86.0, 12.5), &[], 4 * S).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &f(86.0, 12.5), &[], 4 * S)
+            .is_empty()
+    );
     // Wind falls below 12: cleared, reported against the wind's clear value.
     let t = rules.evaluate(&mut st, &f(95.0, 11.0), &[], 5 * S);
-    assert_eq!((t[0].state, t[0].value, t[0].threshold), (Cleared, 11.0, 12.0));
+    assert_eq!(
+        (t[0].state, t[0].value, t[0].threshold),
+        (Cleared, 11.0, 12.0)
+    );
     // Missing wind reading: no decision.
     rules.evaluate(&mut st, &f(95.0, 15.0), &[], 6 * S);
-    assert!(rules.evaluate(&mut st, &one(Metric::MomentPct, 10.0), &[], 7 * S).is_empty());
+    assert!(
+        rules
+            .evaluate(&mut st, &one(Metric::MomentPct, 10.0), &[], 7 * S)
+            .is_empty()
+    );
     assert_eq!(st.level(0), Some(Level::Red));
 }
 
 fn offline_rules() -> RuleSet {
-    set([rule("off", Debounce::IMMEDIATE, RuleKind::Offline { after_ms: 45_000, level: Level::Orange })])
+    set([rule(
+        "off",
+        Debounce::IMMEDIATE,
+        RuleKind::Offline {
+            after_ms: 45_000,
+            level: Level::Orange,
+        },
+    )])
 }
 
 #[test]
@@ -303,7 +384,10 @@ fn offline_after_silence_and_back_on_a_frame() {
     // Registered at 0 and never heard from: offline at 45 s, not before.
     assert!(rules.tick(&mut st, 44_999).is_empty());
     let t = rules.tick(&mut st, 45_000);
-    assert_eq!((t[0].state, t[0].level, t[0].value, t[0].threshold), (Raised, Level::Orange, 45.0, 45.0));
+    assert_eq!(
+        (t[0].state, t[0].level, t[0].value, t[0].threshold),
+        (Raised, Level::Orange, 45.0, 45.0)
+    );
     // Raised once only.
     assert!(rules.tick(&mut st, 90_000).is_empty());
     // A frame clears it at once.
@@ -331,18 +415,33 @@ fn last_will_raises_offline_at_once() {
 #[test]
 fn fault_rule_follows_fault_codes() {
     use AlarmState::*;
-    let codes = FaultSet::EMPTY.with(FaultCode::OpenCircuit).with(FaultCode::OutOfRange);
-    let rules = set([rule("f", Debounce::samples(2), RuleKind::Fault { codes, level: Level::Yellow })]);
+    let codes = FaultSet::EMPTY
+        .with(FaultCode::OpenCircuit)
+        .with(FaultCode::OutOfRange);
+    let rules = set([rule(
+        "f",
+        Debounce::samples(2),
+        RuleKind::Fault {
+            codes,
+            level: Level::Yellow,
+        },
+    )]);
     let mut st = DeviceState::new(0);
     let open = [Fault::on(FaultCode::OpenCircuit, Metric::PressureMpa)];
     let other = [Fault::device(FaultCode::Power)];
     let empty = Readings::new();
     assert!(rules.evaluate(&mut st, &empty, &open, S).is_empty());
     let t = rules.evaluate(&mut st, &empty, &open, 2 * S);
-    assert_eq!((t[0].state, t[0].level, t[0].value), (Raised, Level::Yellow, 1.0));
+    assert_eq!(
+        (t[0].state, t[0].level, t[0].value),
+        (Raised, Level::Yellow, 1.0)
+    );
     // A code outside the set does not hold it; two clean frames clear it.
     assert!(rules.evaluate(&mut st, &empty, &other, 3 * S).is_empty());
-    assert_eq!(rules.evaluate(&mut st, &empty, &[], 4 * S)[0].state, Cleared);
+    assert_eq!(
+        rules.evaluate(&mut st, &empty, &[], 4 * S)[0].state,
+        Cleared
+    );
 }
 
 #[test]
@@ -361,14 +460,17 @@ fn rule_set_limits() {
         rule(
             &std::format!("r{i}"),
             Debounce::IMMEDIATE,
-            RuleKind::Offline { after_ms: 1000, level: Level::Blue },
+            RuleKind::Offline {
+                after_ms: 1000,
+                level: Level::Blue,
+            },
         )
     };
     for i in 0..crate::MAX_RULES {
         s.push(make(i)).unwrap();
     }
     assert_eq!(s.push(make(99)), Err(RuleError::TooManyRules));
-    assert_eq!(RuleSet::new().push(make(0)).and_then(|_| Ok(())), Ok(()));
+    assert_eq!(RuleSet::new().push(make(0)), Ok(()));
     let mut s = set([make(0)]);
     assert_eq!(s.push(make(0)), Err(RuleError::DuplicateId));
     let mut s = drop_rule();
@@ -394,7 +496,10 @@ fn migrate_keeps_state_by_id_and_clears_removed_alarms() {
     let (mut next, cleared) = new.migrate(&old, &st, 10 * S);
     assert_eq!(next.level(1), Some(Level::Red), "gas.lel kept its alarm");
     assert_eq!(cleared.len(), 1);
-    assert_eq!((cleared[0].rule.as_str(), cleared[0].state), ("gas.co", AlarmState::Cleared));
+    assert_eq!(
+        (cleared[0].rule.as_str(), cleared[0].state),
+        ("gas.co", AlarmState::Cleared)
+    );
     // Same readings under the new set: no re-raise.
     assert!(new.evaluate(&mut next, &readings, &[], 11 * S).is_empty());
 }
@@ -411,7 +516,10 @@ fn default_gas_rules_raise_red_at_55_lel() {
     let mut st = DeviceState::new(0);
     let t = rules.evaluate(&mut st, &one(Metric::LelPct, 55.0), &[], 15 * S);
     assert_eq!(t.len(), 1);
-    assert_eq!((t[0].rule.as_str(), t[0].level, t[0].threshold), ("gas.lel", Level::Red, 50.0));
+    assert_eq!(
+        (t[0].rule.as_str(), t[0].level, t[0].threshold),
+        ("gas.lel", Level::Red, 50.0)
+    );
 }
 
 #[test]
@@ -419,7 +527,10 @@ fn default_button_is_red_at_once() {
     let rules = defaults::electrical();
     let mut st = DeviceState::new(0);
     let t = rules.evaluate(&mut st, &one(Metric::AlarmBtn, 1.0), &[], S);
-    assert_eq!((t[0].rule.as_str(), t[0].level), ("elec.button", Level::Red));
+    assert_eq!(
+        (t[0].rule.as_str(), t[0].level),
+        ("elec.button", Level::Red)
+    );
     let t = rules.evaluate(&mut st, &one(Metric::AlarmBtn, 0.0), &[], 2 * S);
     assert_eq!(t[0].state, AlarmState::Cleared);
 }
@@ -427,7 +538,11 @@ fn default_button_is_red_at_once() {
 #[test]
 fn device_state_is_small() {
     // The gateway keeps one per device; 100 000 devices must fit easily.
-    assert!(core::mem::size_of::<DeviceState>() <= 384, "{}", core::mem::size_of::<DeviceState>());
+    assert!(
+        core::mem::size_of::<DeviceState>() <= 384,
+        "{}",
+        core::mem::size_of::<DeviceState>()
+    );
 }
 
 proptest! {

@@ -1,0 +1,85 @@
+//! README's first command: `cargo run -p anquan-sim -- demo` must run and
+//! print the alarms of the built-in scenario.
+
+use std::process::Command;
+
+use anquan_protocol::{AlarmEvent, AlarmState, Level};
+
+#[test]
+fn demo_prints_the_expected_alarms() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "anquan-sim",
+            "--",
+            "demo",
+            "--minutes",
+            "20",
+        ])
+        .current_dir(anquan_e2e::workspace_root())
+        .output()
+        .expect("cargo run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<AlarmEvent> = stdout
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .map(|json| {
+            AlarmEvent::decode(json.as_bytes()).expect("printed events follow the contract")
+        })
+        .collect();
+    let has = |rule: &str, state: AlarmState, level: Level| {
+        events
+            .iter()
+            .any(|e| e.rule == rule && e.state == state && e.level == level)
+    };
+    assert!(
+        has("gas.lel", AlarmState::Escalated, Level::Red),
+        "{stdout}"
+    );
+    assert!(
+        has("gas.lel", AlarmState::Cleared, Level::Yellow),
+        "{stdout}"
+    );
+    assert!(
+        has("elec.temp3", AlarmState::Escalated, Level::Orange),
+        "{stdout}"
+    );
+    assert!(
+        has("water.pressure_drop", AlarmState::Escalated, Level::Red),
+        "{stdout}"
+    );
+    assert!(
+        has("water.pressure_low", AlarmState::Escalated, Level::Red),
+        "{stdout}"
+    );
+    assert!(
+        has("crane.wind_lift", AlarmState::Raised, Level::Red),
+        "{stdout}"
+    );
+    assert!(
+        has("crane.wind_lift", AlarmState::Cleared, Level::Red),
+        "{stdout}"
+    );
+    // Quiet devices stay quiet: no alarm on the untouched channels.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.rule == "elec.temp1" || e.rule == "elec.residual"),
+        "{stdout}"
+    );
+    // Event ids are unique.
+    let mut ids: Vec<_> = events
+        .iter()
+        .map(|e| e.event_id.as_str().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len());
+}
