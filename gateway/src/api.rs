@@ -1,0 +1,127 @@
+//! Operations endpoints: `GET /healthz` (JSON, 200 while the pipeline runs
+//! and the ingest connection is up, 503 otherwise) and `GET /metrics`
+//! (Prometheus text format).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, parse_addr};
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Queue};
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address of `/healthz` and `/metrics`; empty = off. Port 0
+    /// picks a free port (the embedding API reports it).
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.listen.is_empty() {
+            parse_addr("api.listen", &self.listen)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    metrics: Metrics,
+    outbox: Arc<Outbox>,
+}
+
+/// Refreshes the gauges computed on demand (queue depth, bytes, age).
+pub fn refresh_queue_gauges(metrics: &Metrics, outbox: &Outbox) {
+    let now = crate::clock::wall_ms();
+    for q in Queue::ALL {
+        let name = q.as_str();
+        metrics
+            .queue_depth
+            .with_label_values(&[name])
+            .set(outbox.len(q) as i64);
+        metrics
+            .queue_bytes
+            .with_label_values(&[name])
+            .set(outbox.bytes(q) as i64);
+        let age = outbox
+            .oldest_ms(q)
+            .ok()
+            .flatten()
+            .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+        metrics.queue_oldest_age.with_label_values(&[name]).set(age);
+    }
+}
+
+async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
+    let st = s.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || refresh_queue_gauges(&st.metrics, &st.outbox)).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let connected = s.metrics.mqtt_connected.get() == 1;
+    let body = serde_json::json!({
+        "status": if connected { "ok" } else { "degraded" },
+        "mqtt_connected": connected,
+        "queue_points": s.outbox.len(Queue::Points),
+        "queue_alarms_http": s.outbox.len(Queue::AlarmsHttp),
+        "queue_alarms_mqtt": s.outbox.len(Queue::AlarmsMqtt),
+    });
+    let code = if connected {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body))
+}
+
+/// Binds the listener; returns the bound address and the serving future.
+pub async fn serve(
+    cfg: ApiConfig,
+    metrics: Metrics,
+    outbox: Arc<Outbox>,
+    shutdown: CancellationToken,
+) -> Result<Option<(SocketAddr, impl std::future::Future<Output = ()>)>, std::io::Error> {
+    if cfg.listen.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
+        .with_state(AppState { metrics, outbox });
+    let fut = async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    };
+    Ok(Some((addr, fut)))
+}

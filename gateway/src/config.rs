@@ -1,0 +1,246 @@
+//! The gateway's configuration file (TOML): one struct per section, each
+//! defined next to the code it configures; this module only assembles them,
+//! loads the file and validates every value, naming the key of the first
+//! mistake (`sink.influx.url: ...`).
+//!
+//! `gateway.example.toml` documents every key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anquan_protocol::Id;
+use serde::{Deserialize, Serialize};
+
+use crate::{api, broker, forward, ingest, logging, outbox, rules, sink, validate};
+
+/// A configuration error: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The key path, e.g. `sink.influx.url`, or `(file)` / `(syntax)`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config: {}: {}", self.key, self.message)
+    }
+}
+
+/// `[gateway]`: who this gateway is and where it keeps its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The gateway id (`[A-Za-z0-9_-]{1,64}`), the first part of every
+    /// alarm event id. Never change it on a running site: event ids would
+    /// change with it.
+    pub id: Id,
+    /// Directory of the durable buffer (`buffer.redb`) and the local sink.
+    pub data_dir: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Identity and state directory.
+    pub gateway: GatewaySection,
+    /// Logging.
+    #[serde(default)]
+    pub log: logging::LogConfig,
+    /// The MQTT connection that ingests device frames.
+    #[serde(default)]
+    pub mqtt: ingest::MqttConfig,
+    /// The embedded broker (all-in-one mode).
+    #[serde(default)]
+    pub broker: broker::BrokerConfig,
+    /// Validation and the device registry.
+    #[serde(default)]
+    pub validate: validate::ValidateConfig,
+    /// The site rules file and offline checks.
+    #[serde(default)]
+    pub rules: rules::RulesConfig,
+    /// The durable disk buffer.
+    #[serde(default)]
+    pub buffer: outbox::BufferConfig,
+    /// Where time series go.
+    #[serde(default)]
+    pub sink: sink::SinkConfig,
+    /// Where alarms go.
+    #[serde(default)]
+    pub forward: forward::ForwardConfig,
+    /// `/healthz` and `/metrics`.
+    #[serde(default)]
+    pub api: api::ApiConfig,
+}
+
+impl Config {
+    /// Parses and validates a configuration text. Relative paths stay
+    /// relative (to the working directory); [`Config::load`] resolves them
+    /// against the file's directory.
+    pub fn parse(src: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(src).map_err(|e| syntax(src, &e))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|s| format!(" (line {})", line_of(src, s.start)));
+            ConfigError::new(
+                if key == "." { "(root)".into() } else { key },
+                format!("{}{}", inner.message().trim(), line.unwrap_or_default()),
+            )
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a configuration file; relative paths in
+    /// it are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("(file)", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let mut cfg = Self::parse(&src)?;
+        if let Some(dir) = path.parent() {
+            cfg.resolve_paths(dir);
+        }
+        Ok(cfg)
+    }
+
+    /// Makes relative paths relative to `dir`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = dir.join(&*p);
+            }
+        };
+        fix(&mut self.gateway.data_dir);
+        if let Some(f) = self.rules.file.as_mut() {
+            fix(f);
+        }
+        if let Some(tls) = self.mqtt.tls.as_mut() {
+            tls.resolve_paths(dir);
+        }
+        // The local sink file is relative to data_dir (see sink::Writer).
+    }
+
+    /// Checks every value and cross-section rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.gateway.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("gateway.data_dir", "must not be empty"));
+        }
+        self.log.validate()?;
+        self.mqtt.validate()?;
+        self.broker.validate()?;
+        if self.broker.enabled && self.mqtt.tls.is_some() {
+            return Err(ConfigError::new(
+                "mqtt.tls",
+                "the embedded broker listens on plain TCP on loopback; remove [mqtt.tls] or disable [broker]",
+            ));
+        }
+        self.validate.validate()?;
+        self.rules.validate()?;
+        self.buffer.validate()?;
+        self.sink.validate()?;
+        self.forward.validate()?;
+        self.api.validate()?;
+        Ok(())
+    }
+
+    /// The effective configuration as TOML (secrets masked), as `check`
+    /// prints it.
+    pub fn to_effective_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.mqtt.password.is_some() {
+            shown.mqtt.password = Some("***".into());
+        }
+        if let Some(i) = shown.sink.influx.as_mut() {
+            i.token = "***".into();
+        }
+        if let Some(h) = shown.forward.http.as_mut() {
+            h.token = "***".into();
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.get(..offset).map_or(1, |s| s.matches('\n').count() + 1)
+}
+
+fn syntax(src: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| format!(" (line {})", line_of(src, s.start)));
+    ConfigError::new(
+        "(syntax)",
+        format!("{}{}", e.message().trim(), line.unwrap_or_default()),
+    )
+}
+
+/// Checks a `host:port` socket address string.
+pub(crate) fn parse_addr(key: &str, s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    s.parse()
+        .map_err(|e| ConfigError::new(key, format!("`{s}` is not an ip:port address ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[gateway]
+id = "gw-01"
+data_dir = "/tmp/x"
+"#;
+
+    #[test]
+    fn minimal_config_takes_the_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.gateway.id, "gw-01");
+        assert_eq!(c.mqtt.port, 1883);
+        assert!(!c.broker.enabled);
+        assert_eq!(c.sink.kind, sink::SinkType::File);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse(&format!("{MINIMAL}\n[mqtt]\nport = \"x\"\n")).unwrap_err();
+        assert_eq!(e.key, "mqtt.port", "{e}");
+        let e = Config::parse(&format!("{MINIMAL}\n[mqtt]\nprot = 1\n")).unwrap_err();
+        assert!(e.message.contains("prot"), "{e}");
+        let e = Config::parse(&format!("{MINIMAL}\n[api]\nlisten = \"nowhere\"\n")).unwrap_err();
+        assert_eq!(e.key, "api.listen", "{e}");
+        let e = Config::parse("[gateway]\nid = \"a b\"\ndata_dir = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "gateway.id", "{e}");
+        let e = Config::parse("[gateway\n").unwrap_err();
+        assert_eq!(e.key, "(syntax)", "{e}");
+        let e = Config::parse(&format!(
+            "{MINIMAL}\n[sink]\ntype = \"influx\"\n[sink.influx]\nurl = \"ftp://x\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "sink.influx.url", "{e}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.gateway.id, "gw-01");
+        // Round trip: the effective config parses again.
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.gateway, c.gateway);
+    }
+}

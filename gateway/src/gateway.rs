@@ -1,0 +1,299 @@
+//! Starting and stopping a gateway, in its own process (`anquan-gateway
+//! run`) or embedded in another program (the simulator's demo): start it
+//! from a [`Config`] and an optional [`Clock`](crate::clock::Clock), get a
+//! [`GatewayHandle`] with the alarm events as they happen and a graceful
+//! shutdown that flushes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anquan_protocol::AlarmEvent;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::forward::http::HttpDest;
+use crate::forward::mqtt::MqttDest;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxError, Queue};
+use crate::pipeline::{Links, Pipeline};
+use crate::{api, broker, forward, ingest, rules, sink};
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configuration problem (names the key).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    /// The durable buffer could not be opened.
+    #[error(transparent)]
+    Buffer(#[from] OutboxError),
+    /// The API listener could not bind.
+    #[error("api.listen: {0}")]
+    Api(std::io::Error),
+}
+
+/// How long shutdown keeps trying to flush the sink and the forwarders.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct GatewayHandle {
+    stop_ingest: CancellationToken,
+    stop_drain: CancellationToken,
+    front: Vec<JoinHandle<()>>,
+    back: Vec<JoinHandle<()>>,
+    alarms: broadcast::Sender<AlarmEvent>,
+    metrics: Metrics,
+    handled: Arc<AtomicU64>,
+    api_addr: Option<SocketAddr>,
+    mqtt_addr: (String, u16),
+    outbox: Arc<Outbox>,
+    devices_at_start: usize,
+}
+
+/// Starting a gateway.
+#[derive(Debug)]
+pub struct Gateway;
+
+impl Gateway {
+    /// Starts a gateway on the real clock.
+    pub async fn start(cfg: Config) -> Result<GatewayHandle, StartError> {
+        Self::start_with_clock(cfg, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a gateway whose rules run on `clock`.
+    pub async fn start_with_clock(
+        mut cfg: Config,
+        clock: SharedClock,
+    ) -> Result<GatewayHandle, StartError> {
+        // One TLS provider for the process (ring); an embedding program may
+        // have installed one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        cfg.validate()?;
+        let rule_file = cfg.rules.load()?;
+        if cfg.broker.enabled {
+            let bc = cfg.broker.clone();
+            let addr = tokio::task::spawn_blocking(move || broker::start(&bc))
+                .await
+                .map_err(|e| ConfigError::new("broker", e.to_string()))??;
+            cfg.mqtt.host = addr.ip().to_string();
+            cfg.mqtt.port = addr.port();
+        }
+        let metrics = Metrics::new();
+        let alarm_queues = cfg.forward.queues();
+        let dir = cfg.gateway.data_dir.clone();
+        let bcfg = cfg.buffer.clone();
+        let outbox = Arc::new(
+            tokio::task::spawn_blocking(move || Outbox::open(&dir, &bcfg, &alarm_queues))
+                .await
+                .map_err(|e| OutboxError::Storage(e.to_string()))??,
+        );
+        let ob = outbox.clone();
+        let records = tokio::task::spawn_blocking(move || ob.devices())
+            .await
+            .map_err(|e| OutboxError::Storage(e.to_string()))??;
+        let writer = sink::Writer::new(&cfg.sink, &cfg.gateway.data_dir)?;
+
+        let stop_ingest = CancellationToken::new();
+        let stop_drain = CancellationToken::new();
+        let (alarms, _) = broadcast::channel(4_096);
+        let handled = Arc::new(AtomicU64::new(0));
+        let client_id = cfg
+            .mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("anquan-gateway-{}", cfg.gateway.id));
+        let ack_capacity = cfg.mqtt.channel_capacity + cfg.buffer.max_batch + 1_024;
+        let (client, eventloop) = ingest::connect(&cfg.mqtt, &client_id, ack_capacity)?;
+        let (tx, rx) = mpsc::channel(cfg.mqtt.channel_capacity);
+        let (reload_tx, reload_rx) = mpsc::channel(4);
+
+        let mut front = Vec::new();
+        let mut back = Vec::new();
+        let sink_wake = Arc::new(Notify::new());
+        let mut wake = vec![sink_wake.clone()];
+
+        if let Some(h) = &cfg.forward.http {
+            let n = Arc::new(Notify::new());
+            wake.push(n.clone());
+            back.push(tokio::spawn(forward::run(
+                HttpDest::new(h)?,
+                Queue::AlarmsHttp,
+                cfg.forward.backoff,
+                outbox.clone(),
+                n,
+                metrics.clone(),
+                stop_drain.clone(),
+                FINAL_FLUSH,
+            )));
+        }
+        if let Some(m) = cfg.forward.mqtt.as_ref().filter(|m| m.enabled) {
+            let n = Arc::new(Notify::new());
+            wake.push(n.clone());
+            let dest = MqttDest::new(&cfg.mqtt, m, &client_id, stop_drain.clone())?;
+            back.push(tokio::spawn(forward::run(
+                dest,
+                Queue::AlarmsMqtt,
+                cfg.forward.backoff,
+                outbox.clone(),
+                n,
+                metrics.clone(),
+                stop_drain.clone(),
+                FINAL_FLUSH,
+            )));
+        }
+        back.push(tokio::spawn(sink::run(
+            cfg.sink.clone(),
+            writer,
+            outbox.clone(),
+            sink_wake,
+            metrics.clone(),
+            stop_drain.clone(),
+            FINAL_FLUSH,
+        )));
+
+        let pipeline = Pipeline::new(
+            cfg.gateway.id.clone(),
+            cfg.validate.clone(),
+            cfg.buffer.max_batch,
+            Duration::from_millis(cfg.rules.offline_tick_ms),
+            rule_file,
+            records,
+            clock,
+            metrics.clone(),
+            Duration::from_secs(cfg.log.reject_log_interval_s.max(1)),
+        );
+        let devices_at_start = pipeline.device_count();
+        let links = Links {
+            rx,
+            reload: reload_rx,
+            client: Some(client.clone()),
+            outbox: outbox.clone(),
+            wake,
+            alarms: alarms.clone(),
+            handled: handled.clone(),
+        };
+        front.push(tokio::spawn(pipeline.run(links, stop_ingest.clone())));
+        front.push(tokio::spawn(ingest::run(
+            cfg.mqtt.clone(),
+            client,
+            eventloop,
+            tx,
+            metrics.clone(),
+            stop_ingest.clone(),
+            Duration::from_millis(300),
+        )));
+        back.push(tokio::spawn(rules::watch(
+            cfg.rules.clone(),
+            reload_tx,
+            metrics.clone(),
+            stop_drain.clone(),
+        )));
+        let api_addr = match api::serve(
+            cfg.api.clone(),
+            metrics.clone(),
+            outbox.clone(),
+            stop_drain.clone(),
+        )
+        .await
+        .map_err(StartError::Api)?
+        {
+            Some((addr, fut)) => {
+                back.push(tokio::spawn(fut));
+                Some(addr)
+            }
+            None => None,
+        };
+        tracing::info!(
+            gateway = %cfg.gateway.id,
+            mqtt = %format!("{}:{}", cfg.mqtt.host, cfg.mqtt.port),
+            api = ?api_addr,
+            devices = devices_at_start,
+            points_waiting = outbox.len(Queue::Points),
+            "gateway started"
+        );
+        Ok(GatewayHandle {
+            stop_ingest,
+            stop_drain,
+            front,
+            back,
+            alarms,
+            metrics,
+            handled,
+            api_addr,
+            mqtt_addr: (cfg.mqtt.host.clone(), cfg.mqtt.port),
+            outbox,
+            devices_at_start,
+        })
+    }
+}
+
+impl GatewayHandle {
+    /// Alarm events, as they are committed (a slow receiver may lag and
+    /// miss some: this is for display; the durable path is the outbox).
+    pub fn subscribe_alarms(&self) -> broadcast::Receiver<AlarmEvent> {
+        self.alarms.subscribe()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// MQTT messages fully handled so far (committed and acknowledged, or
+    /// rejected and counted).
+    pub fn messages_handled(&self) -> u64 {
+        self.handled.load(Ordering::Acquire)
+    }
+
+    /// Where `/healthz` and `/metrics` listen.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+
+    /// The broker the gateway ingests from (the embedded one when enabled).
+    pub fn mqtt_addr(&self) -> (&str, u16) {
+        (&self.mqtt_addr.0, self.mqtt_addr.1)
+    }
+
+    /// Entries waiting in a durable queue.
+    pub fn queue_len(&self, q: Queue) -> u64 {
+        self.outbox.len(q)
+    }
+
+    /// Devices known at start (declared plus remembered).
+    pub fn devices_at_start(&self) -> usize {
+        self.devices_at_start
+    }
+
+    /// Whether a front task (ingest or pipeline) has ended by itself.
+    pub fn is_failed(&self) -> bool {
+        !self.stop_ingest.is_cancelled() && self.front.iter().any(JoinHandle::is_finished)
+    }
+
+    /// Graceful shutdown: stop taking frames, commit and acknowledge what
+    /// was taken, then give the sink and the forwarders a few seconds to
+    /// flush. What is not flushed stays on disk for the next start.
+    pub async fn shutdown(self) {
+        self.stop_ingest.cancel();
+        for t in self.front {
+            let _ = t.await;
+        }
+        self.stop_drain.cancel();
+        for t in self.back {
+            let _ = t.await;
+        }
+        tracing::info!(
+            points_waiting = self.outbox.len(Queue::Points),
+            "gateway stopped"
+        );
+    }
+}
