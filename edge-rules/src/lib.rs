@@ -35,7 +35,7 @@ mod engine;
 pub mod file;
 mod rule;
 
-pub use engine::{DeviceState, RuleSet, Transition, Transitions};
+pub use engine::{DeviceState, RuleSet, SNAPSHOT_LEN, Transition, Transitions};
 pub use rule::{Band, Condition, Debounce, Direction, Levels, Rule, RuleError, RuleKind};
 
 /// Most rules per device.

@@ -26,9 +26,13 @@
 //! * `n` only grows (it is never reset, not even when the device reboots),
 //!   so ids are unique across restarts.
 //!
-//! The rule engine's own state (debounce counters, hysteresis levels) is
-//! kept in memory: after a gateway restart a device's rules start quiet, so
-//! an alarm still standing is raised again (under a new, unique id).
+//! The rule engine's own state (active levels, debounce, rate history) is
+//! persisted in the same record (`DeviceState::to_bytes`, with a
+//! fingerprint of the rule set it belongs to), so after a restart every
+//! device resumes exactly where it was: an alarm standing before a crash
+//! is later cleared, not raised again, and a redelivered frame is judged
+//! from the state it was first judged from. Only if the rules changed
+//! while the gateway was down does a device start quiet under the new rules.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anquan_edge_rules::file::RuleFile;
-use anquan_edge_rules::{DeviceState, RuleKind, RuleSet, Transition};
+use anquan_edge_rules::{DeviceState, RuleKind, RuleSet, SNAPSHOT_LEN, Transition};
 use anquan_protocol::{
     AlarmEvent, AlarmState, DeviceKind, DeviceStatus, EventId, Id, Telemetry, Topic, TopicError,
     TopicKind,
@@ -60,6 +64,8 @@ struct Device {
     site: u32,
     kind: DeviceKind,
     rules: Arc<RuleSet>,
+    /// Fingerprint of `rules`.
+    fp: u64,
     state: DeviceState,
     seq: SeqWindow,
     /// Transitions so far: the `n` of the next event id is `n + 1`.
@@ -68,16 +74,18 @@ struct Device {
     dirty: bool,
 }
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
 
 impl Device {
-    /// The durable record: version, kind, started, online, last, seen, n, site.
+    /// The durable record: version, kind, started, online, last (u32),
+    /// seen (u64), n (u64), site length, site, rules fingerprint (u64),
+    /// rule-engine snapshot.
     fn record(&self, site: &Id) -> Vec<u8> {
         let kind = DeviceKind::ALL
             .iter()
             .position(|k| *k == self.kind)
             .unwrap_or(0) as u8;
-        let mut r = Vec::with_capacity(23 + site.len());
+        let mut r = Vec::with_capacity(33 + site.len() + SNAPSHOT_LEN);
         r.extend_from_slice(&[
             RECORD_VERSION,
             kind,
@@ -87,7 +95,10 @@ impl Device {
         r.extend_from_slice(&self.seq.last.to_le_bytes());
         r.extend_from_slice(&self.seq.seen.to_le_bytes());
         r.extend_from_slice(&self.n.to_le_bytes());
+        r.push(site.len() as u8);
         r.extend_from_slice(site.as_bytes());
+        r.extend_from_slice(&self.fp.to_le_bytes());
+        r.extend_from_slice(&self.state.to_bytes());
         r
     }
 }
@@ -100,13 +111,18 @@ struct Record {
     online: bool,
     n: u64,
     site: Id,
+    fp: u64,
+    state: Option<DeviceState>,
 }
 
 fn parse_record(r: &[u8]) -> Option<Record> {
-    let (head, site) = r.split_at_checked(24)?;
+    let (head, rest) = r.split_at_checked(24)?;
     if head[0] != RECORD_VERSION {
         return None;
     }
+    let (&site_len, rest) = rest.split_first()?;
+    let (site, rest) = rest.split_at_checked(usize::from(site_len))?;
+    let (fp, snap) = rest.split_at_checked(8)?;
     let u32_at = |i: usize| {
         head.get(i..i + 4)
             .and_then(|b| b.try_into().ok())
@@ -127,6 +143,8 @@ fn parse_record(r: &[u8]) -> Option<Record> {
         online: head[3] != 0,
         n: u64_at(16)?,
         site: Id::new(std::str::from_utf8(site).ok()?).ok()?,
+        fp: u64::from_le_bytes(fp.try_into().ok()?),
+        state: DeviceState::from_bytes(snap),
     })
 }
 
@@ -208,14 +226,23 @@ impl Pipeline {
                 continue;
             };
             let site = p.site_index(&r.site);
-            let rules = p.rules.for_device(&r.site, r.kind, &id);
+            let (rules, fp) = p.rules.for_device(&r.site, r.kind, &id);
+            // Resume the rule state if it was built under these rules.
+            let state = match r.state.filter(|_| r.fp == fp) {
+                Some(mut s) => {
+                    s.resume_at(now);
+                    s
+                }
+                None => DeviceState::new(now),
+            };
             p.devices.insert(
                 id.into_boxed_str(),
                 Device {
                     site,
                     kind: r.kind,
                     rules,
-                    state: DeviceState::new(now),
+                    fp,
+                    state,
                     seq: r.seq,
                     n: r.n,
                     online: r.online,
@@ -226,13 +253,14 @@ impl Pipeline {
         for d in p.cfg.devices.clone() {
             if !p.devices.contains_key(d.id.as_str()) {
                 let site = p.site_index(&d.site);
-                let rules = p.rules.for_device(&d.site, d.kind, &d.id);
+                let (rules, fp) = p.rules.for_device(&d.site, d.kind, &d.id);
                 p.devices.insert(
                     d.id.as_str().into(),
                     Device {
                         site,
                         kind: d.kind,
                         rules,
+                        fp,
                         state: DeviceState::new(now),
                         seq: SeqWindow::default(),
                         n: 0,
@@ -444,7 +472,7 @@ impl Pipeline {
             return Err(Reject::RegistryFull);
         }
         let site_ix = self.site_index(site);
-        let rules = self.rules.for_device(site, kind, device);
+        let (rules, fp) = self.rules.for_device(site, kind, device);
         let now = self.clock.now_ms();
         self.devices.insert(
             device.into(),
@@ -452,6 +480,7 @@ impl Pipeline {
                 site: site_ix,
                 kind,
                 rules,
+                fp,
                 state: DeviceState::new(now),
                 seq: SeqWindow::default(),
                 n: 0,
@@ -559,16 +588,19 @@ impl Pipeline {
             let Some(site) = self.sites.get(dev.site as usize) else {
                 continue;
             };
-            let new = self.rules.for_device(site, dev.kind, &id);
+            let (new, fp) = self.rules.for_device(site, dev.kind, &id);
             if *new == *dev.rules {
                 dev.rules = new;
+                dev.fp = fp;
                 continue;
             }
             changed += 1;
             let (state, tr) = new.migrate(&dev.rules, &dev.state, now);
             dev.state = state;
             dev.rules = new;
+            dev.fp = fp;
             self.emit(&id, tr, pending);
+            self.touch(&id, pending);
         }
         tracing::info!(devices_changed = changed, "new rules in force");
     }
@@ -696,7 +728,8 @@ mod tests {
             site: 0,
             kind: DeviceKind::Crane,
             rules: Arc::new(anquan_edge_rules::defaults::for_kind(DeviceKind::Crane)),
-            state: DeviceState::new(0),
+            fp: 99,
+            state: DeviceState::new(1234),
             seq: SeqWindow {
                 started: true,
                 last: 77,
@@ -715,7 +748,9 @@ mod tests {
                 seq: d.seq,
                 online: false,
                 n: 12_345,
-                site
+                site,
+                fp: 99,
+                state: Some(DeviceState::new(1234)),
             }
         );
         assert_eq!(parse_record(b"short"), None);

@@ -76,7 +76,18 @@ pub fn load(path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
 #[derive(Debug)]
 pub struct Rules {
     file: RuleFile,
-    shared: HashMap<(String, DeviceKind), Arc<RuleSet>>,
+    shared: HashMap<(String, DeviceKind), (Arc<RuleSet>, u64)>,
+}
+
+/// A fingerprint of a rule set (FNV-1a of its TOML form), stored with each
+/// device's persisted rule state: the state is restored only under the
+/// same rules it was built for.
+pub fn fingerprint(set: &RuleSet) -> u64 {
+    anquan_edge_rules::file::to_toml("r", set)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 impl Rules {
@@ -88,15 +99,26 @@ impl Rules {
         }
     }
 
-    /// The rule set of one device.
-    pub fn for_device(&mut self, site: &str, kind: DeviceKind, device: &str) -> Arc<RuleSet> {
+    /// The rule set of one device, with its [`fingerprint`].
+    pub fn for_device(
+        &mut self,
+        site: &str,
+        kind: DeviceKind,
+        device: &str,
+    ) -> (Arc<RuleSet>, u64) {
         if self.file.has_device(device) {
-            return Arc::new(self.file.rules_for(site, kind, device));
+            let set = self.file.rules_for(site, kind, device);
+            let fp = fingerprint(&set);
+            return (Arc::new(set), fp);
         }
         let file = &self.file;
         self.shared
             .entry((site.to_string(), kind))
-            .or_insert_with(|| Arc::new(file.rules_for(site, kind, device)))
+            .or_insert_with(|| {
+                let set = file.rules_for(site, kind, device);
+                let fp = fingerprint(&set);
+                (Arc::new(set), fp)
+            })
             .clone()
     }
 }
@@ -184,14 +206,17 @@ mod tests {
         )
         .unwrap();
         let mut r = Rules::new(file);
-        let a = r.for_device("s1", DeviceKind::Gas, "a");
-        let b = r.for_device("s1", DeviceKind::Gas, "b");
+        let (a, fa) = r.for_device("s1", DeviceKind::Gas, "a");
+        let (b, fb) = r.for_device("s1", DeviceKind::Gas, "b");
         assert!(Arc::ptr_eq(&a, &b));
-        let s = r.for_device("s1", DeviceKind::Gas, "special");
+        assert_eq!(fa, fb);
+        let (s, fs) = r.for_device("s1", DeviceKind::Gas, "special");
         assert!(!Arc::ptr_eq(&a, &s));
         assert_ne!(*a, *s);
-        let other_site = r.for_device("s2", DeviceKind::Gas, "c");
+        assert_ne!(fa, fs);
+        let (other_site, fo) = r.for_device("s2", DeviceKind::Gas, "c");
         assert!(!Arc::ptr_eq(&a, &other_site));
+        assert_eq!(fa, fo, "same rules, same fingerprint");
     }
 
     #[test]

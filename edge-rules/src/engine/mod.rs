@@ -552,5 +552,8 @@ fn commit(
     });
 }
 
+mod snapshot;
+pub use snapshot::SNAPSHOT_LEN;
+
 #[cfg(test)]
 mod tests;
