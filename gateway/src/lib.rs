@@ -15,6 +15,7 @@
 pub mod api;
 pub mod backoff;
 pub mod broker;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;

@@ -488,6 +488,7 @@ impl Pipeline {
                 dirty: true,
             },
         );
+        self.metrics.devices.with_label_values(&["online"]).inc();
         tracing::debug!(%device, %site, kind = kind.as_str(), "device registered");
         Ok(())
     }
@@ -532,7 +533,17 @@ impl Pipeline {
                 .get(&tr.rule)
                 .is_some_and(|r| matches!(r.kind, RuleKind::Offline { .. }))
             {
-                dev.online = tr.state == AlarmState::Cleared;
+                let online = tr.state == AlarmState::Cleared;
+                if online != dev.online {
+                    let (up, down) = if online {
+                        ("online", "offline")
+                    } else {
+                        ("offline", "online")
+                    };
+                    self.metrics.devices.with_label_values(&[up]).inc();
+                    self.metrics.devices.with_label_values(&[down]).dec();
+                }
+                dev.online = online;
             }
             self.metrics
                 .alarms

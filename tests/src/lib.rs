@@ -1,4 +1,12 @@
-//! Helpers shared by the end-to-end tests in `tests/tests/`.
+//! Helpers shared by the end-to-end tests in `tests/tests/` and the
+//! gateway bench: real services on free loopback ports ([`services`]), the
+//! gateway binary as a child process ([`gateway`]), and a local HTTP
+//! receiver standing in for the monitor's alarm intake ([`receiver`]).
+
+pub mod gateway;
+pub mod mqtt;
+pub mod receiver;
+pub mod services;
 
 use std::path::PathBuf;
 

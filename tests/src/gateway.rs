@@ -1,0 +1,218 @@
+//! The gateway binary as a child process (built once per test run), with a
+//! config written from a few parameters, its metrics read over HTTP, and
+//! the two ways to stop it: SIGTERM (graceful) and SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::services::{free_port, http_get, kill, wait_for_port};
+
+/// The gateway program under test: `anquan-gateway-under-test`, a binary
+/// of this crate whose `main` is `anquan_gateway::cli::main` (the same as
+/// `anquan-gateway`'s), so Cargo builds it with the tests, with the same
+/// features, and no test has to run `cargo build`. Found next to the
+/// running executable (tests run from `target/<profile>/deps/`).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+    let name = "anquan-gateway-under-test";
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found near {}: build with `cargo test -p anquan-e2e` or `cargo build -p anquan-e2e --bins`", exe.display()))
+}
+
+/// What the test gateway connects to.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Mosquitto port.
+    pub mqtt_port: u16,
+    /// VictoriaMetrics base URL; the file sink without it.
+    pub tsdb_url: Option<String>,
+    /// HTTP alarm receiver base URL and token.
+    pub http: Option<(String, String)>,
+    /// Publish alarms on `alarms/...`.
+    pub mqtt_alarms: bool,
+    /// More TOML appended at the end (whole sections).
+    pub extra: String,
+    /// Lines for the `[sink]` section.
+    pub sink_extra: String,
+}
+
+/// A gateway child process with its data dir.
+#[derive(Debug)]
+pub struct GatewayProcess {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    api_port: u16,
+    config: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Writes the config for `setup` and starts the gateway.
+    pub fn start(setup: &Setup) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let api_port = free_port();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(&config, config_text(setup, dir.path(), api_port))
+            .unwrap_or_else(|e| panic!("write config: {e}"));
+        let mut g = Self {
+            child: None,
+            dir,
+            api_port,
+            config,
+        };
+        g.spawn();
+        g
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("gateway.log"))
+            .ok();
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,rumqttc=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn gateway: {e}"));
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.api_port, Duration::from_secs(30)),
+            "gateway api did not come up; log:\n{}",
+            self.log()
+        );
+        // Connected to the broker and subscribed.
+        crate::services::eventually(Duration::from_secs(30), "gateway connected", || {
+            (self.metric("anquan_gateway_mqtt_connected") == 1.0).then_some(())
+        });
+    }
+
+    /// Its data dir.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill(&mut c);
+        }
+    }
+
+    /// SIGTERM and wait (graceful shutdown); returns the exit success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        c.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Starts it again with the same config and data dir (after
+    /// [`Self::kill9`] or [`Self::terminate`]).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Sends SIGHUP (rules reload).
+    pub fn hangup(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// `GET /metrics`.
+    pub fn metrics(&self) -> String {
+        http_get(self.api_port, "/metrics").unwrap_or_default()
+    }
+
+    /// The value of one sample line of `/metrics` (`name{labels}` exactly
+    /// as rendered), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics(), series)
+    }
+
+    /// `GET /healthz` body (None unless 2xx).
+    pub fn healthz(&self) -> Option<String> {
+        http_get(self.api_port, "/healthz")
+    }
+
+    /// The api port.
+    pub fn api_port(&self) -> u16 {
+        self.api_port
+    }
+}
+
+/// Reads `series` from a Prometheus text page (0 when absent).
+pub fn metric_value(page: &str, series: &str) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, v) = l.rsplit_once(' ')?;
+            (name == series).then(|| v.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn config_text(s: &Setup, dir: &Path, api_port: u16) -> String {
+    let mut t = format!(
+        "[gateway]\nid = \"gw-test\"\ndata_dir = \"{}\"\n\n[log]\nreject_log_interval_s = 1\n\n\
+         [mqtt]\nport = {}\nbackoff = {{ initial_ms = 50, max_ms = 1000 }}\n\n\
+         [api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[forward]\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n\n",
+        dir.join("data").display(),
+        s.mqtt_port
+    );
+    match &s.tsdb_url {
+        Some(url) => t.push_str(&format!(
+            "[sink]\ntype = \"influx\"\nflush_interval_ms = 100\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n{}\n\
+             [sink.influx]\nurl = \"{url}\"\norg = \"anquan\"\nbucket = \"test\"\ntoken = \"t\"\ntimeout_ms = 2000\n\n",
+            s.sink_extra
+        )),
+        None => t.push_str(&format!(
+            "[sink]\ntype = \"file\"\nflush_interval_ms = 100\n{}\n\n",
+            s.sink_extra
+        )),
+    }
+    if let Some((url, token)) = &s.http {
+        t.push_str(&format!(
+            "[forward.http]\nurl = \"{url}\"\ntoken = \"{token}\"\ntimeout_ms = 2000\n\n"
+        ));
+    }
+    t.push_str(&format!("[forward.mqtt]\nenabled = {}\n\n", s.mqtt_alarms));
+    t.push_str(&s.extra);
+    t
+}

@@ -1,0 +1,402 @@
+//! Real services for tests, each on a free loopback port with its own temp
+//! dir, killed on drop. A missing binary fails loudly (run
+//! `scripts/install-deps`); a test never skips silently.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound and released; a small race with
+/// other processes is possible, so starters retry on a bind failure).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// The path of `bin` on PATH (or /usr/sbin, where Debian puts mosquitto);
+/// panics with the fix when it is missing.
+pub fn require(bin: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/usr/local/bin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{bin}` is not installed: run scripts/install-deps (the end-to-end tests need the real service)")
+        })
+}
+
+/// Waits until `port` accepts TCP connections.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// SIGTERM, wait up to `grace`, then SIGKILL; reaps the child.
+pub fn terminate(child: &mut Child, grace: Duration) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
+}
+
+/// Kills and reaps a child.
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A Mosquitto broker.
+#[derive(Debug)]
+pub struct Mosquitto {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port. `extra` lines go into its config
+    /// (e.g. `max_inflight_messages 1000`).
+    pub fn start_with(extra: &str) -> Self {
+        let bin = require("mosquitto");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for _ in 0..5 {
+            let port = free_port();
+            let conf = dir.path().join("mosquitto.conf");
+            let text = format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 1000\n{extra}\n"
+            );
+            std::fs::write(&conf, text).unwrap_or_else(|e| panic!("write {conf:?}: {e}"));
+            let log = std::fs::File::create(dir.path().join("mosquitto.log")).ok();
+            let mut child = Command::new(&bin)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log.map_or(Stdio::null(), Stdio::from))
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn mosquitto: {e}"));
+            if wait_for_port(port, Duration::from_secs(5)) {
+                return Self { child, port, dir };
+            }
+            kill(&mut child);
+        }
+        panic!("mosquitto did not start");
+    }
+
+    /// Starts a broker with the default test settings.
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its directory (config and log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Publishes with `mosquitto_pub` (a third-party client), QoS 1.
+    pub fn publish(&self, topic: &str, payload: &str) {
+        let st = Command::new(require("mosquitto_pub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-m",
+                payload,
+            ])
+            .status()
+            .unwrap_or_else(|e| panic!("mosquitto_pub: {e}"));
+        assert!(st.success(), "mosquitto_pub failed");
+    }
+
+    /// Publishes many messages in one `mosquitto_pub -l` session (one per
+    /// line of `lines`, all on `topic`), QoS 1.
+    pub fn publish_lines(&self, topic: &str, lines: &[String]) {
+        let mut child = Command::new(require("mosquitto_pub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-l",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("mosquitto_pub: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            for l in lines {
+                let _ = writeln!(stdin, "{l}");
+            }
+        }
+        let st = child
+            .wait()
+            .unwrap_or_else(|e| panic!("mosquitto_pub: {e}"));
+        assert!(st.success(), "mosquitto_pub -l failed");
+    }
+
+    /// Starts `mosquitto_sub` on `topic` (QoS 1), collecting up to `count`
+    /// messages or until `timeout`; call [`Subscriber::lines`] to get them.
+    pub fn subscribe(&self, topic: &str, count: usize, timeout: Duration) -> Subscriber {
+        let child = Command::new(require("mosquitto_sub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-C",
+                &count.to_string(),
+                "-W",
+                &timeout.as_secs().max(1).to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("mosquitto_sub: {e}"));
+        // Give it time to subscribe before the caller publishes.
+        std::thread::sleep(Duration::from_millis(300));
+        Subscriber { child }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// A running `mosquitto_sub`.
+#[derive(Debug)]
+pub struct Subscriber {
+    child: Child,
+}
+
+impl Subscriber {
+    /// Waits for it to finish (count reached or timeout) and returns the
+    /// payloads it printed.
+    pub fn lines(mut self) -> Vec<String> {
+        let _ = self.child.wait();
+        let mut out = String::new();
+        if let Some(mut s) = self.child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// A VictoriaMetrics server (the test stand-in for InfluxDB 2's write API).
+#[derive(Debug)]
+pub struct VictoriaMetrics {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl VictoriaMetrics {
+    /// Starts one on a free port with its own data dir.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut vm = Self {
+            child: None,
+            port: 0,
+            dir,
+        };
+        for _ in 0..5 {
+            vm.port = free_port();
+            if vm.spawn() {
+                return vm;
+            }
+        }
+        panic!("victoria-metrics did not start");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let bin = require("victoria-metrics");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("vm.log"))
+            .ok();
+        let child = Command::new(bin)
+            .arg("-storageDataPath")
+            .arg(self.dir.path().join("data"))
+            .arg("-httpListenAddr")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args([
+                "-retentionPeriod",
+                "100y",
+                "-search.latencyOffset=0s",
+                "-loggerLevel",
+                "ERROR",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn victoria-metrics: {e}"));
+        self.child = Some(child);
+        if wait_for_port(self.port, Duration::from_secs(10)) {
+            true
+        } else {
+            if let Some(c) = self.child.as_mut() {
+                kill(c);
+            }
+            self.child = None;
+            false
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops it (SIGTERM, so it persists what it accepted; SIGKILL after
+    /// 10 s): the TSDB outage.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    /// Starts it again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.stop();
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("victoria-metrics did not restart on port {}", self.port);
+    }
+
+    /// Makes recent writes visible to queries.
+    pub fn force_flush(&self) {
+        let _ = http_get(self.port, "/internal/force_flush");
+    }
+
+    /// Raw samples of the series matching `selector`, as (timestamp ms,
+    /// value) pairs, sorted by time (from `/api/v1/export`).
+    pub fn export(&self, selector: &str) -> Vec<(u64, f64)> {
+        self.force_flush();
+        let q = format!("/api/v1/export?match[]={}", urlencode(selector));
+        let body = http_get(self.port, &q).unwrap_or_default();
+        let mut out = Vec::new();
+        for line in body.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(vals), Some(ts)) = (v["values"].as_array(), v["timestamps"].as_array())
+            else {
+                continue;
+            };
+            for (val, t) in vals.iter().zip(ts) {
+                if let (Some(val), Some(t)) = (val.as_f64(), t.as_u64()) {
+                    out.push((t, val));
+                }
+            }
+        }
+        out.sort_by_key(|(t, _)| *t);
+        out
+    }
+}
+
+impl Drop for VictoriaMetrics {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body, or None on any error.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 2") && !head.starts_with("HTTP/1.0 2") {
+        return None;
+    }
+    Some(body.to_string())
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after
+/// `timeout` with `what` (the timeout only bounds a hang).
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
