@@ -574,9 +574,6 @@ impl Pipeline {
                 offline += 1
             }
         }
-        for (id, tr) in fired {
-            self.emit(&id, tr, pending);
-        }
         self.metrics
             .devices
             .with_label_values(&["online"])
@@ -585,6 +582,10 @@ impl Pipeline {
             .devices
             .with_label_values(&["offline"])
             .set(offline);
+        // After the recount: emitting moves the fired devices between the two.
+        for (id, tr) in fired {
+            self.emit(&id, tr, pending);
+        }
     }
 
     fn reload(&mut self, file: RuleFile, pending: &mut Pending) {

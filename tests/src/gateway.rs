@@ -37,7 +37,7 @@ pub struct Setup {
     pub mqtt_alarms: bool,
     /// More TOML appended at the end (whole sections).
     pub extra: String,
-    /// Lines for the `[sink]` section.
+    /// Lines for the `[sink]` section (default `flush_interval_ms = 100`).
     pub sink_extra: String,
 }
 
@@ -196,16 +196,18 @@ fn config_text(s: &Setup, dir: &Path, api_port: u16) -> String {
         dir.join("data").display(),
         s.mqtt_port
     );
+    let sink_lines = if s.sink_extra.is_empty() {
+        "flush_interval_ms = 100"
+    } else {
+        s.sink_extra.as_str()
+    };
     match &s.tsdb_url {
         Some(url) => t.push_str(&format!(
-            "[sink]\ntype = \"influx\"\nflush_interval_ms = 100\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n{}\n\
+            "[sink]\ntype = \"influx\"\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n{}\n\
              [sink.influx]\nurl = \"{url}\"\norg = \"anquan\"\nbucket = \"test\"\ntoken = \"t\"\ntimeout_ms = 2000\n\n",
-            s.sink_extra
+            sink_lines
         )),
-        None => t.push_str(&format!(
-            "[sink]\ntype = \"file\"\nflush_interval_ms = 100\n{}\n\n",
-            s.sink_extra
-        )),
+        None => t.push_str(&format!("[sink]\ntype = \"file\"\n{sink_lines}\n\n")),
     }
     if let Some((url, token)) = &s.http {
         t.push_str(&format!(
