@@ -37,6 +37,10 @@ pub struct Setup {
     pub mqtt_alarms: bool,
     /// More TOML appended at the end (whole sections).
     pub extra: String,
+    /// Lines for the `[mqtt.tls]` section (TLS when set).
+    pub mqtt_tls: Option<String>,
+    /// More lines for the `[mqtt]` section (credentials, ...).
+    pub mqtt_extra: String,
     /// Lines for the `[sink]` section (default `flush_interval_ms = 100`).
     pub sink_extra: String,
 }
@@ -191,11 +195,15 @@ impl Drop for GatewayProcess {
 fn config_text(s: &Setup, dir: &Path, api_port: u16) -> String {
     let mut t = format!(
         "[gateway]\nid = \"gw-test\"\ndata_dir = \"{}\"\n\n[log]\nreject_log_interval_s = 1\n\n\
-         [mqtt]\nport = {}\nbackoff = {{ initial_ms = 50, max_ms = 1000 }}\n\n\
+         [mqtt]\nport = {}\nbackoff = {{ initial_ms = 50, max_ms = 1000 }}\n{}\n\
          [api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[forward]\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n\n",
         dir.join("data").display(),
-        s.mqtt_port
+        s.mqtt_port,
+        s.mqtt_extra
     );
+    if let Some(tls) = &s.mqtt_tls {
+        t.push_str(&format!("[mqtt.tls]\n{tls}\n"));
+    }
     let sink_lines = if s.sink_extra.is_empty() {
         "flush_interval_ms = 100"
     } else {
