@@ -1,13 +1,17 @@
 //! `anquan-sim`: the anquan-iot lab.
 //!
-//! `anquan-sim demo` runs a built-in site (a gas detector, an electrical-fire
-//! monitor, a fire-water pressure sensor and a tower crane) through the
-//! default rules on a simulated clock and prints every alarm as it happens.
+//! `anquan-sim demo` runs the system all in one process: the gateway's
+//! embedded MQTT broker, the gateway itself (on an accelerated, simulated
+//! clock) with its local sink, and a built-in site (a gas detector, an
+//! electrical-fire monitor, a fire-water pressure sensor and a tower crane)
+//! publishing real MQTT frames of the wire contract. It prints every alarm
+//! the gateway raises, as it happens.
+
+mod demo;
 
 use std::process::ExitCode;
 
-use anquan_edge_rules::{DeviceState, RuleSet, defaults};
-use anquan_protocol::{AlarmEvent, DeviceKind, EventId, Id, Metric, Readings};
+use anquan_protocol::{DeviceKind, Metric};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -28,19 +32,23 @@ enum Command {
         /// Simulated minutes to run.
         #[arg(long, default_value_t = 20)]
         minutes: u64,
+        /// Keep the gateway's data (durable buffer, points.lp) here instead
+        /// of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
 }
 
-/// One virtual device of the demo: an id, a kind and a reading model
-/// (`t` = seconds since start).
-struct DemoDevice {
-    id: &'static str,
-    kind: DeviceKind,
-    model: fn(f32) -> Vec<(Metric, f32)>,
-    rules: RuleSet,
-    state: DeviceState,
-    seq: u64,
-}
+/// A reading model: `t` = seconds since start.
+pub type Model = fn(f32) -> Vec<(Metric, f32)>;
+
+/// The demo site's devices: id, kind, reading model.
+pub const DEVICES: [(&str, DeviceKind, Model); 4] = [
+    ("gas-0001", DeviceKind::Gas, gas),
+    ("elec-0001", DeviceKind::Electrical, electrical),
+    ("wp-0001", DeviceKind::WaterPressure, water),
+    ("crane-0001", DeviceKind::Crane, crane),
+];
 
 /// A gas leak from t = 120 s, rising 0.5 %LEL/s, ventilated at t = 300 s.
 fn gas(t: f32) -> Vec<(Metric, f32)> {
@@ -99,82 +107,9 @@ fn crane(t: f32) -> Vec<(Metric, f32)> {
     ]
 }
 
-fn demo(minutes: u64) -> ExitCode {
-    let (Ok(site), Ok(gateway)) = (Id::new("demo-site"), Id::new("gw-demo")) else {
-        return ExitCode::FAILURE;
-    };
-    let start_ms: u64 = 1_732_300_000_000;
-    let mut devices: Vec<DemoDevice> = [
-        (
-            "gas-0001",
-            DeviceKind::Gas,
-            gas as fn(f32) -> Vec<(Metric, f32)>,
-        ),
-        ("elec-0001", DeviceKind::Electrical, electrical),
-        ("wp-0001", DeviceKind::WaterPressure, water),
-        ("crane-0001", DeviceKind::Crane, crane),
-    ]
-    .into_iter()
-    .map(|(id, kind, model)| DemoDevice {
-        id,
-        kind,
-        model,
-        rules: defaults::for_kind(kind),
-        state: DeviceState::new(start_ms),
-        seq: 0,
-    })
-    .collect();
-    println!(
-        "anquan-sim demo: site {site}, 4 devices reporting every 15 s, {minutes} simulated minutes"
-    );
-    let mut alarms = 0;
-    for step in 0..=(minutes * 4) {
-        let t_s = step * 15;
-        let now = start_ms + t_s * 1000;
-        for d in &mut devices {
-            let readings: Readings = (d.model)(t_s as f32).into_iter().collect();
-            let Ok(device) = Id::new(d.id) else { continue };
-            for tr in d.rules.evaluate(&mut d.state, &readings, &[], now) {
-                d.seq += 1;
-                let event = AlarmEvent {
-                    event_id: EventId::for_transition(&gateway, &site, &device, &tr.rule, d.seq),
-                    site: site.clone(),
-                    device: device.clone(),
-                    kind: d.kind,
-                    rule: tr.rule.clone(),
-                    level: tr.level,
-                    state: tr.state,
-                    value: tr.value,
-                    threshold: tr.threshold,
-                    ts_ms: now,
-                    gateway: gateway.clone(),
-                };
-                alarms += 1;
-                let json = event
-                    .to_vec()
-                    .ok()
-                    .and_then(|v| String::from_utf8(v.to_vec()).ok());
-                println!(
-                    "t={:>4}s  {:<10} {:<20} {:<10} {:<6} value {:>8.2} threshold {:>7.2}  {}",
-                    t_s,
-                    d.id,
-                    tr.rule.as_str(),
-                    tr.state.as_str(),
-                    tr.level.as_str(),
-                    tr.value,
-                    tr.threshold,
-                    json.unwrap_or_default()
-                );
-            }
-        }
-    }
-    println!("anquan-sim demo: {alarms} alarm transitions");
-    ExitCode::SUCCESS
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { minutes } => demo(minutes),
+        Command::Demo { minutes, data_dir } => demo::run(minutes, data_dir),
     }
 }
