@@ -190,6 +190,10 @@ struct Stats {
 #[derive(Debug)]
 pub struct Outbox {
     db: Database,
+    /// Held across every write transaction and the update of `stats` that
+    /// follows it, so the in-memory counters never race (redb serialises
+    /// the transactions, not our bookkeeping after them).
+    write: std::sync::Mutex<()>,
     cfg: BufferConfig,
     alarm_queues: Vec<Queue>,
     stats: [Stats; 3],
@@ -219,6 +223,7 @@ impl Outbox {
             })?;
         let this = Self {
             db,
+            write: std::sync::Mutex::new(()),
             cfg: cfg.clone(),
             alarm_queues: alarm_queues.to_vec(),
             stats: Default::default(),
@@ -260,6 +265,7 @@ impl Outbox {
     /// to be dropped to respect the byte caps.
     pub fn commit(&self, batch: &Batch, now_ms: u64) -> Result<Dropped, OutboxError> {
         let mut dropped = Dropped::default();
+        let _w = self.write.lock().map_err(storage)?;
         let mut txn = self.db.begin_write().map_err(storage)?;
         txn.set_durability(Durability::Immediate).map_err(storage)?;
         let mut new_stats = [(0u64, 0u64); 3];
@@ -344,10 +350,25 @@ impl Outbox {
 
     /// The oldest `max` entries of `q`, in order, without removing them.
     pub fn peek(&self, q: Queue, max: usize) -> Result<Vec<Entry>, OutboxError> {
+        self.peek_after(q, None, max)
+    }
+
+    /// The oldest `max` entries of `q` with a key above `after` (entries
+    /// already delivered but not yet deleted are skipped).
+    pub fn peek_after(
+        &self,
+        q: Queue,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<Entry>, OutboxError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(q.table()).map_err(storage)?;
         let mut out = Vec::with_capacity(max.min(4096));
-        for item in table.iter().map_err(storage)?.take(max) {
+        let from = after.map_or(0, |k| k.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return Ok(out);
+        }
+        for item in table.range(from..).map_err(storage)?.take(max) {
             let (k, v) = item.map_err(storage)?;
             let v = v.value();
             let (ts, data) = v.split_at(8.min(v.len()));
@@ -367,11 +388,21 @@ impl Outbox {
         Ok(self.peek(q, 1)?.first().map(|e| e.enqueued_ms))
     }
 
+    /// Real time the oldest entry above `after` was written, if any.
+    pub fn oldest_after_ms(
+        &self,
+        q: Queue,
+        after: Option<u64>,
+    ) -> Result<Option<u64>, OutboxError> {
+        Ok(self.peek_after(q, after, 1)?.first().map(|e| e.enqueued_ms))
+    }
+
     /// Deletes every entry of `q` with a key up to and including `through`
     /// (the far end acknowledged them). Not fsynced on its own: if it is
     /// lost in a crash the entries are delivered again, which the
     /// receivers tolerate (idempotent event ids, same points).
     pub fn remove_through(&self, q: Queue, through: u64) -> Result<u64, OutboxError> {
+        let _w = self.write.lock().map_err(storage)?;
         let mut txn = self.db.begin_write().map_err(storage)?;
         txn.set_durability(Durability::None).map_err(storage)?;
         let mut removed = 0u64;
@@ -410,6 +441,7 @@ impl Outbox {
     /// Moves entry `key` of `q` to the dead-letter table, with the reason,
     /// durably (a rejected alarm must not come back, nor vanish).
     pub fn dead_letter(&self, q: Queue, key: u64, reason: &str) -> Result<(), OutboxError> {
+        let _w = self.write.lock().map_err(storage)?;
         let mut txn = self.db.begin_write().map_err(storage)?;
         txn.set_durability(Durability::Immediate).map_err(storage)?;
         {
@@ -580,5 +612,91 @@ mod tests {
             o.dead_letters().unwrap(),
             vec![b"alarms_http\thttp 422\ta1".to_vec()]
         );
+    }
+}
+
+/// Deletes delivered entries in the background, one transaction at a
+/// time, coalescing: the sender keeps sending while the previous deletion
+/// commits. Entries delivered but not yet deleted are skipped by reading
+/// after [`Acker::cursor`]; if the process dies before they are deleted
+/// they are delivered again (at least once).
+#[derive(Debug)]
+pub struct Acker {
+    q: Queue,
+    outbox: std::sync::Arc<Outbox>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    cursor: Option<u64>,
+    removing_through: Option<u64>,
+    unremoved: std::sync::Arc<AtomicU64>,
+    pending: u64,
+}
+
+impl Acker {
+    /// An acker for `q`.
+    pub fn new(q: Queue, outbox: std::sync::Arc<Outbox>) -> Self {
+        Self {
+            q,
+            outbox,
+            task: None,
+            cursor: None,
+            removing_through: None,
+            unremoved: Default::default(),
+            pending: 0,
+        }
+    }
+
+    /// The last delivered key.
+    pub fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    /// Entries delivered and not yet deleted.
+    pub fn unremoved(&self) -> u64 {
+        self.unremoved.load(Ordering::Relaxed) + self.pending
+    }
+
+    /// Entries of the queue not yet delivered.
+    pub fn waiting(&self) -> u64 {
+        self.outbox.len(self.q).saturating_sub(self.unremoved())
+    }
+
+    /// Records that everything up to `through` (`n` entries) was delivered,
+    /// and starts deleting if no deletion is running.
+    pub fn delivered(&mut self, through: u64, n: u64) {
+        self.cursor = Some(through);
+        self.pending += n;
+        self.kick();
+    }
+
+    /// Starts a deletion of what is pending, if none is running.
+    pub fn kick(&mut self) {
+        if self.task.as_ref().is_some_and(|t| !t.is_finished()) || self.pending == 0 {
+            return;
+        }
+        let Some(through) = self.cursor else { return };
+        if self.removing_through == Some(through) {
+            return;
+        }
+        self.removing_through = Some(through);
+        let n = std::mem::take(&mut self.pending);
+        self.unremoved.fetch_add(n, Ordering::Relaxed);
+        let (ob, q, un) = (self.outbox.clone(), self.q, self.unremoved.clone());
+        self.task = Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = ob.remove_through(q, through) {
+                tracing::error!(queue = q.as_str(), error = %e, "cannot delete delivered entries (they will be delivered again)");
+            }
+            un.fetch_sub(n, Ordering::Relaxed);
+        }));
+    }
+
+    /// Waits for the running deletion and deletes the rest.
+    pub async fn finish(&mut self) {
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.kick();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
     }
 }

@@ -26,7 +26,7 @@ use crate::clock::wall_ms;
 use crate::config::ConfigError;
 use crate::delivery::Failure;
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Queue};
+use crate::outbox::{Acker, Outbox, Queue};
 
 /// `[forward]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -78,6 +78,7 @@ pub trait Destination: Send {
 
 /// Delivers the entries of `queue` to `dest` until `shutdown` (then keeps
 /// going for at most `final_flush` while entries remain).
+#[allow(clippy::too_many_arguments)]
 pub async fn run<D: Destination>(
     mut dest: D,
     queue: Queue,
@@ -90,17 +91,19 @@ pub async fn run<D: Destination>(
 ) {
     let name = dest.name();
     let mut backoff = Backoff::new(backoff);
+    let mut acker = Acker::new(queue, outbox.clone());
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
+        acker.kick();
         if shutdown.is_cancelled() && deadline.is_none() {
             deadline = Some(tokio::time::Instant::now() + final_flush);
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            return;
+            break;
         }
-        if outbox.len(queue) == 0 {
+        if acker.waiting() == 0 {
             if deadline.is_some() {
-                return;
+                break;
             }
             tokio::select! {
                 () = notify.notified() => {}
@@ -110,7 +113,10 @@ pub async fn run<D: Destination>(
             continue;
         }
         let ob = outbox.clone();
-        let entries = match tokio::task::spawn_blocking(move || ob.peek(queue, 64)).await {
+        let cursor = acker.cursor();
+        let entries = match tokio::task::spawn_blocking(move || ob.peek_after(queue, cursor, 64))
+            .await
+        {
             Ok(Ok(e)) => e,
             other => {
                 tracing::error!(dest = name, error = ?other.err(), "forward: cannot read the outbox");
@@ -118,11 +124,15 @@ pub async fn run<D: Destination>(
                 continue;
             }
         };
+        if entries.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
         for e in entries {
             let sent = if let Some(d) = deadline {
                 match tokio::time::timeout_at(d, dest.send(&e.data)).await {
                     Ok(r) => r,
-                    Err(_) => return,
+                    Err(_) => break,
                 }
             } else {
                 dest.send(&e.data).await
@@ -138,13 +148,7 @@ pub async fn run<D: Destination>(
                         .forward_unauthorized
                         .with_label_values(&[name])
                         .set(0);
-                    let ob = outbox.clone();
-                    let key = e.key;
-                    if let Ok(Err(err)) =
-                        tokio::task::spawn_blocking(move || ob.remove_through(queue, key)).await
-                    {
-                        tracing::error!(dest = name, error = %err, "forward: cannot delete a delivered event (it will be sent again)");
-                    }
+                    acker.delivered(e.key, 1);
                     backoff.reset();
                 }
                 Err(Failure::Rejected(why)) => {
@@ -178,7 +182,7 @@ pub async fn run<D: Destination>(
                     if kind == "unauthorized" {
                         tracing::error!(dest = name, error = %why, attempt = backoff.attempts(), "forward: the monitor refuses our credentials (check forward.http.token); alarms stay queued");
                     } else if backoff.attempts() == 1 || backoff.attempts() % 10 == 0 {
-                        tracing::warn!(dest = name, error = %why, attempt = backoff.attempts(), waiting = outbox.len(queue), "forward: delivery failed; alarms stay queued");
+                        tracing::warn!(dest = name, error = %why, attempt = backoff.attempts(), waiting = acker.waiting(), "forward: delivery failed; alarms stay queued");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
@@ -189,4 +193,5 @@ pub async fn run<D: Destination>(
             }
         }
     }
+    acker.finish().await;
 }

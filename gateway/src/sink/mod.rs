@@ -23,7 +23,7 @@ use crate::clock::wall_ms;
 use crate::config::ConfigError;
 use crate::delivery::Failure;
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Queue};
+use crate::outbox::{Acker, Outbox, Queue};
 
 /// Which sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -153,18 +153,20 @@ pub async fn run(
 ) {
     let mut backoff = Backoff::new(cfg.backoff);
     let flush = Duration::from_millis(cfg.flush_interval_ms);
+    let mut acker = Acker::new(Queue::Points, outbox.clone());
     let mut stop_at: Option<Instant> = None;
     loop {
+        acker.kick();
         if shutdown.is_cancelled() && stop_at.is_none() {
             stop_at = Some(Instant::now() + final_flush);
         }
         if stop_at.is_some_and(|t| Instant::now() >= t) {
-            return;
+            break;
         }
-        let depth = outbox.len(Queue::Points);
-        if depth == 0 {
+        let waiting = acker.waiting();
+        if waiting == 0 {
             if stop_at.is_some() {
-                return;
+                break;
             }
             tokio::select! {
                 () = notify.notified() => {}
@@ -173,8 +175,16 @@ pub async fn run(
             }
             continue;
         }
-        if depth < cfg.batch_size as u64 && stop_at.is_none() {
-            let oldest = outbox.oldest_ms(Queue::Points).ok().flatten().unwrap_or(0);
+        if waiting < cfg.batch_size as u64 && stop_at.is_none() {
+            let ob = outbox.clone();
+            let cursor = acker.cursor();
+            let oldest =
+                tokio::task::spawn_blocking(move || ob.oldest_after_ms(Queue::Points, cursor))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten()
+                    .unwrap_or(0);
             let due = oldest.saturating_add(cfg.flush_interval_ms);
             let now = wall_ms();
             if now < due {
@@ -187,8 +197,12 @@ pub async fn run(
             }
         }
         let ob = outbox.clone();
-        let n = cfg.batch_size;
-        let entries = match tokio::task::spawn_blocking(move || ob.peek(Queue::Points, n)).await {
+        let (n, cursor) = (cfg.batch_size, acker.cursor());
+        let entries = match tokio::task::spawn_blocking(move || {
+            ob.peek_after(Queue::Points, cursor, n)
+        })
+        .await
+        {
             Ok(Ok(e)) => e,
             other => {
                 tracing::error!(error = ?other.err(), "sink: cannot read the buffer");
@@ -197,6 +211,9 @@ pub async fn run(
             }
         };
         let Some(last) = entries.last().map(|e| e.key) else {
+            // The counters ran ahead of the table (a deletion in flight):
+            // look again shortly.
+            tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
         let mut body = String::with_capacity(entries.iter().map(|e| e.data.len() + 1).sum());
@@ -211,14 +228,7 @@ pub async fn run(
                     .sink_write_seconds
                     .observe(started.elapsed().as_secs_f64());
                 metrics.sink_points.inc_by(entries.len() as u64);
-                let ob = outbox.clone();
-                if let Ok(Err(e)) | Err(e) =
-                    tokio::task::spawn_blocking(move || ob.remove_through(Queue::Points, last))
-                        .await
-                        .map_err(|e| crate::outbox::OutboxError::Storage(e.to_string()))
-                {
-                    tracing::error!(error = %e, "sink: cannot delete written points (they will be written again)");
-                }
+                acker.delivered(last, entries.len() as u64);
                 if backoff.attempts() > 0 {
                     tracing::info!(after_attempts = backoff.attempts(), "sink: writing again");
                 }
@@ -244,16 +254,17 @@ pub async fn run(
                 metrics.sink_errors.with_label_values(&[kind]).inc();
                 let delay = backoff.next_delay();
                 if backoff.attempts() == 1 || backoff.attempts() % 10 == 0 {
-                    tracing::warn!(attempt = backoff.attempts(), error = %why, waiting = depth, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
+                    tracing::warn!(attempt = backoff.attempts(), error = %why, waiting, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
                 }
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled(), if stop_at.is_none() => {}
                 }
                 if stop_at.is_some() {
-                    return;
+                    break;
                 }
             }
         }
     }
+    acker.finish().await;
 }
