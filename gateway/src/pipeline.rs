@@ -190,6 +190,11 @@ pub struct Pipeline {
     clock: SharedClock,
     metrics: Metrics,
     limiter: RateLimiter,
+    /// Acknowledgements waiting for room in the client's request channel.
+    /// Never awaited: the event loop that drains that channel may itself
+    /// be waiting for this task to take frames, so blocking here could
+    /// deadlock. Bounded by the frames the broker lets be in flight.
+    acks: std::collections::VecDeque<Publish>,
 }
 
 impl Pipeline {
@@ -217,6 +222,7 @@ impl Pipeline {
             clock,
             metrics,
             limiter: RateLimiter::new(log_interval),
+            acks: std::collections::VecDeque::new(),
             cfg,
         };
         let now = p.clock.now_ms();
@@ -311,6 +317,13 @@ impl Pipeline {
                         self.handle(m.publish, &mut pending);
                     }
                     self.commit(pending, &links).await;
+                    // Hand over the last acknowledgements while ingest
+                    // lingers to send them.
+                    let until = Instant::now() + Duration::from_millis(250);
+                    while !self.acks.is_empty() && Instant::now() < until {
+                        self.flush_acks(&links);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                     return;
                 }
                 m = links.rx.recv(), if rx_open => match m {
@@ -319,6 +332,9 @@ impl Pipeline {
                 },
                 Some(file) = links.reload.recv() => self.reload(file, &mut pending),
                 _ = tick.tick() => self.tick(&mut pending),
+                () = tokio::time::sleep(Duration::from_millis(1)), if !self.acks.is_empty() => {
+                    self.flush_acks(&links);
+                }
             }
             while pending.messages < self.max_batch as u64 {
                 match links.rx.try_recv() {
@@ -485,7 +501,7 @@ impl Pipeline {
                 seq: SeqWindow::default(),
                 n: 0,
                 online: true,
-                dirty: true,
+                dirty: false,
             },
         );
         self.metrics.devices.with_label_values(&["online"]).inc();
@@ -495,10 +511,9 @@ impl Pipeline {
 
     fn touch(&mut self, device: &str, pending: &mut Pending) {
         if let Some(d) = self.devices.get_mut(device) {
+            // `dirty` = already listed in this batch's `pending.dirty`.
             if !d.dirty {
                 d.dirty = true;
-                pending.dirty.push(device.into());
-            } else if !pending.dirty.iter().any(|x| &**x == device) {
                 pending.dirty.push(device.into());
             }
         }
@@ -617,6 +632,37 @@ impl Pipeline {
         tracing::info!(devices_changed = changed, "new rules in force");
     }
 
+    /// Hands waiting acknowledgements to the MQTT client, in order, as far
+    /// as its request channel has room.
+    fn flush_acks(&mut self, links: &Links) {
+        let Some(client) = &links.client else {
+            self.acks.clear();
+            return;
+        };
+        while let Some(ack) = self.acks.front() {
+            match client.try_ack(ack) {
+                Ok(()) => {
+                    self.acks.pop_front();
+                }
+                Err(rumqttc::ClientError::TryRequest(_)) => {
+                    if self.acks.len() > 1_000_000 {
+                        // The event loop is gone; the broker will redeliver.
+                        tracing::error!(
+                            waiting = self.acks.len(),
+                            "acknowledgements cannot be sent; dropping them (frames will be redelivered)"
+                        );
+                        self.acks.clear();
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot acknowledge (the broker will redeliver)");
+                    self.acks.pop_front();
+                }
+            }
+        }
+    }
+
     async fn commit(&mut self, mut pending: Pending, links: &Links) {
         if pending.messages == 0 && pending.batch.is_empty() {
             return;
@@ -690,13 +736,8 @@ impl Pipeline {
                     .set(0);
             }
         }
-        if let Some(client) = &links.client {
-            for ack in &pending.acks {
-                if let Err(e) = client.ack(ack).await {
-                    tracing::warn!(error = %e, "cannot acknowledge (the broker will redeliver)");
-                }
-            }
-        }
+        self.acks.extend(pending.acks);
+        self.flush_acks(links);
         for w in &links.wake {
             w.notify_one();
         }

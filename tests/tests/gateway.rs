@@ -345,3 +345,41 @@ fn ten_thousand_malformed_messages_are_counted_and_every_valid_one_processed() {
         "{warn_lines} log lines for 10 000 rejections"
     );
 }
+
+/// Back-pressure: a tiny pipeline channel and batch under a burst from
+/// many devices. The event loop stops reading while the pipeline is full,
+/// acknowledgements queue up behind it, and nothing may deadlock or be lost.
+#[test]
+fn a_burst_through_a_tiny_channel_is_fully_processed() {
+    let mq = Mosquitto::start();
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        mqtt_extra: "channel_capacity = 16\n".into(),
+        extra: "[buffer]\nmax_batch = 4\n".into(),
+        ..Setup::default()
+    });
+    const N: u32 = 20_000;
+    let mut p = Publisher::connect(mq.port(), "burst");
+    let ts = now_ms();
+    for i in 0..N {
+        let dev = format!("gas-{}", i % 2_000);
+        p.publish(
+            &telemetry_topic("s1", &dev),
+            &gas_frame(&dev, i / 2_000 + 1, ts + u64::from(i), 1.0),
+        );
+    }
+    p.wait_acked(T);
+    eventually(Duration::from_secs(120), "every frame of the burst", || {
+        (gw.metric(r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#) == f64::from(N))
+            .then_some(())
+    });
+    let file = gw.dir().join("data").join("points.lp");
+    let n = eventually(T, "every point in the local sink", || {
+        let n = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        (n == N as usize).then_some(n)
+    });
+    assert_eq!(n, N as usize);
+}

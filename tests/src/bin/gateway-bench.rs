@@ -232,6 +232,42 @@ async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) 
     t0.elapsed()
 }
 
+/// p50/p99 upper bounds from a Prometheus histogram (`name` may end in a
+/// label set without the closing brace).
+fn histogram_line(page: &str, name: &str, what: &str) -> String {
+    let (base, labels) = match name.split_once('{') {
+        Some((b, l)) => (b.to_string(), format!("{l},")),
+        None => (name.to_string(), String::new()),
+    };
+    let prefix = format!("{base}_bucket{{{labels}le=\"");
+    let mut buckets: Vec<(f64, f64)> = page
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, v) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, v.parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    let q = |p: f64| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= total * p)
+            .map_or(f64::NAN, |(le, _)| *le * 1000.0)
+    };
+    format!(
+        "{what}: n = {total}, p50 ≤ {} ms, p99 ≤ {} ms",
+        q(0.5),
+        q(0.99)
+    )
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -257,15 +293,17 @@ async fn main() {
         ..Setup::default()
     });
     let pid = gw.pid().unwrap_or(0);
-    let base_ts = now_ms() - 280_000;
-    let mut seq: HashMap<u32, u32> = HashMap::new();
+    // Per device: seq and the last time stamp (device clock = now, strictly
+    // increasing per device, so every point has its own time).
+    let mut seq: HashMap<u32, (u32, u64)> = HashMap::new();
     let mut next_frame = |dev: u32, lel: f32| {
-        let s = seq.entry(dev).or_insert(0);
-        *s += 1;
+        let s = seq.entry(dev).or_insert((0, 0));
+        s.0 += 1;
+        s.1 = now_ms().max(s.1 + 1);
         let name = format!("gas-{dev:06}");
         (
             telemetry_topic("bench", &name),
-            gas_frame(&name, *s, base_ts + u64::from(*s), lel),
+            gas_frame(&name, s.0, s.1, lel),
         )
     };
     let mut published = 0u64;
@@ -456,6 +494,30 @@ async fn main() {
         .sum();
     let samples = vm.export(r#"{__name__="gas_seq",site="bench"}"#).len();
     println!("\n## Loss");
+    println!(
+        "{}",
+        histogram_line(&m, "anquan_gateway_commit_seconds", "durable commit")
+    );
+    println!(
+        "{}",
+        histogram_line(
+            &m,
+            r#"anquan_gateway_forward_seconds{dest="mqtt""#,
+            "commit → MQTT PUBACK"
+        )
+    );
+    println!(
+        "{}",
+        histogram_line(
+            &m,
+            r#"anquan_gateway_forward_seconds{dest="http""#,
+            "commit → HTTP 200"
+        )
+    );
+    println!(
+        "clock skew flagged {}",
+        metric_value(&m, "anquan_gateway_clock_skew_total")
+    );
     println!(
         "published {published}, processed {}, rejected {rejected}, samples in VictoriaMetrics {samples}, sink points {}",
         processed(&gw),
