@@ -258,25 +258,30 @@ impl Pipeline {
         }
         for d in p.cfg.devices.clone() {
             if !p.devices.contains_key(d.id.as_str()) {
-                let site = p.site_index(&d.site);
-                let (rules, fp) = p.rules.for_device(&d.site, d.kind, &d.id);
-                p.devices.insert(
-                    d.id.as_str().into(),
-                    Device {
-                        site,
-                        kind: d.kind,
-                        rules,
-                        fp,
-                        state: DeviceState::new(now),
-                        seq: SeqWindow::default(),
-                        n: 0,
-                        online: true,
-                        dirty: false,
-                    },
-                );
+                p.insert_new(&d.id, &d.site, d.kind, now);
             }
         }
         p
+    }
+
+    /// Adds a device never seen before: quiet, online, first frame next.
+    fn insert_new(&mut self, device: &str, site: &Id, kind: DeviceKind, now: u64) {
+        let site_ix = self.site_index(site);
+        let (rules, fp) = self.rules.for_device(site, kind, device);
+        self.devices.insert(
+            device.into(),
+            Device {
+                site: site_ix,
+                kind,
+                rules,
+                fp,
+                state: DeviceState::new(now),
+                seq: SeqWindow::default(),
+                n: 0,
+                online: true,
+                dirty: false,
+            },
+        );
     }
 
     /// Devices known.
@@ -292,14 +297,6 @@ impl Pipeline {
                 (self.sites.len() - 1) as u32
             }
         }
-    }
-
-    fn declared(&self, id: &str) -> Option<(Id, DeviceKind)> {
-        self.cfg
-            .devices
-            .iter()
-            .find(|d| d.id == id)
-            .map(|d| (d.site.clone(), d.kind))
     }
 
     /// Runs until `shutdown`, then handles what is already waiting, commits
@@ -480,30 +477,17 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Registers a device the registry does not hold yet (declared devices
+    /// are registered at start-up, so this one is undeclared).
     fn register(&mut self, device: &str, site: &Id, kind: DeviceKind) -> Result<(), Reject> {
-        if self.cfg.unknown_devices == UnknownDevices::Reject && self.declared(device).is_none() {
+        if self.cfg.unknown_devices == UnknownDevices::Reject {
             return Err(Reject::UnknownDevice);
         }
         if self.devices.len() >= self.cfg.max_devices {
             return Err(Reject::RegistryFull);
         }
-        let site_ix = self.site_index(site);
-        let (rules, fp) = self.rules.for_device(site, kind, device);
         let now = self.clock.now_ms();
-        self.devices.insert(
-            device.into(),
-            Device {
-                site: site_ix,
-                kind,
-                rules,
-                fp,
-                state: DeviceState::new(now),
-                seq: SeqWindow::default(),
-                n: 0,
-                online: true,
-                dirty: false,
-            },
-        );
+        self.insert_new(device, site, kind, now);
         self.metrics.devices.with_label_values(&["online"]).inc();
         tracing::debug!(%device, %site, kind = kind.as_str(), "device registered");
         Ok(())

@@ -358,14 +358,14 @@ fn a_burst_through_a_tiny_channel_is_fully_processed() {
         extra: "[buffer]\nmax_batch = 4\n".into(),
         ..Setup::default()
     });
-    const N: u32 = 20_000;
+    const N: u32 = 8_000;
     let mut p = Publisher::connect(mq.port(), "burst");
     let ts = now_ms();
     for i in 0..N {
-        let dev = format!("gas-{}", i % 2_000);
+        let dev = format!("gas-{}", i % 1_000);
         p.publish(
             &telemetry_topic("s1", &dev),
-            &gas_frame(&dev, i / 2_000 + 1, ts + u64::from(i), 1.0),
+            &gas_frame(&dev, i / 1_000 + 1, ts + u64::from(i), 1.0),
         );
     }
     p.wait_acked(T);

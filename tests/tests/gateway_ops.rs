@@ -296,3 +296,42 @@ fn graceful_shutdown_flushes_and_exits_cleanly() {
         .count();
     assert_eq!(n, 50);
 }
+
+#[test]
+fn registry_policy_rejects_undeclared_and_mismatched_devices() {
+    let mq = Mosquitto::start();
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        extra: "[validate]\nunknown_devices = \"reject\"\n\
+                [[validate.devices]]\nid = \"gas-1\"\nsite = \"s1\"\nkind = \"gas\"\n"
+            .into(),
+        ..Setup::default()
+    });
+    let mut p = Publisher::connect(mq.port(), "devs");
+    frame(&mut p, "gas-1", 1, 1.0); // declared: accepted
+    frame(&mut p, "gas-2", 1, 1.0); // undeclared
+    p.publish(
+        "sites/s2/devices/gas-1/telemetry", // declared for s1
+        &gas_frame("gas-1", 2, now_ms(), 1.0),
+    );
+    p.publish(
+        &telemetry_topic("s1", "gas-1"),
+        r#"{"device":"gas-1","kind":"crane","seq":3,"ts_ms":0,"readings":{}}"#,
+    );
+    // A device clock an hour off is flagged, and the frame still counts.
+    p.publish(
+        &telemetry_topic("s1", "gas-1"),
+        &gas_frame("gas-1", 4, now_ms() - 3_600_000, 1.0),
+    );
+    eventually(T, "every verdict counted", || {
+        let m = gw.metrics();
+        let v = |s: &str| metric_value(&m, s);
+        (v(r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#) == 2.0
+            && v(r#"anquan_gateway_rejected_total{reason="unknown_device"}"#) == 1.0
+            && v(r#"anquan_gateway_rejected_total{reason="site_mismatch"}"#) == 1.0
+            && v(r#"anquan_gateway_rejected_total{reason="kind_mismatch"}"#) == 1.0
+            && v("anquan_gateway_clock_skew_total") == 1.0
+            && v("anquan_gateway_seq_gaps_total") == 1.0)
+            .then_some(())
+    });
+}

@@ -268,6 +268,30 @@ fn histogram_line(page: &str, name: &str, what: &str) -> String {
     )
 }
 
+/// The floor of any durable commit on this disk: append 200 bytes and
+/// fdatasync, 200 times.
+fn fsync_baseline(dir: &std::path::Path) -> (f64, f64) {
+    use std::io::Write;
+    let path = dir.join("fsync-baseline");
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return (f64::NAN, f64::NAN);
+    };
+    let mut t = Vec::new();
+    for _ in 0..200 {
+        let s = Instant::now();
+        let _ = f.write_all(&[b'x'; 200]);
+        let _ = f.sync_data();
+        t.push(s.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = std::fs::remove_file(&path);
+    t.sort_by(|a, b| a.total_cmp(b));
+    (pct(&t, 0.5), pct(&t, 0.99))
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -492,8 +516,22 @@ async fn main() {
         .filter(|l| l.starts_with("anquan_gateway_rejected_total{"))
         .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
         .sum();
-    let samples = vm.export(r#"{__name__="gas_seq",site="bench"}"#).len();
+    // VictoriaMetrics makes fresh rows searchable in the background: count
+    // until the number stops growing.
+    let mut samples = 0;
+    for _ in 0..30 {
+        let n = vm.export(r#"{__name__="gas_seq",site="bench"}"#).len();
+        if n == samples && n as u64 >= published {
+            break;
+        }
+        samples = n;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     println!("\n## Loss");
+    let (f50, f99) = fsync_baseline(gw.dir());
+    println!(
+        "baseline: write 200 B + fdatasync on the same disk: p50 {f50:.2} ms, p99 {f99:.2} ms"
+    );
     println!(
         "{}",
         histogram_line(&m, "anquan_gateway_commit_seconds", "durable commit")
