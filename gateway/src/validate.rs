@@ -212,7 +212,7 @@ impl SeqWindow {
             }
             SeqVerdict::Next | SeqVerdict::Gap(_) => {
                 let d = seq.wrapping_sub(self.last);
-                self.seen = if d >= SEQ_WINDOW + 1 {
+                self.seen = if d > SEQ_WINDOW {
                     0
                 } else {
                     // The old `last` becomes bit d-1.

@@ -16,7 +16,7 @@ fn sh(dir: &Path, args: &[&str]) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
     assert!(st.success(), "openssl {args:?}");
 }
 
@@ -47,7 +47,8 @@ fn certs(dir: &Path) {
         ),
         ("client", "extendedKeyUsage=clientAuth\n"),
     ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        std::fs::write(dir.join(format!("{name}.ext")), ext)
+            .unwrap_or_else(|e| panic!("write {name}.ext: {e}"));
         sh(
             dir,
             &[

@@ -181,7 +181,7 @@ pub async fn run<D: Destination>(
                     let delay = backoff.next_delay();
                     if kind == "unauthorized" {
                         tracing::error!(dest = name, error = %why, attempt = backoff.attempts(), "forward: the monitor refuses our credentials (check forward.http.token); alarms stay queued");
-                    } else if backoff.attempts() == 1 || backoff.attempts() % 10 == 0 {
+                    } else if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
                         tracing::warn!(dest = name, error = %why, attempt = backoff.attempts(), waiting = acker.waiting(), "forward: delivery failed; alarms stay queued");
                     }
                     tokio::select! {

@@ -253,7 +253,7 @@ pub async fn run(
                 };
                 metrics.sink_errors.with_label_values(&[kind]).inc();
                 let delay = backoff.next_delay();
-                if backoff.attempts() == 1 || backoff.attempts() % 10 == 0 {
+                if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
                     tracing::warn!(attempt = backoff.attempts(), error = %why, waiting, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
                 }
                 tokio::select! {

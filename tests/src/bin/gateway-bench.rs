@@ -138,11 +138,14 @@ impl Load {
     }
 }
 
+/// Arrival time and payload of each message.
+type Arrivals = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
+
 /// A plain subscriber counting messages and recording arrival times.
 struct Counter {
     count: Arc<AtomicU64>,
     first_last: Arc<Mutex<(Option<Instant>, Option<Instant>)>>,
-    arrivals: Arc<Mutex<Vec<(Instant, Vec<u8>)>>>,
+    arrivals: Arrivals,
 }
 
 async fn subscriber(port: u16, id: &str, filter: &str, keep: bool) -> Counter {
@@ -408,7 +411,7 @@ async fn main() {
         while budget >= 1.0 && i < total {
             budget -= 1.0;
             let dev = i % a.devices;
-            let is_alarm_dev = a.alarm_devices > 0 && dev % alarm_every == 0;
+            let is_alarm_dev = a.alarm_devices > 0 && dev.is_multiple_of(alarm_every);
             let (lel, n) = if is_alarm_dev {
                 let n = alarm_n.entry(dev).or_insert(0);
                 *n += 1;
@@ -423,7 +426,7 @@ async fn main() {
             load.publish(t, p).await;
             i += 1;
         }
-        if i % 5_000 == 0 {
+        if i.is_multiple_of(5_000) {
             rss_peak = rss_peak.max(proc_stats(pid).0);
         }
         next_tick += tick;
