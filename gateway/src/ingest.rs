@@ -300,9 +300,14 @@ pub async fn run(
                 last_msg = tokio::time::Instant::now();
                 tracing::info!(host = %cfg.host, port = cfg.port, session_present = ack.session_present, "mqtt: connected; subscribing");
                 backoff.reset();
-                if let Err(e) = client.try_subscribe_many(subs.clone()) {
-                    tracing::error!(error = %e, "mqtt: cannot queue the subscription");
-                }
+                // From another task: the request channel may be full of
+                // acknowledgements, and only this task (polling) drains it.
+                let (c, s) = (client.clone(), subs.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = c.subscribe_many(s).await {
+                        tracing::error!(error = %e, "mqtt: cannot queue the subscription");
+                    }
+                });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 last_msg = tokio::time::Instant::now();

@@ -174,7 +174,8 @@ pub enum SeqVerdict {
 
 impl SeqWindow {
     /// Judges `seq`; `redelivered` is the MQTT DUP flag (a broker
-    /// retransmission, so a `seq` 0 with it is not a device restart).
+    /// retransmission: never a device restart, and a duplicate when it is
+    /// older than the window).
     pub fn check(&self, seq: u32, redelivered: bool) -> SeqVerdict {
         if !self.started {
             return SeqVerdict::First;
@@ -189,7 +190,18 @@ impl SeqWindow {
             };
         }
         let back = self.last - seq;
-        if back > SEQ_WINDOW || (seq == 0 && !redelivered) {
+        if back > SEQ_WINDOW {
+            // Far behind. A broker redelivery (DUP set) of a frame this old
+            // is one we took before a crash whose ack never reached the
+            // broker (its in-flight window can hold hundreds of frames per
+            // device): a duplicate. Without DUP the device started over.
+            return if redelivered {
+                SeqVerdict::Duplicate
+            } else {
+                SeqVerdict::Restart
+            };
+        }
+        if seq == 0 && !redelivered {
             return SeqVerdict::Restart;
         }
         if self.seen & (1u64 << (back - 1)) != 0 {
@@ -288,6 +300,20 @@ mod tests {
     }
 
     #[test]
+    fn a_redelivery_far_behind_is_a_duplicate_not_a_restart() {
+        let mut w = SeqWindow::default();
+        for s in 1..=400 {
+            run(&mut w, s);
+        }
+        // After a gateway crash the broker resends its whole in-flight
+        // window with DUP set, hundreds of frames back.
+        assert_eq!(w.check(10, true), SeqVerdict::Duplicate);
+        assert_eq!(w.check(399, true), SeqVerdict::Duplicate);
+        assert_eq!(w.check(10, false), SeqVerdict::Restart);
+        assert_eq!(w.check(401, true), SeqVerdict::Next);
+    }
+
+    #[test]
     fn far_behind_is_a_restart_and_far_ahead_a_gap() {
         let mut w = SeqWindow::default();
         run(&mut w, 1000);
@@ -318,7 +344,7 @@ mod tests {
             let mut w = SeqWindow::default();
             let mut model = std::collections::BTreeSet::new();
             for s in seqs {
-                let v = w.check(s, true);
+                let v = w.check(s, false);
                 match v {
                     SeqVerdict::Restart => model.clear(),
                     SeqVerdict::Duplicate => prop_assert!(model.contains(&s)),
@@ -326,6 +352,23 @@ mod tests {
                     _ => prop_assert!(!model.contains(&s)),
                 }
                 if !matches!(v, SeqVerdict::Duplicate | SeqVerdict::OutOfOrder) {
+                    model.insert(s);
+                }
+                w.accept(s, v);
+            }
+        }
+
+        /// Broker redeliveries are never taken for a device restart, and
+        /// never accept a number already accepted.
+        #[test]
+        fn redeliveries_never_restart(seqs in proptest::collection::vec(1u32..300, 1..200)) {
+            let mut w = SeqWindow::default();
+            let mut model = std::collections::BTreeSet::new();
+            for s in seqs {
+                let v = w.check(s, true);
+                prop_assert_ne!(v, SeqVerdict::Restart);
+                if !matches!(v, SeqVerdict::Duplicate | SeqVerdict::OutOfOrder) {
+                    prop_assert!(!model.contains(&s));
                     model.insert(s);
                 }
                 w.accept(s, v);
