@@ -390,6 +390,57 @@ async fn main() {
     );
     drop(raw);
 
+    // 1b. The same burst size, nine garbage messages for every valid frame.
+    let garbage = [
+        "not json".to_string(),
+        r#"{"device":"x","kind":"gas","seq":"one","ts_ms":0,"readings":{}}"#.to_string(),
+        r#"{"device":"gas-000001","kind":"gas","seq":1,"ts_ms":0,"readings":{"lel_pct":500}}"#
+            .to_string(),
+        format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_100)),
+    ];
+    let rejected_now = |gw: &GatewayProcess| -> f64 {
+        gw.metrics()
+            .lines()
+            .filter(|l| l.starts_with("anquan_gateway_rejected_total{"))
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+            .sum()
+    };
+    let mut load = Load::connect(mq.port(), a.connections, "garbage").await;
+    let (p0, r0) = (processed(&gw), rejected_now(&gw));
+    let t0 = Instant::now();
+    let valid = a.burst / 10;
+    for i in 0..a.burst {
+        if i % 10 == 0 {
+            let (t, p) = next_frame(i / 10 % a.devices, 1.0);
+            load.publish(t, p).await;
+        } else {
+            let dev = format!("gas-{:06}", i % a.devices);
+            load.publish(
+                telemetry_topic("bench", &dev),
+                garbage[i as usize % garbage.len()].clone(),
+            )
+            .await;
+        }
+    }
+    load.wait_acked().await;
+    published += u64::from(valid);
+    wait_until("garbage flood handled", Duration::from_secs(600), || {
+        processed(&gw) >= p0 + f64::from(valid)
+            && rejected_now(&gw) >= r0 + f64::from(a.burst - valid)
+    })
+    .await;
+    let flood_s = t0.elapsed().as_secs_f64();
+    println!(
+        "\n## 1b. Burst of {} messages, 9 of every 10 malformed",
+        a.burst
+    );
+    println!(
+        "gateway handled {:>10.0} messages/s ({:.0} valid frames/s); clean burst above {:.0} frames/s",
+        f64::from(a.burst) / flood_s,
+        f64::from(valid) / flood_s,
+        gw_rate
+    );
+
     // 2. Target rate with alarms: latency publish → alarm.
     let alarms = subscriber(mq.port(), "bench-alarms", "alarms/#", true).await;
     let mut load = Load::connect(mq.port(), a.connections, "rate").await;
