@@ -124,21 +124,19 @@ impl Mosquitto {
         self.child.id()
     }
 
+    /// A `mosquitto_pub` / `mosquitto_sub` command for this broker, QoS 1
+    /// (add `-t`, `-m`, TLS or credential options).
+    pub fn client(&self, bin: &str) -> Command {
+        let mut c = Command::new(require(bin));
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"]);
+        c
+    }
+
     /// Publishes with `mosquitto_pub` (a third-party client), QoS 1.
     pub fn publish(&self, topic: &str, payload: &str) {
-        let st = Command::new(require("mosquitto_pub"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-m",
-                payload,
-            ])
+        let st = self
+            .client("mosquitto_pub")
+            .args(["-t", topic, "-m", payload])
             .status()
             .unwrap_or_else(|e| panic!("mosquitto_pub: {e}"));
         assert!(st.success(), "mosquitto_pub failed");
@@ -147,18 +145,9 @@ impl Mosquitto {
     /// Publishes many messages in one `mosquitto_pub -l` session (one per
     /// line of `lines`, all on `topic`), QoS 1.
     pub fn publish_lines(&self, topic: &str, lines: &[String]) {
-        let mut child = Command::new(require("mosquitto_pub"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-l",
-            ])
+        let mut child = self
+            .client("mosquitto_pub")
+            .args(["-t", topic, "-l"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -177,14 +166,9 @@ impl Mosquitto {
     /// Starts `mosquitto_sub` on `topic` (QoS 1), collecting up to `count`
     /// messages or until `timeout`; call [`Subscriber::lines`] to get them.
     pub fn subscribe(&self, topic: &str, count: usize, timeout: Duration) -> Subscriber {
-        let child = Command::new(require("mosquitto_sub"))
+        let child = self
+            .client("mosquitto_sub")
             .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
                 "-t",
                 topic,
                 "-C",

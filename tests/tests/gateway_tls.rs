@@ -105,8 +105,8 @@ fn ingest_over_tls_with_a_client_certificate() {
         )),
         ..Setup::default()
     });
-    let st = Command::new(require("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &mq.port().to_string(), "-q", "1"])
+    let st = mq
+        .client("mosquitto_pub")
         .args(["--cafile", &format!("{}/ca.pem", d.display())])
         .args(["--cert", &format!("{}/client.pem", d.display())])
         .args(["--key", &format!("{}/client.key", d.display())])
@@ -153,19 +153,9 @@ fn ingest_with_username_and_password() {
         mqtt_extra: "username = \"gateway\"\npassword = \"pa55\"\n".into(),
         ..Setup::default()
     });
-    let st = Command::new(require("mosquitto_pub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &mq.port().to_string(),
-            "-q",
-            "1",
-            "-u",
-            "device",
-            "-P",
-            "dev",
-        ])
+    let st = mq
+        .client("mosquitto_pub")
+        .args(["-u", "device", "-P", "dev"])
         .args([
             "-t",
             &telemetry_topic("s1", "gas-1"),
