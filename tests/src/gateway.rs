@@ -37,6 +37,8 @@ pub struct Setup {
     pub mqtt_alarms: bool,
     /// More TOML appended at the end (whole sections).
     pub extra: String,
+    /// JSON logs instead of text.
+    pub log_json: bool,
     /// Lines for the `[mqtt.tls]` section (TLS when set).
     pub mqtt_tls: Option<String>,
     /// More lines for the `[mqtt]` section (credentials, ...).
@@ -194,10 +196,11 @@ impl Drop for GatewayProcess {
 
 fn config_text(s: &Setup, dir: &Path, api_port: u16) -> String {
     let mut t = format!(
-        "[gateway]\nid = \"gw-test\"\ndata_dir = \"{}\"\n\n[log]\nreject_log_interval_s = 1\n\n\
+        "[gateway]\nid = \"gw-test\"\ndata_dir = \"{}\"\n\n[log]\nreject_log_interval_s = 1\nformat = \"{}\"\n\n\
          [mqtt]\nport = {}\nbackoff = {{ initial_ms = 50, max_ms = 1000 }}\n{}\n\
          [api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[forward]\nbackoff = {{ initial_ms = 50, max_ms = 500 }}\n\n",
         dir.join("data").display(),
+        if s.log_json { "json" } else { "text" },
         s.mqtt_port,
         s.mqtt_extra
     );

@@ -335,3 +335,52 @@ fn registry_policy_rejects_undeclared_and_mismatched_devices() {
             .then_some(())
     });
 }
+
+/// The TSDB is unreachable and the points queue hits its byte cap: the
+/// oldest points are dropped, counted and raised (metric flag and an ERROR
+/// "ALARM" log line), the queue stays within its cap, and logs are JSON.
+#[test]
+fn a_full_buffer_drops_oldest_first_counts_and_raises_it() {
+    let mq = Mosquitto::start();
+    let dead_tsdb = format!("http://127.0.0.1:{}", anquan_e2e::services::free_port());
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        tsdb_url: Some(dead_tsdb),
+        log_json: true,
+        extra: "[buffer]\npoints_max_bytes = 65536\n".into(),
+        ..Setup::default()
+    });
+    let mut p = Publisher::connect(mq.port(), "devs");
+    for s in 1..=1_500 {
+        frame(&mut p, "gas-1", s, 1.0);
+    }
+    p.wait_acked(T);
+    let m = eventually(T, "every frame handled and drops counted", || {
+        let m = gw.metrics();
+        (metric_value(
+            &m,
+            r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#,
+        ) == 1_500.0
+            && metric_value(&m, r#"anquan_gateway_queue_dropped_total{queue="points"}"#) > 0.0)
+            .then_some(m)
+    });
+    let depth = metric_value(&m, r#"anquan_gateway_queue_depth{queue="points"}"#);
+    let dropped = metric_value(&m, r#"anquan_gateway_queue_dropped_total{queue="points"}"#);
+    assert_eq!(
+        depth + dropped,
+        1_500.0,
+        "every point is either waiting or counted as dropped"
+    );
+    assert!(metric_value(&m, r#"anquan_gateway_queue_bytes{queue="points"}"#) <= 65_536.0);
+    assert_eq!(
+        metric_value(&m, r#"anquan_gateway_queue_overflow{queue="points"}"#),
+        1.0
+    );
+    let log = gw.log();
+    let alarm = log
+        .lines()
+        .find(|l| l.contains("durable buffer full"))
+        .expect("an ERROR line for the drop");
+    let v: serde_json::Value = serde_json::from_str(alarm).expect("JSON logs");
+    assert_eq!(v["level"], "ERROR");
+}
