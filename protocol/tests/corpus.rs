@@ -2,6 +2,8 @@
 //! the same properties the fuzz targets check (fuzz/fuzz_targets/), so a
 //! crash found once stays fixed without libFuzzer.
 
+#![allow(clippy::unwrap_used)] // a test: a failure to read the corpus must fail it
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
