@@ -62,9 +62,9 @@ pub struct DeviceConfig {
     /// A new press within this long of the last one is contact bounce.
     #[serde(default = "defaults::button_lockout_ms")]
     pub button_lockout_ms: u32,
-    /// At most one event frame for a change of faults per this interval
-    /// (alarm transitions and button presses are never held back); a
-    /// flapping contact must not flood the link and the buffer.
+    /// A new fault is reported at once; a fault clearing at most once per
+    /// this interval (alarm transitions and button presses are never held
+    /// back), so a flapping contact cannot flood the link and the buffer.
     #[serde(default = "defaults::fault_event_interval_ms")]
     pub fault_event_interval_ms: u32,
     /// Frames published per `step` at most, so one call stays short after a

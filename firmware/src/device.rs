@@ -163,7 +163,9 @@ pub struct StepOutcome {
 #[derive(Debug, Clone, Copy, Default)]
 struct ChannelState {
     filter: Filter,
-    last_bits: Option<u32>,
+    /// Bits of the previous raw sample (valid when `identical > 0`).
+    last_bits: u32,
+    /// Consecutive bit-identical raw samples; 0 = no previous sample.
     identical: u16,
 }
 
@@ -185,10 +187,10 @@ impl ChannelState {
             return Err(FaultCode::OutOfRange);
         }
         let bits = v.to_bits();
-        if self.last_bits == Some(bits) {
+        if self.identical > 0 && self.last_bits == bits {
             self.identical = self.identical.saturating_add(1);
         } else {
-            self.last_bits = Some(bits);
+            self.last_bits = bits;
             self.identical = 1;
         }
         if stuck_samples > 0 && self.identical >= stuck_samples {
@@ -220,12 +222,10 @@ pub struct Core<const Q: usize = DEFAULT_OUTBOX_BYTES> {
     kind: DeviceKind,
     rules: RuleSet,
     alarms: DeviceState,
-    channel_settings: [(FilterConfig, u16); MAX_CHANNELS],
     channels: [ChannelState; MAX_CHANNELS],
     self_test_faults: Faults,
     board_faults: FaultSet,
     latest: Frame,
-    reported_faults: Faults,
     outbox: Outbox<Q>,
     seq: u32,
     started: bool,
@@ -257,6 +257,24 @@ pub struct Device<
 > {
     hal: Hal<S, B, R, K, C>,
     core: Core<Q>,
+}
+
+/// The filter and stuck limit of `metric`: the config's override, else the
+/// front end's default; the button channel is neither filtered nor stuck.
+fn channel_settings<S: Sensors>(
+    config: &DeviceConfig,
+    sensors: &S,
+    metric: Metric,
+) -> (FilterConfig, u16) {
+    if metric == Metric::AlarmBtn {
+        return (FilterConfig::NONE, 0);
+    }
+    let d = sensors.channel_defaults(metric);
+    let o = config.channels.iter().find(|o| o.metric == metric);
+    (
+        o.and_then(|o| o.filter).unwrap_or(d.filter),
+        o.and_then(|o| o.stuck_samples).unwrap_or(d.stuck_samples),
+    )
 }
 
 fn is_measurement(rule: &Rule) -> bool {
@@ -341,19 +359,6 @@ where
             let _ = k.push_str(key);
             return Err(ConfigError::new(&k, problem));
         }
-        let mut channel_settings = [(FilterConfig::NONE, 0); MAX_CHANNELS];
-        for (i, metric) in channels::of(kind).iter().enumerate() {
-            channel_settings[i] = if *metric == Metric::AlarmBtn {
-                (FilterConfig::NONE, 0)
-            } else {
-                let d = hal.sensors.channel_defaults(*metric);
-                let o = config.channels.iter().find(|o| o.metric == *metric);
-                (
-                    o.and_then(|o| o.filter).unwrap_or(d.filter),
-                    o.and_then(|o| o.stuck_samples).unwrap_or(d.stuck_samples),
-                )
-            };
-        }
         Ok(Self {
             hal,
             core: Core {
@@ -361,12 +366,10 @@ where
                 kind,
                 rules,
                 alarms: DeviceState::new(0),
-                channel_settings,
                 channels: [ChannelState::default(); MAX_CHANNELS],
                 self_test_faults: Faults::new(),
                 board_faults: FaultSet::EMPTY,
                 latest: Frame::new(),
-                reported_faults: Faults::new(),
                 outbox: Outbox::new(),
                 seq: 0,
                 started: false,
@@ -508,8 +511,9 @@ where
                     push_fault(&mut faults, Fault::on(code, *metric));
                 }
                 ChannelSample::Value(v) => {
-                    let (filter, stuck) = &self.core.channel_settings[i];
-                    match state.accept(*metric, v, filter, *stuck) {
+                    let (filter, stuck) =
+                        channel_settings(&self.core.config, &self.hal.sensors, *metric);
+                    match state.accept(*metric, v, &filter, stuck) {
                         Ok(raw) => frame.values[i] = raw,
                         Err(code) => push_fault(&mut faults, Fault::on(code, *metric)),
                     }
@@ -546,10 +550,16 @@ where
         }
         self.update_outputs();
 
-        let fault_change = frame.faults != self.core.reported_faults
-            && self.core.last_fault_event_ms.is_none_or(|t| {
-                now_ms.saturating_sub(t) >= u64::from(self.core.config.fault_event_interval_ms)
-            });
+        // The latest frame is the last one reported. A fault it did not
+        // carry is reported at once; other changes (a fault clearing) at
+        // most once per interval, so a flapping contact cannot flood.
+        let reported = &self.core.latest.faults;
+        let new_fault = frame.faults.iter().any(|f| !reported.contains(f));
+        let fault_change = new_fault
+            || (frame.faults != *reported
+                && self.core.last_fault_event_ms.is_none_or(|t| {
+                    now_ms.saturating_sub(t) >= u64::from(self.core.config.fault_event_interval_ms)
+                }));
         let button = core::mem::take(&mut self.core.button.event_pending);
         let pending = core::mem::take(&mut self.core.pending_event);
         if !transitions.is_empty() || fault_change || button || pending {
@@ -578,7 +588,6 @@ where
         self.core.seq = self.core.seq.wrapping_add(1);
         self.core.outbox.push(frame);
         self.core.latest = frame.clone();
-        self.core.reported_faults = frame.faults.clone();
         let s = &mut self.core.stats;
         s.frames = s.frames.saturating_add(1);
         if frame.event {

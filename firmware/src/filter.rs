@@ -53,13 +53,21 @@ impl Default for FilterConfig {
     }
 }
 
-/// The state of one channel's filter.
-#[derive(Clone, Copy, PartialEq, Default)]
+/// The state of one channel's filter (28 bytes: there is one per channel
+/// and RAM is counted).
+#[derive(Clone, Copy, PartialEq)]
 pub struct Filter {
     window: [f32; MAX_MEDIAN],
     len: u8,
     next: u8,
-    ema: Option<f32>,
+    /// The EMA's state; NaN until the first sample.
+    ema: f32,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for Filter {
@@ -78,7 +86,7 @@ impl Filter {
             window: [0.0; MAX_MEDIAN],
             len: 0,
             next: 0,
-            ema: None,
+            ema: f32::NAN,
         }
     }
 
@@ -113,11 +121,12 @@ impl Filter {
             (sorted[len / 2 - 1] + sorted[len / 2]) / 2.0
         };
         let alpha = cfg.ema_alpha;
-        let y = match self.ema {
-            Some(prev) if alpha < 1.0 => prev + alpha * (median - prev),
-            _ => median,
+        let y = if alpha < 1.0 && !self.ema.is_nan() {
+            self.ema + alpha * (median - self.ema)
+        } else {
+            median
         };
-        self.ema = Some(y);
+        self.ema = y;
         y
     }
 }

@@ -419,14 +419,12 @@ mod tests {
             const CAP: usize = 300;
             let mut o = Outbox::<CAP>::new();
             let mut model = VecDeque::new();
-            let mut seq = 0;
             let mut dropped = 0;
-            for (event, channels, deliver) in ops {
-                let mut f = frame(seq, event, channels);
+            for (seq, (event, channels, deliver)) in ops.into_iter().enumerate() {
+                let mut f = frame(seq as u32, event, channels);
                 if channels % 3 == 0 {
                     f.faults.push(Fault::on(FaultCode::OutOfRange, Metric::LoadT)).unwrap();
                 }
-                seq += 1;
                 o.push(&f);
                 dropped += model_push(&mut model, CAP, &f);
                 prop_assert_eq!(o.dropped_since_delivery(), dropped);

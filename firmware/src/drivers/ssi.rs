@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn reads_gray_frames_and_line_faults() {
         let cfg = SsiConfig::MULTI_TURN_25_GRAY;
-        let position = 0x0ABC_DEF & 0x1FF_FFFF;
+        let position = 0x00AB_CDEF & 0x01FF_FFFF;
         let frame = cfg.encode(position);
         let mut ex = vec![];
         ex.extend(read(frame.to_be_bytes()));

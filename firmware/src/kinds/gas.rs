@@ -371,8 +371,10 @@ mod tests {
         assert!(c.validate().is_ok());
         c.co.uv_per_ppm = 0.0;
         assert_eq!(c.validate().unwrap_err().0, "co.uv_per_ppm");
-        let mut c = GasConfig::default();
-        c.address = 0x20;
+        let c = GasConfig {
+            address: 0x20,
+            ..GasConfig::default()
+        };
         assert_eq!(c.validate().unwrap_err().0, "address");
     }
 }

@@ -559,7 +559,7 @@ impl Scl3300Sim {
 
 impl SclState {
     fn angle_raw(&mut self, deg: f32) -> u16 {
-        let raw = (deg * 16_384.0 / 90.0) as i32 + self.noise.next();
+        let raw = ((deg * 16_384.0 / 90.0) as i32).saturating_add(self.noise.next());
         raw.clamp(-32_768, 32_767) as i16 as u16
     }
 

@@ -114,7 +114,11 @@ impl GasRig {
     /// Sets the CO concentration, ppm.
     pub fn set_co(&self, ppm: f32) {
         let nominal = self.config.co.calibration.invert(ppm);
-        let uv = self.config.co.zero_uv + (nominal * self.config.co.uv_per_ppm) as i32;
+        let uv = self
+            .config
+            .co
+            .zero_uv
+            .saturating_add((nominal * self.config.co.uv_per_ppm) as i32);
         self.adc.set_input_uv(2, uv);
     }
 }
@@ -320,7 +324,9 @@ impl Default for CraneRig {
 fn counts(cfg: &EncoderConfig, value: f32) -> u32 {
     let nominal = f64::from(cfg.calibration.invert(value));
     let delta = nominal / f64::from(cfg.units_per_count);
-    (i64::from(cfg.zero_count) + delta.round() as i64).clamp(0, i64::from(u32::MAX)) as u32
+    i64::from(cfg.zero_count)
+        .saturating_add(delta.round() as i64)
+        .clamp(0, i64::from(u32::MAX)) as u32
 }
 
 impl CraneRig {
@@ -365,8 +371,10 @@ impl CraneRig {
     pub fn set_load_t(&self, t: f32) {
         let l = &self.config.load;
         let nominal = l.calibration.invert(t);
-        self.load
-            .set_code(l.zero_counts + (nominal * l.counts_per_tonne) as i32);
+        self.load.set_code(
+            l.zero_counts
+                .saturating_add((nominal * l.counts_per_tonne) as i32),
+        );
     }
 
     /// Sets the trolley radius, m.
