@@ -300,6 +300,14 @@ fn set_pin<P: OutputPin>(pin: &mut P, state: &mut Option<bool>, on: bool, stats:
     }
 }
 
+/// Copies the requested window of a register image.
+fn read_window(regs: &[u16], address: u16, out: &mut [u16]) -> Result<(), RegisterError> {
+    modbus::check_range(regs.len(), address, out.len())?;
+    let a = usize::from(address);
+    out.copy_from_slice(&regs[a..a + out.len()]);
+    Ok(())
+}
+
 /// The next due time of a periodic task at `next`, after `now`, skipping
 /// missed periods instead of bursting.
 fn advance(next: u64, now: u64, period: u32) -> u64 {
@@ -797,12 +805,9 @@ where
     /// Modbus function 04: `out.len()` input registers from `address`.
     pub fn read_input_registers(&self, address: u16, out: &mut [u16]) -> Result<(), RegisterError> {
         let map = modbus::map_for(self.core.kind);
-        modbus::check_range(map.input_len(), address, out.len())?;
         let mut regs = [0u16; MAX_INPUT_REGISTERS];
-        modbus::encode_input_registers(map, &self.input_image(), &mut regs)?;
-        let a = usize::from(address);
-        out.copy_from_slice(&regs[a..a + out.len()]);
-        Ok(())
+        let n = modbus::encode_input_registers(map, &self.input_image(), &mut regs)?;
+        read_window(&regs[..n], address, out)
     }
 
     /// Modbus function 03: `out.len()` holding registers from `address`.
@@ -812,12 +817,9 @@ where
         out: &mut [u16],
     ) -> Result<(), RegisterError> {
         let map = modbus::map_for(self.core.kind);
-        modbus::check_range(map.holding_len(), address, out.len())?;
         let mut regs = [0u16; MAX_HOLDING_REGISTERS];
-        modbus::encode_holding_registers(map, &self.settings(), &mut regs)?;
-        let a = usize::from(address);
-        out.copy_from_slice(&regs[a..a + out.len()]);
-        Ok(())
+        let n = modbus::encode_holding_registers(map, &self.settings(), &mut regs)?;
+        read_window(&regs[..n], address, out)
     }
 
     /// Modbus functions 06 and 16: writes `values` from `address`. The whole

@@ -110,6 +110,30 @@ impl<P: InputPin> InputPin for ActiveLow<P> {
     }
 }
 
+/// An analog input with fixed per-channel results, for unit tests; a
+/// channel beyond the slice fails.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FixedAdc([Result<i32, ()>; 4]);
+
+#[cfg(test)]
+impl FixedAdc {
+    /// Channels 0.. get `uv` in order.
+    pub(crate) fn of(uv: &[Result<i32, ()>]) -> Self {
+        let mut a = [Err(()); 4];
+        a[..uv.len()].copy_from_slice(uv);
+        Self(a)
+    }
+}
+
+#[cfg(test)]
+impl AnalogInput for FixedAdc {
+    type Error = ();
+    fn read_microvolts(&mut self, channel: u8) -> Result<i32, ()> {
+        self.0.get(usize::from(channel)).copied().unwrap_or(Err(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

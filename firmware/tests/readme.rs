@@ -66,7 +66,9 @@ fn render(map: &RegisterMap) -> String {
 }
 
 fn fault_codes() -> String {
-    let mut s = String::from("| code | wire name | channel fault register | device-fault bit |\n|---|---|---|---|\n");
+    let mut s = String::from(
+        "| code | wire name | channel fault register | device-fault bit |\n|---|---|---|---|\n",
+    );
     for (i, c) in FaultCode::ALL.iter().enumerate() {
         s.push_str(&format!("| {i} | `{c}` | {} | {i} |\n", i + 1));
     }
@@ -85,7 +87,10 @@ fn check(path: &str, tables: &[String]) {
 
 #[test]
 fn readmes_carry_the_register_maps_of_the_code() {
-    let mut tables: Vec<String> = DeviceKind::ALL.into_iter().map(|k| render(map_for(k))).collect();
+    let mut tables: Vec<String> = DeviceKind::ALL
+        .into_iter()
+        .map(|k| render(map_for(k)))
+        .collect();
     tables.push(fault_codes());
     for t in &tables {
         println!("{t}");

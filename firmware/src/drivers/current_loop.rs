@@ -109,15 +109,7 @@ impl LoopConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Fixed(Result<i32, ()>);
-    impl AnalogInput for Fixed {
-        type Error = ();
-        fn read_microvolts(&mut self, channel: u8) -> Result<i32, ()> {
-            assert_eq!(channel, 3);
-            self.0
-        }
-    }
+    use crate::hal::FixedAdc;
 
     const PRESSURE: LoopConfig = LoopConfig::new(3, 0.0, 1.6);
 
@@ -145,7 +137,8 @@ mod tests {
     #[test]
     fn shunt_voltage_to_current_and_calibration() {
         // 12 mA across 250 Ω = 3 V.
-        let mut adc = Fixed(Ok(3_000_000));
+        // Only channel 3 answers.
+        let mut adc = FixedAdc::of(&[Err(()), Err(()), Err(()), Ok(3_000_000)]);
         assert_eq!(PRESSURE.read(&mut adc), ChannelSample::Value(0.8));
         let trimmed = LoopConfig {
             calibration: Calibration {
@@ -158,7 +151,7 @@ mod tests {
             panic!()
         };
         assert!((v - 0.78).abs() < 1e-6);
-        let mut broken = Fixed(Err(()));
+        let mut broken = FixedAdc::of(&[]);
         assert_eq!(
             PRESSURE.read(&mut broken),
             ChannelSample::Fault(FaultCode::Comm)

@@ -466,19 +466,12 @@ where
 mod tests {
     use super::*;
     use crate::drivers::scl3300::{RS_NORMAL, cmd, response};
+    use crate::hal::FixedAdc;
     use embedded_hal_mock::eh1::delay::NoopDelay;
     use embedded_hal_mock::eh1::digital::{Mock as Pin, State, Transaction as P};
     use embedded_hal_mock::eh1::spi::{Mock as Spi, Transaction as S};
     use std::vec;
     use std::vec::Vec;
-
-    struct Adc(i32);
-    impl AnalogInput for Adc {
-        type Error = ();
-        fn read_microvolts(&mut self, _: u8) -> Result<i32, ()> {
-            Ok(self.0)
-        }
-    }
 
     fn hx711(code: i32) -> (Vec<P>, Vec<P>) {
         let mut clk = vec![];
@@ -520,6 +513,27 @@ mod tests {
         v
     }
 
+    /// A monitor on mocks: one SPI mock serves the three encoders in
+    /// radius, height, slew order.
+    fn monitor(
+        wind_uv: i32,
+        [clk, dout]: [&Pin; 2],
+        enc: &Spi<u8>,
+        incl: &Spi<u8>,
+        cfg: CraneConfig,
+    ) -> CraneMonitor<FixedAdc, Pin, Pin, Spi<u8>, Spi<u8>, NoopDelay> {
+        let buses = CraneBuses {
+            adc: FixedAdc::of(&[Ok(wind_uv)]),
+            load_clk: clk.clone(),
+            load_dout: dout.clone(),
+            radius: enc.clone(),
+            height: enc.clone(),
+            slew: enc.clone(),
+            inclinometer: incl.clone(),
+        };
+        CraneMonitor::new(buses, NoopDelay, cfg)
+    }
+
     fn value(s: ChannelSample) -> f32 {
         match s {
             ChannelSample::Value(v) => v,
@@ -545,17 +559,8 @@ mod tests {
             (0.3f32 * 16_384.0 / 90.0) as i16,
             (0.4f32 * 16_384.0 / 90.0) as i16,
         ));
-        let buses = CraneBuses {
-            // 12 mA = 15 m/s.
-            adc: Adc(3_000_000),
-            load_clk: clk.clone(),
-            load_dout: dout.clone(),
-            radius: enc.clone(),
-            height: enc.clone(),
-            slew: enc.clone(),
-            inclinometer: incl.clone(),
-        };
-        let mut crane = CraneMonitor::new(buses, NoopDelay, cfg);
+        // 12 mA = 15 m/s.
+        let mut crane = monitor(3_000_000, [&clk, &dout], &enc, &incl, cfg);
         let mut s = Sample::new(DeviceKind::Crane);
         crane.sample(&mut s);
         assert!((value(s.get(Metric::LoadT)) - 3.0).abs() < 1e-3);
@@ -594,16 +599,7 @@ mod tests {
             v.truncate(6);
             v
         });
-        let buses = CraneBuses {
-            adc: Adc(0),
-            load_clk: clk.clone(),
-            load_dout: dout.clone(),
-            radius: enc.clone(),
-            height: enc.clone(),
-            slew: enc.clone(),
-            inclinometer: incl.clone(),
-        };
-        let mut crane = CraneMonitor::new(buses, NoopDelay, cfg);
+        let mut crane = monitor(0, [&clk, &dout], &enc, &incl, cfg);
         let mut s = Sample::new(DeviceKind::Crane);
         crane.sample(&mut s);
         use ChannelSample::Fault as F;

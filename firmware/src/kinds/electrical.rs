@@ -253,18 +253,10 @@ impl<A: AnalogInput, SPI: SpiDevice> Sensors for ElectricalMonitor<A, SPI> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hal::FixedAdc;
     use embedded_hal_mock::eh1::spi::{Mock, Transaction as T};
     use std::vec;
     use std::vec::Vec;
-
-    /// An analog input with fixed voltages per channel.
-    struct Adc([Result<i32, ()>; 2]);
-    impl AnalogInput for Adc {
-        type Error = ();
-        fn read_microvolts(&mut self, ch: u8) -> Result<i32, ()> {
-            self.0[usize::from(ch)]
-        }
-    }
 
     fn rtd_read(code: u16) -> Vec<T<u8>> {
         vec![
@@ -289,19 +281,19 @@ mod tests {
         assert_eq!(r.milliamps(30_000), 300.0);
         assert_eq!(r.milliamps(-500), 0.0);
         assert_eq!(r.milliamps(900_000), 2_000.0);
-        let mut adc = Adc([Ok(30_000), Ok(20_000)]);
+        let mut adc = FixedAdc::of(&[Ok(30_000), Ok(20_000)]);
         assert_eq!(r.read(&mut adc), ChannelSample::Value(300.0));
-        let mut adc = Adc([Ok(30_000), Ok(3_200_000)]);
+        let mut adc = FixedAdc::of(&[Ok(30_000), Ok(3_200_000)]);
         assert_eq!(
             r.read(&mut adc),
             ChannelSample::Fault(FaultCode::OpenCircuit)
         );
-        let mut adc = Adc([Ok(30_000), Ok(200)]);
+        let mut adc = FixedAdc::of(&[Ok(30_000), Ok(200)]);
         assert_eq!(
             r.read(&mut adc),
             ChannelSample::Fault(FaultCode::ShortCircuit)
         );
-        let mut adc = Adc([Err(()), Ok(20_000)]);
+        let mut adc = FixedAdc::of(&[Err(()), Ok(20_000)]);
         assert_eq!(r.read(&mut adc), ChannelSample::Fault(FaultCode::Comm));
         let cal = ResidualConfig {
             calibration: Calibration {
@@ -342,7 +334,7 @@ mod tests {
             span: 1.0,
         };
         let mut mon = ElectricalMonitor::new(
-            Adc([Ok(45_000), Ok(20_000)]),
+            FixedAdc::of(&[Ok(45_000), Ok(20_000)]),
             [Some(s1.clone()), None, Some(s3.clone()), None],
             cfg,
         );
@@ -380,7 +372,7 @@ mod tests {
         let mut good = Mock::new(&start(cfg_reg));
         let mut missing = Mock::new(&start(0x00));
         let mut mon = ElectricalMonitor::new(
-            Adc([Ok(0), Ok(5_000_000)]),
+            FixedAdc::of(&[Ok(0), Ok(5_000_000)]),
             [Some(good.clone()), Some(missing.clone()), None, None],
             ElectricalConfig::default(),
         );

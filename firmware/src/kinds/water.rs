@@ -110,21 +110,14 @@ impl<A: AnalogInput> Sensors for PressureMonitor<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hal::FixedAdc;
     use crate::sensors::ChannelSample;
-
-    struct Adc([Result<i32, ()>; 2]);
-    impl AnalogInput for Adc {
-        type Error = ();
-        fn read_microvolts(&mut self, ch: u8) -> Result<i32, ()> {
-            self.0[usize::from(ch)]
-        }
-    }
 
     #[test]
     fn pressure_and_level() {
         // 12 mA = 0.8 MPa; 8 mA = 2.5 m.
         let mut m = PressureMonitor::new(
-            Adc([Ok(3_000_000), Ok(2_000_000)]),
+            FixedAdc::of(&[Ok(3_000_000), Ok(2_000_000)]),
             PressureConfig::default(),
         );
         let mut s = Sample::new(DeviceKind::WaterPressure);
@@ -140,7 +133,7 @@ mod tests {
             level: None,
             ..PressureConfig::default()
         };
-        let mut m = PressureMonitor::new(Adc([Ok(500_000), Ok(0)]), cfg);
+        let mut m = PressureMonitor::new(FixedAdc::of(&[Ok(500_000), Ok(0)]), cfg);
         let mut s = Sample::new(DeviceKind::WaterPressure);
         m.sample(&mut s);
         assert_eq!(
@@ -148,7 +141,8 @@ mod tests {
             ChannelSample::Fault(FaultCode::OutOfRange)
         );
         assert_eq!(s.get(Metric::LevelM), ChannelSample::Absent);
-        let mut m = PressureMonitor::new(Adc([Ok(0), Err(())]), PressureConfig::default());
+        let mut m =
+            PressureMonitor::new(FixedAdc::of(&[Ok(0), Err(())]), PressureConfig::default());
         let mut s = Sample::new(DeviceKind::WaterPressure);
         m.sample(&mut s);
         assert_eq!(
