@@ -42,6 +42,9 @@ use crate::sensors::{ChannelSample, Sample, Sensors};
 /// README's memory budget).
 pub const DEFAULT_OUTBOX_BYTES: usize = 4_608;
 
+/// How soon a failed self-test is repeated.
+pub const SELF_TEST_RETRY_MS: u32 = 60_000;
+
 /// The hardware of a device: its sensor front end, the buzzer and relay
 /// outputs, the one-key alarm button and an optional clock.
 #[derive(Debug)]
@@ -451,10 +454,17 @@ where
     fn self_test(&mut self, now_ms: u64) {
         let mut faults = Faults::new();
         self.hal.sensors.self_test(&mut faults);
+        let failed = !faults.is_empty();
         self.core.self_test_faults = faults;
         self.core.stats.self_tests = self.core.stats.self_tests.saturating_add(1);
         let period = self.core.config.self_test_period_ms;
-        self.core.next_self_test_ms = (period > 0).then(|| now_ms + u64::from(period));
+        // A failed self-test blanks channels: retry it every minute (a
+        // glitch at power-on must not blind a channel for an hour).
+        self.core.next_self_test_ms = if failed {
+            Some(now_ms + u64::from(SELF_TEST_RETRY_MS))
+        } else {
+            (period > 0).then(|| now_ms + u64::from(period))
+        };
     }
 
     fn poll_button(&mut self, now_ms: u64) {

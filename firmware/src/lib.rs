@@ -55,6 +55,6 @@ pub mod sim;
 
 pub use calibration::Calibration;
 pub use config::{ChannelOverride, ConfigError, DeviceConfig};
-pub use device::{Core, DEFAULT_OUTBOX_BYTES, Device, Hal, Stats, StepOutcome};
+pub use device::{Core, DEFAULT_OUTBOX_BYTES, Device, Hal, SELF_TEST_RETRY_MS, Stats, StepOutcome};
 pub use frame::Frame;
 pub use sensors::{ChannelSample, Sample, Sensors};

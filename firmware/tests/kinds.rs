@@ -255,8 +255,9 @@ fn a_frozen_converter_is_stuck_not_calm() {
 fn self_test_failure_blanks_channels_until_a_test_passes() {
     let rig = GasRig::new();
     rig.adc.set_failing(true);
+    // Start-up self-test only: a failed one is still retried every minute.
     let mut cfg = config("gas-0006");
-    cfg.self_test_period_ms = 60_000;
+    cfg.self_test_period_ms = 0;
     let mut device = rig.device(cfg).unwrap();
     let mut link = TransportSim::connected();
     device.step(0, &mut link);
@@ -296,6 +297,12 @@ fn self_test_failure_blanks_channels_until_a_test_passes() {
     let t = device.latest_telemetry();
     assert!(t.faults.is_empty(), "{:?}", t.faults);
     assert_eq!(t.readings.get(Metric::LelPct), Some(0.0));
+    // Passed, and start-up only: no further self-test.
+    assert_eq!(out.next_wakeup_ms, 61_000);
+    for s in 61..200 {
+        device.step(s * 1_000, &mut link);
+    }
+    assert_eq!(device.stats().self_tests, 2);
 }
 
 #[test]
