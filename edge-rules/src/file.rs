@@ -750,12 +750,17 @@ pub fn to_toml(prefix: &str, set: &RuleSet) -> String {
         let graded = |s: &mut String, metric: Metric, direction: Direction, levels: &Levels| {
             let _ = writeln!(s, "metric = \"{metric}\"");
             let _ = writeln!(s, "direction = \"{}\"", direction.as_str());
-            for (level, b) in levels.iter() {
-                let _ = writeln!(
-                    s,
-                    "{level} = {{ raise = {}, clear = {} }}",
-                    b.raise, b.clear
-                );
+            // Every level, so that the text is a complete patch: a level
+            // the set lacks must be switched off in whatever it patches.
+            for level in Level::ALL {
+                let _ = match levels.get(level) {
+                    Some(b) => writeln!(
+                        s,
+                        "{level} = {{ raise = {}, clear = {} }}",
+                        b.raise, b.clear
+                    ),
+                    None => writeln!(s, "{level} = {{ off = true }}"),
+                };
             }
         };
         match &r.kind {

@@ -12,7 +12,7 @@
 
 use core::fmt::{self, Write as _};
 
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
@@ -114,7 +114,7 @@ pub struct AlarmEvent {
 impl AlarmEvent {
     /// Decodes and validates an alarm event. Never panics, never allocates.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let raw: RawEvent = json::decode(payload, 2, |ctx, de| {
+        let raw: RawEvent = json::decode(payload, |ctx, de| {
             de::Deserializer::deserialize_map(de, EventVisitor { ctx })
         })?;
         raw.validate()
@@ -255,7 +255,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 "gateway" => Field::Gateway,
                 _ => {
                     ctx.at(Field::Payload);
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(json::Skip { ctx, depth: 3 })?;
                     continue;
                 }
             };

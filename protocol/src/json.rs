@@ -41,18 +41,14 @@ pub(crate) fn once<T>(slot: &mut Option<T>, v: T) -> bool {
     dup
 }
 
-/// Runs `parse` over `payload` after the size and nesting checks, and turns
-/// any failure into a [`DecodeError`] naming the field.
+/// Runs `parse` over `payload` after the size check, and turns any failure
+/// into a [`DecodeError`] naming the field.
 pub(crate) fn decode<'a, T>(
     payload: &'a [u8],
-    max_depth: usize,
     parse: impl FnOnce(&Ctx, &mut Deserializer<'a, '_>) -> Result<T, JsonError>,
 ) -> Result<T, DecodeError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(DecodeError::new(Field::Payload, Problem::TooLarge));
-    }
-    if !depth_within(payload, max_depth) {
-        return Err(DecodeError::new(Field::Payload, Problem::Malformed));
     }
     let ctx = Ctx {
         at: Cell::new(Field::Payload),
@@ -83,46 +79,68 @@ pub(crate) fn decode<'a, T>(
     })
 }
 
-/// Whether arrays and objects nest at most `max` deep. Checked before
-/// parsing so that ignoring an unknown field can never recurse deeply.
-fn depth_within(payload: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in payload {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return false;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
+/// Skips the value of an unknown key, nesting at most `depth` arrays or
+/// objects deep. serde's `IgnoredAny` would recurse without bound, and a
+/// 1 KiB payload of `[[[[…` must not cost a device its stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Skip<'c> {
+    pub(crate) ctx: &'c Ctx,
+    pub(crate) depth: u8,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Skip<'_> {
+    fn deeper<E: de::Error>(self) -> Result<Self, E> {
+        match self.depth.checked_sub(1) {
+            Some(depth) => Ok(Self { depth, ..self }),
+            None => Err(self.ctx.fail(Field::Payload, Problem::Malformed)),
+        }
+    }
+}
 
-    #[test]
-    fn depth_ignores_brackets_in_strings() {
-        assert!(depth_within(br#"{"a":"[[[[[[["}"#, 1));
-        assert!(depth_within(br#"{"a":"\"[[[["}"#, 1));
-        assert!(!depth_within(br#"{"a":[[1]]}"#, 2));
-        assert!(depth_within(br#"{"a":[[1]]}"#, 3));
+impl<'de> de::DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_ignored_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while map.next_key::<&'de str>()?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@
 
 use core::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
@@ -119,7 +119,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Decodes and validates a payload. Never panics, never allocates.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let raw: RawFrame = json::decode(payload, 4, |ctx, de| {
+        let raw: RawFrame = json::decode(payload, |ctx, de| {
             de::Deserializer::deserialize_map(de, FrameVisitor { ctx })
         })?;
         raw.validate()
@@ -296,7 +296,7 @@ impl<'de> Visitor<'de> for FrameVisitor<'_> {
             };
             let Some(key) = Key::parse(key) else {
                 ctx.at(Field::Payload);
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(json::Skip { ctx, depth: 3 })?;
                 continue;
             };
             let field = key.field();
