@@ -248,6 +248,21 @@ impl GatewayHandle {
         &self.metrics
     }
 
+    /// Waits until the broker acknowledged the gateway's subscriptions, at
+    /// most `timeout`; `false` on timeout. An embedder that publishes right
+    /// after [`Gateway::start`] must wait for this first: a frame published
+    /// before the subscription reaches no one.
+    pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.metrics.mqtt_subscribed.get() != 1 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     /// MQTT messages fully handled so far (committed and acknowledged, or
     /// rejected and counted).
     pub fn messages_handled(&self) -> u64 {

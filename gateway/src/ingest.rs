@@ -297,6 +297,7 @@ pub async fn run(
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 metrics.mqtt_connected.set(1);
+                metrics.mqtt_subscribed.set(0);
                 last_msg = tokio::time::Instant::now();
                 tracing::info!(host = %cfg.host, port = cfg.port, session_present = ack.session_present, "mqtt: connected; subscribing");
                 backoff.reset();
@@ -323,11 +324,14 @@ pub async fn run(
                 use rumqttc::SubscribeReasonCode as R;
                 if s.return_codes.iter().any(|c| matches!(c, R::Failure)) {
                     tracing::error!(codes = ?s.return_codes, "mqtt: the broker refused a subscription (check its ACL)");
+                } else {
+                    metrics.mqtt_subscribed.set(1);
                 }
             }
             Ok(_) => {}
             Err(e) => {
                 metrics.mqtt_connected.set(0);
+                metrics.mqtt_subscribed.set(0);
                 metrics.mqtt_disconnects.inc();
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, attempt = backoff.attempts(), retry_in_ms = delay.as_millis() as u64, "mqtt: connection lost");

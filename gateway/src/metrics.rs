@@ -63,6 +63,9 @@ pub struct Metrics {
     pub forward_seconds: HistogramVec,
     /// 1 while the ingest MQTT connection is up.
     pub mqtt_connected: IntGauge,
+    /// 1 once the broker acknowledged the subscriptions of the current
+    /// connection (frames published before that may not reach us).
+    pub mqtt_subscribed: IntGauge,
     /// MQTT connection losses.
     pub mqtt_disconnects: IntCounter,
     /// Rules file reloads, by result (ok / error).
@@ -284,6 +287,14 @@ impl Metrics {
                 IntGauge::new(
                     format!("{P}mqtt_connected"),
                     "1 while the ingest MQTT connection is up",
+                )
+                .unwrap_or_else(|_| unreachable_metric()),
+            ),
+            mqtt_subscribed: reg(
+                &r,
+                IntGauge::new(
+                    format!("{P}mqtt_subscribed"),
+                    "1 once the broker acknowledged the subscriptions of the current connection",
                 )
                 .unwrap_or_else(|_| unreachable_metric()),
             ),

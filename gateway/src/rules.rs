@@ -124,7 +124,7 @@ impl Rules {
 }
 
 /// Watches the rules file: on SIGHUP, and every `watch_interval_ms` when its
-/// content changed, parses it and sends the validated result. A file that
+/// content changed and then stayed the same for one more interval, parses it and sends the validated result. A file that
 /// fails validation is reported once per change and not sent.
 pub async fn watch(
     cfg: RulesConfig,
@@ -148,9 +148,25 @@ pub async fn watch(
             () = tokio::time::sleep(interval) => false,
             Some(()) = next_hup(&mut hup) => true,
         };
-        let now = tokio::fs::read(&path).await.ok();
+        let mut now = tokio::fs::read(&path).await.ok();
         if !forced && now == last {
             continue;
+        }
+        // An editor that writes in place is sometimes seen mid-write, and a
+        // truncated file can still parse (an empty one is "the defaults").
+        // Load only content that held still for one more interval.
+        if !forced {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                let again = tokio::fs::read(&path).await.ok();
+                if again == now {
+                    break;
+                }
+                now = again;
+            }
         }
         last = now;
         match RuleFile::load(&path) {

@@ -84,6 +84,9 @@ async fn demo(minutes: u64, data_dir: Option<PathBuf>) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut alarms = gw.subscribe_alarms();
+    if !gw.wait_subscribed(Duration::from_secs(30)).await {
+        return Err("the gateway did not subscribe to the embedded broker within 30 s".into());
+    }
 
     let mut opts = MqttOptions::new("anquan-sim-demo", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(30));

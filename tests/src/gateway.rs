@@ -96,8 +96,8 @@ impl GatewayProcess {
             self.log()
         );
         // Connected to the broker and subscribed.
-        crate::services::eventually(Duration::from_secs(30), "gateway connected", || {
-            (self.metric("anquan_gateway_mqtt_connected") == 1.0).then_some(())
+        crate::services::eventually(Duration::from_secs(30), "gateway subscribed", || {
+            (self.metric("anquan_gateway_mqtt_subscribed") == 1.0).then_some(())
         });
     }
 

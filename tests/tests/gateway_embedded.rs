@@ -30,6 +30,7 @@ async fn embedded_broker_and_in_process_gateway_on_a_manual_clock() {
         .await
         .unwrap();
     assert_eq!(gw.mqtt_addr().1, port);
+    assert!(gw.wait_subscribed(Duration::from_secs(30)).await);
     let mut alarms = gw.subscribe_alarms();
 
     // A third-party subscriber and publisher against rumqttd.
