@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anquan_protocol::Id;
 use serde::{Deserialize, Serialize};
 
-use crate::{api, broker, forward, ingest, logging, outbox, rules, sink, validate};
+use crate::{api, broker, forward, ingest, logging, modbus, outbox, rules, sink, validate};
 
 /// A configuration error: which key, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +83,9 @@ pub struct Config {
     /// `/healthz` and `/metrics`.
     #[serde(default)]
     pub api: api::ApiConfig,
+    /// Modbus devices the gateway polls.
+    #[serde(default)]
+    pub modbus: modbus::ModbusConfig,
 }
 
 impl Config {
@@ -156,6 +159,22 @@ impl Config {
         self.sink.validate()?;
         self.forward.validate()?;
         self.api.validate()?;
+        self.modbus.validate()?;
+        for (li, l) in self.modbus.links.iter().enumerate() {
+            for (di, d) in l.devices.iter().enumerate() {
+                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id) {
+                    if v.site != d.site || v.kind != d.kind {
+                        return Err(ConfigError::new(
+                            format!("modbus.links[{li}].devices[{di}].id"),
+                            format!(
+                                "`{}` is also in [[validate.devices]] with another site or kind",
+                                d.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
