@@ -4,6 +4,7 @@
 //! receiver standing in for the monitor's alarm intake ([`receiver`]).
 
 pub mod gateway;
+pub mod modbus;
 pub mod mqtt;
 pub mod receiver;
 pub mod services;
