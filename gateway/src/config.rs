@@ -254,6 +254,16 @@ data_dir = "/tmp/x"
     }
 
     #[test]
+    fn the_mixed_site_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mixed-site.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.modbus.links.len(), 2);
+        assert_eq!(c.modbus.devices().count(), 5);
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.modbus, c.modbus);
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
         let c = Config::load(&path).unwrap();
