@@ -1,6 +1,6 @@
 """A third-party Modbus server for the end-to-end tests: pymodbus 3.8
-(installed by scripts/install-deps into a virtualenv), Modbus TCP or RTU on
-a serial line, several unit ids, every table 64 entries (an address beyond
+(installed by scripts/install-deps into a virtualenv), Modbus TCP, RTU over
+TCP or RTU on a serial line, several unit ids, every table 64 entries (an address beyond
 answers "illegal data address").
 
 The test drives the register image over stdin, one command a line:
@@ -39,6 +39,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tcp", type=int, help="port on 127.0.0.1")
     ap.add_argument("--serial", help="serial device (RTU)")
+    ap.add_argument(
+        "--rtu-over-tcp", action="store_true", help="RTU framing on the TCP port"
+    )
     ap.add_argument("--baud", type=int, default=19200)
     ap.add_argument("--units", default="1")
     a = ap.parse_args()
@@ -69,7 +72,12 @@ def main():
     threading.Thread(target=commands, daemon=True).start()
     print("ready", flush=True)
     if a.tcp:
-        asyncio.run(StartAsyncTcpServer(context=ctx, address=("127.0.0.1", a.tcp)))
+        framer = FramerType.RTU if a.rtu_over_tcp else FramerType.SOCKET
+        asyncio.run(
+            StartAsyncTcpServer(
+                context=ctx, address=("127.0.0.1", a.tcp), framer=framer
+            )
+        )
     else:
         asyncio.run(
             StartAsyncSerialServer(

@@ -103,13 +103,26 @@ impl PyModbus {
 
     /// Modbus TCP on a free port with `units`.
     pub fn tcp(units: &[u8]) -> Self {
+        Self::on_tcp(units, false)
+    }
+
+    /// Modbus RTU framing over TCP on a free port with `units`.
+    pub fn rtu_over_tcp(units: &[u8]) -> Self {
+        Self::on_tcp(units, true)
+    }
+
+    fn on_tcp(units: &[u8], rtu: bool) -> Self {
         let port = free_port();
-        let (child, stdin, stdout) = Self::spawn(&[
+        let mut args = vec![
             "--tcp".into(),
             port.to_string(),
             "--units".into(),
             units_arg(units),
-        ]);
+        ];
+        if rtu {
+            args.push("--rtu-over-tcp".into());
+        }
+        let (child, stdin, stdout) = Self::spawn(&args);
         assert!(
             wait_for_port(port, Duration::from_secs(30)),
             "pymodbus did not listen"

@@ -174,3 +174,37 @@ fn pymodbus_rtu_over_a_pty_pair() {
         rx.events()
     );
 }
+
+#[test]
+fn pymodbus_rtu_over_tcp() {
+    let mut py = PyModbus::rtu_over_tcp(&[9]);
+    let port = py.port.unwrap_or_default();
+    py.set(9, "hr", 4, &[450]);
+    let mq = Mosquitto::start();
+    let rx = Receiver::start("tok");
+    let mut extra = String::from(TRANSMITTER_MAP);
+    extra.push_str(&format!(
+        "[[modbus.links]]\nname = \"conv\"\ntransport = \"rtu_over_tcp\"\naddress = \"127.0.0.1:{port}\"\n{LINK_TIMING}"
+    ));
+    extra.push_str(&device("conv-9", "water_pressure", 9, "transmitter"));
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        http: Some((rx.url(), "tok".into())),
+        extra,
+        ..Setup::default()
+    });
+    eventually(T, "RTU-over-TCP polls", || {
+        (gw.metric(r#"anquan_gateway_modbus_polls_total{link="conv",result="ok"}"#) >= 3.0)
+            .then_some(())
+    });
+    py.set(9, "hr", 4, &[40]);
+    eventually(T, "the low-pressure alarm over RTU-over-TCP", || {
+        has(
+            &rx.events(),
+            "conv-9",
+            "water.pressure_low",
+            AlarmState::Raised,
+        )
+        .then_some(())
+    });
+}
