@@ -115,6 +115,16 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
         (gw.metric(r#"anquan_gateway_modbus_polls_total{link="sim",result="ok"}"#) > before + 6.0)
             .then_some(())
     });
+    // "Server device busy" is retried (counted as a retry and by code).
+    sim.site.set_exception(4, None);
+    sim.site
+        .set_exception(2, Some(anquan_sim::modbus::ExceptionCode::ServerDeviceBusy));
+    eventually(T, "busy answers counted and retried", || {
+        (gw.metric(r#"anquan_gateway_modbus_errors_total{link="sim",reason="exception_server_device_busy"}"#) >= 2.0
+            && gw.metric(r#"anquan_gateway_modbus_retries_total{link="sim"}"#) >= 1.0)
+            .then_some(())
+    });
+    sim.site.set_exception(2, None);
     assert!(
         gw.healthz().is_some(),
         "the gateway is still healthy; log:\n{}",

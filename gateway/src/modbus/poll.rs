@@ -136,6 +136,8 @@ struct Conn {
     link: LinkConfig,
     ctx: Option<Context>,
     metrics: Metrics,
+    requests: prometheus::IntCounter,
+    retries: prometheus::IntCounter,
     limiter: RateLimiter,
     last_request: Option<Instant>,
 }
@@ -217,10 +219,7 @@ impl Conn {
         let name = self.link.name.clone();
         for attempt in 0..=self.link.retries {
             if attempt > 0 {
-                self.metrics
-                    .modbus_retries
-                    .with_label_values(&[name.as_str()])
-                    .inc();
+                self.retries.inc();
                 tokio::select! {
                     () = tokio::time::sleep(backoff.next_delay()) => {}
                     () = shutdown.cancelled() => return Err(Failure::NoAnswer),
@@ -251,10 +250,7 @@ impl Conn {
                 Function::Coil => Request::ReadCoils(r.address, r.count),
                 Function::Discrete => Request::ReadDiscreteInputs(r.address, r.count),
             };
-            self.metrics
-                .modbus_requests
-                .with_label_values(&[name.as_str()])
-                .inc();
+            self.requests.inc();
             let res = tokio::time::timeout(t, ctx.call(req)).await;
             self.last_request = Some(Instant::now());
             let reason = match res {
@@ -379,7 +375,10 @@ async fn run_link(
 ) {
     let name = link.name.clone();
     let offline_after = link.offline_after;
+    let label = [name.as_str()];
     let mut conn = Conn {
+        requests: metrics.modbus_requests.with_label_values(&label),
+        retries: metrics.modbus_retries.with_label_values(&label),
         link,
         ctx: None,
         metrics: metrics.clone(),
@@ -389,12 +388,13 @@ async fn run_link(
     let n = devices.len();
     let mut cycle_start: Option<Instant> = None;
     let mut polled_in_cycle = 0usize;
-    let polls = |result: &str| {
-        metrics
-            .modbus_polls
-            .with_label_values(&[name.as_str(), result])
-            .inc();
-    };
+    let polls_ok = metrics
+        .modbus_polls
+        .with_label_values(&[name.as_str(), "ok"]);
+    let polls_failed = metrics
+        .modbus_polls
+        .with_label_values(&[name.as_str(), "failed"]);
+    let offline_gauge = metrics.modbus_devices_offline.with_label_values(&label);
     tracing::info!(link = %name, devices = n, "modbus: link started");
     loop {
         let Some(i) = (0..n).min_by_key(|&i| devices[i].next) else {
@@ -421,14 +421,11 @@ async fn run_link(
         let mut out = Vec::with_capacity(2);
         match result {
             Some(readings) => {
-                polls("ok");
+                polls_ok.inc();
                 d.failures = 0;
                 if d.offline {
                     d.offline = false;
-                    metrics
-                        .modbus_devices_offline
-                        .with_label_values(&[name.as_str()])
-                        .dec();
+                    offline_gauge.dec();
                     tracing::info!(link = %name, device = %d.id, "modbus: device answers again");
                     out.push(publish(
                         &d.status_topic,
@@ -453,7 +450,7 @@ async fn run_link(
                 }
             }
             None => {
-                polls("failed");
+                polls_failed.inc();
                 d.failures += 1;
                 metrics
                     .modbus_device_failures
@@ -461,10 +458,7 @@ async fn run_link(
                     .inc();
                 if d.failures >= offline_after && !d.offline {
                     d.offline = true;
-                    metrics
-                        .modbus_devices_offline
-                        .with_label_values(&[name.as_str()])
-                        .inc();
+                    offline_gauge.inc();
                     tracing::warn!(link = %name, device = %d.id, failures = d.failures, "modbus: device not answering; reporting it offline");
                     out.push(publish(
                         &d.status_topic,
