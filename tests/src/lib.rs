@@ -7,6 +7,7 @@
 
 pub mod faults;
 pub mod gateway;
+pub mod modbus;
 pub mod mqtt;
 pub mod proxy;
 pub mod receiver;
