@@ -8,6 +8,7 @@
 //! the gateway raises, as it happens.
 
 mod demo;
+mod scenario_cli;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,11 @@ enum Command {
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
     },
+    /// Run a scenario file and print the alarms as they occur.
+    Run(scenario_cli::RunArgs),
+    /// Run scenario files and compare the alarms with their expected
+    /// timelines; a readable diff, non-zero exit on any mismatch.
+    Verify(scenario_cli::RunArgs),
 }
 
 /// A reading model: `t` = seconds since start.
@@ -111,5 +117,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { minutes, data_dir } => demo::run(minutes, data_dir),
+        Command::Run(args) => scenario_cli::run(&args),
+        Command::Verify(args) => scenario_cli::verify(&args),
     }
 }
