@@ -219,6 +219,20 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
     while !fleet.done() {
         let t = fleet.t_ms;
         clock.ms.store(START_MS + t, Ordering::SeqCst);
+        // The offline check at `t` runs before the frames of `t` are
+        // handled: a device silent for exactly the offline delay is
+        // offline, whatever the race between the gateway's timer and
+        // these frames would otherwise say.
+        let due = last_alive.iter().zip(&offline_after).any(|(l, a)| {
+            a.is_some_and(|a| {
+                let silence = t.saturating_sub(*l);
+                (a..=a + 2_000).contains(&silence)
+            })
+        });
+        if due {
+            let reads = clock.reads.load(Ordering::SeqCst);
+            wait_reads(&clock, reads, 2).await?;
+        }
         let out = fleet.step();
         let n = out.len();
         for o in out {
@@ -232,16 +246,6 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
         }
         if n > 0 {
             wait_handled(&gw, sent).await?;
-        }
-        let due = last_alive.iter().zip(&offline_after).any(|(l, a)| {
-            a.is_some_and(|a| {
-                let silence = t.saturating_sub(*l);
-                (a..=a + 2_000).contains(&silence)
-            })
-        });
-        if due {
-            let reads = clock.reads.load(Ordering::SeqCst);
-            wait_reads(&clock, reads, 2).await?;
         }
         while let Ok(e) = alarms.try_recv() {
             let o = Observed {
