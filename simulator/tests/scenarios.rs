@@ -28,24 +28,148 @@ fn load(name: &str) -> Scenario {
     Scenario::load(&dir().join(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs one shipped scenario in process and verifies it.
+fn passes(file: &str) {
+    let s = load(file);
+    let r =
+        run_blocking(&s, &RunOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+    let v = compare(&s.spec.expect, &r.alarms);
+    let text = render(s.name(), &v);
+    println!("{text}");
+    assert!(v.passed(), "{text}");
+}
+
+/// One test per shipped scenario, so CI reports each by name.
+macro_rules! scenarios {
+    ($($test:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                passes($file);
+            }
+        )*
+
+        #[test]
+        fn every_shipped_scenario_has_its_test() {
+            let listed = [$($file),*];
+            for f in shipped() {
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                assert!(listed.contains(&name.as_str()), "{name} has no test: add it to scenarios!");
+            }
+        }
+    };
+}
+
+scenarios! {
+    scenario_broker_outage => "broker-outage.toml",
+    scenario_corrupt_payloads_offline => "corrupt-payloads-offline.toml",
+    scenario_crane_gusty_lift => "crane-gusty-lift.toml",
+    scenario_crane_tilt_and_encoder => "crane-tilt-and-encoder.toml",
+    scenario_electrical_overload => "electrical-overload.toml",
+    scenario_electrical_probe_fault => "electrical-probe-fault.toml",
+    scenario_gas_co_and_button => "gas-co-and-button.toml",
+    scenario_gas_leak => "gas-leak.toml",
+    scenario_gas_sensor_fault => "gas-sensor-fault.toml",
+    scenario_link_faults_quiet => "link-faults-quiet.toml",
+    scenario_offline_and_last_will => "offline-and-last-will.toml",
+    scenario_quiet_site_hour => "quiet-site-hour.toml",
+    scenario_rules_override => "rules-override.toml",
+    scenario_water_leak_and_burst => "water-leak-and-burst.toml",
+    scenario_water_pump_failure => "water-pump-failure.toml",
+}
+
 #[test]
-fn every_shipped_scenario_passes_verification_in_process() {
-    let files = shipped();
-    assert!(!files.is_empty());
-    let mut report = String::new();
-    let mut failed = Vec::new();
-    for f in &files {
-        let s = Scenario::load(f).unwrap_or_else(|e| panic!("{e}"));
-        let r = run_blocking(&s, &RunOptions::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", s.name()));
-        let v = compare(&s.spec.expect, &r.alarms);
-        report.push_str(&render(s.name(), &v));
-        if !v.passed() {
-            failed.push(s.name().to_string());
+fn the_library_covers_every_kind_rule_kind_and_link_fault() {
+    use anquan_edge_rules::RuleKind;
+    use std::collections::BTreeSet;
+    let mut kinds = BTreeSet::new();
+    let mut rule_kinds = BTreeSet::new();
+    let mut events = BTreeSet::new();
+    let mut quiet = 0;
+    for f in shipped() {
+        let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        if s.spec.expect.is_empty() {
+            quiet += 1;
+        }
+        for d in &s.spec.devices {
+            kinds.insert(d.kind);
+        }
+        for e in &s.spec.events {
+            events.insert(e.what.name());
+        }
+        for x in &s.spec.expect {
+            let kind = s
+                .spec
+                .devices
+                .iter()
+                .find(|d| d.id == x.device)
+                .map(|d| d.kind)
+                .unwrap_or_else(|| panic!("{}", x.device));
+            let set = s.rules.rules_for(&s.spec.site, kind, &x.device);
+            let r = set
+                .rules()
+                .iter()
+                .find(|r| r.id.as_str() == x.rule)
+                .unwrap_or_else(|| panic!("{}", x.rule));
+            let name = match &r.kind {
+                RuleKind::Threshold { metric, .. }
+                    if *metric == anquan_protocol::Metric::AlarmBtn =>
+                {
+                    "button"
+                }
+                RuleKind::Threshold { .. }
+                    if r.debounce != anquan_edge_rules::Debounce::IMMEDIATE =>
+                {
+                    "debounced threshold"
+                }
+                RuleKind::Threshold { .. } => "threshold",
+                RuleKind::RateOfChange { .. } => "rate_of_change",
+                RuleKind::AllOf { .. } => "all_of",
+                RuleKind::Offline { .. } => "offline",
+                RuleKind::Fault { .. } => "fault",
+            };
+            rule_kinds.insert(name);
+            if x.state == anquan_protocol::AlarmState::Cleared {
+                rule_kinds.insert("clear");
+            }
         }
     }
-    println!("{report}");
-    assert!(failed.is_empty(), "failed: {failed:?}\n{report}");
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    for k in [
+        "threshold",
+        "debounced threshold",
+        "rate_of_change",
+        "all_of",
+        "offline",
+        "fault",
+        "button",
+        "clear",
+    ] {
+        assert!(
+            rule_kinds.contains(k),
+            "no scenario expects a {k} alarm: {rule_kinds:?}"
+        );
+    }
+    for e in [
+        "offline",
+        "sensor_fault",
+        "corrupt_payloads",
+        "clock_skew",
+        "duplicate_frames",
+        "button",
+        "broker_outage",
+        "power_off",
+        "gas_leak",
+        "pump",
+        "pipe_leak",
+        "pipe_burst",
+        "gust",
+        "load_current",
+    ] {
+        assert!(events.contains(e), "no scenario has a {e} event");
+    }
+    assert!(quiet >= 2, "quiet scenarios: {quiet}");
+    assert!(shipped().len() >= 12);
 }
 
 #[test]

@@ -51,3 +51,33 @@ fn gas_leak_scenario_passes_against_the_gateway_binary_and_mosquitto() {
     // per frame, so the gateway's real clock does not change the outcome.
     external("gas-leak.toml", 60.0);
 }
+
+// The scenarios whose rules are all judged per frame (thresholds, debounce
+// in samples, combinations, faults, the button) run accelerated; those
+// with offline or rate-of-change rules depend on the gateway's own clock
+// and are verified in process (`cargo test -p anquan-sim`).
+
+#[test]
+fn gas_co_and_button_scenario_passes_against_the_gateway_binary() {
+    external("gas-co-and-button.toml", 60.0);
+}
+
+#[test]
+fn crane_gusty_lift_scenario_passes_against_the_gateway_binary() {
+    external("crane-gusty-lift.toml", 60.0);
+}
+
+#[test]
+fn rules_override_scenario_passes_against_the_gateway_binary() {
+    external("rules-override.toml", 60.0);
+}
+
+#[test]
+fn link_faults_quiet_scenario_stays_quiet_against_the_gateway_binary() {
+    external("link-faults-quiet.toml", 60.0);
+}
+
+#[test]
+fn electrical_probe_fault_scenario_passes_against_the_gateway_binary() {
+    external("electrical-probe-fault.toml", 60.0);
+}
