@@ -4,6 +4,7 @@
 //! that came out against the expected timeline ([`verify`]).
 
 pub mod device;
+pub mod load;
 pub mod models;
 pub mod rng;
 pub mod run;

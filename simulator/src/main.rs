@@ -43,6 +43,9 @@ enum Command {
     /// Run scenario files and compare the alarms with their expected
     /// timelines; a readable diff, non-zero exit on any mismatch.
     Verify(scenario_cli::RunArgs),
+    /// Emulate many devices over a few reused connections and report the
+    /// achieved frame rate.
+    Load(anquan_sim::load::LoadArgs),
 }
 
 /// A reading model: `t` = seconds since start.
@@ -119,5 +122,6 @@ fn main() -> ExitCode {
         Command::Demo { minutes, data_dir } => demo::run(minutes, data_dir),
         Command::Run(args) => scenario_cli::run(&args),
         Command::Verify(args) => scenario_cli::verify(&args),
+        Command::Load(args) => anquan_sim::load::main(&args),
     }
 }
