@@ -195,6 +195,8 @@ pub struct Pipeline {
     /// be waiting for this task to take frames, so blocking here could
     /// deadlock. Bounded by the frames the broker lets be in flight.
     acks: std::collections::VecDeque<Publish>,
+    /// Ingest has not been subscribed since the last tick (true at start).
+    deaf: bool,
 }
 
 impl Pipeline {
@@ -223,6 +225,7 @@ impl Pipeline {
             metrics,
             limiter: RateLimiter::new(log_interval),
             acks: std::collections::VecDeque::new(),
+            deaf: true,
             cfg,
         };
         let now = p.clock.now_ms();
@@ -560,10 +563,25 @@ impl Pipeline {
 
     fn tick(&mut self, pending: &mut Pending) {
         let now = self.clock.now_ms();
+        // Silence counts against a device only while we can hear it: not
+        // while the broker link is down, nor while the gateway was not
+        // running. Otherwise an outage of our own would raise every device
+        // of the site offline at once. On (re)subscribing, every device gets
+        // one full offline period to be heard from again.
+        let hearing = self.metrics.mqtt_subscribed.get() == 1;
+        let excuse = hearing && self.deaf;
+        self.deaf = !hearing;
         let mut fired = Vec::new();
         let (mut online, mut offline) = (0i64, 0i64);
         for (id, dev) in &mut self.devices {
-            let tr = dev.rules.tick(&mut dev.state, now);
+            if excuse {
+                dev.state.resume_at(now);
+            }
+            let tr = if hearing {
+                dev.rules.tick(&mut dev.state, now)
+            } else {
+                Default::default()
+            };
             if !tr.is_empty() {
                 fired.push((id.clone(), tr));
             }

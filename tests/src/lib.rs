@@ -1,10 +1,13 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/` and the
 //! gateway bench: real services on free loopback ports ([`services`]), the
 //! gateway binary as a child process ([`gateway`]), and a local HTTP
-//! receiver standing in for the monitor's alarm intake ([`receiver`]).
+//! receiver standing in for the monitor's alarm intake ([`receiver`]), a
+//! fault-injecting proxy ([`proxy`]) and the fault matrix ([`faults`]).
 
+pub mod faults;
 pub mod gateway;
 pub mod mqtt;
+pub mod proxy;
 pub mod receiver;
 pub mod services;
 

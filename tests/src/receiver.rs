@@ -114,6 +114,11 @@ impl Receiver {
         format!("http://{}", self.addr)
     }
 
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// Answers the next requests with these statuses, in order.
     pub fn answer_next(&self, statuses: &[u16]) {
         if let Ok(mut s) = self.inner.lock() {

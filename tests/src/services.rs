@@ -68,7 +68,7 @@ pub fn kill(child: &mut Child) {
 /// A Mosquitto broker.
 #[derive(Debug)]
 pub struct Mosquitto {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -77,36 +77,92 @@ impl Mosquitto {
     /// Starts a broker on a free port. `extra` lines go into its config
     /// (e.g. `max_inflight_messages 1000`).
     pub fn start_with(extra: &str) -> Self {
-        let bin = require("mosquitto");
+        Self::start_conf(extra, false)
+    }
+
+    /// Starts a broker that keeps sessions and queued messages on disk
+    /// across [`Mosquitto::stop`] / [`Mosquitto::restart`] (written when it
+    /// stops on SIGTERM).
+    pub fn start_persistent() -> Self {
+        Self::start_conf("", true)
+    }
+
+    fn start_conf(extra: &str, persistent: bool) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut m = Self {
+            child: None,
+            port: 0,
+            dir,
+        };
         for _ in 0..5 {
-            let port = free_port();
-            let conf = dir.path().join("mosquitto.conf");
+            m.port = free_port();
+            let persistence = if persistent {
+                format!(
+                    "persistence true\npersistence_location {}/\nautosave_interval 0",
+                    m.dir.path().display()
+                )
+            } else {
+                "persistence false".into()
+            };
             let text = format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n\
-                 max_queued_messages 1000000\nmax_inflight_messages 1000\n{extra}\n"
+                "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}\nuser root\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 1000\n{extra}\n",
+                m.port
             );
+            let conf = m.dir.path().join("mosquitto.conf");
             std::fs::write(&conf, text).unwrap_or_else(|e| panic!("write {conf:?}: {e}"));
-            let log = std::fs::File::create(dir.path().join("mosquitto.log")).ok();
-            let mut child = Command::new(&bin)
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log.map_or(Stdio::null(), Stdio::from))
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn mosquitto: {e}"));
-            if wait_for_port(port, Duration::from_secs(5)) {
-                return Self { child, port, dir };
+            if m.spawn() {
+                return m;
             }
-            kill(&mut child);
         }
         panic!("mosquitto did not start");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("mosquitto.log"))
+            .ok();
+        let mut child = Command::new(require("mosquitto"))
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn mosquitto: {e}"));
+        if wait_for_port(self.port, Duration::from_secs(5)) {
+            self.child = Some(child);
+            true
+        } else {
+            kill(&mut child);
+            false
+        }
     }
 
     /// Starts a broker with the default test settings.
     pub fn start() -> Self {
         Self::start_with("")
+    }
+
+    /// Stops it with SIGTERM (a persistent broker saves its sessions).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    /// Starts it again on the same port and config.
+    pub fn restart(&mut self) {
+        self.stop();
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("mosquitto did not restart on port {}", self.port);
     }
 
     /// Its port.
@@ -119,9 +175,9 @@ impl Mosquitto {
         self.dir.path()
     }
 
-    /// Its process id.
+    /// Its process id (0 while stopped).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// A `mosquitto_pub` / `mosquitto_sub` command for this broker, QoS 1
@@ -188,7 +244,9 @@ impl Mosquitto {
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        kill(&mut self.child);
+        if let Some(c) = self.child.as_mut() {
+            kill(c);
+        }
     }
 }
 

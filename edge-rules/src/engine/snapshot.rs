@@ -77,8 +77,10 @@ impl DeviceState {
     }
 
     /// Restarts the silence clock at `now_ms` if it is older: for a
-    /// watcher that was away (a gateway restart), so devices are not judged
-    /// offline for the time nobody listened.
+    /// watcher that was away (a gateway restart, or its broker link down),
+    /// so devices are not judged offline for the time nobody listened; each
+    /// gets one full offline period from `now_ms`. An offline alarm already
+    /// raised stays raised.
     pub fn resume_at(&mut self, now_ms: u64) {
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
     }

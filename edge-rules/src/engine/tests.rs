@@ -398,6 +398,23 @@ fn offline_after_silence_and_back_on_a_frame() {
 }
 
 #[test]
+fn resuming_restarts_the_silence_clock_but_keeps_a_raised_alarm() {
+    use AlarmState::*;
+    let rules = offline_rules();
+    let mut st = DeviceState::new(0);
+    // The listener was deaf from 30 s to 60 s: the clock restarts at 60 s.
+    st.resume_at(60_000);
+    assert!(rules.tick(&mut st, 104_999).is_empty());
+    assert_eq!(rules.tick(&mut st, 105_000)[0].state, Raised);
+    // Excusing never moves the clock back, and never clears.
+    st.resume_at(50_000);
+    assert_eq!(st.last_seen_ms(), 60_000);
+    st.resume_at(200_000);
+    assert!(rules.tick(&mut st, 300_000).is_empty());
+    assert_eq!(st.level(0), Some(Level::Orange));
+}
+
+#[test]
 fn last_will_raises_offline_at_once() {
     use AlarmState::*;
     let rules = offline_rules();
