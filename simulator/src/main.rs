@@ -8,6 +8,7 @@
 //! the gateway raises, as it happens.
 
 mod demo;
+mod scenario_cli;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,14 @@ enum Command {
         #[arg(long, default_value = "s1")]
         site: String,
     },
+    /// Run a scenario file and print the alarms as they occur.
+    Run(scenario_cli::RunArgs),
+    /// Run scenario files and compare the alarms with their expected
+    /// timelines; a readable diff, non-zero exit on any mismatch.
+    Verify(scenario_cli::RunArgs),
+    /// Emulate many devices over a few reused connections and report the
+    /// achieved frame rate.
+    Load(anquan_sim::load::LoadArgs),
 }
 
 /// A reading model: `t` = seconds since start.
@@ -143,6 +152,9 @@ fn main() -> ExitCode {
             speed,
             site,
         } => modbus_server(&listen, rtu.as_deref(), baud, &devices, speed, &site),
+        Command::Run(args) => scenario_cli::run(&args),
+        Command::Verify(args) => scenario_cli::verify(&args),
+        Command::Load(args) => anquan_sim::load::main(&args),
     }
 }
 

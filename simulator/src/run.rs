@@ -1,0 +1,406 @@
+//! Running a scenario against a gateway.
+//!
+//! * **In process** (default): the gateway's embedded broker and the
+//!   gateway itself, on a simulated clock that this loop moves one step
+//!   (1 s) at a time. Before moving on it waits until the gateway has
+//!   handled every message of the step, and while a silent device is due
+//!   for its offline alarm it also waits for the gateway's offline check to
+//!   have run at the new time; so a run is deterministic at any speed, and
+//!   as fast as the gateway commits (`--as-fast-as-possible`, the default)
+//!   or paced to `--speed N` times real time.
+//! * **External broker** (`--broker host:port`): the frames go to that
+//!   broker in real time or `--speed N` times faster, for a gateway running
+//!   separately (on its own, real clock); the alarms it publishes on
+//!   `alarms/#` are collected. Device time stamps are moved to the real
+//!   clock so the gateway does not flag them as skewed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anquan_gateway::{Clock, Config, Gateway, GatewayHandle};
+use anquan_protocol::{AlarmEvent, Telemetry, Topic, TopicKind};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::device::{Fleet, Outgoing, START_MS};
+use crate::scenario::Scenario;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Simulated seconds per real second; `None`: as fast as possible (in
+    /// process) or real time (external broker).
+    pub speed: Option<f64>,
+    /// External broker `host:port`; `None`: in process.
+    pub broker: Option<String>,
+    /// Print alarms as they arrive.
+    pub print: bool,
+    /// After the last step, how long to wait for late alarms from an
+    /// external gateway, s of real time.
+    pub linger_s: f64,
+}
+
+/// An alarm that arrived, with its scenario time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Seconds since the scenario's start.
+    pub t_s: f64,
+    /// The event.
+    pub event: AlarmEvent,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Alarms, in arrival order.
+    pub alarms: Vec<Observed>,
+    /// Messages published to the broker.
+    pub messages: u64,
+    /// Simulated seconds.
+    pub simulated_s: u64,
+    /// Wall time, s.
+    pub wall_s: f64,
+}
+
+/// A manual clock that counts how often it is read: after the gateway has
+/// handled every message, the only reader left is its offline check, so
+/// two reads after a change mean one whole check ran at the new time.
+#[derive(Debug, Default)]
+struct CountingClock {
+    ms: AtomicU64,
+    reads: AtomicU64,
+}
+
+impl Clock for CountingClock {
+    fn now_ms(&self) -> u64 {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.ms.load(Ordering::SeqCst)
+    }
+}
+
+/// One line for an alarm.
+pub fn format_alarm(o: &Observed) -> String {
+    let e = &o.event;
+    format!(
+        "t={:>6.0}s  {:<12} {:<22} {:<10} {:<6} value {:>9.3} threshold {:>8.3}",
+        o.t_s,
+        e.device.as_str(),
+        e.rule.as_str(),
+        e.state.as_str(),
+        e.level.as_str(),
+        e.value,
+        e.threshold
+    )
+}
+
+/// Runs `scenario` on a runtime of its own.
+pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(run(scenario, opts))
+}
+
+/// Runs `scenario` as `opts` say.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport, String> {
+    match &opts.broker {
+        None => run_in_process(scenario, opts).await,
+        Some(b) => run_external(scenario, b, opts).await,
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn gateway_config(
+    dir: &std::path::Path,
+    port: u16,
+    rules: &std::path::Path,
+) -> Result<Config, String> {
+    Config::parse(&format!(
+        r#"
+[gateway]
+id = "gw-sim"
+data_dir = "{}"
+
+[broker]
+enabled = true
+listen = "127.0.0.1:{port}"
+
+[sink]
+type = "file"
+flush_interval_ms = 200
+
+[forward.mqtt]
+enabled = false
+
+[rules]
+file = "{}"
+watch_interval_ms = 0
+offline_tick_ms = 10
+
+[api]
+listen = ""
+"#,
+        dir.display(),
+        rules.display()
+    ))
+    .map_err(|e| e.to_string())
+}
+
+async fn wait_handled(gw: &GatewayHandle, sent: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gw.messages_handled() < sent {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the gateway handled {} of {sent} messages in 60 s",
+                gw.messages_handled()
+            ));
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    Ok(())
+}
+
+async fn wait_reads(clock: &CountingClock, from: u64, n: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clock.reads.load(Ordering::SeqCst) < from + n {
+        if Instant::now() > deadline {
+            return Err("the gateway's offline check did not run within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+async fn pace(started: Instant, t_ms: u64, speed: Option<f64>) {
+    if let Some(s) = speed.filter(|s| *s > 0.0) {
+        let due = started + Duration::from_secs_f64(t_ms as f64 / 1000.0 / s);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep(due - now).await;
+        }
+    }
+}
+
+async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport, String> {
+    let mut fleet = Fleet::new(scenario)?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let rules = tmp.path().join("rules.toml");
+    std::fs::write(&rules, &scenario.rules_toml).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let clock = Arc::new(CountingClock::default());
+    clock.ms.store(START_MS, Ordering::SeqCst);
+    let gw = Gateway::start_with_clock(gateway_config(tmp.path(), port, &rules)?, clock.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut alarms = gw.subscribe_alarms();
+    if !gw.wait_subscribed(Duration::from_secs(30)).await {
+        return Err("the gateway did not subscribe to the embedded broker within 30 s".into());
+    }
+    let mut mqtt = MqttOptions::new("anquan-sim-run", "127.0.0.1", port);
+    mqtt.set_keep_alive(Duration::from_secs(60));
+    mqtt.set_max_packet_size(64 * 1024, 64 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+    let poller = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+
+    let offline_after: Vec<Option<u64>> =
+        fleet.devices.iter().map(|d| d.offline_after_ms()).collect();
+    let mut last_alive = vec![0u64; fleet.devices.len()];
+    let started = Instant::now();
+    let mut report = RunReport::default();
+    let mut sent = 0u64;
+    while !fleet.done() {
+        let t = fleet.t_ms;
+        clock.ms.store(START_MS + t, Ordering::SeqCst);
+        // The offline check at `t` runs before the frames of `t` are
+        // handled: a device silent for exactly the offline delay is
+        // offline, whatever the race between the gateway's timer and
+        // these frames would otherwise say.
+        let due = last_alive.iter().zip(&offline_after).any(|(l, a)| {
+            a.is_some_and(|a| {
+                let silence = t.saturating_sub(*l);
+                (a..=a + 2_000).contains(&silence)
+            })
+        });
+        if due {
+            let reads = clock.reads.load(Ordering::SeqCst);
+            wait_reads(&clock, reads, 2).await?;
+        }
+        let out = fleet.step();
+        let n = out.len();
+        for o in out {
+            if o.alive {
+                if let Some(l) = last_alive.get_mut(o.device) {
+                    *l = t;
+                }
+            }
+            publish(&client, &o, o.payload.clone()).await?;
+            sent += 1;
+        }
+        if n > 0 {
+            wait_handled(&gw, sent).await?;
+        }
+        while let Ok(e) = alarms.try_recv() {
+            let o = Observed {
+                t_s: e.ts_ms.saturating_sub(START_MS) as f64 / 1000.0,
+                event: e,
+            };
+            if opts.print {
+                println!("{}", format_alarm(&o));
+            }
+            report.alarms.push(o);
+        }
+        pace(started, t, opts.speed).await;
+    }
+    report.messages = sent;
+    report.simulated_s = fleet.end_ms / 1000;
+    let _ = client.disconnect().await;
+    poller.abort();
+    gw.shutdown().await;
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn publish(client: &AsyncClient, o: &Outgoing, payload: Vec<u8>) -> Result<(), String> {
+    client
+        .publish(o.topic.as_str(), QoS::AtLeastOnce, o.retain, payload)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `host:port` → parts.
+pub fn parse_broker(b: &str) -> Result<(String, u16), String> {
+    let (h, p) = b
+        .rsplit_once(':')
+        .ok_or_else(|| format!("--broker {b}: expected host:port"))?;
+    let p = p.parse().map_err(|_| format!("--broker {b}: bad port"))?;
+    Ok((h.to_string(), p))
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn run_external(
+    scenario: &Scenario,
+    broker: &str,
+    opts: &RunOptions,
+) -> Result<RunReport, String> {
+    let (host, port) = parse_broker(broker)?;
+    let speed = opts.speed.filter(|s| *s > 0.0).unwrap_or(1.0);
+    let mut fleet = Fleet::new(scenario)?;
+    let mut mqtt = MqttOptions::new(format!("anquan-sim-{}", std::process::id()), host, port);
+    mqtt.set_keep_alive(Duration::from_secs(30));
+    mqtt.set_max_packet_size(64 * 1024, 64 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, AlarmEvent)>();
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
+    let poller = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = conn_tx.send(Ok(()));
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Ok(e) = AlarmEvent::decode(&p.payload) {
+                        let _ = tx.send((wall_ms(), e));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = conn_tx.send(Err(e.to_string()));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    client
+        .subscribe("alarms/#", QoS::AtLeastOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(10), conn_rx.recv()).await {
+        Ok(Some(Ok(()))) => {}
+        Ok(Some(Err(e))) => return Err(format!("broker {broker}: {e}")),
+        _ => return Err(format!("broker {broker}: no SUBACK within 10 s")),
+    }
+    let started = Instant::now();
+    let wall_start = wall_ms();
+    // Scenario ms → the wall-clock ms at which it is sent.
+    let to_wall = move |t_ms: u64| wall_start + (t_ms as f64 / speed) as u64;
+    let mut report = RunReport::default();
+    let collect = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, AlarmEvent)>,
+                   report: &mut RunReport| {
+        while let Ok((_, e)) = rx.try_recv() {
+            let t_s = e.ts_ms.saturating_sub(wall_start) as f64 * speed / 1000.0;
+            let o = Observed { t_s, event: e };
+            if opts.print {
+                println!("{}", format_alarm(&o));
+            }
+            report.alarms.push(o);
+        }
+    };
+    while !fleet.done() {
+        let t = fleet.t_ms;
+        pace(started, t, Some(speed)).await;
+        for o in fleet.step() {
+            let mut payload = o.payload.clone();
+            if let Ok(Topic::Device {
+                kind: TopicKind::Telemetry | TopicKind::Event,
+                ..
+            }) = Topic::parse(&o.topic)
+            {
+                if let Ok(mut f) = Telemetry::decode(&payload) {
+                    // Device time on the real clock, skew kept.
+                    let skew = f.ts_ms as i64 - (START_MS + t) as i64;
+                    f.ts_ms = to_wall(t).saturating_add_signed(skew);
+                    if let Ok(v) = f.to_vec() {
+                        payload = v.to_vec();
+                    }
+                }
+            }
+            publish(&client, &o, payload).await?;
+            report.messages += 1;
+        }
+        collect(&mut rx, &mut report);
+    }
+    let linger = Duration::from_secs_f64(opts.linger_s.max(0.0));
+    tokio::time::sleep(linger).await;
+    collect(&mut rx, &mut report);
+    let _ = client.disconnect().await;
+    poller.abort();
+    report.simulated_s = fleet.end_ms / 1000;
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// A hash of a scenario's whole message stream (topics, payloads, times),
+/// for determinism checks, and the number of messages.
+pub fn stream_digest(scenario: &Scenario) -> Result<(u64, u64), String> {
+    let mut fleet = Fleet::new(scenario)?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut n = 0;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h = (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    while !fleet.done() {
+        for o in fleet.step() {
+            eat(&o.t_ms.to_le_bytes());
+            eat(o.topic.as_bytes());
+            eat(&o.payload);
+            eat(&[u8::from(o.retain)]);
+            n += 1;
+        }
+    }
+    Ok((h, n))
+}

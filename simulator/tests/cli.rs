@@ -1,0 +1,46 @@
+//! `anquan-sim verify` as a user runs it: exit 0 and a PASSED line for a
+//! scenario that holds, a readable diff and a non-zero exit for one whose
+//! expectations are wrong.
+
+use std::path::Path;
+use std::process::Command;
+
+fn verify(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_anquan-sim"))
+        .arg("verify")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("anquan-sim: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn verify_passes_a_good_scenario_and_fails_a_wrong_one_with_a_diff() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let good = dir.join("gas-sensor-fault.toml");
+    let (ok, out) = verify(&good);
+    assert!(ok, "{out}");
+    assert!(out.contains("gas-sensor-fault: PASSED"), "{out}");
+
+    // The same scenario, expecting the fault alarm to be red and a leak
+    // alarm that never comes.
+    let text = std::fs::read_to_string(&good).expect("read");
+    let wrong = text.replace(
+        "level = \"yellow\"\nstate = \"raised\"",
+        "level = \"red\"\nstate = \"raised\"",
+    ) + "\n[[expect]]\ndevice = \"gas-0003\"\nrule = \"gas.lel\"\nlevel = \"red\"\nstate = \"raised\"\nwindow_s = [300, 400]\n";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("wrong.toml");
+    std::fs::write(&path, wrong).expect("write");
+    let (ok, out) = verify(&path);
+    assert!(!ok, "{out}");
+    assert!(out.contains("WRONG LEVEL"), "{out}");
+    assert!(out.contains("MISSING"), "{out}");
+    assert!(
+        out.contains("gas-sensor-fault: FAILED (2 mismatches"),
+        "{out}"
+    );
+}
