@@ -51,9 +51,9 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// An audit row id that sorts by time, then by order of writing within
-/// this process (several rows share a millisecond).
-fn audit_id(now_ms: i64) -> String {
+/// An id that sorts by time, then by order of writing within this process
+/// (several rows share a millisecond): audit rows, deliveries.
+pub fn seq_id(now_ms: i64) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -78,7 +78,7 @@ pub async fn audit(
         "INSERT INTO audit (id, at_ms, actor, entity, entity_id, from_state, to_state, reason) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(audit_id(now_ms))
+    .bind(seq_id(now_ms))
     .bind(now_ms)
     .bind(actor)
     .bind(entity)

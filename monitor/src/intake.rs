@@ -151,6 +151,9 @@ async fn apply(
                 let d = now + app.cfg.sla.ack_ms(new);
                 new_due = Some(due.map_or(d, |x| x.min(d)));
             }
+            if !acked && new > max {
+                notify_escalation(app, c, ev, &id, new, now).await?;
+            }
             sqlx::query(
                 "UPDATE warnings SET level = $1, max_level = $2, clearable = 0, ack_due_ms = $3, \
                  updated_ms = $4 WHERE id = $5",
@@ -274,6 +277,52 @@ async fn create(
             .await?;
     }
     Ok(id)
+}
+
+/// Tells the person currently called that the alarm got worse (once per
+/// new highest level).
+async fn notify_escalation(
+    app: &App,
+    c: &mut AnyConnection,
+    ev: &AlarmEvent,
+    id: &str,
+    level: Level,
+    now: i64,
+) -> Result<()> {
+    let w = sqlx::query("SELECT notify_rank, region_id, venue_id FROM warnings WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    let rank: i64 = w.try_get("notify_rank")?;
+    let region = opt_str(&w, "region_id")?;
+    let place =
+        opt_str(&w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
+    let calls = warnings::call_list(app, c, level, region.as_deref(), now).await?;
+    if let Some(p) = calls.get(usize::try_from(rank).unwrap_or(usize::MAX)) {
+        let (t, b) = warnings::message(
+            id,
+            level,
+            ev.rule.as_str(),
+            ev.device.as_str(),
+            &place,
+            ev.value,
+            ev.threshold,
+        );
+        notify::queue(
+            app,
+            c,
+            now,
+            &format!("warning:{id}:level:{level}"),
+            "warning",
+            id,
+            p,
+            "update",
+            &format!("[升级 escalated] {t}"),
+            &b,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The venue and region of a device (by binding) or of a site.

@@ -182,7 +182,7 @@ pub async fn queue(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', 0, $11, 0, NULL, NULL, $11, NULL) \
              ON CONFLICT (dedupe) DO NOTHING",
         )
-        .bind(db::new_id())
+        .bind(db::seq_id(now))
         .bind(format!("{dedupe}:{channel}"))
         .bind(subject)
         .bind(subject_id)

@@ -8,6 +8,7 @@
 //! the gateway raises, as it happens.
 
 mod demo;
+mod demo_monitor;
 
 use std::process::ExitCode;
 

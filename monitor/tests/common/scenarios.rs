@@ -73,8 +73,12 @@ pub async fn warning_lifecycle(h: &Harness) {
     let (_, st) = h.get("/api/v1/venues/s1/status").await;
     assert_eq!(st["color"], "red");
     let t = h.tick().await;
-    assert_eq!(t.sent, 1);
-    assert_eq!(h.hooks_for("safety1").len(), 1);
+    assert_eq!(t.sent, 2, "the call, then the escalation notice");
+    let s1 = h.hooks_for("safety1");
+    assert_eq!(s1.len(), 2);
+    assert!(s1[0].body["title"].as_str().unwrap().contains("橙色预警"));
+    assert!(s1[1].body["title"].as_str().unwrap().contains("升级"));
+    assert_eq!(s1[1].body["purpose"], "update");
     // Not acknowledged within the red SLA (5 min) → the next on duty.
     h.clock.advance_ms(4 * MIN);
     assert_eq!(h.tick().await.calls, 0);
