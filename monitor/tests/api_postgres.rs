@@ -28,6 +28,8 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::monthly_report(&h).await;
     let h = Harness::start(&pg.database("registry").await, false).await;
     scenarios::registry_crud(&h).await;
+    let h = Harness::start(&pg.database("chain").await, true).await;
+    scenarios::full_chain(&h).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

@@ -82,3 +82,9 @@ async fn openapi_lists_every_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn sqlite_full_chain_alarm_to_report() {
+    let (h, _d) = harness(true).await;
+    scenarios::full_chain(&h).await;
+}

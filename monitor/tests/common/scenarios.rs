@@ -646,3 +646,98 @@ pub async fn two_replicas(h: &Harness, other: &Harness) {
         5
     );
 }
+
+/// The chain in one go: a red gas alarm → warning → the person on
+/// duty e-mailed → not acknowledged within the SLA → the next person →
+/// acknowledged → disposal task → overdue → escalated to the county →
+/// hazard filed → rectified → verified → closed → in the monthly report.
+pub async fn full_chain(h: &Harness) {
+    let sink = h.smtp.as_ref().unwrap();
+    let (s, a) = h.alarm(&event(900, "raised", "red")).await;
+    assert_eq!(s, 200);
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    h.tick().await;
+    {
+        let mails = sink.mails.lock().unwrap();
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].to[0].contains("safety1@"));
+        assert!(mails[0].data.contains(&w));
+    }
+    h.clock.advance_ms(5 * MIN);
+    assert_eq!(h.tick().await.calls, 1);
+    assert_eq!(h.hooks_for("safety2").len(), 1);
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety2"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    h.clock.advance_ms(3 * MIN);
+    let (_, c) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "safety2", "false_alarm": false, "reason": "leak confirmed"}),
+        )
+        .await;
+    let task = c["task_id"].as_str().unwrap().to_string();
+    // The disposal task runs past its 24 h deadline: OVERDUE, county told.
+    h.post(
+        &format!("/api/v1/tasks/{task}/transition"),
+        json!({"to": "IN_PROGRESS", "actor": "safety2", "reason": "started"}),
+    )
+    .await;
+    h.clock.advance_ms(DAY);
+    h.tick().await;
+    let (_, tj) = h.get(&format!("/api/v1/tasks/{task}")).await;
+    assert_eq!(tj["state"], "OVERDUE");
+    assert!(
+        h.hooks_for("county1")
+            .iter()
+            .any(|x| x.body["subject_id"] == task.as_str() && x.body["purpose"] == "escalation")
+    );
+    // The leak's cause becomes a filed hazard, rectified, verified, closed.
+    let (_, hz) = h.post("/api/v1/hazards", json!({"actor": "county1", "venue_id": "s1", "category": "gas.valve", "title": "corroded valve", "source": "alarm", "source_ref": w})).await;
+    let hid = hz["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/hazards/{hid}/transition");
+    let mv = |to: &str, f: Value| json!({"to": to, "actor": "county1", "reason": to, "fields": f});
+    for (to, f) in [
+        ("JUDGED", json!({"severity": "general"})),
+        (
+            "FILED",
+            json!({"problem": "corroded valve", "measures": "replace valve", "standard": "GB/T 50493", "responsibility": "venue principal", "acceptance_unit": "town office", "owner_id": "safety2", "due_ms": h.clock_now() + 7 * DAY}),
+        ),
+        ("RECTIFYING", json!({})),
+        ("VERIFYING", json!({})),
+        (
+            "CLOSED",
+            json!({"acceptance_record": "valve replaced, leak test passed", "signer": "组长 Wang"}),
+        ),
+    ] {
+        let (s, p) = h.post(&path, mv(to, f)).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    for (to, ev) in [
+        ("SUBMITTED", Some("valve replaced")),
+        ("REVIEWED", None),
+        ("DONE", None),
+    ] {
+        let mut b = json!({"to": to, "actor": "safety2", "reason": to});
+        if let Some(e) = ev {
+            b["evidence"] = json!(e);
+        }
+        let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wj["state"], "RESOLVED");
+    let (_, m) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(m["alarms"], 1);
+    assert_eq!(m["alarms_by_kind_level"]["gas/red"], 1);
+    assert_eq!(m["mtta_s"], 300.0);
+    assert_eq!(m["mttr_s"], (8 * MIN + DAY) as f64 / 1000.0);
+    assert_eq!(m["alarm_hazard_share"], 1.0);
+    assert_eq!(m["hazards_found"], 1);
+}
