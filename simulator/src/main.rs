@@ -9,6 +9,7 @@
 
 mod demo;
 mod scenario_cli;
+mod demo_monitor;
 
 use std::process::ExitCode;
 
