@@ -8,8 +8,8 @@
 //! the gateway raises, as it happens.
 
 mod demo;
-mod scenario_cli;
 mod demo_monitor;
+mod scenario_cli;
 
 use std::process::ExitCode;
 
