@@ -70,6 +70,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => match check(&config) {
             Ok(cfg) => {
+                for w in cfg.warnings() {
+                    eprintln!("warning: {w}");
+                }
                 println!("# {}: OK\n{}", config.display(), cfg.to_effective_toml());
                 ExitCode::SUCCESS
             }
@@ -87,6 +90,9 @@ pub fn main() -> ExitCode {
                 }
             };
             cfg.log.init();
+            for w in cfg.warnings() {
+                tracing::warn!("config: {w}");
+            }
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anquan_protocol::Id;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
 use crate::{api, broker, forward, ingest, logging, modbus, outbox, rules, sink, validate};
 
 /// A configuration error: which key, and what is wrong with it.
@@ -93,6 +94,12 @@ impl Config {
     /// relative (to the working directory); [`Config::load`] resolves them
     /// against the file's directory.
     pub fn parse(src: &str) -> Result<Self, ConfigError> {
+        Self::parse_in(src, None)
+    }
+
+    /// Parses with relative paths taken relative to `dir`, reads the
+    /// secrets, validates.
+    fn parse_in(src: &str, dir: Option<&Path>) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::parse(src).map_err(|e| syntax(src, &e))?;
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
@@ -105,6 +112,13 @@ impl Config {
                 format!("{}{}", inner.message().trim(), line.unwrap_or_default()),
             )
         })?;
+        let mut cfg = cfg;
+        if let Some(dir) = dir {
+            cfg.resolve_paths(dir);
+        }
+        for (key, secret) in cfg.secrets_mut() {
+            secret.resolve(key)?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -115,11 +129,33 @@ impl Config {
         let src = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new("(file)", format!("cannot read {}: {e}", path.display()))
         })?;
-        let mut cfg = Self::parse(&src)?;
-        if let Some(dir) = path.parent() {
-            cfg.resolve_paths(dir);
+        Self::parse_in(&src, path.parent())
+    }
+
+    /// Every secret with its key.
+    fn secrets_mut(&mut self) -> Vec<(&'static str, &mut Secret)> {
+        let mut v = Vec::new();
+        if let Some(p) = self.mqtt.password.as_mut() {
+            v.push(("mqtt.password", p));
         }
-        Ok(cfg)
+        if let Some(i) = self.sink.influx.as_mut() {
+            v.push(("sink.influx.token", &mut i.token));
+        }
+        if let Some(h) = self.forward.http.as_mut() {
+            v.push(("forward.http.token", &mut h.token));
+        }
+        v
+    }
+
+    /// What `check` and the start-up log warn about: secrets written in the
+    /// config file, secret files other users can read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut shown = self.clone();
+        shown
+            .secrets_mut()
+            .into_iter()
+            .filter_map(|(key, s)| s.warning(key))
+            .collect()
     }
 
     /// Makes relative paths relative to `dir`.
@@ -135,6 +171,9 @@ impl Config {
         }
         if let Some(tls) = self.mqtt.tls.as_mut() {
             tls.resolve_paths(dir);
+        }
+        for (_, secret) in self.secrets_mut() {
+            secret.resolve_path(dir);
         }
         // The local sink file is relative to data_dir (see sink::Writer).
     }
@@ -178,20 +217,10 @@ impl Config {
         Ok(())
     }
 
-    /// The effective configuration as TOML (secrets masked), as `check`
-    /// prints it.
+    /// The effective configuration as TOML, as `check` prints it: secrets
+    /// show where they come from (`env:NAME`, `file:PATH`) or `***`.
     pub fn to_effective_toml(&self) -> String {
-        let mut shown = self.clone();
-        if shown.mqtt.password.is_some() {
-            shown.mqtt.password = Some("***".into());
-        }
-        if let Some(i) = shown.sink.influx.as_mut() {
-            i.token = "***".into();
-        }
-        if let Some(h) = shown.forward.http.as_mut() {
-            h.token = "***".into();
-        }
-        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
 
@@ -251,6 +280,39 @@ data_dir = "/tmp/x"
         ))
         .unwrap_err();
         assert_eq!(e.key, "sink.influx.url", "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_the_environment_and_are_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("monitor.token"), "s3cret\n").unwrap();
+        let cfg_path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "{MINIMAL}\n[mqtt]\nusername = \"gw\"\npassword = \"plain-pass\"\n\
+                 [forward.http]\nurl = \"http://127.0.0.1:1\"\ntoken = \"file:monitor.token\"\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&cfg_path).unwrap();
+        let http = c.forward.http.as_ref().unwrap();
+        assert_eq!(http.token.expose(), "s3cret", "relative to the config file");
+        let shown = c.to_effective_toml();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("plain-pass"),
+            "{shown}"
+        );
+        assert!(shown.contains("file:") && shown.contains("***"), "{shown}");
+        assert!(!format!("{c:?}").contains("plain-pass"));
+        let w = c.warnings();
+        assert!(w.iter().any(|w| w.starts_with("mqtt.password:")), "{w:?}");
+        // A token in a missing file or unset variable names the key.
+        let e = Config::parse(&format!(
+            "{MINIMAL}\n[forward.http]\nurl = \"http://127.0.0.1:1\"\ntoken = \"env:ANQUAN_NO_SUCH_VARIABLE\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "forward.http.token", "{e}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::config::ConfigError;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 /// `[mqtt.tls]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,8 +72,9 @@ pub struct MqttConfig {
     pub client_id: Option<String>,
     /// Username.
     pub username: Option<String>,
-    /// Password.
-    pub password: Option<String>,
+    /// Password: `env:NAME`, `file:PATH` or the password itself (see
+    /// [`Secret`]).
+    pub password: Option<Secret>,
     /// Keep-alive, seconds.
     pub keep_alive_s: u64,
     /// Keep the session (and the QoS 1 frames queued in it) across
@@ -205,7 +207,13 @@ impl MqttConfig {
         o.set_keep_alive(Duration::from_secs(self.keep_alive_s));
         o.set_max_packet_size(self.max_packet_bytes, self.max_packet_bytes);
         if let Some(u) = &self.username {
-            o.set_credentials(u, self.password.clone().unwrap_or_default());
+            o.set_credentials(
+                u,
+                self.password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+            );
         }
         if let Some(t) = &self.tls {
             let ca = read("mqtt.tls.ca_file", &t.ca_file)?;

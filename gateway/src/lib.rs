@@ -10,7 +10,7 @@
 //!
 //! One module per concept, each with its own config section: [`ingest`],
 //! [`validate`], [`rules`], [`pipeline`], [`outbox`], [`sink`], [`forward`],
-//! [`api`], [`broker`], [`clock`]. [`Gateway::start`] runs one in-process
+//! [`api`], [`broker`], [`clock`], [`secret`]. [`Gateway::start`] runs one in-process
 //! (the simulator's demo does) and returns a [`GatewayHandle`].
 
 pub mod api;
@@ -29,6 +29,7 @@ pub mod modbus;
 pub mod outbox;
 pub mod pipeline;
 pub mod rules;
+pub mod secret;
 pub mod sink;
 pub mod validate;
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::delivery::{Failure, classify_status, is_accepted};
+use crate::secret::Secret;
 
 /// `[forward.http]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +16,9 @@ pub struct HttpConfig {
     /// The monitor's base URL (`https://monitor.example`); events go to
     /// `{url}/api/v1/alarms`.
     pub url: String,
-    /// The bearer token.
-    pub token: String,
+    /// The bearer token: `env:NAME`, `file:PATH` or the token itself (see
+    /// [`Secret`]).
+    pub token: Secret,
     /// Timeout of one request, ms.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
@@ -64,7 +66,7 @@ impl HttpDest {
         Ok(Self {
             client,
             endpoint: format!("{}/api/v1/alarms", cfg.url.trim_end_matches('/')),
-            auth: format!("Bearer {}", cfg.token),
+            auth: format!("Bearer {}", cfg.token.expose()),
         })
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::delivery::{Failure, classify_status};
+use crate::secret::Secret;
 
 /// `[sink.influx]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,8 +20,9 @@ pub struct InfluxConfig {
     pub org: String,
     /// Bucket (VictoriaMetrics ignores it).
     pub bucket: String,
-    /// API token (VictoriaMetrics ignores it unless it sits behind auth).
-    pub token: String,
+    /// API token (VictoriaMetrics ignores it unless it sits behind auth):
+    /// `env:NAME`, `file:PATH` or the token itself (see [`Secret`]).
+    pub token: Secret,
     /// Timeout of one write, ms.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
@@ -77,11 +79,12 @@ impl InfluxWriter {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .use_rustls_tls();
-        let client = influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, &cfg.token)
-            .build()
-            .map_err(|e| {
-                ConfigError::new("sink.influx", format!("cannot build the client: {e}"))
-            })?;
+        let client =
+            influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, cfg.token.expose())
+                .build()
+                .map_err(|e| {
+                    ConfigError::new("sink.influx", format!("cannot build the client: {e}"))
+                })?;
         Ok(Self {
             client,
             org: cfg.org.clone(),
