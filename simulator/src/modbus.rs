@@ -37,6 +37,8 @@ struct Unit {
 pub struct Site {
     units: Mutex<HashMap<u8, Unit>>,
     requests: std::sync::atomic::AtomicU64,
+    /// Answer delay, µs (a device's processing time / a slow bus).
+    delay_us: std::sync::atomic::AtomicU64,
 }
 
 impl Site {
@@ -92,6 +94,15 @@ impl Site {
         if let Some(u) = self.lock().get_mut(&unit) {
             u.exception = exception;
         }
+    }
+
+    /// Delays every answer by `delay` (a device's turnaround on a real
+    /// bus); zero by default.
+    pub fn set_answer_delay(&self, delay: std::time::Duration) {
+        self.delay_us.store(
+            delay.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Requests served so far.
@@ -188,10 +199,19 @@ impl Service for SiteService {
     type Request = SlaveRequest<'static>;
     type Response = Option<Response>;
     type Exception = ExceptionCode;
-    type Future = future::Ready<Result<Self::Response, Self::Exception>>;
+    type Future = std::pin::Pin<
+        Box<dyn future::Future<Output = Result<Self::Response, Self::Exception>> + Send>,
+    >;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        future::ready(self.0.answer(req))
+        let answer = self.0.answer(req);
+        let delay = self.0.delay_us.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
+            }
+            answer
+        })
     }
 }
 

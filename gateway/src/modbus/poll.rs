@@ -10,7 +10,8 @@
 //! poll with no successful read is a failed poll; after `offline_after`
 //! failed polls in a row the device is reported `offline` through the
 //! pipeline's status path (the kind's offline rule), and `online` again
-//! with its next good poll.
+//! with its next good poll. An offline device gets a single attempt per
+//! read (no retries), so a dead slave costs the bus one timeout per poll.
 
 use std::time::Duration;
 
@@ -207,17 +208,18 @@ impl Conn {
         Ok(())
     }
 
-    /// One read with timeout and retries.
+    /// One read with timeout and up to `retries` retries.
     async fn read(
         &mut self,
         unit: u8,
         r: Read,
+        retries: u32,
         shutdown: &CancellationToken,
     ) -> Result<Vec<u16>, Failure> {
         let mut backoff = Backoff::new(self.link.backoff);
         let t = Duration::from_millis(self.link.timeout_ms);
         let name = self.link.name.clone();
-        for attempt in 0..=self.link.retries {
+        for attempt in 0..=retries {
             if attempt > 0 {
                 self.retries.inc();
                 tokio::select! {
@@ -324,8 +326,11 @@ async fn poll_device(
 ) -> Option<Readings> {
     let mut results: Vec<Option<Vec<u16>>> = Vec::with_capacity(d.plan.reads.len());
     let mut any = false;
+    // A device already reported offline gets one attempt per read: a dead
+    // slave must not hold the bus for (retries + 1) timeouts every poll.
+    let retries = if d.offline { 0 } else { conn.link.retries };
     for r in &d.plan.reads {
-        match conn.read(d.unit, *r, shutdown).await {
+        match conn.read(d.unit, *r, retries, shutdown).await {
             Ok(w) => {
                 any = true;
                 results.push(Some(w));
