@@ -131,3 +131,67 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
         gw.log()
     );
 }
+
+/// `anquan-sim modbus` (the binary) serves a simulated site whose demo
+/// scenario runs 600× fast: the pipe burst at t = 600 s drops the
+/// Modbus water-pressure device below 0.05 MPa, and the gateway binary
+/// polling it raises the alarm.
+#[test]
+fn the_anquan_sim_modbus_command_serves_a_site_the_gateway_polls() {
+    let port = anquan_e2e::services::free_port();
+    let mut sim = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "anquan-sim",
+            "--",
+            "modbus",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--devices", "gas,water_pressure:2", "--speed", "600"])
+        .current_dir(anquan_e2e::workspace_root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cargo run anquan-sim");
+    let up = anquan_e2e::services::wait_for_port(port, Duration::from_secs(300));
+    if !up {
+        anquan_e2e::services::kill(&mut sim);
+        panic!("anquan-sim modbus did not listen");
+    }
+    let units = [
+        (1, DeviceKind::Gas),
+        (2, DeviceKind::WaterPressure),
+        (3, DeviceKind::WaterPressure),
+    ];
+    let mq = Mosquitto::start();
+    let rx = Receiver::start("tok");
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        http: Some((rx.url(), "tok".into())),
+        extra: gateway_link_toml(
+            "cli",
+            "tcp",
+            &format!("127.0.0.1:{port}"),
+            "s1",
+            "cli",
+            &units,
+            200,
+            "timeout_ms = 500",
+        ),
+        ..Setup::default()
+    });
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        eventually(T, "the simulated pipe burst's alarm", || {
+            let e = rx.events();
+            (has(&e, "cli-2", "water.pressure_low", AlarmState::Raised)
+                && has(&e, "cli-3", "water.pressure_low", AlarmState::Raised))
+            .then_some(())
+        })
+    }));
+    anquan_e2e::services::kill(&mut sim);
+    assert!(got.is_ok(), "log:\n{}", gw.log());
+}

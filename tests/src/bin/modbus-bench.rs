@@ -130,7 +130,9 @@ fn probe(argv: &[String]) {
     let out = rt.block_on(async move {
         let tasks: Vec<_> = links
             .into_iter()
-            .map(|(port, units)| tokio::spawn(async move { link_bound_minimum(port, &units).await }))
+            .map(|(port, units)| {
+                tokio::spawn(async move { link_bound_minimum(port, &units).await })
+            })
             .collect();
         let mut out = Vec::new();
         for t in tasks {
@@ -184,8 +186,7 @@ fn main() {
             .map(|i| ((i + 1) as u8, kinds[(l * per_link + i) % kinds.len()]))
             .collect();
         let s = SimServer::start(&units);
-        s.site
-            .set_answer_delay(Duration::from_micros(a.delay_us));
+        s.site.set_answer_delay(Duration::from_micros(a.delay_us));
         extra.push_str(&gateway_link_toml(
             &format!("link{l}"),
             "tcp",
