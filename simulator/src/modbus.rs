@@ -4,7 +4,9 @@
 //! line (RTU), one unit id per device, so a lab can poll a whole simulated
 //! site.
 //!
-//! A [`Site`] holds the register images; tests and the `modbus` command
+//! Holding registers (function 03) show each device's settings on its
+//! kind's default rules (read-only here). A [`Site`] holds the register
+//! images; tests and the `modbus` command
 //! change readings with [`Site::set`], make a device stop answering with
 //! [`Site::set_silent`], or make it answer with an exception with
 //! [`Site::set_exception`].
@@ -14,7 +16,9 @@ use std::future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use anquan_firmware::modbus::{InputImage, Status, encode_input_registers, map_for};
+use anquan_firmware::modbus::{
+    InputImage, Settings, Status, encode_holding_registers, encode_input_registers, map_for,
+};
 use anquan_protocol::{DeviceKind, Faults, Metric, Readings};
 use tokio::net::TcpListener;
 pub use tokio_modbus::ExceptionCode;
@@ -28,6 +32,7 @@ struct Unit {
     seq: u32,
     readings: Readings,
     input: Vec<u16>,
+    holding: Vec<u16>,
     silent: bool,
     exception: Option<ExceptionCode>,
 }
@@ -51,6 +56,7 @@ impl Site {
                 seq: 0,
                 readings: nominal(*kind).into_iter().collect(),
                 input: vec![0; map_for(*kind).input_len()],
+                holding: holding(*kind),
                 silent: false,
                 exception: None,
             };
@@ -143,12 +149,41 @@ impl Site {
                     .ok_or(ExceptionCode::IllegalDataAddress)?;
                 Ok(Some(Response::ReadInputRegisters(words.to_vec())))
             }
-            Request::ReadHoldingRegisters(..)
-            | Request::ReadCoils(..)
-            | Request::ReadDiscreteInputs(..) => Err(ExceptionCode::IllegalDataAddress),
+            Request::ReadHoldingRegisters(addr, cnt) => {
+                let (a, n) = (usize::from(addr), usize::from(cnt));
+                if n == 0 || n > 125 {
+                    return Err(ExceptionCode::IllegalDataValue);
+                }
+                let words = u
+                    .holding
+                    .get(a..a + n)
+                    .ok_or(ExceptionCode::IllegalDataAddress)?;
+                Ok(Some(Response::ReadHoldingRegisters(words.to_vec())))
+            }
+            Request::ReadCoils(..) | Request::ReadDiscreteInputs(..) => {
+                Err(ExceptionCode::IllegalDataAddress)
+            }
             _ => Err(ExceptionCode::IllegalFunction),
         }
     }
+}
+
+/// The holding registers (settings) of a device of `kind` on its default
+/// rules: 15 s reports, 1 s samples, buzzer and relay on red.
+fn holding(kind: DeviceKind) -> Vec<u16> {
+    let map = map_for(kind);
+    let rules = anquan_edge_rules::defaults::for_kind(kind);
+    let settings = Settings::from_parts(
+        map,
+        15_000,
+        1_000,
+        Some(anquan_protocol::Level::Red),
+        Some(anquan_protocol::Level::Red),
+        &rules,
+    );
+    let mut out = vec![0; map.holding_len()];
+    let _ = encode_holding_registers(map, &settings, &mut out);
+    out
 }
 
 fn encode(u: &mut Unit, ts_ms: u64) -> Result<(), String> {
@@ -313,6 +348,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!(r, Some(Response::ReadInputRegisters(vec![50])));
+        // Holding register 0: the report period, 15 s.
+        let r = site
+            .answer(SlaveRequest {
+                slave: 3,
+                request: Request::ReadHoldingRegisters(0, 2),
+            })
+            .unwrap();
+        assert_eq!(r, Some(Response::ReadHoldingRegisters(vec![15, 1000])));
         let e = site.answer(SlaveRequest {
             slave: 3,
             request: Request::ReadInputRegisters(9, 100),
