@@ -44,6 +44,9 @@ pub struct Site {
     requests: std::sync::atomic::AtomicU64,
     /// Answer delay, µs (a device's processing time / a slow bus).
     delay_us: std::sync::atomic::AtomicU64,
+    /// Requests being answered now, and the most ever at once.
+    in_flight: std::sync::atomic::AtomicU64,
+    max_in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Site {
@@ -109,6 +112,13 @@ impl Site {
             delay.as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// The most requests this site was answering at once (over all its
+    /// connections).
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests served so far.
@@ -239,12 +249,17 @@ impl Service for SiteService {
     >;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        let answer = self.0.answer(req);
-        let delay = self.0.delay_us.load(std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::SeqCst;
+        let site = self.0.clone();
+        let now = site.in_flight.fetch_add(1, SeqCst) + 1;
+        site.max_in_flight.fetch_max(now, SeqCst);
+        let answer = site.answer(req);
+        let delay = site.delay_us.load(SeqCst);
         Box::pin(async move {
             if delay > 0 {
                 tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
             }
+            site.in_flight.fetch_sub(1, SeqCst);
             answer
         })
     }

@@ -29,6 +29,8 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
         (4, DeviceKind::Electrical),
     ];
     let sim = SimServer::start(&units);
+    // Each answer takes 2 ms, so overlapping requests would be seen.
+    sim.site.set_answer_delay(Duration::from_millis(2));
     let mq = Mosquitto::start();
     let rx = Receiver::start("tok");
     let extra = gateway_link_toml(
@@ -60,6 +62,8 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
         gw.log()
     );
     assert!(rx.events().is_empty(), "{:?}", rx.events());
+    // The four devices share one link: never two requests at once.
+    assert_eq!(sim.site.max_in_flight(), 1);
 
     // An MQTT device on the same gateway.
     mq.publish(
