@@ -141,6 +141,10 @@ struct Conn {
     retries: prometheus::IntCounter,
     limiter: RateLimiter,
     last_request: Option<Instant>,
+    /// Reconnect backoff of the link.
+    reconnect: Backoff,
+    /// No connection attempt before this (after a failed one).
+    down_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -228,13 +232,23 @@ impl Conn {
                 }
             }
             if self.ctx.is_none() {
+                // The link is down: every device's poll fails at once
+                // (and counts towards its offline alarm) until the
+                // reconnect backoff has passed; no per-device connect
+                // timeouts stall the round.
+                if self.down_until.is_some_and(|t| Instant::now() < t) {
+                    return Err(Failure::NoAnswer);
+                }
                 if let Err(e) = self.connect().await {
                     self.count("connect");
+                    self.down_until = Some(Instant::now() + self.reconnect.next_delay());
                     if let Some(suppressed) = self.limiter.check("connect") {
                         tracing::warn!(link = %name, error = %e, suppressed, "modbus: cannot connect");
                     }
-                    continue;
+                    return Err(Failure::NoAnswer);
                 }
+                self.down_until = None;
+                self.reconnect.reset();
             }
             if self.link.turnaround_ms > 0 {
                 if let Some(last) = self.last_request {
@@ -381,6 +395,7 @@ async fn run_link(
     let name = link.name.clone();
     let offline_after = link.offline_after;
     let label = [name.as_str()];
+    let link_backoff = link.backoff;
     let mut conn = Conn {
         requests: metrics.modbus_requests.with_label_values(&label),
         retries: metrics.modbus_retries.with_label_values(&label),
@@ -389,6 +404,8 @@ async fn run_link(
         metrics: metrics.clone(),
         limiter: RateLimiter::new(Duration::from_secs(10)),
         last_request: None,
+        reconnect: Backoff::new(link_backoff),
+        down_until: None,
     };
     let n = devices.len();
     let mut cycle_start: Option<Instant> = None;
