@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anquan_firmware::modbus::{
     InputImage, Settings, Status, encode_holding_registers, encode_input_registers, map_for,
 };
-use anquan_protocol::{DeviceKind, Faults, Metric, Readings};
+use anquan_protocol::{DeviceKind, Fault, Faults, Metric, Readings};
 use tokio::net::TcpListener;
 pub use tokio_modbus::ExceptionCode;
 use tokio_modbus::server::Service;
@@ -31,6 +31,7 @@ struct Unit {
     kind: DeviceKind,
     seq: u32,
     readings: Readings,
+    faults: Faults,
     input: Vec<u16>,
     holding: Vec<u16>,
     silent: bool,
@@ -58,6 +59,7 @@ impl Site {
                 kind: *kind,
                 seq: 0,
                 readings: nominal(*kind).into_iter().collect(),
+                faults: Faults::new(),
                 input: vec![0; map_for(*kind).input_len()],
                 holding: holding(*kind),
                 silent: false,
@@ -89,6 +91,21 @@ impl Site {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Sets the active faults of `unit` (a faulty channel's reading is
+    /// left out, as the firmware does).
+    pub fn set_faults(&self, unit: u8, faults: &[Fault], ts_ms: u64) -> Result<(), String> {
+        let mut units = self.lock();
+        let u = units.get_mut(&unit).ok_or(format!("no unit {unit}"))?;
+        u.faults = faults.iter().copied().collect();
+        for f in faults {
+            if let Some(m) = f.metric {
+                u.readings.remove(m);
+            }
+        }
+        u.seq = u.seq.wrapping_add(1);
+        encode(u, ts_ms)
     }
 
     /// Makes `unit` stop answering (or answer again).
@@ -205,7 +222,7 @@ fn encode(u: &mut Unit, ts_ms: u64) -> Result<(), String> {
         seq: u.seq,
         ts_ms,
         readings: u.readings.clone(),
-        faults: Faults::new(),
+        faults: u.faults.clone(),
     };
     encode_input_registers(map_for(u.kind), &image, &mut u.input)
         .map(|_| ())

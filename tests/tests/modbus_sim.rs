@@ -129,6 +129,23 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
             .then_some(())
     });
     sim.site.set_exception(2, None);
+
+    // Our firmware's map carries channel faults: an open-circuit cable
+    // sensor on the electrical monitor reaches the fault rule, as it
+    // would in an MQTT frame.
+    sim.site
+        .set_faults(
+            4,
+            &[anquan_protocol::Fault::on(
+                anquan_protocol::FaultCode::OpenCircuit,
+                Metric::Temp2C,
+            )],
+            0,
+        )
+        .expect("set faults");
+    eventually(T, "the sensor-fault alarm", || {
+        has(&rx.events(), "sim-4", "elec.fault", AlarmState::Raised).then_some(())
+    });
     assert!(
         gw.healthz().is_some(),
         "the gateway is still healthy; log:\n{}",

@@ -229,6 +229,11 @@ pub struct MapConfig {
 pub struct Map {
     /// The readings, with their metric.
     pub entries: Vec<(Metric, RegisterSpec)>,
+    /// Our firmware's map of this kind (`builtin:{kind}`): the poller reads
+    /// the whole input-register image in one request and decodes it with
+    /// the firmware's own decoder, so the map id is checked and the
+    /// channel and device faults reach the rules as in an MQTT frame.
+    pub firmware: Option<DeviceKind>,
 }
 
 /// Names of the shipped maps, for `map = "builtin:NAME"`.
@@ -415,7 +420,15 @@ pub fn check(key: &str, specs: &[RegisterSpec]) -> Result<Map, ConfigError> {
             }
         }
     }
-    Ok(Map { entries })
+    Ok(Map {
+        entries,
+        firmware: None,
+    })
+}
+
+/// The kind whose firmware map `builtin:NAME` is, if it is one.
+pub fn firmware_kind(name: &str) -> Option<DeviceKind> {
+    DeviceKind::parse(name)
 }
 
 #[cfg(test)]

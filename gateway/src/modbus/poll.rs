@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use anquan_firmware::modbus::{RegisterMap, decode_input_registers, map_for};
 use anquan_protocol::{DeviceStatus, Faults, Id, Readings, Telemetry};
 use rumqttc::{Publish, QoS};
 use tokio::sync::mpsc;
@@ -45,6 +46,8 @@ struct Device {
     status_topic: String,
     map: Map,
     plan: Plan,
+    /// Our firmware's map: one read of the whole image, firmware decoder.
+    firmware: Option<&'static RegisterMap>,
     interval: Duration,
     next: Instant,
     seq: u32,
@@ -94,7 +97,18 @@ pub fn spawn(
         for (di, d) in link.devices.iter().enumerate() {
             let map = cfg.resolve_map(li, di, d)?;
             let specs: Vec<_> = map.entries.iter().map(|(_, s)| s.clone()).collect();
-            let plan = plan(&spans(&specs), link.max_gap);
+            let firmware = map.firmware.map(map_for);
+            let plan = match firmware {
+                Some(fw) => Plan {
+                    reads: vec![Read {
+                        function: Function::Input,
+                        address: 0,
+                        count: fw.input_len() as u16,
+                    }],
+                    slots: Vec::new(),
+                },
+                None => plan(&spans(&specs), link.max_gap),
+            };
             let interval =
                 Duration::from_millis(d.poll_interval_ms.unwrap_or(link.poll_interval_ms));
             metrics
@@ -109,6 +123,7 @@ pub fn spawn(
                 status_topic: format!("sites/{}/devices/{}/status", d.site, d.id),
                 map,
                 plan,
+                firmware,
                 interval,
                 next: now,
                 seq: 0,
@@ -337,7 +352,7 @@ async fn poll_device(
     conn: &mut Conn,
     d: &Device,
     shutdown: &CancellationToken,
-) -> Option<Readings> {
+) -> Option<(Readings, Faults)> {
     let mut results: Vec<Option<Vec<u16>>> = Vec::with_capacity(d.plan.reads.len());
     let mut any = false;
     // A device already reported offline gets one attempt per read: a dead
@@ -363,6 +378,19 @@ async fn poll_device(
     if !any {
         return None;
     }
+    if let Some(fw) = d.firmware {
+        let words = results.first()?.as_ref()?;
+        return match decode_input_registers(fw, words) {
+            Ok(image) => Some((image.readings, image.faults)),
+            Err(e) => {
+                conn.count("bad_image");
+                if let Some(suppressed) = conn.limiter.check("bad_image") {
+                    tracing::warn!(link = %conn.link.name, device = %d.id, error = %e, suppressed, "modbus: the input registers are not a valid image of this kind's map");
+                }
+                None
+            }
+        };
+    }
     let mut readings = Readings::new();
     for ((metric, spec), slot) in d.map.entries.iter().zip(&d.plan.slots) {
         let Some(Some(w)) = results.get(slot.read) else {
@@ -375,7 +403,7 @@ async fn poll_device(
             let _ = readings.set(*metric, v as f32);
         }
     }
-    Some(readings)
+    Some((readings, Faults::new()))
 }
 
 fn publish(topic: &str, payload: Vec<u8>) -> Incoming {
@@ -442,7 +470,7 @@ async fn run_link(
             .observe(started.elapsed().as_secs_f64());
         let mut out = Vec::with_capacity(2);
         match result {
-            Some(readings) => {
+            Some((readings, faults)) => {
                 polls_ok.inc();
                 d.failures = 0;
                 if d.offline {
@@ -460,7 +488,7 @@ async fn run_link(
                     seq: d.seq,
                     ts_ms: clock.now_ms(),
                     readings,
-                    faults: Faults::new(),
+                    faults,
                     dropped: 0,
                 };
                 d.seq = d.seq.wrapping_add(1);

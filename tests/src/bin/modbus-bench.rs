@@ -92,15 +92,16 @@ async fn link_bound_minimum(port: u16, units: &[(u8, DeviceKind)]) -> Duration {
         let t = Instant::now();
         for (unit, kind) in units {
             ctx.set_slave(Slave(*unit));
-            let n = anquan_firmware_channels(*kind);
-            let _ = ctx.call(Request::ReadInputRegisters(9, n)).await;
+            // The gateway reads a firmware map's whole input image.
+            let n = 9 + 2 * anquan_firmware_channels(*kind);
+            let _ = ctx.call(Request::ReadInputRegisters(0, n)).await;
         }
         best = best.min(t.elapsed());
     }
     best
 }
 
-/// Readings of a kind in our map (one read from address 9).
+/// Channels of a kind in our map.
 fn anquan_firmware_channels(kind: DeviceKind) -> u16 {
     match kind {
         DeviceKind::Gas => 3,
