@@ -216,3 +216,41 @@ fn the_anquan_sim_modbus_command_serves_a_site_the_gateway_polls() {
     anquan_e2e::services::kill(&mut sim);
     assert!(got.is_ok(), "log:\n{}", gw.log());
 }
+
+/// The simulator's RTU server on one end of a socat pty pair, the gateway
+/// (tokio-serial) on the other: our firmware's map over Modbus RTU.
+#[test]
+fn the_simulator_over_rtu_on_a_pty_pair() {
+    let pty = anquan_e2e::modbus::PtyPair::start();
+    let units = [(1, DeviceKind::WaterPressure), (2, DeviceKind::Gas)];
+    let site = anquan_sim::modbus::Site::new(&units);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let path = pty.b().display().to_string();
+    let s = site.clone();
+    rt.spawn(async move { anquan_sim::modbus::serve_rtu(&path, 19200, s).await });
+    let mq = Mosquitto::start();
+    let rx = Receiver::start("tok");
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        http: Some((rx.url(), "tok".into())),
+        extra: gateway_link_toml(
+            "bus",
+            "rtu",
+            &pty.a().display().to_string(),
+            "s1",
+            "rtu",
+            &units,
+            100,
+            "baud = 19200\ntimeout_ms = 300\nturnaround_ms = 5",
+        ),
+        ..Setup::default()
+    });
+    eventually(T, "RTU polls", || {
+        (gw.metric(r#"anquan_gateway_modbus_polls_total{link="bus",result="ok"}"#) >= 4.0)
+            .then_some(())
+    });
+    site.set(2, &[(Metric::LelPct, 55.0)], 0).expect("set");
+    eventually(T, "the gas alarm over RTU", || {
+        has(&rx.events(), "rtu-2", "gas.lel", AlarmState::Raised).then_some(())
+    });
+}
