@@ -61,7 +61,7 @@ fn malformed_answers_are_counted_and_not_fatal() {
     let rx = Receiver::start("tok");
     let extra = format!(
         "[[modbus.links]]\nname = \"bad\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n\
-         poll_interval_ms = 100\ntimeout_ms = 300\nretries = 2\noffline_after = 3\n\
+         poll_interval_ms = 100\ntimeout_ms = 1000\nretries = 2\noffline_after = 3\n\
          backoff = {{ initial_ms = 10, max_ms = 50 }}\n\
          [[modbus.links.devices]]\nid = \"odd-1\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n\
          registers = [{{ reading = \"pressure_mpa\", address = 0, type = \"i16\", scale = 0.001 }}]\n"

@@ -41,7 +41,7 @@ fn modbus_and_mqtt_devices_share_one_pipeline() {
         "sim",
         &units,
         100,
-        "timeout_ms = 300\noffline_after = 3\nretries = 1\nbackoff = { initial_ms = 20, max_ms = 100 }",
+        "timeout_ms = 1000\noffline_after = 3\nretries = 1\nbackoff = { initial_ms = 20, max_ms = 100 }",
     );
     let gw = GatewayProcess::start(&Setup {
         mqtt_port: mq.port(),
@@ -201,7 +201,7 @@ fn the_anquan_sim_modbus_command_serves_a_site_the_gateway_polls() {
             "cli",
             &units,
             200,
-            "timeout_ms = 500",
+            "timeout_ms = 1000",
         ),
         ..Setup::default()
     });
@@ -241,7 +241,7 @@ fn the_simulator_over_rtu_on_a_pty_pair() {
             "rtu",
             &units,
             100,
-            "baud = 19200\ntimeout_ms = 300\nturnaround_ms = 5",
+            "baud = 19200\ntimeout_ms = 1000\nturnaround_ms = 5",
         ),
         ..Setup::default()
     });
