@@ -4,7 +4,9 @@
 //! line (RTU), one unit id per device, so a lab can poll a whole simulated
 //! site.
 //!
-//! A [`Site`] holds the register images; tests and the `modbus` command
+//! Holding registers (function 03) show each device's settings on its
+//! kind's default rules (read-only here). A [`Site`] holds the register
+//! images; tests and the `modbus` command
 //! change readings with [`Site::set`], make a device stop answering with
 //! [`Site::set_silent`], or make it answer with an exception with
 //! [`Site::set_exception`].
@@ -14,8 +16,10 @@ use std::future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use anquan_firmware::modbus::{InputImage, Status, encode_input_registers, map_for};
-use anquan_protocol::{DeviceKind, Faults, Metric, Readings};
+use anquan_firmware::modbus::{
+    InputImage, Settings, Status, encode_holding_registers, encode_input_registers, map_for,
+};
+use anquan_protocol::{DeviceKind, Fault, Faults, Metric, Readings};
 use tokio::net::TcpListener;
 pub use tokio_modbus::ExceptionCode;
 use tokio_modbus::server::Service;
@@ -27,7 +31,9 @@ struct Unit {
     kind: DeviceKind,
     seq: u32,
     readings: Readings,
+    faults: Faults,
     input: Vec<u16>,
+    holding: Vec<u16>,
     silent: bool,
     exception: Option<ExceptionCode>,
 }
@@ -37,6 +43,11 @@ struct Unit {
 pub struct Site {
     units: Mutex<HashMap<u8, Unit>>,
     requests: std::sync::atomic::AtomicU64,
+    /// Answer delay, µs (a device's processing time / a slow bus).
+    delay_us: std::sync::atomic::AtomicU64,
+    /// Requests being answered now, and the most ever at once.
+    in_flight: std::sync::atomic::AtomicU64,
+    max_in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Site {
@@ -48,7 +59,9 @@ impl Site {
                 kind: *kind,
                 seq: 0,
                 readings: nominal(*kind).into_iter().collect(),
+                faults: Faults::new(),
                 input: vec![0; map_for(*kind).input_len()],
+                holding: holding(*kind),
                 silent: false,
                 exception: None,
             };
@@ -80,6 +93,21 @@ impl Site {
         Ok(())
     }
 
+    /// Sets the active faults of `unit` (a faulty channel's reading is
+    /// left out, as the firmware does).
+    pub fn set_faults(&self, unit: u8, faults: &[Fault], ts_ms: u64) -> Result<(), String> {
+        let mut units = self.lock();
+        let u = units.get_mut(&unit).ok_or(format!("no unit {unit}"))?;
+        u.faults = faults.iter().copied().collect();
+        for f in faults {
+            if let Some(m) = f.metric {
+                u.readings.remove(m);
+            }
+        }
+        u.seq = u.seq.wrapping_add(1);
+        encode(u, ts_ms)
+    }
+
     /// Makes `unit` stop answering (or answer again).
     pub fn set_silent(&self, unit: u8, silent: bool) {
         if let Some(u) = self.lock().get_mut(&unit) {
@@ -92,6 +120,22 @@ impl Site {
         if let Some(u) = self.lock().get_mut(&unit) {
             u.exception = exception;
         }
+    }
+
+    /// Delays every answer by `delay` (a device's turnaround on a real
+    /// bus); zero by default.
+    pub fn set_answer_delay(&self, delay: std::time::Duration) {
+        self.delay_us.store(
+            delay.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The most requests this site was answering at once (over all its
+    /// connections).
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests served so far.
@@ -132,12 +176,41 @@ impl Site {
                     .ok_or(ExceptionCode::IllegalDataAddress)?;
                 Ok(Some(Response::ReadInputRegisters(words.to_vec())))
             }
-            Request::ReadHoldingRegisters(..)
-            | Request::ReadCoils(..)
-            | Request::ReadDiscreteInputs(..) => Err(ExceptionCode::IllegalDataAddress),
+            Request::ReadHoldingRegisters(addr, cnt) => {
+                let (a, n) = (usize::from(addr), usize::from(cnt));
+                if n == 0 || n > 125 {
+                    return Err(ExceptionCode::IllegalDataValue);
+                }
+                let words = u
+                    .holding
+                    .get(a..a + n)
+                    .ok_or(ExceptionCode::IllegalDataAddress)?;
+                Ok(Some(Response::ReadHoldingRegisters(words.to_vec())))
+            }
+            Request::ReadCoils(..) | Request::ReadDiscreteInputs(..) => {
+                Err(ExceptionCode::IllegalDataAddress)
+            }
             _ => Err(ExceptionCode::IllegalFunction),
         }
     }
+}
+
+/// The holding registers (settings) of a device of `kind` on its default
+/// rules: 15 s reports, 1 s samples, buzzer and relay on red.
+fn holding(kind: DeviceKind) -> Vec<u16> {
+    let map = map_for(kind);
+    let rules = anquan_edge_rules::defaults::for_kind(kind);
+    let settings = Settings::from_parts(
+        map,
+        15_000,
+        1_000,
+        Some(anquan_protocol::Level::Red),
+        Some(anquan_protocol::Level::Red),
+        &rules,
+    );
+    let mut out = vec![0; map.holding_len()];
+    let _ = encode_holding_registers(map, &settings, &mut out);
+    out
 }
 
 fn encode(u: &mut Unit, ts_ms: u64) -> Result<(), String> {
@@ -149,7 +222,7 @@ fn encode(u: &mut Unit, ts_ms: u64) -> Result<(), String> {
         seq: u.seq,
         ts_ms,
         readings: u.readings.clone(),
-        faults: Faults::new(),
+        faults: u.faults.clone(),
     };
     encode_input_registers(map_for(u.kind), &image, &mut u.input)
         .map(|_| ())
@@ -188,10 +261,24 @@ impl Service for SiteService {
     type Request = SlaveRequest<'static>;
     type Response = Option<Response>;
     type Exception = ExceptionCode;
-    type Future = future::Ready<Result<Self::Response, Self::Exception>>;
+    type Future = std::pin::Pin<
+        Box<dyn future::Future<Output = Result<Self::Response, Self::Exception>> + Send>,
+    >;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        future::ready(self.0.answer(req))
+        use std::sync::atomic::Ordering::SeqCst;
+        let site = self.0.clone();
+        let now = site.in_flight.fetch_add(1, SeqCst) + 1;
+        site.max_in_flight.fetch_max(now, SeqCst);
+        let answer = site.answer(req);
+        let delay = site.delay_us.load(SeqCst);
+        Box::pin(async move {
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
+            }
+            site.in_flight.fetch_sub(1, SeqCst);
+            answer
+        })
     }
 }
 
@@ -293,6 +380,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!(r, Some(Response::ReadInputRegisters(vec![50])));
+        // Holding register 0: the report period, 15 s.
+        let r = site
+            .answer(SlaveRequest {
+                slave: 3,
+                request: Request::ReadHoldingRegisters(0, 2),
+            })
+            .unwrap();
+        assert_eq!(r, Some(Response::ReadHoldingRegisters(vec![15, 1000])));
         let e = site.answer(SlaveRequest {
             slave: 3,
             request: Request::ReadInputRegisters(9, 100),

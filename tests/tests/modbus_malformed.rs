@@ -1,6 +1,7 @@
-//! A Modbus TCP device that answers every other request with a malformed
-//! frame: the gateway counts it (`reason="malformed"`), drops the
-//! connection, retries, and keeps polling; the readings still arrive.
+//! Broken links: a Modbus TCP device that answers every other request with
+//! a malformed frame (counted as `reason="malformed"`, the connection
+//! dropped, the request retried, polling goes on, the readings still
+//! arrive), and a link whose TCP gateway is gone (all its devices offline).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -60,7 +61,7 @@ fn malformed_answers_are_counted_and_not_fatal() {
     let rx = Receiver::start("tok");
     let extra = format!(
         "[[modbus.links]]\nname = \"bad\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n\
-         poll_interval_ms = 100\ntimeout_ms = 300\nretries = 2\noffline_after = 3\n\
+         poll_interval_ms = 100\ntimeout_ms = 1000\nretries = 2\noffline_after = 3\n\
          backoff = {{ initial_ms = 10, max_ms = 50 }}\n\
          [[modbus.links.devices]]\nid = \"odd-1\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n\
          registers = [{{ reading = \"pressure_mpa\", address = 0, type = \"i16\", scale = 0.001 }}]\n"
@@ -89,6 +90,47 @@ fn malformed_answers_are_counted_and_not_fatal() {
     assert_eq!(
         gw.metric(r#"anquan_gateway_modbus_devices_offline{link="bad"}"#),
         0.0
+    );
+    assert!(gw.healthz().is_some(), "log:\n{}", gw.log());
+}
+
+/// A link whose TCP gateway is gone (nothing listens): every device on it
+/// goes offline after `offline_after` polls, through its offline rule.
+#[test]
+fn a_dead_link_takes_all_its_devices_offline() {
+    let port = anquan_e2e::services::free_port();
+    let mq = Mosquitto::start();
+    let rx = Receiver::start("tok");
+    let mut extra = format!(
+        "[[modbus.links]]\nname = \"dead\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n\
+         poll_interval_ms = 100\ntimeout_ms = 300\nretries = 2\noffline_after = 3\n\
+         backoff = {{ initial_ms = 10, max_ms = 200 }}\n"
+    );
+    for u in 1..=5 {
+        extra.push_str(&format!(
+            "[[modbus.links.devices]]\nid = \"dead-{u}\"\nsite = \"s1\"\nkind = \"gas\"\nunit = {u}\n"
+        ));
+    }
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        http: Some((rx.url(), "tok".into())),
+        extra,
+        ..Setup::default()
+    });
+    eventually(T, "five offline alarms", || {
+        let n = rx
+            .events()
+            .iter()
+            .filter(|e| e.rule == "gas.offline" && e.state == AlarmState::Raised)
+            .count();
+        (n == 5).then_some(())
+    });
+    assert_eq!(
+        gw.metric(r#"anquan_gateway_modbus_devices_offline{link="dead"}"#),
+        5.0
+    );
+    assert!(
+        gw.metric(r#"anquan_gateway_modbus_errors_total{link="dead",reason="connect"}"#) >= 1.0
     );
     assert!(gw.healthz().is_some(), "log:\n{}", gw.log());
 }

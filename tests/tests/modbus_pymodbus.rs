@@ -43,7 +43,7 @@ fn device(id: &str, kind: &str, unit: u8, map: &str) -> String {
     )
 }
 
-const LINK_TIMING: &str = "poll_interval_ms = 100\ntimeout_ms = 300\nretries = 1\noffline_after = 3\nbackoff = { initial_ms = 20, max_ms = 100 }\n";
+const LINK_TIMING: &str = "poll_interval_ms = 100\ntimeout_ms = 1000\nretries = 1\noffline_after = 3\nbackoff = { initial_ms = 20, max_ms = 100 }\n";
 
 #[test]
 fn pymodbus_over_tcp_pressure_drop_offline_and_exceptions() {

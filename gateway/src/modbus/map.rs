@@ -229,6 +229,11 @@ pub struct MapConfig {
 pub struct Map {
     /// The readings, with their metric.
     pub entries: Vec<(Metric, RegisterSpec)>,
+    /// Our firmware's map of this kind (`builtin:{kind}`): the poller reads
+    /// the whole input-register image in one request and decodes it with
+    /// the firmware's own decoder, so the map id is checked and the
+    /// channel and device faults reach the rules as in an MQTT frame.
+    pub firmware: Option<DeviceKind>,
 }
 
 /// Names of the shipped maps, for `map = "builtin:NAME"`.
@@ -415,7 +420,15 @@ pub fn check(key: &str, specs: &[RegisterSpec]) -> Result<Map, ConfigError> {
             }
         }
     }
-    Ok(Map { entries })
+    Ok(Map {
+        entries,
+        firmware: None,
+    })
+}
+
+/// The kind whose firmware map `builtin:NAME` is, if it is one.
+pub fn firmware_kind(name: &str) -> Option<DeviceKind> {
+    DeviceKind::parse(name)
 }
 
 #[cfg(test)]
@@ -534,5 +547,78 @@ mod tests {
         let mut h = spec("level_m", 0, DataType::U16);
         h.function = Function::Holding;
         check(key, &[spec("pressure_mpa", 0, DataType::U16), h]).unwrap();
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn words32(v: u32, order: WordOrder) -> [u16; 2] {
+            let (hi, lo) = ((v >> 16) as u16, v as u16);
+            match order {
+                WordOrder::Big => [hi, lo],
+                WordOrder::Little => [lo, hi],
+            }
+        }
+
+        fn order() -> impl Strategy<Value = WordOrder> {
+            prop_oneof![Just(WordOrder::Big), Just(WordOrder::Little)]
+        }
+
+        proptest! {
+            #[test]
+            fn every_type_round_trips(raw in any::<u32>(), o in order(), bit in 0u8..16) {
+                let mut s = spec("load_t", 0, DataType::U32);
+                s.word_order = o;
+                prop_assert_eq!(s.decode(&words32(raw, o)), Some(f64::from(raw)));
+                s.data_type = Some(DataType::I32);
+                prop_assert_eq!(s.decode(&words32(raw, o)), Some(f64::from(raw as i32)));
+                s.data_type = Some(DataType::F32);
+                let f = f32::from_bits(raw);
+                let got = s.decode(&words32(raw, o));
+                if f.is_finite() {
+                    prop_assert_eq!(got, Some(f64::from(f)));
+                } else {
+                    prop_assert_eq!(got, None);
+                }
+                let w = raw as u16;
+                let s16 = spec("level_m", 0, DataType::I16);
+                prop_assert_eq!(s16.decode(&[w]), Some(f64::from(w as i16)));
+                let mut b = spec("alarm_btn", 0, DataType::U16);
+                b.bit = Some(bit);
+                prop_assert_eq!(b.decode(&[w]), Some(f64::from((w >> bit) & 1)));
+            }
+
+            #[test]
+            fn checks_never_panic_and_accepted_maps_plan_inside_the_address_space(
+                entries in prop::collection::vec(
+                    (0u32..70_000, 0usize..4, 0usize..6, prop::option::of(0u8..20), 0usize..20),
+                    1..20,
+                ),
+            ) {
+                let types = [DataType::U16, DataType::I16, DataType::U32, DataType::I32, DataType::F32, DataType::Bool];
+                let specs: Vec<RegisterSpec> = entries
+                    .iter()
+                    .map(|&(address, f, t, bit, m)| RegisterSpec {
+                        reading: Metric::ALL[m % Metric::ALL.len()].as_str().into(),
+                        address,
+                        function: Function::ALL[f],
+                        data_type: Some(types[t]),
+                        word_order: WordOrder::Big,
+                        bit,
+                        scale: 1.0,
+                        offset: 0.0,
+                        absent: None,
+                    })
+                    .collect();
+                if let Ok(map) = check("k", &specs) {
+                    let specs: Vec<_> = map.entries.iter().map(|(_, s)| s.clone()).collect();
+                    let p = crate::modbus::plan::plan(&crate::modbus::plan::spans(&specs), 0);
+                    for r in &p.reads {
+                        prop_assert!(r.end() <= 65_536);
+                    }
+                }
+            }
+        }
     }
 }

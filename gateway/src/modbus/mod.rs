@@ -308,7 +308,20 @@ impl ModbusConfig {
                             )
                         })?,
                 };
-                map::check(&format!("{key}.map"), &specs)
+                let mut m = map::check(&format!("{key}.map"), &specs)?;
+                if let Some(kind) = name.strip_prefix("builtin:").and_then(map::firmware_kind) {
+                    if kind != d.kind {
+                        return Err(ConfigError::new(
+                            format!("{key}.map"),
+                            format!(
+                                "`{name}` is our firmware's {kind} map; this device is a {}",
+                                d.kind
+                            ),
+                        ));
+                    }
+                    m.firmware = Some(kind);
+                }
+                Ok(m)
             }
         }
     }
@@ -409,6 +422,8 @@ unit = 1
             .unwrap_err();
         assert_eq!(e.key, "modbus.links[0].address", "{e}");
         let e = parse(&link(&format!("{DEV}map = \"builtin:nope\"\n"))).unwrap_err();
+        assert_eq!(e.key, "modbus.links[0].devices[0].map", "{e}");
+        let e = parse(&link(&format!("{DEV}map = \"builtin:gas\"\n"))).unwrap_err();
         assert_eq!(e.key, "modbus.links[0].devices[0].map", "{e}");
         let e = parse(&link(&format!("{DEV}map = \"mine\"\n"))).unwrap_err();
         assert_eq!(e.key, "modbus.links[0].devices[0].map", "{e}");

@@ -10,10 +10,12 @@
 //! poll with no successful read is a failed poll; after `offline_after`
 //! failed polls in a row the device is reported `offline` through the
 //! pipeline's status path (the kind's offline rule), and `online` again
-//! with its next good poll.
+//! with its next good poll. An offline device gets a single attempt per
+//! read (no retries), so a dead slave costs the bus one timeout per poll.
 
 use std::time::Duration;
 
+use anquan_firmware::modbus::{RegisterMap, decode_input_registers, map_for};
 use anquan_protocol::{DeviceStatus, Faults, Id, Readings, Telemetry};
 use rumqttc::{Publish, QoS};
 use tokio::sync::mpsc;
@@ -44,6 +46,8 @@ struct Device {
     status_topic: String,
     map: Map,
     plan: Plan,
+    /// Our firmware's map: one read of the whole image, firmware decoder.
+    firmware: Option<&'static RegisterMap>,
     interval: Duration,
     next: Instant,
     seq: u32,
@@ -93,7 +97,18 @@ pub fn spawn(
         for (di, d) in link.devices.iter().enumerate() {
             let map = cfg.resolve_map(li, di, d)?;
             let specs: Vec<_> = map.entries.iter().map(|(_, s)| s.clone()).collect();
-            let plan = plan(&spans(&specs), link.max_gap);
+            let firmware = map.firmware.map(map_for);
+            let plan = match firmware {
+                Some(fw) => Plan {
+                    reads: vec![Read {
+                        function: Function::Input,
+                        address: 0,
+                        count: fw.input_len() as u16,
+                    }],
+                    slots: Vec::new(),
+                },
+                None => plan(&spans(&specs), link.max_gap),
+            };
             let interval =
                 Duration::from_millis(d.poll_interval_ms.unwrap_or(link.poll_interval_ms));
             metrics
@@ -108,6 +123,7 @@ pub fn spawn(
                 status_topic: format!("sites/{}/devices/{}/status", d.site, d.id),
                 map,
                 plan,
+                firmware,
                 interval,
                 next: now,
                 seq: 0,
@@ -140,6 +156,10 @@ struct Conn {
     retries: prometheus::IntCounter,
     limiter: RateLimiter,
     last_request: Option<Instant>,
+    /// Reconnect backoff of the link.
+    reconnect: Backoff,
+    /// No connection attempt before this (after a failed one).
+    down_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -207,17 +227,18 @@ impl Conn {
         Ok(())
     }
 
-    /// One read with timeout and retries.
+    /// One read with timeout and up to `retries` retries.
     async fn read(
         &mut self,
         unit: u8,
         r: Read,
+        retries: u32,
         shutdown: &CancellationToken,
     ) -> Result<Vec<u16>, Failure> {
         let mut backoff = Backoff::new(self.link.backoff);
         let t = Duration::from_millis(self.link.timeout_ms);
         let name = self.link.name.clone();
-        for attempt in 0..=self.link.retries {
+        for attempt in 0..=retries {
             if attempt > 0 {
                 self.retries.inc();
                 tokio::select! {
@@ -226,13 +247,23 @@ impl Conn {
                 }
             }
             if self.ctx.is_none() {
+                // The link is down: every device's poll fails at once
+                // (and counts towards its offline alarm) until the
+                // reconnect backoff has passed; no per-device connect
+                // timeouts stall the round.
+                if self.down_until.is_some_and(|t| Instant::now() < t) {
+                    return Err(Failure::NoAnswer);
+                }
                 if let Err(e) = self.connect().await {
                     self.count("connect");
+                    self.down_until = Some(Instant::now() + self.reconnect.next_delay());
                     if let Some(suppressed) = self.limiter.check("connect") {
                         tracing::warn!(link = %name, error = %e, suppressed, "modbus: cannot connect");
                     }
-                    continue;
+                    return Err(Failure::NoAnswer);
                 }
+                self.down_until = None;
+                self.reconnect.reset();
             }
             if self.link.turnaround_ms > 0 {
                 if let Some(last) = self.last_request {
@@ -321,11 +352,14 @@ async fn poll_device(
     conn: &mut Conn,
     d: &Device,
     shutdown: &CancellationToken,
-) -> Option<Readings> {
+) -> Option<(Readings, Faults)> {
     let mut results: Vec<Option<Vec<u16>>> = Vec::with_capacity(d.plan.reads.len());
     let mut any = false;
+    // A device already reported offline gets one attempt per read: a dead
+    // slave must not hold the bus for (retries + 1) timeouts every poll.
+    let retries = if d.offline { 0 } else { conn.link.retries };
     for r in &d.plan.reads {
-        match conn.read(d.unit, *r, shutdown).await {
+        match conn.read(d.unit, *r, retries, shutdown).await {
             Ok(w) => {
                 any = true;
                 results.push(Some(w));
@@ -344,6 +378,19 @@ async fn poll_device(
     if !any {
         return None;
     }
+    if let Some(fw) = d.firmware {
+        let words = results.first()?.as_ref()?;
+        return match decode_input_registers(fw, words) {
+            Ok(image) => Some((image.readings, image.faults)),
+            Err(e) => {
+                conn.count("bad_image");
+                if let Some(suppressed) = conn.limiter.check("bad_image") {
+                    tracing::warn!(link = %conn.link.name, device = %d.id, error = %e, suppressed, "modbus: the input registers are not a valid image of this kind's map");
+                }
+                None
+            }
+        };
+    }
     let mut readings = Readings::new();
     for ((metric, spec), slot) in d.map.entries.iter().zip(&d.plan.slots) {
         let Some(Some(w)) = results.get(slot.read) else {
@@ -356,7 +403,7 @@ async fn poll_device(
             let _ = readings.set(*metric, v as f32);
         }
     }
-    Some(readings)
+    Some((readings, Faults::new()))
 }
 
 fn publish(topic: &str, payload: Vec<u8>) -> Incoming {
@@ -376,6 +423,7 @@ async fn run_link(
     let name = link.name.clone();
     let offline_after = link.offline_after;
     let label = [name.as_str()];
+    let link_backoff = link.backoff;
     let mut conn = Conn {
         requests: metrics.modbus_requests.with_label_values(&label),
         retries: metrics.modbus_retries.with_label_values(&label),
@@ -384,6 +432,8 @@ async fn run_link(
         metrics: metrics.clone(),
         limiter: RateLimiter::new(Duration::from_secs(10)),
         last_request: None,
+        reconnect: Backoff::new(link_backoff),
+        down_until: None,
     };
     let n = devices.len();
     let mut cycle_start: Option<Instant> = None;
@@ -420,7 +470,7 @@ async fn run_link(
             .observe(started.elapsed().as_secs_f64());
         let mut out = Vec::with_capacity(2);
         match result {
-            Some(readings) => {
+            Some((readings, faults)) => {
                 polls_ok.inc();
                 d.failures = 0;
                 if d.offline {
@@ -438,7 +488,7 @@ async fn run_link(
                     seq: d.seq,
                     ts_ms: clock.now_ms(),
                     readings,
-                    faults: Faults::new(),
+                    faults,
                     dropped: 0,
                 };
                 d.seq = d.seq.wrapping_add(1);

@@ -5,8 +5,8 @@
 //! Prints per mode: the poll cycle time per link as the gateway measures it
 //! (`anquan_gateway_modbus_cycle_seconds`: first to last device of a round
 //! on one link), the link-bound minimum (the same reads sent back to back
-//! by one bare tokio-modbus client in a process of its own on one
-//! connection, best of 3), their
+//! by bare tokio-modbus clients, one per link on one connection each, all
+//! links at once, in a process of its own; best of 3), their
 //! ratio, requests/s, failed polls and the gateway's CPU.
 //!
 //! Run: `cargo run --release -p anquan-e2e --bin modbus-bench -- --help`
@@ -28,6 +28,7 @@ struct Args {
     links: usize,
     interval_ms: u64,
     cycles: u32,
+    delay_us: u64,
 }
 
 fn parse_args() -> Args {
@@ -36,14 +37,16 @@ fn parse_args() -> Args {
         links: 10,
         interval_ms: 1_000,
         cycles: 10,
+        delay_us: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
     while let Some(k) = it.next() {
         if k == "--help" || k == "-h" {
             println!(
-                "modbus-bench [--devices N] [--links M] [--interval-ms MS] [--cycles C]\n\
-                 defaults: 1000 devices on 10 links, polled every 1000 ms (compressed mode), 10 cycles; \
+                "modbus-bench [--devices N] [--links M] [--interval-ms MS] [--cycles C] [--delay-us US]\n\
+                 defaults: 1000 devices on 10 links, polled every 1000 ms (compressed mode), 10 cycles, \
+                 devices answer at once (--delay-us: each answer delayed, like a device's turnaround); \
                  the issue's real mode is --interval-ms 15000"
             );
             std::process::exit(0);
@@ -60,6 +63,7 @@ fn parse_args() -> Args {
             "--links" => a.links = v as usize,
             "--interval-ms" => a.interval_ms = v,
             "--cycles" => a.cycles = v as u32,
+            "--delay-us" => a.delay_us = v,
             _ => {
                 eprintln!("unknown argument {k}");
                 std::process::exit(2)
@@ -88,15 +92,16 @@ async fn link_bound_minimum(port: u16, units: &[(u8, DeviceKind)]) -> Duration {
         let t = Instant::now();
         for (unit, kind) in units {
             ctx.set_slave(Slave(*unit));
-            let n = anquan_firmware_channels(*kind);
-            let _ = ctx.call(Request::ReadInputRegisters(9, n)).await;
+            // The gateway reads a firmware map's whole input image.
+            let n = 9 + 2 * anquan_firmware_channels(*kind);
+            let _ = ctx.call(Request::ReadInputRegisters(0, n)).await;
         }
         best = best.min(t.elapsed());
     }
     best
 }
 
-/// Readings of a kind in our map (one read from address 9).
+/// Channels of a kind in our map.
 fn anquan_firmware_channels(kind: DeviceKind) -> u16 {
     match kind {
         DeviceKind::Gas => 3,
@@ -106,35 +111,60 @@ fn anquan_firmware_channels(kind: DeviceKind) -> u16 {
     }
 }
 
-/// `modbus-bench --probe PORT KINDS`: the bare client, in a process of
-/// its own like the gateway; prints the best round in microseconds.
+/// `modbus-bench --probe PORT:KINDS ...`: bare clients, one per link, all
+/// links at once (as the gateway polls them), in a process of its own like
+/// the gateway; prints each link's best round in microseconds.
 fn probe(argv: &[String]) {
-    let port: u16 = argv.first().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let units: Vec<(u8, DeviceKind)> = argv
-        .get(1)
-        .map(|k| {
-            k.split(',')
+    let links: Vec<(u16, Vec<(u8, DeviceKind)>)> = argv
+        .iter()
+        .filter_map(|a| {
+            let (port, kinds) = a.split_once(':')?;
+            let units = kinds
+                .split(',')
                 .enumerate()
                 .filter_map(|(i, k)| Some(((i + 1) as u8, DeviceKind::parse(k)?)))
-                .collect()
+                .collect();
+            Some((port.parse().ok()?, units))
         })
-        .unwrap_or_default();
+        .collect();
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
-    let d = rt.block_on(link_bound_minimum(port, &units));
-    println!("{}", d.as_micros());
+    let out = rt.block_on(async move {
+        let tasks: Vec<_> = links
+            .into_iter()
+            .map(|(port, units)| {
+                tokio::spawn(async move { link_bound_minimum(port, &units).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.map(|d| d.as_micros()).unwrap_or(0).to_string());
+        }
+        out
+    });
+    println!("{}", out.join(" "));
 }
 
-fn probe_in_child(port: u16, units: &[(u8, DeviceKind)]) -> Duration {
-    let kinds: Vec<&str> = units.iter().map(|(_, k)| k.as_str()).collect();
+/// Runs the probe in a child process; each link's minimum round.
+fn probe_in_child(links: &[(u16, Vec<(u8, DeviceKind)>)]) -> Vec<Duration> {
+    let args: Vec<String> = links
+        .iter()
+        .map(|(port, units)| {
+            let kinds: Vec<&str> = units.iter().map(|(_, k)| k.as_str()).collect();
+            format!("{port}:{}", kinds.join(","))
+        })
+        .collect();
     let out = std::env::current_exe()
         .and_then(|exe| {
             std::process::Command::new(exe)
-                .args(["--probe", &port.to_string(), &kinds.join(",")])
+                .arg("--probe")
+                .args(args)
                 .output()
         })
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    Duration::from_micros(out.parse().unwrap_or(0))
+    out.split_whitespace()
+        .map(|v| Duration::from_micros(v.parse().unwrap_or(0)))
+        .collect()
 }
 
 fn main() {
@@ -157,6 +187,7 @@ fn main() {
             .map(|i| ((i + 1) as u8, kinds[(l * per_link + i) % kinds.len()]))
             .collect();
         let s = SimServer::start(&units);
+        s.site.set_answer_delay(Duration::from_micros(a.delay_us));
         extra.push_str(&gateway_link_toml(
             &format!("link{l}"),
             "tcp",
@@ -169,10 +200,9 @@ fn main() {
         ));
         servers.push((s, units));
     }
-    let mut minimum = Vec::new();
-    for (s, units) in &servers {
-        minimum.push(probe_in_child(s.port, units));
-    }
+    let links: Vec<(u16, Vec<(u8, DeviceKind)>)> =
+        servers.iter().map(|(s, u)| (s.port, u.clone())).collect();
+    let minimum = probe_in_child(&links);
     let min_max = minimum.iter().max().copied().unwrap_or_default();
     let min_mean =
         minimum.iter().map(Duration::as_secs_f64).sum::<f64>() / minimum.len().max(1) as f64;
@@ -233,15 +263,16 @@ fn main() {
     cycles.sort_by(f64::total_cmp);
     let pct = |p: f64| cycles[((cycles.len() - 1) as f64 * p).round() as usize];
     println!(
-        "modbus-bench: {} devices on {} TCP links ({} per link), poll interval {} ms, {} samples",
+        "modbus-bench: {} devices on {} TCP links ({} per link), poll interval {} ms, answer delay {} us, {} samples",
         a.devices,
         a.links,
         per_link,
         a.interval_ms,
+        a.delay_us,
         cycles.len()
     );
     println!(
-        "link-bound minimum (bare client, back to back): mean {:.1} ms, max {:.1} ms per link round",
+        "link-bound minimum (bare clients, one per link, all links at once, back to back): mean {:.1} ms, max {:.1} ms per link round",
         min_mean * 1e3,
         min_max.as_secs_f64() * 1e3
     );
