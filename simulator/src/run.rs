@@ -382,6 +382,16 @@ async fn run_external(
     Ok(report)
 }
 
+/// A scenario's whole message stream, without a broker.
+pub fn stream(scenario: &Scenario) -> Result<Vec<Outgoing>, String> {
+    let mut fleet = Fleet::new(scenario)?;
+    let mut out = Vec::new();
+    while !fleet.done() {
+        out.extend(fleet.step());
+    }
+    Ok(out)
+}
+
 /// A hash of a scenario's whole message stream (topics, payloads, times),
 /// for determinism checks, and the number of messages.
 pub fn stream_digest(scenario: &Scenario) -> Result<(u64, u64), String> {

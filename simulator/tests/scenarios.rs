@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anquan_protocol::Level;
-use anquan_sim::run::{RunOptions, run_blocking, stream_digest};
+use anquan_sim::run::{RunOptions, run_blocking, stream, stream_digest};
 use anquan_sim::scenario::Scenario;
 use anquan_sim::verify::{Finding, compare, render};
 
@@ -65,6 +65,7 @@ scenarios! {
     scenario_corrupt_payloads_offline => "corrupt-payloads-offline.toml",
     scenario_crane_gusty_lift => "crane-gusty-lift.toml",
     scenario_crane_tilt_and_encoder => "crane-tilt-and-encoder.toml",
+    scenario_electrical_day => "electrical-day.toml",
     scenario_electrical_overload => "electrical-overload.toml",
     scenario_electrical_probe_fault => "electrical-probe-fault.toml",
     scenario_gas_co_and_button => "gas-co-and-button.toml",
@@ -217,6 +218,15 @@ fn same_seed_same_frames_other_seed_other_frames() {
         let c = stream_digest(&other).expect("stream");
         assert_ne!(a.0, c.0, "{}: another seed gave the same frames", s.name());
     }
+}
+
+#[test]
+fn the_same_seed_gives_a_byte_identical_message_stream() {
+    let s = load("broker-outage.toml");
+    let a = stream(&s).expect("stream");
+    let b = stream(&s).expect("stream");
+    assert!(a.len() > 100);
+    assert_eq!(a, b);
 }
 
 #[test]
