@@ -465,6 +465,45 @@ impl Scenario {
     pub fn name(&self) -> &str {
         &self.spec.name
     }
+
+    /// Rules of the scenario's devices judged on the gateway's clock
+    /// (offline, rate of change, debounce in ms): against a gateway on the
+    /// real clock they only verify at `--speed 1`.
+    pub fn clock_rules(&self) -> Vec<String> {
+        use anquan_edge_rules::RuleKind;
+        let mut out = Vec::new();
+        for d in &self.spec.devices {
+            for r in self.rules.rules_for(&self.spec.site, d.kind, &d.id).rules() {
+                let clocked = matches!(
+                    r.kind,
+                    RuleKind::Offline { .. } | RuleKind::RateOfChange { .. }
+                ) || r.debounce.ms > 0;
+                let silent = self.spec.events.iter().any(|e| {
+                    matches!(
+                        e.what,
+                        Event::Offline { .. }
+                            | Event::BrokerOutage { .. }
+                            | Event::PowerOff { .. }
+                            | Event::CorruptPayloads { .. }
+                    )
+                });
+                let expected = self
+                    .spec
+                    .expect
+                    .iter()
+                    .any(|x| x.device == d.id && x.rule == r.id.as_str());
+                let offline = matches!(r.kind, RuleKind::Offline { .. });
+                if r.enabled
+                    && clocked
+                    && (expected || (offline && silent))
+                    && !out.contains(&r.id.to_string())
+                {
+                    out.push(r.id.to_string());
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

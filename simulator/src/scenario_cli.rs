@@ -47,6 +47,22 @@ fn files(args: &RunArgs) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// Warns when an external, accelerated run cannot judge clock-based rules.
+fn warn_clock(args: &RunArgs, s: &Scenario) {
+    let speed = args.speed.unwrap_or(1.0);
+    if args.broker.is_some() && (speed - 1.0).abs() > f64::EPSILON {
+        let rules = s.clock_rules();
+        if !rules.is_empty() {
+            eprintln!(
+                "anquan-sim: warning: {}: {} run on the gateway's own clock, which --speed {speed} does not accelerate; \
+                 verify this scenario in process or at --speed 1",
+                s.name(),
+                rules.join(", ")
+            );
+        }
+    }
+}
+
 fn options(args: &RunArgs, print: bool) -> RunOptions {
     RunOptions {
         speed: if args.as_fast_as_possible {
@@ -77,6 +93,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        warn_clock(args, &s);
         println!(
             "anquan-sim run: {} — {} device(s), {} s simulated, seed {}, {}",
             s.name(),
@@ -124,6 +141,7 @@ pub fn verify(args: &RunArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        warn_clock(args, &s);
         println!("verify {} ({})", s.name(), f.display());
         match run_blocking(&s, &options(args, false)) {
             Ok(r) => {

@@ -249,3 +249,17 @@ fn the_same_seed_gives_the_same_alarms_through_the_gateway() {
     };
     assert_eq!(key(&a), key(&b));
 }
+
+#[test]
+fn clock_rules_are_named_for_scenarios_that_need_the_gateway_clock() {
+    assert!(load("gas-leak.toml").clock_rules().is_empty());
+    assert!(load("crane-gusty-lift.toml").clock_rules().is_empty());
+    assert_eq!(
+        load("water-pump-failure.toml").clock_rules(),
+        ["water.pressure_drop"]
+    );
+    assert_eq!(
+        load("broker-outage.toml").clock_rules(),
+        ["gas.offline", "water.offline", "crane.offline"]
+    );
+}
