@@ -298,6 +298,10 @@ pub struct Expect {
     pub state: AlarmState,
     /// It must arrive within `[from, to]` s since start.
     pub window_s: [f64; 2],
+    /// It may arrive (in its window) or not: a level the physics passes
+    /// within a sample or two, whose own transition depends on the noise.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// A scenario error, naming the file and key.

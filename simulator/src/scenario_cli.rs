@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// separately, and collect the alarms it publishes on `alarms/#`.
     #[arg(long)]
     broker: Option<String>,
+    /// Use this seed instead of the scenario's (does the expectation hold
+    /// for other noise?).
+    #[arg(long)]
+    seed: Option<u64>,
     /// External broker: seconds to wait for late alarms after the end.
     #[arg(long, default_value_t = 3.0)]
     linger_s: f64,
@@ -86,13 +90,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     for f in files {
-        let s = match Scenario::load(&f) {
+        let mut s = match Scenario::load(&f) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("anquan-sim run: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(seed) = args.seed {
+            s.spec.seed = seed;
+        }
         warn_clock(args, &s);
         println!(
             "anquan-sim run: {} — {} device(s), {} s simulated, seed {}, {}",
@@ -134,13 +141,16 @@ pub fn verify(args: &RunArgs) -> ExitCode {
     };
     let mut failed = Vec::new();
     for f in &files {
-        let s = match Scenario::load(f) {
+        let mut s = match Scenario::load(f) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("anquan-sim verify: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(seed) = args.seed {
+            s.spec.seed = seed;
+        }
         warn_clock(args, &s);
         println!("verify {} ({})", s.name(), f.display());
         match run_blocking(&s, &options(args, false)) {
