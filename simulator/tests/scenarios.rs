@@ -73,6 +73,7 @@ scenarios! {
     scenario_gas_sensor_fault => "gas-sensor-fault.toml",
     scenario_link_faults_quiet => "link-faults-quiet.toml",
     scenario_offline_and_last_will => "offline-and-last-will.toml",
+    scenario_offline_short => "offline-short.toml",
     scenario_quiet_site_hour => "quiet-site-hour.toml",
     scenario_rules_override => "rules-override.toml",
     scenario_water_leak_and_burst => "water-leak-and-burst.toml",

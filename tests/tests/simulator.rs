@@ -81,3 +81,9 @@ fn link_faults_quiet_scenario_stays_quiet_against_the_gateway_binary() {
 fn electrical_probe_fault_scenario_passes_against_the_gateway_binary() {
     external("electrical-probe-fault.toml", 30.0);
 }
+
+#[test]
+fn offline_short_scenario_passes_in_real_time_against_the_gateway_binary() {
+    // The offline rule runs on the gateway's own clock: real time, 100 s.
+    external("offline-short.toml", 1.0);
+}
