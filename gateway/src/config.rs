@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anquan_protocol::Id;
 use serde::{Deserialize, Serialize};
 
-use crate::{api, broker, forward, ingest, logging, outbox, rules, sink, validate};
+use crate::{api, broker, forward, ingest, logging, modbus, outbox, rules, sink, validate};
 
 /// A configuration error: which key, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +83,9 @@ pub struct Config {
     /// `/healthz` and `/metrics`.
     #[serde(default)]
     pub api: api::ApiConfig,
+    /// Modbus devices the gateway polls.
+    #[serde(default)]
+    pub modbus: modbus::ModbusConfig,
 }
 
 impl Config {
@@ -156,6 +159,22 @@ impl Config {
         self.sink.validate()?;
         self.forward.validate()?;
         self.api.validate()?;
+        self.modbus.validate()?;
+        for (li, l) in self.modbus.links.iter().enumerate() {
+            for (di, d) in l.devices.iter().enumerate() {
+                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id) {
+                    if v.site != d.site || v.kind != d.kind {
+                        return Err(ConfigError::new(
+                            format!("modbus.links[{li}].devices[{di}].id"),
+                            format!(
+                                "`{}` is also in [[validate.devices]] with another site or kind",
+                                d.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -232,6 +251,16 @@ data_dir = "/tmp/x"
         ))
         .unwrap_err();
         assert_eq!(e.key, "sink.influx.url", "{e}");
+    }
+
+    #[test]
+    fn the_mixed_site_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mixed-site.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.modbus.links.len(), 2);
+        assert_eq!(c.modbus.devices().count(), 5);
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.modbus, c.modbus);
     }
 
     #[test]

@@ -160,9 +160,20 @@ impl Gateway {
             FINAL_FLUSH,
         )));
 
+        // Modbus devices are declared devices: their frames come from us.
+        let mut vcfg = cfg.validate.clone();
+        for d in cfg.modbus.devices() {
+            if !vcfg.devices.iter().any(|v| v.id == d.id) {
+                vcfg.devices.push(crate::validate::DeviceDecl {
+                    id: d.id.clone(),
+                    site: d.site.clone(),
+                    kind: d.kind,
+                });
+            }
+        }
         let pipeline = Pipeline::new(
             cfg.gateway.id.clone(),
-            cfg.validate.clone(),
+            vcfg,
             cfg.buffer.max_batch,
             Duration::from_millis(cfg.rules.offline_tick_ms),
             rule_file,
@@ -181,7 +192,15 @@ impl Gateway {
             alarms: alarms.clone(),
             handled: handled.clone(),
         };
+        let clock_for_modbus = pipeline.clock();
         front.push(tokio::spawn(pipeline.run(links, stop_ingest.clone())));
+        front.extend(crate::modbus::poll::spawn(
+            &cfg.modbus,
+            tx.clone(),
+            clock_for_modbus,
+            metrics.clone(),
+            stop_ingest.clone(),
+        )?);
         front.push(tokio::spawn(ingest::run(
             cfg.mqtt.clone(),
             client,

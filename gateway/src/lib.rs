@@ -4,6 +4,7 @@
 //! ingest (MQTT, rumqttc) ─▶ pipeline: validate ▶ rules ▶ durable batch (outbox, redb) ▶ ack
 //!                                                        ├─▶ sink (InfluxDB 2 / VictoriaMetrics / file)
 //!                                                        └─▶ forward (HTTP, MQTT) ─▶ monitor
+//! modbus (poll TCP/RTU devices) ─▶ the same pipeline
 //! broker (embedded rumqttd, all-in-one mode)   api (/healthz, /metrics)   clock (injectable)
 //! ```
 //!
@@ -24,6 +25,7 @@ mod gateway;
 pub mod ingest;
 pub mod logging;
 pub mod metrics;
+pub mod modbus;
 pub mod outbox;
 pub mod pipeline;
 pub mod rules;

@@ -70,6 +70,23 @@ pub struct Metrics {
     pub mqtt_disconnects: IntCounter,
     /// Rules file reloads, by result (ok / error).
     pub rules_reloads: IntCounterVec,
+    /// Modbus requests sent, by link.
+    pub modbus_requests: IntCounterVec,
+    /// Modbus request retries, by link.
+    pub modbus_retries: IntCounterVec,
+    /// Failed Modbus requests, by link and reason (timeout, io, connect,
+    /// malformed, exception_<name>).
+    pub modbus_errors: IntCounterVec,
+    /// Modbus device polls, by link and result (ok / failed).
+    pub modbus_polls: IntCounterVec,
+    /// Failed polls, by device.
+    pub modbus_device_failures: IntCounterVec,
+    /// Modbus devices reported offline, by link.
+    pub modbus_devices_offline: IntGaugeVec,
+    /// Time of one device poll (all its reads).
+    pub modbus_poll_seconds: Histogram,
+    /// Time the last full cycle over a link's devices took, by link.
+    pub modbus_cycle_seconds: prometheus::GaugeVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
@@ -308,6 +325,59 @@ impl Metrics {
                 "rules_reloads_total",
                 "Rules file reloads, by result",
                 &["result"],
+            ),
+            modbus_requests: counter_vec(
+                &r,
+                "modbus_requests_total",
+                "Modbus requests sent, by link",
+                &["link"],
+            ),
+            modbus_retries: counter_vec(
+                &r,
+                "modbus_retries_total",
+                "Modbus request retries, by link",
+                &["link"],
+            ),
+            modbus_errors: counter_vec(
+                &r,
+                "modbus_errors_total",
+                "Failed Modbus requests, by link and reason",
+                &["link", "reason"],
+            ),
+            modbus_polls: counter_vec(
+                &r,
+                "modbus_polls_total",
+                "Modbus device polls, by link and result",
+                &["link", "result"],
+            ),
+            modbus_device_failures: counter_vec(
+                &r,
+                "modbus_device_failures_total",
+                "Failed Modbus polls, by device",
+                &["device"],
+            ),
+            modbus_devices_offline: gauge_vec(
+                &r,
+                "modbus_devices_offline",
+                "Modbus devices reported offline, by link",
+                &["link"],
+            ),
+            modbus_poll_seconds: histogram(
+                &r,
+                "modbus_poll_seconds",
+                "Time of one Modbus device poll (all its reads)",
+                latency_buckets(),
+            ),
+            modbus_cycle_seconds: reg(
+                &r,
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        format!("{P}modbus_cycle_seconds"),
+                        "Time the last full poll cycle over a link's devices took",
+                    ),
+                    &["link"],
+                )
+                .unwrap_or_else(|_| unreachable_metric()),
             ),
             registry: r,
         };

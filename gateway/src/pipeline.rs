@@ -287,6 +287,11 @@ impl Pipeline {
         );
     }
 
+    /// The clock the rules run on.
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
     /// Devices known.
     pub fn device_count(&self) -> usize {
         self.devices.len()

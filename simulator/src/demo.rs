@@ -2,7 +2,9 @@
 //! site's four devices publishing real MQTT frames, on a simulated clock
 //! that jumps one report period (15 s) at a time as soon as the gateway has
 //! committed the previous period's frames. Twenty simulated minutes take
-//! about a second.
+//! about a second. The gateway forwards its alarms over HTTP to the monitor
+//! ("六个自动") running in-process on the same clock, which calls the people
+//! on duty and, when nobody acknowledges, the next one (叫应).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ const SITE: &str = "demo-site";
 const START_MS: u64 = 1_732_300_000_000;
 const PERIOD_S: u64 = 15;
 
-fn config(data_dir: &std::path::Path, port: u16) -> Result<Config, String> {
+fn config(data_dir: &std::path::Path, port: u16, monitor: &str) -> Result<Config, String> {
     Config::parse(&format!(
         r#"
 [gateway]
@@ -37,10 +39,15 @@ flush_interval_ms = 200
 [forward.mqtt]
 enabled = true
 
+[forward.http]
+url = "{monitor}"
+token = "{token}"
+
 [api]
 listen = ""
 "#,
-        data_dir.display()
+        data_dir.display(),
+        token = crate::demo_monitor::TOKEN,
     ))
     .map_err(|e| e.to_string())
 }
@@ -80,7 +87,8 @@ async fn demo(minutes: u64, data_dir: Option<PathBuf>) -> Result<(), String> {
     let dir = data_dir.unwrap_or_else(|| tmp.path().to_path_buf());
     let port = free_port()?;
     let clock = ManualClock::new(START_MS);
-    let gw = Gateway::start_with_clock(config(&dir, port)?, Arc::new(clock.clone()))
+    let monitor = crate::demo_monitor::start(&dir, SITE, clock.clone()).await?;
+    let gw = Gateway::start_with_clock(config(&dir, port, &monitor.url)?, Arc::new(clock.clone()))
         .await
         .map_err(|e| e.to_string())?;
     let mut alarms = gw.subscribe_alarms();
@@ -145,7 +153,28 @@ async fn demo(minutes: u64, data_dir: Option<PathBuf>) -> Result<(), String> {
                 json
             );
         }
+        for call in monitor.tick().await? {
+            println!("t={t_s:>4}s  {call}");
+        }
     }
+    // The gateway forwards over HTTP in the background: wait until the
+    // monitor has taken every transition.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut taken = monitor.events().await?;
+    while taken < printed as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        taken = monitor.events().await?;
+    }
+    for call in monitor.tick().await? {
+        println!("t=end    {call}");
+    }
+    for line in monitor.summary().await? {
+        println!("{line}");
+    }
+    println!(
+        "anquan-sim demo: monitor took {taken} of {printed} alarm transitions (HTTP POST /api/v1/alarms at {})",
+        monitor.url
+    );
     let _ = client.disconnect().await;
     gw.shutdown().await;
     let points = std::fs::read_to_string(dir.join("points.lp"))

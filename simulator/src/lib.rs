@@ -1,10 +1,13 @@
 //! The anquan-iot lab as a library: virtual devices on the firmware code
 //! ([`device`]), their physics ([`models`]), scenario files ([`scenario`]),
-//! running a scenario against a gateway ([`run`]) and checking the alarms
-//! that came out against the expected timeline ([`verify`]).
+//! running a scenario against a gateway ([`run`]), checking the alarms
+//! that came out against the expected timeline ([`verify`]), load
+//! ([`load`]), and the Modbus server of virtual devices ([`modbus`]), used
+//! by `anquan-sim modbus` and by the end-to-end tests.
 
 pub mod device;
 pub mod load;
+pub mod modbus;
 pub mod models;
 pub mod rng;
 pub mod run;

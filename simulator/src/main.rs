@@ -8,6 +8,7 @@
 //! the gateway raises, as it happens.
 
 mod demo;
+mod demo_monitor;
 mod scenario_cli;
 
 use std::process::ExitCode;
@@ -37,6 +38,30 @@ enum Command {
         /// of a temporary directory.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+    },
+    /// Serve virtual devices' Modbus register maps (our firmware's input
+    /// registers), one unit id per device, over Modbus TCP (or RTU on a
+    /// serial line), with the demo's scenario driving the readings.
+    Modbus {
+        /// TCP address to listen on (`127.0.0.1:5020`).
+        #[arg(long, default_value = "127.0.0.1:5020")]
+        listen: String,
+        /// Serve Modbus RTU on this serial device instead of TCP.
+        #[arg(long)]
+        rtu: Option<String>,
+        /// Baud rate for `--rtu`.
+        #[arg(long, default_value_t = 9600)]
+        baud: u32,
+        /// Devices: `KIND[:COUNT],...` (gas, electrical, water_pressure,
+        /// crane); unit ids 1, 2, ... in that order.
+        #[arg(long, default_value = "gas,electrical,water_pressure,crane")]
+        devices: String,
+        /// Scenario speed: simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f32,
+        /// Site id in the printed gateway config.
+        #[arg(long, default_value = "s1")]
+        site: String,
     },
     /// Run a scenario file and print the alarms as they occur.
     Run(scenario_cli::RunArgs),
@@ -120,8 +145,94 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { minutes, data_dir } => demo::run(minutes, data_dir),
+        Command::Modbus {
+            listen,
+            rtu,
+            baud,
+            devices,
+            speed,
+            site,
+        } => modbus_server(&listen, rtu.as_deref(), baud, &devices, speed, &site),
         Command::Run(args) => scenario_cli::run(&args),
         Command::Verify(args) => scenario_cli::verify(&args),
         Command::Load(args) => anquan_sim::load::main(&args),
     }
+}
+
+/// `anquan-sim modbus`: prints the gateway's `[[modbus.links]]` for the
+/// site, then serves it until Ctrl-C.
+fn modbus_server(
+    listen: &str,
+    rtu: Option<&str>,
+    baud: u32,
+    devices: &str,
+    speed: f32,
+    site: &str,
+) -> ExitCode {
+    use anquan_sim::modbus;
+    let units = match modbus::parse_devices(devices) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("--devices: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let site_state = modbus::Site::new(&units);
+        let (transport, target) = match rtu {
+            Some(p) => ("rtu", p.to_string()),
+            None => ("tcp", listen.to_string()),
+        };
+        let server = match rtu {
+            Some(path) => {
+                let s = site_state.clone();
+                let path = path.to_string();
+                tokio::spawn(async move { modbus::serve_rtu(&path, baud, s).await })
+            }
+            None => {
+                let l = match tokio::net::TcpListener::bind(listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("--listen {listen}: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                tokio::spawn(modbus::serve_tcp(l, site_state.clone()))
+            }
+        };
+        println!(
+            "# anquan-sim: {} Modbus devices on {transport} {target}; gateway config:\n{}",
+            units.len(),
+            modbus::gateway_link_toml("sim", transport, &target, site, "sim", &units, 15_000, "")
+        );
+        // The demo's scenario drives the readings.
+        let start = std::time::Instant::now();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tick.tick() => {
+                    let t = start.elapsed().as_secs_f32() * speed;
+                    let now = anquan_gateway::clock::wall_ms();
+                    for (unit, kind) in &units {
+                        if let Some((_, _, model)) = DEVICES.iter().find(|d| d.1 == *kind) {
+                            let _ = site_state.set(*unit, &model(t), now);
+                        }
+                    }
+                    if server.is_finished() {
+                        eprintln!("the Modbus server stopped");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+        ExitCode::SUCCESS
+    })
 }

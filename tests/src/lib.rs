@@ -2,14 +2,17 @@
 //! gateway bench: real services on free loopback ports ([`services`]), the
 //! gateway binary as a child process ([`gateway`]), and a local HTTP
 //! receiver standing in for the monitor's alarm intake ([`receiver`]), a
-//! fault-injecting proxy ([`proxy`]) and the fault matrix ([`faults`]).
+//! fault-injecting proxy ([`proxy`]), the fault matrix ([`faults`]) and
+//! the soak ([`soak`]).
 
 pub mod faults;
 pub mod gateway;
+pub mod modbus;
 pub mod mqtt;
 pub mod proxy;
 pub mod receiver;
 pub mod services;
+pub mod soak;
 
 use std::path::PathBuf;
 

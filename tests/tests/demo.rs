@@ -74,6 +74,22 @@ fn demo_prints_the_expected_alarms() {
             .any(|e| e.rule == "elec.temp1" || e.rule == "elec.residual"),
         "{stdout}"
     );
+    // The monitor ("六个自动") took every transition over HTTP and called
+    // the people on duty, the next one when nobody acknowledged (叫应).
+    assert!(
+        stdout.contains(&format!(
+            "monitor took {} of {} alarm transitions",
+            events.len(),
+            events.len()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("monitor -> safety1"), "{stdout}");
+    assert!(stdout.contains("[叫应 #1]"), "{stdout}");
+    assert!(
+        stdout.contains("monitor: warning gas-0001   gas.lel              max red"),
+        "{stdout}"
+    );
     // Event ids are unique.
     let mut ids: Vec<_> = events
         .iter()

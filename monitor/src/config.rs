@@ -1,0 +1,646 @@
+//! `monitor.toml`: every section has its own struct and `validate`, and every
+//! error names the key (`sla.red_min: must be at least 1`).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anquan_protocol::Level;
+use serde::{Deserialize, Serialize};
+
+/// A configuration error that names the offending key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `seed.venues[2].region`.
+    pub key: String,
+    /// What is wrong and what to do.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error about `key`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[database]`.
+    pub database: DatabaseConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
+    /// `[sla]`: acknowledgement SLA per level.
+    pub sla: SlaConfig,
+    /// `[tasks]`: disposal task deadlines per level.
+    pub tasks: TaskConfig,
+    /// `[reminders]`: the 事项催办 ladder.
+    pub reminders: ReminderConfig,
+    /// `[scheduler]`.
+    pub scheduler: SchedulerConfig,
+    /// `[notify]`: channels and retries.
+    pub notify: NotifyConfig,
+    /// `[key_risk]`: the 重点风控 proposal rule.
+    pub key_risk: KeyRiskConfig,
+    /// `[[routing]]`: who is called, in order, per level.
+    pub routing: Vec<Route>,
+    /// `[seed]`: registry rows inserted (or kept) at start.
+    pub seed: Seed,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: String,
+    /// Largest request body, bytes (an alarm event is at most 1 KiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8088".into(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://monitor.db?mode=rwc` (embedded default) or
+    /// `postgres://user@host/db` (replicas).
+    pub url: String,
+    /// Pool size for PostgreSQL (SQLite always uses one connection).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://monitor.db?mode=rwc".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[auth]`: bearer tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Tokens the gateways use on `POST /api/v1/alarms`.
+    pub intake_tokens: Vec<String>,
+    /// Tokens for every other `/api/v1` endpoint (operators, UI).
+    pub api_tokens: Vec<String>,
+}
+
+/// `[sla]`: minutes to acknowledge, per level, before the next person on
+/// duty is called (叫应).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// 红: act now.
+    pub red_min: u64,
+    /// 橙.
+    pub orange_min: u64,
+    /// 黄.
+    pub yellow_min: u64,
+    /// 蓝 ("next shift").
+    pub blue_min: u64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self {
+            red_min: 5,
+            orange_min: 15,
+            yellow_min: 60,
+            blue_min: 480,
+        }
+    }
+}
+
+impl SlaConfig {
+    /// The SLA of `level`, ms.
+    pub fn ack_ms(&self, level: Level) -> i64 {
+        let m = match level {
+            Level::Red => self.red_min,
+            Level::Orange => self.orange_min,
+            Level::Yellow => self.yellow_min,
+            Level::Blue => self.blue_min,
+        };
+        (m as i64).saturating_mul(60_000)
+    }
+}
+
+/// `[tasks]`: hours to finish a disposal task, per level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskConfig {
+    /// 红.
+    pub red_h: u64,
+    /// 橙.
+    pub orange_h: u64,
+    /// 黄.
+    pub yellow_h: u64,
+    /// 蓝.
+    pub blue_h: u64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self {
+            red_h: 24,
+            orange_h: 72,
+            yellow_h: 168,
+            blue_h: 360,
+        }
+    }
+}
+
+impl TaskConfig {
+    /// The deadline of a disposal task for `level`, ms from creation.
+    pub fn deadline_ms(&self, level: Level) -> i64 {
+        let h = match level {
+            Level::Red => self.red_h,
+            Level::Orange => self.orange_h,
+            Level::Yellow => self.yellow_h,
+            Level::Blue => self.blue_h,
+        };
+        (h as i64).saturating_mul(3_600_000)
+    }
+}
+
+/// `[reminders]`: the ladder (spec §1.5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReminderConfig {
+    /// Remind the owner this many hours before the due time.
+    pub before_h: u64,
+    /// Overdue (notify the county) this many hours after the due time.
+    pub overdue_after_h: u64,
+    /// One work node (escalate to the city), days after due.
+    pub node_days: u64,
+    /// Propose 挂牌督办 this many days after due.
+    pub listing_days: u64,
+}
+
+impl Default for ReminderConfig {
+    fn default() -> Self {
+        Self {
+            before_h: 72,
+            overdue_after_h: 0,
+            node_days: 15,
+            listing_days: 30,
+        }
+    }
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Loop period, ms.
+    pub tick_ms: u64,
+    /// How long a claimed delivery stays with its worker, ms.
+    pub lease_ms: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: 1000,
+            lease_ms: 30_000,
+        }
+    }
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Attempts per delivery before it is FAILED and the next person is
+    /// called.
+    pub max_attempts: u32,
+    /// First retry delay, ms; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// `[notify.webhook]`.
+    pub webhook: WebhookConfig,
+    /// `[notify.smtp]`; without it e-mail addresses are not used.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+            webhook: WebhookConfig::default(),
+            smtp: None,
+        }
+    }
+}
+
+/// `[notify.webhook]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// HMAC-SHA256 key; the signature goes in `X-Anquan-Signature:
+    /// sha256=<hex>`.
+    pub secret: String,
+    /// Timeout per request, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            secret: String::new(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[notify.smtp]` (plain SMTP; TLS is left to a local relay, see README).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Relay host.
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// Sender address.
+    pub from: String,
+    /// Timeout per message, ms.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_smtp_timeout() -> u64 {
+    10_000
+}
+
+/// `[key_risk]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyRiskConfig {
+    /// Alarms (raised warnings) on one venue …
+    pub alarms: u64,
+    /// … within this many days propose the venue for the 重点风控 list.
+    pub window_days: u64,
+}
+
+impl Default for KeyRiskConfig {
+    fn default() -> Self {
+        Self {
+            alarms: 3,
+            window_days: 30,
+        }
+    }
+}
+
+/// `[[routing]]`: for alarms at `level` (or above, when no closer rule),
+/// call the people on duty in these roles, in this order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `red`, `orange`, `yellow` or `blue`.
+    pub level: String,
+    /// Roles, first called first.
+    pub roles: Vec<String>,
+}
+
+/// The roles the service knows.
+pub const ROLES: [&str; 6] = [
+    "principal",
+    "safety_officer",
+    "grid_officer",
+    "county",
+    "city",
+    "duty_officer",
+];
+
+/// `[seed]`: the registry as code; rows are inserted when missing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seed {
+    /// `[[seed.regions]]`.
+    pub regions: Vec<crate::registry::Region>,
+    /// `[[seed.venues]]`.
+    pub venues: Vec<crate::registry::Venue>,
+    /// `[[seed.devices]]`.
+    pub devices: Vec<crate::registry::Device>,
+    /// `[[seed.people]]`.
+    pub people: Vec<crate::registry::Person>,
+    /// `[[seed.duty]]`.
+    pub duty: Vec<crate::registry::Duty>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::new("(file)", format!("not valid TOML: {e}")))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::new(key, e.into_inner().message().to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values and the references between seed rows.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "server.listen",
+                "must be an address like 127.0.0.1:8088",
+            ));
+        }
+        if self.server.max_body_bytes < anquan_protocol::MAX_PAYLOAD {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                format!("must be at least {}", anquan_protocol::MAX_PAYLOAD),
+            ));
+        }
+        let u = &self.database.url;
+        if !(u.starts_with("sqlite:")
+            || u.starts_with("postgres://")
+            || u.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.intake_tokens.is_empty() || self.auth.intake_tokens.iter().any(|t| t.len() < 8)
+        {
+            return Err(ConfigError::new(
+                "auth.intake_tokens",
+                "give at least one token, each at least 8 characters (the gateway's forward.http.token)",
+            ));
+        }
+        if self.auth.api_tokens.is_empty() || self.auth.api_tokens.iter().any(|t| t.len() < 8) {
+            return Err(ConfigError::new(
+                "auth.api_tokens",
+                "give at least one token, each at least 8 characters",
+            ));
+        }
+        for (k, v) in [
+            ("sla.red_min", self.sla.red_min),
+            ("sla.orange_min", self.sla.orange_min),
+            ("sla.yellow_min", self.sla.yellow_min),
+            ("sla.blue_min", self.sla.blue_min),
+            ("tasks.red_h", self.tasks.red_h),
+            ("tasks.orange_h", self.tasks.orange_h),
+            ("tasks.yellow_h", self.tasks.yellow_h),
+            ("tasks.blue_h", self.tasks.blue_h),
+            ("reminders.node_days", self.reminders.node_days),
+            ("scheduler.tick_ms", self.scheduler.tick_ms),
+            ("scheduler.lease_ms", self.scheduler.lease_ms),
+            ("notify.retry_base_ms", self.notify.retry_base_ms),
+            ("notify.webhook.timeout_ms", self.notify.webhook.timeout_ms),
+            ("key_risk.alarms", self.key_risk.alarms),
+            ("key_risk.window_days", self.key_risk.window_days),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(k, "must be at least 1"));
+            }
+        }
+        if self.reminders.listing_days <= self.reminders.node_days {
+            return Err(ConfigError::new(
+                "reminders.listing_days",
+                "must be later than reminders.node_days",
+            ));
+        }
+        if self.notify.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "notify.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.notify.webhook.secret.len() < 16 {
+            return Err(ConfigError::new(
+                "notify.webhook.secret",
+                "must be at least 16 characters (receivers check the HMAC with it)",
+            ));
+        }
+        if let Some(s) = &self.notify.smtp {
+            if s.host.is_empty() {
+                return Err(ConfigError::new("notify.smtp.host", "must not be empty"));
+            }
+            if s.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::new(
+                    "notify.smtp.from",
+                    "must be an e-mail address",
+                ));
+            }
+        }
+        for (i, r) in self.routing.iter().enumerate() {
+            if Level::parse(&r.level).is_none() {
+                return Err(ConfigError::new(
+                    format!("routing[{i}].level"),
+                    "must be red, orange, yellow or blue",
+                ));
+            }
+            if r.roles.is_empty() {
+                return Err(ConfigError::new(
+                    format!("routing[{i}].roles"),
+                    "must not be empty",
+                ));
+            }
+            for (j, role) in r.roles.iter().enumerate() {
+                check_role(&format!("routing[{i}].roles[{j}]"), role)?;
+            }
+        }
+        self.seed.validate()
+    }
+
+    /// The roles called, in order, for an alarm at `level`: the rule for
+    /// that level, else the closest lower level's, else the default chain.
+    pub fn roles_for(&self, level: Level) -> Vec<String> {
+        let mut best: Option<(Level, &Route)> = None;
+        for r in &self.routing {
+            if let Some(l) = Level::parse(&r.level) {
+                if l <= level && best.is_none_or(|(b, _)| l > b) {
+                    best = Some((l, r));
+                }
+            }
+        }
+        match best {
+            Some((_, r)) => r.roles.clone(),
+            None => ["safety_officer", "grid_officer", "county", "city"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// Checks that `role` is one the service knows.
+pub fn check_role(key: &str, role: &str) -> Result<(), ConfigError> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("unknown role {role:?}; use one of {ROLES:?}"),
+        ))
+    }
+}
+
+impl Seed {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut regions = HashSet::new();
+        for (i, r) in self.regions.iter().enumerate() {
+            r.validate(&format!("seed.regions[{i}]"))?;
+            if let Some(p) = &r.parent_id {
+                if !regions.contains(p.as_str()) {
+                    return Err(ConfigError::new(
+                        format!("seed.regions[{i}].parent_id"),
+                        format!("region {p:?} must be listed before its children"),
+                    ));
+                }
+            }
+            if !regions.insert(r.id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.regions[{i}].id"),
+                    "duplicate id",
+                ));
+            }
+        }
+        let mut venues = HashSet::new();
+        for (i, v) in self.venues.iter().enumerate() {
+            v.validate(&format!("seed.venues[{i}]"))?;
+            if !regions.contains(v.region_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.venues[{i}].region_id"),
+                    format!("no region {:?} in seed.regions", v.region_id),
+                ));
+            }
+            venues.insert(v.id.as_str());
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            if !venues.contains(d.venue_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.devices[{i}].venue_id"),
+                    format!("no venue {:?} in seed.venues", d.venue_id),
+                ));
+            }
+        }
+        let mut people = HashSet::new();
+        for (i, p) in self.people.iter().enumerate() {
+            p.validate(&format!("seed.people[{i}]"))?;
+            if !regions.contains(p.region_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.people[{i}].region_id"),
+                    format!("no region {:?} in seed.regions", p.region_id),
+                ));
+            }
+            people.insert(p.id.as_str());
+        }
+        for (i, d) in self.duty.iter().enumerate() {
+            check_role(&format!("seed.duty[{i}].role"), &d.role)?;
+            if !people.contains(d.person_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.duty[{i}].person_id"),
+                    format!("no person {:?} in seed.people", d.person_id),
+                ));
+            }
+            if !regions.contains(d.region_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.duty[{i}].region_id"),
+                    format!("no region {:?} in seed.regions", d.region_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[auth]
+intake_tokens = ["gateway-token-1"]
+api_tokens = ["operator-token-1"]
+[notify.webhook]
+secret = "0123456789abcdef"
+"#;
+
+    #[test]
+    fn the_example_is_valid() {
+        let text = include_str!("../monitor.example.toml");
+        let cfg = Config::parse(text).unwrap();
+        assert!(!cfg.seed.venues.is_empty());
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let cfg = Config::parse(MIN).unwrap();
+        assert_eq!(cfg.sla.ack_ms(Level::Red), 5 * 60_000);
+        assert_eq!(cfg.sla.ack_ms(Level::Orange), 15 * 60_000);
+        assert_eq!(cfg.sla.ack_ms(Level::Yellow), 60 * 60_000);
+        assert_eq!(cfg.database.url, "sqlite://monitor.db?mode=rwc");
+        assert_eq!(cfg.key_risk.alarms, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse(&format!("{MIN}\n[sla]\nred_min = 0\n")).unwrap_err();
+        assert_eq!(e.key, "sla.red_min");
+        let e = Config::parse(&format!("{MIN}\n[sla]\nred_mins = 3\n")).unwrap_err();
+        assert_eq!(e.key, "sla.red_mins");
+        assert!(e.reason.contains("red_mins"), "{e}");
+        let e = Config::parse(&format!("{MIN}\n[sla]\nred_min = \"x\"\n")).unwrap_err();
+        assert_eq!(e.key, "sla.red_min");
+        let e = Config::parse(&format!(
+            "{MIN}\n[[routing]]\nlevel = \"red\"\nroles = [\"mayor\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "routing[0].roles[0]");
+        let e = Config::parse(&format!(
+            "{MIN}\n[[seed.venues]]\nid = \"v1\"\nname = \"x\"\nsector = \"hotel\"\naddress = \"a\"\nregion_id = \"nowhere\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "seed.venues[0].region_id");
+        let e = Config::parse("[auth]\nintake_tokens = []\n").unwrap_err();
+        assert_eq!(e.key, "auth.intake_tokens");
+    }
+
+    #[test]
+    fn routing_falls_back_to_the_closest_lower_level() {
+        let cfg = Config::parse(&format!(
+            "{MIN}\n[[routing]]\nlevel = \"yellow\"\nroles = [\"grid_officer\"]\n[[routing]]\nlevel = \"red\"\nroles = [\"safety_officer\", \"city\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.roles_for(Level::Red), ["safety_officer", "city"]);
+        assert_eq!(cfg.roles_for(Level::Orange), ["grid_officer"]);
+        assert_eq!(cfg.roles_for(Level::Blue).len(), 4);
+    }
+}

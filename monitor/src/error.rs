@@ -1,0 +1,129 @@
+//! Typed errors; over HTTP they become `application/problem+json` with a
+//! reason a person can act on.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::config::ConfigError;
+
+/// What can go wrong in the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is not understood (not JSON, wrong field types).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Understood but violates the contract or a rule (→ 422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The body is larger than `server.max_body_bytes`.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Missing or wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No such row.
+    #[error("{what} {id:?} does not exist")]
+    NotFound {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The state does not allow this (wrong state, a gate not met, a race
+    /// lost); the reason says what is missing.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The configuration is wrong.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Anything about I/O at start-up.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Short title.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What is wrong and what to do.
+    pub detail: String,
+}
+
+impl Error {
+    fn status(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Self::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "The request breaks a rule",
+            ),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized"),
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Not allowed in the current state",
+            ),
+            Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Config(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable; retry later",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = Problem {
+            kind: match kind {
+                "bad-request" => "urn:anquan:problem:bad-request",
+                "invalid" => "urn:anquan:problem:invalid",
+                "too-large" => "urn:anquan:problem:too-large",
+                "unauthorized" => "urn:anquan:problem:unauthorized",
+                "not-found" => "urn:anquan:problem:not-found",
+                "conflict" => "urn:anquan:problem:conflict",
+                _ => "urn:anquan:problem:unavailable",
+            },
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut resp = (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

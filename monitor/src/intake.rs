@@ -1,0 +1,353 @@
+//! 风险预警: `POST /api/v1/alarms`. An alarm event (validated by
+//! anquan-protocol) is stored once per `event_id`; the transitions of one
+//! alarm (site/device/rule) update one open warning: `raised` opens it and
+//! calls the first person on duty, `escalated`/`downgraded` change its level
+//! (a shorter SLA applies at once), `cleared` marks it clearable. A
+//! redelivered event changes nothing and gets the same answer.
+
+use anquan_protocol::{AlarmEvent, AlarmState, Level};
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::{self, opt_str};
+use crate::error::{Error, Result};
+use crate::{App, notify, warnings};
+
+/// The answer to an alarm event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The event.
+    pub event_id: String,
+    /// The warning it belongs to (none for a `cleared` with no open warning).
+    pub warning_id: Option<String>,
+    /// Whether the event had been received before.
+    pub duplicate: bool,
+}
+
+/// Decodes an alarm event body; the error names the field.
+pub fn decode(body: &[u8]) -> Result<AlarmEvent> {
+    if body.len() > anquan_protocol::MAX_PAYLOAD {
+        return Err(Error::TooLarge(anquan_protocol::MAX_PAYLOAD));
+    }
+    AlarmEvent::decode(body).map_err(|e| {
+        Error::Invalid(format!(
+            "not a valid alarm event (contract v{}): {e}",
+            anquan_protocol::CONTRACT_VERSION
+        ))
+    })
+}
+
+/// Takes one alarm event.
+pub async fn accept(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO alarm_events (event_id, warning_id, site, device, kind, rule, level, state, \
+         value, threshold, ts_ms, gateway, received_ms) \
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(ev.event_id.as_str())
+    .bind(ev.site.as_str())
+    .bind(ev.device.as_str())
+    .bind(ev.kind.to_string())
+    .bind(ev.rule.as_str())
+    .bind(ev.level.as_str())
+    .bind(ev.state.as_str())
+    .bind(f64::from(ev.value))
+    .bind(f64::from(ev.threshold))
+    .bind(i64::try_from(ev.ts_ms).unwrap_or(i64::MAX))
+    .bind(ev.gateway.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let row = sqlx::query("SELECT warning_id FROM alarm_events WHERE event_id = $1")
+            .bind(ev.event_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let warning_id = opt_str(&row, "warning_id")?;
+        tx.rollback().await?;
+        return Ok(Outcome {
+            event_id: ev.event_id.to_string(),
+            warning_id,
+            duplicate: true,
+        });
+    }
+    let warning_id = apply(app, &mut tx, ev, now).await?;
+    if let Some(w) = &warning_id {
+        sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
+            .bind(w)
+            .bind(ev.event_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Outcome {
+        event_id: ev.event_id.to_string(),
+        warning_id,
+        duplicate: false,
+    })
+}
+
+/// The alarm identity: transitions of one alarm share it.
+pub fn alarm_key(ev: &AlarmEvent) -> String {
+    format!("{}/{}/{}", ev.site, ev.device, ev.rule)
+}
+
+async fn apply(
+    app: &App,
+    c: &mut AnyConnection,
+    ev: &AlarmEvent,
+    now: i64,
+) -> Result<Option<String>> {
+    let key = alarm_key(ev);
+    let actor = format!("gateway:{}", ev.gateway);
+    let open = sqlx::query(
+        "SELECT id, state, level, max_level, acked_ms, ack_due_ms FROM warnings \
+         WHERE alarm_key = $1 AND state <> 'RESOLVED'",
+    )
+    .bind(&key)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(w) = open else {
+        if ev.state == AlarmState::Cleared {
+            // A clear for an alarm we have no open warning for: kept as an
+            // event, nothing to do.
+            return Ok(None);
+        }
+        return create(app, c, ev, &key, &actor, now).await.map(Some);
+    };
+    let id: String = w.try_get("id")?;
+    let state: String = w.try_get("state")?;
+    let old = Level::parse(&w.try_get::<String, _>("level")?).unwrap_or(Level::Blue);
+    let max = Level::parse(&w.try_get::<String, _>("max_level")?).unwrap_or(old);
+    let acked = w.try_get::<Option<i64>, _>("acked_ms")?.is_some();
+    let due: Option<i64> = w.try_get("ack_due_ms")?;
+    match ev.state {
+        AlarmState::Cleared => {
+            sqlx::query("UPDATE warnings SET clearable = 1, updated_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+            db::audit(
+                c,
+                now,
+                &actor,
+                "warning_clear",
+                &id,
+                Some(&state),
+                "CLEARABLE",
+                &format!("alarm {} cleared at the source (event {}); the warning may be resolved once disposed", ev.rule, ev.event_id),
+            )
+            .await?;
+        }
+        _ => {
+            let new = ev.level;
+            let mut new_due = due;
+            if !acked && new > old {
+                let d = now + app.cfg.sla.ack_ms(new);
+                new_due = Some(due.map_or(d, |x| x.min(d)));
+            }
+            if !acked && new > max {
+                notify_escalation(app, c, ev, &id, new, now).await?;
+            }
+            sqlx::query(
+                "UPDATE warnings SET level = $1, max_level = $2, clearable = 0, ack_due_ms = $3, \
+                 updated_ms = $4 WHERE id = $5",
+            )
+            .bind(new.as_str())
+            .bind(max.max(new).as_str())
+            .bind(new_due)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *c)
+            .await?;
+            db::audit(
+                c,
+                now,
+                &actor,
+                "warning_level",
+                &id,
+                Some(old.as_str()),
+                new.as_str(),
+                &format!(
+                    "alarm {} {} (event {}, value {} vs {})",
+                    ev.rule, ev.state, ev.event_id, ev.value, ev.threshold
+                ),
+            )
+            .await?;
+        }
+    }
+    Ok(Some(id))
+}
+
+async fn create(
+    app: &App,
+    c: &mut AnyConnection,
+    ev: &AlarmEvent,
+    key: &str,
+    actor: &str,
+    now: i64,
+) -> Result<String> {
+    let (venue, region) = venue_of(c, ev.site.as_str(), ev.device.as_str()).await?;
+    let id = db::new_id();
+    let due = now + app.cfg.sla.ack_ms(ev.level);
+    sqlx::query(
+        "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
+         max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
+         notify_rank, ack_due_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 'RAISED', 0, NULL, $10, NULL, NULL, NULL, 0, $11, $10)",
+    )
+    .bind(&id)
+    .bind(key)
+    .bind(venue.clone())
+    .bind(region.clone())
+    .bind(ev.site.as_str())
+    .bind(ev.device.as_str())
+    .bind(ev.kind.to_string())
+    .bind(ev.rule.as_str())
+    .bind(ev.level.as_str())
+    .bind(now)
+    .bind(due)
+    .execute(&mut *c)
+    .await?;
+    let place = venue
+        .clone()
+        .unwrap_or_else(|| format!("unregistered site {}", ev.site));
+    db::audit(
+        c,
+        now,
+        actor,
+        "warning",
+        &id,
+        None,
+        "RAISED",
+        &format!(
+            "{} alarm {} on {} at {place}: {} vs threshold {} (event {})",
+            ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
+        ),
+    )
+    .await?;
+    let calls = warnings::call_list(app, c, ev.level, region.as_deref(), now).await?;
+    match calls.first() {
+        Some(p) => {
+            let msg = warnings::message(
+                &id,
+                ev.level,
+                ev.rule.as_str(),
+                ev.device.as_str(),
+                &place,
+                ev.value,
+                ev.threshold,
+            );
+            notify::queue(
+                app,
+                c,
+                now,
+                &format!("warning:{id}:call:0"),
+                "warning",
+                &id,
+                p,
+                "call",
+                &msg.0,
+                &msg.1,
+            )
+            .await?;
+        }
+        None => {
+            db::audit(
+                c,
+                now,
+                "system:router",
+                "warning_call",
+                &id,
+                None,
+                "NOBODY",
+                "no one on duty for this region and level; fix the roster",
+            )
+            .await?;
+        }
+    }
+    if let Some(v) = &venue {
+        warnings::check_key_risk(app, c, v, now).await?;
+        warnings::check_recurrence(app, c, v, region.as_deref(), ev.rule.as_str(), &id, now)
+            .await?;
+    }
+    Ok(id)
+}
+
+/// Tells the person currently called that the alarm got worse (once per
+/// new highest level).
+async fn notify_escalation(
+    app: &App,
+    c: &mut AnyConnection,
+    ev: &AlarmEvent,
+    id: &str,
+    level: Level,
+    now: i64,
+) -> Result<()> {
+    let w = sqlx::query("SELECT notify_rank, region_id, venue_id FROM warnings WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    let rank: i64 = w.try_get("notify_rank")?;
+    let region = opt_str(&w, "region_id")?;
+    let place =
+        opt_str(&w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
+    let calls = warnings::call_list(app, c, level, region.as_deref(), now).await?;
+    if let Some(p) = calls.get(usize::try_from(rank).unwrap_or(usize::MAX)) {
+        let (t, b) = warnings::message(
+            id,
+            level,
+            ev.rule.as_str(),
+            ev.device.as_str(),
+            &place,
+            ev.value,
+            ev.threshold,
+        );
+        notify::queue(
+            app,
+            c,
+            now,
+            &format!("warning:{id}:level:{level}"),
+            "warning",
+            id,
+            p,
+            "update",
+            &format!("[升级 escalated] {t}"),
+            &b,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The venue and region of a device (by binding) or of a site.
+pub async fn venue_of(
+    c: &mut AnyConnection,
+    site: &str,
+    device: &str,
+) -> Result<(Option<String>, Option<String>)> {
+    let row = sqlx::query(
+        "SELECT v.id AS id, v.region_id AS region_id FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id = $1",
+    )
+    .bind(device)
+    .fetch_optional(&mut *c)
+    .await?;
+    let row = match row {
+        Some(r) => Some(r),
+        None => {
+            sqlx::query("SELECT id, region_id FROM venues WHERE site = $1 ORDER BY id")
+                .bind(site)
+                .fetch_optional(&mut *c)
+                .await?
+        }
+    };
+    match row {
+        Some(r) => Ok((Some(r.try_get("id")?), Some(r.try_get("region_id")?))),
+        None => Ok((None, None)),
+    }
+}

@@ -1,0 +1,71 @@
+//! anquan-monitor: the "六个自动" supervision service.
+//!
+//! An alarm from the gateway becomes a warning ([`intake`]), the people on
+//! duty are called in order until one acknowledges ([`notify`],
+//! [`scheduler`]), a confirmed warning becomes a disposal task, hazards go
+//! through their gated lifecycle, dated items walk the reminder ladder
+//! ([`work`]) and everything ends up in reports ([`reports`]). Every state
+//! change is an append-only audit row. Storage is SQLite (embedded default)
+//! or PostgreSQL, through the same SQL ([`db`]); time comes from a
+//! [`clock::Clock`], so tests never sleep.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod intake;
+pub mod notify;
+pub mod registry;
+pub mod reports;
+pub mod scheduler;
+pub mod warnings;
+pub mod work;
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// The service: configuration, storage, clock and outbound clients. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Storage.
+    pub db: AnyPool,
+    /// Configuration.
+    pub cfg: Arc<Config>,
+    /// Time.
+    pub clock: Arc<dyn clock::Clock>,
+    /// Outbound channels.
+    pub notifier: Arc<notify::Notifier>,
+    /// This replica's name (lease owner).
+    pub instance: String,
+}
+
+impl App {
+    /// Opens and migrates the database, seeds the registry.
+    pub async fn new(cfg: Config, clock: Arc<dyn clock::Clock>) -> Result<Self> {
+        let db = db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+        let notifier = Arc::new(notify::Notifier::new(&cfg.notify)?);
+        {
+            let mut tx = db.begin().await?;
+            registry::seed(&mut tx, &cfg.seed).await?;
+            tx.commit().await?;
+        }
+        Ok(Self {
+            db,
+            cfg: Arc::new(cfg),
+            clock,
+            notifier,
+            instance: db::new_id(),
+        })
+    }
+
+    /// Now, from the clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,110 @@
+//! `anquan-monitor serve --config monitor.toml` / `anquan-monitor check`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anquan_monitor::{App, Config, api, clock::SystemClock, scheduler};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "anquan-monitor",
+    about = "The \"六个自动\" supervision service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs the HTTP API and the scheduler.
+    Serve {
+        /// The TOML configuration.
+        #[arg(long, default_value = "monitor.toml")]
+        config: PathBuf,
+    },
+    /// Validates the configuration (names the bad key) and exits.
+    Check {
+        /// The TOML configuration.
+        #[arg(long, default_value = "monitor.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anquan-monitor: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Check { config } => Config::load(&config)
+            .map(|_| {
+                println!("{}: ok", config.display());
+            })
+            .map_err(anquan_monitor::Error::from),
+        Cmd::Serve { config } => rt.block_on(serve(config)),
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("anquan-monitor: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
+    let cfg = Config::load(&path)?;
+    let listen = cfg.server.listen.clone();
+    let app = App::new(cfg, Arc::new(SystemClock)).await?;
+    let stop = CancellationToken::new();
+    let sched = tokio::spawn(scheduler::run(app.clone(), stop.clone()));
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "anquan-monitor listening");
+    let s2 = stop.clone();
+    axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            s2.cancel();
+        })
+        .await?;
+    stop.cancel();
+    let _ = sched.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,894 @@
+//! 任务督导, 隐患发现 and 事项催办: tasks, hazards with the spec's gates, and
+//! the reminder ladder over every dated item.
+
+use serde::Deserialize;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::{self, HAZARD, TASK, opt_str};
+use crate::error::{Error, Result};
+use crate::{App, notify, registry};
+
+/// A new task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// `disposal`, `patrol`, `inspection`, `grid_visit`, `dispatch`, `sampling`.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Venue.
+    #[serde(default)]
+    pub venue_id: Option<String>,
+    /// Region (default: the venue's).
+    #[serde(default)]
+    pub region_id: Option<String>,
+    /// The warning it disposes of.
+    #[serde(default)]
+    pub warning_id: Option<String>,
+    /// Level of the warning.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Assignee: the task starts ASSIGNED; without one, PLANNED.
+    #[serde(default)]
+    pub assignee_id: Option<String>,
+    /// Deadline, Unix ms.
+    #[serde(default)]
+    pub due_ms: Option<i64>,
+}
+
+const TASK_KINDS: [&str; 6] = [
+    "disposal",
+    "patrol",
+    "inspection",
+    "grid_visit",
+    "dispatch",
+    "sampling",
+];
+
+/// Creates a task; audited.
+pub async fn create_task(
+    c: &mut AnyConnection,
+    now: i64,
+    actor: &str,
+    t: NewTask,
+) -> Result<String> {
+    if !TASK_KINDS.contains(&t.kind.as_str()) {
+        return Err(Error::Invalid(format!(
+            "kind: unknown task kind {:?}; use one of {TASK_KINDS:?}",
+            t.kind
+        )));
+    }
+    let Some(due) = t.due_ms else {
+        return Err(Error::Invalid(
+            "due_ms: a task needs a deadline (Unix ms)".into(),
+        ));
+    };
+    let mut region = t.region_id.clone();
+    if let Some(v) = &t.venue_id {
+        let r = sqlx::query("SELECT region_id FROM venues WHERE id = $1")
+            .bind(v)
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("venue_id: venue {v:?} does not exist")))?;
+        if region.is_none() {
+            region = Some(r.try_get("region_id")?);
+        }
+    }
+    let id = db::new_id();
+    let state = if t.assignee_id.is_some() {
+        "ASSIGNED"
+    } else {
+        "PLANNED"
+    };
+    sqlx::query(
+        "INSERT INTO tasks (id, kind, title, venue_id, region_id, warning_id, level, assignee_id, state, \
+         due_ms, evidence, created_ms, done_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, NULL, $11)",
+    )
+    .bind(&id)
+    .bind(&t.kind)
+    .bind(&t.title)
+    .bind(t.venue_id.clone())
+    .bind(region)
+    .bind(t.warning_id.clone())
+    .bind(t.level.clone())
+    .bind(t.assignee_id.clone())
+    .bind(state)
+    .bind(due)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    db::audit(
+        c,
+        now,
+        actor,
+        "task",
+        &id,
+        None,
+        state,
+        &format!("{} task: {}", t.kind, t.title),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A task transition request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskMove {
+    /// Target state.
+    pub to: String,
+    /// The person acting.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// Assignee (for ASSIGNED).
+    #[serde(default)]
+    pub assignee_id: Option<String>,
+    /// Evidence text / photo reference (required for SUBMITTED).
+    #[serde(default)]
+    pub evidence: Option<String>,
+}
+
+/// Moves a task; DONE of a disposal task resolves its warning.
+pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let t = sqlx::query("SELECT state, warning_id, assignee_id FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "task",
+            id: id.into(),
+        })?;
+    let from: String = t.try_get("state")?;
+    let actor = format!("person:{}", m.actor);
+    match m.to.as_str() {
+        "ASSIGNED" => {
+            let Some(a) = &m.assignee_id else {
+                return Err(Error::Invalid("assignee_id: required to assign".into()));
+            };
+            sqlx::query("UPDATE tasks SET assignee_id = $1 WHERE id = $2")
+                .bind(a)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        "SUBMITTED" => {
+            let Some(e) = m.evidence.as_deref().filter(|e| !e.trim().is_empty()) else {
+                return Err(Error::Invalid(
+                    "evidence: describe what was done (text or photo reference) to submit".into(),
+                ));
+            };
+            sqlx::query("UPDATE tasks SET evidence = $1 WHERE id = $2")
+                .bind(e)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        "OVERDUE" => {
+            return Err(Error::Conflict(
+                "OVERDUE is set by the scheduler, not by hand".into(),
+            ));
+        }
+        _ => {}
+    }
+    TASK.transition(&mut tx, now, id, &from, &m.to, &actor, &m.reason)
+        .await?;
+    if m.to == "DONE" {
+        sqlx::query("UPDATE tasks SET done_ms = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(w) = opt_str(&t, "warning_id")? {
+            let st: Option<String> = sqlx::query("SELECT state FROM warnings WHERE id = $1")
+                .bind(&w)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("state"))
+                .transpose()?;
+            if st.as_deref() == Some("DISPOSING") {
+                crate::warnings::resolve_in(
+                    &mut tx,
+                    now,
+                    &w,
+                    "DISPOSING",
+                    &actor,
+                    &format!("disposal task {id} done"),
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A new hazard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHazard {
+    /// Venue.
+    pub venue_id: String,
+    /// Region (default: the venue's).
+    #[serde(default)]
+    pub region_id: Option<String>,
+    /// Category (dedupe key with the venue; for alarms, the rule).
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// `alarm`, `checklist`, `report` (public; the reporter is not stored),
+    /// `inspection`, `third_party`.
+    pub source: String,
+    /// Reference (warning, task, checklist item).
+    #[serde(default)]
+    pub source_ref: Option<String>,
+}
+
+const SOURCES: [&str; 5] = ["alarm", "checklist", "report", "inspection", "third_party"];
+
+/// Creates a hazard in DETECTED, or returns the open one of the same venue
+/// and category (dedupe). Returns (id, created).
+pub async fn create_hazard(
+    c: &mut AnyConnection,
+    now: i64,
+    actor: &str,
+    h: NewHazard,
+) -> Result<(String, bool)> {
+    if !SOURCES.contains(&h.source.as_str()) {
+        return Err(Error::Invalid(format!(
+            "source: unknown {:?}; use one of {SOURCES:?}",
+            h.source
+        )));
+    }
+    if h.category.trim().is_empty() {
+        return Err(Error::Invalid("category: must not be empty".into()));
+    }
+    let v = sqlx::query("SELECT region_id FROM venues WHERE id = $1")
+        .bind(&h.venue_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or_else(|| {
+            Error::Invalid(format!("venue_id: venue {:?} does not exist", h.venue_id))
+        })?;
+    if let Some(r) = sqlx::query("SELECT id FROM hazards WHERE venue_id = $1 AND category = $2 AND state NOT IN ('CLOSED', 'ARCHIVED')")
+        .bind(&h.venue_id)
+        .bind(&h.category)
+        .fetch_optional(&mut *c)
+        .await?
+    {
+        return Ok((r.try_get("id")?, false));
+    }
+    let region = match h.region_id {
+        Some(r) => r,
+        None => v.try_get("region_id")?,
+    };
+    let id = db::new_id();
+    sqlx::query(
+        "INSERT INTO hazards (id, venue_id, region_id, category, title, source, source_ref, severity, state, \
+         owner_id, problem, measures, standard, responsibility, funds, plan, acceptance_unit, acceptance_record, \
+         signer, interim_watcher, penalty_case, due_ms, created_ms, closed_ms, reopened, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'DETECTED', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+         NULL, NULL, 0, NULL, $8, NULL, 0, $8)",
+    )
+    .bind(&id)
+    .bind(&h.venue_id)
+    .bind(region)
+    .bind(&h.category)
+    .bind(&h.title)
+    .bind(&h.source)
+    .bind(h.source_ref.clone())
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    db::audit(
+        c,
+        now,
+        actor,
+        "hazard",
+        &id,
+        None,
+        "DETECTED",
+        &format!("{} ({})", h.title, h.source),
+    )
+    .await?;
+    Ok((id, true))
+}
+
+/// Fields a hazard transition may set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HazardFields {
+    /// `general` (一般) or `major` (重大).
+    pub severity: Option<String>,
+    /// Owner (person).
+    pub owner_id: Option<String>,
+    /// 问题.
+    pub problem: Option<String>,
+    /// 措施.
+    pub measures: Option<String>,
+    /// 标准.
+    pub standard: Option<String>,
+    /// 责任.
+    pub responsibility: Option<String>,
+    /// 资金 (major).
+    pub funds: Option<String>,
+    /// 预案 (major).
+    pub plan: Option<String>,
+    /// 时限: rectification deadline, Unix ms.
+    pub due_ms: Option<i64>,
+    /// 牵头验收单位.
+    pub acceptance_unit: Option<String>,
+    /// Acceptance record (验收记录).
+    pub acceptance_record: Option<String>,
+    /// Signer (组长 or 牵头领导).
+    pub signer: Option<String>,
+    /// Named watcher for interim control.
+    pub interim_watcher: Option<String>,
+    /// A penalty case was opened (执法处罚).
+    pub penalty_case: Option<bool>,
+}
+
+/// A hazard transition request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HazardMove {
+    /// Target state.
+    pub to: String,
+    /// The person acting.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// Fields set before the gate is checked.
+    #[serde(default)]
+    pub fields: HazardFields,
+}
+
+const TEXT_FIELDS: [&str; 11] = [
+    "severity",
+    "owner_id",
+    "problem",
+    "measures",
+    "standard",
+    "responsibility",
+    "funds",
+    "plan",
+    "acceptance_unit",
+    "acceptance_record",
+    "signer",
+];
+
+/// The gate of `to`: the missing fields (empty = passes).
+pub fn gate(
+    to: &str,
+    from: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+    due: Option<i64>,
+) -> Vec<&'static str> {
+    let need: &[&'static str] = match (from, to) {
+        (_, "JUDGED") => &["severity"],
+        // 立查立改: fixed on the spot, with evidence.
+        ("DETECTED", "VERIFYING") => &["problem", "measures", "acceptance_record"],
+        (_, "FILED") => &[
+            "problem",
+            "measures",
+            "standard",
+            "responsibility",
+            "acceptance_unit",
+            "owner_id",
+        ],
+        (_, "INTERIM_CONTROL") => &["interim_watcher", "measures"],
+        (_, "CLOSED") => &["acceptance_unit", "acceptance_record", "signer"],
+        _ => &[],
+    };
+    let mut missing: Vec<&'static str> = need
+        .iter()
+        .copied()
+        .filter(|f| get(f).is_none_or(|v| v.trim().is_empty()))
+        .collect();
+    if to == "JUDGED" && get("severity").is_some_and(|s| s != "general" && s != "major") {
+        missing.push("severity (general|major)");
+    }
+    if to == "FILED" {
+        if due.is_none() {
+            missing.push("due_ms");
+        }
+        // 五到位 for 重大: measures, responsibility, funds, time limit, plan.
+        if get("severity").as_deref() == Some("major") {
+            for f in ["funds", "plan"] {
+                if get(f).is_none_or(|v| v.trim().is_empty()) {
+                    missing.push(f);
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// Moves a hazard through its lifecycle, checking the gates.
+pub async fn move_hazard(app: &App, id: &str, m: &HazardMove) -> Result<()> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let from: String = sqlx::query("SELECT state FROM hazards WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "hazard",
+            id: id.into(),
+        })?
+        .try_get("state")?;
+    let f = &m.fields;
+    let sets: [(&str, &Option<String>); 11] = [
+        ("severity", &f.severity),
+        ("owner_id", &f.owner_id),
+        ("problem", &f.problem),
+        ("measures", &f.measures),
+        ("standard", &f.standard),
+        ("responsibility", &f.responsibility),
+        ("funds", &f.funds),
+        ("plan", &f.plan),
+        ("acceptance_unit", &f.acceptance_unit),
+        ("acceptance_record", &f.acceptance_record),
+        ("signer", &f.signer),
+    ];
+    for (col, v) in sets {
+        if let Some(v) = v {
+            sqlx::query(&format!("UPDATE hazards SET {col} = $1 WHERE id = $2"))
+                .bind(v)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    if let Some(w) = &f.interim_watcher {
+        sqlx::query("UPDATE hazards SET interim_watcher = $1 WHERE id = $2")
+            .bind(w)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(d) = f.due_ms {
+        sqlx::query("UPDATE hazards SET due_ms = $1 WHERE id = $2")
+            .bind(d)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(p) = f.penalty_case {
+        sqlx::query("UPDATE hazards SET penalty_case = $1 WHERE id = $2")
+            .bind(i64::from(p))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let row = sqlx::query(&format!(
+        "SELECT {}, interim_watcher, due_ms FROM hazards WHERE id = $1",
+        TEXT_FIELDS.join(", ")
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let get = |c: &str| opt_str(&row, c).ok().flatten();
+    let due: Option<i64> = row.try_get("due_ms")?;
+    let missing = gate(&m.to, &from, &get, due);
+    if !missing.is_empty() {
+        return Err(Error::Conflict(format!(
+            "hazard {id} cannot go {from} → {}: missing {} (四项清单 问题/措施/标准/责任, 牵头验收单位; 重大 adds 五到位 资金/预案/时限; closing needs 验收记录 and a signer)",
+            m.to,
+            missing.join(", ")
+        )));
+    }
+    if m.to == "REOPENED" {
+        reopen_in(
+            &mut tx,
+            now,
+            id,
+            &from,
+            &format!("person:{}", m.actor),
+            &m.reason,
+        )
+        .await?;
+    } else {
+        HAZARD
+            .transition(
+                &mut tx,
+                now,
+                id,
+                &from,
+                &m.to,
+                &format!("person:{}", m.actor),
+                &m.reason,
+            )
+            .await?;
+        if m.to == "CLOSED" {
+            sqlx::query("UPDATE hazards SET closed_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reopens a closed or archived hazard (recurrence): REOPENED, its
+/// reminders start again.
+pub async fn reopen_in(
+    c: &mut AnyConnection,
+    now: i64,
+    id: &str,
+    from: &str,
+    actor: &str,
+    why: &str,
+) -> Result<()> {
+    HAZARD
+        .transition(c, now, id, from, "REOPENED", actor, why)
+        .await?;
+    sqlx::query("UPDATE hazards SET reopened = reopened + 1, closed_ms = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM reminders WHERE subject = 'hazard' AND subject_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Columns of the hazard JSON.
+pub const HAZARD_COLS: &[&str] = &[
+    "id",
+    "venue_id",
+    "region_id",
+    "category",
+    "title",
+    "source",
+    "source_ref",
+    "severity",
+    "state",
+    "owner_id",
+    "problem",
+    "measures",
+    "standard",
+    "responsibility",
+    "funds",
+    "plan",
+    "acceptance_unit",
+    "acceptance_record",
+    "signer",
+    "interim_watcher",
+    "penalty_case",
+    "due_ms",
+    "created_ms",
+    "closed_ms",
+    "reopened",
+];
+
+/// Columns of the task JSON.
+pub const TASK_COLS: &[&str] = &[
+    "id",
+    "kind",
+    "title",
+    "venue_id",
+    "region_id",
+    "warning_id",
+    "level",
+    "assignee_id",
+    "state",
+    "due_ms",
+    "evidence",
+    "created_ms",
+    "done_ms",
+];
+
+/// One row of `table` as JSON.
+pub async fn get(
+    c: &mut AnyConnection,
+    table: &str,
+    what: &'static str,
+    cols: &[&str],
+    id: &str,
+) -> Result<serde_json::Value> {
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM {table} WHERE id = $1",
+        cols.join(", ")
+    ))
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or(Error::NotFound {
+        what,
+        id: id.into(),
+    })?;
+    db::row_json(&row, cols)
+}
+
+/// Rows of `table`, optionally in one state.
+pub async fn list(
+    c: &mut AnyConnection,
+    table: &str,
+    cols: &[&str],
+    state: Option<&str>,
+) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM {table} WHERE ($1 = '' OR state = $1) ORDER BY created_ms DESC, id LIMIT 1000",
+        cols.join(", ")
+    ))
+    .bind(state.unwrap_or(""))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(|r| db::row_json(r, cols)).collect()
+}
+
+/// One ladder step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Before due: the owner.
+    Before,
+    /// At due: owner and supervisor.
+    Due,
+    /// Overdue: the county (tasks become OVERDUE).
+    Overdue,
+    /// One 15-day node later: the city; propose 约谈/通报.
+    Node,
+    /// Later: propose 挂牌督办.
+    Listing,
+}
+
+impl Step {
+    /// Name in the `reminders` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Before => "before",
+            Self::Due => "due",
+            Self::Overdue => "overdue",
+            Self::Node => "node",
+            Self::Listing => "listing",
+        }
+    }
+}
+
+/// The steps due at `now` for an item due at `due` (pure; unit-tested).
+pub fn ladder(cfg: &crate::config::ReminderConfig, due: i64, now: i64) -> Vec<Step> {
+    let h = 3_600_000i64;
+    let d = 24 * h;
+    let at = [
+        (Step::Before, due - cfg.before_h as i64 * h),
+        (Step::Due, due),
+        (Step::Overdue, due + cfg.overdue_after_h as i64 * h),
+        (Step::Node, due + cfg.node_days as i64 * d),
+        (Step::Listing, due + cfg.listing_days as i64 * d),
+    ];
+    at.iter()
+        .filter(|(_, t)| *t <= now)
+        .map(|(s, _)| *s)
+        .collect()
+}
+
+/// Walks the ladder for every open dated task and hazard. Each step fires
+/// once (primary key of `reminders`, inserted in the same transaction as
+/// the messages it queues). Returns the steps fired.
+pub async fn reminder_tick(app: &App, now: i64) -> Result<usize> {
+    let before = app.cfg.reminders.before_h as i64 * 3_600_000;
+    let tasks = sqlx::query(
+        "SELECT id FROM tasks WHERE state IN ('PLANNED', 'ASSIGNED', 'IN_PROGRESS', 'OVERDUE') AND due_ms - $1 <= $2 ORDER BY due_ms LIMIT 500",
+    )
+    .bind(before)
+    .bind(now)
+    .fetch_all(&app.db)
+    .await?;
+    let hazards = sqlx::query(
+        "SELECT id FROM hazards WHERE state IN ('FILED', 'RECTIFYING', 'INTERIM_CONTROL', 'REOPENED') AND due_ms IS NOT NULL \
+         AND due_ms - $1 <= $2 ORDER BY due_ms LIMIT 500",
+    )
+    .bind(before)
+    .bind(now)
+    .fetch_all(&app.db)
+    .await?;
+    let mut fired = 0;
+    for (subject, rows) in [("task", tasks), ("hazard", hazards)] {
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            fired += remind_one(app, subject, &id, now).await?;
+        }
+    }
+    Ok(fired)
+}
+
+async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usize> {
+    let mut tx = app.db.begin().await?;
+    let row = if subject == "task" {
+        sqlx::query("SELECT title, region_id, assignee_id AS owner_id, due_ms, state FROM tasks WHERE id = $1")
+    } else {
+        sqlx::query("SELECT title, region_id, owner_id, due_ms, state FROM hazards WHERE id = $1")
+    }
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let due: i64 = row.try_get::<Option<i64>, _>("due_ms")?.unwrap_or(i64::MAX);
+    let title: String = row.try_get("title")?;
+    let region = opt_str(&row, "region_id")?;
+    let owner = opt_str(&row, "owner_id")?;
+    let state: String = row.try_get("state")?;
+    let mut fired = 0;
+    for step in ladder(&app.cfg.reminders, due, now) {
+        let ins = sqlx::query(
+            "INSERT INTO reminders (subject, subject_id, step, fired_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject, subject_id, step) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(id)
+        .bind(step.name())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ins != 1 {
+            continue;
+        }
+        fired += 1;
+        let mut to: Vec<String> = Vec::new();
+        let (purpose, text) = match step {
+            Step::Before => ("reminder", format!("{subject} \"{title}\" is due soon")),
+            Step::Due => ("reminder", format!("{subject} \"{title}\" is due now")),
+            Step::Overdue => ("escalation", format!("{subject} \"{title}\" is OVERDUE")),
+            Step::Node => (
+                "escalation",
+                format!("{subject} \"{title}\" is overdue by one work node; 约谈/通报 proposed"),
+            ),
+            Step::Listing => (
+                "escalation",
+                format!("{subject} \"{title}\" is long overdue; 挂牌督办 proposed"),
+            ),
+        };
+        if matches!(step, Step::Before | Step::Due) {
+            if let Some(o) = &owner {
+                to.push(o.clone());
+            }
+        }
+        let role = match step {
+            Step::Before => None,
+            Step::Due => Some("grid_officer"),
+            Step::Overdue => Some("county"),
+            Step::Node | Step::Listing => Some("city"),
+        };
+        if let Some(role) = role {
+            for p in registry::on_duty(&mut tx, region.as_deref(), role, now)
+                .await?
+                .into_iter()
+                .take(1)
+            {
+                if !to.contains(&p) {
+                    to.push(p);
+                }
+            }
+        }
+        for p in &to {
+            notify::queue(
+                app,
+                &mut tx,
+                now,
+                &format!("{subject}:{id}:{}:{p}", step.name()),
+                subject,
+                id,
+                p,
+                purpose,
+                &text,
+                &format!("{text}.\nId: {id}\n"),
+            )
+            .await?;
+        }
+        db::audit(
+            &mut tx,
+            now,
+            "system:scheduler",
+            &format!("{subject}_reminder"),
+            id,
+            None,
+            step.name(),
+            &format!("{text}; notified {to:?}"),
+        )
+        .await?;
+        if step == Step::Overdue && subject == "task" && TASK.allows(&state, "OVERDUE") {
+            TASK.transition(
+                &mut tx,
+                now,
+                id,
+                &state,
+                "OVERDUE",
+                "system:scheduler",
+                "past its deadline",
+            )
+            .await?;
+        }
+        if let Some(p) = match step {
+            Step::Node => Some("约谈/通报"),
+            Step::Listing => Some("挂牌督办"),
+            _ => None,
+        } {
+            let pid = db::new_id();
+            sqlx::query("INSERT INTO sanction_proposals (id, subject, subject_id, proposal, state, created_ms) VALUES ($1, $2, $3, $4, 'PROPOSED', $5)")
+                .bind(&pid)
+                .bind(subject)
+                .bind(id)
+                .bind(p)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            db::audit(
+                &mut tx,
+                now,
+                "system:scheduler",
+                "sanction",
+                &pid,
+                None,
+                "PROPOSED",
+                &format!("{p} for {subject} {id}; a person confirms"),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(fired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReminderConfig;
+
+    #[test]
+    fn the_ladder_walks_in_order() {
+        let c = ReminderConfig::default();
+        let due = 100 * 86_400_000i64;
+        let h = 3_600_000;
+        assert!(ladder(&c, due, due - 73 * h).is_empty());
+        assert_eq!(ladder(&c, due, due - 72 * h), [Step::Before]);
+        assert_eq!(
+            ladder(&c, due, due),
+            [Step::Before, Step::Due, Step::Overdue]
+        );
+        assert_eq!(ladder(&c, due, due + 15 * 24 * h).len(), 4);
+        assert_eq!(ladder(&c, due, due + 30 * 24 * h).len(), 5);
+    }
+
+    #[test]
+    fn gates() {
+        let none = |_: &str| None;
+        assert_eq!(gate("JUDGED", "DETECTED", &none, None), ["severity"]);
+        let four = |f: &str| match f {
+            "severity" => Some("general".to_string()),
+            "problem" | "measures" | "standard" | "responsibility" | "acceptance_unit"
+            | "owner_id" => Some("x".into()),
+            _ => None,
+        };
+        assert!(gate("FILED", "JUDGED", &four, Some(1)).is_empty());
+        assert_eq!(gate("FILED", "JUDGED", &four, None), ["due_ms"]);
+        let major = |f: &str| {
+            if f == "severity" {
+                Some("major".to_string())
+            } else {
+                four(f)
+            }
+        };
+        assert_eq!(gate("FILED", "JUDGED", &major, Some(1)), ["funds", "plan"]);
+        assert_eq!(
+            gate("CLOSED", "VERIFYING", &four, None),
+            ["acceptance_record", "signer"]
+        );
+        let bad = |f: &str| {
+            if f == "severity" {
+                Some("huge".to_string())
+            } else {
+                None
+            }
+        };
+        assert_eq!(
+            gate("JUDGED", "DETECTED", &bad, None),
+            ["severity (general|major)"]
+        );
+    }
+}

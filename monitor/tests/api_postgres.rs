@@ -1,0 +1,38 @@
+//! The same API scenarios against a real PostgreSQL started by the test
+//! (initdb + pg_ctl on a free loopback port), one database per scenario,
+//! plus two service instances on one database (replicas): every call,
+//! reminder and delivery happens once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::pg::Pg;
+use common::{Harness, scenarios};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_scenarios_and_replicas() {
+    let pg = Pg::start();
+    let h = Harness::start(&pg.database("intake").await, false).await;
+    scenarios::intake_contract(&h).await;
+    let h = Harness::start(&pg.database("lifecycle").await, false).await;
+    scenarios::warning_lifecycle(&h).await;
+    let h = Harness::start(&pg.database("retries").await, false).await;
+    scenarios::delivery_retries(&h).await;
+    let h = Harness::start(&pg.database("email").await, true).await;
+    scenarios::email(&h).await;
+    let h = Harness::start(&pg.database("hazards").await, false).await;
+    scenarios::hazards_and_reminders(&h).await;
+    let h = Harness::start(&pg.database("keyrisk").await, false).await;
+    scenarios::key_risk_and_recurrence(&h).await;
+    let h = Harness::start(&pg.database("report").await, false).await;
+    scenarios::monthly_report(&h).await;
+    let h = Harness::start(&pg.database("registry").await, false).await;
+    scenarios::registry_crud(&h).await;
+    let h = Harness::start(&pg.database("chain").await, true).await;
+    scenarios::full_chain(&h).await;
+    // Two replicas on one database.
+    let url = pg.database("replicas").await;
+    let a = Harness::start(&url, false).await;
+    let b = Harness::start(&url, false).await;
+    scenarios::two_replicas(&a, &b).await;
+}

@@ -1,0 +1,743 @@
+//! Scenarios run against both SQLite and PostgreSQL.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+/// The contract of `POST /api/v1/alarms`: auth, validation with a reason,
+/// size limit, idempotency.
+pub async fn intake_contract(h: &Harness) {
+    let ev = event(1, "raised", "red");
+    // No / wrong token → 401 problem+json.
+    let r = h
+        .http
+        .post(format!("{}/api/v1/alarms", h.base))
+        .json(&ev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let (s, p) = h.raw_alarm(OP, serde_json::to_vec(&ev).unwrap()).await;
+    assert_eq!(s, 401, "an operator token is not a gateway token: {p}");
+    // Contract violations → 422 naming the field.
+    let mut bad = ev.clone();
+    bad["level"] = json!("purple");
+    let (s, p) = h.alarm(&bad).await;
+    assert_eq!(s, 422);
+    assert!(p["detail"].as_str().unwrap().contains("level"), "{p}");
+    let mut bad = ev.clone();
+    bad.as_object_mut().unwrap().remove("event_id");
+    let (s, p) = h.alarm(&bad).await;
+    assert_eq!(s, 422);
+    assert!(p["detail"].as_str().unwrap().contains("event_id"), "{p}");
+    let (s, _) = h.raw_alarm(GW, b"not json".to_vec()).await;
+    assert_eq!(s, 422);
+    // Too large → 413 (both over the contract's 1 KiB and over the body limit).
+    let (s, _) = h.raw_alarm(GW, vec![b' '; 2000]).await;
+    assert_eq!(s, 413);
+    let (s, _) = h.raw_alarm(GW, vec![b' '; 200_000]).await;
+    assert_eq!(s, 413);
+    // Accepted, then the same event again: the same answer, one warning.
+    let (s1, a1) = h.alarm(&ev).await;
+    assert_eq!(s1, 200, "{a1}");
+    assert_eq!(a1["duplicate"], false);
+    let (s2, a2) = h.alarm(&ev).await;
+    assert_eq!(s2, 200);
+    assert_eq!(a2["duplicate"], true);
+    assert_eq!(a1["warning_id"], a2["warning_id"]);
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    assert_eq!(ws.as_array().unwrap().len(), 1);
+    // One call queued and sent, once.
+    h.tick().await;
+    h.tick().await;
+    assert_eq!(h.hooks_for("safety1").len(), 1);
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    assert_eq!(ws[0]["state"], "NOTIFIED");
+}
+
+/// RAISED → NOTIFIED → (SLA miss: next person) → ACKED → DISPOSING → task
+/// done → RESOLVED; escalate/clear update the same warning; venue color.
+pub async fn warning_lifecycle(h: &Harness) {
+    let (_, a) = h.alarm(&event(10, "raised", "orange")).await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["color"], "orange");
+    // Escalation to red: same warning, level red, shorter SLA.
+    let (_, a2) = h.alarm(&event(11, "escalated", "red")).await;
+    assert_eq!(a2["warning_id"], w.as_str());
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["color"], "red");
+    let t = h.tick().await;
+    assert_eq!(t.sent, 2, "the call, then the escalation notice");
+    let s1 = h.hooks_for("safety1");
+    assert_eq!(s1.len(), 2);
+    assert!(s1[0].body["title"].as_str().unwrap().contains("橙色预警"));
+    assert!(s1[1].body["title"].as_str().unwrap().contains("升级"));
+    assert_eq!(s1[1].body["purpose"], "update");
+    // Not acknowledged within the red SLA (5 min) → the next on duty.
+    h.clock.advance_ms(4 * MIN);
+    assert_eq!(h.tick().await.calls, 0);
+    h.clock.advance_ms(MIN);
+    let t = h.tick().await;
+    assert_eq!(t.calls, 1);
+    assert_eq!(
+        h.hooks_for("safety2").len(),
+        1,
+        "叫应: safety2 is called next"
+    );
+    assert!(
+        h.hooks_for("safety2")[0].body["title"]
+            .as_str()
+            .unwrap()
+            .contains("叫应")
+    );
+    // Ticking again at the same time does nothing more.
+    assert_eq!(h.tick().await, anquan_monitor::scheduler::Tick::default());
+    // Ack by safety2.
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety2", "note": "on my way"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    // A second ack is refused with a reason.
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety1"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert!(p["detail"].as_str().unwrap().contains("ACKED"), "{p}");
+    // After the ack no more calls.
+    h.clock.advance_ms(30 * MIN);
+    assert_eq!(h.tick().await.calls, 0);
+    // Cleared at the source: clearable, same warning.
+    let (_, a3) = h.alarm(&event(12, "cleared", "red")).await;
+    assert_eq!(a3["warning_id"], w.as_str());
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wj["clearable"], 1);
+    assert_eq!(wj["max_level"], "red");
+    assert_eq!(wj["events"].as_array().unwrap().len(), 3);
+    // Confirmed real → DISPOSING + disposal task due in 24 h (red).
+    let (s, c) = h.post(&format!("/api/v1/warnings/{w}/confirm"), json!({"person_id": "safety2", "false_alarm": false, "reason": "leak found at valve 3"})).await;
+    assert_eq!(s, 200, "{c}");
+    let task = c["task_id"].as_str().unwrap().to_string();
+    let (_, tj) = h.get(&format!("/api/v1/tasks/{task}")).await;
+    assert_eq!(tj["state"], "ASSIGNED");
+    assert_eq!(tj["assignee_id"], "safety2");
+    assert_eq!(tj["due_ms"], json!(h.clock_now() + DAY));
+    // Resolve is refused while the task is open.
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/resolve"),
+            json!({"person_id": "safety2", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    for (to, extra) in [
+        ("IN_PROGRESS", json!({})),
+        (
+            "SUBMITTED",
+            json!({"evidence": "valve replaced, photo p1.jpg"}),
+        ),
+        ("REVIEWED", json!({})),
+        ("DONE", json!({})),
+    ] {
+        let mut b = json!({"to": to, "actor": "safety2", "reason": "step"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wj["state"], "RESOLVED");
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["color"], "green");
+    // The audit trail has every step with who and why.
+    let (_, au) = h.get(&format!("/api/v1/audit?entity_id={w}")).await;
+    let steps: Vec<String> = au
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["entity"] == "warning")
+        .map(|r| r["to_state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        steps,
+        ["RAISED", "NOTIFIED", "ACKED", "DISPOSING", "RESOLVED"]
+    );
+    assert!(
+        au.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["entity"] == "warning_call" && r["to_state"] == "safety2")
+    );
+    assert!(
+        au.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["actor"].as_str().unwrap().is_empty() && r["at_ms"].as_i64().unwrap() > 0)
+    );
+    // A false alarm resolves at once.
+    let (_, a) = h
+        .alarm(&event_on(1, "gas-0002", "gas.co", "raised", "yellow"))
+        .await;
+    let w2 = a["warning_id"].as_str().unwrap().to_string();
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/warnings/{w2}/confirm"),
+            json!({"person_id": "safety1", "false_alarm": true, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, 409, "must be acknowledged first");
+    h.post(
+        &format!("/api/v1/warnings/{w2}/ack"),
+        json!({"person_id": "safety1"}),
+    )
+    .await;
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/warnings/{w2}/confirm"),
+            json!({"person_id": "safety1", "false_alarm": true, "reason": "calibration"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w2}")).await;
+    assert_eq!(wj["state"], "RESOLVED");
+    assert_eq!(wj["false_alarm"], 1);
+}
+
+impl Harness {
+    pub fn clock_now(&self) -> i64 {
+        use anquan_monitor::clock::Clock;
+        self.clock.now_ms()
+    }
+}
+
+/// A failing webhook is retried, then FAILED, and the next person is called.
+pub async fn delivery_retries(h: &Harness) {
+    h.fail_hooks
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (_, a) = h.alarm(&event(20, "raised", "red")).await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    let t = h.tick().await;
+    assert_eq!((t.sent, t.failed), (0, 1));
+    h.clock.advance_ms(999);
+    assert_eq!(h.tick().await.failed, 0, "not before the retry delay");
+    h.fail_hooks
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    h.fail_hooks
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.clock.advance_ms(1);
+    let t = h.tick().await;
+    assert_eq!(t.failed, 1, "second and last attempt");
+    let (_, d) = h.get(&format!("/api/v1/deliveries?subject_id={w}")).await;
+    let d = d.as_array().unwrap();
+    assert_eq!(d[0]["state"], "FAILED");
+    assert_eq!(d[0]["attempts"], 2);
+    assert!(d[0]["last_error"].as_str().unwrap().contains("503"));
+    assert_eq!(d.len(), 2, "the next person's call is queued: {d:?}");
+    assert_eq!(d[1]["person_id"], "safety2");
+    h.fail_hooks
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let t = h.tick().await;
+    assert_eq!(t.sent, 1);
+    assert_eq!(h.hooks_for("safety2").len(), 1);
+}
+
+/// E-mail through a real SMTP conversation.
+pub async fn email(h: &Harness) {
+    let sink = h.smtp.as_ref().unwrap();
+    h.alarm(&event(30, "raised", "red")).await;
+    let t = h.tick().await;
+    assert_eq!(t.sent, 2, "webhook and e-mail to safety1");
+    let mails = sink.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].to[0].contains("safety1@example.invalid"));
+    assert!(mails[0].from.contains("monitor@example.invalid"));
+    assert!(mails[0].data.contains("Subject:"), "{}", mails[0].data);
+    assert!(mails[0].data.contains("gas.lel"));
+}
+
+/// Hazard gates, the reminder ladder (each step once), OVERDUE, escalation,
+/// sanction proposals, reopen on recurrence.
+pub async fn hazards_and_reminders(h: &Harness) {
+    let (s, c) = h.post("/api/v1/hazards", json!({"actor": "grid", "venue_id": "s1", "category": "fire.exit", "title": "blocked fire exit", "source": "inspection"})).await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    // Dedupe on venue + category while open.
+    let (s, c2) = h.post("/api/v1/hazards", json!({"actor": "grid", "venue_id": "s1", "category": "fire.exit", "title": "again", "source": "report"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(c2["id"], id.as_str());
+    let mv = |to: &str, fields: Value| json!({"to": to, "actor": "county1", "reason": format!("to {to}"), "fields": fields});
+    let path = format!("/api/v1/hazards/{id}/transition");
+    let (s, p) = h.post(&path, mv("JUDGED", json!({}))).await;
+    assert_eq!(s, 409);
+    assert!(p["detail"].as_str().unwrap().contains("severity"));
+    let (s, _) = h
+        .post(&path, mv("JUDGED", json!({"severity": "major"})))
+        .await;
+    assert_eq!(s, 200);
+    // FILED: 四项清单 + 牵头验收单位 + owner + due; 重大 adds 资金/预案.
+    let due = h.clock_now() + 10 * DAY;
+    let (s, p) = h
+        .post(
+            &path,
+            mv(
+                "FILED",
+                json!({"problem": "exit blocked by goods", "measures": "clear and mark"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 409, "a failed gate changes nothing");
+    let d = p["detail"].as_str().unwrap();
+    assert!(
+        d.contains("standard")
+            && d.contains("responsibility")
+            && d.contains("acceptance_unit")
+            && d.contains("funds")
+            && d.contains("plan"),
+        "{d}"
+    );
+    let (s, p) = h.post(&path, mv("FILED", json!({"problem": "exit blocked by goods", "measures": "clear and mark", "standard": "GB 50016", "responsibility": "venue principal", "acceptance_unit": "county fire brigade", "owner_id": "safety1", "due_ms": due, "funds": "2000 CNY", "plan": "evacuation plan v2"}))).await;
+    assert_eq!(s, 200, "{p}");
+    let (s, _) = h.post(&path, mv("RECTIFYING", json!({}))).await;
+    assert_eq!(s, 200);
+    // Interim control blocks operation.
+    let (s, _) = h
+        .post(
+            &path,
+            mv("INTERIM_CONTROL", json!({"interim_watcher": "guard Li"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["operation_blocked"], true);
+    assert_eq!(st["color"], "orange");
+    h.post(&path, mv("RECTIFYING", json!({}))).await;
+    // The ladder: before (owner), due (owner + grid), overdue (county),
+    // node (city + 约谈/通报), listing (挂牌督办) — each once.
+    h.clock.set_ms(due - 72 * HOUR);
+    assert_eq!(h.tick().await.reminders, 1);
+    assert_eq!(h.tick().await.reminders, 0);
+    assert_eq!(h.hooks_for("safety1").len(), 1);
+    h.clock.set_ms(due);
+    assert_eq!(
+        h.tick().await.reminders,
+        2,
+        "due + overdue (overdue_after_h = 0)"
+    );
+    assert_eq!(h.hooks_for("safety1").len(), 2);
+    assert_eq!(h.hooks_for("grid").len(), 1);
+    assert_eq!(h.hooks_for("county1").len(), 1);
+    h.clock.set_ms(due + 15 * DAY);
+    assert_eq!(h.tick().await.reminders, 1);
+    assert_eq!(h.hooks_for("city1").len(), 1);
+    h.clock.set_ms(due + 30 * DAY);
+    assert_eq!(h.tick().await.reminders, 1);
+    assert_eq!(h.tick().await.reminders, 0);
+    let (_, sp) = h.get("/api/v1/sanctions").await;
+    let props: Vec<&str> = sp
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["proposal"].as_str().unwrap())
+        .collect();
+    assert_eq!(props, ["约谈/通报", "挂牌督办"]);
+    // Verify and close: acceptance record and signer required.
+    h.post(&path, mv("VERIFYING", json!({}))).await;
+    let (s, p) = h.post(&path, mv("CLOSED", json!({}))).await;
+    assert_eq!(s, 409);
+    assert!(p["detail"].as_str().unwrap().contains("signer"));
+    let (s, _) = h.post(&path, mv("CLOSED", json!({"acceptance_record": "accepted on site, photos a1-a3", "signer": "组长 Wang"}))).await;
+    assert_eq!(s, 200);
+    let (s, _) = h.post(&path, mv("ARCHIVED", json!({}))).await;
+    assert_eq!(s, 200);
+    let (s, _) = h.post(&path, mv("REOPENED", json!({}))).await;
+    assert_eq!(s, 200);
+    let (_, hz) = h.get(&format!("/api/v1/hazards/{id}")).await;
+    assert_eq!(hz["state"], "REOPENED");
+    assert_eq!(hz["reopened"], 1);
+    // A task past its deadline becomes OVERDUE (by the scheduler only).
+    let (s, t) = h.post("/api/v1/tasks", json!({"actor": "county1", "kind": "inspection", "title": "monthly visit", "venue_id": "s2", "assignee_id": "grid", "due_ms": h.clock_now() + DAY})).await;
+    assert_eq!(s, 201, "{t}");
+    let tid = t["id"].as_str().unwrap();
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/tasks/{tid}/transition"),
+            json!({"to": "OVERDUE", "actor": "grid", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    h.clock.advance_ms(DAY);
+    h.tick().await;
+    let (_, tj) = h.get(&format!("/api/v1/tasks/{tid}")).await;
+    assert_eq!(tj["state"], "OVERDUE");
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/tasks/{tid}/transition"),
+            json!({"to": "SUBMITTED", "actor": "grid", "reason": "late"}),
+        )
+        .await;
+    assert_eq!(s, 422, "evidence required: {p}");
+}
+
+/// ≥ 3 alarms in 30 days: a 重点风控 proposal and a hazard candidate; a
+/// recurrence after closing reopens the hazard.
+pub async fn key_risk_and_recurrence(h: &Harness) {
+    let mut ws = Vec::new();
+    for i in 0..3u32 {
+        let (_, a) = h
+            .alarm(&event_on(
+                100 + 2 * i,
+                "gas-0001",
+                "gas.lel",
+                "raised",
+                "yellow",
+            ))
+            .await;
+        let w = a["warning_id"].as_str().unwrap().to_string();
+        h.post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety1"}),
+        )
+        .await;
+        h.post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "safety1", "false_alarm": true, "reason": "test"}),
+        )
+        .await;
+        ws.push(w);
+        h.clock.advance_ms(DAY);
+    }
+    assert_eq!(ws.iter().collect::<std::collections::HashSet<_>>().len(), 3);
+    let (_, kp) = h.get("/api/v1/key-risk/proposals").await;
+    assert_eq!(kp.as_array().unwrap().len(), 1);
+    assert_eq!(kp[0]["venue_id"], "s1");
+    assert_eq!(kp[0]["alarms"], 3);
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["key_risk_proposed"], true);
+    let (s, _) = h
+        .post(
+            "/api/v1/key-risk/proposals/s1/decide",
+            json!({"person_id": "county1", "accept": true, "reason": "动态隐患多发"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["key_risk"], true);
+    let (_, hz) = h.get("/api/v1/hazards").await;
+    let hz = hz.as_array().unwrap();
+    assert_eq!(hz.len(), 1);
+    assert_eq!(hz[0]["source"], "alarm");
+    assert_eq!(hz[0]["category"], "gas.lel");
+    assert_eq!(hz[0]["state"], "DETECTED");
+    // 立查立改 fast path, close, then the alarm recurs → reopened.
+    let id = hz[0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/hazards/{id}/transition");
+    let (s, p) = h.post(&path, json!({"to": "VERIFYING", "actor": "safety1", "reason": "fixed at once", "fields": {"problem": "loose fitting", "measures": "tightened", "acceptance_record": "photo f1"}})).await;
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = h.post(&path, json!({"to": "CLOSED", "actor": "county1", "reason": "ok", "fields": {"acceptance_unit": "town office", "signer": "组长 Wang"}})).await;
+    assert_eq!(s, 200, "{p}");
+    h.alarm(&event_on(200, "gas-0001", "gas.lel", "raised", "yellow"))
+        .await;
+    let (_, hz) = h.get(&format!("/api/v1/hazards/{id}")).await;
+    assert_eq!(hz["state"], "REOPENED");
+}
+
+/// The monthly report reflects what happened, in JSON, CSV and HTML.
+pub async fn monthly_report(h: &Harness) {
+    // One red warning acknowledged after 2 min, resolved after 1 h.
+    let (_, a) = h.alarm(&event(300, "raised", "red")).await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    h.clock.advance_ms(2 * MIN);
+    h.post(
+        &format!("/api/v1/warnings/{w}/ack"),
+        json!({"person_id": "safety1"}),
+    )
+    .await;
+    h.clock.advance_ms(58 * MIN);
+    h.post(
+        &format!("/api/v1/warnings/{w}/confirm"),
+        json!({"person_id": "safety1", "false_alarm": true, "reason": "x"}),
+    )
+    .await;
+    // One done inspection at s2 that found a hazard; s1 not inspected.
+    let (_, t) = h.post("/api/v1/tasks", json!({"actor": "grid", "kind": "inspection", "title": "check", "venue_id": "s2", "assignee_id": "grid", "due_ms": h.clock_now() + DAY})).await;
+    let tid = t["id"].as_str().unwrap().to_string();
+    for (to, ev) in [
+        ("IN_PROGRESS", None),
+        ("SUBMITTED", Some("checklist 2.0 done")),
+        ("REVIEWED", None),
+        ("DONE", None),
+    ] {
+        let mut b = json!({"to": to, "actor": "grid", "reason": "r"});
+        if let Some(e) = ev {
+            b["evidence"] = json!(e);
+        }
+        let (s, p) = h.post(&format!("/api/v1/tasks/{tid}/transition"), b).await;
+        assert_eq!(s, 200, "{p}");
+    }
+    h.post("/api/v1/hazards", json!({"actor": "grid", "venue_id": "s2", "category": "extinguisher", "title": "expired extinguisher", "source": "checklist", "source_ref": tid})).await;
+    h.post(
+        "/api/v1/accidents",
+        json!({"region_id": "county", "at_ms": h.clock_now(), "deaths": 0, "note": "minor fall"}),
+    )
+    .await;
+    let (s, m) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["venues"], 2);
+    assert_eq!(m["venues_inspected"], 1);
+    assert_eq!(m["inspection_coverage"], 0.5);
+    assert_eq!(m["hazard_discovery_rate"], 1.0);
+    assert_eq!(m["alarms"], 1);
+    assert_eq!(m["alarms_by_kind_level"]["gas/red"], 1);
+    assert_eq!(m["mtta_s"], 120.0);
+    assert_eq!(m["mttr_s"], 3600.0);
+    assert_eq!(m["accidents"], json!([1, 0]));
+    assert_eq!(m["accident_decline"], Value::Null);
+    let (s, csv) = h
+        .get_text("/api/v1/reports/monthly?region=town&month=2026-11&format=csv")
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        csv.contains("\"检查覆盖率 inspection coverage\",\"50.00%\""),
+        "{csv}"
+    );
+    let (s, html) = h
+        .get_text("/api/v1/reports/monthly?region=town&month=2026-11&format=html")
+        .await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<table") && html.contains("mean time to acknowledge"));
+    let (s, _) = h
+        .get("/api/v1/reports/monthly?region=nowhere&month=2026-11")
+        .await;
+    assert_eq!(s, 404);
+}
+
+/// Registry CRUD with validation naming the field.
+pub async fn registry_crud(h: &Harness) {
+    let (s, _) = h
+        .put(
+            "/api/v1/registry/regions",
+            json!({"id": "town2", "name": "Town 2", "tier": "town", "parent_id": "county"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, p) = h.put("/api/v1/registry/venues", json!({"id": "v9", "name": "KTV", "sector": "entertainment", "address": "x", "region_id": "nowhere"})).await;
+    assert_eq!(s, 422);
+    assert!(p["detail"].as_str().unwrap().contains("nowhere"));
+    let (s, _) = h.put("/api/v1/registry/venues", json!({"id": "v9", "name": "KTV", "sector": "entertainment", "address": "x", "region_id": "town2", "lat": 30.1, "lon": 120.2})).await;
+    assert_eq!(s, 200);
+    let (s, p) = h
+        .put(
+            "/api/v1/registry/devices",
+            json!({"id": "gas-0009", "venue_id": "v9", "kind": "smoke"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    let (s, _) = h
+        .put(
+            "/api/v1/registry/devices",
+            json!({"id": "gas-0009", "venue_id": "v9", "kind": "gas"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, p) = h.put("/api/v1/registry/people", json!({"id": "x", "name": "X", "role": "mayor", "region_id": "town2", "email": "x@example.invalid"})).await;
+    assert_eq!(s, 422);
+    assert!(p["detail"].as_str().unwrap().contains("role"));
+    let (s, p) = h.put("/api/v1/registry/people", json!({"id": "x", "name": "X", "role": "safety_officer", "region_id": "town2", "email": 5})).await;
+    assert_eq!(s, 400);
+    assert!(p["detail"].as_str().unwrap().contains("email"), "{p}");
+    let (_, v) = h.get("/api/v1/registry/venues").await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let (s, _) = h
+        .http
+        .delete(format!("{}/api/v1/registry/devices/gas-0009", h.base))
+        .bearer_auth(OP)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 204);
+    let (_, d) = h.get("/api/v1/registry/devices").await;
+    assert_eq!(d.as_array().unwrap().len(), 1);
+    // An alarm from a device bound to v9's site goes to v9's region roster
+    // (the town2 roster is empty → the county's people via the chain).
+    let (s, _) = h.get("/api/v1/registry/nonsense").await;
+    assert_eq!(s, 404);
+    let r = h
+        .http
+        .get(format!("{}/api/v1/registry/venues", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+/// Two service instances on one database, same clock: every call,
+/// reminder and delivery happens once.
+pub async fn two_replicas(h: &Harness, other: &Harness) {
+    h.post("/api/v1/tasks", json!({"actor": "county1", "kind": "patrol", "title": "daily patrol", "venue_id": "s1", "assignee_id": "grid", "due_ms": h.clock_now() + HOUR})).await;
+    for i in 0..5u32 {
+        h.alarm(&event_on(
+            500 + i,
+            &format!("dev-{i}"),
+            "gas.lel",
+            "raised",
+            "red",
+        ))
+        .await;
+    }
+    other.clock.set_ms(h.clock_now());
+    let (a, b) = tokio::join!(h.tick(), other.tick());
+    assert_eq!(
+        a.sent + b.sent,
+        5 + 1,
+        "5 calls + the patrol's 'before' reminder: {a:?} {b:?}"
+    );
+    h.clock.advance_ms(5 * MIN);
+    other.clock.set_ms(h.clock_now());
+    let (a, b) = tokio::join!(h.tick(), other.tick());
+    assert_eq!(a.calls + b.calls, 5, "{a:?} {b:?}");
+    let (a, b) = tokio::join!(h.tick(), other.tick());
+    assert_eq!(a.calls + b.calls, 0);
+    assert!(a.sent + b.sent <= 5);
+    h.clock.advance_ms(HOUR);
+    other.clock.set_ms(h.clock_now());
+    let (a, b) = tokio::join!(h.tick(), other.tick());
+    let (c, d) = tokio::join!(h.tick(), other.tick());
+    assert_eq!(
+        a.reminders + b.reminders + c.reminders + d.reminders,
+        2,
+        "due + overdue, once"
+    );
+    let mut all: Vec<String> = h
+        .hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.delivery.clone())
+        .collect();
+    all.extend(
+        other
+            .hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|x| x.delivery.clone()),
+    );
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "no delivery sent twice");
+    assert_eq!(
+        h.hooks_for("safety2").len() + other.hooks_for("safety2").len(),
+        5
+    );
+}
+
+/// The issue's chain in one go: a red gas alarm → warning → the person on
+/// duty e-mailed → not acknowledged within the SLA → the next person →
+/// acknowledged → disposal task → overdue → escalated to the county →
+/// hazard filed → rectified → verified → closed → in the monthly report.
+pub async fn full_chain(h: &Harness) {
+    let sink = h.smtp.as_ref().unwrap();
+    let (s, a) = h.alarm(&event(900, "raised", "red")).await;
+    assert_eq!(s, 200);
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    h.tick().await;
+    {
+        let mails = sink.mails.lock().unwrap();
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].to[0].contains("safety1@"));
+        assert!(mails[0].data.contains(&w));
+    }
+    h.clock.advance_ms(5 * MIN);
+    assert_eq!(h.tick().await.calls, 1);
+    assert_eq!(h.hooks_for("safety2").len(), 1);
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety2"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    h.clock.advance_ms(3 * MIN);
+    let (_, c) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "safety2", "false_alarm": false, "reason": "leak confirmed"}),
+        )
+        .await;
+    let task = c["task_id"].as_str().unwrap().to_string();
+    // The disposal task runs past its 24 h deadline: OVERDUE, county told.
+    h.post(
+        &format!("/api/v1/tasks/{task}/transition"),
+        json!({"to": "IN_PROGRESS", "actor": "safety2", "reason": "started"}),
+    )
+    .await;
+    h.clock.advance_ms(DAY);
+    h.tick().await;
+    let (_, tj) = h.get(&format!("/api/v1/tasks/{task}")).await;
+    assert_eq!(tj["state"], "OVERDUE");
+    assert!(
+        h.hooks_for("county1")
+            .iter()
+            .any(|x| x.body["subject_id"] == task.as_str() && x.body["purpose"] == "escalation")
+    );
+    // The leak's cause becomes a filed hazard, rectified, verified, closed.
+    let (_, hz) = h.post("/api/v1/hazards", json!({"actor": "county1", "venue_id": "s1", "category": "gas.valve", "title": "corroded valve", "source": "alarm", "source_ref": w})).await;
+    let hid = hz["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/hazards/{hid}/transition");
+    let mv = |to: &str, f: Value| json!({"to": to, "actor": "county1", "reason": to, "fields": f});
+    for (to, f) in [
+        ("JUDGED", json!({"severity": "general"})),
+        (
+            "FILED",
+            json!({"problem": "corroded valve", "measures": "replace valve", "standard": "GB/T 50493", "responsibility": "venue principal", "acceptance_unit": "town office", "owner_id": "safety2", "due_ms": h.clock_now() + 7 * DAY}),
+        ),
+        ("RECTIFYING", json!({})),
+        ("VERIFYING", json!({})),
+        (
+            "CLOSED",
+            json!({"acceptance_record": "valve replaced, leak test passed", "signer": "组长 Wang"}),
+        ),
+    ] {
+        let (s, p) = h.post(&path, mv(to, f)).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    for (to, ev) in [
+        ("SUBMITTED", Some("valve replaced")),
+        ("REVIEWED", None),
+        ("DONE", None),
+    ] {
+        let mut b = json!({"to": to, "actor": "safety2", "reason": to});
+        if let Some(e) = ev {
+            b["evidence"] = json!(e);
+        }
+        let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wj["state"], "RESOLVED");
+    let (_, m) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(m["alarms"], 1);
+    assert_eq!(m["alarms_by_kind_level"]["gas/red"], 1);
+    assert_eq!(m["mtta_s"], 300.0);
+    assert_eq!(m["mttr_s"], (8 * MIN + DAY) as f64 / 1000.0);
+    assert_eq!(m["alarm_hazard_share"], 1.0);
+    assert_eq!(m["hazards_found"], 1);
+}

@@ -1,0 +1,309 @@
+//! Modbus server mode: virtual devices of every kind expose our firmware's
+//! input-register map (`anquan_firmware::modbus`, encoded by the firmware's
+//! own encoder) on one TCP port (tokio-modbus `tcp-server`) or one serial
+//! line (RTU), one unit id per device, so a lab can poll a whole simulated
+//! site.
+//!
+//! A [`Site`] holds the register images; tests and the `modbus` command
+//! change readings with [`Site::set`], make a device stop answering with
+//! [`Site::set_silent`], or make it answer with an exception with
+//! [`Site::set_exception`].
+
+use std::collections::HashMap;
+use std::future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anquan_firmware::modbus::{InputImage, Status, encode_input_registers, map_for};
+use anquan_protocol::{DeviceKind, Faults, Metric, Readings};
+use tokio::net::TcpListener;
+pub use tokio_modbus::ExceptionCode;
+use tokio_modbus::server::Service;
+use tokio_modbus::{Request, Response, SlaveRequest};
+
+/// One virtual device.
+#[derive(Debug, Clone)]
+struct Unit {
+    kind: DeviceKind,
+    seq: u32,
+    readings: Readings,
+    input: Vec<u16>,
+    silent: bool,
+    exception: Option<ExceptionCode>,
+}
+
+/// The virtual devices behind one port, by unit id.
+#[derive(Debug, Default)]
+pub struct Site {
+    units: Mutex<HashMap<u8, Unit>>,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl Site {
+    /// A site with `devices` (unit id, kind), every reading at `nominal`.
+    pub fn new(devices: &[(u8, DeviceKind)]) -> Arc<Self> {
+        let site = Self::default();
+        for (unit, kind) in devices {
+            let mut u = Unit {
+                kind: *kind,
+                seq: 0,
+                readings: nominal(*kind).into_iter().collect(),
+                input: vec![0; map_for(*kind).input_len()],
+                silent: false,
+                exception: None,
+            };
+            let _ = encode(&mut u, 0);
+            site.lock().insert(*unit, u);
+        }
+        Arc::new(site)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u8, Unit>> {
+        self.units.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets readings of `unit` (others keep their value); a value outside
+    /// the metric's range or not in the kind's map is refused.
+    pub fn set(&self, unit: u8, readings: &[(Metric, f32)], ts_ms: u64) -> Result<(), String> {
+        let mut units = self.lock();
+        let u = units.get_mut(&unit).ok_or(format!("no unit {unit}"))?;
+        let before = u.readings.clone();
+        for (m, v) in readings {
+            let _ = u.readings.set(*m, *v);
+        }
+        u.seq = u.seq.wrapping_add(1);
+        if let Err(e) = encode(u, ts_ms) {
+            u.readings = before;
+            let _ = encode(u, ts_ms);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Makes `unit` stop answering (or answer again).
+    pub fn set_silent(&self, unit: u8, silent: bool) {
+        if let Some(u) = self.lock().get_mut(&unit) {
+            u.silent = silent;
+        }
+    }
+
+    /// Makes `unit` answer every request with `exception` (None: normally).
+    pub fn set_exception(&self, unit: u8, exception: Option<ExceptionCode>) {
+        if let Some(u) = self.lock().get_mut(&unit) {
+            u.exception = exception;
+        }
+    }
+
+    /// Requests served so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The units and kinds.
+    pub fn units(&self) -> Vec<(u8, DeviceKind)> {
+        let mut v: Vec<_> = self.lock().iter().map(|(u, d)| (*u, d.kind)).collect();
+        v.sort();
+        v
+    }
+
+    fn answer(&self, req: SlaveRequest<'_>) -> Result<Option<Response>, ExceptionCode> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let units = self.lock();
+        // An absent unit does not answer (as on a serial bus).
+        let Some(u) = units.get(&req.slave) else {
+            return Ok(None);
+        };
+        if u.silent {
+            return Ok(None);
+        }
+        if let Some(e) = u.exception {
+            return Err(e);
+        }
+        match req.request {
+            Request::ReadInputRegisters(addr, cnt) => {
+                let (a, n) = (usize::from(addr), usize::from(cnt));
+                if n == 0 || n > 125 {
+                    return Err(ExceptionCode::IllegalDataValue);
+                }
+                let words = u
+                    .input
+                    .get(a..a + n)
+                    .ok_or(ExceptionCode::IllegalDataAddress)?;
+                Ok(Some(Response::ReadInputRegisters(words.to_vec())))
+            }
+            Request::ReadHoldingRegisters(..)
+            | Request::ReadCoils(..)
+            | Request::ReadDiscreteInputs(..) => Err(ExceptionCode::IllegalDataAddress),
+            _ => Err(ExceptionCode::IllegalFunction),
+        }
+    }
+}
+
+fn encode(u: &mut Unit, ts_ms: u64) -> Result<(), String> {
+    let image = InputImage {
+        status: Status {
+            clock: ts_ms != 0,
+            ..Status::default()
+        },
+        seq: u.seq,
+        ts_ms,
+        readings: u.readings.clone(),
+        faults: Faults::new(),
+    };
+    encode_input_registers(map_for(u.kind), &image, &mut u.input)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Quiet readings of a healthy device of `kind`.
+pub fn nominal(kind: DeviceKind) -> Vec<(Metric, f32)> {
+    match kind {
+        DeviceKind::Gas => vec![(Metric::LelPct, 1.0), (Metric::CoPpm, 2.0)],
+        DeviceKind::Electrical => vec![
+            (Metric::ResidualMa, 120.0),
+            (Metric::Temp1C, 38.0),
+            (Metric::Temp2C, 39.0),
+            (Metric::Temp3C, 38.0),
+            (Metric::Temp4C, 37.0),
+        ],
+        DeviceKind::WaterPressure => vec![(Metric::PressureMpa, 0.45), (Metric::LevelM, 3.2)],
+        DeviceKind::Crane => vec![
+            (Metric::LoadT, 2.0),
+            (Metric::MomentPct, 40.0),
+            (Metric::RadiusM, 25.0),
+            (Metric::HeightM, 30.0),
+            (Metric::SlewDeg, 90.0),
+            (Metric::WindMs, 6.0),
+            (Metric::TiltDeg, 0.1),
+        ],
+    }
+}
+
+/// The tokio-modbus service of a site.
+#[derive(Debug, Clone)]
+pub struct SiteService(pub Arc<Site>);
+
+impl Service for SiteService {
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = future::Ready<Result<Self::Response, Self::Exception>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        future::ready(self.0.answer(req))
+    }
+}
+
+/// Serves `site` over Modbus TCP on `listener` until the task is dropped.
+pub async fn serve_tcp(listener: TcpListener, site: Arc<Site>) -> std::io::Result<()> {
+    let server = tokio_modbus::server::tcp::Server::new(listener);
+    let on_connected = |stream, _addr: SocketAddr| {
+        let svc = SiteService(site.clone());
+        async move { Ok(Some((svc, stream))) }
+    };
+    server.serve(&on_connected, |_err| {}).await
+}
+
+/// Serves `site` over Modbus RTU on the serial device `path`.
+pub async fn serve_rtu(path: &str, baud: u32, site: Arc<Site>) -> std::io::Result<()> {
+    let server = tokio_modbus::server::rtu::Server::new_from_path(path, baud)?;
+    server.serve_forever(SiteService(site)).await
+}
+
+/// Parses `gas:3,water_pressure:2,crane` into units numbered from 1.
+pub fn parse_devices(spec: &str) -> Result<Vec<(u8, DeviceKind)>, String> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, n) = match part.split_once(':') {
+            Some((k, n)) => (k, n.parse::<usize>().map_err(|e| format!("{part}: {e}"))?),
+            None => (part, 1),
+        };
+        let kind = DeviceKind::parse(kind).ok_or(format!(
+            "{part}: unknown kind (gas, electrical, water_pressure, crane)"
+        ))?;
+        for _ in 0..n {
+            let unit = u8::try_from(out.len() + 1)
+                .ok()
+                .filter(|u| *u <= 247)
+                .ok_or("at most 247 devices per port (Modbus unit ids 1-247)")?;
+            out.push((unit, kind));
+        }
+    }
+    if out.is_empty() {
+        return Err("no devices".into());
+    }
+    Ok(out)
+}
+
+/// The gateway config of a link polling this site on `addr`: a
+/// `[[modbus.links]]` with one device per unit (ids `{prefix}-{unit}`);
+/// `link_extra` is more `key = value` lines for the link.
+#[allow(clippy::too_many_arguments)]
+pub fn gateway_link_toml(
+    name: &str,
+    transport: &str,
+    target: &str,
+    site: &str,
+    prefix: &str,
+    units: &[(u8, DeviceKind)],
+    poll_interval_ms: u64,
+    link_extra: &str,
+) -> String {
+    let target_key = if transport == "rtu" {
+        "path"
+    } else {
+        "address"
+    };
+    let mut s = format!(
+        "[[modbus.links]]\nname = \"{name}\"\ntransport = \"{transport}\"\n{target_key} = \"{target}\"\npoll_interval_ms = {poll_interval_ms}\n{link_extra}\n"
+    );
+    for (unit, kind) in units {
+        s.push_str(&format!(
+            "[[modbus.links.devices]]\nid = \"{prefix}-{unit}\"\nsite = \"{site}\"\nkind = \"{kind}\"\nunit = {unit}\n"
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_images_encode() {
+        let d = parse_devices("gas:2, water_pressure").unwrap();
+        assert_eq!(
+            d,
+            vec![
+                (1, DeviceKind::Gas),
+                (2, DeviceKind::Gas),
+                (3, DeviceKind::WaterPressure)
+            ]
+        );
+        assert!(parse_devices("smoke").is_err());
+        assert!(parse_devices("gas:248").is_err());
+        let site = Site::new(&d);
+        site.set(3, &[(Metric::PressureMpa, 0.05)], 0).unwrap();
+        assert!(site.set(3, &[(Metric::PressureMpa, 99.0)], 0).is_err());
+        let r = site
+            .answer(SlaveRequest {
+                slave: 3,
+                request: Request::ReadInputRegisters(9, 1),
+            })
+            .unwrap();
+        assert_eq!(r, Some(Response::ReadInputRegisters(vec![50])));
+        let e = site.answer(SlaveRequest {
+            slave: 3,
+            request: Request::ReadInputRegisters(9, 100),
+        });
+        assert_eq!(e, Err(ExceptionCode::IllegalDataAddress));
+        assert_eq!(
+            site.answer(SlaveRequest {
+                slave: 9,
+                request: Request::ReadInputRegisters(0, 1),
+            }),
+            Ok(None)
+        );
+    }
+}
