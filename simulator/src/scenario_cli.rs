@@ -180,3 +180,42 @@ pub fn verify(args: &RunArgs) -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+/// `anquan-sim frames`.
+pub fn frames(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
+    use std::io::Write as _;
+    let mut s = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anquan-sim frames: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(seed) = seed {
+        s.spec.seed = seed;
+    }
+    let stream = match anquan_sim::run::stream(&s) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("anquan-sim frames: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for o in stream {
+        let line = format!(
+            "{:>9.3} {}{} {}\n",
+            o.t_ms as f64 / 1000.0,
+            o.topic,
+            if o.retain { " (retained)" } else { "" },
+            String::from_utf8_lossy(&o.payload)
+        );
+        if out.write_all(line.as_bytes()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
