@@ -16,6 +16,11 @@ fn external(name: &str, speed: f64) {
         .join("simulator/scenarios")
         .join(name);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("scenario: {e}"));
+    assert!(
+        speed == 1.0 || scenario.clock_rules().is_empty(),
+        "{name}: {:?} run on the gateway's clock; verify it at speed 1",
+        scenario.clock_rules()
+    );
     let mq = Mosquitto::start();
     let rules_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let rules = rules_dir.path().join("rules.toml");
@@ -86,4 +91,14 @@ fn electrical_probe_fault_scenario_passes_against_the_gateway_binary() {
 fn offline_short_scenario_passes_in_real_time_against_the_gateway_binary() {
     // The offline rule runs on the gateway's own clock: real time, 100 s.
     external("offline-short.toml", 1.0);
+}
+
+#[test]
+fn gas_sensor_fault_scenario_passes_against_the_gateway_binary() {
+    external("gas-sensor-fault.toml", 30.0);
+}
+
+#[test]
+fn crane_tilt_and_encoder_scenario_passes_against_the_gateway_binary() {
+    external("crane-tilt-and-encoder.toml", 30.0);
 }
