@@ -32,16 +32,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<AnyPool> {
     let opts = AnyConnectOptions::from_str(url)?;
     let sqlite = url.starts_with("sqlite:");
     // SQLite takes one writer at a time; one connection avoids "database is
-    // locked" between our own transactions.
-    let pool = AnyPoolOptions::new()
-        .max_connections(if sqlite { 1 } else { max_connections })
-        .connect_with(opts)
-        .await?;
-    if sqlite {
-        sqlx::query("PRAGMA busy_timeout = 5000")
-            .execute(&pool)
-            .await?;
-    }
+    // locked" between our own transactions. WAL: one fsync per commit,
+    // readers never block; synchronous stays FULL (an answered alarm is on
+    // disk).
+    let pool = if sqlite {
+        AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?
+    } else {
+        AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(opts)
+            .await?
+    };
     migrator().run(&pool).await?;
     Ok(pool)
 }

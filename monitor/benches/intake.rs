@@ -1,0 +1,206 @@
+//! Throughput of alarm intake over HTTP (idempotent duplicates included) and
+//! the time of a monthly report over a year of data for 1 000 venues.
+//!
+//! `cargo bench -p anquan-monitor --bench intake` (SQLite in a temp file);
+//! `MONITOR_BENCH_PG=postgres://… cargo bench -p anquan-monitor --bench intake`
+//! adds PostgreSQL. Results go to BENCHMARKS.md by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anquan_monitor::clock::ManualClock;
+use anquan_monitor::{App, Config};
+
+const T0: i64 = 1_794_268_800_000;
+
+fn config(url: &str) -> Config {
+    Config::parse(&format!(
+        r#"
+[database]
+url = "{url}"
+max_connections = 16
+[auth]
+intake_tokens = ["gateway-token-1"]
+api_tokens = ["operator-token-1"]
+[notify.webhook]
+secret = "bench-webhook-secret-0123"
+[[seed.regions]]
+id = "city"
+name = "City"
+tier = "city"
+[[seed.regions]]
+id = "county"
+name = "County"
+tier = "county"
+parent_id = "city"
+[[seed.people]]
+id = "duty"
+name = "Duty"
+role = "safety_officer"
+region_id = "county"
+webhook = "http://127.0.0.1:9/x"
+[[seed.duty]]
+person_id = "duty"
+role = "safety_officer"
+region_id = "county"
+"#
+    ))
+    .unwrap()
+}
+
+fn events(keys: usize, venues: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in 0..keys {
+        let v = format!("v{}", k % venues);
+        for (n, (state, level)) in [
+            ("raised", "yellow"),
+            ("escalated", "red"),
+            ("downgraded", "orange"),
+            ("cleared", "orange"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let e = format!(
+                r#"{{"event_id":"gw/{v}/dev-{k}/gas.lel/{n}","site":"{v}","device":"dev-{k}","kind":"gas","rule":"gas.lel","level":"{level}","state":"{state}","value":55.0,"threshold":50.0,"ts_ms":{T0},"gateway":"gw"}}"#
+            );
+            out.push(e.into_bytes());
+        }
+    }
+    // 25 % duplicates (redeliveries), interleaved.
+    let dups: Vec<Vec<u8>> = out.iter().step_by(3).cloned().collect();
+    let mut all = Vec::with_capacity(out.len() + dups.len());
+    let mut d = dups.into_iter();
+    for (i, e) in out.into_iter().enumerate() {
+        all.push(e);
+        if i % 3 == 2 {
+            if let Some(x) = d.next() {
+                all.push(x);
+            }
+        }
+    }
+    all
+}
+
+async fn run(name: &str, url: &str, full: bool) {
+    let venues: usize = if full { 1000 } else { 10 };
+    let clock = Arc::new(ManualClock::new(T0));
+    let app = App::new(config(url), clock.clone()).await.unwrap();
+    {
+        let mut tx = app.db.begin().await.unwrap();
+        for i in 0..venues {
+            anquan_monitor::registry::put_venue(
+                &mut tx,
+                &anquan_monitor::registry::Venue {
+                    id: format!("v{i}"),
+                    name: format!("Venue {i}"),
+                    sector: "hotel".into(),
+                    address: "x".into(),
+                    lat: None,
+                    lon: None,
+                    region_id: "county".into(),
+                    site: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1/alarms", l.local_addr().unwrap());
+    let router = anquan_monitor::api::router(app.clone());
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    let evs = Arc::new(events(if full { 2500 } else { 25 }, venues));
+    let n = evs.len();
+    let clients = 8;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let evs = evs.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = c;
+            while i < evs.len() {
+                let r = http
+                    .post(&base)
+                    .bearer_auth("gateway-token-1")
+                    .body(evs[i].clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                i += clients;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name}: intake {n} events (25 % duplicates) over HTTP, {clients} clients: {secs:.2} s = {:.0} events/s",
+        n as f64 / secs
+    );
+
+    // A year of data for 1 000 venues: 12 warnings, 12 done inspections and
+    // 2 hazards per venue.
+    let started = Instant::now();
+    let mut tx = app.db.begin().await.unwrap();
+    for v in 0..venues {
+        for m in 0..12i64 {
+            let t = T0 - m * 30 * 86_400_000;
+            sqlx::query("INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, notify_rank, ack_due_ms, updated_ms) VALUES ($1, $2, $3, 'county', $3, 'd', 'gas', 'gas.lel', 'red', 'red', 'RESOLVED', 1, 0, $4, $5, 'duty', $6, 0, NULL, $4)")
+                .bind(format!("y-{v}-{m}")).bind(format!("y-{v}-{m}")).bind(format!("v{v}")).bind(t).bind(t + 60_000).bind(t + 3_600_000)
+                .execute(&mut *tx).await.unwrap();
+            sqlx::query("INSERT INTO tasks (id, kind, title, venue_id, region_id, warning_id, level, assignee_id, state, due_ms, evidence, created_ms, done_ms, updated_ms) VALUES ($1, 'inspection', 't', $2, 'county', NULL, NULL, 'duty', 'DONE', $3, 'e', $3, $3, $3)")
+                .bind(format!("t-{v}-{m}")).bind(format!("v{v}")).bind(t)
+                .execute(&mut *tx).await.unwrap();
+        }
+        for k in 0..2i64 {
+            let t = T0 - k * 90 * 86_400_000;
+            sqlx::query("INSERT INTO hazards (id, venue_id, region_id, category, title, source, source_ref, severity, state, owner_id, problem, measures, standard, responsibility, funds, plan, acceptance_unit, acceptance_record, signer, interim_watcher, penalty_case, due_ms, created_ms, closed_ms, reopened, updated_ms) VALUES ($1, $2, 'county', 'c', 't', 'inspection', $3, 'general', 'CLOSED', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, $4, $4, $4, 0, $4)")
+                .bind(format!("h-{v}-{k}")).bind(format!("v{v}")).bind(format!("t-{v}-{k}")).bind(t)
+                .execute(&mut *tx).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    println!(
+        "{name}: loaded a year of data for {venues} venues in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut c = app.db.acquire().await.unwrap();
+    let started = Instant::now();
+    let m = anquan_monitor::reports::monthly(&mut c, "city", "2026-11")
+        .await
+        .unwrap();
+    let html = m.html();
+    println!(
+        "{name}: monthly report ({venues} venues, {} alarms in the month) in {:.0} ms ({} bytes of HTML)",
+        m.alarms,
+        started.elapsed().as_secs_f64() * 1000.0,
+        html.len()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small
+    // smoke version.
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(run(
+        "sqlite",
+        &format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
+        full,
+    ));
+    if let Ok(url) = std::env::var("MONITOR_BENCH_PG") {
+        rt.block_on(run("postgres", &url, full));
+    }
+}
