@@ -10,8 +10,14 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 /// The migrations, embedded in the binary (the same files for both engines).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "task_templates",
+        include_str!("../migrations/0002_task_templates.sql"),
+    ),
+];
 
 /// The migrator over [`MIGRATIONS`].
 pub fn migrator() -> sqlx::migrate::Migrator {

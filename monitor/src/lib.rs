@@ -19,6 +19,7 @@ pub mod notify;
 pub mod registry;
 pub mod reports;
 pub mod scheduler;
+pub mod templates;
 pub mod warnings;
 pub mod work;
 

@@ -112,7 +112,8 @@ pub struct Monthly {
     pub alarm_hazard_share: Option<f64>,
 }
 
-async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String>> {
+/// `root` and every region under it.
+pub async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String>> {
     let rows = sqlx::query("SELECT id, parent_id FROM regions")
         .fetch_all(&mut *c)
         .await?;

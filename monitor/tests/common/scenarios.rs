@@ -751,3 +751,59 @@ pub async fn full_chain(h: &Harness) {
     assert_eq!(m["alarm_hazard_share"], 1.0);
     assert_eq!(m["hazards_found"], 1);
 }
+
+/// The templates for [`recurring_tasks`].
+pub const TEMPLATES: &str = r#"
+[[task_templates]]
+id = "daily-patrol"
+kind = "patrol"
+title = "日巡查"
+every = "day"
+region_id = "town"
+assignee_role = "safety_officer"
+due_h = 20
+[[task_templates]]
+id = "random-check"
+kind = "sampling"
+title = "双随机抽查"
+every = "month"
+region_id = "city"
+assignee_role = "county"
+due_h = 240
+sample = 1
+"#;
+
+/// 任务督导: a daily patrol per venue and one random sampling a month,
+/// generated once per period; a patrol not done walks the ladder.
+pub async fn recurring_tasks(h: &Harness) {
+    let t = h.tick().await;
+    assert_eq!(
+        t.tasks,
+        2 + 1,
+        "2 venues x daily patrol + 1 sampled venue: {t:?}"
+    );
+    assert_eq!(h.tick().await.tasks, 0, "once per period");
+    let (_, tasks) = h.get("/api/v1/tasks").await;
+    let tasks = tasks.as_array().unwrap();
+    let patrols: Vec<_> = tasks.iter().filter(|t| t["kind"] == "patrol").collect();
+    assert_eq!(patrols.len(), 2);
+    assert!(
+        patrols
+            .iter()
+            .all(|t| t["assignee_id"] == "safety1" && t["state"] == "ASSIGNED")
+    );
+    assert!(patrols[0]["title"].as_str().unwrap().contains("2026-11-10"));
+    let sampled: Vec<_> = tasks.iter().filter(|t| t["kind"] == "sampling").collect();
+    assert_eq!(sampled.len(), 1);
+    assert_eq!(sampled[0]["assignee_id"], "county1");
+    // Next day: new patrols, no new sampling.
+    h.clock.advance_ms(DAY);
+    assert_eq!(h.tick().await.tasks, 2);
+    // Yesterday's patrols (due 20 h after the CST day began) and the
+    // sampling (due 10 days after the CST month began) are overdue by now.
+    let (_, over) = h.get("/api/v1/tasks?state=OVERDUE").await;
+    let over = over.as_array().unwrap();
+    assert_eq!(over.iter().filter(|t| t["kind"] == "patrol").count(), 2);
+    assert_eq!(over.iter().filter(|t| t["kind"] == "sampling").count(), 1);
+    assert_eq!(over.len(), 3);
+}
