@@ -51,7 +51,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/hazards/{id}", get(get_hazard))
         .route("/api/v1/hazards/{id}/transition", post(move_hazard))
         .route("/api/v1/accidents", post(accident))
-        .route("/api/v1/reports/monthly", get(monthly))
+        .route("/api/v1/reports/{period}", get(report))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/sanctions", get(sanctions))
@@ -557,16 +557,30 @@ async fn accident(
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
 }
 
-async fn monthly(State(app): State<App>, h: HeaderMap, Query(q): Q) -> Result<Response> {
+async fn report(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(period): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
     auth(&app, &h, Who::Operator)?;
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
-    let month = q
-        .get("month")
-        .ok_or_else(|| Error::BadRequest("month: give ?month=YYYY-MM".into()))?;
+    let date = match (q.get("date"), q.get("month")) {
+        (Some(d), _) => d.clone(),
+        (None, Some(m)) if period == "monthly" => {
+            reports::month_bounds(m)?;
+            format!("{m}-01")
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "date: give ?date=YYYY-MM-DD (monthly also takes ?month=YYYY-MM)".into(),
+            ));
+        }
+    };
     let mut c = app.db.acquire().await?;
-    let m = reports::monthly(&mut c, region, month).await?;
+    let m = reports::report(&mut c, region, &period, &date).await?;
     Ok(
         match q.get("format").map(String::as_str).unwrap_or("json") {
             "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),

@@ -1,4 +1,5 @@
-//! 报告生成: the monthly report per region (the region and everything under
+//! 报告生成: the daily, weekly, half-monthly (15-day node), monthly and
+//! quarterly report per region (the region and everything under
 //! it) with the spec's indicators (§4) and the alarm KPIs, as JSON, CSV and
 //! HTML. Months are China Standard Time (UTC+8) calendar months.
 
@@ -64,7 +65,9 @@ pub fn prior_year(ym: &str) -> Result<String> {
 pub struct Monthly {
     /// Region (with its subregions).
     pub region_id: String,
-    /// `YYYY-MM`.
+    /// `daily`, `weekly`, `half-monthly`, `monthly`, `quarterly`.
+    pub period: String,
+    /// The period's label (`2026-11`, `2026-W49`, `2026-11 16-end`, …).
     pub month: String,
     /// Registered venues.
     pub venues: i64,
@@ -141,14 +144,115 @@ pub async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String
     }
 }
 
-/// Computes the monthly report.
+/// The periods a report can cover.
+pub const PERIODS: [&str; 5] = ["daily", "weekly", "half-monthly", "monthly", "quarterly"];
+
+/// `(label, start, end)` in Unix ms (CST) of the `period` containing `date`
+/// (`YYYY-MM-DD`): a day, an ISO week from Monday, a 15-day node (1–15,
+/// 16–end), a month or a quarter.
+pub fn period_bounds(period: &str, date: &str) -> Result<(String, i64, i64)> {
+    let bad = || Error::Invalid(format!("date: {date:?} is not YYYY-MM-DD"));
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
+    let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad);
+    let add_months = |y: i32, m: u32, k: u32| {
+        let z = (m - 1 + k) as i32;
+        first(y + z / 12, (z % 12) as u32 + 1)
+    };
+    let (label, a, b) = match period {
+        "daily" => (
+            d.format("%Y-%m-%d").to_string(),
+            d,
+            d + chrono::Duration::days(1),
+        ),
+        "weekly" => {
+            let a = d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()));
+            let w = a.iso_week();
+            (
+                format!("{:04}-W{:02}", w.year(), w.week()),
+                a,
+                a + chrono::Duration::days(7),
+            )
+        }
+        "half-monthly" => {
+            if d.day() <= 15 {
+                let a = first(d.year(), d.month())?;
+                (
+                    format!("{:04}-{:02} 1-15", d.year(), d.month()),
+                    a,
+                    a + chrono::Duration::days(15),
+                )
+            } else {
+                let a = first(d.year(), d.month())? + chrono::Duration::days(15);
+                (
+                    format!("{:04}-{:02} 16-end", d.year(), d.month()),
+                    a,
+                    add_months(d.year(), d.month(), 1)?,
+                )
+            }
+        }
+        "monthly" => (
+            format!("{:04}-{:02}", d.year(), d.month()),
+            first(d.year(), d.month())?,
+            add_months(d.year(), d.month(), 1)?,
+        ),
+        "quarterly" => {
+            let q = (d.month() - 1) / 3;
+            (
+                format!("{:04}-Q{}", d.year(), q + 1),
+                first(d.year(), q * 3 + 1)?,
+                add_months(d.year(), q * 3 + 1, 3)?,
+            )
+        }
+        _ => {
+            return Err(Error::NotFound {
+                what: "report period",
+                id: period.into(),
+            });
+        }
+    };
+    let tz = FixedOffset::east_opt(8 * 3600).ok_or_else(bad)?;
+    let ms = |d: NaiveDate| -> Result<i64> {
+        let dt = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+        Ok(tz
+            .from_local_datetime(&dt)
+            .single()
+            .ok_or_else(bad)?
+            .timestamp_millis())
+    };
+    Ok((label, ms(a)?, ms(b)?))
+}
+
+/// The same date one year earlier (29 Feb → 28 Feb).
+fn year_earlier(date: &str) -> Result<String> {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| Error::Invalid(format!("date: {date:?} is not YYYY-MM-DD")))?;
+    let p = NaiveDate::from_ymd_opt(d.year() - 1, d.month(), d.day())
+        .or_else(|| NaiveDate::from_ymd_opt(d.year() - 1, d.month(), d.day() - 1))
+        .ok_or_else(|| Error::Invalid("date".into()))?;
+    Ok(p.format("%Y-%m-%d").to_string())
+}
+
+/// Computes the monthly report for `ym` (`YYYY-MM`).
 pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Monthly> {
-    let (start, end) = month_bounds(ym)?;
-    let (pstart, pend) = month_bounds(&prior_year(ym)?)?;
+    month_bounds(ym)?;
+    report(c, region, "monthly", &format!("{ym}-01")).await
+}
+
+/// Computes the report of `period` containing `date`.
+pub async fn report(
+    c: &mut AnyConnection,
+    region: &str,
+    period: &str,
+    date: &str,
+) -> Result<Monthly> {
+    let (label, start, end) = period_bounds(period, date)?;
+    let (_, pstart, pend) = period_bounds(period, &year_earlier(date)?)?;
+    let ym = label.as_str();
     let regions = subtree(c, region).await?;
     let inr = |r: &Option<String>| r.as_ref().is_some_and(|r| regions.contains(r));
     let mut m = Monthly {
         region_id: region.into(),
+        period: period.into(),
         month: ym.into(),
         ..Monthly::default()
     };
@@ -295,7 +399,7 @@ impl Monthly {
     pub fn rows(&self) -> Vec<(String, String)> {
         let mut r = vec![
             ("region".into(), self.region_id.clone()),
-            ("month".into(), self.month.clone()),
+            ("period".into(), format!("{} {}", self.period, self.month)),
             ("registered venues".into(), self.venues.to_string()),
             (
                 "检查覆盖率 inspection coverage".into(),
@@ -311,7 +415,7 @@ impl Monthly {
             ),
             ("执法处罚率 penalty rate".into(), pct(self.penalty_rate)),
             (
-                "accidents (this month / last year)".into(),
+                "accidents (this period / a year before)".into(),
                 format!("{} / {}", self.accidents.0, self.accidents.1),
             ),
             (
@@ -319,7 +423,7 @@ impl Monthly {
                 pct(self.accident_decline),
             ),
             (
-                "deaths (this month / last year)".into(),
+                "deaths (this period / a year before)".into(),
                 format!("{} / {}", self.deaths.0, self.deaths.1),
             ),
             ("事故下降率 death decline".into(), pct(self.death_decline)),
@@ -402,6 +506,32 @@ mod tests {
     }
 
     #[test]
+    fn periods() {
+        let day = 86_400_000;
+        let (l, s, e) = period_bounds("monthly", "2026-12-09").unwrap();
+        assert_eq!(
+            (l.as_str(), s, e - s),
+            ("2026-12", 1_796_054_400_000, 31 * day)
+        );
+        let (l, s2, e) = period_bounds("daily", "2026-12-01").unwrap();
+        assert_eq!((l.as_str(), s2, e - s2), ("2026-12-01", s, day));
+        let (l, a, e) = period_bounds("weekly", "2026-12-03").unwrap();
+        assert_eq!((l.as_str(), a, e - a), ("2026-W49", s - day, 7 * day));
+        let (l, a, e) = period_bounds("half-monthly", "2026-12-16").unwrap();
+        assert_eq!(
+            (l.as_str(), a, e - a),
+            ("2026-12 16-end", s + 15 * day, 16 * day)
+        );
+        let (l, _, _) = period_bounds("half-monthly", "2026-12-15").unwrap();
+        assert_eq!(l, "2026-12 1-15");
+        let (l, a, e) = period_bounds("quarterly", "2026-11-30").unwrap();
+        assert_eq!((l.as_str(), e - a), ("2026-Q4", 92 * day));
+        assert!(period_bounds("yearly", "2026-11-30").is_err());
+        assert!(period_bounds("daily", "2026-02-30").is_err());
+        assert_eq!(year_earlier("2028-02-29").unwrap(), "2027-02-28");
+    }
+
+    #[test]
     fn months_are_cst() {
         let (s, e) = month_bounds("2026-12").unwrap();
         // 2026-12-01T00:00+08:00 = 2026-11-30T16:00Z.
@@ -416,6 +546,7 @@ mod tests {
     fn csv_and_html_escape() {
         let m = Monthly {
             region_id: "a<b".into(),
+            period: "monthly".into(),
             month: "2026-01".into(),
             ..Monthly::default()
         };

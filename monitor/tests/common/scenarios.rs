@@ -533,6 +533,26 @@ pub async fn monthly_report(h: &Harness) {
         .get("/api/v1/reports/monthly?region=nowhere&month=2026-11")
         .await;
     assert_eq!(s, 404);
+    // The other periods: the same alarm on its CST day, week, 15-day node
+    // and quarter; nothing the day before.
+    for (period, date, alarms) in [
+        ("daily", "2026-11-10", 1),
+        ("daily", "2026-11-09", 0),
+        ("weekly", "2026-11-12", 1),
+        ("half-monthly", "2026-11-01", 1),
+        ("half-monthly", "2026-11-20", 0),
+        ("quarterly", "2026-12-31", 1),
+    ] {
+        let (s, m) = h
+            .get(&format!("/api/v1/reports/{period}?region=city&date={date}"))
+            .await;
+        assert_eq!(s, 200, "{period}: {m}");
+        assert_eq!(m["alarms"], alarms, "{period} {date}");
+    }
+    let (s, _) = h
+        .get("/api/v1/reports/yearly?region=city&date=2026-11-10")
+        .await;
+    assert_eq!(s, 404);
 }
 
 /// Registry CRUD with validation naming the field.
