@@ -55,6 +55,8 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/sanctions", get(sanctions))
+        .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
+        .route("/api/v1/hazards/{id}/list", post(list_hazard))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -658,6 +660,37 @@ async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Ve
             .map(|r| crate::db::row_json(r, COLS))
             .collect::<Result<_>>()?,
     ))
+}
+
+async fn decide_sanction(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>> {
+    auth(&app, &h, Who::Operator)?;
+    let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
+    Ok(axum::Json(json!({"id": id, "accepted": d.accept})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListBody {
+    person_id: String,
+    reason: String,
+}
+
+async fn list_hazard(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>> {
+    auth(&app, &h, Who::Operator)?;
+    let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
+    Ok(axum::Json(json!({"id": id, "listed_level": level})))
 }
 
 /// The OpenAPI 3 document (kept next to the routes above; a test checks

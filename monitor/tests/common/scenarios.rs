@@ -362,13 +362,50 @@ pub async fn hazards_and_reminders(h: &Harness) {
         .map(|s| s["proposal"].as_str().unwrap())
         .collect();
     assert_eq!(props, ["约谈/通报", "挂牌督办"]);
+    // A person confirms the 挂牌督办 proposal: the hazard is listed at the
+    // city level; a county person cannot list or lift it.
+    let listing = sp[1]["id"].as_str().unwrap();
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/sanctions/{listing}/decide"),
+            json!({"person_id": "city1", "accept": true, "reason": "long overdue"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (_, hz) = h.get(&format!("/api/v1/hazards/{id}")).await;
+    assert_eq!(hz["listed_level"], "city");
+    assert_eq!(hz["listed_by"], "city1");
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/hazards/{id}/list"),
+            json!({"person_id": "county1", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, 409, "already listed");
+    let (s, _) = h
+        .post(
+            &format!("/api/v1/sanctions/{listing}/decide"),
+            json!({"person_id": "city1", "accept": true, "reason": "again"}),
+        )
+        .await;
+    assert_eq!(s, 409, "decided once");
     // Verify and close: acceptance record and signer required.
     h.post(&path, mv("VERIFYING", json!({}))).await;
     let (s, p) = h.post(&path, mv("CLOSED", json!({}))).await;
     assert_eq!(s, 409);
     assert!(p["detail"].as_str().unwrap().contains("signer"));
-    let (s, _) = h.post(&path, mv("CLOSED", json!({"acceptance_record": "accepted on site, photos a1-a3", "signer": "组长 Wang"}))).await;
-    assert_eq!(s, 200);
+    let fields =
+        json!({"acceptance_record": "accepted on site, photos a1-a3", "signer": "组长 Wang"});
+    let (s, p) = h.post(&path, mv("CLOSED", fields.clone())).await;
+    assert_eq!(s, 409, "listed by the city: the county cannot lift it");
+    assert!(p["detail"].as_str().unwrap().contains("摘牌"), "{p}");
+    let (s, p) = h
+        .post(
+            &path,
+            json!({"to": "CLOSED", "actor": "city1", "reason": "摘牌", "fields": fields}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
     let (s, _) = h.post(&path, mv("ARCHIVED", json!({}))).await;
     assert_eq!(s, 200);
     let (s, _) = h.post(&path, mv("REOPENED", json!({}))).await;
