@@ -39,6 +39,21 @@ pub fn decode(body: &[u8]) -> Result<AlarmEvent> {
 
 /// Takes one alarm event.
 pub async fn accept(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
+    // Two transitions of one alarm arriving at once may both try to open
+    // its warning; the unique index lets one win, the other retries and
+    // then finds the open warning.
+    let mut tries = 0;
+    loop {
+        match accept_once(app, ev).await {
+            Err(Error::Db(sqlx::Error::Database(e))) if e.is_unique_violation() && tries < 3 => {
+                tries += 1
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn accept_once(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
     let now = app.now_ms();
     let mut tx = app.db.begin().await?;
     let inserted = sqlx::query(

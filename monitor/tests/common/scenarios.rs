@@ -66,8 +66,24 @@ pub async fn intake_contract(h: &Harness) {
     h.tick().await;
     h.tick().await;
     assert_eq!(h.hooks_for("safety1").len(), 1);
-    let (_, ws) = h.get("/api/v1/warnings").await;
-    assert_eq!(ws[0]["state"], "NOTIFIED");
+    let (_, ws) = h
+        .get(&format!(
+            "/api/v1/warnings/{}",
+            a1["warning_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ws["state"], "NOTIFIED");
+    // Two transitions of a new alarm at once: both accepted, one warning.
+    for round in 0..5u32 {
+        let dev = format!("race-{round}");
+        let (e1, e2) = (
+            event_on(1, &dev, "gas.lel", "raised", "yellow"),
+            event_on(2, &dev, "gas.lel", "escalated", "red"),
+        );
+        let (a, b) = tokio::join!(h.alarm(&e1), h.alarm(&e2));
+        assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+        assert_eq!(a.1["warning_id"], b.1["warning_id"]);
+    }
 }
 
 /// RAISED → NOTIFIED → (SLA miss: next person) → ACKED → DISPOSING → task
