@@ -439,8 +439,10 @@ async fn move_task(
 ) -> Result<axum::Json<Value>> {
     auth(&app, &h, Who::Operator)?;
     let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    work::move_task(&app, &id, &m).await?;
-    Ok(axum::Json(json!({"id": id, "state": m.to})))
+    let hazards = work::move_task(&app, &id, &m).await?;
+    Ok(axum::Json(
+        json!({"id": id, "state": m.to, "hazards": hazards}),
+    ))
 }
 
 async fn list_hazards(

@@ -127,13 +127,31 @@ pub struct TaskMove {
     /// Evidence text / photo reference (required for SUBMITTED).
     #[serde(default)]
     pub evidence: Option<String>,
+    /// Checklist answers (with SUBMITTED): every failed item becomes a
+    /// hazard of the task's venue (source `checklist`).
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
 }
 
-/// Moves a task; DONE of a disposal task resolves its warning.
-pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
+/// One checklist answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// The item (e.g. `2.0/fire.exit`): the hazard category.
+    pub item: String,
+    /// Passed.
+    pub ok: bool,
+    /// What was found.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Moves a task; DONE of a disposal task resolves its warning. Returns the
+/// hazards opened from failed checklist items.
+pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<Vec<String>> {
     let now = app.now_ms();
     let mut tx = app.db.begin().await?;
-    let t = sqlx::query("SELECT state, warning_id, assignee_id FROM tasks WHERE id = $1")
+    let t = sqlx::query("SELECT state, warning_id, assignee_id, venue_id FROM tasks WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -160,6 +178,15 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
                     "evidence: describe what was done (text or photo reference) to submit".into(),
                 ));
             };
+            let failed = m.checklist.iter().filter(|c| !c.ok).count();
+            let e = if m.checklist.is_empty() {
+                e.to_string()
+            } else {
+                format!(
+                    "{e}\nchecklist: {} items, {failed} failed",
+                    m.checklist.len()
+                )
+            };
             sqlx::query("UPDATE tasks SET evidence = $1 WHERE id = $2")
                 .bind(e)
                 .bind(id)
@@ -175,6 +202,34 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
     }
     TASK.transition(&mut tx, now, id, &from, &m.to, &actor, &m.reason)
         .await?;
+    let mut hazards = Vec::new();
+    if m.to == "SUBMITTED" {
+        for c in m.checklist.iter().filter(|c| !c.ok) {
+            let Some(venue) = opt_str(&t, "venue_id")? else {
+                return Err(Error::Invalid(
+                    "checklist: the task has no venue to file hazards against".into(),
+                ));
+            };
+            let (h, _) = create_hazard(
+                &mut tx,
+                now,
+                &actor,
+                NewHazard {
+                    venue_id: venue,
+                    region_id: None,
+                    category: c.item.clone(),
+                    title: c
+                        .note
+                        .clone()
+                        .unwrap_or_else(|| format!("checklist item {} failed", c.item)),
+                    source: "checklist".into(),
+                    source_ref: Some(id.to_string()),
+                },
+            )
+            .await?;
+            hazards.push(h);
+        }
+    }
     if m.to == "DONE" {
         sqlx::query("UPDATE tasks SET done_ms = $1 WHERE id = $2")
             .bind(now)
@@ -202,7 +257,7 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(hazards)
 }
 
 /// A new hazard.

@@ -544,12 +544,27 @@ pub async fn monthly_report(h: &Harness) {
     ] {
         let mut b = json!({"to": to, "actor": "grid", "reason": "r"});
         if let Some(e) = ev {
+            // Checklist 2.0: one failed item becomes a hazard of the venue.
             b["evidence"] = json!(e);
+            b["checklist"] = json!([
+                {"item": "2.0/extinguisher", "ok": false, "note": "expired extinguisher"},
+                {"item": "2.0/fire.exit", "ok": true}
+            ]);
         }
         let (s, p) = h.post(&format!("/api/v1/tasks/{tid}/transition"), b).await;
         assert_eq!(s, 200, "{p}");
+        if to == "SUBMITTED" {
+            let hz = p["hazards"].as_array().unwrap();
+            assert_eq!(hz.len(), 1);
+            let (_, hj) = h
+                .get(&format!("/api/v1/hazards/{}", hz[0].as_str().unwrap()))
+                .await;
+            assert_eq!(hj["source"], "checklist");
+            assert_eq!(hj["source_ref"], tid.as_str());
+            assert_eq!(hj["category"], "2.0/extinguisher");
+            assert_eq!(hj["venue_id"], "s2");
+        }
     }
-    h.post("/api/v1/hazards", json!({"actor": "grid", "venue_id": "s2", "category": "extinguisher", "title": "expired extinguisher", "source": "checklist", "source_ref": tid})).await;
     h.post(
         "/api/v1/accidents",
         json!({"region_id": "county", "at_ms": h.clock_now(), "deaths": 0, "note": "minor fall"}),
