@@ -25,6 +25,8 @@ pub fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
+        .route("/public/venues/{id}", get(public_venue))
+        .route("/public/reports", post(public_report))
         .route("/api/v1/warnings", get(list_warnings))
         .route("/api/v1/warnings/{id}", get(get_warning))
         .route("/api/v1/warnings/{id}/ack", post(ack))
@@ -693,6 +695,56 @@ async fn list_hazard(
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
     Ok(axum::Json(json!({"id": id, "listed_level": level})))
+}
+
+async fn public_venue(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+    let mut c = app.db.acquire().await?;
+    let html = crate::public::safety_code(&mut c, &id, app.now_ms()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicReport {
+    venue_id: String,
+    category: String,
+    description: String,
+}
+
+async fn public_report(
+    State(app): State<App>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    let r: PublicReport = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    if r.description.trim().is_empty() || r.description.chars().count() > 2000 {
+        return Err(Error::Invalid(
+            "description: say what you saw, in at most 2000 characters".into(),
+        ));
+    }
+    if r.category.trim().is_empty() || r.category.chars().count() > 64 {
+        return Err(Error::Invalid("category: 1 to 64 characters".into()));
+    }
+    let mut tx = app.db.begin().await?;
+    // No identity is taken or kept: the actor is "public".
+    let (id, created) = work::create_hazard(
+        &mut tx,
+        app.now_ms(),
+        "public",
+        work::NewHazard {
+            venue_id: r.venue_id,
+            region_id: None,
+            category: r.category,
+            title: r.description,
+            source: "report".into(),
+            source_ref: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"received": true, "hazard_id": id, "duplicate": !created})),
+    ))
 }
 
 /// The OpenAPI 3 document (kept next to the routes above; a test checks

@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod intake;
 pub mod notify;
+pub mod public;
 pub mod registry;
 pub mod reports;
 pub mod scheduler;

@@ -95,3 +95,9 @@ async fn sqlite_recurring_tasks() {
     let h = Harness::start_with(&sqlite_url(&dir), false, scenarios::TEMPLATES).await;
     scenarios::recurring_tasks(&h).await;
 }
+
+#[tokio::test]
+async fn sqlite_public_safety_code_and_report() {
+    let (h, _d) = harness(false).await;
+    scenarios::public_side(&h).await;
+}

@@ -895,3 +895,72 @@ pub async fn recurring_tasks(h: &Harness) {
     assert_eq!(over.iter().filter(|t| t["kind"] == "sampling").count(), 1);
     assert_eq!(over.len(), 3);
 }
+
+/// The public side: the 安全码 page without a token and without personal
+/// data, and an anonymous 举报 that becomes a hazard and turns the code
+/// yellow.
+pub async fn public_side(h: &Harness) {
+    let r = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Scenic area") && page.contains("绿码 green"),
+        "{page}"
+    );
+    let r = h
+        .http
+        .post(format!("{}/public/reports", h.base))
+        .json(&json!({"venue_id": "s1", "category": "fire.exit", "description": "exit 3 is chained shut"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let a: Value = r.json().await.unwrap();
+    let (_, hz) = h
+        .get(&format!(
+            "/api/v1/hazards/{}",
+            a["hazard_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(hz["source"], "report");
+    assert_eq!(hz["state"], "DETECTED");
+    let (_, au) = h
+        .get(&format!(
+            "/api/v1/audit?entity_id={}",
+            a["hazard_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(au[0]["actor"], "public", "no reporter identity is kept");
+    let page = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("黄码 yellow"), "{page}");
+    // No names or contacts of people on the page.
+    assert!(!page.contains("safety1") && !page.contains("example.invalid"));
+    let r = h
+        .http
+        .post(format!("{}/public/reports", h.base))
+        .json(&json!({"venue_id": "s1", "category": "x", "description": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
