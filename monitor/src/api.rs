@@ -144,7 +144,7 @@ async fn alarm(
     auth(&app, &h, Who::Gateway)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
-    let out = intake::accept(&app, &ev).await?;
+    let out = app.intake.accept(ev).await?;
     Ok((StatusCode::OK, axum::Json(out)).into_response())
 }
 

@@ -45,6 +45,8 @@ pub struct App {
     pub notifier: Arc<notify::Notifier>,
     /// This replica's name (lease owner).
     pub instance: String,
+    /// Alarm intake with group commit.
+    pub intake: intake::Batcher,
 }
 
 impl App {
@@ -57,13 +59,17 @@ impl App {
             registry::seed(&mut tx, &cfg.seed).await?;
             tx.commit().await?;
         }
-        Ok(Self {
+        let (intake, rx) = intake::Batcher::new();
+        let app = Self {
             db,
             cfg: Arc::new(cfg),
             clock,
             notifier,
             instance: db::new_id(),
-        })
+            intake,
+        };
+        tokio::spawn(intake::Batcher::run(app.clone(), rx));
+        Ok(app)
     }
 
     /// Now, from the clock.
