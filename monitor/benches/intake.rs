@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p anquan-monitor --bench intake` (SQLite in a temp file);
 //! `MONITOR_BENCH_PG=postgres://… cargo bench -p anquan-monitor --bench intake`
-//! adds PostgreSQL. Results go to BENCHMARKS.md by hand.
+//! adds PostgreSQL; `MONITOR_BENCH_CLIENTS` (default 8) sets the number of
+//! concurrent senders. Results go to BENCHMARKS.md by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -114,7 +115,10 @@ async fn run(name: &str, url: &str, full: bool) {
     tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
     let evs = Arc::new(events(if full { 2500 } else { 25 }, venues));
     let n = evs.len();
-    let clients = 8;
+    let clients: usize = std::env::var("MONITOR_BENCH_CLIENTS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
