@@ -586,7 +586,8 @@ async fn report(
         }
     };
     let mut c = app.db.acquire().await?;
-    let m = reports::report(&mut c, region, &period, &date).await?;
+    let sector = q.get("sector").map(String::as_str);
+    let m = reports::report_for(&mut c, region, sector, &period, &date).await?;
     Ok(
         match q.get("format").map(String::as_str).unwrap_or("json") {
             "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),

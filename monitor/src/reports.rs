@@ -65,6 +65,8 @@ pub fn prior_year(ym: &str) -> Result<String> {
 pub struct Monthly {
     /// Region (with its subregions).
     pub region_id: String,
+    /// Only the venues of this sector, when given.
+    pub sector: Option<String>,
     /// `daily`, `weekly`, `half-monthly`, `monthly`, `quarterly`.
     pub period: String,
     /// The period's label (`2026-11`, `2026-W49`, `2026-11 16-end`, …).
@@ -245,28 +247,47 @@ pub async fn report(
     period: &str,
     date: &str,
 ) -> Result<Monthly> {
+    report_for(c, region, None, period, date).await
+}
+
+/// Computes the report of `period` containing `date`, for the venues of
+/// one `sector` only when given.
+pub async fn report_for(
+    c: &mut AnyConnection,
+    region: &str,
+    sector: Option<&str>,
+    period: &str,
+    date: &str,
+) -> Result<Monthly> {
     let (label, start, end) = period_bounds(period, date)?;
     let (_, pstart, pend) = period_bounds(period, &year_earlier(date)?)?;
     let ym = label.as_str();
     let regions = subtree(c, region).await?;
-    let inr = |r: &Option<String>| r.as_ref().is_some_and(|r| regions.contains(r));
+    let in_region = |r: &Option<String>| r.as_ref().is_some_and(|r| regions.contains(r));
     let mut m = Monthly {
         region_id: region.into(),
+        sector: sector.map(str::to_string),
         period: period.into(),
         month: ym.into(),
         ..Monthly::default()
     };
 
-    let venues = sqlx::query("SELECT id, region_id FROM venues")
+    let venues = sqlx::query("SELECT id, region_id, sector FROM venues")
         .fetch_all(&mut *c)
         .await?;
     let mut venue_set = HashSet::new();
     for v in &venues {
-        if inr(&Some(v.try_get("region_id")?)) {
+        let sec: String = v.try_get("sector")?;
+        if in_region(&Some(v.try_get("region_id")?)) && sector.is_none_or(|s| s == sec) {
             venue_set.insert(v.try_get::<String, _>("id")?);
         }
     }
     m.venues = venue_set.len() as i64;
+    // A row counts when it is in the region and, with a sector, at one of
+    // the sector's venues.
+    let keep = |r: &Option<String>, v: &Option<String>| {
+        in_region(r) && (sector.is_none() || v.as_ref().is_some_and(|v| venue_set.contains(v)))
+    };
 
     let tasks = sqlx::query(
         "SELECT id, venue_id, region_id FROM tasks WHERE kind IN ('inspection', 'patrol', 'grid_visit', 'sampling') \
@@ -276,7 +297,7 @@ pub async fn report(
     .bind(end)
     .fetch_all(&mut *c)
     .await?;
-    let hazards = sqlx::query("SELECT source, source_ref, region_id, severity, state, due_ms, closed_ms, created_ms, penalty_case FROM hazards")
+    let hazards = sqlx::query("SELECT source, source_ref, region_id, venue_id, severity, state, due_ms, closed_ms, created_ms, penalty_case FROM hazards")
         .fetch_all(&mut *c)
         .await?;
     let mut hazard_refs = HashSet::new();
@@ -287,7 +308,7 @@ pub async fn report(
     }
     let mut inspected = HashSet::new();
     for t in &tasks {
-        if !inr(&opt_str(t, "region_id")?) {
+        if !keep(&opt_str(t, "region_id")?, &opt_str(t, "venue_id")?) {
             continue;
         }
         m.inspections += 1;
@@ -303,7 +324,7 @@ pub async fn report(
     m.hazard_discovery_rate = ratio(m.inspections_with_hazard, m.inspections);
 
     for h in &hazards {
-        if !inr(&opt_str(h, "region_id")?) {
+        if !keep(&opt_str(h, "region_id")?, &opt_str(h, "venue_id")?) {
             continue;
         }
         let due: Option<i64> = h.try_get("due_ms")?;
@@ -329,11 +350,11 @@ pub async fn report(
     m.rectification_rate = ratio(m.hazards_closed_on_time, m.hazards_due);
     m.penalty_rate = ratio(m.hazards_penalized, m.hazards_found);
 
-    let acc = sqlx::query("SELECT region_id, at_ms, deaths FROM accidents")
+    let acc = sqlx::query("SELECT region_id, venue_id, at_ms, deaths FROM accidents")
         .fetch_all(&mut *c)
         .await?;
     for a in &acc {
-        if !inr(&Some(a.try_get("region_id")?)) {
+        if !keep(&Some(a.try_get("region_id")?), &opt_str(a, "venue_id")?) {
             continue;
         }
         let at: i64 = a.try_get("at_ms")?;
@@ -349,7 +370,7 @@ pub async fn report(
     m.accident_decline = decline_rate(m.accidents.1, m.accidents.0);
     m.death_decline = decline_rate(m.deaths.1, m.deaths.0);
 
-    let ws = sqlx::query("SELECT id, region_id, kind, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
+    let ws = sqlx::query("SELECT id, region_id, venue_id, kind, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
         .bind(start)
         .bind(end)
         .fetch_all(&mut *c)
@@ -357,7 +378,7 @@ pub async fn report(
     let (mut ack_sum, mut ack_n, mut res_sum, mut res_n, mut became) =
         (0i64, 0i64, 0i64, 0i64, 0i64);
     for w in &ws {
-        if !inr(&opt_str(w, "region_id")?) {
+        if !keep(&opt_str(w, "region_id")?, &opt_str(w, "venue_id")?) {
             continue;
         }
         m.alarms += 1;
@@ -400,6 +421,10 @@ impl Monthly {
         let mut r = vec![
             ("region".into(), self.region_id.clone()),
             ("period".into(), format!("{} {}", self.period, self.month)),
+            (
+                "sector".into(),
+                self.sector.clone().unwrap_or_else(|| "all".into()),
+            ),
             ("registered venues".into(), self.venues.to_string()),
             (
                 "检查覆盖率 inspection coverage".into(),

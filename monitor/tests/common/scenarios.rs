@@ -617,6 +617,21 @@ pub async fn monthly_report(h: &Harness) {
         assert_eq!(s, 200, "{period}: {m}");
         assert_eq!(m["alarms"], alarms, "{period} {date}");
     }
+    // Per sector: the hotel (s2) was inspected and had no alarm.
+    let (s, m) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11&sector=hotel")
+        .await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["sector"], "hotel");
+    assert_eq!(m["venues"], 1);
+    assert_eq!(m["inspection_coverage"], 1.0);
+    assert_eq!(m["alarms"], 0);
+    let (_, m) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11&sector=scenic_area")
+        .await;
+    assert_eq!(m["venues"], 1);
+    assert_eq!(m["alarms"], 1);
+    assert_eq!(m["inspections"], 0);
     let (s, _) = h
         .get("/api/v1/reports/yearly?region=city&date=2026-11-10")
         .await;
