@@ -60,7 +60,10 @@ fn gas_leak_scenario_passes_against_the_gateway_binary_and_mosquitto() {
 // The scenarios whose rules are all judged per frame (thresholds, debounce
 // in samples, combinations, faults, the button) run accelerated; those
 // with offline or rate-of-change rules depend on the gateway's own clock
-// and are verified in process (`cargo test -p anquan-sim`).
+// and are verified in process (`cargo test -p anquan-sim`): at 30× the
+// silences of link-faults-quiet (30 s power-off, 20 s of torn payloads)
+// would last a second of the gateway's real clock, so its "no offline
+// alarm" would hold vacuously; `external` refuses such runs.
 
 #[test]
 fn gas_co_and_button_scenario_passes_against_the_gateway_binary() {
@@ -75,11 +78,6 @@ fn crane_gusty_lift_scenario_passes_against_the_gateway_binary() {
 #[test]
 fn rules_override_scenario_passes_against_the_gateway_binary() {
     external("rules-override.toml", 30.0);
-}
-
-#[test]
-fn link_faults_quiet_scenario_stays_quiet_against_the_gateway_binary() {
-    external("link-faults-quiet.toml", 30.0);
 }
 
 #[test]
