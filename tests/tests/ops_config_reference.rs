@@ -22,6 +22,46 @@ fn repo() -> PathBuf {
 
 const MINIMAL: &str = "[gateway]\nid = \"gw-01\"\ndata_dir = \"/var/lib/anquan-gateway\"\n";
 
+/// MINIMAL plus every optional table with only its required keys: the
+/// defaults of the keys in tables that are absent by default.
+const SAMPLE: &str = r#"
+[gateway]
+id = "gw-01"
+data_dir = "/var/lib/anquan-gateway"
+
+[[validate.devices]]
+id = "gas-0001"
+site = "s1"
+kind = "gas"
+
+[sink.influx]
+url = "http://127.0.0.1:8428"
+org = "anquan"
+bucket = "site"
+token = "example-token"
+
+[forward.http]
+url = "http://127.0.0.1:8088"
+token = "example-token"
+
+[forward.mqtt]
+
+[modbus.maps.transmitter]
+registers = [{ reading = "pressure_mpa", address = 0 }]
+
+[[modbus.links]]
+name = "pump-room"
+transport = "tcp"
+address = "192.0.2.10:502"
+
+[[modbus.links.devices]]
+id = "wp-0001"
+site = "s1"
+kind = "water_pressure"
+unit = 1
+registers = [{ reading = "pressure_mpa", address = 0 }]
+"#;
+
 #[derive(Debug)]
 struct FieldDef {
     key: String,
@@ -243,8 +283,14 @@ fn type_name(ty: &Type, defs: &BTreeMap<String, Def>) -> String {
     }
 }
 
+/// The value at `path`; `#0` is an array's first element, `*` a table's
+/// first entry.
 fn lookup<'a>(v: &'a toml::Value, path: &[String]) -> Option<&'a toml::Value> {
-    path.iter().try_fold(v, |v, k| v.get(k.as_str()))
+    path.iter().try_fold(v, |v, k| match k.as_str() {
+        "#0" => v.get(0),
+        "*" => v.as_table().and_then(|t| t.values().next()),
+        k => v.get(k),
+    })
 }
 
 fn show(v: &toml::Value) -> String {
@@ -259,6 +305,7 @@ fn show(v: &toml::Value) -> String {
 struct Walker<'a> {
     defs: &'a BTreeMap<String, Def>,
     defaults: toml::Value,
+    sample: toml::Value,
     out: String,
 }
 
@@ -313,25 +360,21 @@ impl Walker<'_> {
                 }
                 _ => None,
             };
-            let default = if !present {
-                "—".to_string()
-            } else if let Some(v) = lookup(&self.defaults, &key_path) {
-                show(v)
-            } else if optional {
-                "unset".to_string()
-            } else if !f.has_default && !container_default {
-                "**required**".to_string()
+            let required = !f.has_default && !container_default && !optional;
+            // Tables absent by default take their values from SAMPLE,
+            // which sets only their required keys.
+            let source = if present {
+                &self.defaults
             } else {
-                "—".to_string()
+                &self.sample
             };
-            let default = if !f.has_default && !container_default && !optional {
-                if present {
-                    format!("**required** (e.g. {default})")
-                } else {
-                    "**required**".to_string()
-                }
-            } else {
-                default
+            let default = match (lookup(source, &key_path), sub.is_some()) {
+                (_, true) => String::new(),
+                (Some(v), _) if required => format!("**required** (e.g. {})", show(v)),
+                (Some(v), _) => show(v),
+                (None, _) if required => "**required**".to_string(),
+                (None, _) if optional => "unset".to_string(),
+                (None, _) => "—".to_string(),
             };
             let ty = type_name(&f.ty, self.defs);
             let ty = if optional {
@@ -344,8 +387,9 @@ impl Walker<'_> {
                 Some((h, _, "[]")) => {
                     let _ = writeln!(
                         self.out,
-                        "| `{}` | array of tables, see `[[{h}]]` | {default} | {doc} |",
-                        f.key
+                        "| `{}` | array of tables, see `[[{h}]]` | {} | {doc} |",
+                        f.key,
+                        if required { "**required**" } else { "`[]`" }
                     );
                 }
                 Some((h, _, _)) => {
@@ -361,6 +405,11 @@ impl Walker<'_> {
                 }
             }
             if let Some(s) = sub {
+                match s.2 {
+                    "[]" => key_path.push("#0".into()),
+                    "map" => key_path.push("*".into()),
+                    _ => {}
+                }
                 subs.push((s, key_path, optional));
             }
         }
@@ -379,9 +428,14 @@ fn generate() -> String {
         .unwrap_or_else(|e| panic!("minimal config: {e}"));
     let defaults: toml::Value = toml::from_str(&cfg.to_effective_toml())
         .unwrap_or_else(|e| panic!("effective config: {e}"));
+    let cfg = anquan_gateway::config::Config::parse(SAMPLE)
+        .unwrap_or_else(|e| panic!("sample config: {e}"));
+    let sample: toml::Value = toml::from_str(&cfg.to_effective_toml())
+        .unwrap_or_else(|e| panic!("effective config: {e}"));
     let mut w = Walker {
         defs: &defs,
         defaults,
+        sample,
         out: String::new(),
     };
     w.out.push_str(
@@ -392,8 +446,9 @@ fn generate() -> String {
          Every key of the gateway's TOML file (`anquan-gateway run|check --config FILE`),\n\
          with its type, its default (what `anquan-gateway check` prints for a file\n\
          that sets only `[gateway] id` and `data_dir`) and its description. Unknown keys\n\
-         are errors. `gateway/gateway.example.toml` is a commented example; optional\n\
-         tables (`unset`) have no defaults of their own until present, where `—` is shown.\n\n",
+         are errors. `gateway/gateway.example.toml` is a commented example. For\n\
+         optional tables and arrays of tables, the defaults are those that apply once\n\
+         the table is present; `unset` means the key is optional and has no value.\n\n",
     );
     // Top-level sections: one table per field of Config.
     if let Some(Def::Struct { fields, .. }) = defs.get("Config") {
