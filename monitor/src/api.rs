@@ -25,6 +25,8 @@ pub fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
+        .route("/public/venues/{id}", get(public_venue))
+        .route("/public/reports", post(public_report))
         .route("/api/v1/warnings", get(list_warnings))
         .route("/api/v1/warnings/{id}", get(get_warning))
         .route("/api/v1/warnings/{id}/ack", post(ack))
@@ -51,10 +53,12 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/hazards/{id}", get(get_hazard))
         .route("/api/v1/hazards/{id}/transition", post(move_hazard))
         .route("/api/v1/accidents", post(accident))
-        .route("/api/v1/reports/monthly", get(monthly))
+        .route("/api/v1/reports/{period}", get(report))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/sanctions", get(sanctions))
+        .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
+        .route("/api/v1/hazards/{id}/list", post(list_hazard))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -140,7 +144,7 @@ async fn alarm(
     auth(&app, &h, Who::Gateway)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
-    let out = intake::accept(&app, &ev).await?;
+    let out = app.intake.accept(ev).await?;
     Ok((StatusCode::OK, axum::Json(out)).into_response())
 }
 
@@ -437,8 +441,10 @@ async fn move_task(
 ) -> Result<axum::Json<Value>> {
     auth(&app, &h, Who::Operator)?;
     let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    work::move_task(&app, &id, &m).await?;
-    Ok(axum::Json(json!({"id": id, "state": m.to})))
+    let hazards = work::move_task(&app, &id, &m).await?;
+    Ok(axum::Json(
+        json!({"id": id, "state": m.to, "hazards": hazards}),
+    ))
 }
 
 async fn list_hazards(
@@ -557,16 +563,31 @@ async fn accident(
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
 }
 
-async fn monthly(State(app): State<App>, h: HeaderMap, Query(q): Q) -> Result<Response> {
+async fn report(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(period): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
     auth(&app, &h, Who::Operator)?;
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
-    let month = q
-        .get("month")
-        .ok_or_else(|| Error::BadRequest("month: give ?month=YYYY-MM".into()))?;
+    let date = match (q.get("date"), q.get("month")) {
+        (Some(d), _) => d.clone(),
+        (None, Some(m)) if period == "monthly" => {
+            reports::month_bounds(m)?;
+            format!("{m}-01")
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "date: give ?date=YYYY-MM-DD (monthly also takes ?month=YYYY-MM)".into(),
+            ));
+        }
+    };
     let mut c = app.db.acquire().await?;
-    let m = reports::monthly(&mut c, region, month).await?;
+    let sector = q.get("sector").map(String::as_str);
+    let m = reports::report_for(&mut c, region, sector, &period, &date).await?;
     Ok(
         match q.get("format").map(String::as_str).unwrap_or("json") {
             "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
@@ -643,6 +664,87 @@ async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Ve
         rows.iter()
             .map(|r| crate::db::row_json(r, COLS))
             .collect::<Result<_>>()?,
+    ))
+}
+
+async fn decide_sanction(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>> {
+    auth(&app, &h, Who::Operator)?;
+    let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
+    Ok(axum::Json(json!({"id": id, "accepted": d.accept})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListBody {
+    person_id: String,
+    reason: String,
+}
+
+async fn list_hazard(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>> {
+    auth(&app, &h, Who::Operator)?;
+    let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
+    Ok(axum::Json(json!({"id": id, "listed_level": level})))
+}
+
+async fn public_venue(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+    let mut c = app.db.acquire().await?;
+    let html = crate::public::safety_code(&mut c, &id, app.now_ms()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicReport {
+    venue_id: String,
+    category: String,
+    description: String,
+}
+
+async fn public_report(
+    State(app): State<App>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    let r: PublicReport = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    if r.description.trim().is_empty() || r.description.chars().count() > 2000 {
+        return Err(Error::Invalid(
+            "description: say what you saw, in at most 2000 characters".into(),
+        ));
+    }
+    if r.category.trim().is_empty() || r.category.chars().count() > 64 {
+        return Err(Error::Invalid("category: 1 to 64 characters".into()));
+    }
+    let mut tx = app.db.begin().await?;
+    // No identity is taken or kept: the actor is "public".
+    let (id, created) = work::create_hazard(
+        &mut tx,
+        app.now_ms(),
+        "public",
+        work::NewHazard {
+            venue_id: r.venue_id,
+            region_id: None,
+            category: r.category,
+            title: r.description,
+            source: "report".into(),
+            source_ref: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"received": true, "hazard_id": id, "duplicate": !created})),
     ))
 }
 

@@ -51,6 +51,8 @@ pub struct Config {
     pub key_risk: KeyRiskConfig,
     /// `[[routing]]`: who is called, in order, per level.
     pub routing: Vec<Route>,
+    /// `[[task_templates]]`: recurring tasks (任务督导).
+    pub task_templates: Vec<crate::templates::Template>,
     /// `[seed]`: registry rows inserted (or kept) at start.
     pub seed: Seed,
 }
@@ -475,6 +477,16 @@ impl Config {
             }
             for (j, role) in r.roles.iter().enumerate() {
                 check_role(&format!("routing[{i}].roles[{j}]"), role)?;
+            }
+        }
+        let mut ids = HashSet::new();
+        for (i, t) in self.task_templates.iter().enumerate() {
+            t.validate(&format!("task_templates[{i}]"))?;
+            if !ids.insert(t.id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("task_templates[{i}].id"),
+                    "duplicate id",
+                ));
             }
         }
         self.seed.validate()

@@ -10,8 +10,15 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 /// The migrations, embedded in the binary (the same files for both engines).
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "task_templates",
+        include_str!("../migrations/0002_task_templates.sql"),
+    ),
+    (3, "listing", include_str!("../migrations/0003_listing.sql")),
+];
 
 /// The migrator over [`MIGRATIONS`].
 pub fn migrator() -> sqlx::migrate::Migrator {
@@ -256,4 +263,36 @@ pub fn row_json(row: &sqlx::any::AnyRow, cols: &[&str]) -> Result<serde_json::Va
         m.insert(c.to_string(), v);
     }
     Ok(serde_json::Value::Object(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "{files:?}");
+        for (i, (f, &(v, d, _))) in files.iter().zip(MIGRATIONS).enumerate() {
+            assert_eq!(v, i as i64 + 1);
+            assert_eq!(f, &format!("{v:04}_{d}.sql"));
+        }
+    }
+
+    #[test]
+    fn machines_allow_only_their_edges() {
+        assert!(WARNING.allows("RAISED", "ACKED"));
+        assert!(!WARNING.allows("RAISED", "RESOLVED"));
+        assert!(TASK.allows("IN_PROGRESS", "OVERDUE"));
+        assert!(!TASK.allows("DONE", "IN_PROGRESS"));
+        assert!(HAZARD.allows("DETECTED", "VERIFYING"));
+        assert!(!HAZARD.allows("DETECTED", "CLOSED"));
+        assert_eq!(HAZARD.next("CLOSED"), ["ARCHIVED", "REOPENED"]);
+    }
 }

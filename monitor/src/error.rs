@@ -34,6 +34,9 @@ pub enum Error {
     /// lost); the reason says what is missing.
     #[error("{0}")]
     Conflict(String),
+    /// Temporarily unavailable (a batch failed to commit, a worker stopped).
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -82,7 +85,11 @@ impl Error {
                 "conflict",
                 "Not allowed in the current state",
             ),
-            Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Config(_) => (
+            Self::Db(_)
+            | Self::Unavailable(_)
+            | Self::Migrate(_)
+            | Self::Io(_)
+            | Self::Config(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable; retry later",

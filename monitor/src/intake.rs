@@ -37,10 +37,121 @@ pub fn decode(body: &[u8]) -> Result<AlarmEvent> {
     })
 }
 
-/// Takes one alarm event.
+/// Takes one alarm event in its own transaction.
 pub async fn accept(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
-    let now = app.now_ms();
     let mut tx = app.db.begin().await?;
+    let out = accept_retrying(app, &mut tx, ev, app.now_ms()).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Takes one event inside the transaction `c`, in a savepoint: on failure
+/// the event's writes are undone and the rest of the transaction stands.
+/// Two transitions of one alarm arriving at once (other replica) may both
+/// try to open its warning; the unique index lets one win, the other
+/// retries and then finds the open warning.
+async fn accept_retrying(
+    app: &App,
+    c: &mut AnyConnection,
+    ev: &AlarmEvent,
+    now: i64,
+) -> Result<Outcome> {
+    use sqlx::Connection;
+    let mut tries = 0;
+    loop {
+        let mut sp = c.begin().await?;
+        match accept_in(app, &mut sp, ev, now).await {
+            Ok(o) => {
+                sp.commit().await?;
+                return Ok(o);
+            }
+            Err(Error::Db(sqlx::Error::Database(e))) if e.is_unique_violation() && tries < 3 => {
+                sp.rollback().await?;
+                tries += 1;
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                return Err(e);
+            }
+        }
+    }
+}
+
+type Job = (AlarmEvent, tokio::sync::oneshot::Sender<Result<Outcome>>);
+
+/// Group commit: events that arrive while a transaction is being written
+/// are taken together in the next one (each in a savepoint), and all are
+/// answered after it commits. One fsync per batch instead of per event.
+#[derive(Debug, Clone)]
+pub struct Batcher(tokio::sync::mpsc::Sender<Job>);
+
+/// The largest batch.
+pub const MAX_BATCH: usize = 256;
+
+impl Batcher {
+    /// The queue; [`Batcher::run`] drains it.
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Job>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        (Self(tx), rx)
+    }
+
+    /// Takes one event (waits for its batch to commit).
+    pub async fn accept(&self, ev: AlarmEvent) -> Result<Outcome> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .send((ev, tx))
+            .await
+            .map_err(|_| Error::Unavailable("the intake worker stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("the intake worker stopped".into()))?
+    }
+
+    /// The worker: runs until every sender is gone.
+    pub async fn run(app: App, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            let results = batch_once(&app, &batch).await;
+            for ((_, reply), r) in batch.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
+    let fail = |e: &dyn std::fmt::Display| -> Vec<Result<Outcome>> {
+        batch
+            .iter()
+            .map(|_| Err(Error::Unavailable(format!("database: {e}"))))
+            .collect()
+    };
+    let now = app.now_ms();
+    let mut tx = match app.db.begin().await {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let mut out = Vec::with_capacity(batch.len());
+    for (ev, _) in batch {
+        out.push(accept_retrying(app, &mut tx, ev, now).await);
+    }
+    match tx.commit().await {
+        Ok(()) => out,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn accept_in(
+    app: &App,
+    tx: &mut AnyConnection,
+    ev: &AlarmEvent,
+    now: i64,
+) -> Result<Outcome> {
     let inserted = sqlx::query(
         "INSERT INTO alarm_events (event_id, warning_id, site, device, kind, rule, level, state, \
          value, threshold, ts_ms, gateway, received_ms) \
@@ -68,14 +179,13 @@ pub async fn accept(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
             .fetch_one(&mut *tx)
             .await?;
         let warning_id = opt_str(&row, "warning_id")?;
-        tx.rollback().await?;
         return Ok(Outcome {
             event_id: ev.event_id.to_string(),
             warning_id,
             duplicate: true,
         });
     }
-    let warning_id = apply(app, &mut tx, ev, now).await?;
+    let warning_id = apply(app, tx, ev, now).await?;
     if let Some(w) = &warning_id {
         sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
             .bind(w)
@@ -83,7 +193,6 @@ pub async fn accept(app: &App, ev: &AlarmEvent) -> Result<Outcome> {
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(Outcome {
         event_id: ev.event_id.to_string(),
         warning_id,

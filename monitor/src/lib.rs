@@ -16,9 +16,11 @@ pub mod db;
 pub mod error;
 pub mod intake;
 pub mod notify;
+pub mod public;
 pub mod registry;
 pub mod reports;
 pub mod scheduler;
+pub mod templates;
 pub mod warnings;
 pub mod work;
 
@@ -43,6 +45,8 @@ pub struct App {
     pub notifier: Arc<notify::Notifier>,
     /// This replica's name (lease owner).
     pub instance: String,
+    /// Alarm intake with group commit.
+    pub intake: intake::Batcher,
 }
 
 impl App {
@@ -55,13 +59,17 @@ impl App {
             registry::seed(&mut tx, &cfg.seed).await?;
             tx.commit().await?;
         }
-        Ok(Self {
+        let (intake, rx) = intake::Batcher::new();
+        let app = Self {
             db,
             cfg: Arc::new(cfg),
             clock,
             notifier,
             instance: db::new_id(),
-        })
+            intake,
+        };
+        tokio::spawn(intake::Batcher::run(app.clone(), rx));
+        Ok(app)
     }
 
     /// Now, from the clock.

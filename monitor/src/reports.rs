@@ -1,4 +1,5 @@
-//! 报告生成: the monthly report per region (the region and everything under
+//! 报告生成: the daily, weekly, half-monthly (15-day node), monthly and
+//! quarterly report per region (the region and everything under
 //! it) with the spec's indicators (§4) and the alarm KPIs, as JSON, CSV and
 //! HTML. Months are China Standard Time (UTC+8) calendar months.
 
@@ -64,7 +65,11 @@ pub fn prior_year(ym: &str) -> Result<String> {
 pub struct Monthly {
     /// Region (with its subregions).
     pub region_id: String,
-    /// `YYYY-MM`.
+    /// Only the venues of this sector, when given.
+    pub sector: Option<String>,
+    /// `daily`, `weekly`, `half-monthly`, `monthly`, `quarterly`.
+    pub period: String,
+    /// The period's label (`2026-11`, `2026-W49`, `2026-11 16-end`, …).
     pub month: String,
     /// Registered venues.
     pub venues: i64,
@@ -112,7 +117,8 @@ pub struct Monthly {
     pub alarm_hazard_share: Option<f64>,
 }
 
-async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String>> {
+/// `root` and every region under it.
+pub async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String>> {
     let rows = sqlx::query("SELECT id, parent_id FROM regions")
         .fetch_all(&mut *c)
         .await?;
@@ -140,28 +146,148 @@ async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String>> {
     }
 }
 
-/// Computes the monthly report.
+/// The periods a report can cover.
+pub const PERIODS: [&str; 5] = ["daily", "weekly", "half-monthly", "monthly", "quarterly"];
+
+/// `(label, start, end)` in Unix ms (CST) of the `period` containing `date`
+/// (`YYYY-MM-DD`): a day, an ISO week from Monday, a 15-day node (1–15,
+/// 16–end), a month or a quarter.
+pub fn period_bounds(period: &str, date: &str) -> Result<(String, i64, i64)> {
+    let bad = || Error::Invalid(format!("date: {date:?} is not YYYY-MM-DD"));
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
+    let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad);
+    let add_months = |y: i32, m: u32, k: u32| {
+        let z = (m - 1 + k) as i32;
+        first(y + z / 12, (z % 12) as u32 + 1)
+    };
+    let (label, a, b) = match period {
+        "daily" => (
+            d.format("%Y-%m-%d").to_string(),
+            d,
+            d + chrono::Duration::days(1),
+        ),
+        "weekly" => {
+            let a = d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()));
+            let w = a.iso_week();
+            (
+                format!("{:04}-W{:02}", w.year(), w.week()),
+                a,
+                a + chrono::Duration::days(7),
+            )
+        }
+        "half-monthly" => {
+            if d.day() <= 15 {
+                let a = first(d.year(), d.month())?;
+                (
+                    format!("{:04}-{:02} 1-15", d.year(), d.month()),
+                    a,
+                    a + chrono::Duration::days(15),
+                )
+            } else {
+                let a = first(d.year(), d.month())? + chrono::Duration::days(15);
+                (
+                    format!("{:04}-{:02} 16-end", d.year(), d.month()),
+                    a,
+                    add_months(d.year(), d.month(), 1)?,
+                )
+            }
+        }
+        "monthly" => (
+            format!("{:04}-{:02}", d.year(), d.month()),
+            first(d.year(), d.month())?,
+            add_months(d.year(), d.month(), 1)?,
+        ),
+        "quarterly" => {
+            let q = (d.month() - 1) / 3;
+            (
+                format!("{:04}-Q{}", d.year(), q + 1),
+                first(d.year(), q * 3 + 1)?,
+                add_months(d.year(), q * 3 + 1, 3)?,
+            )
+        }
+        _ => {
+            return Err(Error::NotFound {
+                what: "report period",
+                id: period.into(),
+            });
+        }
+    };
+    let tz = FixedOffset::east_opt(8 * 3600).ok_or_else(bad)?;
+    let ms = |d: NaiveDate| -> Result<i64> {
+        let dt = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+        Ok(tz
+            .from_local_datetime(&dt)
+            .single()
+            .ok_or_else(bad)?
+            .timestamp_millis())
+    };
+    Ok((label, ms(a)?, ms(b)?))
+}
+
+/// The same date one year earlier (29 Feb → 28 Feb).
+fn year_earlier(date: &str) -> Result<String> {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| Error::Invalid(format!("date: {date:?} is not YYYY-MM-DD")))?;
+    let p = NaiveDate::from_ymd_opt(d.year() - 1, d.month(), d.day())
+        .or_else(|| NaiveDate::from_ymd_opt(d.year() - 1, d.month(), d.day() - 1))
+        .ok_or_else(|| Error::Invalid("date".into()))?;
+    Ok(p.format("%Y-%m-%d").to_string())
+}
+
+/// Computes the monthly report for `ym` (`YYYY-MM`).
 pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Monthly> {
-    let (start, end) = month_bounds(ym)?;
-    let (pstart, pend) = month_bounds(&prior_year(ym)?)?;
+    month_bounds(ym)?;
+    report(c, region, "monthly", &format!("{ym}-01")).await
+}
+
+/// Computes the report of `period` containing `date`.
+pub async fn report(
+    c: &mut AnyConnection,
+    region: &str,
+    period: &str,
+    date: &str,
+) -> Result<Monthly> {
+    report_for(c, region, None, period, date).await
+}
+
+/// Computes the report of `period` containing `date`, for the venues of
+/// one `sector` only when given.
+pub async fn report_for(
+    c: &mut AnyConnection,
+    region: &str,
+    sector: Option<&str>,
+    period: &str,
+    date: &str,
+) -> Result<Monthly> {
+    let (label, start, end) = period_bounds(period, date)?;
+    let (_, pstart, pend) = period_bounds(period, &year_earlier(date)?)?;
+    let ym = label.as_str();
     let regions = subtree(c, region).await?;
-    let inr = |r: &Option<String>| r.as_ref().is_some_and(|r| regions.contains(r));
+    let in_region = |r: &Option<String>| r.as_ref().is_some_and(|r| regions.contains(r));
     let mut m = Monthly {
         region_id: region.into(),
+        sector: sector.map(str::to_string),
+        period: period.into(),
         month: ym.into(),
         ..Monthly::default()
     };
 
-    let venues = sqlx::query("SELECT id, region_id FROM venues")
+    let venues = sqlx::query("SELECT id, region_id, sector FROM venues")
         .fetch_all(&mut *c)
         .await?;
     let mut venue_set = HashSet::new();
     for v in &venues {
-        if inr(&Some(v.try_get("region_id")?)) {
+        let sec: String = v.try_get("sector")?;
+        if in_region(&Some(v.try_get("region_id")?)) && sector.is_none_or(|s| s == sec) {
             venue_set.insert(v.try_get::<String, _>("id")?);
         }
     }
     m.venues = venue_set.len() as i64;
+    // A row counts when it is in the region and, with a sector, at one of
+    // the sector's venues.
+    let keep = |r: &Option<String>, v: &Option<String>| {
+        in_region(r) && (sector.is_none() || v.as_ref().is_some_and(|v| venue_set.contains(v)))
+    };
 
     let tasks = sqlx::query(
         "SELECT id, venue_id, region_id FROM tasks WHERE kind IN ('inspection', 'patrol', 'grid_visit', 'sampling') \
@@ -171,7 +297,7 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     .bind(end)
     .fetch_all(&mut *c)
     .await?;
-    let hazards = sqlx::query("SELECT source, source_ref, region_id, severity, state, due_ms, closed_ms, created_ms, penalty_case FROM hazards")
+    let hazards = sqlx::query("SELECT source, source_ref, region_id, venue_id, severity, state, due_ms, closed_ms, created_ms, penalty_case FROM hazards")
         .fetch_all(&mut *c)
         .await?;
     let mut hazard_refs = HashSet::new();
@@ -182,7 +308,7 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     }
     let mut inspected = HashSet::new();
     for t in &tasks {
-        if !inr(&opt_str(t, "region_id")?) {
+        if !keep(&opt_str(t, "region_id")?, &opt_str(t, "venue_id")?) {
             continue;
         }
         m.inspections += 1;
@@ -198,7 +324,7 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     m.hazard_discovery_rate = ratio(m.inspections_with_hazard, m.inspections);
 
     for h in &hazards {
-        if !inr(&opt_str(h, "region_id")?) {
+        if !keep(&opt_str(h, "region_id")?, &opt_str(h, "venue_id")?) {
             continue;
         }
         let due: Option<i64> = h.try_get("due_ms")?;
@@ -224,11 +350,11 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     m.rectification_rate = ratio(m.hazards_closed_on_time, m.hazards_due);
     m.penalty_rate = ratio(m.hazards_penalized, m.hazards_found);
 
-    let acc = sqlx::query("SELECT region_id, at_ms, deaths FROM accidents")
+    let acc = sqlx::query("SELECT region_id, venue_id, at_ms, deaths FROM accidents")
         .fetch_all(&mut *c)
         .await?;
     for a in &acc {
-        if !inr(&Some(a.try_get("region_id")?)) {
+        if !keep(&Some(a.try_get("region_id")?), &opt_str(a, "venue_id")?) {
             continue;
         }
         let at: i64 = a.try_get("at_ms")?;
@@ -244,7 +370,7 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     m.accident_decline = decline_rate(m.accidents.1, m.accidents.0);
     m.death_decline = decline_rate(m.deaths.1, m.deaths.0);
 
-    let ws = sqlx::query("SELECT id, region_id, kind, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
+    let ws = sqlx::query("SELECT id, region_id, venue_id, kind, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
         .bind(start)
         .bind(end)
         .fetch_all(&mut *c)
@@ -252,7 +378,7 @@ pub async fn monthly(c: &mut AnyConnection, region: &str, ym: &str) -> Result<Mo
     let (mut ack_sum, mut ack_n, mut res_sum, mut res_n, mut became) =
         (0i64, 0i64, 0i64, 0i64, 0i64);
     for w in &ws {
-        if !inr(&opt_str(w, "region_id")?) {
+        if !keep(&opt_str(w, "region_id")?, &opt_str(w, "venue_id")?) {
             continue;
         }
         m.alarms += 1;
@@ -294,7 +420,11 @@ impl Monthly {
     pub fn rows(&self) -> Vec<(String, String)> {
         let mut r = vec![
             ("region".into(), self.region_id.clone()),
-            ("month".into(), self.month.clone()),
+            ("period".into(), format!("{} {}", self.period, self.month)),
+            (
+                "sector".into(),
+                self.sector.clone().unwrap_or_else(|| "all".into()),
+            ),
             ("registered venues".into(), self.venues.to_string()),
             (
                 "检查覆盖率 inspection coverage".into(),
@@ -310,7 +440,7 @@ impl Monthly {
             ),
             ("执法处罚率 penalty rate".into(), pct(self.penalty_rate)),
             (
-                "accidents (this month / last year)".into(),
+                "accidents (this period / a year before)".into(),
                 format!("{} / {}", self.accidents.0, self.accidents.1),
             ),
             (
@@ -318,7 +448,7 @@ impl Monthly {
                 pct(self.accident_decline),
             ),
             (
-                "deaths (this month / last year)".into(),
+                "deaths (this period / a year before)".into(),
                 format!("{} / {}", self.deaths.0, self.deaths.1),
             ),
             ("事故下降率 death decline".into(), pct(self.death_decline)),
@@ -401,6 +531,32 @@ mod tests {
     }
 
     #[test]
+    fn periods() {
+        let day = 86_400_000;
+        let (l, s, e) = period_bounds("monthly", "2026-12-09").unwrap();
+        assert_eq!(
+            (l.as_str(), s, e - s),
+            ("2026-12", 1_796_054_400_000, 31 * day)
+        );
+        let (l, s2, e) = period_bounds("daily", "2026-12-01").unwrap();
+        assert_eq!((l.as_str(), s2, e - s2), ("2026-12-01", s, day));
+        let (l, a, e) = period_bounds("weekly", "2026-12-03").unwrap();
+        assert_eq!((l.as_str(), a, e - a), ("2026-W49", s - day, 7 * day));
+        let (l, a, e) = period_bounds("half-monthly", "2026-12-16").unwrap();
+        assert_eq!(
+            (l.as_str(), a, e - a),
+            ("2026-12 16-end", s + 15 * day, 16 * day)
+        );
+        let (l, _, _) = period_bounds("half-monthly", "2026-12-15").unwrap();
+        assert_eq!(l, "2026-12 1-15");
+        let (l, a, e) = period_bounds("quarterly", "2026-11-30").unwrap();
+        assert_eq!((l.as_str(), e - a), ("2026-Q4", 92 * day));
+        assert!(period_bounds("yearly", "2026-11-30").is_err());
+        assert!(period_bounds("daily", "2026-02-30").is_err());
+        assert_eq!(year_earlier("2028-02-29").unwrap(), "2027-02-28");
+    }
+
+    #[test]
     fn months_are_cst() {
         let (s, e) = month_bounds("2026-12").unwrap();
         // 2026-12-01T00:00+08:00 = 2026-11-30T16:00Z.
@@ -415,6 +571,7 @@ mod tests {
     fn csv_and_html_escape() {
         let m = Monthly {
             region_id: "a<b".into(),
+            period: "monthly".into(),
             month: "2026-01".into(),
             ..Monthly::default()
         };

@@ -1,4 +1,4 @@
-//! The one scheduler loop: each tick runs the SLA watch (叫应), the reminder
+//! The one scheduler loop: each tick generates recurring tasks, runs the SLA watch (叫应), the reminder
 //! ladder (事项催办) and the delivery worker. All state is in the database
 //! and every step is a compare-and-set or an insert on a unique key, so a
 //! restart or a second replica neither loses nor repeats a step.
@@ -13,6 +13,8 @@ use crate::{App, notify, warnings, work};
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
+    /// Recurring tasks generated.
+    pub tasks: usize,
     /// Warnings that moved to their next call.
     pub calls: usize,
     /// Reminder steps fired.
@@ -26,10 +28,12 @@ pub struct Tick {
 /// One pass at the clock's now.
 pub async fn tick(app: &App) -> Result<Tick> {
     let now = app.now_ms();
+    let tasks = crate::templates::tick(app, now).await?;
     let calls = warnings::sla_tick(app, now).await?;
     let reminders = work::reminder_tick(app, now).await?;
     let (sent, failed) = notify::deliver_tick(app, now).await?;
     Ok(Tick {
+        tasks,
         calls,
         reminders,
         sent,

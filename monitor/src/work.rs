@@ -127,13 +127,31 @@ pub struct TaskMove {
     /// Evidence text / photo reference (required for SUBMITTED).
     #[serde(default)]
     pub evidence: Option<String>,
+    /// Checklist answers (with SUBMITTED): every failed item becomes a
+    /// hazard of the task's venue (source `checklist`).
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
 }
 
-/// Moves a task; DONE of a disposal task resolves its warning.
-pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
+/// One checklist answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// The item (e.g. `2.0/fire.exit`): the hazard category.
+    pub item: String,
+    /// Passed.
+    pub ok: bool,
+    /// What was found.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Moves a task; DONE of a disposal task resolves its warning. Returns the
+/// hazards opened from failed checklist items.
+pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<Vec<String>> {
     let now = app.now_ms();
     let mut tx = app.db.begin().await?;
-    let t = sqlx::query("SELECT state, warning_id, assignee_id FROM tasks WHERE id = $1")
+    let t = sqlx::query("SELECT state, warning_id, assignee_id, venue_id FROM tasks WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -160,6 +178,15 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
                     "evidence: describe what was done (text or photo reference) to submit".into(),
                 ));
             };
+            let failed = m.checklist.iter().filter(|c| !c.ok).count();
+            let e = if m.checklist.is_empty() {
+                e.to_string()
+            } else {
+                format!(
+                    "{e}\nchecklist: {} items, {failed} failed",
+                    m.checklist.len()
+                )
+            };
             sqlx::query("UPDATE tasks SET evidence = $1 WHERE id = $2")
                 .bind(e)
                 .bind(id)
@@ -175,6 +202,34 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
     }
     TASK.transition(&mut tx, now, id, &from, &m.to, &actor, &m.reason)
         .await?;
+    let mut hazards = Vec::new();
+    if m.to == "SUBMITTED" {
+        for c in m.checklist.iter().filter(|c| !c.ok) {
+            let Some(venue) = opt_str(&t, "venue_id")? else {
+                return Err(Error::Invalid(
+                    "checklist: the task has no venue to file hazards against".into(),
+                ));
+            };
+            let (h, _) = create_hazard(
+                &mut tx,
+                now,
+                &actor,
+                NewHazard {
+                    venue_id: venue,
+                    region_id: None,
+                    category: c.item.clone(),
+                    title: c
+                        .note
+                        .clone()
+                        .unwrap_or_else(|| format!("checklist item {} failed", c.item)),
+                    source: "checklist".into(),
+                    source_ref: Some(id.to_string()),
+                },
+            )
+            .await?;
+            hazards.push(h);
+        }
+    }
     if m.to == "DONE" {
         sqlx::query("UPDATE tasks SET done_ms = $1 WHERE id = $2")
             .bind(now)
@@ -202,7 +257,7 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<()> {
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(hazards)
 }
 
 /// A new hazard.
@@ -480,6 +535,22 @@ pub async fn move_hazard(app: &App, id: &str, m: &HazardMove) -> Result<()> {
             missing.join(", ")
         )));
     }
+    if m.to == "CLOSED" {
+        let listed = sqlx::query("SELECT listed_level FROM hazards WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(level) = opt_str(&listed, "listed_level")? {
+            let role = person_role(&mut tx, &m.actor).await?;
+            if role.as_deref() != Some(level.as_str()) {
+                return Err(Error::Conflict(format!(
+                    "hazard {id} is listed (挂牌督办) by the {level} level; only a {level} person can close (摘牌) it, not {} ({})",
+                    m.actor,
+                    role.unwrap_or_else(|| "unknown person".into())
+                )));
+            }
+        }
+    }
     if m.to == "REOPENED" {
         reopen_in(
             &mut tx,
@@ -503,12 +574,141 @@ pub async fn move_hazard(app: &App, id: &str, m: &HazardMove) -> Result<()> {
             )
             .await?;
         if m.to == "CLOSED" {
+            let listed: Option<String> = opt_str(
+                &sqlx::query("SELECT listed_level FROM hazards WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                "listed_level",
+            )?;
+            if let Some(level) = listed {
+                db::audit(
+                    &mut tx,
+                    now,
+                    &format!("person:{}", m.actor),
+                    "hazard_listing",
+                    id,
+                    Some(&level),
+                    "DELISTED",
+                    "摘牌 on closing",
+                )
+                .await?;
+            }
             sqlx::query("UPDATE hazards SET closed_ms = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn person_role(c: &mut AnyConnection, person: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT role FROM people WHERE id = $1")
+        .bind(person)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| r.try_get::<String, _>("role"))
+        .transpose()?)
+}
+
+/// 挂牌督办: a county or city person lists an open hazard at their level.
+pub async fn list_hazard(app: &App, id: &str, person: &str, reason: &str) -> Result<String> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let level = list_in(&mut tx, now, id, person, reason).await?;
+    tx.commit().await?;
+    Ok(level)
+}
+
+async fn list_in(
+    c: &mut AnyConnection,
+    now: i64,
+    id: &str,
+    person: &str,
+    reason: &str,
+) -> Result<String> {
+    let role = person_role(c, person)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("person {person:?} is not in the registry")))?;
+    if role != "county" && role != "city" {
+        return Err(Error::Conflict(format!(
+            "挂牌督办 is done by the county or the city; {person} is {role}"
+        )));
+    }
+    let n = sqlx::query(
+        "UPDATE hazards SET listed_level = $1, listed_by = $2, updated_ms = $3 \
+         WHERE id = $4 AND listed_level IS NULL AND state NOT IN ('CLOSED', 'ARCHIVED')",
+    )
+    .bind(&role)
+    .bind(person)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(Error::Conflict(format!(
+            "hazard {id} does not exist, is closed, or is already listed"
+        )));
+    }
+    db::audit(
+        c,
+        now,
+        &format!("person:{person}"),
+        "hazard_listing",
+        id,
+        None,
+        &role,
+        reason,
+    )
+    .await?;
+    Ok(role)
+}
+
+/// Decides a sanction proposal; accepting a 挂牌督办 proposal for a hazard
+/// lists it at the deciding person's level.
+pub async fn decide_sanction(
+    app: &App,
+    id: &str,
+    person: &str,
+    accept: bool,
+    reason: &str,
+) -> Result<()> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let p = sqlx::query("SELECT subject, subject_id, proposal FROM sanction_proposals WHERE id = $1 AND state = 'PROPOSED'")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::Conflict(format!("no open sanction proposal {id}")))?;
+    person_role(&mut tx, person)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("person {person:?} is not in the registry")))?;
+    let to = if accept { "ACCEPTED" } else { "REJECTED" };
+    sqlx::query("UPDATE sanction_proposals SET state = $1 WHERE id = $2")
+        .bind(to)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    db::audit(
+        &mut tx,
+        now,
+        &format!("person:{person}"),
+        "sanction",
+        id,
+        Some("PROPOSED"),
+        to,
+        reason,
+    )
+    .await?;
+    let subject: String = p.try_get("subject")?;
+    let proposal: String = p.try_get("proposal")?;
+    if accept && subject == "hazard" && proposal == "挂牌督办" {
+        let hid: String = p.try_get("subject_id")?;
+        list_in(&mut tx, now, &hid, person, reason).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -541,6 +741,8 @@ pub async fn reopen_in(
 /// Columns of the hazard JSON.
 pub const HAZARD_COLS: &[&str] = &[
     "id",
+    "listed_level",
+    "listed_by",
     "venue_id",
     "region_id",
     "category",

@@ -30,6 +30,10 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::registry_crud(&h).await;
     let h = Harness::start(&pg.database("chain").await, true).await;
     scenarios::full_chain(&h).await;
+    let h = Harness::start_with(&pg.database("templates").await, false, scenarios::TEMPLATES).await;
+    scenarios::recurring_tasks(&h).await;
+    let h = Harness::start(&pg.database("public").await, false).await;
+    scenarios::public_side(&h).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

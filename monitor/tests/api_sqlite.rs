@@ -88,3 +88,16 @@ async fn sqlite_full_chain_alarm_to_report() {
     let (h, _d) = harness(true).await;
     scenarios::full_chain(&h).await;
 }
+
+#[tokio::test]
+async fn sqlite_recurring_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(&sqlite_url(&dir), false, scenarios::TEMPLATES).await;
+    scenarios::recurring_tasks(&h).await;
+}
+
+#[tokio::test]
+async fn sqlite_public_safety_code_and_report() {
+    let (h, _d) = harness(false).await;
+    scenarios::public_side(&h).await;
+}

@@ -71,6 +71,15 @@ enum Command {
     /// Emulate many devices over a few reused connections and report the
     /// achieved frame rate.
     Load(anquan_sim::load::LoadArgs),
+    /// Print a scenario's MQTT message stream (time, topic, payload), with
+    /// no broker: the same seed prints the same bytes.
+    Frames {
+        /// Scenario file.
+        scenario: std::path::PathBuf,
+        /// Use this seed instead of the scenario's.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 /// A reading model: `t` = seconds since start.
@@ -156,6 +165,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario_cli::run(&args),
         Command::Verify(args) => scenario_cli::verify(&args),
         Command::Load(args) => anquan_sim::load::main(&args),
+        Command::Frames { scenario, seed } => scenario_cli::frames(&scenario, seed),
     }
 }
 

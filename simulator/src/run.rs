@@ -337,9 +337,15 @@ async fn run_external(
     // Scenario ms → the wall-clock ms at which it is sent.
     let to_wall = move |t_ms: u64| wall_start + (t_ms as f64 / speed) as u64;
     let mut report = RunReport::default();
+    // Only this scenario's site and devices: the broker may carry others.
+    let site = scenario.spec.site.clone();
+    let ids: Vec<String> = scenario.spec.devices.iter().map(|d| d.id.clone()).collect();
     let collect = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, AlarmEvent)>,
                    report: &mut RunReport| {
         while let Ok((_, e)) = rx.try_recv() {
+            if e.site.as_str() != site || !ids.iter().any(|d| d == e.device.as_str()) {
+                continue;
+            }
             let t_s = e.ts_ms.saturating_sub(wall_start) as f64 * speed / 1000.0;
             let o = Observed { t_s, event: e };
             if opts.print {
@@ -380,6 +386,16 @@ async fn run_external(
     report.simulated_s = fleet.end_ms / 1000;
     report.wall_s = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A scenario's whole message stream, without a broker.
+pub fn stream(scenario: &Scenario) -> Result<Vec<Outgoing>, String> {
+    let mut fleet = Fleet::new(scenario)?;
+    let mut out = Vec::new();
+    while !fleet.done() {
+        out.extend(fleet.step());
+    }
+    Ok(out)
 }
 
 /// A hash of a scenario's whole message stream (topics, payloads, times),

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// separately, and collect the alarms it publishes on `alarms/#`.
     #[arg(long)]
     broker: Option<String>,
+    /// Use this seed instead of the scenario's (does the expectation hold
+    /// for other noise?).
+    #[arg(long)]
+    seed: Option<u64>,
     /// External broker: seconds to wait for late alarms after the end.
     #[arg(long, default_value_t = 3.0)]
     linger_s: f64,
@@ -45,6 +49,22 @@ fn files(args: &RunArgs) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+/// Warns when an external, accelerated run cannot judge clock-based rules.
+fn warn_clock(args: &RunArgs, s: &Scenario) {
+    let speed = args.speed.unwrap_or(1.0);
+    if args.broker.is_some() && (speed - 1.0).abs() > f64::EPSILON {
+        let rules = s.clock_rules();
+        if !rules.is_empty() {
+            eprintln!(
+                "anquan-sim: warning: {}: {} run on the gateway's own clock, which --speed {speed} does not accelerate; \
+                 verify this scenario in process or at --speed 1",
+                s.name(),
+                rules.join(", ")
+            );
+        }
+    }
 }
 
 fn options(args: &RunArgs, print: bool) -> RunOptions {
@@ -70,13 +90,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     for f in files {
-        let s = match Scenario::load(&f) {
+        let mut s = match Scenario::load(&f) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("anquan-sim run: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(seed) = args.seed {
+            s.spec.seed = seed;
+        }
+        warn_clock(args, &s);
         println!(
             "anquan-sim run: {} — {} device(s), {} s simulated, seed {}, {}",
             s.name(),
@@ -117,13 +141,17 @@ pub fn verify(args: &RunArgs) -> ExitCode {
     };
     let mut failed = Vec::new();
     for f in &files {
-        let s = match Scenario::load(f) {
+        let mut s = match Scenario::load(f) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("anquan-sim verify: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(seed) = args.seed {
+            s.spec.seed = seed;
+        }
+        warn_clock(args, &s);
         println!("verify {} ({})", s.name(), f.display());
         match run_blocking(&s, &options(args, false)) {
             Ok(r) => {
@@ -151,4 +179,43 @@ pub fn verify(args: &RunArgs) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+/// `anquan-sim frames`.
+pub fn frames(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
+    use std::io::Write as _;
+    let mut s = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anquan-sim frames: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(seed) = seed {
+        s.spec.seed = seed;
+    }
+    let stream = match anquan_sim::run::stream(&s) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("anquan-sim frames: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for o in stream {
+        let line = format!(
+            "{:>9.3} {}{} {}\n",
+            o.t_ms as f64 / 1000.0,
+            o.topic,
+            if o.retain { " (retained)" } else { "" },
+            String::from_utf8_lossy(&o.payload)
+        );
+        if out.write_all(line.as_bytes()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

@@ -47,6 +47,11 @@ pub enum Finding {
         /// When it arrived, s.
         at_s: f64,
     },
+    /// An optional expectation that did not arrive (not a mismatch).
+    Absent {
+        /// The expectation.
+        expect: Expect,
+    },
     /// Never arrived.
     Missing {
         /// The expectation.
@@ -62,7 +67,7 @@ pub enum Finding {
 impl Finding {
     /// Whether this line is a mismatch.
     pub fn is_mismatch(&self) -> bool {
-        !matches!(self, Self::Ok { .. })
+        !matches!(self, Self::Ok { .. } | Self::Absent { .. })
     }
 }
 
@@ -114,6 +119,10 @@ pub fn compare(expected: &[Expect], arrived: &[Observed]) -> Verdict {
     }
     for (i, x) in expected.iter().enumerate() {
         if results[i].is_some() {
+            continue;
+        }
+        if x.optional {
+            results[i] = Some(Finding::Absent { expect: x.clone() });
             continue;
         }
         let free = |j: usize, o: &Observed| !taken[j] && same_transition(x, o);
@@ -202,6 +211,9 @@ pub fn render(name: &str, v: &Verdict) -> String {
                 describe(expect),
                 expect.window_s[0] - at_s
             ),
+            Finding::Absent { expect } => {
+                writeln!(s, "  (optional)   {} — did not arrive", describe(expect))
+            }
             Finding::Missing { expect } => {
                 writeln!(
                     s,
@@ -275,6 +287,7 @@ mod tests {
             level,
             state,
             window_s: w,
+            optional: false,
         }
     }
 
@@ -306,6 +319,7 @@ mod tests {
                 Finding::TooLate { .. } => "late",
                 Finding::TooEarly { .. } => "early",
                 Finding::Missing { .. } => "missing",
+                Finding::Absent { .. } => "absent",
                 Finding::Unexpected { .. } => "unexpected",
             })
             .collect();
@@ -319,6 +333,23 @@ mod tests {
             text.contains("TOO LATE") && text.contains("FAILED (5 mismatches"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_optional_expectation_may_arrive_or_not() {
+        let mut x = exp(
+            "gas.lel",
+            Level::Yellow,
+            AlarmState::Escalated,
+            [10.0, 20.0],
+        );
+        x.optional = true;
+        let a = [obs(12.0, "gas.lel", Level::Yellow, AlarmState::Escalated)];
+        assert!(compare(std::slice::from_ref(&x), &a).passed());
+        assert!(compare(std::slice::from_ref(&x), &[]).passed());
+        // Outside its window it is unexpected like any other alarm.
+        let late = [obs(30.0, "gas.lel", Level::Yellow, AlarmState::Escalated)];
+        assert!(!compare(&[x], &late).passed());
     }
 
     #[test]

@@ -44,3 +44,34 @@ fn verify_passes_a_good_scenario_and_fails_a_wrong_one_with_a_diff() {
         "{out}"
     );
 }
+
+#[test]
+fn frames_prints_the_same_bytes_for_the_same_seed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/link-faults-quiet.toml");
+    let frames = |seed: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_anquan-sim"));
+        c.arg("frames").arg(&path);
+        if let Some(s) = seed {
+            c.args(["--seed", s]);
+        }
+        let out = c.output().unwrap_or_else(|e| panic!("anquan-sim: {e}"));
+        assert!(out.status.success());
+        out.stdout
+    };
+    let a = frames(None);
+    assert!(a.len() > 10_000);
+    assert_eq!(a, frames(None));
+    assert_ne!(a, frames(Some("12345")));
+    let text = String::from_utf8_lossy(&a);
+    // The link faults are in the stream: a torn frame and a duplicate.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("gas-0020/telemetry") && !l.ends_with('}')),
+        "no torn frame"
+    );
+    let elec: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("elec-0020/telemetry"))
+        .collect();
+    assert!(elec.windows(2).any(|w| w[0] == w[1]), "no duplicate");
+}

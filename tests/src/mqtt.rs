@@ -26,16 +26,23 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Connects to 127.0.0.1:`port` as `client_id`.
     pub fn connect(port: u16, client_id: &str) -> Self {
-        Self::connect_with_queue(port, client_id, 1_000)
+        Self::connect_with(port, client_id, 1_000, true)
     }
 
     /// Connects, holding up to `queue` messages while the broker is away
     /// (then `publish` blocks), like a device's store-and-forward buffer.
-    /// Messages in flight when the link drops are sent again on reconnect.
+    /// The session is persistent: rumqttc resends the messages in flight
+    /// when the link dropped only if the broker still has the session
+    /// (with a clean session it drops them).
     pub fn connect_with_queue(port: u16, client_id: &str, queue: usize) -> Self {
+        Self::connect_with(port, client_id, queue, false)
+    }
+
+    fn connect_with(port: u16, client_id: &str, queue: usize, clean: bool) -> Self {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(30));
         o.set_inflight(100);
+        o.set_clean_session(clean);
         let (client, mut conn) = Client::new(o, queue);
         let acked = Arc::new(AtomicU64::new(0));
         let a = acked.clone();

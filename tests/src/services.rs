@@ -65,13 +65,95 @@ pub fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A Mosquitto broker.
+/// A service child process on a fixed loopback port, with its own
+/// directory, that can be stopped (SIGTERM, then SIGKILL after 10 s) and
+/// started again on the same port: the outage of a fault test.
 #[derive(Debug)]
-pub struct Mosquitto {
+struct Service {
+    name: &'static str,
+    /// The command line, from the directory and the port.
+    command: fn(&Path, u16) -> Command,
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
+
+impl Service {
+    /// Starts it on a free port; `prepare` writes what it needs in its
+    /// directory for that port first.
+    fn start(
+        name: &'static str,
+        command: fn(&Path, u16) -> Command,
+        mut prepare: impl FnMut(&Path, u16),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut s = Self {
+            name,
+            command,
+            child: None,
+            port: 0,
+            dir,
+        };
+        for _ in 0..5 {
+            s.port = free_port();
+            prepare(s.dir.path(), s.port);
+            if s.spawn() {
+                return s;
+            }
+        }
+        panic!("{name} did not start");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{}.log", self.name)))
+            .ok();
+        let mut child = (self.command)(self.dir.path(), self.port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.name));
+        if wait_for_port(self.port, Duration::from_secs(10)) {
+            self.child = Some(child);
+            true
+        } else {
+            kill(&mut child);
+            false
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} did not restart on port {}", self.name, self.port);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            kill(c);
+        }
+    }
+}
+
+/// A Mosquitto broker.
+#[derive(Debug)]
+pub struct Mosquitto(Service);
 
 impl Mosquitto {
     /// Starts a broker on a free port. `extra` lines go into its config
@@ -88,57 +170,27 @@ impl Mosquitto {
     }
 
     fn start_conf(extra: &str, persistent: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut m = Self {
-            child: None,
-            port: 0,
-            dir,
+        let command = |dir: &Path, _| {
+            let mut c = Command::new(require("mosquitto"));
+            c.arg("-c").arg(dir.join("mosquitto.conf"));
+            c
         };
-        for _ in 0..5 {
-            m.port = free_port();
+        Self(Service::start("mosquitto", command, |dir, port| {
             let persistence = if persistent {
                 format!(
                     "persistence true\npersistence_location {}/\nautosave_interval 0",
-                    m.dir.path().display()
+                    dir.display()
                 )
             } else {
                 "persistence false".into()
             };
             let text = format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}\nuser root\n\
-                 max_queued_messages 1000000\nmax_inflight_messages 1000\n{extra}\n",
-                m.port
+                "listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}\nuser root\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 1000\n{extra}\n"
             );
-            let conf = m.dir.path().join("mosquitto.conf");
+            let conf = dir.join("mosquitto.conf");
             std::fs::write(&conf, text).unwrap_or_else(|e| panic!("write {conf:?}: {e}"));
-            if m.spawn() {
-                return m;
-            }
-        }
-        panic!("mosquitto did not start");
-    }
-
-    fn spawn(&mut self) -> bool {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("mosquitto.log"))
-            .ok();
-        let mut child = Command::new(require("mosquitto"))
-            .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log.map_or(Stdio::null(), Stdio::from))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn mosquitto: {e}"));
-        if wait_for_port(self.port, Duration::from_secs(5)) {
-            self.child = Some(child);
-            true
-        } else {
-            kill(&mut child);
-            false
-        }
+        }))
     }
 
     /// Starts a broker with the default test settings.
@@ -148,43 +200,34 @@ impl Mosquitto {
 
     /// Stops it with SIGTERM (a persistent broker saves its sessions).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            terminate(&mut c, Duration::from_secs(10));
-        }
+        self.0.stop();
     }
 
     /// Starts it again on the same port and config.
     pub fn restart(&mut self) {
-        self.stop();
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("mosquitto did not restart on port {}", self.port);
+        self.0.restart();
     }
 
     /// Its port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port
     }
 
     /// Its directory (config and log).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.0.dir.path()
     }
 
     /// Its process id (0 while stopped).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.0.child.as_ref().map_or(0, Child::id)
     }
 
     /// A `mosquitto_pub` / `mosquitto_sub` command for this broker, QoS 1
     /// (add `-t`, `-m`, TLS or credential options).
     pub fn client(&self, bin: &str) -> Command {
         let mut c = Command::new(require(bin));
-        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"]);
+        c.args(["-h", "127.0.0.1", "-p", &self.0.port.to_string(), "-q", "1"]);
         c
     }
 
@@ -242,14 +285,6 @@ impl Mosquitto {
     }
 }
 
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            kill(c);
-        }
-    }
-}
-
 /// A running `mosquitto_sub`.
 #[derive(Debug)]
 pub struct Subscriber {
@@ -277,99 +312,53 @@ impl Drop for Subscriber {
 
 /// A VictoriaMetrics server (the test stand-in for InfluxDB 2's write API).
 #[derive(Debug)]
-pub struct VictoriaMetrics {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
+pub struct VictoriaMetrics(Service);
 
 impl VictoriaMetrics {
     /// Starts one on a free port with its own data dir.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut vm = Self {
-            child: None,
-            port: 0,
-            dir,
+        let command = |dir: &Path, port| {
+            let mut c = Command::new(require("victoria-metrics"));
+            c.arg("-storageDataPath")
+                .arg(dir.join("data"))
+                .arg("-httpListenAddr")
+                .arg(format!("127.0.0.1:{port}"))
+                .args([
+                    "-retentionPeriod",
+                    "100y",
+                    "-search.latencyOffset=0s",
+                    "-loggerLevel",
+                    "ERROR",
+                ]);
+            c
         };
-        for _ in 0..5 {
-            vm.port = free_port();
-            if vm.spawn() {
-                return vm;
-            }
-        }
-        panic!("victoria-metrics did not start");
-    }
-
-    fn spawn(&mut self) -> bool {
-        let bin = require("victoria-metrics");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("vm.log"))
-            .ok();
-        let child = Command::new(bin)
-            .arg("-storageDataPath")
-            .arg(self.dir.path().join("data"))
-            .arg("-httpListenAddr")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args([
-                "-retentionPeriod",
-                "100y",
-                "-search.latencyOffset=0s",
-                "-loggerLevel",
-                "ERROR",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log.map_or(Stdio::null(), Stdio::from))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn victoria-metrics: {e}"));
-        self.child = Some(child);
-        if wait_for_port(self.port, Duration::from_secs(10)) {
-            true
-        } else {
-            if let Some(c) = self.child.as_mut() {
-                kill(c);
-            }
-            self.child = None;
-            false
-        }
+        Self(Service::start("victoria-metrics", command, |_, _| {}))
     }
 
     /// Its base URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.0.port)
     }
 
     /// Its port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port
     }
 
     /// Stops it (SIGTERM, so it persists what it accepted; SIGKILL after
     /// 10 s): the TSDB outage.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            terminate(&mut c, Duration::from_secs(10));
-        }
+        self.0.stop();
     }
 
     /// Starts it again on the same port and data dir.
     pub fn restart(&mut self) {
-        self.stop();
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("victoria-metrics did not restart on port {}", self.port);
+        self.0.restart();
     }
 
     /// Makes recent writes visible to queries.
     pub fn force_flush(&self) {
-        let _ = http_get(self.port, "/internal/force_flush");
+        let _ = http_get(self.0.port, "/internal/force_flush");
     }
 
     /// Raw samples of the series matching `selector`, as (timestamp ms,
@@ -377,7 +366,7 @@ impl VictoriaMetrics {
     pub fn export(&self, selector: &str) -> Vec<(u64, f64)> {
         self.force_flush();
         let q = format!("/api/v1/export?match[]={}", urlencode(selector));
-        let body = http_get(self.port, &q).unwrap_or_default();
+        let body = http_get(self.0.port, &q).unwrap_or_default();
         let mut out = Vec::new();
         for line in body.lines() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {

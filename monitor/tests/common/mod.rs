@@ -81,7 +81,7 @@ async fn receiver(
     format!("http://{addr}")
 }
 
-pub fn config(db_url: &str, hook_base: &str, smtp_port: Option<u16>) -> Config {
+pub fn config(db_url: &str, hook_base: &str, smtp_port: Option<u16>, extra: &str) -> Config {
     let smtp = smtp_port
         .map(|p| format!("[notify.smtp]\nhost = \"127.0.0.1\"\nport = {p}\nfrom = \"monitor@example.invalid\"\n"))
         .unwrap_or_default();
@@ -199,6 +199,7 @@ region_id = "county"
 person_id = "city1"
 role = "city"
 region_id = "city"
+{extra}
 "#,
         e1 = email("safety1"),
     );
@@ -207,6 +208,11 @@ region_id = "city"
 
 impl Harness {
     pub async fn start(db_url: &str, with_smtp: bool) -> Self {
+        Self::start_with(db_url, with_smtp, "").await
+    }
+
+    /// With extra TOML appended to the configuration.
+    pub async fn start_with(db_url: &str, with_smtp: bool, extra: &str) -> Self {
         let hooks = Arc::new(Mutex::new(Vec::new()));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hook_base = receiver(hooks.clone(), fail.clone()).await;
@@ -215,7 +221,7 @@ impl Harness {
         } else {
             None
         };
-        let cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port));
+        let cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port), extra);
         let clock = Arc::new(ManualClock::new(T0));
         let app = App::new(cfg, clock.clone()).await.unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

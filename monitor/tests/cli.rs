@@ -1,0 +1,48 @@
+//! `anquan-monitor check`: the example is valid; a bad file fails and the
+//! message names the key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn check(path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_accepts_the_example_and_names_bad_keys() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitor.example.toml");
+    let (ok, out) = check(&example);
+    assert!(ok, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("red_min = 5", "red_min = 0");
+    std::fs::write(&bad, text).unwrap();
+    let (ok, out) = check(&bad);
+    assert!(!ok);
+    assert!(out.contains("sla.red_min: must be at least 1"), "{out}");
+    let text = std::fs::read_to_string(&example).unwrap().replace(
+        "region_id = \"jx-nh-xs\"\n\n[[seed.devices]]",
+        "region_id = \"nowhere\"\n\n[[seed.devices]]",
+    );
+    std::fs::write(&bad, text).unwrap();
+    let (ok, out) = check(&bad);
+    assert!(!ok);
+    assert!(out.contains("seed.venues[0].region_id"), "{out}");
+    let (ok, out) = check(&dir.path().join("missing.toml"));
+    assert!(!ok);
+    assert!(out.contains("cannot read"), "{out}");
+}
