@@ -47,6 +47,16 @@ impl Secret {
         self.reference.strip_prefix("env:")
     }
 
+    /// What may be shown: the reference, or `***` for a secret written in
+    /// the config.
+    fn shown(&self) -> &str {
+        if self.env().is_some() || self.file().is_some() {
+            &self.reference
+        } else {
+            "***"
+        }
+    }
+
     /// Makes a relative `file:` path relative to `dir`.
     pub fn resolve_path(&mut self, dir: &Path) {
         if let Some(p) = self.file() {
@@ -113,16 +123,6 @@ impl From<&str> for Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({})", self.shown())
-    }
-}
-
-impl Secret {
-    fn shown(&self) -> &str {
-        if self.env().is_some() || self.file().is_some() {
-            &self.reference
-        } else {
-            "***"
-        }
     }
 }
 
