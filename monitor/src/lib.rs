@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod intake;
+pub mod metrics;
 pub mod notify;
 pub mod public;
 pub mod registry;
@@ -47,6 +48,8 @@ pub struct App {
     pub instance: String,
     /// Alarm intake with group commit.
     pub intake: intake::Batcher,
+    /// Prometheus metrics of this replica (`GET /metrics`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -67,6 +70,7 @@ impl App {
             notifier,
             instance: db::new_id(),
             intake,
+            metrics: Arc::new(metrics::Metrics::new()),
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)
