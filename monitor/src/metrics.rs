@@ -54,6 +54,10 @@ pub struct Metrics {
     pub db_errors: IntCounterVec,
     /// Evidence uploads refused, by reason (type, too_large, bad_request).
     pub evidence_rejected: IntCounterVec,
+    /// Intake batches committed, by path: `fast` (one transaction, no
+    /// savepoints) or `fallback` (the fast path failed, e.g. a race with
+    /// another replica, and the batch was taken event by event).
+    pub intake_batches: IntCounterVec,
 }
 
 const P: &str = "anquan_monitor_";
@@ -248,6 +252,13 @@ impl Metrics {
                 "reason",
                 &EVIDENCE_REASONS,
             ),
+            intake_batches: counter_vec(
+                &r,
+                "intake_batches_total",
+                "Intake batches, by path (fast, fallback).",
+                "path",
+                &["fast", "fallback"],
+            ),
             registry: r,
         }
     }
@@ -360,10 +371,11 @@ mod tests {
             "anquan_monitor_scheduler_ticks_total{result=\"ok\"}",
             "anquan_monitor_db_errors_total{source=\"api\"}",
             "anquan_monitor_evidence_rejected_total{reason=\"type\"}",
+            "anquan_monitor_intake_batches_total{path=\"fallback\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 15 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 15);
+        // 16 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 16);
     }
 }

@@ -157,3 +157,9 @@ async fn sqlite_pdf_without_chromium_is_503() {
         "{p}"
     );
 }
+
+#[tokio::test]
+async fn sqlite_concurrent_intake_shares_batches() {
+    let (h, _d) = harness(false).await;
+    scenarios::concurrent_intake(&h).await;
+}
