@@ -41,14 +41,20 @@ impl Rows {
         }
     }
 
-    async fn flush(&mut self, c: &mut AnyConnection) -> Result<()> {
-        // At most 4 000 parameters per statement (SQLite allows 32 766,
-        // PostgreSQL 65 535).
+    /// The pending rows as INSERT statements (chunks of at most 4 000
+    /// parameters; SQLite allows 32 766, PostgreSQL 65 535) with their
+    /// values. Placeholders continue from `n`; with `restart` each
+    /// statement starts again at `$1`.
+    fn statements(&mut self, n: &mut usize, restart: bool) -> Vec<(String, Vec<Val>)> {
         let per = (4000 / self.cols).max(1);
         let rows = std::mem::take(&mut self.rows);
+        let mut out = Vec::new();
         for chunk in rows.chunks(per) {
+            if restart {
+                *n = 0;
+            }
             let mut sql = String::from(self.head);
-            let mut n = 0;
+            let mut vals = Vec::new();
             for (i, row) in chunk.iter().enumerate() {
                 sql.push_str(if i == 0 { " (" } else { ", (" });
                 for (j, v) in row.iter().enumerate() {
@@ -58,31 +64,36 @@ impl Rows {
                     if let Val::Lit(l) = v {
                         sql.push_str(l);
                     } else {
-                        n += 1;
+                        *n += 1;
                         sql.push('$');
                         sql.push_str(&n.to_string());
+                        vals.push(v.clone());
                     }
                 }
                 sql.push(')');
             }
             sql.push_str(self.tail);
-            // Row counts vary: not worth a slot in the statement cache.
-            let mut q = sqlx::query(&sql).persistent(false);
-            for row in chunk {
-                for v in row {
-                    q = match v {
-                        Val::Text(s) => q.bind(s.clone()),
-                        Val::OptText(s) => q.bind(s.clone()),
-                        Val::Int(i) => q.bind(*i),
-                        Val::Float(f) => q.bind(*f),
-                        Val::Lit(_) => q,
-                    };
-                }
-            }
-            q.execute(&mut *c).await?;
+            out.push((sql, vals));
         }
-        Ok(())
+        out
     }
+}
+
+/// Runs `sql` with `vals` bound in order.
+async fn run(c: &mut AnyConnection, sql: &str, vals: Vec<Val>) -> Result<()> {
+    // Row counts vary: not worth a slot in the statement cache.
+    let mut q = sqlx::query(sql).persistent(false);
+    for v in vals {
+        q = match v {
+            Val::Text(s) => q.bind(s),
+            Val::OptText(s) => q.bind(s),
+            Val::Int(i) => q.bind(i),
+            Val::Float(f) => q.bind(f),
+            Val::Lit(_) => q,
+        };
+    }
+    q.execute(&mut *c).await?;
+    Ok(())
 }
 
 /// The pending rows of one batch (or one event).
@@ -207,10 +218,39 @@ impl Deferred {
         ]);
     }
 
-    /// Writes everything pending, in the transaction `c`.
+    /// Writes everything pending, in the transaction `c`. On SQLite the
+    /// statements go as one multi-statement query (one round trip; its
+    /// `$n` are numbered across the statements), up to 30 000 parameters;
+    /// PostgreSQL takes one statement per query.
     pub async fn flush(&mut self, c: &mut AnyConnection) -> Result<()> {
-        self.audit.flush(c).await?;
-        self.events.flush(c).await?;
-        self.deliveries.flush(c).await
+        let sqlite = c.backend_name().eq_ignore_ascii_case("sqlite");
+        let mut n = 0;
+        let mut all = Vec::new();
+        for t in [&mut self.audit, &mut self.events, &mut self.deliveries] {
+            all.extend(t.statements(&mut n, !sqlite));
+        }
+        if all.is_empty() {
+            return Ok(());
+        }
+        if sqlite && n <= 30_000 {
+            let mut sql = String::new();
+            let mut vals = Vec::new();
+            for (s, v) in all {
+                sql.push_str(&s);
+                sql.push_str(";\n");
+                vals.extend(v);
+            }
+            return run(c, &sql, vals).await;
+        }
+        if sqlite {
+            // Too many for one query: number each statement from $1.
+            return Err(crate::Error::Unavailable(
+                "intake batch too large to write in one query".into(),
+            ));
+        }
+        for (s, v) in all {
+            run(c, &s, v).await?;
+        }
+        Ok(())
     }
 }
