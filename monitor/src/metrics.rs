@@ -14,8 +14,12 @@ use prometheus::{
 };
 use sqlx::Row;
 
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
 use crate::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Every metric of the monitor.
 #[derive(Debug, Clone)]
@@ -279,7 +283,6 @@ impl Metrics {
 
 /// Counts one answered `POST /api/v1/alarms`.
 pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std::time::Duration) {
-    use crate::error::Error;
     m.intake_seconds.observe(took.as_secs_f64());
     match out {
         Ok(o) if o.duplicate => m.alarms_duplicate.inc(),
@@ -344,6 +347,39 @@ async fn refresh(app: &App) -> Result<()> {
     .try_get("n")?;
     m.tasks_overdue.set(n);
     Ok(())
+}
+
+// HTTP (routed in `api`).
+
+/// Counts responses caused by a database failure (see [`crate::error::DbFailure`]).
+pub async fn count_db_errors(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if resp.extensions().get::<crate::error::DbFailure>().is_some() {
+        app.metrics.db_error("api");
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
+pub async fn page(State(app): State<App>) -> Result<Response> {
+    if !app.cfg.metrics.enabled {
+        return Err(Error::NotFound {
+            what: "page (metrics.enabled = false)",
+            id: "/metrics".into(),
+        });
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        scrape(&app).await,
+    )
+        .into_response())
 }
 
 #[cfg(test)]
