@@ -55,6 +55,10 @@ pub struct Config {
     pub task_templates: Vec<crate::templates::Template>,
     /// `[seed]`: registry rows inserted (or kept) at start.
     pub seed: Seed,
+    /// `[web]`: the browser front (sessions, sign-in limits, public URL).
+    pub web: crate::web::WebConfig,
+    /// `[[users]]`: web accounts (argon2 hashes), written at start.
+    pub users: Vec<crate::web::auth::UserSeed>,
 }
 
 /// `[server]`.
@@ -489,6 +493,8 @@ impl Config {
                 ));
             }
         }
+        self.web.validate(&self.server.listen)?;
+        crate::web::auth::validate_users(&self.users)?;
         self.seed.validate()
     }
 
