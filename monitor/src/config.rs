@@ -495,6 +495,23 @@ impl Config {
         }
         self.web.validate(&self.server.listen)?;
         crate::web::auth::validate_users(&self.users)?;
+        for (i, u) in self.users.iter().enumerate() {
+            let seeded = u
+                .person_id
+                .as_deref()
+                .and_then(|p| self.seed.people.iter().find(|x| x.id == p));
+            if let Some(p) = seeded {
+                if !crate::web::auth::role_fits(&u.role, &p.role) {
+                    return Err(ConfigError::new(
+                        format!("users[{i}].role"),
+                        format!(
+                            "{} does not fit person {} whose registry role is {}",
+                            u.role, p.id, p.role
+                        ),
+                    ));
+                }
+            }
+        }
         self.seed.validate()
     }
 

@@ -411,3 +411,30 @@ async fn qr_code_holds_the_public_url() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[test]
+fn openapi_lists_the_json_and_public_web_routes() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let src = include_str!("../src/web/mod.rs");
+    let mut n = 0;
+    for line in src
+        .lines()
+        .filter(|l| l.trim_start().starts_with(".route(\""))
+    {
+        let path = line.split('"').nth(1).unwrap();
+        // Pages (HTML) are not API; the JSON, SSE, action and public
+        // endpoints are.
+        if path.starts_with("/web/api/")
+            || path.starts_with("/web/warnings/")
+            || path == "/web/events"
+            || path.starts_with("/public/venues/{id}/qr")
+        {
+            n += 1;
+            assert!(
+                doc["paths"].get(path).is_some(),
+                "{path} is not in openapi.json"
+            );
+        }
+    }
+    assert_eq!(n, 6);
+}

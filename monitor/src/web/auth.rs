@@ -32,6 +32,20 @@ pub const SESSION_COOKIE: &str = "anquan_session";
 /// `city`; `admin` runs the system and takes no part in the workflow.
 pub const WEB_ROLES: [&str; 5] = ["enterprise", "grid", "county", "city", "admin"];
 
+/// Whether web role `web` fits registry role `person` (principal and
+/// safety officer are the enterprise; `duty_officer` may hold any
+/// government role).
+pub fn role_fits(web: &str, person: &str) -> bool {
+    match person {
+        "principal" | "safety_officer" => web == "enterprise",
+        "grid_officer" => web == "grid",
+        "county" => web == "county",
+        "city" => web == "city",
+        "duty_officer" => matches!(web, "grid" | "county" | "city"),
+        _ => false,
+    }
+}
+
 /// `[[users]]`: a web account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -461,6 +475,15 @@ mod tests {
         assert!(!may_move_hazard("enterprise", "DETECTED", "JUDGED"));
         assert!(!may_move_hazard("admin", "FILED", "RECTIFYING"));
         assert!(!may_move_hazard("city", "DETECTED", "CLOSED"));
+    }
+
+    #[test]
+    fn web_roles_fit_registry_roles() {
+        assert!(role_fits("enterprise", "safety_officer"));
+        assert!(role_fits("enterprise", "principal"));
+        assert!(!role_fits("county", "safety_officer"));
+        assert!(role_fits("city", "city"));
+        assert!(!role_fits("admin", "city"));
     }
 
     #[test]
