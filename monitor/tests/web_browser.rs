@@ -230,6 +230,8 @@ async fn browser_end_to_end() {
         .await
         .unwrap();
     wait_css(&c, &format!("#w-{w}[data-state=\"ACKED\"]")).await;
+    // The map pin on the dashboard was green at page load and follows.
+    wait_css(&c, "#pin-s1[data-color=\"red\"]").await;
     let v = h.api_get(&format!("/api/v1/warnings/{w}")).await;
     assert_eq!(v["state"], "ACKED");
     assert_eq!(v["acked_by"], "county1");

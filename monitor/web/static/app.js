@@ -99,6 +99,32 @@
     recount();
   }
 
+  // Venue colors (map pins, venue tags) follow changes: after a pushed
+  // event, one fetch of /web/api/dashboard (coalesced), never a timer.
+  var refreshing = null;
+  function recolor() {
+    if (refreshing) { return; }
+    refreshing = setTimeout(function () {
+      fetch("/web/api/dashboard", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          refreshing = null;
+          if (!d) { return; }
+          d.venues.forEach(function (v) {
+            var pin = document.getElementById("pin-" + v.id);
+            if (pin) {
+              pin.setAttribute("data-color", v.color);
+              var c = pin.querySelector("circle");
+              if (c) { c.setAttribute("class", "c-" + v.color); }
+            }
+            var tag = document.querySelector("#venue-" + CSS.escape(v.id) + " .tag");
+            if (tag) { tag.className = "tag c-" + v.color; tag.textContent = t("code_" + v.color); }
+          });
+        })
+        .catch(function () { refreshing = null; });
+    }, 250);
+  }
+
   if (tbody) {
     tbody.addEventListener("click", function (ev) {
       var b = ev.target;
@@ -113,6 +139,8 @@
       } else { return; }
       req.catch(function (e) { b.disabled = false; alert(e.message); });
     });
+  }
+  if (tbody || document.getElementById("risk-map")) {
     var status = document.getElementById("live-status");
     var es = new EventSource("/web/events");
     es.addEventListener("open", function () {
@@ -122,8 +150,12 @@
       if (status) { status.textContent = t("live_off"); status.classList.remove("on"); }
     });
     es.addEventListener("warning", function (ev) {
-      try { upsert(JSON.parse(ev.data)); } catch (e) { /* ignore a bad event */ }
+      if (tbody) {
+        try { upsert(JSON.parse(ev.data)); } catch (e) { /* ignore a bad event */ }
+      }
+      recolor();
     });
+    es.addEventListener("hazard", recolor);
     es.addEventListener("resync", function () { location.reload(); });
   }
 
