@@ -334,7 +334,7 @@ async fn every_page_renders_in_both_languages() {
                 "/web/tasks".into(),
                 "/web/reports".into(),
                 "/web/devices/gas-0001".into(),
-                "/web/reports/monthly?region=city&date=2026-11-10&format=html".into(),
+                "/web/reports/monthly?region=town&date=2026-11-10&format=html".into(),
             ] {
                 let sep = if path.contains('?') { '&' } else { '?' };
                 let page = h.page(&cookie, &format!("{path}{sep}lang={lang}")).await;
@@ -437,4 +437,68 @@ fn openapi_lists_the_json_and_public_web_routes() {
         }
     }
     assert_eq!(n, 6);
+}
+
+#[tokio::test]
+async fn users_see_and_act_only_in_their_region() {
+    let h = WebHarness::start().await;
+    let far = h.new_hazard("s7", "far").await;
+    let near = h.new_hazard("s1", "near").await;
+    let w = h.alarm("s7", "gas-s7", 1, "red").await;
+    // Town users (enterprise, grid officer) do not see the other town.
+    for user in ["ent", "grid"] {
+        let (cookie, csrf) = h.sign_in(user).await;
+        let ledger = h.page(&cookie, "/web/hazards").await;
+        assert!(ledger.contains(&near) && !ledger.contains(&far), "{user}");
+        let dash = h.page(&cookie, "/web").await;
+        assert!(!dash.contains(&w) && !dash.contains("Far venue"), "{user}");
+        let r = h
+            .http
+            .get(format!("{}/web/hazards/{far}", h.base))
+            .header("cookie", format!("anquan_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{user}");
+        assert_eq!(
+            h.form(
+                &cookie,
+                &format!("/web/warnings/{w}/ack"),
+                &[("csrf", csrf.as_str())]
+            )
+            .await,
+            403,
+            "{user}"
+        );
+        assert_eq!(
+            h.form(
+                &cookie,
+                &format!("/web/hazards/{far}/transition"),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("to", "JUDGED"),
+                    ("severity", "general")
+                ]
+            )
+            .await,
+            403,
+            "{user}"
+        );
+        let csv = h.page(&cookie, "/web/hazards.csv").await;
+        assert!(!csv.contains(&far), "{user}");
+    }
+    // The county sees both towns and acts there.
+    let (cookie, csrf) = h.sign_in("county").await;
+    let ledger = h.page(&cookie, "/web/hazards").await;
+    assert!(ledger.contains(&near) && ledger.contains(&far));
+    h.page(&cookie, &format!("/web/hazards/{far}")).await;
+    assert_eq!(
+        h.form(
+            &cookie,
+            &format!("/web/warnings/{w}/ack"),
+            &[("csrf", csrf.as_str())]
+        )
+        .await,
+        200
+    );
 }

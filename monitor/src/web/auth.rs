@@ -169,6 +169,8 @@ pub struct Session {
     pub role: String,
     /// The registry person the account acts as.
     pub person_id: Option<String>,
+    /// The region of that person (what the user oversees).
+    pub region_id: Option<String>,
     /// The CSRF synchronizer token of this session.
     pub csrf: String,
     /// UI language of this request.
@@ -269,8 +271,10 @@ async fn lookup(app: &App, raw: &str, lang: Lang) -> Result<Option<Session>> {
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT s.username AS username, s.csrf AS csrf, u.role AS role, u.person_id AS person_id \
+        "SELECT s.username AS username, s.csrf AS csrf, u.role AS role, u.person_id AS person_id, \
+         p.region_id AS region_id \
          FROM web_sessions s JOIN web_users u ON u.username = s.username \
+         LEFT JOIN people p ON p.id = u.person_id \
          WHERE s.id_hash = $1 AND s.expires_ms > $2",
     )
     .bind(sha256_hex(raw))
@@ -282,6 +286,7 @@ async fn lookup(app: &App, raw: &str, lang: Lang) -> Result<Option<Session>> {
         username: r.try_get("username")?,
         role: r.try_get("role")?,
         person_id: r.try_get::<Option<String>, _>("person_id")?,
+        region_id: r.try_get::<Option<String>, _>("region_id")?,
         csrf: r.try_get("csrf")?,
         lang,
     }))

@@ -1,7 +1,7 @@
 //! The queries behind the pages: read-only views over the same tables the
 //! API writes, shaped for templates (JSON values).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use anquan_protocol::Level;
 use serde::Serialize;
@@ -14,6 +14,7 @@ use crate::warnings;
 
 const WARNING_COLS: &[&str] = &[
     "id",
+    "region_id",
     "venue_id",
     "venue_name",
     "site",
@@ -28,10 +29,79 @@ const WARNING_COLS: &[&str] = &[
     "acked_by",
 ];
 
-const WARNING_SELECT: &str = "SELECT w.id AS id, w.venue_id AS venue_id, v.name AS venue_name, w.site AS site, \
+const WARNING_SELECT: &str = "SELECT w.id AS id, w.region_id AS region_id, w.venue_id AS venue_id, v.name AS venue_name, w.site AS site, \
      w.device AS device, w.kind AS kind, w.rule AS rule, w.level AS level, w.max_level AS max_level, \
      w.state AS state, w.clearable AS clearable, w.raised_ms AS raised_ms, w.acked_by AS acked_by \
      FROM warnings w LEFT JOIN venues v ON v.id = w.venue_id";
+
+/// What a signed-in user sees: the region of their registry person and
+/// every region under it (a county sees its towns, the city everything in
+/// it); the admin sees all. Warnings of unregistered sites (no region) are
+/// routed to the cities, so the city and the admin see those.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    regions: Option<HashSet<String>>,
+    unplaced: bool,
+}
+
+impl Scope {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            regions: None,
+            unplaced: true,
+        }
+    }
+
+    /// The scope of session `s`.
+    pub async fn of(c: &mut AnyConnection, s: &crate::web::auth::Session) -> Result<Self> {
+        if s.role == "admin" {
+            return Ok(Self::all());
+        }
+        let Some(root) = &s.region_id else {
+            return Ok(Self {
+                regions: Some(HashSet::new()),
+                unplaced: false,
+            });
+        };
+        let rows = sqlx::query("SELECT id, parent_id FROM regions")
+            .fetch_all(&mut *c)
+            .await?;
+        let mut edges: Vec<(String, Option<String>)> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            edges.push((r.try_get("id")?, opt_str(r, "parent_id")?));
+        }
+        let mut set = HashSet::from([root.clone()]);
+        // Breadth-first down the tree (regions form a tree; the set stops
+        // a cycle from looping).
+        let mut frontier = vec![root.clone()];
+        while let Some(p) = frontier.pop() {
+            for (id, parent) in &edges {
+                if parent.as_deref() == Some(p.as_str()) && set.insert(id.clone()) {
+                    frontier.push(id.clone());
+                }
+            }
+        }
+        Ok(Self {
+            regions: Some(set),
+            unplaced: s.role == "city",
+        })
+    }
+
+    /// Whether something in `region` is visible.
+    pub fn sees(&self, region: Option<&str>) -> bool {
+        match (&self.regions, region) {
+            (None, _) => true,
+            (Some(set), Some(r)) => set.contains(r),
+            (Some(_), None) => self.unplaced,
+        }
+    }
+
+    /// Whether the JSON row's `region_id` is visible.
+    pub fn sees_row(&self, row: &Value) -> bool {
+        self.sees(row["region_id"].as_str())
+    }
+}
 
 /// One warning for the dashboard.
 pub async fn warning_row(c: &mut AnyConnection, id: &str) -> Result<Option<Value>> {
@@ -101,7 +171,7 @@ pub const MAP_H: f64 = 460.0;
 /// Every venue with color and devices. A device is offline, as far as the
 /// monitor knows, while it has an open warning of an `offline` rule that
 /// was not cleared at the source.
-pub async fn venues(c: &mut AnyConnection) -> Result<Vec<VenueView>> {
+pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueView>> {
     let rows = sqlx::query(
         "SELECT id, name, sector, region_id, lat, lon FROM venues ORDER BY region_id, id",
     )
@@ -119,6 +189,10 @@ pub async fn venues(c: &mut AnyConnection) -> Result<Vec<VenueView>> {
     let mut coords = Vec::with_capacity(rows.len());
     for r in &rows {
         let id: String = r.try_get("id")?;
+        let region: String = r.try_get("region_id")?;
+        if !scope.sees(Some(&region)) {
+            continue;
+        }
         let st = warnings::venue_status(c, &id).await?;
         let devs = sqlx::query("SELECT id, kind FROM devices WHERE venue_id = $1 ORDER BY id")
             .bind(&id)
@@ -142,7 +216,7 @@ pub async fn venues(c: &mut AnyConnection) -> Result<Vec<VenueView>> {
             id,
             name: r.try_get("name")?,
             sector: r.try_get("sector")?,
-            region_id: r.try_get("region_id")?,
+            region_id: region,
             color: st.color,
             open_hazards: st.open_general_hazards + st.open_major_hazards,
             active_warnings: st.active_warnings,
@@ -216,7 +290,7 @@ pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value
     };
     let dir = if q.dir == "asc" { "ASC" } else { "DESC" };
     let rows = sqlx::query(&format!(
-        "SELECT h.id AS id, h.venue_id AS venue_id, v.name AS venue_name, h.category AS category, h.title AS title, \
+        "SELECT h.id AS id, h.region_id AS region_id, h.venue_id AS venue_id, v.name AS venue_name, h.category AS category, h.title AS title, \
          h.source AS source, h.severity AS severity, h.state AS state, h.due_ms AS due_ms, h.created_ms AS created_ms, \
          h.closed_ms AS closed_ms, h.listed_level AS listed_level, h.owner_id AS owner_id \
          FROM hazards h LEFT JOIN venues v ON v.id = h.venue_id \
@@ -238,6 +312,7 @@ pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value
                 r,
                 &[
                     "id",
+                    "region_id",
                     "venue_id",
                     "venue_name",
                     "category",
@@ -337,7 +412,7 @@ pub async fn tasks(
     own_only: bool,
 ) -> Result<Vec<Value>> {
     let rows = sqlx::query(
-        "SELECT t.id AS id, t.kind AS kind, t.title AS title, t.venue_id AS venue_id, v.name AS venue_name, \
+        "SELECT t.id AS id, t.region_id AS region_id, t.kind AS kind, t.title AS title, t.venue_id AS venue_id, v.name AS venue_name, \
          t.assignee_id AS assignee_id, t.state AS state, t.due_ms AS due_ms, t.created_ms AS created_ms \
          FROM tasks t LEFT JOIN venues v ON v.id = t.venue_id \
          WHERE t.state <> 'DONE' AND ($1 = '' OR t.assignee_id = $1) ORDER BY t.due_ms, t.id LIMIT 1000",
@@ -351,6 +426,7 @@ pub async fn tasks(
                 r,
                 &[
                     "id",
+                    "region_id",
                     "kind",
                     "title",
                     "venue_id",
@@ -451,14 +527,23 @@ pub async fn device_history(
     Ok((bars, rows.len() as i64))
 }
 
-/// The venue of a device, if registered.
-pub async fn device_venue(c: &mut AnyConnection, device: &str) -> Result<Option<(String, String)>> {
-    let r = sqlx::query("SELECT venue_id, kind FROM devices WHERE id = $1")
+/// The venue, kind and region of a device, if registered.
+pub async fn device_venue(
+    c: &mut AnyConnection,
+    device: &str,
+) -> Result<Option<(String, String, String)>> {
+    let r = sqlx::query("SELECT d.venue_id AS venue_id, d.kind AS kind, v.region_id AS region_id FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id = $1")
         .bind(device)
         .fetch_optional(&mut *c)
         .await?;
-    r.map(|r| Ok((r.try_get("venue_id")?, r.try_get("kind")?)))
-        .transpose()
+    r.map(|r| {
+        Ok((
+            r.try_get("venue_id")?,
+            r.try_get("kind")?,
+            r.try_get("region_id")?,
+        ))
+    })
+    .transpose()
 }
 
 /// Reads an optional text column (re-export for the pages).

@@ -55,36 +55,44 @@ impl Live {
 /// `GET /web/events`: the SSE stream of the signed-in dashboard.
 pub async fn events(
     State(app): State<App>,
-    _s: Session,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    s: Session,
+) -> crate::error::Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe first, then read the scope: no change slips in between.
     let rx = app.live.subscribe();
-    let stream = futures_util::stream::unfold((app, rx), |(app, mut rx)| async move {
-        loop {
-            let ev = match rx.recv().await {
-                Ok(Change::Warning(id)) => {
-                    let row = match app.db.acquire().await {
-                        Ok(mut c) => crate::web::data::warning_row(&mut c, &id).await,
-                        Err(e) => Err(e.into()),
-                    };
-                    match row {
-                        Ok(Some(w)) => Event::default().event("warning").data(w.to_string()),
-                        Ok(None) => continue,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "live: cannot read warning {id}");
-                            Event::default().event("resync").data("{}")
+    let scope = {
+        let mut c = app.db.acquire().await?;
+        crate::web::data::Scope::of(&mut c, &s).await?
+    };
+    let stream =
+        futures_util::stream::unfold((app, rx, scope), |(app, mut rx, scope)| async move {
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(Change::Warning(id)) => {
+                        let row = match app.db.acquire().await {
+                            Ok(mut c) => crate::web::data::warning_row(&mut c, &id).await,
+                            Err(e) => Err(e.into()),
+                        };
+                        match row {
+                            Ok(Some(w)) if scope.sees_row(&w) => {
+                                Event::default().event("warning").data(w.to_string())
+                            }
+                            Ok(_) => continue,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "live: cannot read warning {id}");
+                                Event::default().event("resync").data("{}")
+                            }
                         }
                     }
-                }
-                Ok(Change::Hazard(id)) => Event::default()
-                    .event("hazard")
-                    .data(serde_json::json!({ "id": id }).to_string()),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    Event::default().event("resync").data("{}")
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            return Some((Ok(ev), (app, rx)));
-        }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+                    Ok(Change::Hazard(id)) => Event::default()
+                        .event("hazard")
+                        .data(serde_json::json!({ "id": id }).to_string()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        Event::default().event("resync").data("{}")
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((Ok(ev), (app, rx, scope)));
+            }
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

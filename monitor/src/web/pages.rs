@@ -196,16 +196,36 @@ pub async fn sign_out(
         .into_response())
 }
 
-async fn dashboard_data(app: &App) -> Result<(Vec<Value>, Vec<data::VenueView>)> {
+async fn dashboard_data(app: &App, s: &Session) -> Result<(Vec<Value>, Vec<data::VenueView>)> {
     let mut c = app.db.acquire().await?;
-    let ws = data::active_warnings(&mut c).await?;
-    let vs = data::venues(&mut c).await?;
+    let scope = data::Scope::of(&mut c, s).await?;
+    let mut ws = data::active_warnings(&mut c).await?;
+    ws.retain(|w| scope.sees_row(w));
+    let vs = data::venues(&mut c, &scope).await?;
     Ok((ws, vs))
+}
+
+/// 403 unless the session's scope covers `region`.
+async fn in_scope(c: &mut sqlx::AnyConnection, s: &Session, region: Option<&str>) -> Result<()> {
+    let scope = data::Scope::of(c, s).await?;
+    s.require(scope.sees(region), "act outside its region")
+}
+
+/// The region of a warning (404 if there is none).
+async fn warning_region(app: &App, id: &str) -> Result<Option<String>> {
+    let mut c = app.db.acquire().await?;
+    let w = data::warning_row(&mut c, id)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "warning",
+            id: id.into(),
+        })?;
+    Ok(w["region_id"].as_str().map(str::to_string))
 }
 
 /// `GET /web`: live alarms, counts by level, the risk map, devices.
 pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String>> {
-    let (ws, vs) = dashboard_data(&app).await?;
+    let (ws, vs) = dashboard_data(&app, &s).await?;
     page(
         "dashboard.html",
         base(s.lang, Some(&s)),
@@ -222,8 +242,8 @@ pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String
 }
 
 /// `GET /web/api/dashboard`: the same as JSON.
-pub async fn dashboard_json(State(app): State<App>, _s: Session) -> Result<axum::Json<Value>> {
-    let (ws, vs) = dashboard_data(&app).await?;
+pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::Json<Value>> {
+    let (ws, vs) = dashboard_data(&app, &s).await?;
     Ok(axum::Json(json!({
         "counts": data::counts_by_level(&ws),
         "warnings": ws,
@@ -241,6 +261,8 @@ pub async fn ack(
 ) -> Result<axum::Json<Value>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "acknowledge warnings")?;
+    let region = warning_region(&app, &id).await?;
+    in_scope(&mut *app.db.acquire().await?, &s, region.as_deref()).await?;
     let person = s.person()?;
     let note = f.get("note").map_or("", String::as_str);
     warnings::ack(&app, &id, person, &format!("web ({}) {note}", s.username)).await?;
@@ -258,6 +280,8 @@ pub async fn confirm(
 ) -> Result<axum::Json<Value>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "confirm warnings")?;
+    let region = warning_region(&app, &id).await?;
+    in_scope(&mut *app.db.acquire().await?, &s, region.as_deref()).await?;
     let person = s.person()?;
     let false_alarm = f.get("false_alarm").is_some_and(|v| v == "1");
     let reason = f
@@ -276,7 +300,8 @@ pub async fn confirm(
 /// `GET /web/map`: the 风险分布图.
 pub async fn map(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let vs = data::venues(&mut c).await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let vs = data::venues(&mut c, &scope).await?;
     page(
         "map.html",
         base(s.lang, Some(&s)),
@@ -291,8 +316,10 @@ pub async fn hazards(
     Query(q): Query<data::LedgerQuery>,
 ) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let rows = data::hazards(&mut c, &q).await?;
-    let venues = data::venues(&mut c).await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut rows = data::hazards(&mut c, &q).await?;
+    rows.retain(|r| scope.sees_row(r));
+    let venues = data::venues(&mut c, &scope).await?;
     let qs = format!(
         "state={}&severity={}&venue={}&q={}&sort={}&dir={}",
         url_encode(&q.state),
@@ -319,11 +346,13 @@ pub async fn hazards(
 /// `GET /web/hazards.csv`: the filtered ledger as CSV.
 pub async fn hazards_csv(
     State(app): State<App>,
-    _s: Session,
+    s: Session,
     Query(q): Query<data::LedgerQuery>,
 ) -> Result<Response> {
     let mut c = app.db.acquire().await?;
-    let rows = data::hazards(&mut c, &q).await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut rows = data::hazards(&mut c, &q).await?;
+    rows.retain(|r| scope.sees_row(r));
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -376,6 +405,7 @@ pub async fn hazard(
 ) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+    in_scope(&mut c, &s, h["region_id"].as_str()).await?;
     let state = h["state"].as_str().unwrap_or_default().to_string();
     let listed = h["listed_level"].as_str().map(str::to_string);
     let actions: Vec<Value> = HAZARD
@@ -438,7 +468,9 @@ pub async fn move_hazard(
     let to = f.get("to").cloned().unwrap_or_default();
     let row = {
         let mut c = app.db.acquire().await?;
-        work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+        row
     };
     let from = row["state"].as_str().unwrap_or_default();
     s.require(
@@ -496,6 +528,11 @@ pub async fn list_hazard(
 ) -> Result<Response> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_list(&s.role), "list a hazard (挂牌督办)")?;
+    {
+        let mut c = app.db.acquire().await?;
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+    }
     let person = s.person()?;
     let reason = non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username));
     let back = format!("/web/hazards/{}", url_encode(&id));
@@ -516,7 +553,9 @@ pub async fn list_hazard(
 pub async fn tasks(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let own = s.role == "enterprise";
-    let ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
+    ts.retain(|t| scope.sees_row(t));
     let rs = data::reminders(&mut c).await?;
     page(
         "tasks.html",
@@ -528,7 +567,9 @@ pub async fn tasks(State(app): State<App>, s: Session) -> Result<Html<String>> {
 /// `GET /web/reports`: links to the generated reports.
 pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let regions = data::regions(&mut c).await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut regions = data::regions(&mut c).await?;
+    regions.retain(|r| scope.sees(r["id"].as_str()));
     let today = crate::web::render::fmt_time(Some(app.now_ms()), false);
     page(
         "reports.html",
@@ -547,13 +588,14 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
 /// for a signed-in user (the API itself takes an operator token).
 pub async fn report(
     State(app): State<App>,
-    _s: Session,
+    s: Session,
     Path(period): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
+    in_scope(&mut *app.db.acquire().await?, &s, Some(region)).await?;
     let date = q
         .get("date")
         .ok_or_else(|| Error::BadRequest("date: give ?date=YYYY-MM-DD".into()))?;
@@ -596,6 +638,9 @@ pub async fn device(
 ) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let venue = data::device_venue(&mut c, &id).await?;
+    if let Some((_, _, region)) = &venue {
+        in_scope(&mut c, &s, Some(region)).await?;
+    }
     let (bars, total) = data::device_history(&mut c, &id, app.now_ms(), 30).await?;
     page(
         "device.html",

@@ -47,6 +47,13 @@ fn extra(base: &str) -> String {
             s.push_str(&format!("person_id = \"{p}\"\n"));
         }
     }
+    // Another town of the county, with a venue: outside the town's users'
+    // scope.
+    s.push_str(
+        "[[seed.regions]]\nid = \"town2\"\nname = \"Town 2\"\ntier = \"town\"\nparent_id = \"county\"\n\
+         [[seed.venues]]\nid = \"s7\"\nname = \"Far venue\"\nsector = \"hotel\"\naddress = \"7 River Road\"\nregion_id = \"town2\"\n\
+         [[seed.devices]]\nid = \"gas-s7\"\nvenue_id = \"s7\"\nkind = \"gas\"\n",
+    );
     // One venue per color (s1 exists: red; s6 stays green).
     for (i, (id, lat, lon)) in [
         ("s3", 30.75, 120.80),
