@@ -502,3 +502,51 @@ async fn users_see_and_act_only_in_their_region() {
         200
     );
 }
+
+#[tokio::test]
+async fn leaflet_map_only_with_a_tile_url() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let page = h.page(&cookie, "/web/map").await;
+    assert!(
+        page.contains("id=\"risk-map\"") && !page.contains("leaflet"),
+        "SVG only by default"
+    );
+    let js = h
+        .page(&cookie, "/web/static/vendor/leaflet/leaflet.js")
+        .await;
+    assert!(js.contains("Leaflet"));
+    let lic = h.page(&cookie, "/web/static/vendor/leaflet/LICENSE").await;
+    assert!(lic.contains("BSD 2-Clause"));
+    // A config with tiles: the Leaflet container and the venues' coordinates.
+    let mut cfg = (*h.app.cfg).clone();
+    cfg.web.map_tile_url = "https://tiles.example.invalid/{z}/{x}/{y}.png".into();
+    cfg.web.map_attribution = "© example".into();
+    assert!(cfg.validate().is_ok());
+    let app = anquan_monitor::App {
+        cfg: std::sync::Arc::new(cfg.clone()),
+        ..h.app.clone()
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, anquan_monitor::api::router(app))
+            .await
+            .unwrap()
+    });
+    let page = h
+        .http
+        .get(format!("{base}/web/map"))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"leaflet-map\""), "{page}");
+    assert!(page.contains("/web/static/vendor/leaflet/leaflet.js"));
+    assert!(page.contains("\"lat\":30.7"), "{page}");
+    cfg.web.map_tile_url = "https://tiles.example.invalid/tile.png".into();
+    assert_eq!(cfg.validate().unwrap_err().key, "web.map_tile_url");
+}

@@ -267,6 +267,30 @@ async fn browser_end_to_end() {
         );
     }
     shot(&c, "map").await;
+    // With a tile URL the map page adds Leaflet (vendored); tiles cannot
+    // load here (no network), the venue markers must.
+    let mut cfg = (*h.app.cfg).clone();
+    cfg.web.map_tile_url = "http://127.0.0.1:9/{z}/{x}/{y}.png".into();
+    let app2 = anquan_monitor::App {
+        cfg: std::sync::Arc::new(cfg),
+        ..h.app.clone()
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base2 = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, anquan_monitor::api::router(app2))
+            .await
+            .unwrap()
+    });
+    // Cookies are per host, not per port: the same session works.
+    c.goto(&format!("{base2}/web/map")).await.unwrap();
+    wait_css(&c, "#leaflet-map .leaflet-interactive").await;
+    let markers = c
+        .find_all(Locator::Css("#leaflet-map path.leaflet-interactive"))
+        .await
+        .unwrap();
+    assert_eq!(markers.len(), 5, "one marker per venue with coordinates");
+    shot(&c, "map-leaflet").await;
 
     // Hazard ledger → hazard page; the county judges and files it.
     let hz = h.new_hazard("s1", "fire.exit").await;

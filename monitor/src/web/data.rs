@@ -157,6 +157,10 @@ pub struct VenueView {
     pub devices: Vec<Value>,
     /// Devices the monitor believes offline.
     pub offline: usize,
+    /// Latitude (WGS 84), if known.
+    pub lat: Option<f64>,
+    /// Longitude, if known.
+    pub lon: Option<f64>,
     /// Map position (SVG units), when the venue has coordinates.
     pub x: Option<f64>,
     /// Map position.
@@ -208,10 +212,11 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
                 json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}),
             );
         }
-        coords.push((
+        let (lat, lon) = (
             r.try_get::<Option<f64>, _>("lat")?,
             r.try_get::<Option<f64>, _>("lon")?,
-        ));
+        );
+        coords.push((lat, lon));
         out.push(VenueView {
             id,
             name: r.try_get("name")?,
@@ -222,6 +227,8 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             active_warnings: st.active_warnings,
             devices,
             offline: off,
+            lat,
+            lon,
             x: None,
             y: None,
         });

@@ -41,6 +41,12 @@ pub struct WebConfig {
     pub signin_max_failures: u32,
     /// … within this window, seconds; over it sign-in answers 429.
     pub signin_window_s: u64,
+    /// Optional map tiles for the risk map (Leaflet, vendored), e.g.
+    /// `https://tile.openstreetmap.org/{z}/{x}/{y}.png`. Empty: the
+    /// schematic SVG map only (always there, works offline).
+    pub map_tile_url: String,
+    /// Attribution shown with the tiles (their licence usually requires it).
+    pub map_attribution: String,
 }
 
 impl Default for WebConfig {
@@ -51,6 +57,8 @@ impl Default for WebConfig {
             session_ttl_min: 480,
             signin_max_failures: 5,
             signin_window_s: 900,
+            map_tile_url: String::new(),
+            map_attribution: String::new(),
         }
     }
 }
@@ -67,6 +75,16 @@ impl WebConfig {
             return Err(ConfigError::new(
                 "web.public_base_url",
                 "must be an http:// or https:// URL without a trailing slash",
+            ));
+        }
+        let t = &self.map_tile_url;
+        if !t.is_empty()
+            && (!(t.starts_with("http://") || t.starts_with("https://"))
+                || !["{z}", "{x}", "{y}"].iter().all(|p| t.contains(p)))
+        {
+            return Err(ConfigError::new(
+                "web.map_tile_url",
+                "must be an http(s) URL template with {z}, {x} and {y}",
             ));
         }
         for (k, v) in [
@@ -104,6 +122,7 @@ pub fn router() -> Router<App> {
         .route("/", get(pages::root))
         .route("/web", get(pages::dashboard))
         .route("/web/static/{file}", get(pages::asset))
+        .route("/web/static/vendor/leaflet/{file}", get(pages::leaflet))
         .route("/web/lang/{code}", get(pages::set_lang))
         .route(
             "/web/sign-in",

@@ -51,6 +51,33 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
+/// `GET /web/static/vendor/leaflet/{file}`: the vendored Leaflet (BSD-2).
+pub async fn leaflet(Path(file): Path<String>) -> Response {
+    let (ct, body) = match file.as_str() {
+        "leaflet.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/leaflet.js"),
+        ),
+        "leaflet.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/leaflet.css"),
+        ),
+        "LICENSE" => (
+            "text/plain; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/LICENSE"),
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// A local path to go back to (never another site).
 fn local(next: Option<&str>) -> String {
     match next {
@@ -305,7 +332,14 @@ pub async fn map(State(app): State<App>, s: Session) -> Result<Html<String>> {
     page(
         "map.html",
         base(s.lang, Some(&s)),
-        context! { nav => "map", venues => vs, map_w => data::MAP_W, map_h => data::MAP_H },
+        context! {
+            nav => "map",
+            venues => vs,
+            map_w => data::MAP_W,
+            map_h => data::MAP_H,
+            tile_url => app.cfg.web.map_tile_url.clone(),
+            attribution => app.cfg.web.map_attribution.clone(),
+        },
     )
 }
 

@@ -159,6 +159,26 @@
     es.addEventListener("resync", function () { location.reload(); });
   }
 
+  // ----- Leaflet risk map (only with web.map_tile_url) -----
+  var lm = document.getElementById("leaflet-map");
+  var geo = document.getElementById("venues-geo");
+  if (lm && geo && window.L) {
+    var hex = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2", green: "#388e3c" };
+    var map = window.L.map(lm);
+    window.L.tileLayer(lm.getAttribute("data-tiles"), {
+      attribution: lm.getAttribute("data-attribution") || "", maxZoom: 19
+    }).addTo(map);
+    var pts = [];
+    JSON.parse(geo.textContent).forEach(function (v) {
+      if (v.lat === null || v.lon === null) { return; }
+      pts.push([v.lat, v.lon]);
+      window.L.circleMarker([v.lat, v.lon], {
+        radius: 10, color: "#fff", weight: 2, fillColor: hex[v.color] || "#888", fillOpacity: 0.9
+      }).bindTooltip(v.name + ": " + t("code_" + v.color)).addTo(map);
+    });
+    if (pts.length) { map.fitBounds(pts, { padding: [30, 30], maxZoom: 15 }); } else { map.setView([30, 120], 5); }
+  }
+
   // ----- public report form -----
   var form = document.getElementById("report-form");
   if (form) {
