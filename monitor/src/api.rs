@@ -59,6 +59,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/sanctions", get(sanctions))
         .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
         .route("/api/v1/hazards/{id}/list", post(list_hazard))
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -698,10 +699,14 @@ async fn list_hazard(
     Ok(axum::Json(json!({"id": id, "listed_level": level})))
 }
 
-async fn public_venue(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
-    let mut c = app.db.acquire().await?;
-    let html = crate::public::safety_code(&mut c, &id, app.now_ms()).await?;
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+async fn public_venue(
+    State(app): State<App>,
+    crate::web::UiLang(lang): crate::web::UiLang,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(crate::web::public::venue_page(&app, lang, &id)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,10 @@ pub struct Config {
     pub task_templates: Vec<crate::templates::Template>,
     /// `[seed]`: registry rows inserted (or kept) at start.
     pub seed: Seed,
+    /// `[web]`: the browser front (sessions, sign-in limits, public URL).
+    pub web: crate::web::WebConfig,
+    /// `[[users]]`: web accounts (argon2 hashes), written at start.
+    pub users: Vec<crate::web::auth::UserSeed>,
 }
 
 /// `[server]`.
@@ -487,6 +491,25 @@ impl Config {
                     format!("task_templates[{i}].id"),
                     "duplicate id",
                 ));
+            }
+        }
+        self.web.validate(&self.server.listen)?;
+        crate::web::auth::validate_users(&self.users)?;
+        for (i, u) in self.users.iter().enumerate() {
+            let seeded = u
+                .person_id
+                .as_deref()
+                .and_then(|p| self.seed.people.iter().find(|x| x.id == p));
+            if let Some(p) = seeded {
+                if !crate::web::auth::role_fits(&u.role, &p.role) {
+                    return Err(ConfigError::new(
+                        format!("users[{i}].role"),
+                        format!(
+                            "{} does not fit person {} whose registry role is {}",
+                            u.role, p.id, p.role
+                        ),
+                    ));
+                }
             }
         }
         self.seed.validate()

@@ -22,6 +22,13 @@ pub enum Error {
     /// Missing or wrong bearer token.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// Signed in, but the role may not do this, or the CSRF token is
+    /// missing (→ 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts (sign-in rate limit, → 429).
+    #[error("{0}")]
+    TooMany(String),
     /// No such row.
     #[error("{what} {id:?} does not exist")]
     NotFound {
@@ -79,6 +86,12 @@ impl Error {
             ),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::TooMany(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many",
+                "Too many attempts",
+            ),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Conflict(_) => (
                 StatusCode::CONFLICT,
@@ -111,6 +124,8 @@ impl IntoResponse for Error {
                 "too-large" => "urn:anquan:problem:too-large",
                 "unauthorized" => "urn:anquan:problem:unauthorized",
                 "not-found" => "urn:anquan:problem:not-found",
+                "forbidden" => "urn:anquan:problem:forbidden",
+                "too-many" => "urn:anquan:problem:too-many",
                 "conflict" => "urn:anquan:problem:conflict",
                 _ => "urn:anquan:problem:unavailable",
             },

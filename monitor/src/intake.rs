@@ -117,6 +117,17 @@ impl Batcher {
                 }
             }
             let results = batch_once(&app, &batch).await;
+            for r in &results {
+                if let Ok(Outcome {
+                    warning_id: Some(w),
+                    duplicate: false,
+                    ..
+                }) = r
+                {
+                    app.live
+                        .publish(crate::web::live::Change::Warning(w.clone()));
+                }
+            }
             for ((_, reply), r) in batch.into_iter().zip(results) {
                 let _ = reply.send(r);
             }

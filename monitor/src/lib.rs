@@ -22,6 +22,7 @@ pub mod reports;
 pub mod scheduler;
 pub mod templates;
 pub mod warnings;
+pub mod web;
 pub mod work;
 
 use std::sync::Arc;
@@ -47,6 +48,10 @@ pub struct App {
     pub instance: String,
     /// Alarm intake with group commit.
     pub intake: intake::Batcher,
+    /// Live changes for the web dashboard (SSE).
+    pub live: web::live::Live,
+    /// Sign-in failures (rate limit).
+    pub limiter: Arc<web::auth::Limiter>,
 }
 
 impl App {
@@ -57,6 +62,7 @@ impl App {
         {
             let mut tx = db.begin().await?;
             registry::seed(&mut tx, &cfg.seed).await?;
+            web::auth::seed_users(&mut tx, &cfg.users, clock.now_ms()).await?;
             tx.commit().await?;
         }
         let (intake, rx) = intake::Batcher::new();
@@ -67,6 +73,8 @@ impl App {
             notifier,
             instance: db::new_id(),
             intake,
+            live: web::live::Live::new(),
+            limiter: Arc::new(web::auth::Limiter::default()),
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

@@ -84,6 +84,8 @@ pub async fn ack(app: &App, id: &str, person: &str, note: &str) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(())
 }
 
@@ -136,6 +138,8 @@ pub async fn confirm(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        app.live
+            .publish(crate::web::live::Change::Warning(id.to_string()));
         return Ok(None);
     }
     WARNING
@@ -179,6 +183,8 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(Some(task))
 }
 
@@ -210,6 +216,8 @@ pub async fn resolve(app: &App, id: &str, person: &str, reason: &str) -> Result<
     )
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 pub mod pg;
 pub mod scenarios;
 pub mod smtp;
+pub mod web;
 
 use std::sync::{Arc, Mutex};
 
