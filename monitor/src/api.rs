@@ -69,46 +69,30 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-#[derive(Clone, Copy)]
-enum Who {
-    Gateway,
-    Operator,
-}
-
-fn auth(app: &App, h: &HeaderMap, who: Who) -> Result<()> {
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(h: &HeaderMap) -> Result<&str> {
     let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Err(Error::Unauthorized("send Authorization: Bearer <token>"));
     };
-    let Some(token) = v.strip_prefix("Bearer ") else {
-        return Err(Error::Unauthorized(
-            "the Authorization header must be 'Bearer <token>'",
-        ));
-    };
-    let list = match who {
-        Who::Gateway => &app.cfg.auth.intake_tokens,
-        Who::Operator => &app.cfg.auth.api_tokens,
-    };
+    v.strip_prefix("Bearer ").ok_or(Error::Unauthorized(
+        "the Authorization header must be 'Bearer <token>'",
+    ))
+}
+
+/// An operator endpoint: one of `auth.api_tokens`.
+fn operator(app: &App, h: &HeaderMap) -> Result<()> {
+    let token = bearer(h)?;
     // Compare every token in full, so timing does not reveal a prefix.
-    let ok = list
-        .iter()
-        .fold(false, |acc, t| acc | ct_eq(t.as_bytes(), token.as_bytes()));
+    let ok = app.cfg.auth.api_tokens.iter().fold(false, |acc, t| {
+        acc | crate::gatekeeper::ct_eq(t.as_bytes(), token.as_bytes())
+    });
     if ok {
         Ok(())
     } else {
-        Err(Error::Unauthorized(match who {
-            Who::Gateway => {
-                "unknown token; use one of auth.intake_tokens (the gateway's forward.http.token)"
-            }
-            Who::Operator => "unknown token; use one of auth.api_tokens",
-        }))
+        Err(Error::Unauthorized(
+            "unknown token; use one of auth.api_tokens",
+        ))
     }
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes> {
@@ -189,9 +173,10 @@ async fn alarm_in(
     h: &HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<intake::Outcome> {
-    auth(app, h, Who::Gateway)?;
+    let grant = app.gatekeeper.admit(bearer(h)?)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
+    grant.allow_site(ev.site.as_str())?;
     app.intake.accept(ev).await
 }
 
@@ -202,7 +187,7 @@ async fn list_warnings(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         warnings::list(&mut c, q.get("state").map(String::as_str)).await?,
@@ -214,7 +199,7 @@ async fn get_warning(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(warnings::get(&mut c, &id).await?))
 }
@@ -233,7 +218,7 @@ async fn ack(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: AckBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::ack(&app, &id, &a.person_id, &a.note).await?;
     Ok(axum::Json(json!({"id": id, "state": "ACKED"})))
@@ -255,7 +240,7 @@ async fn confirm(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: ConfirmBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let task = warnings::confirm(
         &app,
@@ -284,7 +269,7 @@ async fn resolve(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: ResolveBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::resolve(&app, &id, &a.person_id, &a.reason).await?;
     Ok(axum::Json(json!({"id": id, "state": "RESOLVED"})))
@@ -295,13 +280,13 @@ async fn venue_status(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<warnings::VenueStatus>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(warnings::venue_status(&mut c, &id).await?))
 }
 
 async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let rows = sqlx::query(
         "SELECT venue_id, proposed_ms, alarms, state FROM key_risk_proposals ORDER BY proposed_ms",
     )
@@ -328,7 +313,7 @@ async fn key_risk_decide(
     Path(venue): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::decide_key_risk(&app, &venue, &d.person_id, d.accept, &d.reason).await?;
     Ok(axum::Json(json!({"venue_id": venue, "accepted": d.accept})))
@@ -339,7 +324,7 @@ async fn registry_list(
     h: HeaderMap,
     Path(table): Path<String>,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(registry::list(&mut c, &table).await?))
 }
@@ -350,7 +335,7 @@ async fn registry_put(
     Path(table): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let mut tx = app.db.begin().await?;
     let id = match table.as_str() {
@@ -405,7 +390,7 @@ async fn registry_delete(
     h: HeaderMap,
     Path((table, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut tx = app.db.begin().await?;
     registry::delete(&mut tx, &table, &id).await?;
     crate::db::audit(
@@ -428,7 +413,7 @@ async fn list_tasks(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::list(
@@ -446,7 +431,7 @@ async fn get_task(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?,
@@ -458,7 +443,7 @@ async fn create_task(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, t) = split_actor::<work::NewTask>(v)?;
     let mut tx = app.db.begin().await?;
@@ -486,7 +471,7 @@ async fn move_task(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let hazards = work::move_task(&app, &id, &m).await?;
     Ok(axum::Json(
@@ -499,7 +484,7 @@ async fn list_hazards(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::list(
@@ -517,7 +502,7 @@ async fn get_hazard(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?,
@@ -529,7 +514,7 @@ async fn create_hazard(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, hz) = split_actor::<work::NewHazard>(v)?;
     // A public report's reporter is never stored (举报人 protected).
@@ -557,7 +542,7 @@ async fn move_hazard(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::move_hazard(&app, &id, &m).await?;
     Ok(axum::Json(json!({"id": id, "state": m.to})))
@@ -579,7 +564,7 @@ async fn accident(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if a.deaths < 0 {
         return Err(Error::Invalid("deaths: must not be negative".into()));
@@ -616,7 +601,7 @@ async fn report(
     Path(period): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
@@ -658,7 +643,7 @@ async fn audit(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     const COLS: &[&str] = &[
         "at_ms",
         "actor",
@@ -687,7 +672,7 @@ async fn deliveries(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         notify::list(&mut c, q.get("subject_id").map(String::as_str)).await?,
@@ -695,7 +680,7 @@ async fn deliveries(
 }
 
 async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     const COLS: &[&str] = &[
         "id",
         "subject",
@@ -720,7 +705,7 @@ async fn decide_sanction(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
     Ok(axum::Json(json!({"id": id, "accepted": d.accept})))
@@ -739,7 +724,7 @@ async fn list_hazard(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
     Ok(axum::Json(json!({"id": id, "listed_level": level})))

@@ -149,6 +149,10 @@ impl IntoResponse for Error {
         if db_failure {
             resp.extensions_mut().insert(DbFailure);
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

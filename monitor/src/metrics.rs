@@ -276,6 +276,8 @@ pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std
         Err(e) => {
             let reason = match e {
                 Error::Unauthorized(_) => "unauthorized",
+                Error::Forbidden(_) => "forbidden_site",
+                Error::TooMany(_) => "rate_limited",
                 Error::Invalid(_) => "invalid",
                 Error::TooLarge(_) => "too_large",
                 Error::BadRequest(_) => "bad_request",
