@@ -550,3 +550,74 @@ async fn leaflet_map_only_with_a_tile_url() {
     cfg.web.map_tile_url = "https://tiles.example.invalid/tile.png".into();
     assert_eq!(cfg.validate().unwrap_err().key, "web.map_tile_url");
 }
+
+#[tokio::test]
+async fn removed_accounts_and_headers_and_the_device_chart() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("grid").await;
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(r.headers()[k], v);
+    }
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let r = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    // The device chart counts the alarm events.
+    h.alarm("s1", "gas-0001", 1, "red").await;
+    let page = h.page(&cookie, "/web/devices/gas-0001").await;
+    assert!(page.contains("id=\"device-chart\""));
+    assert_eq!(page.matches("<rect").count(), 30, "one bar per day");
+    assert!(page.contains("class=\"c-red\""), "today's bar is red");
+    // Accounts no longer in [[users]] are removed with their sessions.
+    let keep: Vec<_> = h
+        .app
+        .cfg
+        .users
+        .iter()
+        .filter(|u| u.username != "grid")
+        .cloned()
+        .collect();
+    let mut c = h.app.db.acquire().await.unwrap();
+    anquan_monitor::web::auth::seed_users(&mut c, &keep, 0)
+        .await
+        .unwrap();
+    drop(c);
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the session is gone");
+    let r = h
+        .http
+        .post(format!("{}/web/sign-in", h.base))
+        .form(&[
+            ("username", "grid"),
+            ("password", password("grid").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
