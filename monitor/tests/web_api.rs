@@ -621,3 +621,9 @@ async fn removed_accounts_and_headers_and_the_device_chart() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn web_storage_smoke_on_sqlite() {
+    let h = WebHarness::start().await;
+    common::web::smoke(&h).await;
+}
