@@ -29,13 +29,7 @@ async fn sign_in_wrong_password_and_rate_limit() {
     let sign = |user: &'static str, pw: String| {
         let h = &h;
         async move {
-            let r = h
-                .http
-                .post(format!("{}/web/sign-in", h.base))
-                .form(&[("username", user), ("password", pw.as_str())])
-                .send()
-                .await
-                .unwrap();
+            let r = h.post_sign_in(user, &pw).await;
             let s = r.status().as_u16();
             let cookie = r
                 .headers()
@@ -44,6 +38,27 @@ async fn sign_in_wrong_password_and_rate_limit() {
             (s, cookie, r.text().await.unwrap())
         }
     };
+    // The sign-in form needs its pre-session token (login CSRF): none,
+    // an empty one, or one that does not match the cookie get 403.
+    let (lc, token) = h.login_token().await;
+    assert!(lc.starts_with("anquan_login="));
+    let zeros = "0".repeat(64);
+    for (cookie, form_token) in [
+        (None, token.as_str()),
+        (Some(lc.as_str()), ""),
+        (Some(lc.as_str()), zeros.as_str()),
+    ] {
+        let pw = password("county");
+        let mut req = h.http.post(format!("{}/web/sign-in", h.base)).form(&[
+            ("username", "county"),
+            ("password", pw.as_str()),
+            ("login_csrf", form_token),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+    }
     let (s, cookie, _) = sign("county", password("county")).await;
     assert_eq!(s, 303);
     let cookie = cookie.unwrap();
@@ -609,16 +624,7 @@ async fn removed_accounts_and_headers_and_the_device_chart() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303, "the session is gone");
-    let r = h
-        .http
-        .post(format!("{}/web/sign-in", h.base))
-        .form(&[
-            ("username", "grid"),
-            ("password", password("grid").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = h.post_sign_in("grid", &password("grid")).await;
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -626,4 +632,49 @@ async fn removed_accounts_and_headers_and_the_device_chart() {
 async fn web_storage_smoke_on_sqlite() {
     let h = WebHarness::start().await;
     common::web::smoke(&h).await;
+}
+
+#[tokio::test]
+async fn devices_go_offline_with_an_offline_rule_alarm() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let venue = |d: &serde_json::Value, id: &str| {
+        d["venues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let dash = || async {
+        let t = h.page(&cookie, "/web/api/dashboard").await;
+        serde_json::from_str::<serde_json::Value>(&t).unwrap()
+    };
+    assert_eq!(venue(&dash().await, "s3")["offline"], 0);
+    for (n, state) in [(1, "raised"), (2, "cleared")] {
+        let r = h
+            .http
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(common::GW)
+            .json(&serde_json::json!({
+                "event_id": format!("gw-01/s3/gas-s3/link.offline/{n}"),
+                "site": "s3", "device": "gas-s3", "kind": "gas", "rule": "link.offline",
+                "level": "yellow", "state": state, "value": 0.0, "threshold": 0.0,
+                "ts_ms": common::T0, "gateway": "gw-01"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v = venue(&dash().await, "s3");
+        let offline = state == "raised";
+        assert_eq!(v["offline"], u64::from(offline), "{state}: {v}");
+        assert_eq!(v["devices"][0]["online"], !offline, "{state}: {v}");
+    }
+    assert_eq!(
+        dash().await["counts"]["yellow"],
+        1,
+        "the warning is open until disposed"
+    );
 }

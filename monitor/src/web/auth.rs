@@ -143,7 +143,8 @@ pub async fn seed_users(c: &mut AnyConnection, users: &[UserSeed], now: i64) -> 
     Ok(())
 }
 
-fn random_hex32() -> Result<String> {
+/// 256 random bits, hex.
+pub fn random_hex32() -> Result<String> {
     let mut b = [0u8; 32];
     getrandom::getrandom(&mut b)
         .map_err(|e| Error::Unavailable(format!("no randomness from the OS: {e}")))?;
@@ -208,13 +209,7 @@ impl Session {
 
     /// Checks the CSRF token sent with a state-changing request.
     pub fn check_csrf(&self, given: Option<&str>) -> Result<()> {
-        let ok = given.is_some_and(|g| {
-            g.len() == self.csrf.len()
-                && g.bytes()
-                    .zip(self.csrf.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        });
+        let ok = given.is_some_and(|g| ct_eq(g.as_bytes(), self.csrf.as_bytes()));
         if ok {
             Ok(())
         } else {
@@ -235,6 +230,11 @@ impl Session {
             )))
         }
     }
+}
+
+/// Equality in time independent of where the inputs differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value of cookie `name`.

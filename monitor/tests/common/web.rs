@@ -190,19 +190,42 @@ impl WebHarness {
         b["id"].as_str().unwrap().to_string()
     }
 
-    /// Signs in through the form; returns (cookie value, csrf token).
-    pub async fn sign_in(&self, user: &str) -> (String, String) {
+    /// The sign-in form's pre-session token: (cookie header, form value).
+    pub async fn login_token(&self) -> (String, String) {
         let r = self
             .http
-            .post(format!("{}/web/sign-in", self.base))
-            .form(&[
-                ("username", user),
-                ("password", &password(user)),
-                ("next", "/web"),
-            ])
+            .get(format!("{}/web/sign-in", self.base))
             .send()
             .await
             .unwrap();
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        let cookie = set.split(';').next().unwrap().to_string();
+        let token = cookie.split_once('=').unwrap().1.to_string();
+        let page = r.text().await.unwrap();
+        assert!(page.contains(&token));
+        (cookie, token)
+    }
+
+    /// POSTs the sign-in form (with a fresh form token).
+    pub async fn post_sign_in(&self, user: &str, pw: &str) -> reqwest::Response {
+        let (cookie, token) = self.login_token().await;
+        self.http
+            .post(format!("{}/web/sign-in", self.base))
+            .header("cookie", cookie)
+            .form(&[
+                ("username", user),
+                ("password", pw),
+                ("next", "/web"),
+                ("login_csrf", token.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in through the form; returns (cookie value, csrf token).
+    pub async fn sign_in(&self, user: &str) -> (String, String) {
+        let r = self.post_sign_in(user, &password(user)).await;
         assert_eq!(r.status().as_u16(), 303, "sign-in of {user}");
         let set = r
             .headers()
@@ -346,4 +369,11 @@ pub async fn smoke(h: &WebHarness) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        h.post_sign_in("ent", &password("ent"))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
 }
