@@ -323,6 +323,14 @@ async fn live_stream_pushes_a_new_alarm() {
     assert_eq!(got, Ok(true), "{seen}");
     assert!(seen.contains("event: warning"), "{seen}");
     assert!(seen.contains("\"level\":\"orange\""), "{seen}");
+    // At shutdown the stream ends (a graceful shutdown does not wait for
+    // open dashboards).
+    h.app.live.close();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while r.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end");
     // Without a session: 401, no stream.
     let r = h
         .http
