@@ -50,7 +50,7 @@ region_id = "county"
     .unwrap()
 }
 
-fn events(keys: usize, venues: usize) -> Vec<(usize, Vec<u8>)> {
+fn events(keys: usize, venues: usize, run: &str) -> Vec<(usize, Vec<u8>)> {
     let mut out = Vec::new();
     for k in 0..keys {
         let v = format!("v{}", k % venues);
@@ -64,7 +64,7 @@ fn events(keys: usize, venues: usize) -> Vec<(usize, Vec<u8>)> {
         .enumerate()
         {
             let e = format!(
-                r#"{{"event_id":"gw/{v}/dev-{k}/gas.lel/{n}","site":"{v}","device":"dev-{k}","kind":"gas","rule":"gas.lel","level":"{level}","state":"{state}","value":55.0,"threshold":50.0,"ts_ms":{T0},"gateway":"gw"}}"#
+                r#"{{"event_id":"gw/{v}/dev-{run}{k}/gas.lel/{n}","site":"{v}","device":"dev-{run}{k}","kind":"gas","rule":"gas.lel","level":"{level}","state":"{state}","value":55.0,"threshold":50.0,"ts_ms":{T0},"gateway":"gw"}}"#
             );
             out.push((k, e.into_bytes()));
         }
@@ -84,10 +84,15 @@ fn events(keys: usize, venues: usize) -> Vec<(usize, Vec<u8>)> {
     all
 }
 
-async fn run(name: &str, url: &str, full: bool) {
+/// Intake over HTTP into a fresh monitor on `url`; returns events/s.
+/// `fast`: the batch fast path (one duplicate lookup per batch, no
+/// savepoint per event) on or off. `run` keeps event ids apart when two
+/// runs share a database (PostgreSQL).
+async fn intake(name: &str, url: &str, full: bool, fast: bool, run: &str) -> (App, f64) {
     let venues: usize = if full { 1000 } else { 10 };
     let clock = Arc::new(ManualClock::new(T0));
     let app = App::new(config(url), clock.clone()).await.unwrap();
+    app.intake.set_fast_path(fast);
     {
         let mut tx = app.db.begin().await.unwrap();
         for i in 0..venues {
@@ -113,7 +118,7 @@ async fn run(name: &str, url: &str, full: bool) {
     let base = format!("http://{}/api/v1/alarms", l.local_addr().unwrap());
     let router = anquan_monitor::api::router(app.clone());
     tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
-    let evs = Arc::new(events(if full { 2500 } else { 25 }, venues));
+    let evs = Arc::new(events(if full { 2500 } else { 25 }, venues, run));
     let n = evs.len();
     let clients: usize = std::env::var("MONITOR_BENCH_CLIENTS")
         .ok()
@@ -147,10 +152,33 @@ async fn run(name: &str, url: &str, full: bool) {
         t.await.unwrap();
     }
     let secs = started.elapsed().as_secs_f64();
+    let rate = n as f64 / secs;
     println!(
-        "{name}: intake {n} events (25 % duplicates) over HTTP, {clients} clients (each alarm in order from one client): {secs:.2} s = {:.0} events/s",
-        n as f64 / secs
+        "{name}: intake {n} events (25 % duplicates) over HTTP, {clients} clients (each alarm in order from one client), fast path {}: {secs:.2} s = {rate:.0} events/s",
+        if fast { "on" } else { "off" }
     );
+    (app, rate)
+}
+
+async fn run(name: &str, urls: [&str; 2], full: bool) {
+    let venues: usize = if full { 1000 } else { 10 };
+    let rounds: usize = std::env::var("MONITOR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let mut app = None;
+    for round in 0..rounds {
+        // Same machine, same minute: compare the ratio, not the figures
+        // across runs.
+        let (_, off) = intake(name, urls[0], full, false, &format!("r{round}off")).await;
+        let (a, on) = intake(name, urls[1], full, true, &format!("r{round}on")).await;
+        println!(
+            "{name}: round {round}: fast path on / off = {:.2}",
+            on / off
+        );
+        app = Some(a);
+    }
+    let Some(app) = app else { return };
 
     // A year of data for 1 000 venues: 12 warnings, 12 done inspections and
     // 2 hazards per venue.
@@ -202,12 +230,12 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    rt.block_on(run(
-        "sqlite",
-        &format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
-        full,
-    ));
+    // Each intake run gets its own file, so the second does not start
+    // with the first one's rows.
+    let off = format!("sqlite://{}/bench-off.db?mode=rwc", dir.path().display());
+    let on = format!("sqlite://{}/bench-on.db?mode=rwc", dir.path().display());
+    rt.block_on(run("sqlite", [&off, &on], full));
     if let Ok(url) = std::env::var("MONITOR_BENCH_PG") {
-        rt.block_on(run("postgres", &url, full));
+        rt.block_on(run("postgres", [&url, &url], full));
     }
 }

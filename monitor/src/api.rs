@@ -23,6 +23,7 @@ pub fn router(app: App) -> Router {
     let limit = app.cfg.server.max_body_bytes;
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
         .route(
@@ -64,6 +65,10 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/hazards/{id}/list", post(list_hazard))
         .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_db_errors,
+        ))
         .with_state(app)
 }
 
@@ -140,16 +145,57 @@ async fn openapi() -> Response {
         .into_response()
 }
 
+/// Counts responses caused by a database failure (see [`crate::error::DbFailure`]).
+async fn count_db_errors(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if resp.extensions().get::<crate::error::DbFailure>().is_some() {
+        app.metrics.db_error("api");
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
+async fn metrics(State(app): State<App>) -> Result<Response> {
+    if !app.cfg.metrics.enabled {
+        return Err(Error::NotFound {
+            what: "page (metrics.enabled = false)",
+            id: "/metrics".into(),
+        });
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::scrape(&app).await,
+    )
+        .into_response())
+}
+
 async fn alarm(
     State(app): State<App>,
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    auth(&app, &h, Who::Gateway)?;
+    let started = std::time::Instant::now();
+    let out = alarm_in(&app, &h, b).await;
+    crate::metrics::count_intake(&app.metrics, &out, started.elapsed());
+    Ok((StatusCode::OK, axum::Json(out?)).into_response())
+}
+
+async fn alarm_in(
+    app: &App,
+    h: &HeaderMap,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<intake::Outcome> {
+    auth(app, h, Who::Gateway)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
-    let out = app.intake.accept(ev).await?;
-    Ok((StatusCode::OK, axum::Json(out)).into_response())
+    app.intake.accept(ev).await
 }
 
 type Q = Query<HashMap<String, String>>;

@@ -59,6 +59,24 @@ pub struct Config {
     pub web: crate::web::WebConfig,
     /// `[[users]]`: web accounts (argon2 hashes), written at start.
     pub users: Vec<crate::web::auth::UserSeed>,
+    /// `[metrics]`: the Prometheus page.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: `GET /metrics` (Prometheus text format). It has no token:
+/// it shows counts, never names or ids; bind `server.listen` to a private
+/// address or turn it off when scrapers must not reach it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` (404 when false).
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[server]`.

@@ -58,6 +58,11 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// Marks a response caused by a database failure (a response extension),
+/// so the metrics layer can count it without knowing the handler.
+#[derive(Debug, Clone, Copy)]
+pub struct DbFailure;
+
 /// A result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -114,6 +119,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.status();
+        let db_failure = matches!(self, Self::Db(_) | Self::Migrate(_));
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
@@ -140,6 +146,9 @@ impl IntoResponse for Error {
             json,
         )
             .into_response();
+        if db_failure {
+            resp.extensions_mut().insert(DbFailure);
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod intake;
+pub mod metrics;
 pub mod notify;
 pub mod public;
 pub mod registry;
@@ -52,6 +53,8 @@ pub struct App {
     pub live: web::live::Live,
     /// Sign-in failures (rate limit).
     pub limiter: Arc<web::auth::Limiter>,
+    /// Prometheus metrics of this replica (`GET /metrics`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ impl App {
             intake,
             live: web::live::Live::new(),
             limiter: Arc::new(web::auth::Limiter::default()),
+            metrics: Arc::new(metrics::Metrics::new()),
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

@@ -281,6 +281,10 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
         match result {
             Ok(()) => {
                 sent += 1;
+                app.metrics
+                    .notifications_sent
+                    .with_label_values(&[&channel])
+                    .inc();
                 sqlx::query(
                     "UPDATE deliveries SET state = 'SENT', attempts = $1, sent_ms = $2, last_error = NULL \
                      WHERE id = $3 AND lease_owner = $4",
@@ -314,6 +318,10 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
             }
             Err(why) => {
                 failed += 1;
+                app.metrics
+                    .notifications_failed
+                    .with_label_values(&[&channel])
+                    .inc();
                 let give_up = attempts >= i64::from(app.cfg.notify.max_attempts);
                 // Doubling, at most 15 minutes apart.
                 let delay = (app.cfg.notify.retry_base_ms as i64)

@@ -450,8 +450,24 @@ pub async fn call_list(
     region: Option<&str>,
     now_ms: i64,
 ) -> Result<Vec<String>> {
+    call_list_upto(c, roles, region, now_ms, usize::MAX).await
+}
+
+/// The first `n` (at least) of [`call_list`]: it stops looking once it has
+/// them. Intake needs only the first person (or the one at the warning's
+/// rank), and each role costs a walk up the region chain.
+pub async fn call_list_upto(
+    c: &mut AnyConnection,
+    roles: &[String],
+    region: Option<&str>,
+    now_ms: i64,
+    n: usize,
+) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for role in roles {
+        if out.len() >= n {
+            break;
+        }
         for p in on_duty(c, region, role, now_ms).await? {
             if !out.contains(&p) {
                 out.push(p);

@@ -44,15 +44,30 @@ pub async fn tick(app: &App) -> Result<Tick> {
 /// Runs until `stop`.
 pub async fn run(app: App, stop: CancellationToken) {
     let period = Duration::from_millis(app.cfg.scheduler.tick_ms);
+    let m = &app.metrics;
     loop {
-        match tick(&app).await {
+        let r = tick(&app).await;
+        // No leader election: every replica ticks and every step is a
+        // compare-and-set. "Lease held" = this replica is ticking and its
+        // last tick worked; a sum of 0 over replicas means nobody is.
+        m.scheduler_lease_held.set(i64::from(r.is_ok()));
+        m.scheduler_ticks
+            .with_label_values(&[if r.is_ok() { "ok" } else { "error" }])
+            .inc();
+        match r {
             Ok(t) if t != Tick::default() => tracing::info!(?t, "scheduler tick"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduler tick failed; retrying next tick"),
+            Err(e) => {
+                if matches!(e, crate::Error::Db(_)) {
+                    m.db_error("scheduler");
+                }
+                tracing::warn!(error = %e, "scheduler tick failed; retrying next tick");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = stop.cancelled() => break,
         }
     }
+    m.scheduler_lease_held.set(0);
 }

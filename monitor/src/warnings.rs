@@ -21,6 +21,18 @@ pub async fn call_list(
     registry::call_list(c, &app.cfg.roles_for(level), region, now).await
 }
 
+/// The first `n` people of [`call_list`] (fewer when the list is shorter).
+pub async fn call_list_upto(
+    app: &App,
+    c: &mut AnyConnection,
+    level: Level,
+    region: Option<&str>,
+    now: i64,
+    n: usize,
+) -> Result<Vec<String>> {
+    registry::call_list_upto(c, &app.cfg.roles_for(level), region, now, n).await
+}
+
 /// Title and body of a warning notice.
 pub fn message(
     id: &str,
@@ -406,6 +418,12 @@ pub async fn next_call(app: &App, id: &str, now: i64, trigger: Trigger, why: &st
         }
     }
     tx.commit().await?;
+    if trigger == Trigger::Sla {
+        app.metrics
+            .sla_breaches
+            .with_label_values(&[level.as_str()])
+            .inc();
+    }
     Ok(true)
 }
 

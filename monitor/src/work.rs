@@ -921,6 +921,7 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
     let owner = opt_str(&row, "owner_id")?;
     let state: String = row.try_get("state")?;
     let mut fired = 0;
+    let mut rungs = Vec::new();
     for step in ladder(&app.cfg.reminders, due, now) {
         let ins = sqlx::query(
             "INSERT INTO reminders (subject, subject_id, step, fired_ms) VALUES ($1, $2, $3, $4) \
@@ -937,6 +938,7 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
             continue;
         }
         fired += 1;
+        rungs.push(step.name());
         let mut to: Vec<String> = Vec::new();
         let (purpose, text) = match step {
             Step::Before => ("reminder", format!("{subject} \"{title}\" is due soon")),
@@ -1039,6 +1041,9 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
         }
     }
     tx.commit().await?;
+    for r in rungs {
+        app.metrics.reminders_fired.with_label_values(&[r]).inc();
+    }
     Ok(fired)
 }
 

@@ -101,3 +101,9 @@ async fn sqlite_public_safety_code_and_report() {
     let (h, _d) = harness(false).await;
     scenarios::public_side(&h).await;
 }
+
+#[tokio::test]
+async fn sqlite_metrics_count_intake_and_sla_breaches() {
+    let (h, _d) = harness(false).await;
+    scenarios::metrics(&h).await;
+}

@@ -1,11 +1,14 @@
 //! The Grafana dashboard (`ops/grafana/anquan.json`) and the Prometheus
 //! alert rules (`ops/prometheus/alerts.yml`) cannot drift from the
-//! gateway: both parse, `promtool check rules` accepts the rules, and every
-//! `anquan_*` metric name used in any panel, variable or rule is a sample
-//! name in the `/metrics` page of a real gateway process, driven through
-//! every path that creates a labelled series (alarms, rejects, sequence
-//! gaps, HTTP 401/422, a time-series outage until the queue drops, a Modbus
-//! link whose slave never answers, a rules reload).
+//! gateway or the monitor: both parse, `promtool check rules` accepts the
+//! rules, and every `anquan_*` metric name used in any panel, variable or
+//! rule is a sample name in the `/metrics` page of a real gateway process,
+//! driven through every path that creates a labelled series (alarms,
+//! rejects, sequence gaps, HTTP 401/422, a time-series outage until the
+//! queue drops, a Modbus link whose slave never answers, a rules reload),
+//! or of a real monitor (the example configuration, served on loopback with
+//! its scheduler: an alarm, a redelivery, refusals, failing deliveries, a
+//! missed red SLA).
 
 // Test helpers outside #[test] fns: a failed setup step is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -14,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anquan_e2e::gateway::{GatewayProcess, Setup};
@@ -166,6 +170,10 @@ fn dashboard_and_alert_rules_parse_and_use_only_real_metrics() {
         "AnquanForwardUnauthorized",
         "AnquanForwardDeadLetters",
         "AnquanSinkErrors",
+        "AnquanMonitorDown",
+        "AnquanMonitorRedSlaBreached",
+        "AnquanMonitorNotificationFailures",
+        "AnquanMonitorSchedulerWithoutLeader",
     ] {
         assert!(alerts.contains(must), "alert {must} missing");
     }
@@ -197,8 +205,9 @@ fn dashboard_and_alert_rules_parse_and_use_only_real_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // 3. A real gateway through every path that creates a series.
-    let page = drive_gateway();
+    // 3. A real gateway and a real monitor through every path that creates
+    // a series.
+    let page = format!("{}\n{}", drive_gateway(), drive_monitor());
     let exported = page_names(&page);
     let mut missing = Vec::new();
     for (place, expr) in &used {
@@ -210,15 +219,15 @@ fn dashboard_and_alert_rules_parse_and_use_only_real_metrics() {
     }
     assert!(
         missing.is_empty(),
-        "metric names used but not exported by the gateway:\n{}\n\n/metrics:\n{page}",
+        "metric names used but not exported by the gateway or the monitor:\n{}\n\n/metrics:\n{page}",
         missing.join("\n")
     );
     // And the reverse, as a guard against a dashboard that forgot a whole
-    // family: every gateway family appears somewhere.
+    // family: every gateway and monitor family appears somewhere.
     let all_used: BTreeSet<String> = used.iter().flat_map(|(_, e)| metric_names(e)).collect();
     let unused: Vec<&String> = exported
         .iter()
-        .filter(|n| n.starts_with("anquan_gateway_"))
+        .filter(|n| n.starts_with("anquan_gateway_") || n.starts_with("anquan_monitor_"))
         .filter(|n| {
             let family = n
                 .strip_suffix("_bucket")
@@ -230,8 +239,115 @@ fn dashboard_and_alert_rules_parse_and_use_only_real_metrics() {
         .collect();
     assert!(
         unused.is_empty(),
-        "gateway metrics on no dashboard panel and in no rule: {unused:?}"
+        "gateway or monitor metrics on no dashboard panel and in no rule: {unused:?}"
     );
+}
+
+/// The value of one sample on a Prometheus text page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Serves the monitor (its example configuration, SQLite in a temp dir, a
+/// hand-moved clock, its scheduler ticking every 50 ms) on loopback and
+/// drives it: an alarm, its redelivery, an invalid one, a wrong token,
+/// calls whose webhook refuses connections, a red SLA missed. Returns the
+/// final `/metrics` page.
+fn drive_monitor() -> String {
+    use anquan_monitor::clock::ManualClock;
+    const GW: &str = "change-me-gateway-token";
+    const T0: i64 = 1_794_268_800_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/monitor.db?mode=rwc", dir.path().display());
+    let example = std::fs::read_to_string(repo().join("monitor/monitor.example.toml")).unwrap();
+    let text = example
+        .replace("sqlite://monitor.db?mode=rwc", &db)
+        .replace("tick_ms = 1000", "tick_ms = 50")
+        .replace("retry_base_ms = 2000", "retry_base_ms = 1");
+    assert!(text.contains(&db) && text.contains("tick_ms = 50"));
+    let cfg = anquan_monitor::Config::parse(&text).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let clock = Arc::new(ManualClock::new(T0));
+        let app = anquan_monitor::App::new(cfg, clock.clone()).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(anquan_monitor::scheduler::run(app.clone(), stop.clone()));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(l, anquan_monitor::api::router(app)).await;
+        });
+        let http = reqwest::Client::new();
+        let page = || async {
+            let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.text().await.unwrap()
+        };
+        let until = |what: &'static str, name: &'static str, min: f64| {
+            let page = &page;
+            async move {
+                for _ in 0..600 {
+                    let p = page().await;
+                    if sample(&p, name).is_some_and(|v| v >= min) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!(
+                    "monitor: {what} ({name} >= {min}) within 60 s:\n{}",
+                    page().await
+                );
+            }
+        };
+        let ev = serde_json::json!({
+            "event_id": "gw-01/s1/gas-0001/gas.lel/1", "site": "s1", "device": "gas-0001",
+            "kind": "gas", "rule": "gas.lel", "level": "red", "state": "raised",
+            "value": 55.0, "threshold": 50.0, "ts_ms": T0, "gateway": "gw-01"
+        });
+        let post = |token: &'static str, body: serde_json::Value| {
+            let http = &http;
+            let base = &base;
+            async move {
+                http.post(format!("{base}/api/v1/alarms"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(post(GW, ev.clone()).await, 200);
+        assert_eq!(post(GW, ev.clone()).await, 200);
+        let mut bad = ev.clone();
+        bad["level"] = "purple".into();
+        assert_eq!(post(GW, bad).await, 422);
+        assert_eq!(post("wrong-token-0000", ev).await, 401);
+        until(
+            "the scheduler ticking",
+            "anquan_monitor_scheduler_lease_held",
+            1.0,
+        )
+        .await;
+        until(
+            "a failed webhook call",
+            r#"anquan_monitor_notifications_failed_total{channel="webhook"}"#,
+            1.0,
+        )
+        .await;
+        clock.advance_ms(6 * 60_000);
+        until(
+            "a red SLA breach",
+            r#"anquan_monitor_sla_breaches_total{level="red"}"#,
+            1.0,
+        )
+        .await;
+        let last = page().await;
+        stop.cancel();
+        last
+    })
 }
 
 /// Starts Mosquitto, VictoriaMetrics, an HTTP receiver and the gateway,

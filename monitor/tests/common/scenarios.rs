@@ -979,3 +979,86 @@ pub async fn public_side(h: &Harness) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+/// `GET /metrics` (no token): the value of one sample, `None` when absent.
+pub async fn metric(h: &Harness, sample: &str) -> Option<f64> {
+    let r = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Metrics follow what happened: intake outcomes by kind, the warning
+/// gauge, deliveries by channel, and a missed acknowledgement SLA counts
+/// one breach at the warning's level (and only once the SLA has passed).
+pub async fn metrics(h: &Harness) {
+    let red = r#"anquan_monitor_sla_breaches_total{level="red"}"#;
+    assert_eq!(metric(h, red).await, Some(0.0));
+    let (s, a) = h.alarm(&event(500, "raised", "red")).await;
+    assert_eq!(s, 200, "{a}");
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    assert_eq!(h.alarm(&event(500, "raised", "red")).await.0, 200);
+    let mut bad = event(501, "raised", "red");
+    bad["level"] = json!("purple");
+    assert_eq!(h.alarm(&bad).await.0, 422);
+    let (s, _) = h
+        .raw_alarm(
+            OP,
+            serde_json::to_vec(&event(502, "raised", "red")).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 401);
+    for (sample, want) in [
+        ("anquan_monitor_alarms_received_total", 1.0),
+        ("anquan_monitor_alarms_duplicate_total", 1.0),
+        (
+            r#"anquan_monitor_alarms_rejected_total{reason="invalid"}"#,
+            1.0,
+        ),
+        (
+            r#"anquan_monitor_alarms_rejected_total{reason="unauthorized"}"#,
+            1.0,
+        ),
+        ("anquan_monitor_intake_seconds_count", 4.0),
+        (r#"anquan_monitor_warnings{state="RAISED"}"#, 1.0),
+    ] {
+        assert_eq!(metric(h, sample).await, Some(want), "{sample}");
+    }
+    h.tick().await;
+    assert_eq!(
+        metric(
+            h,
+            r#"anquan_monitor_notifications_sent_total{channel="webhook"}"#
+        )
+        .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(h, r#"anquan_monitor_warnings{state="NOTIFIED"}"#).await,
+        Some(1.0)
+    );
+    // Within the red SLA (5 min): no breach.
+    h.clock.advance_ms(4 * MIN);
+    assert_eq!(h.tick().await.calls, 0);
+    assert_eq!(metric(h, red).await, Some(0.0));
+    // Past it: the next person is called and one breach is counted.
+    h.clock.advance_ms(MIN);
+    assert_eq!(h.tick().await.calls, 1);
+    assert_eq!(metric(h, red).await, Some(1.0));
+    assert_eq!(
+        metric(h, r#"anquan_monitor_sla_breaches_total{level="orange"}"#).await,
+        Some(0.0)
+    );
+    let (_, wv) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wv["notify_rank"], 1);
+    // Ticking again at the same time breaches nothing more.
+    h.tick().await;
+    assert_eq!(metric(h, red).await, Some(1.0));
+}
