@@ -26,7 +26,10 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
-        .route("/public/venues/{id}", get(public_venue))
+        .route(
+            "/public/venues/{id}",
+            get(public_venue).layer(axum::middleware::map_response(crate::web::security_headers)),
+        )
         .route("/public/reports", post(public_report))
         .route("/api/v1/warnings", get(list_warnings))
         .route("/api/v1/warnings/{id}", get(get_warning))

@@ -29,13 +29,7 @@ async fn sign_in_wrong_password_and_rate_limit() {
     let sign = |user: &'static str, pw: String| {
         let h = &h;
         async move {
-            let r = h
-                .http
-                .post(format!("{}/web/sign-in", h.base))
-                .form(&[("username", user), ("password", pw.as_str())])
-                .send()
-                .await
-                .unwrap();
+            let r = h.post_sign_in(user, &pw).await;
             let s = r.status().as_u16();
             let cookie = r
                 .headers()
@@ -44,6 +38,27 @@ async fn sign_in_wrong_password_and_rate_limit() {
             (s, cookie, r.text().await.unwrap())
         }
     };
+    // The sign-in form needs its pre-session token (login CSRF): none,
+    // an empty one, or one that does not match the cookie get 403.
+    let (lc, token) = h.login_token().await;
+    assert!(lc.starts_with("anquan_login="));
+    let zeros = "0".repeat(64);
+    for (cookie, form_token) in [
+        (None, token.as_str()),
+        (Some(lc.as_str()), ""),
+        (Some(lc.as_str()), zeros.as_str()),
+    ] {
+        let pw = password("county");
+        let mut req = h.http.post(format!("{}/web/sign-in", h.base)).form(&[
+            ("username", "county"),
+            ("password", pw.as_str()),
+            ("login_csrf", form_token),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+    }
     let (s, cookie, _) = sign("county", password("county")).await;
     assert_eq!(s, 303);
     let cookie = cookie.unwrap();
@@ -308,6 +323,14 @@ async fn live_stream_pushes_a_new_alarm() {
     assert_eq!(got, Ok(true), "{seen}");
     assert!(seen.contains("event: warning"), "{seen}");
     assert!(seen.contains("\"level\":\"orange\""), "{seen}");
+    // At shutdown the stream ends (a graceful shutdown does not wait for
+    // open dashboards).
+    h.app.live.close();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while r.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end");
     // Without a session: 401, no stream.
     let r = h
         .http
@@ -549,4 +572,117 @@ async fn leaflet_map_only_with_a_tile_url() {
     assert!(page.contains("\"lat\":30.7"), "{page}");
     cfg.web.map_tile_url = "https://tiles.example.invalid/tile.png".into();
     assert_eq!(cfg.validate().unwrap_err().key, "web.map_tile_url");
+}
+
+#[tokio::test]
+async fn removed_accounts_and_headers_and_the_device_chart() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("grid").await;
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(r.headers()[k], v);
+    }
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let r = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    // The device chart counts the alarm events.
+    h.alarm("s1", "gas-0001", 1, "red").await;
+    let page = h.page(&cookie, "/web/devices/gas-0001").await;
+    assert!(page.contains("id=\"device-chart\""));
+    assert_eq!(page.matches("<rect").count(), 30, "one bar per day");
+    assert!(page.contains("class=\"c-red\""), "today's bar is red");
+    // Accounts no longer in [[users]] are removed with their sessions.
+    let keep: Vec<_> = h
+        .app
+        .cfg
+        .users
+        .iter()
+        .filter(|u| u.username != "grid")
+        .cloned()
+        .collect();
+    let mut c = h.app.db.acquire().await.unwrap();
+    anquan_monitor::web::auth::seed_users(&mut c, &keep, 0)
+        .await
+        .unwrap();
+    drop(c);
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the session is gone");
+    let r = h.post_sign_in("grid", &password("grid")).await;
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn web_storage_smoke_on_sqlite() {
+    let h = WebHarness::start().await;
+    common::web::smoke(&h).await;
+}
+
+#[tokio::test]
+async fn devices_go_offline_with_an_offline_rule_alarm() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let venue = |d: &serde_json::Value, id: &str| {
+        d["venues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let dash = || async {
+        let t = h.page(&cookie, "/web/api/dashboard").await;
+        serde_json::from_str::<serde_json::Value>(&t).unwrap()
+    };
+    assert_eq!(venue(&dash().await, "s3")["offline"], 0);
+    for (n, state) in [(1, "raised"), (2, "cleared")] {
+        let r = h
+            .http
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(common::GW)
+            .json(&serde_json::json!({
+                "event_id": format!("gw-01/s3/gas-s3/link.offline/{n}"),
+                "site": "s3", "device": "gas-s3", "kind": "gas", "rule": "link.offline",
+                "level": "yellow", "state": state, "value": 0.0, "threshold": 0.0,
+                "ts_ms": common::T0, "gateway": "gw-01"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v = venue(&dash().await, "s3");
+        let offline = state == "raised";
+        assert_eq!(v["offline"], u64::from(offline), "{state}: {v}");
+        assert_eq!(v["devices"][0]["online"], !offline, "{state}: {v}");
+    }
+    assert_eq!(
+        dash().await["counts"]["yellow"],
+        1,
+        "the warning is open until disposed"
+    );
 }

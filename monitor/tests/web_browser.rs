@@ -458,5 +458,38 @@ async fn browser_end_to_end() {
             shot(&c, "poster").await;
         }
     }
+    // The anonymous 举报 form on the public page (s6, after its color check).
+    c.goto(&format!("{}/public/venues/s6", h.base))
+        .await
+        .unwrap();
+    let form = wait_css(&c, "#report-form").await;
+    form.find(Locator::Css("textarea[name=description]"))
+        .await
+        .unwrap()
+        .send_keys("灭火器过期 / extinguisher expired")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//p[@id='report-result' and normalize-space(text()) != '']",
+        ))
+        .await
+        .unwrap();
+    let hz = h.api_get("/api/v1/hazards").await;
+    let reported: Vec<_> = hz
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["venue_id"] == "s6" && x["source"] == "report")
+        .collect();
+    assert_eq!(reported.len(), 1, "{hz}");
+    assert_eq!(reported[0]["title"], "灭火器过期 / extinguisher expired");
     c.close().await.unwrap();
 }

@@ -107,8 +107,26 @@ pub fn validate_users(users: &[UserSeed]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Writes the configured accounts (insert or update: the file is the truth).
+/// Writes the configured accounts: the file is the truth, so accounts no
+/// longer in it are removed with their sessions.
 pub async fn seed_users(c: &mut AnyConnection, users: &[UserSeed], now: i64) -> Result<()> {
+    let known: Vec<String> = sqlx::query_scalar("SELECT username FROM web_users")
+        .fetch_all(&mut *c)
+        .await?;
+    for gone in known
+        .iter()
+        .filter(|k| !users.iter().any(|u| &u.username == *k))
+    {
+        sqlx::query("DELETE FROM web_sessions WHERE username = $1")
+            .bind(gone)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("DELETE FROM web_users WHERE username = $1")
+            .bind(gone)
+            .execute(&mut *c)
+            .await?;
+        tracing::info!(user = %gone, "web account removed (no longer in [[users]])");
+    }
     for u in users {
         sqlx::query(
             "INSERT INTO web_users (username, password_hash, role, person_id, updated_ms) VALUES ($1, $2, $3, $4, $5) \
@@ -125,7 +143,8 @@ pub async fn seed_users(c: &mut AnyConnection, users: &[UserSeed], now: i64) -> 
     Ok(())
 }
 
-fn random_hex32() -> Result<String> {
+/// 256 random bits, hex.
+pub fn random_hex32() -> Result<String> {
     let mut b = [0u8; 32];
     getrandom::getrandom(&mut b)
         .map_err(|e| Error::Unavailable(format!("no randomness from the OS: {e}")))?;
@@ -190,13 +209,7 @@ impl Session {
 
     /// Checks the CSRF token sent with a state-changing request.
     pub fn check_csrf(&self, given: Option<&str>) -> Result<()> {
-        let ok = given.is_some_and(|g| {
-            g.len() == self.csrf.len()
-                && g.bytes()
-                    .zip(self.csrf.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        });
+        let ok = given.is_some_and(|g| ct_eq(g.as_bytes(), self.csrf.as_bytes()));
         if ok {
             Ok(())
         } else {
@@ -217,6 +230,11 @@ impl Session {
             )))
         }
     }
+}
+
+/// Equality in time independent of where the inputs differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value of cookie `name`.
@@ -300,13 +318,28 @@ pub async fn sign_in(app: &App, username: &str, password: &str) -> Result<Option
         .fetch_optional(&app.db)
         .await?;
     let phc: Option<String> = row.map(|r| r.try_get("password_hash")).transpose()?;
-    let Some(phc) = phc else { return Ok(None) };
+    let known = phc.is_some();
+    // An unknown name is checked against another account's hash (same
+    // parameters, same cost), so the answer time does not tell which
+    // names exist.
+    let phc = match phc {
+        Some(p) => p,
+        None => match sqlx::query_scalar::<_, String>(
+            "SELECT password_hash FROM web_users ORDER BY username LIMIT 1",
+        )
+        .fetch_optional(&app.db)
+        .await?
+        {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+    };
     let pw = password.to_string();
     // Argon2 is deliberately slow: off the async workers.
     let ok = tokio::task::spawn_blocking(move || verify_password(&phc, &pw))
         .await
         .map_err(|e| Error::Unavailable(format!("password check failed: {e}")))?;
-    if !ok {
+    if !(ok && known) {
         return Ok(None);
     }
     let raw = random_hex32()?;

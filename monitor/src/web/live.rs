@@ -25,9 +25,13 @@ pub enum Change {
     Hazard(String),
 }
 
-/// The broadcast side; cheap to clone.
+/// The broadcast side; cheap to clone. [`Live::close`] ends every open
+/// stream, so a graceful shutdown does not wait for dashboards to go away.
 #[derive(Debug, Clone)]
-pub struct Live(broadcast::Sender<Change>);
+pub struct Live {
+    tx: broadcast::Sender<Change>,
+    closing: tokio_util::sync::CancellationToken,
+}
 
 impl Default for Live {
     fn default() -> Self {
@@ -38,17 +42,25 @@ impl Default for Live {
 impl Live {
     /// A channel that keeps the last 1024 changes for slow readers.
     pub fn new() -> Self {
-        Self(broadcast::channel(1024).0)
+        Self {
+            tx: broadcast::channel(1024).0,
+            closing: tokio_util::sync::CancellationToken::new(),
+        }
     }
 
     /// Publishes a change; nobody listening is fine.
     pub fn publish(&self, c: Change) {
-        let _ = self.0.send(c);
+        let _ = self.tx.send(c);
     }
 
     /// A new reader.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.0.subscribe()
+        self.tx.subscribe()
+    }
+
+    /// Ends every open stream (at shutdown).
+    pub fn close(&self) {
+        self.closing.cancel();
     }
 }
 
@@ -66,7 +78,11 @@ pub async fn events(
     let stream =
         futures_util::stream::unfold((app, rx, scope), |(app, mut rx, scope)| async move {
             loop {
-                let ev = match rx.recv().await {
+                let next = tokio::select! {
+                    () = app.live.closing.cancelled() => return None,
+                    r = rx.recv() => r,
+                };
+                let ev = match next {
                     Ok(Change::Warning(id)) => {
                         let row = match app.db.acquire().await {
                             Ok(mut c) => crate::web::data::warning_row(&mut c, &id).await,

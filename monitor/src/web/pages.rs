@@ -123,16 +123,40 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// The pre-session CSRF cookie of the sign-in form (double submit): a
+/// cross-site page cannot sign a victim's browser in to an attacker's
+/// account, since it can neither read nor set this SameSite=Strict cookie.
+const LOGIN_COOKIE: &str = "anquan_login";
+
+fn login_cookie(app: &App, token: &str) -> String {
+    let secure = if app.cfg.web.cookie_secure(&app.cfg.server.listen) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{LOGIN_COOKIE}={token}; Path=/web/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    )
+}
+
 /// `GET /web/sign-in`.
 pub async fn sign_in_form(
+    State(app): State<App>,
     UiLang(lang): UiLang,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Html<String>> {
-    page(
+) -> Result<Response> {
+    let token = auth::random_hex32()?;
+    let html = page(
         "sign_in.html",
         base(lang, None),
-        context! { next => local(q.get("next").map(String::as_str)), error => None::<String>, username => "" },
-    )
+        context! {
+            next => local(q.get("next").map(String::as_str)),
+            error => None::<String>,
+            username => "",
+            login_csrf => token.clone(),
+        },
+    )?;
+    Ok(([(header::SET_COOKIE, login_cookie(&app, &token))], html).into_response())
 }
 
 /// The sign-in form.
@@ -142,6 +166,8 @@ pub struct SignInForm {
     password: String,
     #[serde(default)]
     next: Option<String>,
+    #[serde(default)]
+    login_csrf: String,
 }
 
 /// `POST /web/sign-in`: 303 to `next` with the session cookie; 401 with
@@ -151,8 +177,15 @@ pub async fn sign_in(
     State(app): State<App>,
     UiLang(lang): UiLang,
     ClientIp(ip): ClientIp,
+    h: HeaderMap,
     Form(f): Form<SignInForm>,
 ) -> Result<Response> {
+    let cookie = auth::cookie(&h, LOGIN_COOKIE).unwrap_or_default();
+    if cookie.len() != 64 || !auth::ct_eq(cookie.as_bytes(), f.login_csrf.as_bytes()) {
+        return Err(Error::Forbidden(
+            "the sign-in form expired or was not sent from this site; reload it".into(),
+        ));
+    }
     let w = &app.cfg.web;
     let window = w.signin_window_s as i64 * 1000;
     let now = app.now_ms();
@@ -189,6 +222,7 @@ pub async fn sign_in(
                     next => local(f.next.as_deref()),
                     error => Some(crate::web::i18n::text(lang, "signin_failed")),
                     username => f.username,
+                    login_csrf => f.login_csrf,
                 },
             )?;
             Ok((StatusCode::UNAUTHORIZED, html).into_response())

@@ -74,12 +74,18 @@ fn extra(base: &str) -> String {
 }
 
 impl WebHarness {
+    /// On SQLite in a temp dir.
     pub async fn start() -> Self {
+        Self::start_on(None).await
+    }
+
+    /// On `db_url` (PostgreSQL), or SQLite in a temp dir.
+    pub async fn start_on(db_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
         let cfg = super::config(
-            &super::sqlite_url(&dir),
+            &db_url.unwrap_or_else(|| super::sqlite_url(&dir)),
             "http://127.0.0.1:9",
             None,
             &extra(&base),
@@ -184,19 +190,42 @@ impl WebHarness {
         b["id"].as_str().unwrap().to_string()
     }
 
-    /// Signs in through the form; returns (cookie value, csrf token).
-    pub async fn sign_in(&self, user: &str) -> (String, String) {
+    /// The sign-in form's pre-session token: (cookie header, form value).
+    pub async fn login_token(&self) -> (String, String) {
         let r = self
             .http
-            .post(format!("{}/web/sign-in", self.base))
-            .form(&[
-                ("username", user),
-                ("password", &password(user)),
-                ("next", "/web"),
-            ])
+            .get(format!("{}/web/sign-in", self.base))
             .send()
             .await
             .unwrap();
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        let cookie = set.split(';').next().unwrap().to_string();
+        let token = cookie.split_once('=').unwrap().1.to_string();
+        let page = r.text().await.unwrap();
+        assert!(page.contains(&token));
+        (cookie, token)
+    }
+
+    /// POSTs the sign-in form (with a fresh form token).
+    pub async fn post_sign_in(&self, user: &str, pw: &str) -> reqwest::Response {
+        let (cookie, token) = self.login_token().await;
+        self.http
+            .post(format!("{}/web/sign-in", self.base))
+            .header("cookie", cookie)
+            .form(&[
+                ("username", user),
+                ("password", pw),
+                ("next", "/web"),
+                ("login_csrf", token.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in through the form; returns (cookie value, csrf token).
+    pub async fn sign_in(&self, user: &str) -> (String, String) {
+        let r = self.post_sign_in(user, &password(user)).await;
         assert_eq!(r.status().as_u16(), 303, "sign-in of {user}");
         let set = r
             .headers()
@@ -263,4 +292,88 @@ pub fn decode_qr_png(png_bytes: &[u8]) -> String {
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the image");
     grids[0].decode().unwrap().1
+}
+
+/// The web's storage paths in one pass (run on SQLite and PostgreSQL):
+/// accounts seeded, sign-in, session lookup with the person's region, the
+/// ledger, a hazard closed through the web by the county with a 403 for the
+/// enterprise, the public page, account removal.
+pub async fn smoke(h: &WebHarness) {
+    let hz = h.hazard_to_verifying("s1", "smoke").await;
+    let (ent, ent_csrf) = h.sign_in("ent").await;
+    assert!(h.page(&ent, "/web/hazards").await.contains(&hz));
+    let close = |csrf: String| {
+        vec![
+            ("csrf", csrf),
+            ("to", "CLOSED".to_string()),
+            ("acceptance_record", "ok".to_string()),
+            ("signer", "Leader".to_string()),
+        ]
+    };
+    let post = |cookie: &str, form: Vec<(&'static str, String)>| {
+        h.http
+            .post(format!("{}/web/hazards/{hz}/transition", h.base))
+            .header("cookie", format!("anquan_session={cookie}"))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(
+        post(&ent, close(ent_csrf)).await.unwrap().status().as_u16(),
+        403
+    );
+    let (county, county_csrf) = h.sign_in("county").await;
+    assert_eq!(
+        post(&county, close(county_csrf))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        h.api_get(&format!("/api/v1/hazards/{hz}")).await["state"],
+        "CLOSED"
+    );
+    let page = h.page(&county, &format!("/web/hazards/{hz}")).await;
+    assert!(page.contains("data-state=\"CLOSED\""));
+    h.page(&county, "/web").await;
+    h.page(&county, "/web/tasks").await;
+    let r = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let keep: Vec<_> = h
+        .app
+        .cfg
+        .users
+        .iter()
+        .filter(|u| u.username != "ent")
+        .cloned()
+        .collect();
+    let mut c = h.app.db.acquire().await.unwrap();
+    anquan_monitor::web::auth::seed_users(&mut c, &keep, T0)
+        .await
+        .unwrap();
+    anquan_monitor::web::auth::seed_users(&mut c, &keep, T0)
+        .await
+        .unwrap();
+    drop(c);
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        h.post_sign_in("ent", &password("ent"))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
 }

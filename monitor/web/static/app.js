@@ -179,6 +179,10 @@
     if (pts.length) { map.fitBounds(pts, { padding: [30, 30], maxZoom: 15 }); } else { map.setView([30, 120], 5); }
   }
 
+  // ----- poster -----
+  var printBtn = document.getElementById("print");
+  if (printBtn) { printBtn.addEventListener("click", function () { window.print(); }); }
+
   // ----- public report form -----
   var form = document.getElementById("report-form");
   if (form) {
