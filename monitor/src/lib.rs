@@ -14,6 +14,8 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod evidence;
+pub mod export;
 pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;

@@ -176,3 +176,53 @@ async fn sqlite_intake_tokens_are_scoped_to_sites_and_rate_limited() {
         assert!(v >= at_least, "{line} = {v}\n{page}");
     }
 }
+
+#[tokio::test]
+async fn sqlite_photo_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("evidence");
+    let h = Harness::start_with(
+        &sqlite_url(&dir),
+        false,
+        &format!(
+            "[evidence]\ndir = \"{}\"\nmax_bytes = 4096\n",
+            files.display()
+        ),
+    )
+    .await;
+    scenarios::photo_evidence(&h, &files).await;
+}
+
+#[tokio::test]
+async fn sqlite_report_as_xlsx_and_pdf() {
+    let (h, _d) = harness(false).await;
+    scenarios::report_files(&h, true).await;
+}
+
+#[tokio::test]
+async fn sqlite_pdf_without_chromium_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(
+        &sqlite_url(&dir),
+        false,
+        "[reports]\nchromium = \"/nonexistent/chromium\"\n",
+    )
+    .await;
+    let r = h
+        .http
+        .get(format!(
+            "{}/api/v1/reports/monthly?region=city&month=2026-11&format=pdf",
+            h.base
+        ))
+        .bearer_auth(common::OP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        p["detail"].as_str().unwrap().contains("reports.chromium"),
+        "{p}"
+    );
+}
