@@ -1,5 +1,6 @@
-//! Operations endpoints: `GET /healthz` (JSON, 200 while the pipeline runs
-//! and the ingest connection is up, 503 otherwise) and `GET /metrics`
+//! Operations endpoints: `GET /healthz` (JSON, 200 while the pipeline runs,
+//! the ingest connection is up and the durable buffer can be written, 503
+//! otherwise) and `GET /metrics`
 //! (Prometheus text format).
 
 use std::net::SocketAddr;
@@ -84,14 +85,17 @@ async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     let connected = s.metrics.mqtt_connected.get() == 1;
+    let buffer_ok = s.metrics.buffer_failing.get() == 0;
+    let healthy = connected && buffer_ok;
     let body = serde_json::json!({
-        "status": if connected { "ok" } else { "degraded" },
+        "status": if healthy { "ok" } else { "degraded" },
         "mqtt_connected": connected,
+        "buffer_writable": buffer_ok,
         "queue_points": s.outbox.len(Queue::Points),
         "queue_alarms_http": s.outbox.len(Queue::AlarmsHttp),
         "queue_alarms_mqtt": s.outbox.len(Queue::AlarmsMqtt),
     });
-    let code = if connected {
+    let code = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -43,6 +43,11 @@ pub struct Metrics {
     pub queue_overflow: IntGaugeVec,
     /// Time to commit one ingest batch to disk.
     pub commit_seconds: Histogram,
+    /// Failed writes to the durable buffer (disk full, I/O errors); ingest
+    /// is held back while they last.
+    pub buffer_errors: IntCounter,
+    /// 1 while the durable buffer cannot be written.
+    pub buffer_failing: IntGauge,
     /// Frames per committed batch.
     pub commit_batch: Histogram,
     /// Time of one successful sink write.
@@ -237,6 +242,19 @@ impl Metrics {
                 "commit_seconds",
                 "Time to commit one ingest batch durably",
                 latency_buckets(),
+            ),
+            buffer_errors: counter(
+                &r,
+                "buffer_errors_total",
+                "Failed writes to the durable buffer (ingest held back)",
+            ),
+            buffer_failing: reg(
+                &r,
+                IntGauge::new(
+                    format!("{P}buffer_failing"),
+                    "1 while the durable buffer cannot be written",
+                )
+                .unwrap_or_else(|_| unreachable_metric()),
             ),
             commit_batch: histogram(
                 &r,

@@ -189,7 +189,12 @@ struct Stats {
 /// The durable buffer.
 #[derive(Debug)]
 pub struct Outbox {
-    db: Database,
+    /// `None` after a failed write until it is reopened: redb refuses
+    /// every operation after an I/O error (a full disk) until the database
+    /// is closed and opened again, which rolls it back to the last durable
+    /// commit.
+    db: std::sync::RwLock<Option<Database>>,
+    path: PathBuf,
     /// Held across every write transaction and the update of `stats` that
     /// follows it, so the in-memory counters never race (redb serialises
     /// the transactions, not our bookkeeping after them).
@@ -214,29 +219,36 @@ impl Outbox {
         std::fs::create_dir_all(dir)
             .map_err(|e| OutboxError::Storage(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("buffer.redb");
-        let db = Database::builder()
-            .set_cache_size(cfg.cache_bytes)
-            .create(&path)
-            .map_err(|source| OutboxError::Open {
-                path: path.clone(),
-                source,
-            })?;
         let this = Self {
-            db,
+            db: std::sync::RwLock::new(None),
+            path,
             write: std::sync::Mutex::new(()),
             cfg: cfg.clone(),
             alarm_queues: alarm_queues.to_vec(),
             stats: Default::default(),
         };
-        // Create every table, and load the counters.
-        let txn = this.db.begin_write().map_err(storage)?;
+        let db = this.load()?;
+        *this.db.write().map_err(storage)? = Some(db);
+        Ok(this)
+    }
+
+    /// Opens the file, creates every table and loads the counters.
+    fn load(&self) -> Result<Database, OutboxError> {
+        let db = Database::builder()
+            .set_cache_size(self.cfg.cache_bytes)
+            .create(&self.path)
+            .map_err(|source| OutboxError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        let txn = db.begin_write().map_err(storage)?;
         {
             let meta = txn.open_table(META).map_err(storage)?;
             txn.open_table(DEVICES).map_err(storage)?;
             txn.open_table(DEAD_LETTER).map_err(storage)?;
             for q in Queue::ALL {
                 let t = txn.open_table(q.table()).map_err(storage)?;
-                let s = &this.stats[q.index()];
+                let s = &self.stats[q.index()];
                 s.len.store(t.len().map_err(storage)?, Ordering::Relaxed);
                 let bytes = meta
                     .get(counter_key(q, "bytes").as_str())
@@ -246,7 +258,32 @@ impl Outbox {
             }
         }
         txn.commit().map_err(storage)?;
-        Ok(this)
+        Ok(db)
+    }
+
+    /// Runs `f` on the open database. After a failure the database is
+    /// closed, and the next call opens it again (while the disk is still
+    /// full that fails too, and the caller retries).
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError> {
+        if self.db.read().map_err(storage)?.is_none() {
+            let mut guard = self.db.write().map_err(storage)?;
+            if guard.is_none() {
+                *guard = Some(self.load()?);
+                tracing::warn!(path = %self.path.display(), "durable buffer reopened after a failed write");
+            }
+        }
+        let result = match self.db.read().map_err(storage)?.as_ref() {
+            Some(db) => f(db),
+            None => Err(OutboxError::Storage("closed after a failed write".into())),
+        };
+        if result.is_err() {
+            // Every reader has let go once we hold the lock.
+            *self.db.write().map_err(storage)? = None;
+        }
+        result
     }
 
     /// The alarm queues in use.
@@ -264,80 +301,83 @@ impl Outbox {
     /// Writes a batch durably (fsync) in one transaction. Returns what had
     /// to be dropped to respect the byte caps.
     pub fn commit(&self, batch: &Batch, now_ms: u64) -> Result<Dropped, OutboxError> {
-        let mut dropped = Dropped::default();
         let _w = self.write.lock().map_err(storage)?;
-        let mut txn = self.db.begin_write().map_err(storage)?;
-        txn.set_durability(Durability::Immediate).map_err(storage)?;
-        let mut new_stats = [(0u64, 0u64); 3];
-        {
-            let mut meta = txn.open_table(META).map_err(storage)?;
-            let mut targets: Vec<(Queue, &[Vec<u8>])> = vec![(Queue::Points, &batch.points)];
-            for q in &self.alarm_queues {
-                targets.push((*q, &batch.alarms));
-            }
-            for (q, items) in targets {
-                let s = &self.stats[q.index()];
-                let (mut len, mut bytes) = (
-                    s.len.load(Ordering::Relaxed),
-                    s.bytes.load(Ordering::Relaxed),
-                );
-                if items.is_empty() {
-                    new_stats[q.index()] = (len, bytes);
-                    continue;
+        let (dropped, new_stats) = self.with_db(|db| {
+            let mut dropped = Dropped::default();
+            let mut txn = db.begin_write().map_err(storage)?;
+            txn.set_durability(Durability::Immediate).map_err(storage)?;
+            let mut new_stats = [(0u64, 0u64); 3];
+            {
+                let mut meta = txn.open_table(META).map_err(storage)?;
+                let mut targets: Vec<(Queue, &[Vec<u8>])> = vec![(Queue::Points, &batch.points)];
+                for q in &self.alarm_queues {
+                    targets.push((*q, &batch.alarms));
                 }
-                let mut table = txn.open_table(q.table()).map_err(storage)?;
-                let next_key = counter_key(q, "next");
-                let mut next = meta
-                    .get(next_key.as_str())
-                    .map_err(storage)?
-                    .map_or(0, |v| v.value());
-                let mut buf = Vec::new();
-                for item in items {
-                    buf.clear();
-                    buf.extend_from_slice(&now_ms.to_le_bytes());
-                    buf.extend_from_slice(item);
-                    table.insert(next, buf.as_slice()).map_err(storage)?;
-                    next += 1;
-                    len += 1;
-                    bytes += item.len() as u64 + ENTRY_OVERHEAD;
-                }
-                // Oldest first, down to the cap.
-                let mut n_dropped = 0;
-                while bytes > self.cap(q) {
-                    let Some((_, v)) = table.pop_first().map_err(storage)? else {
-                        break;
-                    };
-                    bytes = bytes.saturating_sub(
-                        (v.value().len() as u64).saturating_sub(8) + ENTRY_OVERHEAD,
+                for (q, items) in targets {
+                    let s = &self.stats[q.index()];
+                    let (mut len, mut bytes) = (
+                        s.len.load(Ordering::Relaxed),
+                        s.bytes.load(Ordering::Relaxed),
                     );
-                    len = len.saturating_sub(1);
-                    n_dropped += 1;
-                }
-                if n_dropped > 0 {
-                    let k = counter_key(q, "dropped");
-                    let total = meta
-                        .get(k.as_str())
+                    if items.is_empty() {
+                        new_stats[q.index()] = (len, bytes);
+                        continue;
+                    }
+                    let mut table = txn.open_table(q.table()).map_err(storage)?;
+                    let next_key = counter_key(q, "next");
+                    let mut next = meta
+                        .get(next_key.as_str())
                         .map_err(storage)?
-                        .map_or(0, |v| v.value())
-                        + n_dropped;
-                    meta.insert(k.as_str(), total).map_err(storage)?;
-                    dropped.per_queue[q.index()] = n_dropped;
-                }
-                meta.insert(next_key.as_str(), next).map_err(storage)?;
-                meta.insert(counter_key(q, "bytes").as_str(), bytes)
-                    .map_err(storage)?;
-                new_stats[q.index()] = (len, bytes);
-            }
-            if !batch.devices.is_empty() {
-                let mut devices = txn.open_table(DEVICES).map_err(storage)?;
-                for (id, rec) in &batch.devices {
-                    devices
-                        .insert(id.as_str(), rec.as_slice())
+                        .map_or(0, |v| v.value());
+                    let mut buf = Vec::new();
+                    for item in items {
+                        buf.clear();
+                        buf.extend_from_slice(&now_ms.to_le_bytes());
+                        buf.extend_from_slice(item);
+                        table.insert(next, buf.as_slice()).map_err(storage)?;
+                        next += 1;
+                        len += 1;
+                        bytes += item.len() as u64 + ENTRY_OVERHEAD;
+                    }
+                    // Oldest first, down to the cap.
+                    let mut n_dropped = 0;
+                    while bytes > self.cap(q) {
+                        let Some((_, v)) = table.pop_first().map_err(storage)? else {
+                            break;
+                        };
+                        bytes = bytes.saturating_sub(
+                            (v.value().len() as u64).saturating_sub(8) + ENTRY_OVERHEAD,
+                        );
+                        len = len.saturating_sub(1);
+                        n_dropped += 1;
+                    }
+                    if n_dropped > 0 {
+                        let k = counter_key(q, "dropped");
+                        let total = meta
+                            .get(k.as_str())
+                            .map_err(storage)?
+                            .map_or(0, |v| v.value())
+                            + n_dropped;
+                        meta.insert(k.as_str(), total).map_err(storage)?;
+                        dropped.per_queue[q.index()] = n_dropped;
+                    }
+                    meta.insert(next_key.as_str(), next).map_err(storage)?;
+                    meta.insert(counter_key(q, "bytes").as_str(), bytes)
                         .map_err(storage)?;
+                    new_stats[q.index()] = (len, bytes);
+                }
+                if !batch.devices.is_empty() {
+                    let mut devices = txn.open_table(DEVICES).map_err(storage)?;
+                    for (id, rec) in &batch.devices {
+                        devices
+                            .insert(id.as_str(), rec.as_slice())
+                            .map_err(storage)?;
+                    }
                 }
             }
-        }
-        txn.commit().map_err(storage)?;
+            txn.commit().map_err(storage)?;
+            Ok((dropped, new_stats))
+        })?;
         for q in Queue::ALL {
             if q == Queue::Points || self.alarm_queues.contains(&q) {
                 let (len, bytes) = new_stats[q.index()];
@@ -361,26 +401,28 @@ impl Outbox {
         after: Option<u64>,
         max: usize,
     ) -> Result<Vec<Entry>, OutboxError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(q.table()).map_err(storage)?;
-        let mut out = Vec::with_capacity(max.min(4096));
-        let from = after.map_or(0, |k| k.saturating_add(1));
-        if after == Some(u64::MAX) {
-            return Ok(out);
-        }
-        for item in table.range(from..).map_err(storage)?.take(max) {
-            let (k, v) = item.map_err(storage)?;
-            let v = v.value();
-            let (ts, data) = v.split_at(8.min(v.len()));
-            let mut t = [0u8; 8];
-            t[..ts.len()].copy_from_slice(ts);
-            out.push(Entry {
-                key: k.value(),
-                enqueued_ms: u64::from_le_bytes(t),
-                data: data.to_vec(),
-            });
-        }
-        Ok(out)
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(q.table()).map_err(storage)?;
+            let mut out = Vec::with_capacity(max.min(4096));
+            let from = after.map_or(0, |k| k.saturating_add(1));
+            if after == Some(u64::MAX) {
+                return Ok(out);
+            }
+            for item in table.range(from..).map_err(storage)?.take(max) {
+                let (k, v) = item.map_err(storage)?;
+                let v = v.value();
+                let (ts, data) = v.split_at(8.min(v.len()));
+                let mut t = [0u8; 8];
+                t[..ts.len()].copy_from_slice(ts);
+                out.push(Entry {
+                    key: k.value(),
+                    enqueued_ms: u64::from_le_bytes(t),
+                    data: data.to_vec(),
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Real time the oldest entry of `q` was written, if any.
@@ -403,31 +445,35 @@ impl Outbox {
     /// receivers tolerate (idempotent event ids, same points).
     pub fn remove_through(&self, q: Queue, through: u64) -> Result<u64, OutboxError> {
         let _w = self.write.lock().map_err(storage)?;
-        let mut txn = self.db.begin_write().map_err(storage)?;
-        txn.set_durability(Durability::None).map_err(storage)?;
-        let mut removed = 0u64;
-        let mut freed = 0u64;
-        {
-            let mut table = txn.open_table(q.table()).map_err(storage)?;
-            let mut meta = txn.open_table(META).map_err(storage)?;
-            loop {
-                let first = table.first().map_err(storage)?.map(|(k, _)| k.value());
-                match first {
-                    Some(k) if k <= through => {
-                        if let Some(v) = table.remove(k).map_err(storage)? {
-                            freed += (v.value().len() as u64).saturating_sub(8) + ENTRY_OVERHEAD;
+        let (removed, freed) = self.with_db(|db| {
+            let mut txn = db.begin_write().map_err(storage)?;
+            txn.set_durability(Durability::None).map_err(storage)?;
+            let mut removed = 0u64;
+            let mut freed = 0u64;
+            {
+                let mut table = txn.open_table(q.table()).map_err(storage)?;
+                let mut meta = txn.open_table(META).map_err(storage)?;
+                loop {
+                    let first = table.first().map_err(storage)?.map(|(k, _)| k.value());
+                    match first {
+                        Some(k) if k <= through => {
+                            if let Some(v) = table.remove(k).map_err(storage)? {
+                                freed +=
+                                    (v.value().len() as u64).saturating_sub(8) + ENTRY_OVERHEAD;
+                            }
+                            removed += 1;
                         }
-                        removed += 1;
+                        _ => break,
                     }
-                    _ => break,
                 }
+                let s = &self.stats[q.index()];
+                let bytes = s.bytes.load(Ordering::Relaxed).saturating_sub(freed);
+                meta.insert(counter_key(q, "bytes").as_str(), bytes)
+                    .map_err(storage)?;
             }
-            let s = &self.stats[q.index()];
-            let bytes = s.bytes.load(Ordering::Relaxed).saturating_sub(freed);
-            meta.insert(counter_key(q, "bytes").as_str(), bytes)
-                .map_err(storage)?;
-        }
-        txn.commit().map_err(storage)?;
+            txn.commit().map_err(storage)?;
+            Ok((removed, freed))
+        })?;
         let s = &self.stats[q.index()];
         s.len.fetch_sub(
             removed.min(s.len.load(Ordering::Relaxed)),
@@ -442,58 +488,64 @@ impl Outbox {
     /// durably (a rejected alarm must not come back, nor vanish).
     pub fn dead_letter(&self, q: Queue, key: u64, reason: &str) -> Result<(), OutboxError> {
         let _w = self.write.lock().map_err(storage)?;
-        let mut txn = self.db.begin_write().map_err(storage)?;
-        txn.set_durability(Durability::Immediate).map_err(storage)?;
-        {
-            let mut table = txn.open_table(q.table()).map_err(storage)?;
-            let mut dead = txn.open_table(DEAD_LETTER).map_err(storage)?;
-            let mut meta = txn.open_table(META).map_err(storage)?;
-            if let Some(v) = table.remove(key).map_err(storage)? {
-                let v = v.value().to_vec();
-                let next = meta
-                    .get("dead_letter.next")
-                    .map_err(storage)?
-                    .map_or(0, |v| v.value());
-                let mut rec = Vec::with_capacity(v.len() + reason.len() + 32);
-                rec.extend_from_slice(format!("{}\t{reason}\t", q.as_str()).as_bytes());
-                rec.extend_from_slice(v.get(8..).unwrap_or_default());
-                dead.insert(next, rec.as_slice()).map_err(storage)?;
-                meta.insert("dead_letter.next", next + 1).map_err(storage)?;
-                let s = &self.stats[q.index()];
-                let freed = (v.len() as u64).saturating_sub(8) + ENTRY_OVERHEAD;
-                let bytes = s.bytes.load(Ordering::Relaxed).saturating_sub(freed);
-                meta.insert(counter_key(q, "bytes").as_str(), bytes)
-                    .map_err(storage)?;
-                s.bytes.store(bytes, Ordering::Relaxed);
-                s.len
-                    .fetch_sub(1.min(s.len.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.with_db(|db| {
+            let mut txn = db.begin_write().map_err(storage)?;
+            txn.set_durability(Durability::Immediate).map_err(storage)?;
+            {
+                let mut table = txn.open_table(q.table()).map_err(storage)?;
+                let mut dead = txn.open_table(DEAD_LETTER).map_err(storage)?;
+                let mut meta = txn.open_table(META).map_err(storage)?;
+                if let Some(v) = table.remove(key).map_err(storage)? {
+                    let v = v.value().to_vec();
+                    let next = meta
+                        .get("dead_letter.next")
+                        .map_err(storage)?
+                        .map_or(0, |v| v.value());
+                    let mut rec = Vec::with_capacity(v.len() + reason.len() + 32);
+                    rec.extend_from_slice(format!("{}\t{reason}\t", q.as_str()).as_bytes());
+                    rec.extend_from_slice(v.get(8..).unwrap_or_default());
+                    dead.insert(next, rec.as_slice()).map_err(storage)?;
+                    meta.insert("dead_letter.next", next + 1).map_err(storage)?;
+                    let s = &self.stats[q.index()];
+                    let freed = (v.len() as u64).saturating_sub(8) + ENTRY_OVERHEAD;
+                    let bytes = s.bytes.load(Ordering::Relaxed).saturating_sub(freed);
+                    meta.insert(counter_key(q, "bytes").as_str(), bytes)
+                        .map_err(storage)?;
+                    s.bytes.store(bytes, Ordering::Relaxed);
+                    s.len
+                        .fetch_sub(1.min(s.len.load(Ordering::Relaxed)), Ordering::Relaxed);
+                }
             }
-        }
-        txn.commit().map_err(storage)?;
-        Ok(())
+            txn.commit().map_err(storage)?;
+            Ok(())
+        })
     }
 
     /// The dead-lettered entries: `queue \t reason \t payload`.
     pub fn dead_letters(&self) -> Result<Vec<Vec<u8>>, OutboxError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let t = txn.open_table(DEAD_LETTER).map_err(storage)?;
-        t.iter()
-            .map_err(storage)?
-            .map(|r| r.map(|(_, v)| v.value().to_vec()).map_err(storage))
-            .collect()
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let t = txn.open_table(DEAD_LETTER).map_err(storage)?;
+            t.iter()
+                .map_err(storage)?
+                .map(|r| r.map(|(_, v)| v.value().to_vec()).map_err(storage))
+                .collect()
+        })
     }
 
     /// Every device record, for start-up.
     pub fn devices(&self) -> Result<Vec<(String, Vec<u8>)>, OutboxError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let t = txn.open_table(DEVICES).map_err(storage)?;
-        t.iter()
-            .map_err(storage)?
-            .map(|r| {
-                r.map(|(k, v)| (k.value().to_string(), v.value().to_vec()))
-                    .map_err(storage)
-            })
-            .collect()
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let t = txn.open_table(DEVICES).map_err(storage)?;
+            t.iter()
+                .map_err(storage)?
+                .map(|r| {
+                    r.map(|(k, v)| (k.value().to_string(), v.value().to_vec()))
+                        .map_err(storage)
+                })
+                .collect()
+        })
     }
 
     /// Entries waiting in `q`.
@@ -508,12 +560,14 @@ impl Outbox {
 
     /// Entries dropped at the cap since the buffer was created.
     pub fn dropped_total(&self, q: Queue) -> Result<u64, OutboxError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let meta = txn.open_table(META).map_err(storage)?;
-        Ok(meta
-            .get(counter_key(q, "dropped").as_str())
-            .map_err(storage)?
-            .map_or(0, |v| v.value()))
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let meta = txn.open_table(META).map_err(storage)?;
+            Ok(meta
+                .get(counter_key(q, "dropped").as_str())
+                .map_err(storage)?
+                .map_or(0, |v| v.value()))
+        })
     }
 }
 

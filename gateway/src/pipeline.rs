@@ -696,9 +696,14 @@ impl Pipeline {
             })
             .await;
             match r {
-                Ok((_, Ok(d))) => break d,
+                Ok((_, Ok(d))) => {
+                    self.metrics.buffer_failing.set(0);
+                    break d;
+                }
                 Ok((b, Err(e))) => {
                     batch = b;
+                    self.metrics.buffer_errors.inc();
+                    self.metrics.buffer_failing.set(1);
                     // Nothing is acknowledged until this succeeds: the
                     // broker keeps the frames. Retry, loudly.
                     tracing::error!(error = %e, "cannot commit to the durable buffer; retrying (ingest is held back)");

@@ -55,6 +55,10 @@ pub struct Config {
     pub task_templates: Vec<crate::templates::Template>,
     /// `[seed]`: registry rows inserted (or kept) at start.
     pub seed: Seed,
+    /// `[web]`: the browser front (sessions, sign-in limits, public URL).
+    pub web: crate::web::WebConfig,
+    /// `[[users]]`: web accounts (argon2 hashes), written at start.
+    pub users: Vec<crate::web::auth::UserSeed>,
     /// `[metrics]`: the Prometheus page.
     pub metrics: MetricsConfig,
     /// `[reports]`: report files (PDF through Chromium).
@@ -130,6 +134,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body, bytes (an alarm event is at most 1 KiB).
     pub max_body_bytes: usize,
+    /// Anonymous hazard reports (`POST /public/reports`) one client address
+    /// may send per minute; above it 429. 0 = no limit.
+    pub public_reports_per_min: u32,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +144,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8088".into(),
             max_body_bytes: 64 * 1024,
+            public_reports_per_min: 5,
         }
     }
 }
@@ -162,13 +170,47 @@ impl Default for DatabaseConfig {
 }
 
 /// `[auth]`: bearer tokens.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Tokens the gateways use on `POST /api/v1/alarms`.
+    /// Tokens the gateways use on `POST /api/v1/alarms`, valid for every
+    /// site. Prefer `[[auth.gateways]]`, whose tokens are scoped.
     pub intake_tokens: Vec<String>,
     /// Tokens for every other `/api/v1` endpoint (operators, UI).
     pub api_tokens: Vec<String>,
+    /// `[[auth.gateways]]`: one token per gateway, valid only for the
+    /// alarms of its sites (a stolen site token cannot raise alarms
+    /// elsewhere).
+    pub gateways: Vec<GatewayToken>,
+    /// Alarms per second one intake token may send (a token bucket of the
+    /// same size); above it the answer is 429, which the gateway retries,
+    /// so nothing is lost. 0 = no limit.
+    pub intake_per_token_per_s: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            intake_tokens: Vec::new(),
+            api_tokens: Vec::new(),
+            gateways: Vec::new(),
+            intake_per_token_per_s: 10_000,
+        }
+    }
+}
+
+/// `[[auth.gateways]]`: a gateway's intake token and the sites it may
+/// report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayToken {
+    /// The gateway's name, for logs and errors (e.g. its `gateway.id`).
+    pub name: String,
+    /// Its bearer token (the gateway's `forward.http.token`), at least 16
+    /// characters.
+    pub token: String,
+    /// The `site` ids its alarm events may carry.
+    pub sites: Vec<String>,
 }
 
 /// `[sla]`: minutes to acknowledge, per level, before the next person on
@@ -487,12 +529,41 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.auth.intake_tokens.is_empty() || self.auth.intake_tokens.iter().any(|t| t.len() < 8)
+        if (self.auth.intake_tokens.is_empty() && self.auth.gateways.is_empty())
+            || self.auth.intake_tokens.iter().any(|t| t.len() < 8)
         {
             return Err(ConfigError::new(
                 "auth.intake_tokens",
-                "give at least one token, each at least 8 characters (the gateway's forward.http.token)",
+                "give at least one token here or in [[auth.gateways]], each at least 8 characters (the gateway's forward.http.token)",
             ));
+        }
+        let mut tokens: HashSet<&str> =
+            self.auth.intake_tokens.iter().map(String::as_str).collect();
+        for (i, g) in self.auth.gateways.iter().enumerate() {
+            if g.name.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if g.token.len() < 16 {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].token"),
+                    "must be at least 16 characters",
+                ));
+            }
+            if !tokens.insert(g.token.as_str()) {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].token"),
+                    "is used twice; give every gateway a token of its own",
+                ));
+            }
+            if g.sites.is_empty() || g.sites.iter().any(|s| s.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].sites"),
+                    "name at least one site id (the `site` of its alarm events)",
+                ));
+            }
         }
         if self.auth.api_tokens.is_empty() || self.auth.api_tokens.iter().any(|t| t.len() < 8) {
             return Err(ConfigError::new(
@@ -589,6 +660,25 @@ impl Config {
                     format!("task_templates[{i}].id"),
                     "duplicate id",
                 ));
+            }
+        }
+        self.web.validate(&self.server.listen)?;
+        crate::web::auth::validate_users(&self.users)?;
+        for (i, u) in self.users.iter().enumerate() {
+            let seeded = u
+                .person_id
+                .as_deref()
+                .and_then(|p| self.seed.people.iter().find(|x| x.id == p));
+            if let Some(p) = seeded {
+                if !crate::web::auth::role_fits(&u.role, &p.role) {
+                    return Err(ConfigError::new(
+                        format!("users[{i}].role"),
+                        format!(
+                            "{} does not fit person {} whose registry role is {}",
+                            u.role, p.id, p.role
+                        ),
+                    ));
+                }
             }
         }
         self.seed.validate()
@@ -745,6 +835,16 @@ secret = "0123456789abcdef"
         assert_eq!(e.key, "seed.venues[0].region_id");
         let e = Config::parse("[auth]\nintake_tokens = []\n").unwrap_err();
         assert_eq!(e.key, "auth.intake_tokens");
+        let e = Config::parse(&format!(
+            "{MIN}[[auth.gateways]]\nname = \"gw-a\"\ntoken = \"0123456789abcdef\"\nsites = []\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "auth.gateways[0].sites");
+        let e = Config::parse(&format!(
+            "{MIN}[[auth.gateways]]\nname = \"gw-a\"\ntoken = \"short\"\nsites = [\"s1\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "auth.gateways[0].token");
     }
 
     #[test]

@@ -18,10 +18,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_task_templates.sql"),
     ),
     (3, "listing", include_str!("../migrations/0003_listing.sql")),
+    (4, "web", include_str!("../migrations/0004_web.sql")),
     (
-        4,
+        5,
         "evidence",
-        include_str!("../migrations/0004_evidence.sql"),
+        include_str!("../migrations/0005_evidence.sql"),
     ),
 ];
 

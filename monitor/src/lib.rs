@@ -17,6 +17,7 @@ pub mod deferred;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
 pub mod notify;
@@ -26,6 +27,7 @@ pub mod reports;
 pub mod scheduler;
 pub mod templates;
 pub mod warnings;
+pub mod web;
 pub mod work;
 
 use std::sync::Arc;
@@ -51,8 +53,16 @@ pub struct App {
     pub instance: String,
     /// Alarm intake with group commit.
     pub intake: intake::Batcher,
+    /// Live changes for the web dashboard (SSE).
+    pub live: web::live::Live,
+    /// Sign-in failures (rate limit).
+    pub limiter: Arc<web::auth::Limiter>,
     /// Prometheus metrics of this replica (`GET /metrics`).
     pub metrics: Arc<metrics::Metrics>,
+    /// Intake tokens, their site scopes and rate limits.
+    pub gatekeeper: Arc<gatekeeper::Gatekeeper>,
+    /// Anonymous hazard reports per client address.
+    pub public_limit: Arc<gatekeeper::PublicLimit>,
 }
 
 impl App {
@@ -63,9 +73,14 @@ impl App {
         {
             let mut tx = db.begin().await?;
             registry::seed(&mut tx, &cfg.seed).await?;
+            web::auth::seed_users(&mut tx, &cfg.users, clock.now_ms()).await?;
             tx.commit().await?;
         }
         let (intake, rx) = intake::Batcher::new();
+        let gatekeeper = Arc::new(gatekeeper::Gatekeeper::new(&cfg.auth));
+        let public_limit = Arc::new(gatekeeper::PublicLimit::new(
+            cfg.server.public_reports_per_min,
+        ));
         let app = Self {
             db,
             cfg: Arc::new(cfg),
@@ -73,7 +88,11 @@ impl App {
             notifier,
             instance: db::new_id(),
             intake,
+            live: web::live::Live::new(),
+            limiter: Arc::new(web::auth::Limiter::default()),
             metrics: Arc::new(metrics::Metrics::new()),
+            gatekeeper,
+            public_limit,
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

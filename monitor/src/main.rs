@@ -31,6 +31,9 @@ enum Cmd {
         #[arg(long, default_value = "monitor.toml")]
         config: PathBuf,
     },
+    /// Reads a password from stdin (one line) and prints its argon2id PHC
+    /// string for `[[users]] password_hash`.
+    HashPassword,
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
             })
             .map_err(anquan_monitor::Error::from),
         Cmd::Serve { config } => rt.block_on(serve(config)),
+        Cmd::HashPassword => hash_password(),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -64,6 +68,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn hash_password() -> anquan_monitor::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']);
+    if pw.is_empty() {
+        return Err(anquan_monitor::Error::Invalid(
+            "give the password on stdin (one line, not empty)".into(),
+        ));
+    }
+    println!("{}", anquan_monitor::web::auth::hash_password(pw, None)?);
+    Ok(())
 }
 
 async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
@@ -75,12 +92,19 @@ async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "anquan-monitor listening");
     let s2 = stop.clone();
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            s2.cancel();
-        })
-        .await?;
+    let live = app.live.clone();
+    axum::serve(
+        listener,
+        api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Open dashboards hold SSE streams: end them, or the graceful
+        // shutdown would wait for every browser tab to close.
+        live.close();
+        s2.cancel();
+    })
+    .await?;
     stop.cancel();
     let _ = sched.await;
     Ok(())

@@ -14,12 +14,8 @@ use prometheus::{
 };
 use sqlx::Row;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-
 use crate::App;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Every metric of the monitor.
 #[derive(Debug, Clone)]
@@ -283,6 +279,7 @@ impl Metrics {
 
 /// Counts one answered `POST /api/v1/alarms`.
 pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std::time::Duration) {
+    use crate::error::Error;
     m.intake_seconds.observe(took.as_secs_f64());
     match out {
         Ok(o) if o.duplicate => m.alarms_duplicate.inc(),
@@ -290,6 +287,8 @@ pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std
         Err(e) => {
             let reason = match e {
                 Error::Unauthorized(_) => "unauthorized",
+                Error::Forbidden(_) => "forbidden_site",
+                Error::TooMany(_) => "rate_limited",
                 Error::Invalid(_) => "invalid",
                 Error::TooLarge(_) => "too_large",
                 Error::BadRequest(_) | Error::UnsupportedMedia(_) => "bad_request",
@@ -347,39 +346,6 @@ async fn refresh(app: &App) -> Result<()> {
     .try_get("n")?;
     m.tasks_overdue.set(n);
     Ok(())
-}
-
-// HTTP (routed in `api`).
-
-/// Counts responses caused by a database failure (see [`crate::error::DbFailure`]).
-pub async fn count_db_errors(
-    State(app): State<App>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let resp = next.run(req).await;
-    if resp.extensions().get::<crate::error::DbFailure>().is_some() {
-        app.metrics.db_error("api");
-    }
-    resp
-}
-
-/// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
-pub async fn page(State(app): State<App>) -> Result<Response> {
-    if !app.cfg.metrics.enabled {
-        return Err(Error::NotFound {
-            what: "page (metrics.enabled = false)",
-            id: "/metrics".into(),
-        });
-    }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        scrape(&app).await,
-    )
-        .into_response())
 }
 
 #[cfg(test)]

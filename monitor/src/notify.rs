@@ -436,6 +436,10 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
             }
         }
         tx.commit().await?;
+        if subject == "warning" {
+            app.live
+                .publish(crate::web::live::Change::Warning(subject_id.clone()));
+        }
         if call_failed {
             warnings::next_call(
                 app,

@@ -1,17 +1,70 @@
-//! The public side, no token: the venue's 文旅安全码 page (what the QR code
-//! at the entrance points to) and the 举报 entry. No personal data is shown
-//! or stored: the page has counts and dates only, and a report keeps no
-//! reporter identity (不得对举报人进行打击报复).
+//! The public side, no token: what the venue's 文旅安全码 page shows (the
+//! QR code at the entrance points to it) and the 举报 entry. No personal
+//! data is shown or stored: the page has counts and dates only, and a
+//! report keeps no reporter identity (不得对举报人进行打击报复). The page
+//! itself is rendered in [`crate::web::public`].
 
-use std::fmt::Write as _;
-
+use anquan_protocol::Level;
+use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use crate::error::{Error, Result};
 use crate::warnings;
 
-/// The safety-code page of `venue`, as HTML.
-pub async fn safety_code(c: &mut AnyConnection, venue: &str, now_ms: i64) -> Result<String> {
+/// What the safety-code page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SafetyCode {
+    /// Venue id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Sector.
+    pub sector: String,
+    /// Address.
+    pub address: String,
+    /// The code color of the period: the worse of the current dynamic
+    /// color and the highest level of the real (not false-alarm) warnings
+    /// raised in the period.
+    pub color: &'static str,
+    /// The dynamic color now (as `GET /api/v1/venues/{id}/status`).
+    pub current: &'static str,
+    /// The period, `YYYY-MM` (calendar month, CST).
+    pub period: String,
+    /// Open 重大 hazards.
+    pub open_major: i64,
+    /// Open 一般 hazards (incl. not yet judged).
+    pub open_general: i64,
+    /// Last done inspection-type task, Unix ms.
+    pub last_inspection_ms: Option<i64>,
+    /// A hazard of the venue is under 挂牌督办.
+    pub listed: bool,
+    /// Operation suspended (interim control).
+    pub operation_blocked: bool,
+}
+
+const RANK: [&str; 5] = ["green", "blue", "yellow", "orange", "red"];
+
+fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let r = |c: &str| RANK.iter().position(|x| *x == c).unwrap_or(0);
+    if r(b) > r(a) { b } else { a }
+}
+
+/// The calendar month (CST) of `now_ms`: (`YYYY-MM`, start in Unix ms).
+pub fn month_of(now_ms: i64) -> (String, i64) {
+    use chrono::Datelike;
+    let cst = 8 * 3_600_000;
+    let d = chrono::DateTime::from_timestamp_millis(now_ms + cst)
+        .map(|d| d.date_naive())
+        .unwrap_or_default();
+    let first = d.with_day(1).unwrap_or(d);
+    let start = first
+        .and_hms_opt(0, 0, 0)
+        .map_or(now_ms, |t| t.and_utc().timestamp_millis() - cst);
+    (first.format("%Y-%m").to_string(), start)
+}
+
+/// The safety-code data of `venue` at `now_ms`.
+pub async fn safety_code(c: &mut AnyConnection, venue: &str, now_ms: i64) -> Result<SafetyCode> {
     let v = sqlx::query("SELECT name, sector, address FROM venues WHERE id = $1")
         .bind(venue)
         .fetch_optional(&mut *c)
@@ -37,56 +90,47 @@ pub async fn safety_code(c: &mut AnyConnection, venue: &str, now_ms: i64) -> Res
     .fetch_one(&mut *c)
     .await?
     .try_get("n")?;
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let date = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms + 8 * 3_600_000)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
-    };
-    let (cn, css) = match st.color {
-        "red" => ("红码 red", "#d32f2f"),
-        "orange" => ("橙码 orange", "#f57c00"),
-        "yellow" => ("黄码 yellow", "#fbc02d"),
-        "blue" => ("蓝码 blue", "#1976d2"),
-        _ => ("绿码 green", "#388e3c"),
-    };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>安全码 {name}</title></head><body>\
-         <h1>{name}</h1><p>{sector} · {address}</p>\
-         <div style=\"background:{css};color:#fff;padding:1em;font-size:2em\">{cn}</div>\
-         <table>\
-         <tr><td>As of</td><td>{asof}</td></tr>\
-         <tr><td>Open hazards, 重大 major</td><td>{major}</td></tr>\
-         <tr><td>Open hazards, 一般 general</td><td>{general}</td></tr>\
-         <tr><td>Last inspection</td><td>{last}</td></tr>\
-         <tr><td>挂牌督办</td><td>{listed}</td></tr>\
-         <tr><td>Operation</td><td>{blocked}</td></tr>\
-         </table>\
-         <p>举报 Report a hazard: <code>POST /public/reports</code> \
-         {{\"venue_id\":\"{id}\",\"category\":\"…\",\"description\":\"…\"}} — no name needed, none is kept.</p>\
-         </body></html>",
-        name = esc(&v.try_get::<String, _>("name")?),
-        sector = esc(&v.try_get::<String, _>("sector")?),
-        address = esc(&v.try_get::<String, _>("address")?),
-        asof = date(now_ms),
-        major = st.open_major_hazards,
-        general = st.open_general_hazards,
-        last = last.map_or_else(|| "none".to_string(), date),
-        listed = if listed > 0 { "yes" } else { "no" },
-        blocked = if st.operation_blocked {
-            "suspended (不得组织作业)"
-        } else {
-            "normal"
-        },
-        id = esc(venue),
-    );
-    Ok(out)
+    let (period, start) = month_of(now_ms);
+    let mut color = st.color;
+    for r in sqlx::query(
+        "SELECT max_level FROM warnings WHERE venue_id = $1 AND raised_ms >= $2 AND (false_alarm IS NULL OR false_alarm = 0)",
+    )
+    .bind(venue)
+    .bind(start)
+    .fetch_all(&mut *c)
+    .await?
+    {
+        if let Some(l) = Level::parse(&r.try_get::<String, _>("max_level")?) {
+            color = worse(color, l.as_str());
+        }
+    }
+    Ok(SafetyCode {
+        id: venue.into(),
+        name: v.try_get("name")?,
+        sector: v.try_get("sector")?,
+        address: v.try_get("address")?,
+        color,
+        current: st.color,
+        period,
+        open_major: st.open_major_hazards,
+        open_general: st.open_general_hazards,
+        last_inspection_ms: last,
+        listed: listed > 0,
+        operation_blocked: st.operation_blocked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_is_the_cst_month() {
+        // 2026-11-30T16:30Z is 2026-12-01 00:30 CST.
+        let (p, start) = month_of(1_796_056_200_000);
+        assert_eq!(p, "2026-12");
+        assert_eq!(start, 1_796_054_400_000);
+        assert_eq!(worse("yellow", "red"), "red");
+        assert_eq!(worse("orange", "blue"), "orange");
+    }
 }

@@ -96,6 +96,8 @@ pub async fn ack(app: &App, id: &str, person: &str, note: &str) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(())
 }
 
@@ -148,6 +150,8 @@ pub async fn confirm(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        app.live
+            .publish(crate::web::live::Change::Warning(id.to_string()));
         return Ok(None);
     }
     WARNING
@@ -191,6 +195,8 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(Some(task))
 }
 
@@ -222,6 +228,8 @@ pub async fn resolve(app: &App, id: &str, person: &str, reason: &str) -> Result<
     )
     .await?;
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Warning(id.to_string()));
     Ok(())
 }
 

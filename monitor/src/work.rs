@@ -257,6 +257,9 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<Vec<String>>
         }
     }
     tx.commit().await?;
+    if let Some(w) = opt_str(&t, "warning_id")? {
+        app.live.publish(crate::web::live::Change::Warning(w));
+    }
     Ok(hazards)
 }
 
@@ -602,6 +605,8 @@ pub async fn move_hazard(app: &App, id: &str, m: &HazardMove) -> Result<()> {
         }
     }
     tx.commit().await?;
+    app.live
+        .publish(crate::web::live::Change::Hazard(id.to_string()));
     Ok(())
 }
 

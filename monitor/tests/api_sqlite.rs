@@ -108,6 +108,75 @@ async fn sqlite_metrics_count_intake_and_sla_breaches() {
     scenarios::metrics(&h).await;
 }
 
+/// `[[auth.gateways]]`: a site-scoped token may report its own sites only
+/// (403, counted, nothing stored), and each intake token has its own rate
+/// limit (429 with Retry-After, which the gateway retries).
+#[tokio::test]
+async fn sqlite_intake_tokens_are_scoped_to_sites_and_rate_limited() {
+    const SITE_TOKEN: &str = "site-s1-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_tuned(
+        &sqlite_url(&dir),
+        false,
+        &format!(
+            "[[auth.gateways]]\nname = \"gw-01\"\ntoken = \"{SITE_TOKEN}\"\nsites = [\"s1\"]\n"
+        ),
+        |c| c.auth.intake_per_token_per_s = 5,
+    )
+    .await;
+    let mut own = common::event(1, "raised", "red");
+    let (s, _) = h
+        .raw_alarm(SITE_TOKEN, serde_json::to_vec(&own).unwrap())
+        .await;
+    assert_eq!(s, 200, "its own site");
+
+    let mut other = common::event(2, "raised", "red");
+    other["site"] = "s2".into();
+    other["event_id"] = "gw-01/s2/gas-1/gas.lel/2".into();
+    let (s, body) = h
+        .raw_alarm(SITE_TOKEN, serde_json::to_vec(&other).unwrap())
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("s2"), "{body}");
+    let (_, warnings) = h.get("/api/v1/warnings").await;
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+
+    // The same event with the unscoped token is accepted.
+    let (s, _) = h.alarm(&other).await;
+    assert_eq!(s, 200);
+
+    // 5 per second per token: the site token has used 2; a burst of 10
+    // more must meet 429s, with Retry-After.
+    let mut limited = 0;
+    for i in 10..20 {
+        own["event_id"] = format!("gw-01/s1/gas-1/gas.lel/{i}").into();
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(SITE_TOKEN)
+            .json(&own)
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 429 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            limited += 1;
+        } else {
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    }
+    assert!(limited >= 5, "only {limited} of 10 were limited");
+
+    let (_, page) = h.get_text("/metrics").await;
+    for (reason, at_least) in [("forbidden_site", 1.0), ("rate_limited", 5.0)] {
+        let line = format!("anquan_monitor_alarms_rejected_total{{reason=\"{reason}\"}}");
+        let v: f64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix(&line).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0.0);
+        assert!(v >= at_least, "{line} = {v}\n{page}");
+    }
+}
+
 #[tokio::test]
 async fn sqlite_photo_evidence() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,4 +231,57 @@ async fn sqlite_pdf_without_chromium_is_503() {
 async fn sqlite_concurrent_intake_shares_batches() {
     let (h, _d) = harness(false).await;
     scenarios::concurrent_intake(&h).await;
+}
+
+/// Input that would change an SQL statement built by string concatenation
+/// is only ever data: the answers are "nothing found", never a 5xx, an SQL
+/// error or rows that do not match.
+#[tokio::test]
+async fn sqlite_sql_injection_attempts_are_plain_data() {
+    let (h, _d) = harness(false).await;
+    let (s, _) = h.alarm(&common::event(1, "raised", "red")).await;
+    assert_eq!(s, 200);
+    for probe in ["' OR '1'='1", "x'; DROP TABLE warnings; --", "\" OR 1=1 --"] {
+        let q: String = probe.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (s, list) = h.get(&format!("/api/v1/warnings?state={q}")).await;
+        assert_eq!(s, 200, "{list}");
+        assert_eq!(list.as_array().map(Vec::len), Some(0), "{probe}: {list}");
+        let (s, p) = h.get(&format!("/api/v1/hazards/{q}")).await;
+        assert_eq!(s, 404, "{probe}: {p}");
+        let (s, p) = h.get(&format!("/api/v1/venues/{q}/status")).await;
+        assert!(s == 404 || s == 200, "{probe}: {s} {p}");
+        assert!(!p.to_string().to_lowercase().contains("sql"), "{p}");
+    }
+    // The table is still there and still holds the one warning.
+    let (s, list) = h.get("/api/v1/warnings").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+/// The anonymous 举报 entry is limited per client address
+/// (`server.public_reports_per_min`): a flood gets 429, not a ledger full
+/// of hazards.
+#[tokio::test]
+async fn sqlite_public_reports_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_tuned(&sqlite_url(&dir), false, "", |c| {
+        c.server.public_reports_per_min = 3
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let r = client
+            .post(format!("{}/public/reports", h.base))
+            .json(&serde_json::json!({"venue_id": "s1", "category": "fire.exit", "description": format!("blocked exit {i}")}))
+            .send()
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+    }
+    assert!(
+        codes[..3].iter().all(|c| (200..300).contains(c)),
+        "{codes:?}"
+    );
+    assert_eq!(&codes[3..], &[429, 429], "{codes:?}");
 }

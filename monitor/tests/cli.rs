@@ -46,3 +46,40 @@ fn check_accepts_the_example_and_names_bad_keys() {
     assert!(!ok);
     assert!(out.contains("cannot read"), "{out}");
 }
+
+#[test]
+fn hash_password_reads_stdin_and_prints_a_phc_string() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout).unwrap();
+    let phc = phc.trim();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(anquan_monitor::web::auth::verify_password(
+        phc,
+        "correct horse"
+    ));
+    assert!(!anquan_monitor::web::auth::verify_password(
+        phc,
+        "correct horse\n"
+    ));
+    // An empty password is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -28,6 +28,8 @@ pub const DEVICES: usize = 10;
 pub const PERIOD: Duration = Duration::from_millis(100);
 /// How long the end waits for stragglers before counting them lost.
 const SETTLE: Duration = Duration::from_secs(180);
+/// The gateway's disk in the disk-full fault.
+const DISK_BYTES: u64 = 32 << 20;
 
 /// One fault of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +56,14 @@ pub enum Fault {
     BufferCap,
     /// The TSDB takes requests at 10 % of the ingest byte rate.
     SlowTsdb,
+    /// The TSDB down and the gateway's own disk full for the outage (the
+    /// buffer must grow exactly when it cannot), then space freed.
+    DiskFull,
 }
 
 impl Fault {
     /// Every fault, in report order.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::BrokerRestart,
         Fault::BrokerOutage,
         Fault::TsdbDown,
@@ -70,6 +75,7 @@ impl Fault {
         Fault::GatewayKill5,
         Fault::BufferCap,
         Fault::SlowTsdb,
+        Fault::DiskFull,
     ];
 
     /// Its row label.
@@ -86,6 +92,7 @@ impl Fault {
             Fault::GatewayKill5 => "gateway SIGKILL ×5, restarted",
             Fault::BufferCap => "disk buffer at its cap (64 KiB)",
             Fault::SlowTsdb => "slow TSDB (10 % of ingest)",
+            Fault::DiskFull => "gateway disk full, TSDB down",
         }
     }
 
@@ -122,6 +129,10 @@ pub struct Outcome {
     pub dropped_counted: u64,
     /// The buffer-overflow flag was raised.
     pub overflow_raised: bool,
+    /// Failed buffer writes the gateway counted (disk full).
+    pub buffer_errors: u64,
+    /// The gateway answered `/metrics` at every probe during the fault.
+    pub stayed_up: bool,
     /// From healing until everything published before it had arrived.
     pub recovery: Duration,
     /// Gateway RSS at the start and its maximum during the run, KiB.
@@ -259,16 +270,18 @@ impl Rig {
         let tsdb = Proxy::start(vm.port());
         let rx = Receiver::start("fault-token");
         let monitor = Proxy::start(rx.port());
-        let extra = if fault == Fault::BufferCap {
-            "[buffer]\npoints_max_bytes = 65536\n".to_string()
-        } else {
-            String::new()
+        let extra = match fault {
+            Fault::BufferCap => "[buffer]\npoints_max_bytes = 65536\n".to_string(),
+            // A small page cache, so the buffer must write to grow.
+            Fault::DiskFull => "[buffer]\ncache_bytes = 1048576\n".to_string(),
+            _ => String::new(),
         };
         let gw = GatewayProcess::start(&Setup {
             mqtt_port: mq.port(),
             tsdb_url: Some(tsdb.url()),
             http: Some((monitor.url(), "fault-token".into())),
             extra,
+            data_tmpfs_bytes: (fault == Fault::DiskFull).then_some(DISK_BYTES),
             ..Setup::default()
         });
         Self {
@@ -295,6 +308,19 @@ impl Rig {
             self.rss_kib();
             std::thread::sleep(Duration::from_millis(200).min(d));
         }
+    }
+
+    /// Sleeps `d`, asking the gateway for its metrics every second;
+    /// whether it answered every time.
+    fn hold_probing(&mut self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        let mut answered = true;
+        while Instant::now() < until {
+            self.rss_kib();
+            answered &= !self.gw.metrics().is_empty();
+            std::thread::sleep(Duration::from_secs(1).min(d));
+        }
+        answered
     }
 
     /// Distinct transitions `n` per device accepted so far, and the count
@@ -380,6 +406,7 @@ pub fn run(fault: Fault, outage: Duration) -> Outcome {
     let load = Load::start(rig.mq.port());
     rig.hold(Duration::from_secs(2));
     let rss_start_kib = rig.rss_kib();
+    let mut stayed_up = true;
 
     match fault {
         Fault::BrokerRestart => {
@@ -426,6 +453,13 @@ pub fn run(fault: Fault, outage: Duration) -> Outcome {
             rig.tsdb.set_throttle(ingest_bytes_per_s / 10);
             rig.hold(outage);
             rig.tsdb.heal();
+        }
+        Fault::DiskFull => {
+            rig.vm.stop();
+            rig.gw.fill_data_dir();
+            stayed_up = rig.hold_probing(outage);
+            rig.gw.free_data_dir();
+            rig.vm.restart();
         }
         Fault::GatewayKill5 => {
             let mut seed = 0x9E37_79B9_7F4A_7C15u64;
@@ -477,6 +511,7 @@ pub fn run(fault: Fault, outage: Duration) -> Outcome {
         alarms_sent: (DEVICES as u64) * u64::from(rounds),
         recovery,
         rss_start_kib,
+        stayed_up,
         ..Outcome::default()
     };
     for d in 0..DEVICES {
@@ -503,6 +538,7 @@ pub fn run(fault: Fault, outage: Duration) -> Outcome {
     out.dropped_counted =
         metric_value(&m, r#"anquan_gateway_queue_dropped_total{queue="points"}"#) as u64;
     out.overflow_raised = rig.gw.log().contains("durable buffer full");
+    out.buffer_errors = metric_value(&m, "anquan_gateway_buffer_errors_total") as u64;
     out.rss_max_kib = rig.rss_max_kib;
     out
 }

@@ -45,6 +45,9 @@ pub struct Setup {
     pub mqtt_extra: String,
     /// Lines for the `[sink]` section (default `flush_interval_ms = 100`).
     pub sink_extra: String,
+    /// Put the data dir on a tmpfs of this many bytes (needs root), so a
+    /// test can fill the gateway's disk: [`GatewayProcess::fill_data_dir`].
+    pub data_tmpfs_bytes: Option<u64>,
 }
 
 /// A gateway child process with its data dir.
@@ -54,6 +57,8 @@ pub struct GatewayProcess {
     dir: tempfile::TempDir,
     api_port: u16,
     config: PathBuf,
+    /// The tmpfs mounted on the data dir, unmounted on drop.
+    tmpfs: Option<PathBuf>,
 }
 
 impl GatewayProcess {
@@ -64,11 +69,15 @@ impl GatewayProcess {
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, config_text(setup, dir.path(), api_port))
             .unwrap_or_else(|e| panic!("write config: {e}"));
+        let tmpfs = setup
+            .data_tmpfs_bytes
+            .map(|bytes| mount_tmpfs(&dir.path().join("data"), bytes));
         let mut g = Self {
             child: None,
             dir,
             api_port,
             config,
+            tmpfs,
         };
         g.spawn();
         g
@@ -175,6 +184,49 @@ impl GatewayProcess {
     pub fn api_port(&self) -> u16 {
         self.api_port
     }
+
+    /// Fills the data dir's file system with a ballast file until the
+    /// kernel answers "no space left" (see [`Setup::data_tmpfs_bytes`]);
+    /// returns the bytes written.
+    pub fn fill_data_dir(&self) -> u64 {
+        use std::io::Write as _;
+        let path = self.dir.path().join("data").join("ballast");
+        let mut f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
+        let chunk = vec![0xA5u8; 4096];
+        let mut written = 0u64;
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(n) => written += n as u64,
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("fill {path:?}: {e}"),
+            }
+        }
+        written
+    }
+
+    /// Deletes the ballast of [`Self::fill_data_dir`].
+    pub fn free_data_dir(&self) {
+        let path = self.dir.path().join("data").join("ballast");
+        std::fs::remove_file(&path).unwrap_or_else(|e| panic!("remove {path:?}: {e}"));
+    }
+}
+
+/// Mounts a tmpfs of `bytes` on `dir` (created), or fails the test with
+/// the reason: a test that needs a full disk must not pass without one.
+fn mount_tmpfs(dir: &Path, bytes: u64) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {dir:?}: {e}"));
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "anquan-test"])
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run mount: {e}"));
+    assert!(
+        out.status.success(),
+        "cannot mount a tmpfs on {dir:?} (the disk-full test needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.to_path_buf()
 }
 
 /// Reads `series` from a Prometheus text page (0 when absent).
@@ -191,6 +243,9 @@ pub fn metric_value(page: &str, series: &str) -> f64 {
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
         self.kill9();
+        if let Some(dir) = self.tmpfs.take() {
+            let _ = Command::new("umount").arg("-l").arg(&dir).status();
+        }
     }
 }
 

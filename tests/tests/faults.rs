@@ -99,3 +99,13 @@ fn slow_tsdb_keeps_memory_bounded() {
         o.rss_max_kib
     );
 }
+
+#[test]
+fn gateway_disk_full_holds_ingest_back_and_recovers() {
+    let o = check(Fault::DiskFull);
+    assert!(
+        o.buffer_errors > 0,
+        "the disk never filled for the gateway (no failed buffer write): {o:?}"
+    );
+    assert!(o.stayed_up, "the gateway stopped answering: {o:?}");
+}

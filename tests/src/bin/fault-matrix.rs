@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         ok &= lost_ok
             && o.alarms_lost() == 0
             && o.visible_duplicates == 0
-            && o.unexpected_alarms == 0;
+            && o.unexpected_alarms == 0
+            && o.stayed_up;
         println!("{}", o.row(fault));
     }
     if ok {

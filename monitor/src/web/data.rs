@@ -1,0 +1,574 @@
+//! The queries behind the pages: read-only views over the same tables the
+//! API writes, shaped for templates (JSON values).
+
+use std::collections::{BTreeMap, HashSet};
+
+use anquan_protocol::Level;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Row};
+
+use crate::db::{self, opt_str};
+use crate::error::Result;
+use crate::warnings;
+
+const WARNING_COLS: &[&str] = &[
+    "id",
+    "region_id",
+    "venue_id",
+    "venue_name",
+    "site",
+    "device",
+    "kind",
+    "rule",
+    "level",
+    "max_level",
+    "state",
+    "clearable",
+    "raised_ms",
+    "acked_by",
+];
+
+const WARNING_SELECT: &str = "SELECT w.id AS id, w.region_id AS region_id, w.venue_id AS venue_id, v.name AS venue_name, w.site AS site, \
+     w.device AS device, w.kind AS kind, w.rule AS rule, w.level AS level, w.max_level AS max_level, \
+     w.state AS state, w.clearable AS clearable, w.raised_ms AS raised_ms, w.acked_by AS acked_by \
+     FROM warnings w LEFT JOIN venues v ON v.id = w.venue_id";
+
+/// What a signed-in user sees: the region of their registry person and
+/// every region under it (a county sees its towns, the city everything in
+/// it); the admin sees all. Warnings of unregistered sites (no region) are
+/// routed to the cities, so the city and the admin see those.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    regions: Option<HashSet<String>>,
+    unplaced: bool,
+}
+
+impl Scope {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            regions: None,
+            unplaced: true,
+        }
+    }
+
+    /// The scope of session `s`.
+    pub async fn of(c: &mut AnyConnection, s: &crate::web::auth::Session) -> Result<Self> {
+        if s.role == "admin" {
+            return Ok(Self::all());
+        }
+        let Some(root) = &s.region_id else {
+            return Ok(Self {
+                regions: Some(HashSet::new()),
+                unplaced: false,
+            });
+        };
+        let rows = sqlx::query("SELECT id, parent_id FROM regions")
+            .fetch_all(&mut *c)
+            .await?;
+        let mut edges: Vec<(String, Option<String>)> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            edges.push((r.try_get("id")?, opt_str(r, "parent_id")?));
+        }
+        let mut set = HashSet::from([root.clone()]);
+        // Breadth-first down the tree (regions form a tree; the set stops
+        // a cycle from looping).
+        let mut frontier = vec![root.clone()];
+        while let Some(p) = frontier.pop() {
+            for (id, parent) in &edges {
+                if parent.as_deref() == Some(p.as_str()) && set.insert(id.clone()) {
+                    frontier.push(id.clone());
+                }
+            }
+        }
+        Ok(Self {
+            regions: Some(set),
+            unplaced: s.role == "city",
+        })
+    }
+
+    /// Whether something in `region` is visible.
+    pub fn sees(&self, region: Option<&str>) -> bool {
+        match (&self.regions, region) {
+            (None, _) => true,
+            (Some(set), Some(r)) => set.contains(r),
+            (Some(_), None) => self.unplaced,
+        }
+    }
+
+    /// Whether the JSON row's `region_id` is visible.
+    pub fn sees_row(&self, row: &Value) -> bool {
+        self.sees(row["region_id"].as_str())
+    }
+}
+
+/// One warning for the dashboard.
+pub async fn warning_row(c: &mut AnyConnection, id: &str) -> Result<Option<Value>> {
+    let row = sqlx::query(&format!("{WARNING_SELECT} WHERE w.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    row.map(|r| db::row_json(&r, WARNING_COLS)).transpose()
+}
+
+/// Open warnings (not resolved), newest first.
+pub async fn active_warnings(c: &mut AnyConnection) -> Result<Vec<Value>> {
+    let rows = sqlx::query(&format!(
+        "{WARNING_SELECT} WHERE w.state <> 'RESOLVED' ORDER BY w.raised_ms DESC, w.id LIMIT 500"
+    ))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(|r| db::row_json(r, WARNING_COLS)).collect()
+}
+
+/// Open warnings by level (red, orange, yellow, blue), zero-filled.
+pub fn counts_by_level(ws: &[Value]) -> BTreeMap<&'static str, i64> {
+    let mut m: BTreeMap<&'static str, i64> = ["red", "orange", "yellow", "blue"]
+        .into_iter()
+        .map(|l| (l, 0))
+        .collect();
+    for w in ws {
+        if let Some(l) = w["level"].as_str().and_then(Level::parse) {
+            *m.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// A venue with its risk color, devices and map position.
+#[derive(Debug, Clone, Serialize)]
+pub struct VenueView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Sector.
+    pub sector: String,
+    /// Region.
+    pub region_id: String,
+    /// Dynamic color.
+    pub color: &'static str,
+    /// Open hazards.
+    pub open_hazards: i64,
+    /// Active warnings.
+    pub active_warnings: i64,
+    /// Devices: id, kind, online.
+    pub devices: Vec<Value>,
+    /// Devices the monitor believes offline.
+    pub offline: usize,
+    /// Latitude (WGS 84), if known.
+    pub lat: Option<f64>,
+    /// Longitude, if known.
+    pub lon: Option<f64>,
+    /// Map position (SVG units), when the venue has coordinates.
+    pub x: Option<f64>,
+    /// Map position.
+    pub y: Option<f64>,
+}
+
+/// Map drawing area (SVG user units).
+pub const MAP_W: f64 = 800.0;
+/// Map drawing area height.
+pub const MAP_H: f64 = 460.0;
+
+/// Every venue with color and devices. A device is offline, as far as the
+/// monitor knows, while it has an open warning of an `offline` rule that
+/// was not cleared at the source.
+pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueView>> {
+    let rows = sqlx::query(
+        "SELECT id, name, sector, region_id, lat, lon FROM venues ORDER BY region_id, id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let offline: Vec<String> = sqlx::query(
+        "SELECT DISTINCT device FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0 AND rule LIKE '%offline%'",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.try_get("device"))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut coords = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let region: String = r.try_get("region_id")?;
+        if !scope.sees(Some(&region)) {
+            continue;
+        }
+        let st = warnings::venue_status(c, &id).await?;
+        let devs = sqlx::query("SELECT id, kind FROM devices WHERE venue_id = $1 ORDER BY id")
+            .bind(&id)
+            .fetch_all(&mut *c)
+            .await?;
+        let mut devices = Vec::with_capacity(devs.len());
+        let mut off = 0;
+        for d in &devs {
+            let did: String = d.try_get("id")?;
+            let online = !offline.contains(&did);
+            off += usize::from(!online);
+            devices.push(
+                json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}),
+            );
+        }
+        let (lat, lon) = (
+            r.try_get::<Option<f64>, _>("lat")?,
+            r.try_get::<Option<f64>, _>("lon")?,
+        );
+        coords.push((lat, lon));
+        out.push(VenueView {
+            id,
+            name: r.try_get("name")?,
+            sector: r.try_get("sector")?,
+            region_id: region,
+            color: st.color,
+            open_hazards: st.open_general_hazards + st.open_major_hazards,
+            active_warnings: st.active_warnings,
+            devices,
+            offline: off,
+            lat,
+            lon,
+            x: None,
+            y: None,
+        });
+    }
+    place(&mut out, &coords);
+    Ok(out)
+}
+
+/// Projects coordinates into the map box (equirectangular over the
+/// venues' own bounding box, with a margin); venues without coordinates
+/// stay unplaced and are listed beside the map.
+fn place(vs: &mut [VenueView], coords: &[(Option<f64>, Option<f64>)]) {
+    let pts: Vec<(f64, f64)> = coords
+        .iter()
+        .filter_map(|&(la, lo)| Some((la?, lo?)))
+        .collect();
+    if pts.is_empty() {
+        return;
+    }
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(la, lo) in &pts {
+        lat0 = lat0.min(la);
+        lat1 = lat1.max(la);
+        lon0 = lon0.min(lo);
+        lon1 = lon1.max(lo);
+    }
+    let span_lat = (lat1 - lat0).max(1e-3);
+    let span_lon = (lon1 - lon0).max(1e-3);
+    let m = 40.0;
+    for (v, &(la, lo)) in vs.iter_mut().zip(coords) {
+        if let (Some(la), Some(lo)) = (la, lo) {
+            v.x = Some(m + (lo - lon0) / span_lon * (MAP_W - 2.0 * m));
+            v.y = Some(m + (lat1 - la) / span_lat * (MAP_H - 2.0 * m));
+        }
+    }
+}
+
+/// Ledger filter and sort.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(default)]
+pub struct LedgerQuery {
+    /// State, or empty for all; `open` for every state but CLOSED/ARCHIVED.
+    pub state: String,
+    /// `general`, `major` or empty.
+    pub severity: String,
+    /// Venue id or empty.
+    pub venue: String,
+    /// Text in title or category.
+    pub q: String,
+    /// `created`, `due`, `state`, `severity`, `venue`.
+    pub sort: String,
+    /// `asc` or `desc`.
+    pub dir: String,
+    /// Language (`?lang=`); read by the language picker.
+    pub lang: String,
+}
+
+/// The ledger rows.
+pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value>> {
+    let order = match q.sort.as_str() {
+        "due" => "h.due_ms",
+        "state" => "h.state",
+        "severity" => "h.severity",
+        "venue" => "v.name",
+        _ => "h.created_ms",
+    };
+    let dir = if q.dir == "asc" { "ASC" } else { "DESC" };
+    let rows = sqlx::query(&format!(
+        "SELECT h.id AS id, h.region_id AS region_id, h.venue_id AS venue_id, v.name AS venue_name, h.category AS category, h.title AS title, \
+         h.source AS source, h.severity AS severity, h.state AS state, h.due_ms AS due_ms, h.created_ms AS created_ms, \
+         h.closed_ms AS closed_ms, h.listed_level AS listed_level, h.owner_id AS owner_id \
+         FROM hazards h LEFT JOIN venues v ON v.id = h.venue_id \
+         WHERE ($1 = '' OR h.state = $1 OR ($1 = 'open' AND h.state NOT IN ('CLOSED', 'ARCHIVED'))) \
+         AND ($2 = '' OR h.severity = $2) AND ($3 = '' OR h.venue_id = $3) \
+         AND ($4 = '' OR h.title LIKE $5 OR h.category LIKE $5) \
+         ORDER BY {order} {dir}, h.id LIMIT 2000"
+    ))
+    .bind(&q.state)
+    .bind(&q.severity)
+    .bind(&q.venue)
+    .bind(&q.q)
+    .bind(format!("%{}%", q.q))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            db::row_json(
+                r,
+                &[
+                    "id",
+                    "region_id",
+                    "venue_id",
+                    "venue_name",
+                    "category",
+                    "title",
+                    "source",
+                    "severity",
+                    "state",
+                    "due_ms",
+                    "created_ms",
+                    "closed_ms",
+                    "listed_level",
+                    "owner_id",
+                ],
+            )
+        })
+        .collect()
+}
+
+/// CSV of ledger rows (RFC 4180 quoting; a UTF-8 BOM so spreadsheet
+/// programs read the Chinese text right).
+pub fn ledger_csv(rows: &[Value]) -> String {
+    let cols = [
+        "id",
+        "venue_id",
+        "venue_name",
+        "category",
+        "title",
+        "source",
+        "severity",
+        "state",
+        "due_ms",
+        "created_ms",
+        "closed_ms",
+        "listed_level",
+        "owner_id",
+    ];
+    let cell = |v: &Value| {
+        let s = match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // Cells starting with a formula character are prefixed, so a
+        // spreadsheet does not run them (CSV injection).
+        let s = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s
+        };
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
+    };
+    let mut out = String::from("\u{feff}");
+    out.push_str(&cols.join(","));
+    out.push_str("\r\n");
+    for r in rows {
+        let line: Vec<String> = cols.iter().map(|c| cell(&r[*c])).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The audit trail of one entity, oldest first.
+pub async fn history(c: &mut AnyConnection, entity_id: &str) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT at_ms, actor, entity, from_state, to_state, reason FROM audit WHERE entity_id = $1 ORDER BY id LIMIT 1000",
+    )
+    .bind(entity_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            db::row_json(
+                r,
+                &[
+                    "at_ms",
+                    "actor",
+                    "entity",
+                    "from_state",
+                    "to_state",
+                    "reason",
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Tasks a role sees: the enterprise its own (assigned to its person),
+/// everyone else all open tasks; newest deadline last.
+pub async fn tasks(
+    c: &mut AnyConnection,
+    person: Option<&str>,
+    own_only: bool,
+) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT t.id AS id, t.region_id AS region_id, t.kind AS kind, t.title AS title, t.venue_id AS venue_id, v.name AS venue_name, \
+         t.assignee_id AS assignee_id, t.state AS state, t.due_ms AS due_ms, t.created_ms AS created_ms \
+         FROM tasks t LEFT JOIN venues v ON v.id = t.venue_id \
+         WHERE t.state <> 'DONE' AND ($1 = '' OR t.assignee_id = $1) ORDER BY t.due_ms, t.id LIMIT 1000",
+    )
+    .bind(if own_only { person.unwrap_or("-") } else { "" })
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            db::row_json(
+                r,
+                &[
+                    "id",
+                    "region_id",
+                    "kind",
+                    "title",
+                    "venue_id",
+                    "venue_name",
+                    "assignee_id",
+                    "state",
+                    "due_ms",
+                    "created_ms",
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Recent reminder steps (事项催办), newest first.
+pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT subject, subject_id, step, fired_ms FROM reminders ORDER BY fired_ms DESC LIMIT 200",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| db::row_json(r, &["subject", "subject_id", "step", "fired_ms"]))
+        .collect()
+}
+
+/// Regions for the report picker.
+pub async fn regions(c: &mut AnyConnection) -> Result<Vec<Value>> {
+    let rows = sqlx::query("SELECT id, name, tier FROM regions ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| db::row_json(r, &["id", "name", "tier"]))
+        .collect()
+}
+
+/// One bar of the device chart: a CST day and its alarm events by level.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bar {
+    /// `MM-DD`.
+    pub day: String,
+    /// Events that day.
+    pub total: i64,
+    /// Highest level that day (`none` without events).
+    pub top: &'static str,
+    /// SVG x.
+    pub x: f64,
+    /// SVG height.
+    pub h: f64,
+}
+
+/// Alarm events of `device` per CST day over the `days` days up to `now`.
+pub async fn device_history(
+    c: &mut AnyConnection,
+    device: &str,
+    now: i64,
+    days: i64,
+) -> Result<(Vec<Bar>, i64)> {
+    const DAY: i64 = 86_400_000;
+    const CST: i64 = 8 * 3_600_000;
+    let first = (now + CST).div_euclid(DAY) - days + 1;
+    let rows = sqlx::query(
+        "SELECT level, ts_ms FROM alarm_events WHERE device = $1 AND ts_ms >= $2 ORDER BY ts_ms",
+    )
+    .bind(device)
+    .bind(first * DAY - CST)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut per: Vec<(i64, Option<Level>)> = vec![(0, None); days.max(1) as usize];
+    for r in &rows {
+        let ts: i64 = r.try_get("ts_ms")?;
+        let i = (ts + CST).div_euclid(DAY) - first;
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| per.get_mut(i)) {
+            slot.0 += 1;
+            if let Some(l) = Level::parse(&r.try_get::<String, _>("level")?) {
+                slot.1 = Some(slot.1.map_or(l, |m| m.max(l)));
+            }
+        }
+    }
+    let max = per.iter().map(|p| p.0).max().unwrap_or(0).max(1);
+    let w = 600.0 / per.len() as f64;
+    let bars = per
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, top))| {
+            let day = chrono::DateTime::from_timestamp_millis((first + i as i64) * DAY)
+                .map(|d| d.format("%m-%d").to_string())
+                .unwrap_or_default();
+            Bar {
+                day,
+                total: n,
+                top: top.map_or("none", Level::as_str),
+                x: 40.0 + i as f64 * w,
+                h: n as f64 / max as f64 * 160.0,
+            }
+        })
+        .collect();
+    Ok((bars, rows.len() as i64))
+}
+
+/// The venue, kind and region of a device, if registered.
+pub async fn device_venue(
+    c: &mut AnyConnection,
+    device: &str,
+) -> Result<Option<(String, String, String)>> {
+    let r = sqlx::query("SELECT d.venue_id AS venue_id, d.kind AS kind, v.region_id AS region_id FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id = $1")
+        .bind(device)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.map(|r| {
+        Ok((
+            r.try_get("venue_id")?,
+            r.try_get("kind")?,
+            r.try_get("region_id")?,
+        ))
+    })
+    .transpose()
+}
+
+/// Reads an optional text column (re-export for the pages).
+pub fn text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>> {
+    opt_str(row, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let rows = vec![json!({"id": "h1", "title": "a,\"b\"", "category": "=cmd()", "due_ms": 5})];
+        let csv = ledger_csv(&rows);
+        assert!(csv.starts_with('\u{feff}'));
+        assert!(csv.contains("\"a,\"\"b\"\"\""), "{csv}");
+        assert!(csv.contains(",'=cmd(),"), "{csv}");
+        assert!(csv.contains(",5,"), "{csv}");
+    }
+}

@@ -1,0 +1,725 @@
+//! Page and action handlers of the signed-in web. Every state-changing
+//! handler checks, in this order: a session (401), the CSRF token (403),
+//! the role policy of [`auth`] (403), then the same domain functions the
+//! API uses (whose gates answer 409/422).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::HAZARD;
+use crate::error::{Error, Result};
+use crate::web::auth::{self, Session};
+use crate::web::live::Change;
+use crate::web::render::{base, page};
+use crate::web::{UiLang, data, url_encode};
+use crate::{App, reports, warnings, work};
+
+/// `GET /`: to the dashboard.
+pub async fn root() -> Redirect {
+    Redirect::to("/web")
+}
+
+/// `GET /web/static/{file}`: the stylesheet and the script.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (ct, body) = match file.as_str() {
+        "app.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../web/static/app.css"),
+        ),
+        "app.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../web/static/app.js"),
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /web/static/vendor/leaflet/{file}`: the vendored Leaflet (BSD-2).
+pub async fn leaflet(Path(file): Path<String>) -> Response {
+    let (ct, body) = match file.as_str() {
+        "leaflet.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/leaflet.js"),
+        ),
+        "leaflet.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/leaflet.css"),
+        ),
+        "LICENSE" => (
+            "text/plain; charset=utf-8",
+            include_str!("../../web/static/vendor/leaflet/LICENSE"),
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A local path to go back to (never another site).
+fn local(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/web".into(),
+    }
+}
+
+/// `GET /web/lang/{zh|en}?next=`: remembers the language in a cookie.
+pub async fn set_lang(
+    Path(code): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let code = if code == "en" { "en" } else { "zh" };
+    (
+        [(
+            header::SET_COOKIE,
+            format!("lang={code}; Path=/; Max-Age=31536000; SameSite=Lax"),
+        )],
+        Redirect::to(&local(q.get("next").map(String::as_str))),
+    )
+        .into_response()
+}
+
+/// The client address (for the sign-in limit); `unknown` when the server
+/// runs without connection info.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// The pre-session CSRF cookie of the sign-in form (double submit): a
+/// cross-site page cannot sign a victim's browser in to an attacker's
+/// account, since it can neither read nor set this SameSite=Strict cookie.
+const LOGIN_COOKIE: &str = "anquan_login";
+
+fn login_cookie(app: &App, token: &str) -> String {
+    let secure = if app.cfg.web.cookie_secure(&app.cfg.server.listen) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{LOGIN_COOKIE}={token}; Path=/web/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    )
+}
+
+/// `GET /web/sign-in`.
+pub async fn sign_in_form(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let token = auth::random_hex32()?;
+    let html = page(
+        "sign_in.html",
+        base(lang, None),
+        context! {
+            next => local(q.get("next").map(String::as_str)),
+            error => None::<String>,
+            username => "",
+            login_csrf => token.clone(),
+        },
+    )?;
+    Ok(([(header::SET_COOKIE, login_cookie(&app, &token))], html).into_response())
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    login_csrf: String,
+}
+
+/// `POST /web/sign-in`: 303 to `next` with the session cookie; 401 with
+/// the form again on a wrong name or password (the same message for both);
+/// 429 over the rate limit.
+pub async fn sign_in(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    ClientIp(ip): ClientIp,
+    h: HeaderMap,
+    Form(f): Form<SignInForm>,
+) -> Result<Response> {
+    let cookie = auth::cookie(&h, LOGIN_COOKIE).unwrap_or_default();
+    if cookie.len() != 64 || !auth::ct_eq(cookie.as_bytes(), f.login_csrf.as_bytes()) {
+        return Err(Error::Forbidden(
+            "the sign-in form expired or was not sent from this site; reload it".into(),
+        ));
+    }
+    let w = &app.cfg.web;
+    let window = w.signin_window_s as i64 * 1000;
+    let now = app.now_ms();
+    let keys = [format!("u:{}", f.username), format!("ip:{ip}")];
+    if !app
+        .limiter
+        .allowed(&keys, now, w.signin_max_failures, window)
+    {
+        tracing::warn!(user = %f.username, %ip, "sign-in refused: too many failures");
+        return Err(Error::TooMany(format!(
+            "too many failed sign-ins; wait {} s",
+            w.signin_window_s
+        )));
+    }
+    match auth::sign_in(&app, &f.username, &f.password).await? {
+        Some(raw) => {
+            app.limiter.clear(&keys[0]);
+            Ok((
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, auth::session_cookie(&app, &raw)),
+                    (header::LOCATION, local(f.next.as_deref())),
+                ],
+            )
+                .into_response())
+        }
+        None => {
+            app.limiter.failed(&keys, now, window);
+            tracing::info!(user = %f.username, %ip, "sign-in failed");
+            let html = page(
+                "sign_in.html",
+                base(lang, None),
+                context! {
+                    next => local(f.next.as_deref()),
+                    error => Some(crate::web::i18n::text(lang, "signin_failed")),
+                    username => f.username,
+                    login_csrf => f.login_csrf,
+                },
+            )?;
+            Ok((StatusCode::UNAUTHORIZED, html).into_response())
+        }
+    }
+}
+
+fn csrf_of<'a>(h: &'a HeaderMap, form: Option<&'a HashMap<String, String>>) -> Option<&'a str> {
+    h.get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| form.and_then(|f| f.get("csrf")).map(String::as_str))
+}
+
+/// `POST /web/sign-out`.
+pub async fn sign_out(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    if let Some(raw) = auth::cookie(&h, auth::SESSION_COOKIE) {
+        auth::sign_out(&app, raw).await?;
+    }
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, auth::session_cookie(&app, "")),
+            (header::LOCATION, "/web/sign-in".to_string()),
+        ],
+    )
+        .into_response())
+}
+
+async fn dashboard_data(app: &App, s: &Session) -> Result<(Vec<Value>, Vec<data::VenueView>)> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, s).await?;
+    let mut ws = data::active_warnings(&mut c).await?;
+    ws.retain(|w| scope.sees_row(w));
+    let vs = data::venues(&mut c, &scope).await?;
+    Ok((ws, vs))
+}
+
+/// 403 unless the session's scope covers `region`.
+async fn in_scope(c: &mut sqlx::AnyConnection, s: &Session, region: Option<&str>) -> Result<()> {
+    let scope = data::Scope::of(c, s).await?;
+    s.require(scope.sees(region), "act outside its region")
+}
+
+/// The region of a warning (404 if there is none).
+async fn warning_region(app: &App, id: &str) -> Result<Option<String>> {
+    let mut c = app.db.acquire().await?;
+    let w = data::warning_row(&mut c, id)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "warning",
+            id: id.into(),
+        })?;
+    Ok(w["region_id"].as_str().map(str::to_string))
+}
+
+/// `GET /web`: live alarms, counts by level, the risk map, devices.
+pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String>> {
+    let (ws, vs) = dashboard_data(&app, &s).await?;
+    page(
+        "dashboard.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "dashboard",
+            counts => data::counts_by_level(&ws),
+            warnings => ws,
+            venues => vs,
+            may_ack => auth::may_ack(&s.role),
+            map_w => data::MAP_W,
+            map_h => data::MAP_H,
+        },
+    )
+}
+
+/// `GET /web/api/dashboard`: the same as JSON.
+pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::Json<Value>> {
+    let (ws, vs) = dashboard_data(&app, &s).await?;
+    Ok(axum::Json(json!({
+        "counts": data::counts_by_level(&ws),
+        "warnings": ws,
+        "venues": vs,
+    })))
+}
+
+/// `POST /web/warnings/{id}/ack` (CSRF in `X-CSRF-Token` or the form).
+pub async fn ack(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<axum::Json<Value>> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    s.require(auth::may_ack(&s.role), "acknowledge warnings")?;
+    let region = warning_region(&app, &id).await?;
+    in_scope(&mut *app.db.acquire().await?, &s, region.as_deref()).await?;
+    let person = s.person()?;
+    let note = f.get("note").map_or("", String::as_str);
+    warnings::ack(&app, &id, person, &format!("web ({}) {note}", s.username)).await?;
+    Ok(axum::Json(json!({"id": id, "state": "ACKED"})))
+}
+
+/// `POST /web/warnings/{id}/confirm` with `false_alarm=1|0`: false alarm →
+/// RESOLVED; real → DISPOSING with a disposal task.
+pub async fn confirm(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<axum::Json<Value>> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    s.require(auth::may_ack(&s.role), "confirm warnings")?;
+    let region = warning_region(&app, &id).await?;
+    in_scope(&mut *app.db.acquire().await?, &s, region.as_deref()).await?;
+    let person = s.person()?;
+    let false_alarm = f.get("false_alarm").is_some_and(|v| v == "1");
+    let reason = f
+        .get("reason")
+        .filter(|r| !r.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| format!("confirmed in the web by {}", s.username));
+    let task = warnings::confirm(&app, &id, person, false_alarm, None, &reason).await?;
+    Ok(axum::Json(json!({
+        "id": id,
+        "state": if false_alarm { "RESOLVED" } else { "DISPOSING" },
+        "task_id": task,
+    })))
+}
+
+/// `GET /web/map`: the 风险分布图.
+pub async fn map(State(app): State<App>, s: Session) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let vs = data::venues(&mut c, &scope).await?;
+    page(
+        "map.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "map",
+            venues => vs,
+            map_w => data::MAP_W,
+            map_h => data::MAP_H,
+            tile_url => app.cfg.web.map_tile_url.clone(),
+            attribution => app.cfg.web.map_attribution.clone(),
+        },
+    )
+}
+
+/// `GET /web/hazards`: the 隐患台账 with filter and sort.
+pub async fn hazards(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<data::LedgerQuery>,
+) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut rows = data::hazards(&mut c, &q).await?;
+    rows.retain(|r| scope.sees_row(r));
+    let venues = data::venues(&mut c, &scope).await?;
+    let qs = format!(
+        "state={}&severity={}&venue={}&q={}&sort={}&dir={}",
+        url_encode(&q.state),
+        url_encode(&q.severity),
+        url_encode(&q.venue),
+        url_encode(&q.q),
+        url_encode(&q.sort),
+        url_encode(&q.dir)
+    );
+    page(
+        "hazards.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "hazards",
+            rows => rows,
+            f => q,
+            qs => qs,
+            venues => venues,
+            states => ["DETECTED", "JUDGED", "FILED", "RECTIFYING", "INTERIM_CONTROL", "VERIFYING", "CLOSED", "ARCHIVED", "REOPENED"],
+        },
+    )
+}
+
+/// `GET /web/hazards.csv`: the filtered ledger as CSV.
+pub async fn hazards_csv(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<data::LedgerQuery>,
+) -> Result<Response> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut rows = data::hazards(&mut c, &q).await?;
+    rows.retain(|r| scope.sees_row(r));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"hazards.csv\"",
+            ),
+        ],
+        data::ledger_csv(&rows),
+    )
+        .into_response())
+}
+
+/// The inputs each move asks for (the gates of `work::gate`, plus the
+/// optional ones that belong to the step).
+fn fields_for(from: &str, to: &str) -> &'static [&'static str] {
+    match (from, to) {
+        (_, "JUDGED") => &["severity"],
+        ("DETECTED", "VERIFYING") => &["problem", "measures", "acceptance_record"],
+        (_, "FILED") => &[
+            "problem",
+            "measures",
+            "standard",
+            "responsibility",
+            "acceptance_unit",
+            "owner_id",
+            "due",
+            "funds",
+            "plan",
+        ],
+        (_, "INTERIM_CONTROL") => &["interim_watcher", "measures"],
+        (_, "VERIFYING") => &["acceptance_record"],
+        (_, "CLOSED") => &[
+            "acceptance_unit",
+            "acceptance_record",
+            "signer",
+            "penalty_case",
+        ],
+        _ => &[],
+    }
+}
+
+/// `GET /web/hazards/{id}`: one hazard, its 四项清单, deadlines, evidence,
+/// history, and only the actions its state allows for this role.
+pub async fn hazard(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+    in_scope(&mut c, &s, h["region_id"].as_str()).await?;
+    let state = h["state"].as_str().unwrap_or_default().to_string();
+    let listed = h["listed_level"].as_str().map(str::to_string);
+    let actions: Vec<Value> = HAZARD
+        .next(&state)
+        .into_iter()
+        .filter(|to| auth::may_move_hazard(&s.role, &state, to))
+        .filter(|to| *to != "CLOSED" || listed.as_deref().is_none_or(|l| l == s.role))
+        .map(|to| json!({"to": to, "fields": fields_for(&state, to)}))
+        .collect();
+    let open = !matches!(state.as_str(), "CLOSED" | "ARCHIVED");
+    let history = data::history(&mut c, &id).await?;
+    let venue = h["venue_id"].as_str().unwrap_or_default().to_string();
+    let venue_name: Option<String> = sqlx::query_scalar("SELECT name FROM venues WHERE id = $1")
+        .bind(&venue)
+        .fetch_optional(&mut *c)
+        .await?;
+    page(
+        "hazard.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "hazards",
+            h => h,
+            venue_name => venue_name.unwrap_or(venue),
+            actions => actions,
+            may_list => open && listed.is_none() && auth::may_list(&s.role),
+            history => history,
+            error => q.get("err").cloned(),
+        },
+    )
+}
+
+fn non_empty(f: &HashMap<String, String>, k: &str) -> Option<String> {
+    f.get(k)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// `YYYY-MM-DD` → the end of that day in CST, Unix ms.
+fn due_of(s: &str) -> Result<i64> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| Error::Invalid(format!("due: {s:?} is not a date (YYYY-MM-DD)")))?;
+    let end = d
+        .and_hms_opt(23, 59, 59)
+        .ok_or_else(|| Error::Invalid("due: not a date".into()))?;
+    Ok(end.and_utc().timestamp_millis() - 8 * 3_600_000)
+}
+
+/// `POST /web/hazards/{id}/transition` (form: `to`, `reason`, `csrf`, and
+/// the step's fields). 403 when the role may not; a gate not met goes back
+/// to the page with the reason.
+pub async fn move_hazard(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    let to = f.get("to").cloned().unwrap_or_default();
+    let row = {
+        let mut c = app.db.acquire().await?;
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+        row
+    };
+    let from = row["state"].as_str().unwrap_or_default();
+    s.require(
+        auth::may_move_hazard(&s.role, from, &to),
+        &format!("move a hazard {from} → {to}"),
+    )?;
+    if to == "CLOSED" {
+        if let Some(level) = row["listed_level"].as_str() {
+            s.require(
+                level == s.role,
+                &format!("close (摘牌) a hazard listed by the {level} level"),
+            )?;
+        }
+    }
+    let person = s.person()?.to_string();
+    let fields = work::HazardFields {
+        severity: non_empty(&f, "severity"),
+        owner_id: non_empty(&f, "owner_id"),
+        problem: non_empty(&f, "problem"),
+        measures: non_empty(&f, "measures"),
+        standard: non_empty(&f, "standard"),
+        responsibility: non_empty(&f, "responsibility"),
+        funds: non_empty(&f, "funds"),
+        plan: non_empty(&f, "plan"),
+        due_ms: non_empty(&f, "due").map(|d| due_of(&d)).transpose()?,
+        acceptance_unit: non_empty(&f, "acceptance_unit"),
+        acceptance_record: non_empty(&f, "acceptance_record"),
+        signer: non_empty(&f, "signer"),
+        interim_watcher: non_empty(&f, "interim_watcher"),
+        penalty_case: f.get("penalty_case").map(|v| v == "on" || v == "1"),
+    };
+    let m = work::HazardMove {
+        to: to.clone(),
+        actor: person,
+        reason: non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username)),
+        fields,
+    };
+    let back = format!("/web/hazards/{}", url_encode(&id));
+    match work::move_hazard(&app, &id, &m).await {
+        Ok(()) => Ok(Redirect::to(&back).into_response()),
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /web/hazards/{id}/list`: 挂牌督办 by a county or city account.
+pub async fn list_hazard(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    s.require(auth::may_list(&s.role), "list a hazard (挂牌督办)")?;
+    {
+        let mut c = app.db.acquire().await?;
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+    }
+    let person = s.person()?;
+    let reason = non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username));
+    let back = format!("/web/hazards/{}", url_encode(&id));
+    match work::list_hazard(&app, &id, person, &reason).await {
+        Ok(_) => {
+            app.live.publish(Change::Hazard(id.clone()));
+            Ok(Redirect::to(&back).into_response())
+        }
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /web/tasks`: open tasks (the enterprise sees its own) and the
+/// latest 事项催办 reminder steps.
+pub async fn tasks(State(app): State<App>, s: Session) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let own = s.role == "enterprise";
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
+    ts.retain(|t| scope.sees_row(t));
+    let rs = data::reminders(&mut c).await?;
+    page(
+        "tasks.html",
+        base(s.lang, Some(&s)),
+        context! { nav => "tasks", tasks => ts, reminders => rs, own => own },
+    )
+}
+
+/// `GET /web/reports`: links to the generated reports.
+pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let mut regions = data::regions(&mut c).await?;
+    regions.retain(|r| scope.sees(r["id"].as_str()));
+    let today = crate::web::render::fmt_time(Some(app.now_ms()), false);
+    page(
+        "reports.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "reports",
+            regions => regions,
+            today => today,
+            periods => ["daily", "weekly", "half-monthly", "monthly", "quarterly"],
+            formats => ["html", "csv", "json"],
+        },
+    )
+}
+
+/// `GET /web/reports/{period}?region=&date=&format=`: the API's report
+/// for a signed-in user (the API itself takes an operator token).
+pub async fn report(
+    State(app): State<App>,
+    s: Session,
+    Path(period): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let region = q
+        .get("region")
+        .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
+    in_scope(&mut *app.db.acquire().await?, &s, Some(region)).await?;
+    let date = q
+        .get("date")
+        .ok_or_else(|| Error::BadRequest("date: give ?date=YYYY-MM-DD".into()))?;
+    let mut c = app.db.acquire().await?;
+    let m = reports::report_for(
+        &mut c,
+        region,
+        q.get("sector").map(String::as_str),
+        &period,
+        date,
+    )
+    .await?;
+    Ok(match q.get("format").map_or("html", String::as_str) {
+        "csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{period}-{date}.csv\""),
+                ),
+            ],
+            m.csv(),
+        )
+            .into_response(),
+        "json" => axum::Json(m).into_response(),
+        "html" => Html(m.html()).into_response(),
+        f => {
+            return Err(Error::BadRequest(format!(
+                "format: {f:?}; use html, csv or json"
+            )));
+        }
+    })
+}
+
+/// `GET /web/devices/{id}`: the device's alarm history (30 days, SVG).
+pub async fn device(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let venue = data::device_venue(&mut c, &id).await?;
+    if let Some((_, _, region)) = &venue {
+        in_scope(&mut c, &s, Some(region)).await?;
+    }
+    let (bars, total) = data::device_history(&mut c, &id, app.now_ms(), 30).await?;
+    page(
+        "device.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "map",
+            device => id,
+            venue => venue.as_ref().map(|v| v.0.clone()),
+            kind => venue.map(|v| v.1),
+            bars => bars,
+            total => total,
+        },
+    )
+}

@@ -1,0 +1,81 @@
+//! The public 文旅安全码 pages (no sign-in): the page a phone opens from the
+//! QR code, the QR code itself (SVG and PNG) and a printable poster.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::context;
+
+use crate::App;
+use crate::error::Result;
+use crate::web::render::{base, page};
+use crate::web::{UiLang, qr, url_encode};
+
+/// The stable public URL of a venue's safety code (what the QR encodes):
+/// `web.public_base_url` (else `http://` + `server.listen`) +
+/// `/public/venues/{id}`.
+pub fn venue_url(app: &App, venue: &str) -> String {
+    let base = if app.cfg.web.public_base_url.is_empty() {
+        format!("http://{}", app.cfg.server.listen)
+    } else {
+        app.cfg.web.public_base_url.clone()
+    };
+    format!("{base}/public/venues/{}", url_encode(venue))
+}
+
+/// `GET /public/venues/{id}`: the safety-code page.
+pub async fn venue_page(app: &App, lang: crate::web::i18n::Lang, id: &str) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let sc = crate::public::safety_code(&mut c, id, app.now_ms()).await?;
+    page(
+        "public_venue.html",
+        base(lang, None),
+        context! { v => sc, url => venue_url(app, id) },
+    )
+}
+
+async fn exists(app: &App, id: &str) -> Result<()> {
+    let mut c = app.db.acquire().await?;
+    crate::public::safety_code(&mut c, id, app.now_ms()).await?;
+    Ok(())
+}
+
+/// `GET /public/venues/{id}/qr.svg`.
+pub async fn qr_svg(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+    exists(&app, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        qr::svg(&venue_url(&app, &id))?,
+    )
+        .into_response())
+}
+
+/// `GET /public/venues/{id}/qr.png`.
+pub async fn qr_png(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+    exists(&app, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/png")],
+        qr::png(&venue_url(&app, &id), 8)?,
+    )
+        .into_response())
+}
+
+/// The SVG element without its XML declaration (for inlining in HTML).
+fn inline_svg(doc: &str) -> String {
+    doc.find("<svg").map_or(doc, |i| &doc[i..]).to_string()
+}
+
+/// `GET /public/venues/{id}/poster`: A4, printable, for the entrance.
+pub async fn poster(
+    State(app): State<App>,
+    UiLang(lang): UiLang,
+    Path(id): Path<String>,
+) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let sc = crate::public::safety_code(&mut c, &id, app.now_ms()).await?;
+    page(
+        "poster.html",
+        base(lang, None),
+        context! { v => sc, url => venue_url(&app, &id), svg => inline_svg(&qr::svg(&venue_url(&app, &id))?) },
+    )
+}

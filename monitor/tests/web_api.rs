@@ -1,0 +1,688 @@
+//! The web front without a browser: sign-in, wrong password, rate limit,
+//! CSRF rejection, session expiry, role 403s, the SSE stream, every page
+//! rendering in both languages, and the QR code's URL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::web::{WebHarness, decode_qr_png, password};
+
+#[tokio::test]
+async fn sign_in_wrong_password_and_rate_limit() {
+    let h = WebHarness::start().await;
+    // Pages redirect to sign-in; other requests get 401.
+    let r = h
+        .http
+        .get(format!("{}/web/hazards", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/web/sign-in?next=/web/hazards");
+    let r = h
+        .http
+        .post(format!("{}/web/warnings/x/ack", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let sign = |user: &'static str, pw: String| {
+        let h = &h;
+        async move {
+            let r = h.post_sign_in(user, &pw).await;
+            let s = r.status().as_u16();
+            let cookie = r
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_string());
+            (s, cookie, r.text().await.unwrap())
+        }
+    };
+    // The sign-in form needs its pre-session token (login CSRF): none,
+    // an empty one, or one that does not match the cookie get 403.
+    let (lc, token) = h.login_token().await;
+    assert!(lc.starts_with("anquan_login="));
+    let zeros = "0".repeat(64);
+    for (cookie, form_token) in [
+        (None, token.as_str()),
+        (Some(lc.as_str()), ""),
+        (Some(lc.as_str()), zeros.as_str()),
+    ] {
+        let pw = password("county");
+        let mut req = h.http.post(format!("{}/web/sign-in", h.base)).form(&[
+            ("username", "county"),
+            ("password", pw.as_str()),
+            ("login_csrf", form_token),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+    }
+    let (s, cookie, _) = sign("county", password("county")).await;
+    assert_eq!(s, 303);
+    let cookie = cookie.unwrap();
+    assert!(cookie.starts_with("anquan_session="), "{cookie}");
+    let raw = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert_eq!(raw.len(), 64, "256-bit id, hex");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "no Secure on loopback by default"
+    );
+    // Only a hash of the id is stored.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_hash = $1")
+        .bind(raw)
+        .fetch_one(&h.app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // Wrong password and unknown user: 401, the same message.
+    let (s, c, body) = sign("county", "nope".into()).await;
+    assert_eq!((s, c), (401, None));
+    assert!(body.contains("用户名或密码错误"), "{body}");
+    let (s, _, body2) = sign("nobody", "nope".into()).await;
+    assert_eq!(s, 401);
+    assert!(body2.contains("用户名或密码错误"));
+    // Limit 3 failures per window: the third failure of "county" …
+    let (s, _, _) = sign("county", "nope2".into()).await;
+    assert_eq!(s, 401);
+    // … and now even the right password is refused (429) for a while.
+    let (s, c, _) = sign("county", password("county")).await;
+    assert_eq!((s, c), (429, None));
+    assert!(
+        h.app
+            .limiter
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    h.clock.advance_ms(901_000);
+    let (s, _, _) = sign("county", password("county")).await;
+    assert_eq!(s, 303, "the window passed");
+}
+
+#[tokio::test]
+async fn csrf_expiry_and_sign_out() {
+    let h = WebHarness::start().await;
+    let w = h.alarm("s1", "gas-0001", 1, "red").await;
+    let (cookie, csrf) = h.sign_in("county").await;
+    let ack = format!("/web/warnings/{w}/ack");
+    assert_eq!(h.form(&cookie, &ack, &[]).await, 403, "no token");
+    assert_eq!(
+        h.form(&cookie, &ack, &[("csrf", "0".repeat(64).as_str())])
+            .await,
+        403
+    );
+    let (_, other) = h.sign_in("city").await;
+    assert_eq!(
+        h.form(&cookie, &ack, &[("csrf", other.as_str())]).await,
+        403,
+        "another session's token"
+    );
+    assert_eq!(
+        h.api_get(&format!("/api/v1/warnings/{w}")).await["state"],
+        "RAISED"
+    );
+    // The header works as well as the form field.
+    let r = h
+        .http
+        .post(format!("{}{ack}", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .header("x-csrf-token", &csrf)
+        .form(&[("note", "on my way")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v = h.api_get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(
+        (v["state"].as_str(), v["acked_by"].as_str()),
+        (Some("ACKED"), Some("county1"))
+    );
+    // Sign-out needs the token too, and ends the session.
+    assert_eq!(h.form(&cookie, "/web/sign-out", &[]).await, 403);
+    assert_eq!(
+        h.form(&cookie, "/web/sign-out", &[("csrf", csrf.as_str())])
+            .await,
+        303
+    );
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    // Expiry: a session is good for session_ttl_min (60) minutes.
+    let (cookie, csrf) = h.sign_in("county").await;
+    h.clock.advance_ms(59 * 60_000);
+    h.page(&cookie, "/web").await;
+    h.clock.advance_ms(60_001);
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "expired");
+    let hz = h.hazard_to_verifying("s1", "x").await;
+    assert_eq!(
+        h.form(
+            &cookie,
+            &format!("/web/hazards/{hz}/transition"),
+            &[("csrf", csrf.as_str()), ("to", "RECTIFYING")]
+        )
+        .await,
+        401,
+        "an expired session cannot act"
+    );
+}
+
+#[tokio::test]
+async fn roles_get_403_on_what_they_may_not_do() {
+    let h = WebHarness::start().await;
+    let hz = h.hazard_to_verifying("s1", "fire.exit").await;
+    let path = format!("/web/hazards/{hz}/transition");
+    let close = |csrf: String| {
+        vec![
+            ("csrf".to_string(), csrf),
+            ("to".to_string(), "CLOSED".to_string()),
+            ("acceptance_unit".to_string(), "county office".to_string()),
+            ("acceptance_record".to_string(), "checked".to_string()),
+            ("signer".to_string(), "Leader".to_string()),
+        ]
+    };
+    let post = |cookie: String, form: Vec<(String, String)>| {
+        let h = &h;
+        let path = path.clone();
+        async move {
+            h.http
+                .post(format!("{}{path}", h.base))
+                .header("cookie", format!("anquan_session={cookie}"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for user in ["ent", "grid", "admin"] {
+        let (cookie, csrf) = h.sign_in(user).await;
+        assert_eq!(
+            post(cookie.clone(), close(csrf.clone())).await,
+            403,
+            "{user} may not close (销号)"
+        );
+        // The page does not offer it either.
+        let page = h.page(&cookie, &format!("/web/hazards/{hz}")).await;
+        assert!(!page.contains("id=\"act-CLOSED\""), "{user}");
+        assert_eq!(
+            h.form(
+                &cookie,
+                &format!("/web/hazards/{hz}/list"),
+                &[("csrf", csrf.as_str())]
+            )
+            .await,
+            403,
+            "{user} may not list (挂牌督办)"
+        );
+    }
+    assert_eq!(
+        h.api_get(&format!("/api/v1/hazards/{hz}")).await["state"],
+        "VERIFYING"
+    );
+    // The admin takes no part in the workflow.
+    let w = h.alarm("s1", "gas-0001", 1, "red").await;
+    let (cookie, csrf) = h.sign_in("admin").await;
+    assert_eq!(
+        h.form(
+            &cookie,
+            &format!("/web/warnings/{w}/ack"),
+            &[("csrf", csrf.as_str())]
+        )
+        .await,
+        403
+    );
+    // Listed by the city: the county may no longer close (摘牌) it.
+    let (city, city_csrf) = h.sign_in("city").await;
+    assert_eq!(
+        h.form(
+            &city,
+            &format!("/web/hazards/{hz}/list"),
+            &[("csrf", city_csrf.as_str())]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        h.api_get(&format!("/api/v1/hazards/{hz}")).await["listed_level"],
+        "city"
+    );
+    let (county, county_csrf) = h.sign_in("county").await;
+    assert_eq!(post(county.clone(), close(county_csrf.clone())).await, 403);
+    assert_eq!(post(city, close(city_csrf)).await, 303);
+    assert_eq!(
+        h.api_get(&format!("/api/v1/hazards/{hz}")).await["state"],
+        "CLOSED"
+    );
+    // A gate not met goes back to the page with the reason (no change).
+    let hz2 = h.new_hazard("s1", "gate").await;
+    let r = h
+        .http
+        .post(format!("{}/web/hazards/{hz2}/transition", h.base))
+        .header("cookie", format!("anquan_session={county}"))
+        .form(&[("csrf", county_csrf.as_str()), ("to", "JUDGED")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.contains("?err="), "{loc}");
+    let page = h.page(&county, &loc).await;
+    assert!(page.contains("id=\"action-error\""), "{page}");
+}
+
+#[tokio::test]
+async fn live_stream_pushes_a_new_alarm() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("grid").await;
+    let r = h
+        .http
+        .get(format!("{}/web/events", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let w = h.alarm("s3", "gas-s3", 1, "orange").await;
+    let mut r = r;
+    let mut seen = String::new();
+    // Bounded: the event is already published when the alarm was answered.
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&w) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "{seen}");
+    assert!(seen.contains("event: warning"), "{seen}");
+    assert!(seen.contains("\"level\":\"orange\""), "{seen}");
+    // At shutdown the stream ends (a graceful shutdown does not wait for
+    // open dashboards).
+    h.app.live.close();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while r.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end");
+    // Without a session: 401, no stream.
+    let r = h
+        .http
+        .get(format!("{}/web/events", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn every_page_renders_in_both_languages() {
+    let h = WebHarness::start().await;
+    h.alarm("s1", "gas-0001", 1, "red").await;
+    let hz = h.hazard_to_verifying("s1", "fire.exit").await;
+    for user in ["ent", "county", "admin"] {
+        let (cookie, _) = h.sign_in(user).await;
+        for lang in ["zh", "en"] {
+            for path in [
+                "/web".to_string(),
+                "/web/map".into(),
+                "/web/hazards?state=open&sort=due&dir=asc".into(),
+                format!("/web/hazards/{hz}"),
+                "/web/tasks".into(),
+                "/web/reports".into(),
+                "/web/devices/gas-0001".into(),
+                "/web/reports/monthly?region=town&date=2026-11-10&format=html".into(),
+            ] {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let page = h.page(&cookie, &format!("{path}{sep}lang={lang}")).await;
+                if path == "/web" {
+                    let want = if lang == "zh" {
+                        "实时预警"
+                    } else {
+                        "Live alarms"
+                    };
+                    assert!(page.contains(want), "{user} {lang}");
+                }
+            }
+        }
+    }
+    let (cookie, _) = h.sign_in("county").await;
+    let csv = h.page(&cookie, "/web/hazards.csv?state=VERIFYING").await;
+    assert!(csv.contains(&hz) && csv.lines().count() == 2, "{csv}");
+    // Accept-Language picks English without a cookie or ?lang=.
+    let page = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .header("accept-language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Open major hazards"), "{page}");
+}
+
+#[tokio::test]
+async fn qr_code_holds_the_public_url() {
+    let h = WebHarness::start().await;
+    let png = h
+        .http
+        .get(format!("{}/public/venues/s1/qr.png", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let url = decode_qr_png(&png.bytes().await.unwrap());
+    assert_eq!(url, format!("{}/public/venues/s1", h.base));
+    let svg = h
+        .http
+        .get(format!("{}/public/venues/s1/qr.svg", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(svg, anquan_monitor::web::qr::svg(&url).unwrap());
+    let poster = h
+        .http
+        .get(format!("{}/public/venues/s1/poster", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poster.status().as_u16(), 200);
+    // minijinja escapes '/' in HTML text.
+    assert!(
+        poster
+            .text()
+            .await
+            .unwrap()
+            .contains(&url.replace('/', "&#x2f;"))
+    );
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere/qr.png", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+#[test]
+fn openapi_lists_the_json_and_public_web_routes() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let src = include_str!("../src/web/mod.rs");
+    let mut n = 0;
+    for line in src
+        .lines()
+        .filter(|l| l.trim_start().starts_with(".route(\""))
+    {
+        let path = line.split('"').nth(1).unwrap();
+        // Pages (HTML) are not API; the JSON, SSE, action and public
+        // endpoints are.
+        if path.starts_with("/web/api/")
+            || path.starts_with("/web/warnings/")
+            || path == "/web/events"
+            || path.starts_with("/public/venues/{id}/qr")
+        {
+            n += 1;
+            assert!(
+                doc["paths"].get(path).is_some(),
+                "{path} is not in openapi.json"
+            );
+        }
+    }
+    assert_eq!(n, 6);
+}
+
+#[tokio::test]
+async fn users_see_and_act_only_in_their_region() {
+    let h = WebHarness::start().await;
+    let far = h.new_hazard("s7", "far").await;
+    let near = h.new_hazard("s1", "near").await;
+    let w = h.alarm("s7", "gas-s7", 1, "red").await;
+    // Town users (enterprise, grid officer) do not see the other town.
+    for user in ["ent", "grid"] {
+        let (cookie, csrf) = h.sign_in(user).await;
+        let ledger = h.page(&cookie, "/web/hazards").await;
+        assert!(ledger.contains(&near) && !ledger.contains(&far), "{user}");
+        let dash = h.page(&cookie, "/web").await;
+        assert!(!dash.contains(&w) && !dash.contains("Far venue"), "{user}");
+        let r = h
+            .http
+            .get(format!("{}/web/hazards/{far}", h.base))
+            .header("cookie", format!("anquan_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{user}");
+        assert_eq!(
+            h.form(
+                &cookie,
+                &format!("/web/warnings/{w}/ack"),
+                &[("csrf", csrf.as_str())]
+            )
+            .await,
+            403,
+            "{user}"
+        );
+        assert_eq!(
+            h.form(
+                &cookie,
+                &format!("/web/hazards/{far}/transition"),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("to", "JUDGED"),
+                    ("severity", "general")
+                ]
+            )
+            .await,
+            403,
+            "{user}"
+        );
+        let csv = h.page(&cookie, "/web/hazards.csv").await;
+        assert!(!csv.contains(&far), "{user}");
+    }
+    // The county sees both towns and acts there.
+    let (cookie, csrf) = h.sign_in("county").await;
+    let ledger = h.page(&cookie, "/web/hazards").await;
+    assert!(ledger.contains(&near) && ledger.contains(&far));
+    h.page(&cookie, &format!("/web/hazards/{far}")).await;
+    assert_eq!(
+        h.form(
+            &cookie,
+            &format!("/web/warnings/{w}/ack"),
+            &[("csrf", csrf.as_str())]
+        )
+        .await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn leaflet_map_only_with_a_tile_url() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let page = h.page(&cookie, "/web/map").await;
+    assert!(
+        page.contains("id=\"risk-map\"") && !page.contains("leaflet"),
+        "SVG only by default"
+    );
+    let js = h
+        .page(&cookie, "/web/static/vendor/leaflet/leaflet.js")
+        .await;
+    assert!(js.contains("Leaflet"));
+    let lic = h.page(&cookie, "/web/static/vendor/leaflet/LICENSE").await;
+    assert!(lic.contains("BSD 2-Clause"));
+    // A config with tiles: the Leaflet container and the venues' coordinates.
+    let mut cfg = (*h.app.cfg).clone();
+    cfg.web.map_tile_url = "https://tiles.example.invalid/{z}/{x}/{y}.png".into();
+    cfg.web.map_attribution = "© example".into();
+    assert!(cfg.validate().is_ok());
+    let app = anquan_monitor::App {
+        cfg: std::sync::Arc::new(cfg.clone()),
+        ..h.app.clone()
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, anquan_monitor::api::router(app))
+            .await
+            .unwrap()
+    });
+    let page = h
+        .http
+        .get(format!("{base}/web/map"))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"leaflet-map\""), "{page}");
+    assert!(page.contains("/web/static/vendor/leaflet/leaflet.js"));
+    assert!(page.contains("\"lat\":30.7"), "{page}");
+    cfg.web.map_tile_url = "https://tiles.example.invalid/tile.png".into();
+    assert_eq!(cfg.validate().unwrap_err().key, "web.map_tile_url");
+}
+
+#[tokio::test]
+async fn removed_accounts_and_headers_and_the_device_chart() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("grid").await;
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(r.headers()[k], v);
+    }
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let r = h
+        .http
+        .get(format!("{}/public/venues/s1", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    // The device chart counts the alarm events.
+    h.alarm("s1", "gas-0001", 1, "red").await;
+    let page = h.page(&cookie, "/web/devices/gas-0001").await;
+    assert!(page.contains("id=\"device-chart\""));
+    assert_eq!(page.matches("<rect").count(), 30, "one bar per day");
+    assert!(page.contains("class=\"c-red\""), "today's bar is red");
+    // Accounts no longer in [[users]] are removed with their sessions.
+    let keep: Vec<_> = h
+        .app
+        .cfg
+        .users
+        .iter()
+        .filter(|u| u.username != "grid")
+        .cloned()
+        .collect();
+    let mut c = h.app.db.acquire().await.unwrap();
+    anquan_monitor::web::auth::seed_users(&mut c, &keep, 0)
+        .await
+        .unwrap();
+    drop(c);
+    let r = h
+        .http
+        .get(format!("{}/web", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the session is gone");
+    let r = h.post_sign_in("grid", &password("grid")).await;
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn web_storage_smoke_on_sqlite() {
+    let h = WebHarness::start().await;
+    common::web::smoke(&h).await;
+}
+
+#[tokio::test]
+async fn devices_go_offline_with_an_offline_rule_alarm() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let venue = |d: &serde_json::Value, id: &str| {
+        d["venues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let dash = || async {
+        let t = h.page(&cookie, "/web/api/dashboard").await;
+        serde_json::from_str::<serde_json::Value>(&t).unwrap()
+    };
+    assert_eq!(venue(&dash().await, "s3")["offline"], 0);
+    for (n, state) in [(1, "raised"), (2, "cleared")] {
+        let r = h
+            .http
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(common::GW)
+            .json(&serde_json::json!({
+                "event_id": format!("gw-01/s3/gas-s3/link.offline/{n}"),
+                "site": "s3", "device": "gas-s3", "kind": "gas", "rule": "link.offline",
+                "level": "yellow", "state": state, "value": 0.0, "threshold": 0.0,
+                "ts_ms": common::T0, "gateway": "gw-01"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v = venue(&dash().await, "s3");
+        let offline = state == "raised";
+        assert_eq!(v["offline"], u64::from(offline), "{state}: {v}");
+        assert_eq!(v["devices"][0]["online"], !offline, "{state}: {v}");
+    }
+    assert_eq!(
+        dash().await["counts"]["yellow"],
+        1,
+        "the warning is open until disposed"
+    );
+}
