@@ -54,7 +54,8 @@ pub struct UserSeed {
     pub username: String,
     /// PHC string from `anquan-monitor hash-password` (argon2id).
     pub password_hash: String,
-    /// One of [`WEB_ROLES`].
+    /// `enterprise`, `grid`, `county`, `city` or `admin` (see the README's
+    /// roles table).
     pub role: String,
     /// The registry person this account acts as (audit rows name them);
     /// required for every role but `admin`.

@@ -24,7 +24,8 @@ use crate::App;
 use crate::config::ConfigError;
 use i18n::Lang;
 
-/// `[web]`.
+/// `[web]`: the browser front at `/web` (sign-in, sessions) and the public
+/// 安全码 pages at `/public/venues/{id}` (QR codes, period, map).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
@@ -47,6 +48,10 @@ pub struct WebConfig {
     pub map_tile_url: String,
     /// Attribution shown with the tiles (their licence usually requires it).
     pub map_attribution: String,
+    /// The period of the public safety code's color: `week` (ISO, from
+    /// Monday), `month` or `quarter`, in CST. The code shows the worst of
+    /// the current color and the real warnings raised in the period.
+    pub code_period: String,
 }
 
 impl Default for WebConfig {
@@ -59,6 +64,7 @@ impl Default for WebConfig {
             signin_window_s: 900,
             map_tile_url: String::new(),
             map_attribution: String::new(),
+            code_period: "month".into(),
         }
     }
 }
@@ -85,6 +91,12 @@ impl WebConfig {
             return Err(ConfigError::new(
                 "web.map_tile_url",
                 "must be an http(s) URL template with {z}, {x} and {y}",
+            ));
+        }
+        if !crate::public::PERIODS.contains(&self.code_period.as_str()) {
+            return Err(ConfigError::new(
+                "web.code_period",
+                format!("use one of {:?}", crate::public::PERIODS),
             ));
         }
         for (k, v) in [
@@ -251,6 +263,47 @@ pub fn url_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_config_errors_name_the_key() {
+        let ok = WebConfig::default();
+        assert!(ok.validate("127.0.0.1:8088").is_ok());
+        for (cfg, key) in [
+            (
+                WebConfig {
+                    code_period: "year".into(),
+                    ..WebConfig::default()
+                },
+                "web.code_period",
+            ),
+            (
+                WebConfig {
+                    public_base_url: "https://x.example/".into(),
+                    ..WebConfig::default()
+                },
+                "web.public_base_url",
+            ),
+            (
+                WebConfig {
+                    session_ttl_min: 0,
+                    ..WebConfig::default()
+                },
+                "web.session_ttl_min",
+            ),
+        ] {
+            assert_eq!(
+                cfg.validate("127.0.0.1:8088").map_err(|e| e.key),
+                Err(key.to_string())
+            );
+        }
+        assert!(!ok.cookie_secure("127.0.0.1:8088"));
+        assert!(ok.cookie_secure("0.0.0.0:8088"));
+        let forced = WebConfig {
+            cookie_secure: Some(true),
+            ..WebConfig::default()
+        };
+        assert!(forced.cookie_secure("127.0.0.1:8088"));
+    }
 
     #[test]
     fn url_coding_roundtrips() {
