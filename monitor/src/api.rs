@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::{App, intake, notify, registry, reports, warnings, work};
+use crate::{App, evidence, intake, notify, registry, reports, warnings, work};
 
 /// The router.
 pub fn router(app: App) -> Router {
@@ -64,6 +64,19 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
         .route("/api/v1/hazards/{id}/list", post(list_hazard))
         .merge(crate::web::router())
+        .route(
+            "/api/v1/tasks/{id}/evidence",
+            get(list_task_evidence)
+                .post(add_task_evidence)
+                .layer(DefaultBodyLimit::max(upload_limit(&app))),
+        )
+        .route(
+            "/api/v1/hazards/{id}/evidence",
+            get(list_hazard_evidence)
+                .post(add_hazard_evidence)
+                .layer(DefaultBodyLimit::max(upload_limit(&app))),
+        )
+        .route("/api/v1/evidence/{id}", get(get_evidence))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -72,46 +85,30 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-#[derive(Clone, Copy)]
-enum Who {
-    Gateway,
-    Operator,
-}
-
-fn auth(app: &App, h: &HeaderMap, who: Who) -> Result<()> {
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(h: &HeaderMap) -> Result<&str> {
     let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Err(Error::Unauthorized("send Authorization: Bearer <token>"));
     };
-    let Some(token) = v.strip_prefix("Bearer ") else {
-        return Err(Error::Unauthorized(
-            "the Authorization header must be 'Bearer <token>'",
-        ));
-    };
-    let list = match who {
-        Who::Gateway => &app.cfg.auth.intake_tokens,
-        Who::Operator => &app.cfg.auth.api_tokens,
-    };
+    v.strip_prefix("Bearer ").ok_or(Error::Unauthorized(
+        "the Authorization header must be 'Bearer <token>'",
+    ))
+}
+
+/// An operator endpoint: one of `auth.api_tokens`.
+fn operator(app: &App, h: &HeaderMap) -> Result<()> {
+    let token = bearer(h)?;
     // Compare every token in full, so timing does not reveal a prefix.
-    let ok = list
-        .iter()
-        .fold(false, |acc, t| acc | ct_eq(t.as_bytes(), token.as_bytes()));
+    let ok = app.cfg.auth.api_tokens.iter().fold(false, |acc, t| {
+        acc | crate::gatekeeper::ct_eq(t.as_bytes(), token.as_bytes())
+    });
     if ok {
         Ok(())
     } else {
-        Err(Error::Unauthorized(match who {
-            Who::Gateway => {
-                "unknown token; use one of auth.intake_tokens (the gateway's forward.http.token)"
-            }
-            Who::Operator => "unknown token; use one of auth.api_tokens",
-        }))
+        Err(Error::Unauthorized(
+            "unknown token; use one of auth.api_tokens",
+        ))
     }
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes> {
@@ -192,9 +189,10 @@ async fn alarm_in(
     h: &HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<intake::Outcome> {
-    auth(app, h, Who::Gateway)?;
+    let grant = app.gatekeeper.admit(bearer(h)?)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
+    grant.allow_site(ev.site.as_str())?;
     app.intake.accept(ev).await
 }
 
@@ -205,7 +203,7 @@ async fn list_warnings(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         warnings::list(&mut c, q.get("state").map(String::as_str)).await?,
@@ -217,7 +215,7 @@ async fn get_warning(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(warnings::get(&mut c, &id).await?))
 }
@@ -236,7 +234,7 @@ async fn ack(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: AckBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::ack(&app, &id, &a.person_id, &a.note).await?;
     Ok(axum::Json(json!({"id": id, "state": "ACKED"})))
@@ -258,7 +256,7 @@ async fn confirm(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: ConfirmBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let task = warnings::confirm(
         &app,
@@ -287,7 +285,7 @@ async fn resolve(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: ResolveBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::resolve(&app, &id, &a.person_id, &a.reason).await?;
     Ok(axum::Json(json!({"id": id, "state": "RESOLVED"})))
@@ -298,13 +296,13 @@ async fn venue_status(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<warnings::VenueStatus>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(warnings::venue_status(&mut c, &id).await?))
 }
 
 async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let rows = sqlx::query(
         "SELECT venue_id, proposed_ms, alarms, state FROM key_risk_proposals ORDER BY proposed_ms",
     )
@@ -331,7 +329,7 @@ async fn key_risk_decide(
     Path(venue): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::decide_key_risk(&app, &venue, &d.person_id, d.accept, &d.reason).await?;
     Ok(axum::Json(json!({"venue_id": venue, "accepted": d.accept})))
@@ -342,7 +340,7 @@ async fn registry_list(
     h: HeaderMap,
     Path(table): Path<String>,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(registry::list(&mut c, &table).await?))
 }
@@ -353,7 +351,7 @@ async fn registry_put(
     Path(table): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let mut tx = app.db.begin().await?;
     let id = match table.as_str() {
@@ -408,7 +406,7 @@ async fn registry_delete(
     h: HeaderMap,
     Path((table, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut tx = app.db.begin().await?;
     registry::delete(&mut tx, &table, &id).await?;
     crate::db::audit(
@@ -431,7 +429,7 @@ async fn list_tasks(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::list(
@@ -449,11 +447,11 @@ async fn get_task(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?,
-    ))
+    let mut v = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+    with_photos(&mut c, &mut v, evidence::Subject::Task, &id).await?;
+    Ok(axum::Json(v))
 }
 
 async fn create_task(
@@ -461,7 +459,7 @@ async fn create_task(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, t) = split_actor::<work::NewTask>(v)?;
     let mut tx = app.db.begin().await?;
@@ -489,7 +487,7 @@ async fn move_task(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let hazards = work::move_task(&app, &id, &m).await?;
     Ok(axum::Json(
@@ -502,7 +500,7 @@ async fn list_hazards(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         work::list(
@@ -520,11 +518,11 @@ async fn get_hazard(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?,
-    ))
+    let mut v = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+    with_photos(&mut c, &mut v, evidence::Subject::Hazard, &id).await?;
+    Ok(axum::Json(v))
 }
 
 async fn create_hazard(
@@ -532,7 +530,7 @@ async fn create_hazard(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, hz) = split_actor::<work::NewHazard>(v)?;
     // A public report's reporter is never stored (举报人 protected).
@@ -560,7 +558,7 @@ async fn move_hazard(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::move_hazard(&app, &id, &m).await?;
     Ok(axum::Json(json!({"id": id, "state": m.to})))
@@ -582,7 +580,7 @@ async fn accident(
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if a.deaths < 0 {
         return Err(Error::Invalid("deaths: must not be negative".into()));
@@ -619,7 +617,7 @@ async fn report(
     Path(period): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
@@ -647,9 +645,31 @@ async fn report(
             )
                 .into_response(),
             "json" => axum::Json(m).into_response(),
+            "xlsx" => (
+                [
+                    (header::CONTENT_TYPE, crate::export::XLSX_MIME),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"report.xlsx\"",
+                    ),
+                ],
+                crate::export::xlsx(&m)?,
+            )
+                .into_response(),
+            "pdf" => (
+                [
+                    (header::CONTENT_TYPE, "application/pdf"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"report.pdf\"",
+                    ),
+                ],
+                crate::export::pdf(&app.cfg.reports, &m.html()).await?,
+            )
+                .into_response(),
             f => {
                 return Err(Error::BadRequest(format!(
-                    "format: {f:?}; use json, csv or html"
+                    "format: {f:?}; use json, csv, html, xlsx or pdf"
                 )));
             }
         },
@@ -661,7 +681,7 @@ async fn audit(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     const COLS: &[&str] = &[
         "at_ms",
         "actor",
@@ -690,7 +710,7 @@ async fn deliveries(
     h: HeaderMap,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         notify::list(&mut c, q.get("subject_id").map(String::as_str)).await?,
@@ -698,7 +718,7 @@ async fn deliveries(
 }
 
 async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     const COLS: &[&str] = &[
         "id",
         "subject",
@@ -723,7 +743,7 @@ async fn decide_sanction(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
     Ok(axum::Json(json!({"id": id, "accepted": d.accept})))
@@ -742,7 +762,7 @@ async fn list_hazard(
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>> {
-    auth(&app, &h, Who::Operator)?;
+    operator(&app, &h)?;
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
     Ok(axum::Json(json!({"id": id, "listed_level": level})))
@@ -800,6 +820,141 @@ async fn public_report(
         StatusCode::ACCEPTED,
         axum::Json(json!({"received": true, "hazard_id": id, "duplicate": !created})),
     ))
+}
+
+/// The body limit of an upload: the photo plus room for the form fields.
+fn upload_limit(app: &App) -> usize {
+    app.cfg.evidence.max_bytes.saturating_add(64 * 1024)
+}
+
+async fn with_photos(
+    c: &mut sqlx::AnyConnection,
+    v: &mut Value,
+    subject: evidence::Subject,
+    id: &str,
+) -> Result<()> {
+    let photos = evidence::list(c, subject, id).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("photos".into(), photos.into());
+    }
+    Ok(())
+}
+
+type Upload =
+    std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>;
+
+/// Reads `actor` (the person uploading) and `file` from the form.
+async fn read_upload(app: &App, mp: Upload) -> Result<(String, Option<String>, Bytes)> {
+    let mut mp = mp.map_err(|e| {
+        Error::BadRequest(format!(
+            "send multipart/form-data with fields actor and file: {e}"
+        ))
+    })?;
+    let (mut actor, mut file) = (None, None);
+    let part = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(app.cfg.evidence.max_bytes)
+        } else {
+            Error::BadRequest(format!("multipart: {e}"))
+        }
+    };
+    while let Some(f) = mp.next_field().await.map_err(part)? {
+        match f.name() {
+            Some("actor") => actor = Some(f.text().await.map_err(part)?),
+            Some("file") => {
+                let name = f.file_name().map(str::to_string);
+                file = Some((name, f.bytes().await.map_err(part)?));
+            }
+            _ => {}
+        }
+    }
+    let actor = actor
+        .filter(|a| !a.trim().is_empty())
+        .ok_or_else(|| Error::BadRequest("actor: give the id of the person uploading".into()))?;
+    let (name, data) = file.ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
+    Ok((actor, name, data))
+}
+
+async fn add_evidence(
+    app: &App,
+    h: &HeaderMap,
+    subject: evidence::Subject,
+    id: &str,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    operator(app, h)?;
+    let (actor, name, data) = read_upload(app, mp).await.inspect_err(|e| {
+        let reason = match e {
+            Error::TooLarge(_) => "too_large",
+            _ => "bad_request",
+        };
+        app.metrics
+            .evidence_rejected
+            .with_label_values(&[reason])
+            .inc();
+    })?;
+    let v = evidence::add(app, subject, id, &actor, name.as_deref(), &data).await?;
+    Ok((StatusCode::CREATED, axum::Json(v)))
+}
+
+async fn add_task_evidence(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    add_evidence(&app, &h, evidence::Subject::Task, &id, mp).await
+}
+
+async fn add_hazard_evidence(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    add_evidence(&app, &h, evidence::Subject::Hazard, &id, mp).await
+}
+
+async fn list_task_evidence(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(
+        evidence::list(&mut c, evidence::Subject::Task, &id).await?,
+    ))
+}
+
+async fn list_hazard_evidence(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(
+        evidence::list(&mut c, evidence::Subject::Hazard, &id).await?,
+    ))
+}
+
+async fn get_evidence(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    operator(&app, &h)?;
+    let (media, data) = evidence::open(&app, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, media),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 /// The OpenAPI 3 document (kept next to the routes above; a test checks

@@ -61,6 +61,53 @@ pub struct Config {
     pub users: Vec<crate::web::auth::UserSeed>,
     /// `[metrics]`: the Prometheus page.
     pub metrics: MetricsConfig,
+    /// `[reports]`: report files (PDF through Chromium).
+    pub reports: ReportsConfig,
+    /// `[evidence]`: photo evidence on tasks and hazards.
+    pub evidence: EvidenceConfig,
+}
+
+/// `[reports]`: `format=pdf` prints the HTML report with headless
+/// Chromium; `format=xlsx` needs nothing outside the binary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// The Chromium binary (a name on `PATH` or a path). Missing → PDF
+    /// requests get 503 with this key named.
+    pub chromium: String,
+    /// Longest a PDF print may take, ms.
+    pub pdf_timeout_ms: u64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            chromium: "chromium".into(),
+            pdf_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// `[evidence]`: photos uploaded to tasks and hazards (JPEG, PNG or WebP,
+/// recognised by their first bytes), stored under `dir` named by their
+/// SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Where the files go (created at start; relative to the working
+    /// directory).
+    pub dir: String,
+    /// Largest photo, bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            dir: "evidence".into(),
+            max_bytes: 10 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[metrics]`: `GET /metrics` (Prometheus text format). It has no token:
@@ -119,13 +166,47 @@ impl Default for DatabaseConfig {
 }
 
 /// `[auth]`: bearer tokens.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Tokens the gateways use on `POST /api/v1/alarms`.
+    /// Tokens the gateways use on `POST /api/v1/alarms`, valid for every
+    /// site. Prefer `[[auth.gateways]]`, whose tokens are scoped.
     pub intake_tokens: Vec<String>,
     /// Tokens for every other `/api/v1` endpoint (operators, UI).
     pub api_tokens: Vec<String>,
+    /// `[[auth.gateways]]`: one token per gateway, valid only for the
+    /// alarms of its sites (a stolen site token cannot raise alarms
+    /// elsewhere).
+    pub gateways: Vec<GatewayToken>,
+    /// Alarms per second one intake token may send (a token bucket of the
+    /// same size); above it the answer is 429, which the gateway retries,
+    /// so nothing is lost. 0 = no limit.
+    pub intake_per_token_per_s: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            intake_tokens: Vec::new(),
+            api_tokens: Vec::new(),
+            gateways: Vec::new(),
+            intake_per_token_per_s: 10_000,
+        }
+    }
+}
+
+/// `[[auth.gateways]]`: a gateway's intake token and the sites it may
+/// report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayToken {
+    /// The gateway's name, for logs and errors (e.g. its `gateway.id`).
+    pub name: String,
+    /// Its bearer token (the gateway's `forward.http.token`), at least 16
+    /// characters.
+    pub token: String,
+    /// The `site` ids its alarm events may carry.
+    pub sites: Vec<String>,
 }
 
 /// `[sla]`: minutes to acknowledge, per level, before the next person on
@@ -295,19 +376,42 @@ impl Default for WebhookConfig {
     }
 }
 
-/// `[notify.smtp]` (plain SMTP; TLS is left to a local relay, see README).
+/// `[notify.smtp]`: the relay, and how to reach it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
-    /// Relay host.
+    /// Relay host (also the name its TLS certificate must carry).
     pub host: String,
-    /// Relay port.
+    /// Relay port (25 or 587 for `starttls`, 465 for `tls`).
     pub port: u16,
     /// Sender address.
     pub from: String,
     /// Timeout per message, ms.
     #[serde(default = "default_smtp_timeout")]
     pub timeout_ms: u64,
+    /// `none` (plain, for a relay on the same host), `starttls` (upgrade
+    /// required: no message goes out in clear) or `tls` (TLS from the first
+    /// byte). Certificates are verified (rustls) against the system's CA
+    /// store plus `ca_file`.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// A PEM file with the CA certificate(s) of a private CA that signed the
+    /// relay's certificate.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// `notify.smtp.tls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP.
+    #[default]
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// Implicit TLS (SMTPS).
+    Tls,
 }
 
 fn default_smtp_timeout() -> u64 {
@@ -421,12 +525,41 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.auth.intake_tokens.is_empty() || self.auth.intake_tokens.iter().any(|t| t.len() < 8)
+        if (self.auth.intake_tokens.is_empty() && self.auth.gateways.is_empty())
+            || self.auth.intake_tokens.iter().any(|t| t.len() < 8)
         {
             return Err(ConfigError::new(
                 "auth.intake_tokens",
-                "give at least one token, each at least 8 characters (the gateway's forward.http.token)",
+                "give at least one token here or in [[auth.gateways]], each at least 8 characters (the gateway's forward.http.token)",
             ));
+        }
+        let mut tokens: HashSet<&str> =
+            self.auth.intake_tokens.iter().map(String::as_str).collect();
+        for (i, g) in self.auth.gateways.iter().enumerate() {
+            if g.name.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if g.token.len() < 16 {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].token"),
+                    "must be at least 16 characters",
+                ));
+            }
+            if !tokens.insert(g.token.as_str()) {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].token"),
+                    "is used twice; give every gateway a token of its own",
+                ));
+            }
+            if g.sites.is_empty() || g.sites.iter().any(|s| s.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    format!("auth.gateways[{i}].sites"),
+                    "name at least one site id (the `site` of its alarm events)",
+                ));
+            }
         }
         if self.auth.api_tokens.is_empty() || self.auth.api_tokens.iter().any(|t| t.len() < 8) {
             return Err(ConfigError::new(
@@ -450,6 +583,8 @@ impl Config {
             ("notify.webhook.timeout_ms", self.notify.webhook.timeout_ms),
             ("key_risk.alarms", self.key_risk.alarms),
             ("key_risk.window_days", self.key_risk.window_days),
+            ("reports.pdf_timeout_ms", self.reports.pdf_timeout_ms),
+            ("evidence.max_bytes", self.evidence.max_bytes as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(k, "must be at least 1"));
@@ -473,6 +608,12 @@ impl Config {
                 "must be at least 16 characters (receivers check the HMAC with it)",
             ));
         }
+        if self.reports.chromium.trim().is_empty() {
+            return Err(ConfigError::new("reports.chromium", "must not be empty"));
+        }
+        if self.evidence.dir.trim().is_empty() {
+            return Err(ConfigError::new("evidence.dir", "must not be empty"));
+        }
         if let Some(s) = &self.notify.smtp {
             if s.host.is_empty() {
                 return Err(ConfigError::new("notify.smtp.host", "must not be empty"));
@@ -481,6 +622,12 @@ impl Config {
                 return Err(ConfigError::new(
                     "notify.smtp.from",
                     "must be an e-mail address",
+                ));
+            }
+            if s.ca_file.is_some() && s.tls == SmtpTls::None {
+                return Err(ConfigError::new(
+                    "notify.smtp.ca_file",
+                    "only used with tls = \"starttls\" or \"tls\"",
                 ));
             }
         }
@@ -684,6 +831,16 @@ secret = "0123456789abcdef"
         assert_eq!(e.key, "seed.venues[0].region_id");
         let e = Config::parse("[auth]\nintake_tokens = []\n").unwrap_err();
         assert_eq!(e.key, "auth.intake_tokens");
+        let e = Config::parse(&format!(
+            "{MIN}[[auth.gateways]]\nname = \"gw-a\"\ntoken = \"0123456789abcdef\"\nsites = []\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "auth.gateways[0].sites");
+        let e = Config::parse(&format!(
+            "{MIN}[[auth.gateways]]\nname = \"gw-a\"\ntoken = \"short\"\nsites = [\"s1\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "auth.gateways[0].token");
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "listing", include_str!("../migrations/0003_listing.sql")),
     (4, "web", include_str!("../migrations/0004_web.sql")),
+    (
+        5,
+        "evidence",
+        include_str!("../migrations/0005_evidence.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -19,6 +19,9 @@ pub enum Error {
     /// The body is larger than `server.max_body_bytes`.
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
+    /// The content is of a type not accepted here (→ 415).
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// Missing or wrong bearer token.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -90,6 +93,11 @@ impl Error {
                 "The request breaks a rule",
             ),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large"),
+            Self::UnsupportedMedia(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported content type",
+            ),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::TooMany(_) => (
@@ -128,6 +136,7 @@ impl IntoResponse for Error {
                 "bad-request" => "urn:anquan:problem:bad-request",
                 "invalid" => "urn:anquan:problem:invalid",
                 "too-large" => "urn:anquan:problem:too-large",
+                "unsupported-media-type" => "urn:anquan:problem:unsupported-media-type",
                 "unauthorized" => "urn:anquan:problem:unauthorized",
                 "not-found" => "urn:anquan:problem:not-found",
                 "forbidden" => "urn:anquan:problem:forbidden",
@@ -148,6 +157,10 @@ impl IntoResponse for Error {
             .into_response();
         if db_failure {
             resp.extensions_mut().insert(DbFailure);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

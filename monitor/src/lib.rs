@@ -14,6 +14,9 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod evidence;
+pub mod export;
+pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
 pub mod notify;
@@ -55,6 +58,8 @@ pub struct App {
     pub limiter: Arc<web::auth::Limiter>,
     /// Prometheus metrics of this replica (`GET /metrics`).
     pub metrics: Arc<metrics::Metrics>,
+    /// Intake tokens, their site scopes and rate limits.
+    pub gatekeeper: Arc<gatekeeper::Gatekeeper>,
 }
 
 impl App {
@@ -69,6 +74,7 @@ impl App {
             tx.commit().await?;
         }
         let (intake, rx) = intake::Batcher::new();
+        let gatekeeper = Arc::new(gatekeeper::Gatekeeper::new(&cfg.auth));
         let app = Self {
             db,
             cfg: Arc::new(cfg),
@@ -79,6 +85,7 @@ impl App {
             live: web::live::Live::new(),
             limiter: Arc::new(web::auth::Limiter::default()),
             metrics: Arc::new(metrics::Metrics::new()),
+            gatekeeper,
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

@@ -276,9 +276,11 @@ pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std
         Err(e) => {
             let reason = match e {
                 Error::Unauthorized(_) => "unauthorized",
+                Error::Forbidden(_) => "forbidden_site",
+                Error::TooMany(_) => "rate_limited",
                 Error::Invalid(_) => "invalid",
                 Error::TooLarge(_) => "too_large",
-                Error::BadRequest(_) => "bad_request",
+                Error::BadRequest(_) | Error::UnsupportedMedia(_) => "bad_request",
                 _ => "unavailable",
             };
             m.alarms_rejected.with_label_values(&[reason]).inc();

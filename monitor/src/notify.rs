@@ -77,6 +77,7 @@ impl Notifier {
                 })?;
                 let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port)
+                    .tls(smtp_tls(s)?)
                     .timeout(Some(Duration::from_millis(s.timeout_ms)))
                     .build();
                 Some((t, from))
@@ -130,6 +131,34 @@ impl Notifier {
             .map(|_| ())
             .map_err(|e| format!("smtp: {e}"))
     }
+}
+
+/// The TLS mode of `[notify.smtp]`: rustls, verifying the relay's
+/// certificate for `host` against the system's CA store and `ca_file`.
+fn smtp_tls(s: &crate::config::SmtpConfig) -> Result<lettre::transport::smtp::client::Tls> {
+    use crate::config::SmtpTls;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    if s.tls == SmtpTls::None {
+        return Ok(Tls::None);
+    }
+    let mut b = TlsParameters::builder(s.host.clone());
+    if let Some(path) = &s.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Invalid(format!("notify.smtp.ca_file: cannot read {path}: {e}")))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            Error::Invalid(format!(
+                "notify.smtp.ca_file: {path} is not a PEM certificate: {e}"
+            ))
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    let p = b
+        .build_rustls()
+        .map_err(|e| Error::Invalid(format!("notify.smtp.tls: {e}")))?;
+    Ok(match s.tls {
+        SmtpTls::Starttls => Tls::Required(p),
+        _ => Tls::Wrapper(p),
+    })
 }
 
 /// Queues a message for `person` on each of their channels; `dedupe` makes

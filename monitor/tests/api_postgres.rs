@@ -38,6 +38,19 @@ async fn postgres_scenarios_and_replicas() {
     common::web::smoke(&w).await;
     let h = Harness::start(&pg.database("metrics").await, false).await;
     scenarios::metrics(&h).await;
+    let files = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(
+        &pg.database("evidence").await,
+        false,
+        &format!(
+            "[evidence]\ndir = \"{}\"\nmax_bytes = 4096\n",
+            files.path().display()
+        ),
+    )
+    .await;
+    scenarios::photo_evidence(&h, files.path()).await;
+    let h = Harness::start(&pg.database("files").await, false).await;
+    scenarios::report_files(&h, false).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

@@ -107,3 +107,122 @@ async fn sqlite_metrics_count_intake_and_sla_breaches() {
     let (h, _d) = harness(false).await;
     scenarios::metrics(&h).await;
 }
+
+/// `[[auth.gateways]]`: a site-scoped token may report its own sites only
+/// (403, counted, nothing stored), and each intake token has its own rate
+/// limit (429 with Retry-After, which the gateway retries).
+#[tokio::test]
+async fn sqlite_intake_tokens_are_scoped_to_sites_and_rate_limited() {
+    const SITE_TOKEN: &str = "site-s1-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_tuned(
+        &sqlite_url(&dir),
+        false,
+        &format!(
+            "[[auth.gateways]]\nname = \"gw-01\"\ntoken = \"{SITE_TOKEN}\"\nsites = [\"s1\"]\n"
+        ),
+        |c| c.auth.intake_per_token_per_s = 5,
+    )
+    .await;
+    let mut own = common::event(1, "raised", "red");
+    let (s, _) = h
+        .raw_alarm(SITE_TOKEN, serde_json::to_vec(&own).unwrap())
+        .await;
+    assert_eq!(s, 200, "its own site");
+
+    let mut other = common::event(2, "raised", "red");
+    other["site"] = "s2".into();
+    other["event_id"] = "gw-01/s2/gas-1/gas.lel/2".into();
+    let (s, body) = h
+        .raw_alarm(SITE_TOKEN, serde_json::to_vec(&other).unwrap())
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("s2"), "{body}");
+    let (_, warnings) = h.get("/api/v1/warnings").await;
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+
+    // The same event with the unscoped token is accepted.
+    let (s, _) = h.alarm(&other).await;
+    assert_eq!(s, 200);
+
+    // 5 per second per token: the site token has used 2; a burst of 10
+    // more must meet 429s, with Retry-After.
+    let mut limited = 0;
+    for i in 10..20 {
+        own["event_id"] = format!("gw-01/s1/gas-1/gas.lel/{i}").into();
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(SITE_TOKEN)
+            .json(&own)
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 429 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            limited += 1;
+        } else {
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    }
+    assert!(limited >= 5, "only {limited} of 10 were limited");
+
+    let (_, page) = h.get_text("/metrics").await;
+    for (reason, at_least) in [("forbidden_site", 1.0), ("rate_limited", 5.0)] {
+        let line = format!("anquan_monitor_alarms_rejected_total{{reason=\"{reason}\"}}");
+        let v: f64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix(&line).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0.0);
+        assert!(v >= at_least, "{line} = {v}\n{page}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_photo_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("evidence");
+    let h = Harness::start_with(
+        &sqlite_url(&dir),
+        false,
+        &format!(
+            "[evidence]\ndir = \"{}\"\nmax_bytes = 4096\n",
+            files.display()
+        ),
+    )
+    .await;
+    scenarios::photo_evidence(&h, &files).await;
+}
+
+#[tokio::test]
+async fn sqlite_report_as_xlsx_and_pdf() {
+    let (h, _d) = harness(false).await;
+    scenarios::report_files(&h, true).await;
+}
+
+#[tokio::test]
+async fn sqlite_pdf_without_chromium_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(
+        &sqlite_url(&dir),
+        false,
+        "[reports]\nchromium = \"/nonexistent/chromium\"\n",
+    )
+    .await;
+    let r = h
+        .http
+        .get(format!(
+            "{}/api/v1/reports/monthly?region=city&month=2026-11&format=pdf",
+            h.base
+        ))
+        .bearer_auth(common::OP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        p["detail"].as_str().unwrap().contains("reports.chromium"),
+        "{p}"
+    );
+}

@@ -214,6 +214,16 @@ impl Harness {
 
     /// With extra TOML appended to the configuration.
     pub async fn start_with(db_url: &str, with_smtp: bool, extra: &str) -> Self {
+        Self::start_tuned(db_url, with_smtp, extra, |_| {}).await
+    }
+
+    /// With extra TOML, then `tune` applied to the parsed configuration.
+    pub async fn start_tuned(
+        db_url: &str,
+        with_smtp: bool,
+        extra: &str,
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         let hooks = Arc::new(Mutex::new(Vec::new()));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hook_base = receiver(hooks.clone(), fail.clone()).await;
@@ -222,7 +232,9 @@ impl Harness {
         } else {
             None
         };
-        let cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port), extra);
+        let mut cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port), extra);
+        tune(&mut cfg);
+        cfg.validate().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let app = App::new(cfg, clock.clone()).await.unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

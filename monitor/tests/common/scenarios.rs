@@ -1062,3 +1062,296 @@ pub async fn metrics(h: &Harness) {
     h.tick().await;
     assert_eq!(metric(h, red).await, Some(1.0));
 }
+
+/// A real 2×2 RGB PNG (IHDR, IDAT, IEND with valid CRCs).
+pub const PNG: &str = "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001349444154789c63f8cfc0c000c240e2ffffff0022ec05fb660a117e0000000049454e44ae426082";
+/// A real 1×1 GIF: a photo format we do not take.
+pub const GIF: &str =
+    "47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// `POST path` as multipart/form-data (`actor` and `file`), built by hand
+/// as a browser sends it; the declared content type is deliberately wrong
+/// when `declared` says so (the server looks at the bytes).
+pub async fn upload(
+    h: &Harness,
+    path: &str,
+    actor: &str,
+    name: &str,
+    declared: &str,
+    data: &[u8],
+) -> (u16, Value) {
+    let b = "----anquan-test-boundary-7d3f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"actor\"\r\n\r\n{actor}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {declared}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let r = h
+        .http
+        .post(format!("{}{path}", h.base))
+        .bearer_auth(OP)
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    if s >= 400 {
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Photo evidence on a task and a hazard: real PNG bytes stored under
+/// their SHA-256, listed on the item, downloadable with a token only,
+/// audited; other content (a GIF, text calling itself JPEG) is 415 and
+/// counted; over `evidence.max_bytes` is 413. `dir` is `evidence.dir`.
+pub async fn photo_evidence(h: &Harness, dir: &std::path::Path) {
+    use sha2::Digest;
+    let png = unhex(PNG);
+    let (s, t) = h
+        .post(
+            "/api/v1/tasks",
+            json!({"actor": "grid", "kind": "inspection", "title": "check", "venue_id": "s1",
+                   "assignee_id": "grid", "due_ms": h.clock_now() + DAY}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let tid = t["id"].as_str().unwrap().to_string();
+    let (s, p) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "grid",
+        "exit.png",
+        "application/octet-stream",
+        &png,
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let sha = hex::encode(sha2::Sha256::digest(&png));
+    assert_eq!(p["sha256"], sha.as_str());
+    assert_eq!(p["media_type"], "image/png");
+    assert_eq!(p["bytes"], png.len());
+    assert_eq!(std::fs::read(dir.join(&sha)).unwrap(), png);
+    let eid = p["id"].as_str().unwrap().to_string();
+    // Listed on the task and on its own list.
+    let (_, tj) = h.get(&format!("/api/v1/tasks/{tid}")).await;
+    assert_eq!(tj["photos"][0]["id"], eid.as_str());
+    assert_eq!(tj["photos"][0]["filename"], "exit.png");
+    let (_, l) = h.get(&format!("/api/v1/tasks/{tid}/evidence")).await;
+    assert_eq!(l.as_array().unwrap().len(), 1);
+    // Downloadable with a token, byte for byte; not without one.
+    let r = h
+        .http
+        .get(format!("{}/api/v1/evidence/{eid}", h.base))
+        .bearer_auth(OP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+    let r = h
+        .http
+        .get(format!("{}/api/v1/evidence/{eid}", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // Audited.
+    let (_, a) = h.get(&format!("/api/v1/audit?entity_id={tid}")).await;
+    assert!(
+        a.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["entity"] == "task_evidence" && r["to_state"] == "PHOTO_ADDED"),
+        "{a}"
+    );
+    // Not a photo we take: 415, counted, nothing stored.
+    let (s, p) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "grid",
+        "x.gif",
+        "image/gif",
+        &unhex(GIF),
+    )
+    .await;
+    assert_eq!(s, 415, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("JPEG, PNG or WebP"));
+    let (s, _) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "grid",
+        "fake.jpg",
+        "image/jpeg",
+        b"this is not a JPEG at all",
+    )
+    .await;
+    assert_eq!(s, 415);
+    assert_eq!(
+        metric(
+            h,
+            r#"anquan_monitor_evidence_rejected_total{reason="type"}"#
+        )
+        .await,
+        Some(2.0)
+    );
+    // Over evidence.max_bytes (the harness sets 4096): 413.
+    let mut big = png.clone();
+    big.resize(5000, 0);
+    let (s, _) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "grid",
+        "big.png",
+        "image/png",
+        &big,
+    )
+    .await;
+    assert_eq!(s, 413);
+    assert_eq!(
+        metric(
+            h,
+            r#"anquan_monitor_evidence_rejected_total{reason="too_large"}"#
+        )
+        .await,
+        Some(1.0)
+    );
+    let (_, l) = h.get(&format!("/api/v1/tasks/{tid}/evidence")).await;
+    assert_eq!(
+        l.as_array().unwrap().len(),
+        1,
+        "refused uploads store nothing"
+    );
+    // Missing fields and unknown items.
+    let (s, _) = upload(
+        h,
+        "/api/v1/tasks/nope/evidence",
+        "grid",
+        "a.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, p) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "",
+        "a.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    // A hazard too; the same content is stored once.
+    let (s, hz) = h
+        .post(
+            "/api/v1/hazards",
+            json!({"actor": "grid", "venue_id": "s1", "category": "exit", "title": "exit blocked",
+                   "source": "inspection"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{hz}");
+    let hid = hz["id"].as_str().unwrap().to_string();
+    let (s, p) = upload(
+        h,
+        &format!("/api/v1/hazards/{hid}/evidence"),
+        "grid",
+        "exit.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["sha256"], sha.as_str());
+    let (_, hj) = h.get(&format!("/api/v1/hazards/{hid}")).await;
+    assert_eq!(hj["photos"].as_array().unwrap().len(), 1);
+    let files = std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(files, 1, "one file per content");
+}
+
+/// Reports as XLSX (read back: a workbook whose sheet has the indicator
+/// rows) and, when `pdf`, as PDF printed by Chromium.
+pub async fn report_files(h: &Harness, pdf: bool) {
+    use std::io::Read;
+    let (s, _) = h.alarm(&event(700, "raised", "red")).await;
+    assert_eq!(s, 200);
+    let get = |q: &'static str| async move {
+        let r = h
+            .http
+            .get(format!(
+                "{}/api/v1/reports/monthly?region=city&month=2026-11&format={q}",
+                h.base
+            ))
+            .bearer_auth(OP)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (s, ct, r.bytes().await.unwrap().to_vec())
+    };
+    let (s, ct, b) = get("xlsx").await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(ct, anquan_monitor::export::XLSX_MIME);
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(b)).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        z.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert!(read("[Content_Types].xml").contains("spreadsheetml"));
+    assert!(read("xl/workbook.xml").contains("name=\"report\""));
+    let strings = read("xl/sharedStrings.xml");
+    for row in [
+        "检查覆盖率 inspection coverage",
+        "隐患整改率 rectification rate",
+        "重大隐患存量 open major hazards",
+        "mean time to acknowledge",
+        "alarms gas/red",
+    ] {
+        assert!(strings.contains(row), "{row} missing: {strings}");
+    }
+    let sheet = read("xl/worksheets/sheet1.xml");
+    // Counts are numbers: registered venues 2, alarms 1.
+    assert!(
+        sheet.contains("<v>2</v>") && sheet.contains("<v>1</v>"),
+        "{sheet}"
+    );
+    if pdf {
+        let (s, ct, b) = get("pdf").await;
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+        assert_eq!(ct, "application/pdf");
+        assert!(b.starts_with(b"%PDF-"), "not a PDF");
+        let text = String::from_utf8_lossy(&b);
+        let count = |pat: &str| text.matches(pat).count();
+        let pages = count("/Type /Page") + count("/Type/Page")
+            - count("/Type /Pages")
+            - count("/Type/Pages");
+        assert!(pages >= 1, "no page object in the PDF");
+    }
+    let (s, _, b) = get("docx").await;
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b).contains("xlsx or pdf"));
+}

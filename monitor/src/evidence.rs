@@ -1,0 +1,230 @@
+//! Photo evidence on tasks and hazards: uploaded as multipart, accepted only
+//! when the first bytes say JPEG, PNG or WebP (the client's content type is
+//! not trusted), stored once per content under `evidence.dir/<sha256>`
+//! (written to a temporary name, synced, then renamed, so a file under its
+//! final name is always complete), with a metadata row and an audit row in
+//! one transaction.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use crate::App;
+use crate::db;
+use crate::error::{Error, Result};
+
+/// What a photo may be: its media type from its magic bytes.
+pub fn sniff(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// What evidence can be attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A task.
+    Task,
+    /// A hazard.
+    Hazard,
+}
+
+impl Subject {
+    /// The name in the `evidence` table and the audit.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Task => "task",
+            Self::Hazard => "hazard",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Task => "tasks",
+            Self::Hazard => "hazards",
+        }
+    }
+}
+
+/// Columns of the evidence JSON.
+pub const COLS: &[&str] = &[
+    "id",
+    "subject",
+    "subject_id",
+    "sha256",
+    "media_type",
+    "bytes",
+    "filename",
+    "uploaded_by",
+    "created_ms",
+];
+
+fn path_of(dir: &str, sha: &str) -> PathBuf {
+    Path::new(dir).join(sha)
+}
+
+/// Writes `data` as `dir/<sha>` unless it is there already.
+fn write_file(dir: &str, sha: &str, data: &[u8]) -> std::io::Result<()> {
+    let dest = path_of(dir, sha);
+    if dest.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = Path::new(dir).join(format!(".upload-{}", db::new_id()));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &dest)?;
+        // The rename is durable once the directory is synced.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// Stores one photo for `subject` `id`, uploaded by person `actor`.
+/// Refuses (415) anything that is not JPEG, PNG or WebP and (413) anything
+/// over `evidence.max_bytes`. Returns the metadata row.
+pub async fn add(
+    app: &App,
+    subject: Subject,
+    id: &str,
+    actor: &str,
+    filename: Option<&str>,
+    data: &[u8],
+) -> Result<serde_json::Value> {
+    let m = &app.metrics;
+    if data.len() > app.cfg.evidence.max_bytes {
+        m.evidence_rejected.with_label_values(&["too_large"]).inc();
+        return Err(Error::TooLarge(app.cfg.evidence.max_bytes));
+    }
+    let Some(media) = sniff(data) else {
+        m.evidence_rejected.with_label_values(&["type"]).inc();
+        return Err(Error::UnsupportedMedia(
+            "file: only JPEG, PNG or WebP photos are accepted (recognised by their content)".into(),
+        ));
+    };
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    exists(&mut tx, subject, id).await?;
+    let sha = hex::encode(Sha256::digest(data));
+    let dir = app.cfg.evidence.dir.clone();
+    let bytes = data.to_vec();
+    let s2 = sha.clone();
+    tokio::task::spawn_blocking(move || write_file(&dir, &s2, &bytes))
+        .await
+        .map_err(|e| Error::Unavailable(format!("evidence: writer stopped: {e}")))??;
+    let eid = db::new_id();
+    let filename: Option<String> =
+        filename.map(|f| f.chars().filter(|c| !c.is_control()).take(200).collect());
+    sqlx::query(
+        "INSERT INTO evidence (id, subject, subject_id, sha256, media_type, bytes, filename, \
+         uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&eid)
+    .bind(subject.name())
+    .bind(id)
+    .bind(&sha)
+    .bind(media)
+    .bind(i64::try_from(data.len()).unwrap_or(i64::MAX))
+    .bind(filename.clone())
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    db::audit(
+        &mut tx,
+        now,
+        &format!("person:{actor}"),
+        &format!("{}_evidence", subject.name()),
+        id,
+        None,
+        "PHOTO_ADDED",
+        &format!("photo {eid} ({media}, {} bytes, sha256 {sha})", data.len()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(serde_json::json!({
+        "id": eid,
+        "subject": subject.name(),
+        "subject_id": id,
+        "sha256": sha,
+        "media_type": media,
+        "bytes": data.len(),
+        "filename": filename,
+        "uploaded_by": actor,
+        "created_ms": now,
+    }))
+}
+
+async fn exists(c: &mut AnyConnection, subject: Subject, id: &str) -> Result<()> {
+    let sql = format!("SELECT id FROM {} WHERE id = $1", subject.table());
+    match sqlx::query(&sql).bind(id).fetch_optional(&mut *c).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound {
+            what: subject.name(),
+            id: id.into(),
+        }),
+    }
+}
+
+/// The photos of `subject` `id`, oldest first.
+pub async fn list(
+    c: &mut AnyConnection,
+    subject: Subject,
+    id: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let sql = format!(
+        "SELECT {} FROM evidence WHERE subject = $1 AND subject_id = $2 ORDER BY created_ms, id",
+        COLS.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(subject.name())
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(|r| db::row_json(r, COLS)).collect()
+}
+
+/// One photo: its media type and bytes.
+pub async fn open(app: &App, id: &str) -> Result<(String, Vec<u8>)> {
+    let row = sqlx::query("SELECT sha256, media_type FROM evidence WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&app.db)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "evidence",
+            id: id.into(),
+        })?;
+    let sha: String = row.try_get("sha256")?;
+    let media: String = row.try_get("media_type")?;
+    let data = tokio::fs::read(path_of(&app.cfg.evidence.dir, &sha)).await?;
+    Ok((media, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_only() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some("image/jpeg"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("image/png"));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b"%PDF-1.7"), None);
+        assert_eq!(sniff(b""), None);
+    }
+}
