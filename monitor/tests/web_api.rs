@@ -686,3 +686,62 @@ async fn devices_go_offline_with_an_offline_rule_alarm() {
         "the warning is open until disposed"
     );
 }
+
+#[tokio::test]
+async fn photos_and_report_formats_in_the_web() {
+    let h = WebHarness::start().await;
+    let hz = h.new_hazard("s7", "photo").await;
+    let png = anquan_monitor::web::qr::png("photo", 2).unwrap();
+    let eid = common::web::upload_hazard_photo(&h, &hz, &png).await;
+    let (county, _) = h.sign_in("county").await;
+    let page = h.page(&county, &format!("/web/hazards/{hz}")).await;
+    assert!(page.contains(&format!("/web/evidence/{eid}")), "{page}");
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .header("cookie", format!("anquan_session={county}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png.as_slice());
+    // Another town's user may not fetch it; nobody without a session.
+    let (ent, _) = h.sign_in("ent").await;
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    // The reports page links every format; XLSX comes through the web.
+    let page = h.page(&county, "/web/reports").await;
+    for f in ["html", "csv", "xlsx", "pdf", "json"] {
+        assert!(page.contains(&format!("format={f}")), "{f}");
+    }
+    let r = h
+        .http
+        .get(format!(
+            "{}/web/reports/monthly?region=county&date=2026-11-10&format=xlsx",
+            h.base
+        ))
+        .header("cookie", format!("anquan_session={county}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        anquan_monitor::export::XLSX_MIME
+    );
+    assert!(r.bytes().await.unwrap().starts_with(b"PK"));
+}

@@ -155,6 +155,7 @@ pub fn router() -> Router<App> {
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))
         .route("/web/devices/{id}", get(pages::device))
+        .route("/web/evidence/{id}", get(pages::evidence))
         .route("/public/venues/{id}/qr.svg", get(public::qr_svg))
         .route("/public/venues/{id}/qr.png", get(public::qr_png))
         .route("/public/venues/{id}/poster", get(public::poster))

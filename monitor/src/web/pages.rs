@@ -485,6 +485,7 @@ pub async fn hazard(
         .collect();
     let open = !matches!(state.as_str(), "CLOSED" | "ARCHIVED");
     let history = data::history(&mut c, &id).await?;
+    let photos = crate::evidence::list(&mut c, crate::evidence::Subject::Hazard, &id).await?;
     let venue = h["venue_id"].as_str().unwrap_or_default().to_string();
     let venue_name: Option<String> = sqlx::query_scalar("SELECT name FROM venues WHERE id = $1")
         .bind(&venue)
@@ -500,6 +501,7 @@ pub async fn hazard(
             actions => actions,
             may_list => open && listed.is_none() && auth::may_list(&s.role),
             history => history,
+            photos => photos,
             error => q.get("err").cloned(),
         },
     )
@@ -647,7 +649,7 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
             regions => regions,
             today => today,
             periods => ["daily", "weekly", "half-monthly", "monthly", "quarterly"],
-            formats => ["html", "csv", "json"],
+            formats => ["html", "csv", "xlsx", "pdf", "json"],
         },
     )
 }
@@ -690,9 +692,31 @@ pub async fn report(
             .into_response(),
         "json" => axum::Json(m).into_response(),
         "html" => Html(m.html()).into_response(),
+        "xlsx" => (
+            [
+                (header::CONTENT_TYPE, crate::export::XLSX_MIME.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{period}-{date}.xlsx\""),
+                ),
+            ],
+            crate::export::xlsx(&m)?,
+        )
+            .into_response(),
+        "pdf" => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{period}-{date}.pdf\""),
+                ),
+            ],
+            crate::export::pdf(&app.cfg.reports, &m.html()).await?,
+        )
+            .into_response(),
         f => {
             return Err(Error::BadRequest(format!(
-                "format: {f:?}; use html, csv or json"
+                "format: {f:?}; use html, csv, xlsx, pdf or json"
             )));
         }
     })
@@ -722,4 +746,48 @@ pub async fn device(
             total => total,
         },
     )
+}
+
+/// `GET /web/evidence/{id}`: a photo of a task or hazard the user may see.
+pub async fn evidence(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    {
+        let mut c = app.db.acquire().await?;
+        let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "evidence",
+                id: id.clone(),
+            })?;
+        use sqlx::Row;
+        let subject: String = row.try_get("subject")?;
+        let subject_id: String = row.try_get("subject_id")?;
+        let table = if subject == "task" {
+            "tasks"
+        } else {
+            "hazards"
+        };
+        let region = sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT region_id FROM {table} WHERE id = $1"
+        ))
+        .bind(&subject_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .flatten();
+        in_scope(&mut c, &s, region.as_deref()).await?;
+    }
+    let (media, data) = crate::evidence::open(&app, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, media),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        data,
+    )
+        .into_response())
 }
