@@ -745,3 +745,39 @@ async fn photos_and_report_formats_in_the_web() {
     );
     assert!(r.bytes().await.unwrap().starts_with(b"PK"));
 }
+
+#[tokio::test]
+async fn photo_upload_from_the_web() {
+    let h = WebHarness::start().await;
+    let hz = h.new_hazard("s1", "upload").await;
+    let png = anquan_monitor::web::qr::png("upload", 2).unwrap();
+    let (ent, csrf) = h.sign_in("ent").await;
+    assert_eq!(
+        common::web::web_upload(&h, &ent, &hz, None, &png).await.0,
+        403,
+        "no CSRF token"
+    );
+    let (admin, admin_csrf) = h.sign_in("admin").await;
+    assert_eq!(
+        common::web::web_upload(&h, &admin, &hz, Some(&admin_csrf), &png)
+            .await
+            .0,
+        403,
+        "the admin does not act"
+    );
+    // Not an image: back to the page with the reason, nothing stored.
+    let (s, loc) = common::web::web_upload(&h, &ent, &hz, Some(&csrf), b"GIF89a....").await;
+    assert_eq!(s, 303);
+    assert!(loc.contains("?err="), "{loc}");
+    let (s, loc) = common::web::web_upload(&h, &ent, &hz, Some(&csrf), &png).await;
+    assert_eq!((s, loc.contains("err")), (303, false), "{loc}");
+    let photos = h.api_get(&format!("/api/v1/hazards/{hz}/evidence")).await;
+    let photos = photos.as_array().unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0]["uploaded_by"], "safety1");
+    let page = h.page(&ent, &format!("/web/hazards/{hz}")).await;
+    assert!(page.contains(&format!(
+        "/web/evidence/{}",
+        photos[0]["id"].as_str().unwrap()
+    )));
+}

@@ -128,8 +128,9 @@ impl WebConfig {
     }
 }
 
-/// The web routes (merged into [`crate::api::router`]).
-pub fn router() -> Router<App> {
+/// The web routes (merged into [`crate::api::router`]); photo uploads may
+/// be up to `upload_limit` bytes.
+pub fn router(upload_limit: usize) -> Router<App> {
     Router::new()
         .route("/", get(pages::root))
         .route("/web", get(pages::dashboard))
@@ -151,6 +152,10 @@ pub fn router() -> Router<App> {
         .route("/web/hazards/{id}", get(pages::hazard))
         .route("/web/hazards/{id}/transition", post(pages::move_hazard))
         .route("/web/hazards/{id}/list", post(pages::list_hazard))
+        .route(
+            "/web/hazards/{id}/evidence",
+            post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/web/tasks", get(pages::tasks))
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))

@@ -484,6 +484,7 @@ pub async fn hazard(
         .map(|to| json!({"to": to, "fields": fields_for(&state, to)}))
         .collect();
     let open = !matches!(state.as_str(), "CLOSED" | "ARCHIVED");
+    let may_upload = open && s.role != "admin" && s.person_id.is_some();
     let history = data::history(&mut c, &id).await?;
     let photos = crate::evidence::list(&mut c, crate::evidence::Subject::Hazard, &id).await?;
     let venue = h["venue_id"].as_str().unwrap_or_default().to_string();
@@ -502,6 +503,7 @@ pub async fn hazard(
             may_list => open && listed.is_none() && auth::may_list(&s.role),
             history => history,
             photos => photos,
+            may_upload => may_upload,
             error => q.get("err").cloned(),
         },
     )
@@ -790,4 +792,68 @@ pub async fn evidence(
         data,
     )
         .into_response())
+}
+
+/// `POST /web/hazards/{id}/evidence` (multipart: `csrf`, `file`): a photo
+/// for an open hazard, by a user who acts on it (not the admin) and whose
+/// region covers it. JPEG, PNG or WebP only (checked by content).
+pub async fn upload_photo(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+    mp: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let mut mp = mp.map_err(|e| Error::BadRequest(format!("send multipart/form-data: {e}")))?;
+    let too_large = app.cfg.evidence.max_bytes;
+    let part = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(too_large)
+        } else {
+            Error::BadRequest(format!("multipart: {e}"))
+        }
+    };
+    let (mut csrf, mut file) = (None, None);
+    while let Some(f) = mp.next_field().await.map_err(part)? {
+        match f.name() {
+            Some("csrf") => csrf = Some(f.text().await.map_err(part)?),
+            Some("file") => {
+                let name = f.file_name().map(str::to_string);
+                file = Some((name, f.bytes().await.map_err(part)?));
+            }
+            _ => {}
+        }
+    }
+    s.check_csrf(csrf.as_deref())?;
+    s.require(s.role != "admin", "add evidence")?;
+    let person = s.person()?.to_string();
+    {
+        let mut c = app.db.acquire().await?;
+        let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, h["region_id"].as_str()).await?;
+        if matches!(h["state"].as_str(), Some("CLOSED" | "ARCHIVED")) {
+            return Err(Error::Conflict(format!(
+                "hazard {id} is closed; reopen it to add evidence"
+            )));
+        }
+    }
+    let (name, data) = file
+        .filter(|(_, d)| !d.is_empty())
+        .ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
+    let back = format!("/web/hazards/{}", url_encode(&id));
+    match crate::evidence::add(
+        &app,
+        crate::evidence::Subject::Hazard,
+        &id,
+        &person,
+        name.as_deref(),
+        &data,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&back).into_response()),
+        Err(e @ (Error::Invalid(_) | Error::TooLarge(_) | Error::UnsupportedMedia(_))) => {
+            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -408,3 +408,43 @@ pub async fn upload_hazard_photo(h: &WebHarness, id: &str, png: &[u8]) -> String
     let v: Value = r.json().await.unwrap();
     v["id"].as_str().unwrap().to_string()
 }
+
+/// `POST /web/hazards/{id}/evidence` as a browser sends it (multipart with
+/// `csrf` and `file`); returns the status and the `Location`.
+pub async fn web_upload(
+    h: &WebHarness,
+    cookie: &str,
+    id: &str,
+    csrf: Option<&str>,
+    data: &[u8],
+) -> (u16, String) {
+    let b = "----anquan-web-form-boundary";
+    let mut body = Vec::new();
+    if let Some(t) = csrf {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let r = h
+        .http
+        .post(format!("{}/web/hazards/{id}/evidence", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), loc)
+}
