@@ -685,6 +685,17 @@ async fn devices_go_offline_with_an_offline_rule_alarm() {
         1,
         "the warning is open until disposed"
     );
+    // The dashboard's colors are the API's venue status, venue by venue.
+    h.alarm("s1", "gas-0001", 5, "red").await;
+    h.alarm("s5", "gas-s5", 6, "blue").await;
+    h.hazard_to_verifying("s4", "major?").await;
+    let d = dash().await;
+    for v in d["venues"].as_array().unwrap() {
+        let id = v["id"].as_str().unwrap();
+        let st = h.api_get(&format!("/api/v1/venues/{id}/status")).await;
+        assert_eq!(v["color"], st["color"], "{id}");
+        assert_eq!(v["active_warnings"], st["active_warnings"], "{id}");
+    }
 }
 
 #[tokio::test]
