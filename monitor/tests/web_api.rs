@@ -792,3 +792,116 @@ async fn photo_upload_from_the_web() {
         photos[0]["id"].as_str().unwrap()
     )));
 }
+
+#[tokio::test]
+async fn tasks_are_worked_and_reviewed_in_the_web() {
+    let h = WebHarness::start().await;
+    let (s, t) = h
+        .api_post(
+            "/api/v1/tasks",
+            serde_json::json!({"actor": "grid", "kind": "inspection", "title": "check exits",
+                   "venue_id": "s1", "assignee_id": "safety1", "due_ms": common::T0 + 86_400_000}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    let path = format!("/web/tasks/{id}/transition");
+    let (ent, ent_csrf) = h.sign_in("ent").await;
+    let (grid, grid_csrf) = h.sign_in("grid").await;
+    // The grid officer may not work someone else's task; the assignee may.
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "IN_PROGRESS")]
+        )
+        .await,
+        403
+    );
+    let page = h.page(&ent, "/web/tasks").await;
+    assert!(
+        page.contains(&format!("id=\"t-{id}-IN_PROGRESS\"")),
+        "{page}"
+    );
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[("csrf", ent_csrf.as_str()), ("to", "IN_PROGRESS")]
+        )
+        .await,
+        303
+    );
+    // Submitting needs evidence (the gate's reason comes back to the page).
+    let r = h
+        .http
+        .post(format!("{}{path}", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .form(&[("csrf", ent_csrf.as_str()), ("to", "SUBMITTED")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[
+                ("csrf", ent_csrf.as_str()),
+                ("to", "SUBMITTED"),
+                ("evidence", "all exits open")
+            ]
+        )
+        .await,
+        303
+    );
+    // No one reviews their own work.
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[("csrf", ent_csrf.as_str()), ("to", "REVIEWED")]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "REVIEWED")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "DONE")]
+        )
+        .await,
+        303
+    );
+    let t = h.api_get(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(t["state"], "DONE");
+    assert!(t["evidence"].as_str().unwrap().contains("all exits open"));
+    let audit = h.api_get(&format!("/api/v1/audit?entity_id={id}")).await;
+    let actors: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            "person:grid",
+            "person:safety1",
+            "person:safety1",
+            "person:grid",
+            "person:grid"
+        ]
+    );
+}

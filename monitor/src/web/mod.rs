@@ -157,6 +157,7 @@ pub fn router(upload_limit: usize) -> Router<App> {
             post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route("/web/tasks", get(pages::tasks))
+        .route("/web/tasks/{id}/transition", post(pages::move_task))
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))
         .route("/web/devices/{id}", get(pages::device))

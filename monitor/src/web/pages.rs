@@ -622,17 +622,33 @@ pub async fn list_hazard(
 
 /// `GET /web/tasks`: open tasks (the enterprise sees its own) and the
 /// latest 事项催办 reminder steps.
-pub async fn tasks(State(app): State<App>, s: Session) -> Result<Html<String>> {
+pub async fn tasks(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let own = s.role == "enterprise";
     let scope = data::Scope::of(&mut c, &s).await?;
     let mut ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
     ts.retain(|t| scope.sees_row(t));
+    for t in &mut ts {
+        let from = t["state"].as_str().unwrap_or_default().to_string();
+        let mine = s.person_id.is_some() && t["assignee_id"].as_str() == s.person_id.as_deref();
+        let acts: Vec<&str> = crate::db::TASK
+            .next(&from)
+            .into_iter()
+            .filter(|to| auth::may_move_task(&s.role, &from, to, mine))
+            .collect();
+        if let Some(o) = t.as_object_mut() {
+            o.insert("actions".into(), json!(acts));
+        }
+    }
     let rs = data::reminders(&mut c).await?;
     page(
         "tasks.html",
         base(s.lang, Some(&s)),
-        context! { nav => "tasks", tasks => ts, reminders => rs, own => own },
+        context! { nav => "tasks", tasks => ts, reminders => rs, own => own, error => q.get("err").cloned() },
     )
 }
 
@@ -854,6 +870,48 @@ pub async fn upload_photo(
         Err(e @ (Error::Invalid(_) | Error::TooLarge(_) | Error::UnsupportedMedia(_))) => {
             Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /web/tasks/{id}/transition` (form: `to`, `evidence`,
+/// `assignee_id`, `reason`, `csrf`).
+pub async fn move_task(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    let to = f.get("to").cloned().unwrap_or_default();
+    let person = s.person()?.to_string();
+    {
+        let mut c = app.db.acquire().await?;
+        let t = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+        in_scope(&mut c, &s, t["region_id"].as_str()).await?;
+        let from = t["state"].as_str().unwrap_or_default();
+        let mine = t["assignee_id"].as_str() == Some(person.as_str());
+        s.require(
+            auth::may_move_task(&s.role, from, &to, mine),
+            &format!("move a task {from} → {to}"),
+        )?;
+    }
+    let m = work::TaskMove {
+        to,
+        actor: person,
+        reason: non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username)),
+        assignee_id: non_empty(&f, "assignee_id"),
+        evidence: non_empty(&f, "evidence"),
+        checklist: Vec::new(),
+    };
+    match work::move_task(&app, &id, &m).await {
+        Ok(_) => Ok(Redirect::to("/web/tasks").into_response()),
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => Ok(Redirect::to(&format!(
+            "/web/tasks?err={}",
+            url_encode(&e.to_string())
+        ))
+        .into_response()),
         Err(e) => Err(e),
     }
 }
