@@ -128,8 +128,15 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.status();
         let db_failure = matches!(self, Self::Db(_) | Self::Migrate(_));
+        // Internal failures are logged in full under an incident id; the
+        // answer names the id, never the SQL, the query or a path.
+        let internal = matches!(
+            self,
+            Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Config(_)
+        );
+        let incident = uuid::Uuid::new_v4().simple().to_string();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %self, incident = %incident, "request failed");
         }
         let body = Problem {
             kind: match kind {
@@ -146,7 +153,13 @@ impl IntoResponse for Error {
             },
             title,
             status: status.as_u16(),
-            detail: self.to_string(),
+            detail: if internal {
+                format!(
+                    "the monitor could not complete the request (logged as incident {incident}); retry later"
+                )
+            } else {
+                self.to_string()
+            },
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (
@@ -169,5 +182,39 @@ impl IntoResponse for Error {
             );
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: Error) -> (StatusCode, String) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn database_failures_show_an_incident_not_the_sql() {
+        let e = Error::Db(sqlx::Error::Protocol(
+            "syntax error at or near \"SELECT password_hash FROM web_users\"".into(),
+        ));
+        let (status, body) = body_of(e).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("incident"), "{body}");
+        for leak in ["SELECT", "syntax", "web_users", "password"] {
+            assert!(!body.contains(leak), "{leak} in {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn client_errors_keep_their_reason() {
+        let (status, body) = body_of(Error::Invalid("level: unknown \"purple\"".into())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains("purple"), "{body}");
     }
 }

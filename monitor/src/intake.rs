@@ -174,9 +174,14 @@ async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
     }
     let fail = |e: &dyn std::fmt::Display| -> Vec<Result<Outcome>> {
         app.metrics.db_error("intake");
+        tracing::error!(error = %e, events = batch.len(), "intake: cannot store the batch");
         batch
             .iter()
-            .map(|_| Err(Error::Unavailable(format!("database: {e}"))))
+            .map(|_| {
+                Err(Error::Unavailable(
+                    "the database cannot store the alarm now; retry later".into(),
+                ))
+            })
             .collect()
     };
     let mut tx = match app.db.begin().await {

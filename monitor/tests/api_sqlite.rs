@@ -226,3 +226,28 @@ async fn sqlite_pdf_without_chromium_is_503() {
         "{p}"
     );
 }
+
+/// Input that would change an SQL statement built by string concatenation
+/// is only ever data: the answers are "nothing found", never a 5xx, an SQL
+/// error or rows that do not match.
+#[tokio::test]
+async fn sqlite_sql_injection_attempts_are_plain_data() {
+    let (h, _d) = harness(false).await;
+    let (s, _) = h.alarm(&common::event(1, "raised", "red")).await;
+    assert_eq!(s, 200);
+    for probe in ["' OR '1'='1", "x'; DROP TABLE warnings; --", "\" OR 1=1 --"] {
+        let q: String = probe.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (s, list) = h.get(&format!("/api/v1/warnings?state={q}")).await;
+        assert_eq!(s, 200, "{list}");
+        assert_eq!(list.as_array().map(Vec::len), Some(0), "{probe}: {list}");
+        let (s, p) = h.get(&format!("/api/v1/hazards/{q}")).await;
+        assert_eq!(s, 404, "{probe}: {p}");
+        let (s, p) = h.get(&format!("/api/v1/venues/{q}/status")).await;
+        assert!(s == 404 || s == 200, "{probe}: {s} {p}");
+        assert!(!p.to_string().to_lowercase().contains("sql"), "{p}");
+    }
+    // The table is still there and still holds the one warning.
+    let (s, list) = h.get("/api/v1/warnings").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}

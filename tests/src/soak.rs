@@ -3,17 +3,25 @@
 //! a long time, with the gateway's RSS, open file descriptors and queue
 //! depths sampled at a fixed interval, so growth shows. One device in a
 //! hundred is a leaking detector whose alarm raises and clears, so the
-//! alarm path is soaked too.
+//! alarm path is soaked too. Beside the MQTT fleet the gateway polls
+//! [`MODBUS_UNITS`] devices of the simulator's Modbus TCP server (all four
+//! kinds, one link) every second, as a site with both kinds of devices.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anquan_protocol::DeviceKind;
+
 use crate::faults::rss_kib;
 use crate::gateway::{GatewayProcess, Setup, metric_value};
+use crate::modbus::SimServer;
 use crate::mqtt::{Publisher, gas_frame, now_ms, telemetry_topic};
 use crate::receiver::Receiver;
 use crate::services::{Mosquitto, VictoriaMetrics, eventually};
+
+/// Modbus devices polled beside the MQTT fleet (one link, every second).
+pub const MODBUS_UNITS: u8 = 24;
 
 /// One sample of the gateway.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,19 +36,31 @@ pub struct Sample {
     pub queue_points: u64,
     /// Alarms waiting for the monitor.
     pub queue_alarms: u64,
-    /// Frames processed so far.
+    /// Frames processed so far (MQTT and Modbus).
     pub processed: u64,
+    /// Successful Modbus polls so far.
+    pub modbus_ok: u64,
+    /// Failed Modbus polls so far.
+    pub modbus_failed: u64,
 }
 
 impl Sample {
     /// CSV header of [`Sample::csv`].
-    pub const CSV_HEADER: &'static str = "t_s,rss_kib,fds,queue_points,queue_alarms,processed";
+    pub const CSV_HEADER: &'static str =
+        "t_s,rss_kib,fds,queue_points,queue_alarms,processed,modbus_ok,modbus_failed";
 
     /// One CSV line.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{}",
-            self.t_s, self.rss_kib, self.fds, self.queue_points, self.queue_alarms, self.processed
+            "{},{},{},{},{},{},{},{}",
+            self.t_s,
+            self.rss_kib,
+            self.fds,
+            self.queue_points,
+            self.queue_alarms,
+            self.processed,
+            self.modbus_ok,
+            self.modbus_failed
         )
     }
 }
@@ -48,10 +68,13 @@ impl Sample {
 /// What a soak saw.
 #[derive(Debug, Clone, Default)]
 pub struct Soak {
-    /// Frames published (and acknowledged by the broker).
+    /// Frames published over MQTT (and acknowledged by the broker).
     pub sent: u64,
-    /// Frames the gateway processed at the end.
+    /// Frames the gateway processed at the end, MQTT ones only (the
+    /// Modbus frames subtracted).
     pub processed: u64,
+    /// Successful Modbus polls (each one frame), when polling stopped.
+    pub modbus_ok: u64,
     /// Alarm transitions delivered to the receiver.
     pub alarms: u64,
     /// The samples, in order.
@@ -75,6 +98,14 @@ fn sample(gw: &GatewayProcess, t_s: u64) -> Sample {
             &m,
             r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#,
         ) as u64,
+        modbus_ok: metric_value(
+            &m,
+            r#"anquan_gateway_modbus_polls_total{link="soak",result="ok"}"#,
+        ) as u64,
+        modbus_failed: metric_value(
+            &m,
+            r#"anquan_gateway_modbus_polls_total{link="soak",result="failed"}"#,
+        ) as u64,
     }
 }
 
@@ -90,10 +121,30 @@ pub fn run(
     let mq = Mosquitto::start();
     let vm = VictoriaMetrics::start();
     let rx = Receiver::start("soak");
+    let kinds = [
+        DeviceKind::Gas,
+        DeviceKind::Electrical,
+        DeviceKind::WaterPressure,
+        DeviceKind::Crane,
+    ];
+    let units: Vec<(u8, DeviceKind)> = (1..=MODBUS_UNITS)
+        .map(|u| (u, kinds[usize::from(u) % kinds.len()]))
+        .collect();
+    let modbus = SimServer::start(&units);
     let gw = GatewayProcess::start(&Setup {
         mqtt_port: mq.port(),
         tsdb_url: Some(vm.url()),
         http: Some((rx.url(), "soak".into())),
+        extra: anquan_sim::modbus::gateway_link_toml(
+            "soak",
+            "tcp",
+            &format!("127.0.0.1:{}", modbus.port),
+            "s1",
+            "mb",
+            &units,
+            1000,
+            "timeout_ms = 500\noffline_after = 3\nretries = 1",
+        ),
         ..Setup::default()
     });
 
@@ -142,14 +193,20 @@ pub fn run(
         p.wait_acked(Duration::from_secs(120));
     }
     let sent = sent.load(Ordering::Acquire);
+    // Stop the Modbus frames: the devices answer too late from now on, so
+    // polls fail (no frame) and the count of Modbus frames stays put.
+    modbus.site.set_answer_delay(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    let modbus_ok = sample(&gw, 0).modbus_ok;
     let processed = eventually(Duration::from_secs(120), "every frame processed", || {
         let p = gw.metric(r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#) as u64;
-        (p >= sent).then_some(p)
+        (p >= sent + modbus_ok).then_some(p - modbus_ok)
     });
     let alarms = rx.events().len() as u64;
     Soak {
         sent,
         processed,
+        modbus_ok,
         alarms,
         samples,
     }

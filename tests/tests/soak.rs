@@ -1,5 +1,6 @@
 //! The CI soak: 5 000 gas detectors reporting every 15 s (333 frames/s,
-//! with leaks raising and clearing alarms) for `ANQUAN_SOAK_S` seconds
+//! with leaks raising and clearing alarms) plus 24 Modbus devices polled
+//! every second, for `ANQUAN_SOAK_S` seconds
 //! (default 300), the gateway sampled every 10 s. Every frame must be
 //! processed, and over the run the gateway must not grow: RSS, open file
 //! descriptors and queue depths in the last third stay at the level of the
@@ -27,6 +28,16 @@ fn five_thousand_devices_for_five_minutes_without_growth() {
     assert!(s.samples.len() >= 6, "too short a soak: {secs} s");
     assert_eq!(s.processed, s.sent, "a frame was not processed");
     assert!(s.alarms > 0, "the leaks raised no alarm");
+    // Modbus: polled all along, never failing while the devices answered.
+    let last = s.samples.last().copied().unwrap_or_default();
+    assert_eq!(last.modbus_failed, 0, "Modbus polls failed: {last:?}");
+    let expected = u64::from(soak::MODBUS_UNITS) * last.t_s;
+    assert!(
+        last.modbus_ok * 10 >= expected * 8,
+        "{} Modbus polls in {} s, expected about {expected}",
+        last.modbus_ok,
+        last.t_s
+    );
     let rss_mid = third_mean(&s.samples, 1, |x| x.rss_kib);
     let rss_end = third_mean(&s.samples, 2, |x| x.rss_kib);
     assert!(

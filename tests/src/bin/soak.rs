@@ -26,11 +26,14 @@ fn main() {
         |s| println!("{}", s.csv()),
     );
     println!(
-        "\n{devices} devices every {} s for {minutes} min: {} frames sent, {} processed, {} alarm transitions delivered",
+        "\n{devices} devices every {} s for {minutes} min: {} frames sent, {} processed, {} alarm transitions delivered; {} Modbus devices polled every second: {} polls ok, {} failed",
         period.as_secs(),
         s.sent,
         s.processed,
-        s.alarms
+        s.alarms,
+        soak::MODBUS_UNITS,
+        s.modbus_ok,
+        s.samples.last().map_or(0, |x| x.modbus_failed)
     );
     println!("| third | RSS MiB | open FDs | points queue | alarms queue |");
     println!("|---|---:|---:|---:|---:|");
