@@ -28,7 +28,9 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/alarms", post(alarm))
         .route(
             "/public/venues/{id}",
-            get(public_venue).layer(axum::middleware::map_response(crate::web::security_headers)),
+            get(public_venue)
+                .layer(axum::middleware::from_fn(crate::web::html_errors))
+                .layer(axum::middleware::map_response(crate::web::security_headers)),
         )
         .route("/public/reports", post(public_report))
         .route("/api/v1/warnings", get(list_warnings))

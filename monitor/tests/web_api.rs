@@ -905,3 +905,53 @@ async fn tasks_are_worked_and_reviewed_in_the_web() {
         ]
     );
 }
+
+#[tokio::test]
+async fn browsers_get_html_errors_scripts_get_problem_json() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let get = |accept: &'static str| {
+        h.http
+            .get(format!("{}/web/hazards/no-such-hazard", h.base))
+            .header("cookie", format!("anquan_session={cookie}"))
+            .header("accept", accept)
+            .send()
+    };
+    let r = get("text/html,application/xhtml+xml,*/*;q=0.8")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    let page = r.text().await.unwrap();
+    assert!(ct.starts_with("text/html"), "{ct}: {page}");
+    assert!(
+        page.contains("id=\"error-page\"") && page.contains("no-such-hazard"),
+        "{page}"
+    );
+    let r = get("*/*").await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // The public page too (it is not under /web but gets the same).
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere/poster", h.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().await.unwrap().contains("id=\"error-detail\""));
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere?lang=en", h.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"error-detail\"") && page.contains("lang=\"en\""),
+        "{page}"
+    );
+}

@@ -165,7 +165,61 @@ pub fn router(upload_limit: usize) -> Router<App> {
         .route("/public/venues/{id}/qr.svg", get(public::qr_svg))
         .route("/public/venues/{id}/qr.png", get(public::qr_png))
         .route("/public/venues/{id}/poster", get(public::poster))
+        .layer(axum::middleware::from_fn(html_errors))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// A browser navigating to a page that fails gets an HTML page with the
+/// problem's title and detail in the UI language, not problem+json;
+/// scripts (which do not ask for `text/html`) keep the JSON.
+pub async fn html_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let (parts, _) = axum::http::Request::new(()).into_parts();
+    let lang = {
+        let mut p = parts;
+        p.headers = req.headers().clone();
+        p.uri = req.uri().clone();
+        lang_of(&p)
+    };
+    let resp = next.run(req).await;
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(wants_html && is_problem) {
+        return resp;
+    }
+    let (mut rp, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return rp.status.into_response();
+    };
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let html = render::page(
+        "error.html",
+        render::base(lang, None),
+        minijinja::context! {
+            status => rp.status.as_u16(),
+            title => problem["title"].as_str().unwrap_or_default(),
+            detail => problem["detail"].as_str().unwrap_or_default(),
+        },
+    );
+    match html {
+        Ok(h) => {
+            rp.headers.remove(header::CONTENT_TYPE);
+            rp.headers.remove(header::CONTENT_LENGTH);
+            (rp, h).into_response()
+        }
+        Err(_) => (rp, bytes).into_response(),
+    }
 }
 
 /// Headers on every web response: no framing (clickjacking of the action
