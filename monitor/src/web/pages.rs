@@ -81,7 +81,16 @@ pub async fn leaflet(Path(file): Path<String>) -> Response {
 /// A local path to go back to (never another site).
 fn local(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        // Browsers drop tabs and newlines and read `\` as `/` in URLs, so
+        // `/\tevil` or `/\evil` would leave the site.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.into()
+        }
         _ => "/web".into(),
     }
 }
@@ -913,5 +922,26 @@ pub async fn move_task(
         ))
         .into_response()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(local(Some("/web/hazards?x=1")), "/web/hazards?x=1");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "",
+            "/\n/x",
+        ] {
+            assert_eq!(local(Some(bad)), "/web", "{bad:?}");
+        }
+        assert_eq!(local(None), "/web");
     }
 }
