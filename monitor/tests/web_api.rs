@@ -955,3 +955,37 @@ async fn browsers_get_html_errors_scripts_get_problem_json() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn reminders_are_scoped_too() {
+    let h = WebHarness::start().await;
+    let mut ids = Vec::new();
+    for v in ["s1", "s7"] {
+        let id = h.new_hazard(v, &format!("remind-{v}")).await;
+        for (to, fields) in [
+            ("JUDGED", serde_json::json!({"severity": "general"})),
+            (
+                "FILED",
+                serde_json::json!({"problem": "p", "measures": "m", "standard": "s", "responsibility": "r",
+                       "acceptance_unit": "u", "owner_id": "safety1", "due_ms": common::T0 + 86_400_000}),
+            ),
+        ] {
+            let (s, b) = h
+                .api_post(
+                    &format!("/api/v1/hazards/{id}/transition"),
+                    serde_json::json!({"to": to, "actor": "county1", "reason": "t", "fields": fields}),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+        ids.push(id);
+    }
+    anquan_monitor::scheduler::tick(&h.app).await.unwrap();
+    let (ent, _) = h.sign_in("ent").await;
+    let page = h.page(&ent, "/web/tasks").await;
+    assert!(page.contains(&format!("/web/hazards/{}", ids[0])), "{page}");
+    assert!(!page.contains(&ids[1]), "another town's reminder");
+    let (county, _) = h.sign_in("county").await;
+    let page = h.page(&county, "/web/tasks").await;
+    assert!(page.contains(&ids[0]) && page.contains(&ids[1]));
+}

@@ -480,15 +480,33 @@ pub async fn tasks(
         .collect()
 }
 
-/// Recent reminder steps (事项催办), newest first.
+/// Recent reminder steps (事项催办), newest first, with the title and
+/// region of their task or hazard (for scoping).
 pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<Value>> {
     let rows = sqlx::query(
-        "SELECT subject, subject_id, step, fired_ms FROM reminders ORDER BY fired_ms DESC LIMIT 200",
+        "SELECT r.subject AS subject, r.subject_id AS subject_id, r.step AS step, r.fired_ms AS fired_ms, \
+         COALESCE(t.title, h.title) AS title, COALESCE(t.region_id, h.region_id) AS region_id \
+         FROM reminders r \
+         LEFT JOIN tasks t ON r.subject = 'task' AND t.id = r.subject_id \
+         LEFT JOIN hazards h ON r.subject = 'hazard' AND h.id = r.subject_id \
+         ORDER BY r.fired_ms DESC LIMIT 200",
     )
     .fetch_all(&mut *c)
     .await?;
     rows.iter()
-        .map(|r| db::row_json(r, &["subject", "subject_id", "step", "fired_ms"]))
+        .map(|r| {
+            db::row_json(
+                r,
+                &[
+                    "subject",
+                    "subject_id",
+                    "step",
+                    "fired_ms",
+                    "title",
+                    "region_id",
+                ],
+            )
+        })
         .collect()
 }
 

@@ -653,7 +653,8 @@ pub async fn tasks(
             o.insert("actions".into(), json!(acts));
         }
     }
-    let rs = data::reminders(&mut c).await?;
+    let mut rs = data::reminders(&mut c).await?;
+    rs.retain(|r| scope.sees_row(r));
     page(
         "tasks.html",
         base(s.lang, Some(&s)),
