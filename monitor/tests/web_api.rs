@@ -982,6 +982,18 @@ async fn reminders_are_scoped_too() {
     }
     anquan_monitor::scheduler::tick(&h.app).await.unwrap();
     let (ent, _) = h.sign_in("ent").await;
+    // Not overdue yet; a day and a second later it is, on the ledger and
+    // on the hazard page.
+    let page = h.page(&ent, &format!("/web/hazards/{}", ids[0])).await;
+    assert!(!page.contains("id=\"overdue\""));
+    h.clock.advance_ms(86_401_000);
+    let (later, _) = h.sign_in("ent").await;
+    let page = h.page(&later, &format!("/web/hazards/{}", ids[0])).await;
+    assert!(page.contains("id=\"overdue\""));
+    assert!(h.page(&later, "/web/hazards").await.contains("overdue"));
+    h.clock.advance_ms(-86_401_000);
+    // (Signing in then also removed the sessions expired by then.)
+    let (ent, _) = h.sign_in("ent").await;
     let page = h.page(&ent, "/web/tasks").await;
     assert!(page.contains(&format!("/web/hazards/{}", ids[0])), "{page}");
     assert!(!page.contains(&ids[1]), "another town's reminder");

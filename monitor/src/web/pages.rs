@@ -415,6 +415,7 @@ pub async fn hazards(
             f => q,
             qs => qs,
             venues => venues,
+            now => app.now_ms(),
             states => ["DETECTED", "JUDGED", "FILED", "RECTIFYING", "INTERIM_CONTROL", "VERIFYING", "CLOSED", "ARCHIVED", "REOPENED"],
         },
     )
@@ -513,6 +514,7 @@ pub async fn hazard(
             history => history,
             photos => photos,
             may_upload => may_upload,
+            overdue => open && h["due_ms"].as_i64().is_some_and(|d| d < app.now_ms()),
             error => q.get("err").cloned(),
         },
     )
