@@ -790,8 +790,10 @@ struct PublicReport {
 
 async fn public_report(
     State(app): State<App>,
+    client: crate::web::pages::ClientIp,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
+    app.public_limit.admit(&client.0)?;
     let r: PublicReport = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if r.description.trim().is_empty() || r.description.chars().count() > 2000 {
         return Err(Error::Invalid(

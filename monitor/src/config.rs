@@ -134,6 +134,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body, bytes (an alarm event is at most 1 KiB).
     pub max_body_bytes: usize,
+    /// Anonymous hazard reports (`POST /public/reports`) one client address
+    /// may send per minute; above it 429. 0 = no limit.
+    pub public_reports_per_min: u32,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +144,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8088".into(),
             max_body_bytes: 64 * 1024,
+            public_reports_per_min: 5,
         }
     }
 }

@@ -5,11 +5,12 @@
 //! raise alarms at another. Each token has its own token bucket
 //! (`auth.intake_per_token_per_s`); over it the answer is 429 with
 //! `Retry-After`, which the gateway retries (nothing is lost), so one
-//! runaway gateway cannot starve the others.
+//! runaway gateway cannot starve the others. Anonymous hazard reports are
+//! limited per client address ([`PublicLimit`]).
 
 use std::num::NonZeroU32;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::AuthConfig;
 use crate::error::{Error, Result};
@@ -109,6 +110,45 @@ impl Gatekeeper {
     }
 }
 
+/// Anonymous hazard reports per client address and minute
+/// (`server.public_reports_per_min`): the 举报 form needs no account, so
+/// this is what keeps one client from flooding the hazard ledger.
+pub struct PublicLimit {
+    limit: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl std::fmt::Debug for PublicLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicLimit")
+            .field("on", &self.limit.is_some())
+            .finish()
+    }
+}
+
+impl PublicLimit {
+    /// `per_min` reports per client address and minute; 0 = none.
+    pub fn new(per_min: u32) -> Self {
+        Self {
+            limit: NonZeroU32::new(per_min).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+        }
+    }
+
+    /// Takes one report of `client`'s quota.
+    pub fn admit(&self, client: &str) -> Result<()> {
+        let Some(l) = &self.limit else {
+            return Ok(());
+        };
+        if l.len() > 100_000 {
+            // Forget addresses whose quota is full again (bounded memory).
+            l.retain_recent();
+        }
+        l.check_key(&client.to_string()).map_err(|_| {
+            tracing::warn!(client, "public report refused: rate limit");
+            Error::TooMany("too many reports from this address; try again in a minute".into())
+        })
+    }
+}
+
 /// Constant-time equality (for equal lengths).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -160,6 +200,19 @@ mod tests {
         ));
         // The other token is not affected.
         g.admit("all-sites-token").unwrap();
+    }
+
+    #[test]
+    fn public_reports_are_limited_per_address() {
+        let p = PublicLimit::new(2);
+        p.admit("10.0.0.1").unwrap();
+        p.admit("10.0.0.1").unwrap();
+        assert!(matches!(p.admit("10.0.0.1"), Err(Error::TooMany(_))));
+        p.admit("10.0.0.2").unwrap();
+        let off = PublicLimit::new(0);
+        for _ in 0..100 {
+            off.admit("10.0.0.1").unwrap();
+        }
     }
 
     #[test]

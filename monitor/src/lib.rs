@@ -60,6 +60,8 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// Intake tokens, their site scopes and rate limits.
     pub gatekeeper: Arc<gatekeeper::Gatekeeper>,
+    /// Anonymous hazard reports per client address.
+    pub public_limit: Arc<gatekeeper::PublicLimit>,
 }
 
 impl App {
@@ -75,6 +77,9 @@ impl App {
         }
         let (intake, rx) = intake::Batcher::new();
         let gatekeeper = Arc::new(gatekeeper::Gatekeeper::new(&cfg.auth));
+        let public_limit = Arc::new(gatekeeper::PublicLimit::new(
+            cfg.server.public_reports_per_min,
+        ));
         let app = Self {
             db,
             cfg: Arc::new(cfg),
@@ -86,6 +91,7 @@ impl App {
             limiter: Arc::new(web::auth::Limiter::default()),
             metrics: Arc::new(metrics::Metrics::new()),
             gatekeeper,
+            public_limit,
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

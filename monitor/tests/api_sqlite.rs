@@ -251,3 +251,31 @@ async fn sqlite_sql_injection_attempts_are_plain_data() {
     assert_eq!(s, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
+
+/// The anonymous 举报 entry is limited per client address
+/// (`server.public_reports_per_min`): a flood gets 429, not a ledger full
+/// of hazards.
+#[tokio::test]
+async fn sqlite_public_reports_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_tuned(&sqlite_url(&dir), false, "", |c| {
+        c.server.public_reports_per_min = 3
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let r = client
+            .post(format!("{}/public/reports", h.base))
+            .json(&serde_json::json!({"venue_id": "s1", "category": "fire.exit", "description": format!("blocked exit {i}")}))
+            .send()
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+    }
+    assert!(
+        codes[..3].iter().all(|c| (200..300).contains(c)),
+        "{codes:?}"
+    );
+    assert_eq!(&codes[3..], &[429, 429], "{codes:?}");
+}
