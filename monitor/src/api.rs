@@ -28,7 +28,9 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/alarms", post(alarm))
         .route(
             "/public/venues/{id}",
-            get(public_venue).layer(axum::middleware::map_response(crate::web::security_headers)),
+            get(public_venue)
+                .layer(axum::middleware::from_fn(crate::web::html_errors))
+                .layer(axum::middleware::map_response(crate::web::security_headers)),
         )
         .route("/public/reports", post(public_report))
         .route("/api/v1/warnings", get(list_warnings))
@@ -63,7 +65,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/sanctions", get(sanctions))
         .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
         .route("/api/v1/hazards/{id}/list", post(list_hazard))
-        .merge(crate::web::router())
+        .merge(crate::web::router(upload_limit(&app)))
         .route(
             "/api/v1/tasks/{id}/evidence",
             get(list_task_evidence)
@@ -825,7 +827,7 @@ async fn public_report(
 }
 
 /// The body limit of an upload: the photo plus room for the form fields.
-fn upload_limit(app: &App) -> usize {
+pub(crate) fn upload_limit(app: &App) -> usize {
     app.cfg.evidence.max_bytes.saturating_add(64 * 1024)
 }
 

@@ -28,7 +28,7 @@ pub struct SafetyCode {
     pub color: &'static str,
     /// The dynamic color now (as `GET /api/v1/venues/{id}/status`).
     pub current: &'static str,
-    /// The period, `YYYY-MM` (calendar month, CST).
+    /// The period (`web.code_period`, CST): `2026-W46`, `2026-11`, `2026-Q4`.
     pub period: String,
     /// Open 重大 hazards.
     pub open_major: i64,
@@ -49,22 +49,50 @@ fn worse(a: &'static str, b: &'static str) -> &'static str {
     if r(b) > r(a) { b } else { a }
 }
 
-/// The calendar month (CST) of `now_ms`: (`YYYY-MM`, start in Unix ms).
-pub fn month_of(now_ms: i64) -> (String, i64) {
+/// The periods a safety code's color can cover (`web.code_period`).
+pub const PERIODS: [&str; 3] = ["week", "month", "quarter"];
+
+/// The period (CST) of kind `kind` that contains `now_ms`: its label
+/// (`2026-W46`, `2026-11`, `2026-Q4`) and its start in Unix ms. An unknown
+/// kind is taken as `month` (the configuration rejects it before).
+pub fn period_of(kind: &str, now_ms: i64) -> (String, i64) {
     use chrono::Datelike;
     let cst = 8 * 3_600_000;
     let d = chrono::DateTime::from_timestamp_millis(now_ms + cst)
         .map(|d| d.date_naive())
         .unwrap_or_default();
-    let first = d.with_day(1).unwrap_or(d);
+    let (first, label) = match kind {
+        "week" => {
+            let w = d.iso_week();
+            let back = i64::from(d.weekday().num_days_from_monday());
+            (
+                d - chrono::Duration::days(back),
+                format!("{}-W{:02}", w.year(), w.week()),
+            )
+        }
+        "quarter" => {
+            let q = (d.month() - 1) / 3;
+            (
+                chrono::NaiveDate::from_ymd_opt(d.year(), q * 3 + 1, 1).unwrap_or(d),
+                format!("{}-Q{}", d.year(), q + 1),
+            )
+        }
+        _ => (d.with_day(1).unwrap_or(d), d.format("%Y-%m").to_string()),
+    };
     let start = first
         .and_hms_opt(0, 0, 0)
         .map_or(now_ms, |t| t.and_utc().timestamp_millis() - cst);
-    (first.format("%Y-%m").to_string(), start)
+    (label, start)
 }
 
-/// The safety-code data of `venue` at `now_ms`.
-pub async fn safety_code(c: &mut AnyConnection, venue: &str, now_ms: i64) -> Result<SafetyCode> {
+/// The safety-code data of `venue` at `now_ms`, its color over the period
+/// of kind `period` (see [`PERIODS`]).
+pub async fn safety_code(
+    c: &mut AnyConnection,
+    venue: &str,
+    now_ms: i64,
+    period: &str,
+) -> Result<SafetyCode> {
     let v = sqlx::query("SELECT name, sector, address FROM venues WHERE id = $1")
         .bind(venue)
         .fetch_optional(&mut *c)
@@ -90,7 +118,7 @@ pub async fn safety_code(c: &mut AnyConnection, venue: &str, now_ms: i64) -> Res
     .fetch_one(&mut *c)
     .await?
     .try_get("n")?;
-    let (period, start) = month_of(now_ms);
+    let (period, start) = period_of(period, now_ms);
     let mut color = st.color;
     for r in sqlx::query(
         "SELECT max_level FROM warnings WHERE venue_id = $1 AND raised_ms >= $2 AND (false_alarm IS NULL OR false_alarm = 0)",
@@ -125,11 +153,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn period_is_the_cst_month() {
-        // 2026-11-30T16:30Z is 2026-12-01 00:30 CST.
-        let (p, start) = month_of(1_796_056_200_000);
+    fn periods_are_cst() {
+        // 2026-11-30T16:30Z is Tuesday 2026-12-01 00:30 CST.
+        let now = 1_796_056_200_000;
+        let (p, start) = period_of("month", now);
         assert_eq!(p, "2026-12");
         assert_eq!(start, 1_796_054_400_000);
+        let (p, start) = period_of("quarter", now);
+        assert_eq!(p, "2026-Q4");
+        // 2026-10-01 00:00 CST.
+        assert_eq!(start, 1_790_784_000_000);
+        let (p, start) = period_of("week", now);
+        assert_eq!(p, "2026-W49");
+        // Monday 2026-11-30 00:00 CST.
+        assert_eq!(start, 1_796_054_400_000 - 86_400_000);
         assert_eq!(worse("yellow", "red"), "red");
         assert_eq!(worse("orange", "blue"), "orange");
     }

@@ -685,4 +685,319 @@ async fn devices_go_offline_with_an_offline_rule_alarm() {
         1,
         "the warning is open until disposed"
     );
+    // The dashboard's colors are the API's venue status, venue by venue.
+    h.alarm("s1", "gas-0001", 5, "red").await;
+    h.alarm("s5", "gas-s5", 6, "blue").await;
+    h.hazard_to_verifying("s4", "major?").await;
+    let d = dash().await;
+    for v in d["venues"].as_array().unwrap() {
+        let id = v["id"].as_str().unwrap();
+        let st = h.api_get(&format!("/api/v1/venues/{id}/status")).await;
+        assert_eq!(v["color"], st["color"], "{id}");
+        assert_eq!(v["active_warnings"], st["active_warnings"], "{id}");
+    }
+}
+
+#[tokio::test]
+async fn photos_and_report_formats_in_the_web() {
+    let h = WebHarness::start().await;
+    let hz = h.new_hazard("s7", "photo").await;
+    let png = anquan_monitor::web::qr::png("photo", 2).unwrap();
+    let eid = common::web::upload_hazard_photo(&h, &hz, &png).await;
+    let (county, _) = h.sign_in("county").await;
+    let page = h.page(&county, &format!("/web/hazards/{hz}")).await;
+    assert!(page.contains(&format!("/web/evidence/{eid}")), "{page}");
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .header("cookie", format!("anquan_session={county}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png.as_slice());
+    // Another town's user may not fetch it; nobody without a session.
+    let (ent, _) = h.sign_in("ent").await;
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = h
+        .http
+        .get(format!("{}/web/evidence/{eid}", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    // The reports page links every format; XLSX comes through the web.
+    let page = h.page(&county, "/web/reports").await;
+    for f in ["html", "csv", "xlsx", "pdf", "json"] {
+        assert!(page.contains(&format!("format={f}")), "{f}");
+    }
+    let r = h
+        .http
+        .get(format!(
+            "{}/web/reports/monthly?region=county&date=2026-11-10&format=xlsx",
+            h.base
+        ))
+        .header("cookie", format!("anquan_session={county}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        anquan_monitor::export::XLSX_MIME
+    );
+    assert!(r.bytes().await.unwrap().starts_with(b"PK"));
+}
+
+#[tokio::test]
+async fn photo_upload_from_the_web() {
+    let h = WebHarness::start().await;
+    let hz = h.new_hazard("s1", "upload").await;
+    let png = anquan_monitor::web::qr::png("upload", 2).unwrap();
+    let (ent, csrf) = h.sign_in("ent").await;
+    assert_eq!(
+        common::web::web_upload(&h, &ent, &hz, None, &png).await.0,
+        403,
+        "no CSRF token"
+    );
+    let (admin, admin_csrf) = h.sign_in("admin").await;
+    assert_eq!(
+        common::web::web_upload(&h, &admin, &hz, Some(&admin_csrf), &png)
+            .await
+            .0,
+        403,
+        "the admin does not act"
+    );
+    // Not an image: back to the page with the reason, nothing stored.
+    let (s, loc) = common::web::web_upload(&h, &ent, &hz, Some(&csrf), b"GIF89a....").await;
+    assert_eq!(s, 303);
+    assert!(loc.contains("?err="), "{loc}");
+    let (s, loc) = common::web::web_upload(&h, &ent, &hz, Some(&csrf), &png).await;
+    assert_eq!((s, loc.contains("err")), (303, false), "{loc}");
+    let photos = h.api_get(&format!("/api/v1/hazards/{hz}/evidence")).await;
+    let photos = photos.as_array().unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0]["uploaded_by"], "safety1");
+    let page = h.page(&ent, &format!("/web/hazards/{hz}")).await;
+    assert!(page.contains(&format!(
+        "/web/evidence/{}",
+        photos[0]["id"].as_str().unwrap()
+    )));
+}
+
+#[tokio::test]
+async fn tasks_are_worked_and_reviewed_in_the_web() {
+    let h = WebHarness::start().await;
+    let (s, t) = h
+        .api_post(
+            "/api/v1/tasks",
+            serde_json::json!({"actor": "grid", "kind": "inspection", "title": "check exits",
+                   "venue_id": "s1", "assignee_id": "safety1", "due_ms": common::T0 + 86_400_000}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    let path = format!("/web/tasks/{id}/transition");
+    let (ent, ent_csrf) = h.sign_in("ent").await;
+    let (grid, grid_csrf) = h.sign_in("grid").await;
+    // The grid officer may not work someone else's task; the assignee may.
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "IN_PROGRESS")]
+        )
+        .await,
+        403
+    );
+    let page = h.page(&ent, "/web/tasks").await;
+    assert!(
+        page.contains(&format!("id=\"t-{id}-IN_PROGRESS\"")),
+        "{page}"
+    );
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[("csrf", ent_csrf.as_str()), ("to", "IN_PROGRESS")]
+        )
+        .await,
+        303
+    );
+    // Submitting needs evidence (the gate's reason comes back to the page).
+    let r = h
+        .http
+        .post(format!("{}{path}", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .form(&[("csrf", ent_csrf.as_str()), ("to", "SUBMITTED")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[
+                ("csrf", ent_csrf.as_str()),
+                ("to", "SUBMITTED"),
+                ("evidence", "all exits open")
+            ]
+        )
+        .await,
+        303
+    );
+    // No one reviews their own work.
+    assert_eq!(
+        h.form(
+            &ent,
+            &path,
+            &[("csrf", ent_csrf.as_str()), ("to", "REVIEWED")]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "REVIEWED")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        h.form(
+            &grid,
+            &path,
+            &[("csrf", grid_csrf.as_str()), ("to", "DONE")]
+        )
+        .await,
+        303
+    );
+    let t = h.api_get(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(t["state"], "DONE");
+    assert!(t["evidence"].as_str().unwrap().contains("all exits open"));
+    let audit = h.api_get(&format!("/api/v1/audit?entity_id={id}")).await;
+    let actors: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            "person:grid",
+            "person:safety1",
+            "person:safety1",
+            "person:grid",
+            "person:grid"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn browsers_get_html_errors_scripts_get_problem_json() {
+    let h = WebHarness::start().await;
+    let (cookie, _) = h.sign_in("county").await;
+    let get = |accept: &'static str| {
+        h.http
+            .get(format!("{}/web/hazards/no-such-hazard", h.base))
+            .header("cookie", format!("anquan_session={cookie}"))
+            .header("accept", accept)
+            .send()
+    };
+    let r = get("text/html,application/xhtml+xml,*/*;q=0.8")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    let page = r.text().await.unwrap();
+    assert!(ct.starts_with("text/html"), "{ct}: {page}");
+    assert!(
+        page.contains("id=\"error-page\"") && page.contains("no-such-hazard"),
+        "{page}"
+    );
+    let r = get("*/*").await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // The public page too (it is not under /web but gets the same).
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere/poster", h.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().await.unwrap().contains("id=\"error-detail\""));
+    let r = h
+        .http
+        .get(format!("{}/public/venues/nowhere?lang=en", h.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"error-detail\"") && page.contains("lang=\"en\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn reminders_are_scoped_too() {
+    let h = WebHarness::start().await;
+    let mut ids = Vec::new();
+    for v in ["s1", "s7"] {
+        let id = h.new_hazard(v, &format!("remind-{v}")).await;
+        for (to, fields) in [
+            ("JUDGED", serde_json::json!({"severity": "general"})),
+            (
+                "FILED",
+                serde_json::json!({"problem": "p", "measures": "m", "standard": "s", "responsibility": "r",
+                       "acceptance_unit": "u", "owner_id": "safety1", "due_ms": common::T0 + 86_400_000}),
+            ),
+        ] {
+            let (s, b) = h
+                .api_post(
+                    &format!("/api/v1/hazards/{id}/transition"),
+                    serde_json::json!({"to": to, "actor": "county1", "reason": "t", "fields": fields}),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+        ids.push(id);
+    }
+    anquan_monitor::scheduler::tick(&h.app).await.unwrap();
+    let (ent, _) = h.sign_in("ent").await;
+    // Not overdue yet; a day and a second later it is, on the ledger and
+    // on the hazard page.
+    let page = h.page(&ent, &format!("/web/hazards/{}", ids[0])).await;
+    assert!(!page.contains("id=\"overdue\""));
+    h.clock.advance_ms(86_401_000);
+    let (later, _) = h.sign_in("ent").await;
+    let page = h.page(&later, &format!("/web/hazards/{}", ids[0])).await;
+    assert!(page.contains("id=\"overdue\""));
+    assert!(h.page(&later, "/web/hazards").await.contains("overdue"));
+    h.clock.advance_ms(-86_401_000);
+    // (Signing in then also removed the sessions expired by then.)
+    let (ent, _) = h.sign_in("ent").await;
+    let page = h.page(&ent, "/web/tasks").await;
+    assert!(page.contains(&format!("/web/hazards/{}", ids[0])), "{page}");
+    assert!(!page.contains(&ids[1]), "another town's reminder");
+    let (county, _) = h.sign_in("county").await;
+    let page = h.page(&county, "/web/tasks").await;
+    assert!(page.contains(&ids[0]) && page.contains(&ids[1]));
 }

@@ -117,6 +117,21 @@ async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
+/// Polls a JS condition until it is true, at most [`WAIT`].
+async fn wait_js(c: &Client, cond: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if c.execute(cond, vec![]).await.unwrap() == json!(true) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {cond}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn sign_in(c: &Client, h: &WebHarness, user: &str) {
     c.goto(&format!("{}/web", h.base)).await.unwrap();
     let form = wait_css(c, "#sign-in-form").await;
@@ -337,6 +352,25 @@ async fn browser_end_to_end() {
         .unwrap();
     act(&c, "RECTIFYING", &[]).await;
     hazard_state(&c, "RECTIFYING").await;
+    // A photo of the fix, uploaded through the page's file input.
+    let photo_dir = tempfile::tempdir().unwrap();
+    let photo = photo_dir.path().join("fixed.png");
+    std::fs::write(&photo, anquan_monitor::web::qr::png("fixed", 3).unwrap()).unwrap();
+    let input = wait_css(&c, "#upload-form input[type=file]").await;
+    input.send_keys(&photo.display().to_string()).await.unwrap();
+    c.find(Locator::Id("do-upload"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "#photos img").await;
+    // It loads (same origin, allowed by the CSP, served to this session).
+    wait_js(
+        &c,
+        "var i = document.querySelector('#photos img'); return !!i && i.complete && i.naturalWidth > 0;",
+    )
+    .await;
     act(
         &c,
         "VERIFYING",

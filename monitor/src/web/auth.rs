@@ -54,7 +54,8 @@ pub struct UserSeed {
     pub username: String,
     /// PHC string from `anquan-monitor hash-password` (argon2id).
     pub password_hash: String,
-    /// One of [`WEB_ROLES`].
+    /// `enterprise`, `grid`, `county`, `city` or `admin` (see the README's
+    /// roles table).
     pub role: String,
     /// The registry person this account acts as (audit rows name them);
     /// required for every role but `admin`.
@@ -471,6 +472,24 @@ pub fn may_move_hazard(role: &str, from: &str, to: &str) -> bool {
     who.contains(&role)
 }
 
+/// Who may move a task `from → to`: its assignee works it (start,
+/// submit with evidence, resume after a rejection or when overdue);
+/// someone else from the grid, county or city assigns and reviews it (no
+/// one reviews their own work). OVERDUE is the scheduler's.
+pub fn may_move_task(role: &str, from: &str, to: &str, is_assignee: bool) -> bool {
+    const GOV: &[&str] = &["grid", "county", "city"];
+    match (from, to) {
+        ("ASSIGNED" | "OVERDUE", "IN_PROGRESS") | ("IN_PROGRESS" | "OVERDUE", "SUBMITTED") => {
+            is_assignee && role != "admin"
+        }
+        ("PLANNED", "ASSIGNED")
+        | ("SUBMITTED", "REVIEWED")
+        | ("SUBMITTED", "IN_PROGRESS")
+        | ("REVIEWED", "DONE") => GOV.contains(&role) && !is_assignee,
+        _ => false,
+    }
+}
+
 /// Who may acknowledge a warning (everyone in the workflow; not admin).
 pub fn may_ack(role: &str) -> bool {
     role != "admin"
@@ -513,6 +532,26 @@ mod tests {
         assert!(!may_move_hazard("enterprise", "DETECTED", "JUDGED"));
         assert!(!may_move_hazard("admin", "FILED", "RECTIFYING"));
         assert!(!may_move_hazard("city", "DETECTED", "CLOSED"));
+    }
+
+    #[test]
+    fn tasks_are_worked_by_the_assignee_and_reviewed_by_someone_else() {
+        assert!(may_move_task("enterprise", "ASSIGNED", "IN_PROGRESS", true));
+        assert!(may_move_task(
+            "enterprise",
+            "IN_PROGRESS",
+            "SUBMITTED",
+            true
+        ));
+        assert!(!may_move_task("enterprise", "SUBMITTED", "REVIEWED", true));
+        assert!(
+            !may_move_task("grid", "SUBMITTED", "REVIEWED", true),
+            "own work"
+        );
+        assert!(may_move_task("grid", "SUBMITTED", "REVIEWED", false));
+        assert!(!may_move_task("grid", "ASSIGNED", "IN_PROGRESS", false));
+        assert!(!may_move_task("county", "IN_PROGRESS", "OVERDUE", false));
+        assert!(!may_move_task("admin", "REVIEWED", "DONE", false));
     }
 
     #[test]

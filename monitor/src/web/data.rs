@@ -172,23 +172,66 @@ pub const MAP_W: f64 = 800.0;
 /// Map drawing area height.
 pub const MAP_H: f64 = 460.0;
 
-/// Every venue with color and devices. A device is offline, as far as the
-/// monitor knows, while it has an open warning of an `offline` rule that
-/// was not cleared at the source.
+/// Every venue with color and devices, in four queries whatever the number
+/// of venues (the dashboard re-reads this after each pushed change). The
+/// color is [`warnings::color`] over the same rows `venue_status` reads (a
+/// test compares the two). A device is offline, as far as the monitor
+/// knows, while it has an open warning of an `offline` rule that was not
+/// cleared at the source.
 pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueView>> {
+    use std::collections::HashMap;
     let rows = sqlx::query(
         "SELECT id, name, sector, region_id, lat, lon FROM venues ORDER BY region_id, id",
     )
     .fetch_all(&mut *c)
     .await?;
-    let offline: Vec<String> = sqlx::query(
-        "SELECT DISTINCT device FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0 AND rule LIKE '%offline%'",
+    // Active warnings per venue: count and highest level.
+    let mut active: HashMap<String, (i64, Option<Level>)> = HashMap::new();
+    let mut offline: HashSet<String> = HashSet::new();
+    for r in sqlx::query(
+        "SELECT venue_id, device, rule, level FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0",
     )
     .fetch_all(&mut *c)
     .await?
-    .iter()
-    .map(|r| r.try_get("device"))
-    .collect::<std::result::Result<_, _>>()?;
+    {
+        if r.try_get::<String, _>("rule")?.contains("offline") {
+            offline.insert(r.try_get("device")?);
+        }
+        if let Some(v) = opt_str(&r, "venue_id")? {
+            let e = active.entry(v).or_default();
+            e.0 += 1;
+            if let Some(l) = Level::parse(&r.try_get::<String, _>("level")?) {
+                e.1 = Some(e.1.map_or(l, |m| m.max(l)));
+            }
+        }
+    }
+    // Open hazards per venue: (major, other).
+    let mut open: HashMap<String, (i64, i64)> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT venue_id, severity FROM hazards WHERE state NOT IN ('CLOSED', 'ARCHIVED')",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    {
+        let e = open.entry(r.try_get("venue_id")?).or_default();
+        if opt_str(&r, "severity")?.as_deref() == Some("major") {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let mut devices: HashMap<String, Vec<Value>> = HashMap::new();
+    for d in sqlx::query("SELECT id, venue_id, kind FROM devices ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        let did: String = d.try_get("id")?;
+        let online = !offline.contains(&did);
+        devices
+            .entry(d.try_get("venue_id")?)
+            .or_default()
+            .push(json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}));
+    }
     let mut out = Vec::with_capacity(rows.len());
     let mut coords = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -197,35 +240,24 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
         if !scope.sees(Some(&region)) {
             continue;
         }
-        let st = warnings::venue_status(c, &id).await?;
-        let devs = sqlx::query("SELECT id, kind FROM devices WHERE venue_id = $1 ORDER BY id")
-            .bind(&id)
-            .fetch_all(&mut *c)
-            .await?;
-        let mut devices = Vec::with_capacity(devs.len());
-        let mut off = 0;
-        for d in &devs {
-            let did: String = d.try_get("id")?;
-            let online = !offline.contains(&did);
-            off += usize::from(!online);
-            devices.push(
-                json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}),
-            );
-        }
+        let (n_active, max) = active.get(&id).copied().unwrap_or_default();
+        let (major, other) = open.get(&id).copied().unwrap_or_default();
+        let devs = devices.remove(&id).unwrap_or_default();
+        let off = devs.iter().filter(|d| d["online"] == false).count();
         let (lat, lon) = (
             r.try_get::<Option<f64>, _>("lat")?,
             r.try_get::<Option<f64>, _>("lon")?,
         );
         coords.push((lat, lon));
         out.push(VenueView {
+            color: warnings::color(max, major, other),
             id,
             name: r.try_get("name")?,
             sector: r.try_get("sector")?,
             region_id: region,
-            color: st.color,
-            open_hazards: st.open_general_hazards + st.open_major_hazards,
-            active_warnings: st.active_warnings,
-            devices,
+            open_hazards: major + other,
+            active_warnings: n_active,
+            devices: devs,
             offline: off,
             lat,
             lon,
@@ -448,15 +480,33 @@ pub async fn tasks(
         .collect()
 }
 
-/// Recent reminder steps (事项催办), newest first.
+/// Recent reminder steps (事项催办), newest first, with the title and
+/// region of their task or hazard (for scoping).
 pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<Value>> {
     let rows = sqlx::query(
-        "SELECT subject, subject_id, step, fired_ms FROM reminders ORDER BY fired_ms DESC LIMIT 200",
+        "SELECT r.subject AS subject, r.subject_id AS subject_id, r.step AS step, r.fired_ms AS fired_ms, \
+         COALESCE(t.title, h.title) AS title, COALESCE(t.region_id, h.region_id) AS region_id \
+         FROM reminders r \
+         LEFT JOIN tasks t ON r.subject = 'task' AND t.id = r.subject_id \
+         LEFT JOIN hazards h ON r.subject = 'hazard' AND h.id = r.subject_id \
+         ORDER BY r.fired_ms DESC LIMIT 200",
     )
     .fetch_all(&mut *c)
     .await?;
     rows.iter()
-        .map(|r| db::row_json(r, &["subject", "subject_id", "step", "fired_ms"]))
+        .map(|r| {
+            db::row_json(
+                r,
+                &[
+                    "subject",
+                    "subject_id",
+                    "step",
+                    "fired_ms",
+                    "title",
+                    "region_id",
+                ],
+            )
+        })
         .collect()
 }
 

@@ -183,6 +183,10 @@ mod tests {
             keys.push(format!("w_{to}"));
         }
         keys.push("w_RAISED".into());
+        for (from, to) in crate::db::TASK.edges {
+            keys.push(format!("t_{from}"));
+            keys.push(format!("t_{to}"));
+        }
         for l in ["red", "orange", "yellow", "blue"] {
             keys.push(format!("lv_{l}"));
         }

@@ -24,7 +24,8 @@ use crate::App;
 use crate::config::ConfigError;
 use i18n::Lang;
 
-/// `[web]`.
+/// `[web]`: the browser front at `/web` (sign-in, sessions) and the public
+/// 安全码 pages at `/public/venues/{id}` (QR codes, period, map).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
@@ -47,6 +48,10 @@ pub struct WebConfig {
     pub map_tile_url: String,
     /// Attribution shown with the tiles (their licence usually requires it).
     pub map_attribution: String,
+    /// The period of the public safety code's color: `week` (ISO, from
+    /// Monday), `month` or `quarter`, in CST. The code shows the worst of
+    /// the current color and the real warnings raised in the period.
+    pub code_period: String,
 }
 
 impl Default for WebConfig {
@@ -59,6 +64,7 @@ impl Default for WebConfig {
             signin_window_s: 900,
             map_tile_url: String::new(),
             map_attribution: String::new(),
+            code_period: "month".into(),
         }
     }
 }
@@ -85,6 +91,12 @@ impl WebConfig {
             return Err(ConfigError::new(
                 "web.map_tile_url",
                 "must be an http(s) URL template with {z}, {x} and {y}",
+            ));
+        }
+        if !crate::public::PERIODS.contains(&self.code_period.as_str()) {
+            return Err(ConfigError::new(
+                "web.code_period",
+                format!("use one of {:?}", crate::public::PERIODS),
             ));
         }
         for (k, v) in [
@@ -116,8 +128,9 @@ impl WebConfig {
     }
 }
 
-/// The web routes (merged into [`crate::api::router`]).
-pub fn router() -> Router<App> {
+/// The web routes (merged into [`crate::api::router`]); photo uploads may
+/// be up to `upload_limit` bytes.
+pub fn router(upload_limit: usize) -> Router<App> {
     Router::new()
         .route("/", get(pages::root))
         .route("/web", get(pages::dashboard))
@@ -139,14 +152,74 @@ pub fn router() -> Router<App> {
         .route("/web/hazards/{id}", get(pages::hazard))
         .route("/web/hazards/{id}/transition", post(pages::move_hazard))
         .route("/web/hazards/{id}/list", post(pages::list_hazard))
+        .route(
+            "/web/hazards/{id}/evidence",
+            post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/web/tasks", get(pages::tasks))
+        .route("/web/tasks/{id}/transition", post(pages::move_task))
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))
         .route("/web/devices/{id}", get(pages::device))
+        .route("/web/evidence/{id}", get(pages::evidence))
         .route("/public/venues/{id}/qr.svg", get(public::qr_svg))
         .route("/public/venues/{id}/qr.png", get(public::qr_png))
         .route("/public/venues/{id}/poster", get(public::poster))
+        .layer(axum::middleware::from_fn(html_errors))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// A browser navigating to a page that fails gets an HTML page with the
+/// problem's title and detail in the UI language, not problem+json;
+/// scripts (which do not ask for `text/html`) keep the JSON.
+pub async fn html_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let (parts, _) = axum::http::Request::new(()).into_parts();
+    let lang = {
+        let mut p = parts;
+        p.headers = req.headers().clone();
+        p.uri = req.uri().clone();
+        lang_of(&p)
+    };
+    let resp = next.run(req).await;
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(wants_html && is_problem) {
+        return resp;
+    }
+    let (mut rp, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return rp.status.into_response();
+    };
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let html = render::page(
+        "error.html",
+        render::base(lang, None),
+        minijinja::context! {
+            status => rp.status.as_u16(),
+            title => problem["title"].as_str().unwrap_or_default(),
+            detail => problem["detail"].as_str().unwrap_or_default(),
+        },
+    );
+    match html {
+        Ok(h) => {
+            rp.headers.remove(header::CONTENT_TYPE);
+            rp.headers.remove(header::CONTENT_LENGTH);
+            (rp, h).into_response()
+        }
+        Err(_) => (rp, bytes).into_response(),
+    }
 }
 
 /// Headers on every web response: no framing (clickjacking of the action
@@ -251,6 +324,47 @@ pub fn url_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_config_errors_name_the_key() {
+        let ok = WebConfig::default();
+        assert!(ok.validate("127.0.0.1:8088").is_ok());
+        for (cfg, key) in [
+            (
+                WebConfig {
+                    code_period: "year".into(),
+                    ..WebConfig::default()
+                },
+                "web.code_period",
+            ),
+            (
+                WebConfig {
+                    public_base_url: "https://x.example/".into(),
+                    ..WebConfig::default()
+                },
+                "web.public_base_url",
+            ),
+            (
+                WebConfig {
+                    session_ttl_min: 0,
+                    ..WebConfig::default()
+                },
+                "web.session_ttl_min",
+            ),
+        ] {
+            assert_eq!(
+                cfg.validate("127.0.0.1:8088").map_err(|e| e.key),
+                Err(key.to_string())
+            );
+        }
+        assert!(!ok.cookie_secure("127.0.0.1:8088"));
+        assert!(ok.cookie_secure("0.0.0.0:8088"));
+        let forced = WebConfig {
+            cookie_secure: Some(true),
+            ..WebConfig::default()
+        };
+        assert!(forced.cookie_secure("127.0.0.1:8088"));
+    }
 
     #[test]
     fn url_coding_roundtrips() {

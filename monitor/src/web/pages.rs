@@ -81,7 +81,16 @@ pub async fn leaflet(Path(file): Path<String>) -> Response {
 /// A local path to go back to (never another site).
 fn local(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        // Browsers drop tabs and newlines and read `\` as `/` in URLs, so
+        // `/\tevil` or `/\evil` would leave the site.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.into()
+        }
         _ => "/web".into(),
     }
 }
@@ -406,6 +415,7 @@ pub async fn hazards(
             f => q,
             qs => qs,
             venues => venues,
+            now => app.now_ms(),
             states => ["DETECTED", "JUDGED", "FILED", "RECTIFYING", "INTERIM_CONTROL", "VERIFYING", "CLOSED", "ARCHIVED", "REOPENED"],
         },
     )
@@ -484,7 +494,9 @@ pub async fn hazard(
         .map(|to| json!({"to": to, "fields": fields_for(&state, to)}))
         .collect();
     let open = !matches!(state.as_str(), "CLOSED" | "ARCHIVED");
+    let may_upload = open && s.role != "admin" && s.person_id.is_some();
     let history = data::history(&mut c, &id).await?;
+    let photos = crate::evidence::list(&mut c, crate::evidence::Subject::Hazard, &id).await?;
     let venue = h["venue_id"].as_str().unwrap_or_default().to_string();
     let venue_name: Option<String> = sqlx::query_scalar("SELECT name FROM venues WHERE id = $1")
         .bind(&venue)
@@ -500,6 +512,9 @@ pub async fn hazard(
             actions => actions,
             may_list => open && listed.is_none() && auth::may_list(&s.role),
             history => history,
+            photos => photos,
+            may_upload => may_upload,
+            overdue => open && h["due_ms"].as_i64().is_some_and(|d| d < app.now_ms()),
             error => q.get("err").cloned(),
         },
     )
@@ -618,17 +633,34 @@ pub async fn list_hazard(
 
 /// `GET /web/tasks`: open tasks (the enterprise sees its own) and the
 /// latest 事项催办 reminder steps.
-pub async fn tasks(State(app): State<App>, s: Session) -> Result<Html<String>> {
+pub async fn tasks(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let own = s.role == "enterprise";
     let scope = data::Scope::of(&mut c, &s).await?;
     let mut ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
     ts.retain(|t| scope.sees_row(t));
-    let rs = data::reminders(&mut c).await?;
+    for t in &mut ts {
+        let from = t["state"].as_str().unwrap_or_default().to_string();
+        let mine = s.person_id.is_some() && t["assignee_id"].as_str() == s.person_id.as_deref();
+        let acts: Vec<&str> = crate::db::TASK
+            .next(&from)
+            .into_iter()
+            .filter(|to| auth::may_move_task(&s.role, &from, to, mine))
+            .collect();
+        if let Some(o) = t.as_object_mut() {
+            o.insert("actions".into(), json!(acts));
+        }
+    }
+    let mut rs = data::reminders(&mut c).await?;
+    rs.retain(|r| scope.sees_row(r));
     page(
         "tasks.html",
         base(s.lang, Some(&s)),
-        context! { nav => "tasks", tasks => ts, reminders => rs, own => own },
+        context! { nav => "tasks", tasks => ts, reminders => rs, own => own, error => q.get("err").cloned() },
     )
 }
 
@@ -647,7 +679,7 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
             regions => regions,
             today => today,
             periods => ["daily", "weekly", "half-monthly", "monthly", "quarterly"],
-            formats => ["html", "csv", "json"],
+            formats => ["html", "csv", "xlsx", "pdf", "json"],
         },
     )
 }
@@ -690,9 +722,31 @@ pub async fn report(
             .into_response(),
         "json" => axum::Json(m).into_response(),
         "html" => Html(m.html()).into_response(),
+        "xlsx" => (
+            [
+                (header::CONTENT_TYPE, crate::export::XLSX_MIME.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{period}-{date}.xlsx\""),
+                ),
+            ],
+            crate::export::xlsx(&m)?,
+        )
+            .into_response(),
+        "pdf" => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{period}-{date}.pdf\""),
+                ),
+            ],
+            crate::export::pdf(&app.cfg.reports, &m.html()).await?,
+        )
+            .into_response(),
         f => {
             return Err(Error::BadRequest(format!(
-                "format: {f:?}; use html, csv or json"
+                "format: {f:?}; use html, csv, xlsx, pdf or json"
             )));
         }
     })
@@ -722,4 +776,175 @@ pub async fn device(
             total => total,
         },
     )
+}
+
+/// `GET /web/evidence/{id}`: a photo of a task or hazard the user may see.
+pub async fn evidence(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    {
+        let mut c = app.db.acquire().await?;
+        let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "evidence",
+                id: id.clone(),
+            })?;
+        use sqlx::Row;
+        let subject: String = row.try_get("subject")?;
+        let subject_id: String = row.try_get("subject_id")?;
+        let table = if subject == "task" {
+            "tasks"
+        } else {
+            "hazards"
+        };
+        let region = sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT region_id FROM {table} WHERE id = $1"
+        ))
+        .bind(&subject_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .flatten();
+        in_scope(&mut c, &s, region.as_deref()).await?;
+    }
+    let (media, data) = crate::evidence::open(&app, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, media),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+/// `POST /web/hazards/{id}/evidence` (multipart: `csrf`, `file`): a photo
+/// for an open hazard, by a user who acts on it (not the admin) and whose
+/// region covers it. JPEG, PNG or WebP only (checked by content).
+pub async fn upload_photo(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+    mp: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let mut mp = mp.map_err(|e| Error::BadRequest(format!("send multipart/form-data: {e}")))?;
+    let too_large = app.cfg.evidence.max_bytes;
+    let part = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(too_large)
+        } else {
+            Error::BadRequest(format!("multipart: {e}"))
+        }
+    };
+    let (mut csrf, mut file) = (None, None);
+    while let Some(f) = mp.next_field().await.map_err(part)? {
+        match f.name() {
+            Some("csrf") => csrf = Some(f.text().await.map_err(part)?),
+            Some("file") => {
+                let name = f.file_name().map(str::to_string);
+                file = Some((name, f.bytes().await.map_err(part)?));
+            }
+            _ => {}
+        }
+    }
+    s.check_csrf(csrf.as_deref())?;
+    s.require(s.role != "admin", "add evidence")?;
+    let person = s.person()?.to_string();
+    {
+        let mut c = app.db.acquire().await?;
+        let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        in_scope(&mut c, &s, h["region_id"].as_str()).await?;
+        if matches!(h["state"].as_str(), Some("CLOSED" | "ARCHIVED")) {
+            return Err(Error::Conflict(format!(
+                "hazard {id} is closed; reopen it to add evidence"
+            )));
+        }
+    }
+    let (name, data) = file
+        .filter(|(_, d)| !d.is_empty())
+        .ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
+    let back = format!("/web/hazards/{}", url_encode(&id));
+    match crate::evidence::add(
+        &app,
+        crate::evidence::Subject::Hazard,
+        &id,
+        &person,
+        name.as_deref(),
+        &data,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&back).into_response()),
+        Err(e @ (Error::Invalid(_) | Error::TooLarge(_) | Error::UnsupportedMedia(_))) => {
+            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /web/tasks/{id}/transition` (form: `to`, `evidence`,
+/// `assignee_id`, `reason`, `csrf`).
+pub async fn move_task(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    let to = f.get("to").cloned().unwrap_or_default();
+    let person = s.person()?.to_string();
+    {
+        let mut c = app.db.acquire().await?;
+        let t = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+        in_scope(&mut c, &s, t["region_id"].as_str()).await?;
+        let from = t["state"].as_str().unwrap_or_default();
+        let mine = t["assignee_id"].as_str() == Some(person.as_str());
+        s.require(
+            auth::may_move_task(&s.role, from, &to, mine),
+            &format!("move a task {from} → {to}"),
+        )?;
+    }
+    let m = work::TaskMove {
+        to,
+        actor: person,
+        reason: non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username)),
+        assignee_id: non_empty(&f, "assignee_id"),
+        evidence: non_empty(&f, "evidence"),
+        checklist: Vec::new(),
+    };
+    match work::move_task(&app, &id, &m).await {
+        Ok(_) => Ok(Redirect::to("/web/tasks").into_response()),
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => Ok(Redirect::to(&format!(
+            "/web/tasks?err={}",
+            url_encode(&e.to_string())
+        ))
+        .into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(local(Some("/web/hazards?x=1")), "/web/hazards?x=1");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "",
+            "/\n/x",
+        ] {
+            assert_eq!(local(Some(bad)), "/web", "{bad:?}");
+        }
+        assert_eq!(local(None), "/web");
+    }
 }

@@ -26,7 +26,7 @@ pub fn venue_url(app: &App, venue: &str) -> String {
 /// `GET /public/venues/{id}`: the safety-code page.
 pub async fn venue_page(app: &App, lang: crate::web::i18n::Lang, id: &str) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let sc = crate::public::safety_code(&mut c, id, app.now_ms()).await?;
+    let sc = crate::public::safety_code(&mut c, id, app.now_ms(), &app.cfg.web.code_period).await?;
     page(
         "public_venue.html",
         base(lang, None),
@@ -36,7 +36,7 @@ pub async fn venue_page(app: &App, lang: crate::web::i18n::Lang, id: &str) -> Re
 
 async fn exists(app: &App, id: &str) -> Result<()> {
     let mut c = app.db.acquire().await?;
-    crate::public::safety_code(&mut c, id, app.now_ms()).await?;
+    crate::public::safety_code(&mut c, id, app.now_ms(), &app.cfg.web.code_period).await?;
     Ok(())
 }
 
@@ -72,7 +72,8 @@ pub async fn poster(
     Path(id): Path<String>,
 ) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let sc = crate::public::safety_code(&mut c, &id, app.now_ms()).await?;
+    let sc =
+        crate::public::safety_code(&mut c, &id, app.now_ms(), &app.cfg.web.code_period).await?;
     page(
         "poster.html",
         base(lang, None),

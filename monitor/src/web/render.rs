@@ -51,6 +51,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "poster.html",
         include_str!("../../web/templates/poster.html"),
     ),
+    ("error.html", include_str!("../../web/templates/error.html")),
 ];
 
 /// `YYYY-MM-DD HH:MM` in CST (UTC+8) of a Unix-ms value; empty for none.
@@ -112,6 +113,18 @@ pub fn page(name: &str, base: Value, ctx: Value) -> Result<Html<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_template_file_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/web/templates");
+        for f in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            assert!(
+                TEMPLATES.iter().any(|(n, _)| *n == name),
+                "{name} is not in TEMPLATES"
+            );
+        }
+    }
 
     #[test]
     fn every_template_parses() {

@@ -30,9 +30,11 @@ pub struct WebHarness {
     _dir: tempfile::TempDir,
 }
 
-fn extra(base: &str) -> String {
+fn extra(base: &str, evidence_dir: &std::path::Path) -> String {
     let mut s = format!(
-        "[web]\npublic_base_url = \"{base}\"\nsession_ttl_min = 60\nsignin_max_failures = 3\n"
+        "[web]\npublic_base_url = \"{base}\"\nsession_ttl_min = 60\nsignin_max_failures = 3\n\
+         [evidence]\ndir = \"{}\"\n",
+        evidence_dir.display()
     );
     for (u, role, person) in USERS {
         let hash = anquan_monitor::web::auth::hash_password(
@@ -88,7 +90,7 @@ impl WebHarness {
             &db_url.unwrap_or_else(|| super::sqlite_url(&dir)),
             "http://127.0.0.1:9",
             None,
-            &extra(&base),
+            &extra(&base, &dir.path().join("evidence")),
         );
         let clock = Arc::new(ManualClock::new(T0));
         let app = App::new(cfg, clock.clone()).await.unwrap();
@@ -376,4 +378,73 @@ pub async fn smoke(h: &WebHarness) {
             .as_u16(),
         401
     );
+}
+
+/// Uploads a photo (PNG bytes) to hazard `id` through the API; returns the
+/// evidence id.
+pub async fn upload_hazard_photo(h: &WebHarness, id: &str, png: &[u8]) -> String {
+    let b = "----anquan-web-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"actor\"\r\n\r\ncounty1\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"exit.png\"\r\nContent-Type: image/png\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(png);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let r = h
+        .http
+        .post(format!("{}/api/v1/hazards/{id}/evidence", h.base))
+        .bearer_auth(OP)
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// `POST /web/hazards/{id}/evidence` as a browser sends it (multipart with
+/// `csrf` and `file`); returns the status and the `Location`.
+pub async fn web_upload(
+    h: &WebHarness,
+    cookie: &str,
+    id: &str,
+    csrf: Option<&str>,
+    data: &[u8],
+) -> (u16, String) {
+    let b = "----anquan-web-form-boundary";
+    let mut body = Vec::new();
+    if let Some(t) = csrf {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let r = h
+        .http
+        .post(format!("{}/web/hazards/{id}/evidence", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), loc)
 }

@@ -6,6 +6,8 @@
   var el = document.getElementById("i18n");
   if (el) { try { strings = JSON.parse(el.textContent); } catch (e) { strings = {}; } }
   function t(k) { return strings[k] || k; }
+  // A node with plain text (Leaflet puts string tooltips in innerHTML).
+  function text(s) { var e = document.createElement("span"); e.textContent = s; return e; }
   var csrfMeta = document.querySelector('meta[name="csrf"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
 
@@ -174,7 +176,7 @@
       pts.push([v.lat, v.lon]);
       window.L.circleMarker([v.lat, v.lon], {
         radius: 10, color: "#fff", weight: 2, fillColor: hex[v.color] || "#888", fillOpacity: 0.9
-      }).bindTooltip(v.name + ": " + t("code_" + v.color)).addTo(map);
+      }).bindTooltip(text(v.name + ": " + t("code_" + v.color))).addTo(map);
     });
     if (pts.length) { map.fitBounds(pts, { padding: [30, 30], maxZoom: 15 }); } else { map.setView([30, 120], 5); }
   }
