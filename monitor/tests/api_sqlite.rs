@@ -285,3 +285,51 @@ async fn sqlite_public_reports_are_rate_limited() {
     );
     assert_eq!(&codes[3..], &[429, 429], "{codes:?}");
 }
+
+/// A batch whose fast path fails (here: a trigger refuses one event's row)
+/// is rolled back and taken again event by event: the bad event alone is
+/// refused (503, the gateway retries), the others in the same batches are
+/// stored once, and nothing of the bad one stays.
+#[tokio::test]
+async fn sqlite_failed_fast_path_falls_back_event_by_event() {
+    let (h, _d) = harness(false).await;
+    sqlx::query(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON alarm_events \
+         WHEN NEW.event_id = 'gw-01/s1/bad-1/gas.lel/1' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&h.app.db)
+    .await
+    .unwrap();
+    let mut calls = Vec::new();
+    for i in 0..12u32 {
+        let dev = if i == 5 {
+            "bad-1".to_string()
+        } else {
+            format!("ok-{i}")
+        };
+        let ev = common::event_on(1, &dev, "gas.lel", "raised", "red");
+        let h = &h;
+        calls.push(async move { h.alarm(&ev).await });
+    }
+    // All at once, so they share batches with the bad one.
+    let answers = scenarios::futures_join_all(calls).await;
+    for (i, (s, a)) in answers.iter().enumerate() {
+        if i == 5 {
+            assert_eq!(*s, 503, "{a}");
+        } else {
+            assert_eq!(*s, 200, "{i}: {a}");
+            assert_eq!(a["duplicate"], false);
+        }
+    }
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    let ws = ws.as_array().unwrap();
+    assert_eq!(ws.len(), 11, "{ws:?}");
+    assert!(ws.iter().all(|w| w["device"] != "bad-1"));
+    let fallback = scenarios::metric(
+        &h,
+        r#"anquan_monitor_intake_batches_total{path="fallback"}"#,
+    )
+    .await;
+    assert!(fallback >= Some(1.0), "{fallback:?}");
+}

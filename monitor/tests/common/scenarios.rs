@@ -1420,7 +1420,7 @@ pub async fn concurrent_intake(h: &Harness) {
 }
 
 /// Runs the futures concurrently on this task, answers in order.
-async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+pub async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
