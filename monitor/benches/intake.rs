@@ -33,7 +33,11 @@ fn cpu_secs() -> f64 {
 /// the monitor's share.
 fn client_cpu_secs() -> f64 {
     let mut total = 0.0;
-    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for t in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
         let Some((head, rest)) = stat.rsplit_once(')') else {
             continue;

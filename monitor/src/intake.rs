@@ -464,7 +464,8 @@ async fn create(
             ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
         ),
     );
-    let calls = warnings::call_list_upto(app, c, ev.level, region.as_deref(), now, 1).await?;
+    let calls =
+        warnings::call_list_channels_upto(app, c, ev.level, region.as_deref(), now, 1).await?;
     match calls.first() {
         Some(p) => {
             let msg = warnings::message(
@@ -528,7 +529,7 @@ async fn notify_escalation(
     let region = opt_str(w, "region_id")?;
     let place = opt_str(w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
     let rank = usize::try_from(rank).unwrap_or(usize::MAX);
-    let calls = warnings::call_list_upto(
+    let calls = warnings::call_list_channels_upto(
         app,
         c,
         level,

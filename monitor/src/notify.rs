@@ -205,8 +205,8 @@ pub async fn queue(
     Ok(n)
 }
 
-/// [`queue`] for an intake batch: the rows go to `d`, written when the
-/// batch commits.
+/// [`queue`] for an intake batch, to a person whose channels came with the
+/// call list: the rows go to `d`, written when the batch commits.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_deferred(
     app: &App,
@@ -216,21 +216,22 @@ pub async fn queue_deferred(
     dedupe: &str,
     subject: &str,
     subject_id: &str,
-    person: &str,
+    person: &crate::registry::OnCall,
     purpose: &str,
     title: &str,
     body: &str,
 ) -> Result<()> {
-    let Some(targets) = targets(app, c, now, subject_id, person).await? else {
+    if !person.registered {
+        unroutable(c, now, subject_id, &person.id).await?;
         return Ok(());
-    };
-    for (channel, target) in targets {
+    }
+    for (channel, target) in channels(app, person.email.clone(), person.webhook.clone()) {
         d.delivery(
             now,
             format!("{dedupe}:{channel}"),
             subject,
             subject_id,
-            person,
+            &person.id,
             channel,
             target,
             purpose,
@@ -239,6 +240,39 @@ pub async fn queue_deferred(
         );
     }
     Ok(())
+}
+
+/// The channels messages go to: the webhook, and the e-mail address when
+/// `[notify.smtp]` is set.
+fn channels(
+    app: &App,
+    email: Option<String>,
+    webhook: Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut targets = Vec::new();
+    if let Some(w) = webhook {
+        targets.push(("webhook", w));
+    }
+    if app.notifier.has_email() {
+        if let Some(e) = email {
+            targets.push(("email", e));
+        }
+    }
+    targets
+}
+
+async fn unroutable(c: &mut AnyConnection, now: i64, subject_id: &str, person: &str) -> Result<()> {
+    db::audit(
+        c,
+        now,
+        "system:notifier",
+        "delivery",
+        subject_id,
+        None,
+        "UNROUTABLE",
+        &format!("person {person} is not in the registry"),
+    )
+    .await
 }
 
 /// The channels of `person`: `None` (audited) when not in the registry.
@@ -254,29 +288,14 @@ async fn targets(
         .fetch_optional(&mut *c)
         .await?
     else {
-        db::audit(
-            c,
-            now,
-            "system:notifier",
-            "delivery",
-            subject_id,
-            None,
-            "UNROUTABLE",
-            &format!("person {person} is not in the registry"),
-        )
-        .await?;
+        unroutable(c, now, subject_id, person).await?;
         return Ok(None);
     };
-    let mut targets = Vec::new();
-    if let Some(w) = db::opt_str(&p, "webhook")? {
-        targets.push(("webhook", w));
-    }
-    if app.notifier.has_email() {
-        if let Some(e) = db::opt_str(&p, "email")? {
-            targets.push(("email", e));
-        }
-    }
-    Ok(Some(targets))
+    Ok(Some(channels(
+        app,
+        db::opt_str(&p, "email")?,
+        db::opt_str(&p, "webhook")?,
+    )))
 }
 
 /// Sends the due deliveries. Returns (sent, failed attempts).

@@ -401,6 +401,19 @@ pub async fn ancestor_of_tier(
     Ok(None)
 }
 
+/// A person on a call list, with the channels of their `people` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnCall {
+    /// The person.
+    pub id: String,
+    /// Whether a `people` row exists (a roster may name someone deleted).
+    pub registered: bool,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Webhook URL.
+    pub webhook: Option<String>,
+}
+
 /// The people on duty at `now_ms` in `role` for `region` or its ancestors,
 /// nearest region first, then by rank; each person once.
 pub async fn on_duty(
@@ -409,6 +422,21 @@ pub async fn on_duty(
     role: &str,
     now_ms: i64,
 ) -> Result<Vec<String>> {
+    Ok(on_duty_channels(c, region, role, now_ms)
+        .await?
+        .into_iter()
+        .map(|o| o.id)
+        .collect())
+}
+
+/// [`on_duty`] with each person's channels, in the same query (intake
+/// needs them for the call it queues).
+pub async fn on_duty_channels(
+    c: &mut AnyConnection,
+    region: Option<&str>,
+    role: &str,
+    now_ms: i64,
+) -> Result<Vec<OnCall>> {
     // One query (intake runs this per alarm): the region and its ancestors
     // (at most 9 levels, as `region_chain`), nearest first; an
     // unregistered site gets the cities' rosters.
@@ -420,7 +448,8 @@ pub async fn on_duty(
                    UNION ALL \
                    SELECT r.parent_id, c.depth + 1 FROM chain c JOIN regions r ON r.id = c.id \
                    WHERE r.parent_id IS NOT NULL AND c.depth < 8) \
-                 SELECT d.person_id AS person_id FROM chain c JOIN duty d ON d.region_id = c.id \
+                 SELECT d.person_id AS person_id, p.id AS pid, p.email AS email, p.webhook AS webhook \
+                 FROM chain c JOIN duty d ON d.region_id = c.id LEFT JOIN people p ON p.id = d.person_id \
                  WHERE d.role = $2 AND (d.from_ms IS NULL OR d.from_ms <= $3) \
                  AND (d.until_ms IS NULL OR d.until_ms > $3) \
                  ORDER BY c.depth, d.rank, d.person_id",
@@ -433,7 +462,8 @@ pub async fn on_duty(
         }
         None => {
             sqlx::query(
-                "SELECT d.person_id AS person_id FROM duty d JOIN regions r ON r.id = d.region_id \
+                "SELECT d.person_id AS person_id, p.id AS pid, p.email AS email, p.webhook AS webhook \
+                 FROM duty d JOIN regions r ON r.id = d.region_id LEFT JOIN people p ON p.id = d.person_id \
                  WHERE r.parent_id IS NULL AND d.role = $1 \
                  AND (d.from_ms IS NULL OR d.from_ms <= $2) AND (d.until_ms IS NULL OR d.until_ms > $2) \
                  ORDER BY r.id, d.rank, d.person_id",
@@ -444,11 +474,40 @@ pub async fn on_duty(
             .await?
         }
     };
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<OnCall> = Vec::new();
     for r in rows {
-        let p: String = r.try_get("person_id")?;
-        if !out.contains(&p) {
-            out.push(p);
+        let id: String = r.try_get("person_id")?;
+        if out.iter().any(|o| o.id == id) {
+            continue;
+        }
+        out.push(OnCall {
+            id,
+            registered: opt_str(&r, "pid")?.is_some(),
+            email: opt_str(&r, "email")?,
+            webhook: opt_str(&r, "webhook")?,
+        });
+    }
+    Ok(out)
+}
+
+/// The first `n` (at least) of the call list for `roles` with their
+/// channels (see [`call_list_upto`]).
+pub async fn call_list_channels_upto(
+    c: &mut AnyConnection,
+    roles: &[String],
+    region: Option<&str>,
+    now_ms: i64,
+    n: usize,
+) -> Result<Vec<OnCall>> {
+    let mut out: Vec<OnCall> = Vec::new();
+    for role in roles {
+        if out.len() >= n {
+            break;
+        }
+        for p in on_duty_channels(c, region, role, now_ms).await? {
+            if !out.iter().any(|o| o.id == p.id) {
+                out.push(p);
+            }
         }
     }
     Ok(out)
