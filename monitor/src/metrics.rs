@@ -54,6 +54,8 @@ pub struct Metrics {
     pub db_errors: IntCounterVec,
     /// Evidence uploads refused, by reason (type, too_large, bad_request).
     pub evidence_rejected: IntCounterVec,
+    /// Web sign-ins, by result (ok, failed, refused by the rate limit).
+    pub web_signins: IntCounterVec,
 }
 
 const P: &str = "anquan_monitor_";
@@ -79,6 +81,8 @@ pub const REJECT_REASONS: [&str; 5] = [
 pub const DB_SOURCES: [&str; 4] = ["api", "intake", "scheduler", "metrics"];
 /// Hazard severities (`unjudged` until set).
 pub const SEVERITIES: [&str; 3] = ["general", "major", "unjudged"];
+/// Results of a web sign-in.
+pub const SIGNIN_RESULTS: [&str; 3] = ["ok", "failed", "refused"];
 /// Reasons an evidence upload is refused.
 pub const EVIDENCE_REASONS: [&str; 3] = ["type", "too_large", "bad_request"];
 
@@ -248,6 +252,13 @@ impl Metrics {
                 "reason",
                 &EVIDENCE_REASONS,
             ),
+            web_signins: counter_vec(
+                &r,
+                "web_signins_total",
+                "Web sign-ins, by result (ok, failed: wrong name or password, refused: over the rate limit).",
+                "result",
+                &SIGNIN_RESULTS,
+            ),
             registry: r,
         }
     }
@@ -362,10 +373,11 @@ mod tests {
             "anquan_monitor_scheduler_ticks_total{result=\"ok\"}",
             "anquan_monitor_db_errors_total{source=\"api\"}",
             "anquan_monitor_evidence_rejected_total{reason=\"type\"}",
+            "anquan_monitor_web_signins_total{result=\"refused\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 15 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 15);
+        // 16 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 16);
     }
 }

@@ -99,6 +99,11 @@ async fn sign_in_wrong_password_and_rate_limit() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
     );
+    // Counted on /metrics: one ok (the first), three failed, one refused.
+    let m = &h.app.metrics.web_signins;
+    assert_eq!(m.with_label_values(&["ok"]).get(), 1);
+    assert_eq!(m.with_label_values(&["failed"]).get(), 3);
+    assert_eq!(m.with_label_values(&["refused"]).get(), 1);
     h.clock.advance_ms(901_000);
     let (s, _, _) = sign("county", password("county")).await;
     assert_eq!(s, 303, "the window passed");

@@ -204,6 +204,10 @@ pub async fn sign_in(
         .allowed(&keys, now, w.signin_max_failures, window)
     {
         tracing::warn!(user = %f.username, %ip, "sign-in refused: too many failures");
+        app.metrics
+            .web_signins
+            .with_label_values(&["refused"])
+            .inc();
         return Err(Error::TooMany(format!(
             "too many failed sign-ins; wait {} s",
             w.signin_window_s
@@ -212,6 +216,7 @@ pub async fn sign_in(
     match auth::sign_in(&app, &f.username, &f.password).await? {
         Some(raw) => {
             app.limiter.clear(&keys[0]);
+            app.metrics.web_signins.with_label_values(&["ok"]).inc();
             Ok((
                 StatusCode::SEE_OTHER,
                 [
@@ -223,6 +228,7 @@ pub async fn sign_in(
         }
         None => {
             app.limiter.failed(&keys, now, window);
+            app.metrics.web_signins.with_label_values(&["failed"]).inc();
             tracing::info!(user = %f.username, %ip, "sign-in failed");
             let html = page(
                 "sign_in.html",
