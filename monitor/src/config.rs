@@ -94,8 +94,8 @@ impl Default for ReportsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvidenceConfig {
-    /// Where the files go (created at start; relative to the working
-    /// directory).
+    /// Where the files go (created on the first upload; relative to the
+    /// working directory).
     pub dir: String,
     /// Largest photo, bytes.
     pub max_bytes: usize,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use crate::db::{self, opt_str};
+use crate::deferred::Deferred;
 use crate::error::{Error, Result};
 use crate::{App, notify, warnings};
 
@@ -166,8 +167,18 @@ async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
     let now = app.now_ms();
     if app.intake.fast.load(Ordering::Relaxed) {
         match fast_batch(app, batch, now).await {
-            Ok(out) => return out,
+            Ok(out) => {
+                app.metrics
+                    .intake_batches
+                    .with_label_values(&["fast"])
+                    .inc();
+                return out;
+            }
             Err(e) => {
+                app.metrics
+                    .intake_batches
+                    .with_label_values(&["fallback"])
+                    .inc();
                 tracing::debug!(error = %e, events = batch.len(), "intake: batch fast path failed; taking the events one by one");
             }
         }
@@ -204,6 +215,7 @@ async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
 async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Outcome>>> {
     let mut tx = app.db.begin().await?;
     let mut seen = stored(&mut tx, batch).await?;
+    let mut d = Deferred::default();
     let mut out = Vec::with_capacity(batch.len());
     for (ev, _) in batch {
         let id = ev.event_id.as_str();
@@ -215,10 +227,11 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
             }));
             continue;
         }
-        let warning_id = apply(app, &mut tx, ev, now).await?;
-        // No ON CONFLICT: another replica storing the same event meanwhile
-        // makes this fail, and the careful path answers it as a duplicate.
-        insert_event(&mut tx, ev, warning_id.as_deref(), now, false).await?;
+        let warning_id = apply(app, &mut tx, &mut d, ev, now).await?;
+        // Without ON CONFLICT: another replica storing the same event
+        // meanwhile fails the batch, and the careful path answers it as a
+        // duplicate.
+        d.event(ev, warning_id.as_deref(), now);
         seen.insert(id.to_string(), warning_id.clone());
         out.push(Ok(Outcome {
             event_id: id.to_string(),
@@ -226,19 +239,24 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
             duplicate: false,
         }));
     }
+    d.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(out)
 }
 
 /// The events of `batch` already stored, with their warnings: one query.
 async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<String, Option<String>>> {
-    let marks: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+    // Padded to a power of two (repeating an id), so at most nine shapes
+    // of this statement exist and each stays prepared.
+    let n = batch.len().next_power_of_two();
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT event_id, warning_id FROM alarm_events WHERE event_id IN ({})",
         marks.join(", ")
     );
     let mut q = sqlx::query(&sql);
-    for (ev, _) in batch {
+    for i in 0..n {
+        let (ev, _) = &batch[i.min(batch.len() - 1)];
         q = q.bind(ev.event_id.as_str());
     }
     let mut out = HashMap::new();
@@ -248,42 +266,29 @@ async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<String, 
     Ok(out)
 }
 
-/// Stores the event row. `if_new`: skip it when present (returns whether
-/// it was inserted); otherwise a present row is an error.
-async fn insert_event(
-    c: &mut AnyConnection,
-    ev: &AlarmEvent,
-    warning_id: Option<&str>,
-    now: i64,
-    if_new: bool,
-) -> Result<bool> {
-    let sql = if if_new {
+/// Stores the event row unless present; returns whether it was new.
+async fn insert_event(c: &mut AnyConnection, ev: &AlarmEvent, now: i64) -> Result<bool> {
+    let n = sqlx::query(
         "INSERT INTO alarm_events (event_id, warning_id, site, device, kind, rule, level, state, \
          value, threshold, ts_ms, gateway, received_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT (event_id) DO NOTHING"
-    } else {
-        "INSERT INTO alarm_events (event_id, warning_id, site, device, kind, rule, level, state, \
-         value, threshold, ts_ms, gateway, received_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    };
-    let n = sqlx::query(sql)
-        .bind(ev.event_id.as_str())
-        .bind(warning_id.map(str::to_string))
-        .bind(ev.site.as_str())
-        .bind(ev.device.as_str())
-        .bind(ev.kind.to_string())
-        .bind(ev.rule.as_str())
-        .bind(ev.level.as_str())
-        .bind(ev.state.as_str())
-        .bind(f64::from(ev.value))
-        .bind(f64::from(ev.threshold))
-        .bind(i64::try_from(ev.ts_ms).unwrap_or(i64::MAX))
-        .bind(ev.gateway.as_str())
-        .bind(now)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(ev.event_id.as_str())
+    .bind(ev.site.as_str())
+    .bind(ev.device.as_str())
+    .bind(ev.kind.to_string())
+    .bind(ev.rule.as_str())
+    .bind(ev.level.as_str())
+    .bind(ev.state.as_str())
+    .bind(f64::from(ev.value))
+    .bind(f64::from(ev.threshold))
+    .bind(i64::try_from(ev.ts_ms).unwrap_or(i64::MAX))
+    .bind(ev.gateway.as_str())
+    .bind(now)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -293,7 +298,7 @@ async fn accept_in(
     ev: &AlarmEvent,
     now: i64,
 ) -> Result<Outcome> {
-    let inserted = insert_event(tx, ev, None, now, true).await?;
+    let inserted = insert_event(tx, ev, now).await?;
     if !inserted {
         let row = sqlx::query("SELECT warning_id FROM alarm_events WHERE event_id = $1")
             .bind(ev.event_id.as_str())
@@ -306,7 +311,9 @@ async fn accept_in(
             duplicate: true,
         });
     }
-    let warning_id = apply(app, tx, ev, now).await?;
+    let mut d = Deferred::default();
+    let warning_id = apply(app, tx, &mut d, ev, now).await?;
+    d.flush(tx).await?;
     if let Some(w) = &warning_id {
         sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
             .bind(w)
@@ -329,14 +336,15 @@ pub fn alarm_key(ev: &AlarmEvent) -> String {
 async fn apply(
     app: &App,
     c: &mut AnyConnection,
+    d: &mut Deferred,
     ev: &AlarmEvent,
     now: i64,
 ) -> Result<Option<String>> {
     let key = alarm_key(ev);
     let actor = format!("gateway:{}", ev.gateway);
     let open = sqlx::query(
-        "SELECT id, state, level, max_level, acked_ms, ack_due_ms FROM warnings \
-         WHERE alarm_key = $1 AND state <> 'RESOLVED'",
+        "SELECT id, state, level, max_level, acked_ms, ack_due_ms, notify_rank, region_id, venue_id \
+         FROM warnings WHERE alarm_key = $1 AND state <> 'RESOLVED'",
     )
     .bind(&key)
     .fetch_optional(&mut *c)
@@ -347,7 +355,7 @@ async fn apply(
             // event, nothing to do.
             return Ok(None);
         }
-        return create(app, c, ev, &key, &actor, now).await.map(Some);
+        return create(app, c, d, ev, &key, &actor, now).await.map(Some);
     };
     let id: String = w.try_get("id")?;
     let state: String = w.try_get("state")?;
@@ -362,8 +370,7 @@ async fn apply(
                 .bind(&id)
                 .execute(&mut *c)
                 .await?;
-            db::audit(
-                c,
+            d.audit(
                 now,
                 &actor,
                 "warning_clear",
@@ -371,8 +378,7 @@ async fn apply(
                 Some(&state),
                 "CLEARABLE",
                 &format!("alarm {} cleared at the source (event {}); the warning may be resolved once disposed", ev.rule, ev.event_id),
-            )
-            .await?;
+            );
         }
         _ => {
             let new = ev.level;
@@ -382,7 +388,7 @@ async fn apply(
                 new_due = Some(due.map_or(d, |x| x.min(d)));
             }
             if !acked && new > max {
-                notify_escalation(app, c, ev, &id, new, now).await?;
+                notify_escalation(app, c, d, ev, &w, new, now).await?;
             }
             sqlx::query(
                 "UPDATE warnings SET level = $1, max_level = $2, clearable = 0, ack_due_ms = $3, \
@@ -395,8 +401,7 @@ async fn apply(
             .bind(&id)
             .execute(&mut *c)
             .await?;
-            db::audit(
-                c,
+            d.audit(
                 now,
                 &actor,
                 "warning_level",
@@ -407,8 +412,7 @@ async fn apply(
                     "alarm {} {} (event {}, value {} vs {})",
                     ev.rule, ev.state, ev.event_id, ev.value, ev.threshold
                 ),
-            )
-            .await?;
+            );
         }
     }
     Ok(Some(id))
@@ -417,6 +421,7 @@ async fn apply(
 async fn create(
     app: &App,
     c: &mut AnyConnection,
+    d: &mut Deferred,
     ev: &AlarmEvent,
     key: &str,
     actor: &str,
@@ -447,8 +452,7 @@ async fn create(
     let place = venue
         .clone()
         .unwrap_or_else(|| format!("unregistered site {}", ev.site));
-    db::audit(
-        c,
+    d.audit(
         now,
         actor,
         "warning",
@@ -459,8 +463,7 @@ async fn create(
             "{} alarm {} on {} at {place}: {} vs threshold {} (event {})",
             ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
         ),
-    )
-    .await?;
+    );
     let calls = warnings::call_list_upto(app, c, ev.level, region.as_deref(), now, 1).await?;
     match calls.first() {
         Some(p) => {
@@ -473,9 +476,10 @@ async fn create(
                 ev.value,
                 ev.threshold,
             );
-            notify::queue(
+            notify::queue_deferred(
                 app,
                 c,
+                d,
                 now,
                 &format!("warning:{id}:call:0"),
                 "warning",
@@ -488,8 +492,7 @@ async fn create(
             .await?;
         }
         None => {
-            db::audit(
-                c,
+            d.audit(
                 now,
                 "system:router",
                 "warning_call",
@@ -497,8 +500,7 @@ async fn create(
                 None,
                 "NOBODY",
                 "no one on duty for this region and level; fix the roster",
-            )
-            .await?;
+            );
         }
     }
     if let Some(v) = &venue {
@@ -514,19 +516,17 @@ async fn create(
 async fn notify_escalation(
     app: &App,
     c: &mut AnyConnection,
+    d: &mut Deferred,
     ev: &AlarmEvent,
-    id: &str,
+    w: &sqlx::any::AnyRow,
     level: Level,
     now: i64,
 ) -> Result<()> {
-    let w = sqlx::query("SELECT notify_rank, region_id, venue_id FROM warnings WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *c)
-        .await?;
+    let id: String = w.try_get("id")?;
+    let id = id.as_str();
     let rank: i64 = w.try_get("notify_rank")?;
-    let region = opt_str(&w, "region_id")?;
-    let place =
-        opt_str(&w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
+    let region = opt_str(w, "region_id")?;
+    let place = opt_str(w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
     let rank = usize::try_from(rank).unwrap_or(usize::MAX);
     let calls = warnings::call_list_upto(
         app,
@@ -547,9 +547,10 @@ async fn notify_escalation(
             ev.value,
             ev.threshold,
         );
-        notify::queue(
+        notify::queue_deferred(
             app,
             c,
+            d,
             now,
             &format!("warning:{id}:level:{level}"),
             "warning",
@@ -570,21 +571,20 @@ pub async fn venue_of(
     site: &str,
     device: &str,
 ) -> Result<(Option<String>, Option<String>)> {
+    // One query: the device's binding first, else the first venue of the
+    // site.
     let row = sqlx::query(
-        "SELECT v.id AS id, v.region_id AS region_id FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id = $1",
+        "SELECT id, region_id FROM ( \
+           SELECT v.id AS id, v.region_id AS region_id, 0 AS pri \
+           FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id = $1 \
+           UNION ALL \
+           SELECT id, region_id, 1 AS pri FROM venues WHERE site = $2) x \
+         ORDER BY pri, id LIMIT 1",
     )
     .bind(device)
+    .bind(site)
     .fetch_optional(&mut *c)
     .await?;
-    let row = match row {
-        Some(r) => Some(r),
-        None => {
-            sqlx::query("SELECT id, region_id FROM venues WHERE site = $1 ORDER BY id")
-                .bind(site)
-                .fetch_optional(&mut *c)
-                .await?
-        }
-    };
     match row {
         Some(r) => Ok((Some(r.try_get("id")?), Some(r.try_get("region_id")?))),
         None => Ok((None, None)),

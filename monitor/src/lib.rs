@@ -13,6 +13,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod deferred;
 pub mod error;
 pub mod evidence;
 pub mod export;

@@ -176,33 +176,9 @@ pub async fn queue(
     title: &str,
     body: &str,
 ) -> Result<usize> {
-    let Some(p) = sqlx::query("SELECT email, webhook FROM people WHERE id = $1")
-        .bind(person)
-        .fetch_optional(&mut *c)
-        .await?
-    else {
-        db::audit(
-            c,
-            now,
-            "system:notifier",
-            "delivery",
-            subject_id,
-            None,
-            "UNROUTABLE",
-            &format!("person {person} is not in the registry"),
-        )
-        .await?;
+    let Some(targets) = targets(app, c, now, subject_id, person).await? else {
         return Ok(0);
     };
-    let mut targets = Vec::new();
-    if let Some(w) = db::opt_str(&p, "webhook")? {
-        targets.push(("webhook", w));
-    }
-    if app.notifier.has_email() {
-        if let Some(e) = db::opt_str(&p, "email")? {
-            targets.push(("email", e));
-        }
-    }
     let mut n = 0;
     for (channel, target) in targets {
         n += sqlx::query(
@@ -227,6 +203,80 @@ pub async fn queue(
         .rows_affected() as usize;
     }
     Ok(n)
+}
+
+/// [`queue`] for an intake batch: the rows go to `d`, written when the
+/// batch commits.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_deferred(
+    app: &App,
+    c: &mut AnyConnection,
+    d: &mut crate::deferred::Deferred,
+    now: i64,
+    dedupe: &str,
+    subject: &str,
+    subject_id: &str,
+    person: &str,
+    purpose: &str,
+    title: &str,
+    body: &str,
+) -> Result<()> {
+    let Some(targets) = targets(app, c, now, subject_id, person).await? else {
+        return Ok(());
+    };
+    for (channel, target) in targets {
+        d.delivery(
+            now,
+            format!("{dedupe}:{channel}"),
+            subject,
+            subject_id,
+            person,
+            channel,
+            target,
+            purpose,
+            title,
+            body,
+        );
+    }
+    Ok(())
+}
+
+/// The channels of `person`: `None` (audited) when not in the registry.
+async fn targets(
+    app: &App,
+    c: &mut AnyConnection,
+    now: i64,
+    subject_id: &str,
+    person: &str,
+) -> Result<Option<Vec<(&'static str, String)>>> {
+    let Some(p) = sqlx::query("SELECT email, webhook FROM people WHERE id = $1")
+        .bind(person)
+        .fetch_optional(&mut *c)
+        .await?
+    else {
+        db::audit(
+            c,
+            now,
+            "system:notifier",
+            "delivery",
+            subject_id,
+            None,
+            "UNROUTABLE",
+            &format!("person {person} is not in the registry"),
+        )
+        .await?;
+        return Ok(None);
+    };
+    let mut targets = Vec::new();
+    if let Some(w) = db::opt_str(&p, "webhook")? {
+        targets.push(("webhook", w));
+    }
+    if app.notifier.has_email() {
+        if let Some(e) = db::opt_str(&p, "email")? {
+            targets.push(("email", e));
+        }
+    }
+    Ok(Some(targets))
 }
 
 /// Sends the due deliveries. Returns (sent, failed attempts).

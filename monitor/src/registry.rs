@@ -409,35 +409,46 @@ pub async fn on_duty(
     role: &str,
     now_ms: i64,
 ) -> Result<Vec<String>> {
-    let chain = match region {
-        Some(r) => region_chain(c, r).await?,
+    // One query (intake runs this per alarm): the region and its ancestors
+    // (at most 9 levels, as `region_chain`), nearest first; an
+    // unregistered site gets the cities' rosters.
+    let rows = match region {
+        Some(r) => {
+            sqlx::query(
+                "WITH RECURSIVE chain (id, depth) AS ( \
+                   SELECT CAST($1 AS TEXT), CAST(0 AS BIGINT) \
+                   UNION ALL \
+                   SELECT r.parent_id, c.depth + 1 FROM chain c JOIN regions r ON r.id = c.id \
+                   WHERE r.parent_id IS NOT NULL AND c.depth < 8) \
+                 SELECT d.person_id AS person_id FROM chain c JOIN duty d ON d.region_id = c.id \
+                 WHERE d.role = $2 AND (d.from_ms IS NULL OR d.from_ms <= $3) \
+                 AND (d.until_ms IS NULL OR d.until_ms > $3) \
+                 ORDER BY c.depth, d.rank, d.person_id",
+            )
+            .bind(r)
+            .bind(role)
+            .bind(now_ms)
+            .fetch_all(&mut *c)
+            .await?
+        }
         None => {
-            // An unregistered site: the cities' rosters.
-            sqlx::query("SELECT id FROM regions WHERE parent_id IS NULL ORDER BY id")
-                .fetch_all(&mut *c)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<Result<_, _>>()?
+            sqlx::query(
+                "SELECT d.person_id AS person_id FROM duty d JOIN regions r ON r.id = d.region_id \
+                 WHERE r.parent_id IS NULL AND d.role = $1 \
+                 AND (d.from_ms IS NULL OR d.from_ms <= $2) AND (d.until_ms IS NULL OR d.until_ms > $2) \
+                 ORDER BY r.id, d.rank, d.person_id",
+            )
+            .bind(role)
+            .bind(now_ms)
+            .fetch_all(&mut *c)
+            .await?
         }
     };
     let mut out: Vec<String> = Vec::new();
-    for reg in chain {
-        let rows = sqlx::query(
-            "SELECT person_id FROM duty WHERE role = $1 AND region_id = $2 \
-             AND (from_ms IS NULL OR from_ms <= $3) AND (until_ms IS NULL OR until_ms > $3) \
-             ORDER BY rank, person_id",
-        )
-        .bind(role)
-        .bind(&reg)
-        .bind(now_ms)
-        .fetch_all(&mut *c)
-        .await?;
-        for r in rows {
-            let p: String = r.try_get("person_id")?;
-            if !out.contains(&p) {
-                out.push(p);
-            }
+    for r in rows {
+        let p: String = r.try_get("person_id")?;
+        if !out.contains(&p) {
+            out.push(p);
         }
     }
     Ok(out)

@@ -49,6 +49,8 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::photo_evidence(&h, files.path()).await;
+    let h = Harness::start(&pg.database("burst").await, false).await;
+    scenarios::concurrent_intake(&h).await;
     let h = Harness::start(&pg.database("files").await, false).await;
     scenarios::report_files(&h, false).await;
     // Two replicas on one database.

@@ -279,3 +279,9 @@ async fn sqlite_public_reports_are_rate_limited() {
     );
     assert_eq!(&codes[3..], &[429, 429], "{codes:?}");
 }
+
+#[tokio::test]
+async fn sqlite_concurrent_intake_shares_batches() {
+    let (h, _d) = harness(false).await;
+    scenarios::concurrent_intake(&h).await;
+}

@@ -1355,3 +1355,90 @@ pub async fn report_files(h: &Harness, pdf: bool) {
     assert_eq!(s, 400);
     assert!(String::from_utf8_lossy(&b).contains("xlsx or pdf"));
 }
+
+/// Many requests at once (they share group-commit batches): 16 copies of
+/// one event and 16 new alarms. One copy is new, the others are
+/// duplicates of it with the same warning; every new alarm has its
+/// warning, its RAISED audit row, its stored event and its queued call.
+pub async fn concurrent_intake(h: &Harness) {
+    let mut calls = Vec::new();
+    for i in 0..32u32 {
+        let ev = if i % 2 == 0 {
+            event(900, "raised", "red")
+        } else {
+            event_on(
+                900 + i,
+                &format!("burst-{i}"),
+                "gas.lel",
+                "raised",
+                "yellow",
+            )
+        };
+        calls.push(async move { h.alarm(&ev).await });
+    }
+    let answers = futures_join_all(calls).await;
+    let copies: Vec<&Value> = answers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, (s, a))| {
+            assert_eq!(*s, 200, "{a}");
+            a
+        })
+        .collect();
+    assert_eq!(
+        copies.iter().filter(|a| a["duplicate"] == false).count(),
+        1,
+        "{copies:?}"
+    );
+    // Batches took the fast path (one transaction, no savepoints).
+    assert!(metric(h, r#"anquan_monitor_intake_batches_total{path="fast"}"#).await >= Some(1.0));
+    assert_eq!(
+        metric(h, r#"anquan_monitor_intake_batches_total{path="fallback"}"#).await,
+        Some(0.0)
+    );
+    let w = &copies[0]["warning_id"];
+    assert!(w.is_string());
+    assert!(copies.iter().all(|a| &a["warning_id"] == w), "{copies:?}");
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    assert_eq!(ws.as_array().unwrap().len(), 17);
+    for wv in ws.as_array().unwrap() {
+        let id = wv["id"].as_str().unwrap();
+        let (_, full) = h.get(&format!("/api/v1/warnings/{id}")).await;
+        assert_eq!(full["events"].as_array().unwrap().len(), 1, "{full}");
+        let (_, a) = h.get(&format!("/api/v1/audit?entity_id={id}")).await;
+        assert!(
+            a.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["to_state"] == "RAISED"),
+            "{a}"
+        );
+        let (_, d) = h.get(&format!("/api/v1/deliveries?subject_id={id}")).await;
+        assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+    }
+}
+
+/// Runs the futures concurrently on this task, answers in order.
+async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}
