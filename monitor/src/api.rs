@@ -60,6 +60,8 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/hazards/{id}/transition", post(move_hazard))
         .route("/api/v1/accidents", post(accident))
         .route("/api/v1/reports/{period}", get(report))
+        .route("/api/v1/report-snapshots", get(list_snapshots))
+        .route("/api/v1/report-snapshots/{id}", get(get_snapshot))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/sanctions", get(sanctions))
@@ -607,44 +609,75 @@ async fn report(
     let mut c = app.db.acquire().await?;
     let sector = q.get("sector").map(String::as_str);
     let m = reports::report_for(&mut c, region, sector, &period, &date).await?;
-    Ok(
-        match q.get("format").map(String::as_str).unwrap_or("json") {
-            "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
-            "html" => (
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                m.html(),
-            )
-                .into_response(),
-            "json" => axum::Json(m).into_response(),
-            "xlsx" => (
-                [
-                    (header::CONTENT_TYPE, crate::export::XLSX_MIME),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"report.xlsx\"",
-                    ),
-                ],
-                crate::export::xlsx(&m)?,
-            )
-                .into_response(),
-            "pdf" => (
-                [
-                    (header::CONTENT_TYPE, "application/pdf"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"report.pdf\"",
-                    ),
-                ],
-                crate::export::pdf(&app.cfg.reports, &m.html()).await?,
-            )
-                .into_response(),
-            f => {
-                return Err(Error::BadRequest(format!(
-                    "format: {f:?}; use json, csv, html, xlsx or pdf"
-                )));
-            }
-        },
-    )
+    drop(c);
+    render_report(&app, m, q.get("format").map(String::as_str)).await
+}
+
+/// A report in the asked format (default JSON).
+async fn render_report(app: &App, m: reports::Monthly, format: Option<&str>) -> Result<Response> {
+    Ok(match format.unwrap_or("json") {
+        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            m.html(),
+        )
+            .into_response(),
+        "json" => axum::Json(m).into_response(),
+        "xlsx" => (
+            [
+                (header::CONTENT_TYPE, crate::export::XLSX_MIME),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"report.xlsx\"",
+                ),
+            ],
+            crate::export::xlsx(&m)?,
+        )
+            .into_response(),
+        "pdf" => (
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"report.pdf\"",
+                ),
+            ],
+            crate::export::pdf(&app.cfg.reports, &m.html()).await?,
+        )
+            .into_response(),
+        f => {
+            return Err(Error::BadRequest(format!(
+                "format: {f:?}; use json, csv, html, xlsx or pdf"
+            )));
+        }
+    })
+}
+
+async fn list_snapshots(
+    State(app): State<App>,
+    h: HeaderMap,
+    Query(q): Q,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    Ok(axum::Json(
+        crate::snapshots::list(
+            &app,
+            q.get("period").map(String::as_str),
+            q.get("region").map(String::as_str),
+        )
+        .await?,
+    ))
+}
+
+async fn get_snapshot(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    operator(&app, &h)?;
+    let m = crate::snapshots::get(&app, &id).await?;
+    render_report(&app, m, q.get("format").map(String::as_str)).await
 }
 
 async fn audit(

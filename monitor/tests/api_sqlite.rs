@@ -285,3 +285,10 @@ async fn sqlite_concurrent_intake_shares_batches() {
     let (h, _d) = harness(false).await;
     scenarios::concurrent_intake(&h).await;
 }
+
+/// 报告生成 on schedule (see the scenario).
+#[tokio::test]
+async fn sqlite_reports_are_generated_on_schedule_and_frozen() {
+    let (h, _d) = harness(false).await;
+    scenarios::scheduled_reports(&h).await;
+}
