@@ -614,7 +614,12 @@ async fn report(
 }
 
 /// A report in the asked format (default JSON).
-async fn render_report(app: &App, m: reports::Monthly, format: Option<&str>) -> Result<Response> {
+/// A report in `format` (json by default): also used by the web.
+pub(crate) async fn render_report(
+    app: &App,
+    m: reports::Monthly,
+    format: Option<&str>,
+) -> Result<Response> {
     Ok(match format.unwrap_or("json") {
         "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
         "html" => (

@@ -163,6 +163,7 @@ pub fn router(upload_limit: usize) -> Router<App> {
         .route("/web/tasks/{id}/transition", post(pages::move_task))
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))
+        .route("/web/report-snapshots/{id}", get(pages::snapshot))
         .route("/web/devices/{id}", get(pages::device))
         .route("/web/evidence/{id}", get(pages::evidence))
         .route("/public/venues/{id}/qr.svg", get(public::qr_svg))
