@@ -23,7 +23,7 @@ pub fn router(app: App) -> Router {
     let limit = app.cfg.server.max_body_bytes;
     Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(crate::metrics::page))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
         .route(
@@ -60,29 +60,31 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/hazards/{id}/transition", post(move_hazard))
         .route("/api/v1/accidents", post(accident))
         .route("/api/v1/reports/{period}", get(report))
+        .route("/api/v1/report-snapshots", get(list_snapshots))
+        .route("/api/v1/report-snapshots/{id}", get(get_snapshot))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/sanctions", get(sanctions))
         .route("/api/v1/sanctions/{id}/decide", post(decide_sanction))
         .route("/api/v1/hazards/{id}/list", post(list_hazard))
-        .merge(crate::web::router(upload_limit(&app)))
+        .merge(crate::web::router(crate::evidence::upload_limit(&app)))
         .route(
             "/api/v1/tasks/{id}/evidence",
-            get(list_task_evidence)
-                .post(add_task_evidence)
-                .layer(DefaultBodyLimit::max(upload_limit(&app))),
+            get(evidence::list_task)
+                .post(evidence::add_task)
+                .layer(DefaultBodyLimit::max(evidence::upload_limit(&app))),
         )
         .route(
             "/api/v1/hazards/{id}/evidence",
-            get(list_hazard_evidence)
-                .post(add_hazard_evidence)
-                .layer(DefaultBodyLimit::max(upload_limit(&app))),
+            get(evidence::list_hazard)
+                .post(evidence::add_hazard)
+                .layer(DefaultBodyLimit::max(evidence::upload_limit(&app))),
         )
-        .route("/api/v1/evidence/{id}", get(get_evidence))
+        .route("/api/v1/evidence/{id}", get(evidence::download))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            count_db_errors,
+            crate::metrics::count_db_errors,
         ))
         .with_state(app)
 }
@@ -98,7 +100,7 @@ fn bearer(h: &HeaderMap) -> Result<&str> {
 }
 
 /// An operator endpoint: one of `auth.api_tokens`.
-fn operator(app: &App, h: &HeaderMap) -> Result<()> {
+pub(crate) fn operator(app: &App, h: &HeaderMap) -> Result<()> {
     let token = bearer(h)?;
     // Compare every token in full, so timing does not reveal a prefix.
     let ok = app.cfg.auth.api_tokens.iter().fold(false, |acc, t| {
@@ -142,37 +144,6 @@ async fn openapi() -> Response {
         crate::api::OPENAPI,
     )
         .into_response()
-}
-
-/// Counts responses caused by a database failure (see [`crate::error::DbFailure`]).
-async fn count_db_errors(
-    State(app): State<App>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let resp = next.run(req).await;
-    if resp.extensions().get::<crate::error::DbFailure>().is_some() {
-        app.metrics.db_error("api");
-    }
-    resp
-}
-
-/// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
-async fn metrics(State(app): State<App>) -> Result<Response> {
-    if !app.cfg.metrics.enabled {
-        return Err(Error::NotFound {
-            what: "page (metrics.enabled = false)",
-            id: "/metrics".into(),
-        });
-    }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        crate::metrics::scrape(&app).await,
-    )
-        .into_response())
 }
 
 async fn alarm(
@@ -452,7 +423,7 @@ async fn get_task(
     operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     let mut v = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
-    with_photos(&mut c, &mut v, evidence::Subject::Task, &id).await?;
+    evidence::attach(&mut c, &mut v, evidence::Subject::Task, &id).await?;
     Ok(axum::Json(v))
 }
 
@@ -523,7 +494,7 @@ async fn get_hazard(
     operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     let mut v = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-    with_photos(&mut c, &mut v, evidence::Subject::Hazard, &id).await?;
+    evidence::attach(&mut c, &mut v, evidence::Subject::Hazard, &id).await?;
     Ok(axum::Json(v))
 }
 
@@ -638,44 +609,80 @@ async fn report(
     let mut c = app.db.acquire().await?;
     let sector = q.get("sector").map(String::as_str);
     let m = reports::report_for(&mut c, region, sector, &period, &date).await?;
-    Ok(
-        match q.get("format").map(String::as_str).unwrap_or("json") {
-            "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
-            "html" => (
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                m.html(),
-            )
-                .into_response(),
-            "json" => axum::Json(m).into_response(),
-            "xlsx" => (
-                [
-                    (header::CONTENT_TYPE, crate::export::XLSX_MIME),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"report.xlsx\"",
-                    ),
-                ],
-                crate::export::xlsx(&m)?,
-            )
-                .into_response(),
-            "pdf" => (
-                [
-                    (header::CONTENT_TYPE, "application/pdf"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"report.pdf\"",
-                    ),
-                ],
-                crate::export::pdf(&app.cfg.reports, &m.html()).await?,
-            )
-                .into_response(),
-            f => {
-                return Err(Error::BadRequest(format!(
-                    "format: {f:?}; use json, csv, html, xlsx or pdf"
-                )));
-            }
-        },
-    )
+    drop(c);
+    render_report(&app, m, q.get("format").map(String::as_str)).await
+}
+
+/// A report in the asked format (default JSON).
+/// A report in `format` (json by default): also used by the web.
+pub(crate) async fn render_report(
+    app: &App,
+    m: reports::Monthly,
+    format: Option<&str>,
+) -> Result<Response> {
+    Ok(match format.unwrap_or("json") {
+        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], m.csv()).into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            m.html(),
+        )
+            .into_response(),
+        "json" => axum::Json(m).into_response(),
+        "xlsx" => (
+            [
+                (header::CONTENT_TYPE, crate::export::XLSX_MIME),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"report.xlsx\"",
+                ),
+            ],
+            crate::export::xlsx(&m)?,
+        )
+            .into_response(),
+        "pdf" => (
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"report.pdf\"",
+                ),
+            ],
+            crate::export::pdf(&app.cfg.reports, &m.html()).await?,
+        )
+            .into_response(),
+        f => {
+            return Err(Error::BadRequest(format!(
+                "format: {f:?}; use json, csv, html, xlsx or pdf"
+            )));
+        }
+    })
+}
+
+async fn list_snapshots(
+    State(app): State<App>,
+    h: HeaderMap,
+    Query(q): Q,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    Ok(axum::Json(
+        crate::snapshots::list(
+            &app,
+            q.get("period").map(String::as_str),
+            q.get("region").map(String::as_str),
+        )
+        .await?,
+    ))
+}
+
+async fn get_snapshot(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    operator(&app, &h)?;
+    let m = crate::snapshots::get(&app, &id).await?;
+    render_report(&app, m, q.get("format").map(String::as_str)).await
 }
 
 async fn audit(
@@ -824,141 +831,6 @@ async fn public_report(
         StatusCode::ACCEPTED,
         axum::Json(json!({"received": true, "hazard_id": id, "duplicate": !created})),
     ))
-}
-
-/// The body limit of an upload: the photo plus room for the form fields.
-pub(crate) fn upload_limit(app: &App) -> usize {
-    app.cfg.evidence.max_bytes.saturating_add(64 * 1024)
-}
-
-async fn with_photos(
-    c: &mut sqlx::AnyConnection,
-    v: &mut Value,
-    subject: evidence::Subject,
-    id: &str,
-) -> Result<()> {
-    let photos = evidence::list(c, subject, id).await?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("photos".into(), photos.into());
-    }
-    Ok(())
-}
-
-type Upload =
-    std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>;
-
-/// Reads `actor` (the person uploading) and `file` from the form.
-async fn read_upload(app: &App, mp: Upload) -> Result<(String, Option<String>, Bytes)> {
-    let mut mp = mp.map_err(|e| {
-        Error::BadRequest(format!(
-            "send multipart/form-data with fields actor and file: {e}"
-        ))
-    })?;
-    let (mut actor, mut file) = (None, None);
-    let part = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::TooLarge(app.cfg.evidence.max_bytes)
-        } else {
-            Error::BadRequest(format!("multipart: {e}"))
-        }
-    };
-    while let Some(f) = mp.next_field().await.map_err(part)? {
-        match f.name() {
-            Some("actor") => actor = Some(f.text().await.map_err(part)?),
-            Some("file") => {
-                let name = f.file_name().map(str::to_string);
-                file = Some((name, f.bytes().await.map_err(part)?));
-            }
-            _ => {}
-        }
-    }
-    let actor = actor
-        .filter(|a| !a.trim().is_empty())
-        .ok_or_else(|| Error::BadRequest("actor: give the id of the person uploading".into()))?;
-    let (name, data) = file.ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
-    Ok((actor, name, data))
-}
-
-async fn add_evidence(
-    app: &App,
-    h: &HeaderMap,
-    subject: evidence::Subject,
-    id: &str,
-    mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
-    operator(app, h)?;
-    let (actor, name, data) = read_upload(app, mp).await.inspect_err(|e| {
-        let reason = match e {
-            Error::TooLarge(_) => "too_large",
-            _ => "bad_request",
-        };
-        app.metrics
-            .evidence_rejected
-            .with_label_values(&[reason])
-            .inc();
-    })?;
-    let v = evidence::add(app, subject, id, &actor, name.as_deref(), &data).await?;
-    Ok((StatusCode::CREATED, axum::Json(v)))
-}
-
-async fn add_task_evidence(
-    State(app): State<App>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
-    add_evidence(&app, &h, evidence::Subject::Task, &id, mp).await
-}
-
-async fn add_hazard_evidence(
-    State(app): State<App>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
-    add_evidence(&app, &h, evidence::Subject::Hazard, &id, mp).await
-}
-
-async fn list_task_evidence(
-    State(app): State<App>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
-    let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        evidence::list(&mut c, evidence::Subject::Task, &id).await?,
-    ))
-}
-
-async fn list_hazard_evidence(
-    State(app): State<App>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
-    let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        evidence::list(&mut c, evidence::Subject::Hazard, &id).await?,
-    ))
-}
-
-async fn get_evidence(
-    State(app): State<App>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    operator(&app, &h)?;
-    let (media, data) = evidence::open(&app, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, media),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CACHE_CONTROL, "private, no-store".to_string()),
-        ],
-        data,
-    )
-        .into_response())
 }
 
 /// The OpenAPI 3 document (kept next to the routes above; a test checks

@@ -77,6 +77,12 @@ pub struct ReportsConfig {
     pub chromium: String,
     /// Longest a PDF print may take, ms.
     pub pdf_timeout_ms: u64,
+    /// Region tiers (`city`, `county`, `town`) whose reports are generated
+    /// on schedule, every period, as frozen snapshots; empty = none.
+    pub scheduled_tiers: Vec<String>,
+    /// How many days back a (re)started monitor fills in snapshots it
+    /// missed.
+    pub catch_up_days: u32,
 }
 
 impl Default for ReportsConfig {
@@ -84,6 +90,8 @@ impl Default for ReportsConfig {
         Self {
             chromium: "chromium".into(),
             pdf_timeout_ms: 60_000,
+            scheduled_tiers: vec!["city".into(), "county".into()],
+            catch_up_days: 7,
         }
     }
 }
@@ -614,6 +622,20 @@ impl Config {
         }
         if self.reports.chromium.trim().is_empty() {
             return Err(ConfigError::new("reports.chromium", "must not be empty"));
+        }
+        for (i, t) in self.reports.scheduled_tiers.iter().enumerate() {
+            if !["city", "county", "town"].contains(&t.as_str()) {
+                return Err(ConfigError::new(
+                    format!("reports.scheduled_tiers[{i}]"),
+                    format!("{t:?}: use city, county or town"),
+                ));
+            }
+        }
+        if self.reports.catch_up_days > 366 {
+            return Err(ConfigError::new(
+                "reports.catch_up_days",
+                "must be at most 366",
+            ));
         }
         if self.evidence.dir.trim().is_empty() {
             return Err(ConfigError::new("evidence.dir", "must not be empty"));

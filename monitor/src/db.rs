@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "evidence",
         include_str!("../migrations/0005_evidence.sql"),
     ),
+    (
+        6,
+        "report_snapshots",
+        include_str!("../migrations/0006_report_snapshots.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

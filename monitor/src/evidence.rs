@@ -8,10 +8,16 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
+use crate::api::operator;
 use crate::db;
 use crate::error::{Error, Result};
 
@@ -211,6 +217,145 @@ pub async fn open(app: &App, id: &str) -> Result<(String, Vec<u8>)> {
     let media: String = row.try_get("media_type")?;
     let data = tokio::fs::read(path_of(&app.cfg.evidence.dir, &sha)).await?;
     Ok((media, data))
+}
+
+// HTTP handlers (routed in `api`).
+
+/// The body limit of an upload: the photo plus room for the form fields.
+pub fn upload_limit(app: &App) -> usize {
+    app.cfg.evidence.max_bytes.saturating_add(64 * 1024)
+}
+
+/// Adds `photos` (the item's evidence rows) to a task or hazard's JSON.
+pub async fn attach(
+    c: &mut AnyConnection,
+    v: &mut Value,
+    subject: Subject,
+    id: &str,
+) -> Result<()> {
+    let photos = list(c, subject, id).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("photos".into(), photos.into());
+    }
+    Ok(())
+}
+
+type Upload =
+    std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>;
+
+/// Reads `actor` (the person uploading) and `file` from the form.
+async fn read_upload(app: &App, mp: Upload) -> Result<(String, Option<String>, Bytes)> {
+    let mut mp = mp.map_err(|e| {
+        Error::BadRequest(format!(
+            "send multipart/form-data with fields actor and file: {e}"
+        ))
+    })?;
+    let (mut actor, mut file) = (None, None);
+    let part = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(app.cfg.evidence.max_bytes)
+        } else {
+            Error::BadRequest(format!("multipart: {e}"))
+        }
+    };
+    while let Some(f) = mp.next_field().await.map_err(part)? {
+        match f.name() {
+            Some("actor") => actor = Some(f.text().await.map_err(part)?),
+            Some("file") => {
+                let name = f.file_name().map(str::to_string);
+                file = Some((name, f.bytes().await.map_err(part)?));
+            }
+            _ => {}
+        }
+    }
+    let actor = actor
+        .filter(|a| !a.trim().is_empty())
+        .ok_or_else(|| Error::BadRequest("actor: give the id of the person uploading".into()))?;
+    let (name, data) = file.ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
+    Ok((actor, name, data))
+}
+
+async fn add_evidence(
+    app: &App,
+    h: &HeaderMap,
+    subject: Subject,
+    id: &str,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    operator(app, h)?;
+    let (actor, name, data) = read_upload(app, mp).await.inspect_err(|e| {
+        let reason = match e {
+            Error::TooLarge(_) => "too_large",
+            _ => "bad_request",
+        };
+        app.metrics
+            .evidence_rejected
+            .with_label_values(&[reason])
+            .inc();
+    })?;
+    let v = add(app, subject, id, &actor, name.as_deref(), &data).await?;
+    Ok((StatusCode::CREATED, axum::Json(v)))
+}
+
+/// `POST /api/v1/tasks/{id}/evidence`.
+pub async fn add_task(
+    State(app): State<App>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    add_evidence(&app, &h, Subject::Task, &id, mp).await
+}
+
+/// `POST /api/v1/hazards/{id}/evidence`.
+pub async fn add_hazard(
+    State(app): State<App>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    mp: Upload,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    add_evidence(&app, &h, Subject::Hazard, &id, mp).await
+}
+
+/// `GET /api/v1/tasks/{id}/evidence`.
+pub async fn list_task(
+    State(app): State<App>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(list(&mut c, Subject::Task, &id).await?))
+}
+
+/// `GET /api/v1/hazards/{id}/evidence`.
+pub async fn list_hazard(
+    State(app): State<App>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<axum::Json<Vec<Value>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(list(&mut c, Subject::Hazard, &id).await?))
+}
+
+/// `GET /api/v1/evidence/{id}`: the photo, with its media type.
+pub async fn download(
+    State(app): State<App>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response> {
+    operator(&app, &h)?;
+    let (media, data) = open(&app, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, media),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod public;
 pub mod registry;
 pub mod reports;
 pub mod scheduler;
+pub mod snapshots;
 pub mod templates;
 pub mod warnings;
 pub mod web;
@@ -63,6 +64,8 @@ pub struct App {
     pub gatekeeper: Arc<gatekeeper::Gatekeeper>,
     /// Anonymous hazard reports per client address.
     pub public_limit: Arc<gatekeeper::PublicLimit>,
+    /// When this process last looked for reports to generate.
+    pub snapshot_run: Arc<snapshots::LastRun>,
 }
 
 impl App {
@@ -93,6 +96,7 @@ impl App {
             metrics: Arc::new(metrics::Metrics::new()),
             gatekeeper,
             public_limit,
+            snapshot_run: Arc::default(),
         };
         tokio::spawn(intake::Batcher::run(app.clone(), rx));
         Ok(app)

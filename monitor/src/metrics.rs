@@ -14,8 +14,12 @@ use prometheus::{
 };
 use sqlx::Row;
 
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
 use crate::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Every metric of the monitor.
 #[derive(Debug, Clone)]
@@ -54,6 +58,8 @@ pub struct Metrics {
     pub db_errors: IntCounterVec,
     /// Evidence uploads refused, by reason (type, too_large, bad_request).
     pub evidence_rejected: IntCounterVec,
+    /// Web sign-ins, by result (ok, failed, refused by the rate limit).
+    pub web_signins: IntCounterVec,
     /// Intake batches committed, by path: `fast` (one transaction, no
     /// savepoints) or `fallback` (the fast path failed, e.g. a race with
     /// another replica, and the batch was taken event by event).
@@ -83,6 +89,8 @@ pub const REJECT_REASONS: [&str; 5] = [
 pub const DB_SOURCES: [&str; 4] = ["api", "intake", "scheduler", "metrics"];
 /// Hazard severities (`unjudged` until set).
 pub const SEVERITIES: [&str; 3] = ["general", "major", "unjudged"];
+/// Results of a web sign-in.
+pub const SIGNIN_RESULTS: [&str; 3] = ["ok", "failed", "refused"];
 /// Reasons an evidence upload is refused.
 pub const EVIDENCE_REASONS: [&str; 3] = ["type", "too_large", "bad_request"];
 
@@ -252,6 +260,13 @@ impl Metrics {
                 "reason",
                 &EVIDENCE_REASONS,
             ),
+            web_signins: counter_vec(
+                &r,
+                "web_signins_total",
+                "Web sign-ins, by result (ok, failed: wrong name or password, refused: over the rate limit).",
+                "result",
+                &SIGNIN_RESULTS,
+            ),
             intake_batches: counter_vec(
                 &r,
                 "intake_batches_total",
@@ -279,7 +294,6 @@ impl Metrics {
 
 /// Counts one answered `POST /api/v1/alarms`.
 pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std::time::Duration) {
-    use crate::error::Error;
     m.intake_seconds.observe(took.as_secs_f64());
     match out {
         Ok(o) if o.duplicate => m.alarms_duplicate.inc(),
@@ -348,6 +362,39 @@ async fn refresh(app: &App) -> Result<()> {
     Ok(())
 }
 
+// HTTP (routed in `api`).
+
+/// Counts responses caused by a database failure (see [`crate::error::DbFailure`]).
+pub async fn count_db_errors(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if resp.extensions().get::<crate::error::DbFailure>().is_some() {
+        app.metrics.db_error("api");
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
+pub async fn page(State(app): State<App>) -> Result<Response> {
+    if !app.cfg.metrics.enabled {
+        return Err(Error::NotFound {
+            what: "page (metrics.enabled = false)",
+            id: "/metrics".into(),
+        });
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        scrape(&app).await,
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,11 +420,12 @@ mod tests {
             "anquan_monitor_scheduler_ticks_total{result=\"ok\"}",
             "anquan_monitor_db_errors_total{source=\"api\"}",
             "anquan_monitor_evidence_rejected_total{reason=\"type\"}",
+            "anquan_monitor_web_signins_total{result=\"refused\"}",
             "anquan_monitor_intake_batches_total{path=\"fallback\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 16 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 16);
+        // 17 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 17);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeZone};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::db::opt_str;
@@ -61,7 +61,7 @@ pub fn prior_year(ym: &str) -> Result<String> {
 }
 
 /// The monthly report.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Monthly {
     /// Region (with its subregions).
     pub region_id: String,

@@ -1,5 +1,6 @@
 //! The one scheduler loop: each tick generates recurring tasks, runs the SLA watch (叫应), the reminder
-//! ladder (事项催办) and the delivery worker. All state is in the database
+//! ladder (事项催办), the delivery worker and, once a minute, the reports
+//! of ended periods (报告生成). All state is in the database
 //! and every step is a compare-and-set or an insert on a unique key, so a
 //! restart or a second replica neither loses nor repeats a step.
 
@@ -23,6 +24,8 @@ pub struct Tick {
     pub sent: usize,
     /// Delivery attempts that failed.
     pub failed: usize,
+    /// Reports generated on schedule (snapshots).
+    pub reports: usize,
 }
 
 /// One pass at the clock's now.
@@ -32,12 +35,14 @@ pub async fn tick(app: &App) -> Result<Tick> {
     let calls = warnings::sla_tick(app, now).await?;
     let reminders = work::reminder_tick(app, now).await?;
     let (sent, failed) = notify::deliver_tick(app, now).await?;
+    let reports = crate::snapshots::tick(app, now).await?;
     Ok(Tick {
         tasks,
         calls,
         reminders,
         sent,
         failed,
+        reports,
     })
 }
 

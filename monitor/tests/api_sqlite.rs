@@ -227,12 +227,6 @@ async fn sqlite_pdf_without_chromium_is_503() {
     );
 }
 
-#[tokio::test]
-async fn sqlite_concurrent_intake_shares_batches() {
-    let (h, _d) = harness(false).await;
-    scenarios::concurrent_intake(&h).await;
-}
-
 /// Input that would change an SQL statement built by string concatenation
 /// is only ever data: the answers are "nothing found", never a 5xx, an SQL
 /// error or rows that do not match.
@@ -332,4 +326,17 @@ async fn sqlite_failed_fast_path_falls_back_event_by_event() {
     )
     .await;
     assert!(fallback >= Some(1.0), "{fallback:?}");
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_intake_shares_batches() {
+    let (h, _d) = harness(false).await;
+    scenarios::concurrent_intake(&h).await;
+}
+
+/// 报告生成 on schedule (see the scenario).
+#[tokio::test]
+async fn sqlite_reports_are_generated_on_schedule_and_frozen() {
+    let (h, _d) = harness(false).await;
+    scenarios::scheduled_reports(&h).await;
 }

@@ -99,6 +99,11 @@ async fn sign_in_wrong_password_and_rate_limit() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
     );
+    // Counted on /metrics: one ok (the first), three failed, one refused.
+    let m = &h.app.metrics.web_signins;
+    assert_eq!(m.with_label_values(&["ok"]).get(), 1);
+    assert_eq!(m.with_label_values(&["failed"]).get(), 3);
+    assert_eq!(m.with_label_values(&["refused"]).get(), 1);
     h.clock.advance_ms(901_000);
     let (s, _, _) = sign("county", password("county")).await;
     assert_eq!(s, 303, "the window passed");
@@ -1000,4 +1005,44 @@ async fn reminders_are_scoped_too() {
     let (county, _) = h.sign_in("county").await;
     let page = h.page(&county, "/web/tasks").await;
     assert!(page.contains(&ids[0]) && page.contains(&ids[1]));
+}
+
+#[tokio::test]
+async fn scheduled_report_snapshots_in_the_web() {
+    let h = WebHarness::start().await;
+    let n = anquan_monitor::snapshots::tick(&h.app, h.app.now_ms())
+        .await
+        .unwrap();
+    assert!(n > 0);
+    let all = h.api_get("/api/v1/report-snapshots").await;
+    let all = all.as_array().unwrap();
+    let id_of = |region: &str| {
+        all.iter().find(|s| s["region_id"] == region).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (city, county) = (id_of("city"), id_of("county"));
+    let (c, _) = h.sign_in("county").await;
+    let page = h.page(&c, "/web/reports").await;
+    assert!(page.contains(&format!("snap-{county}")) && !page.contains(&format!("snap-{city}")));
+    let html = h
+        .page(&c, &format!("/web/report-snapshots/{county}?format=html"))
+        .await;
+    assert!(html.contains("<table"), "{html}");
+    let r = h
+        .http
+        .get(format!("{}/web/report-snapshots/{city}", h.base))
+        .header("cookie", format!("anquan_session={c}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "the city's report is outside the county"
+    );
+    let (ci, _) = h.sign_in("city").await;
+    let page = h.page(&ci, "/web/reports").await;
+    assert!(page.contains(&format!("snap-{county}")) && page.contains(&format!("snap-{city}")));
 }

@@ -525,5 +525,12 @@ async fn browser_end_to_end() {
         .collect();
     assert_eq!(reported.len(), 1, "{hz}");
     assert_eq!(reported[0]["title"], "灭火器过期 / extinguisher expired");
+    // The Leaflet markers follow pushed changes too (s6 is yellow now, from
+    // the report; a red alarm turns it red without a reload).
+    c.goto(&format!("{base2}/web/map")).await.unwrap();
+    wait_css(&c, "#live-status.on").await;
+    wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#fbc02d\"]").await;
+    h.alarm("s6", "gas-s6", 99, "red").await;
+    wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#d32f2f\"]").await;
     c.close().await.unwrap();
 }

@@ -314,8 +314,6 @@ pub struct LedgerQuery {
     pub sort: String,
     /// `asc` or `desc`.
     pub dir: String,
-    /// Language (`?lang=`); read by the language picker.
-    pub lang: String,
 }
 
 /// The ledger rows.
@@ -601,11 +599,6 @@ pub async fn device_venue(
         ))
     })
     .transpose()
-}
-
-/// Reads an optional text column (re-export for the pages).
-pub fn text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>> {
-    opt_str(row, col)
 }
 
 #[cfg(test)]

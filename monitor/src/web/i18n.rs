@@ -193,8 +193,8 @@ mod tests {
         for c in ["red", "orange", "yellow", "blue", "green"] {
             keys.push(format!("code_{c}"));
         }
-        for p in ["daily", "weekly", "half_monthly", "monthly", "quarterly"] {
-            keys.push(format!("period_{p}"));
+        for p in crate::reports::PERIODS {
+            keys.push(format!("period_{}", p.replace('-', "_")));
         }
         for s in ["general", "major"] {
             keys.push(format!("sev_{s}"));

@@ -33,8 +33,10 @@ pub struct WebConfig {
     /// the venue's door can reach), e.g. `https://anquan.example.gov.cn`;
     /// no trailing slash. Empty: `http://` + `server.listen`.
     pub public_base_url: String,
-    /// The `Secure` flag of the session cookie. Unset: on, unless
-    /// `server.listen` is a loopback address (plain-HTTP development).
+    /// The `Secure` flag of the session cookie. Unset: on when
+    /// `public_base_url` is `https://` (e.g. behind a TLS proxy on the same
+    /// host) or `server.listen` is not a loopback address; off only for
+    /// plain-HTTP development on loopback.
     pub cookie_secure: Option<bool>,
     /// Session lifetime, minutes (fixed from sign-in).
     pub session_ttl_min: u64,
@@ -120,10 +122,11 @@ impl WebConfig {
     /// Whether the session cookie gets `Secure` when serving on `listen`.
     pub fn cookie_secure(&self, listen: &str) -> bool {
         self.cookie_secure.unwrap_or_else(|| {
-            !listen
-                .parse::<std::net::SocketAddr>()
-                .map(|a| a.ip().is_loopback())
-                .unwrap_or(false)
+            self.public_base_url.starts_with("https://")
+                || !listen
+                    .parse::<std::net::SocketAddr>()
+                    .map(|a| a.ip().is_loopback())
+                    .unwrap_or(false)
         })
     }
 }
@@ -160,6 +163,7 @@ pub fn router(upload_limit: usize) -> Router<App> {
         .route("/web/tasks/{id}/transition", post(pages::move_task))
         .route("/web/reports", get(pages::reports))
         .route("/web/reports/{period}", get(pages::report))
+        .route("/web/report-snapshots/{id}", get(pages::snapshot))
         .route("/web/devices/{id}", get(pages::device))
         .route("/web/evidence/{id}", get(pages::evidence))
         .route("/public/venues/{id}/qr.svg", get(public::qr_svg))
@@ -364,6 +368,14 @@ mod tests {
             ..WebConfig::default()
         };
         assert!(forced.cookie_secure("127.0.0.1:8088"));
+        let proxied = WebConfig {
+            public_base_url: "https://anquan.example.invalid".into(),
+            ..WebConfig::default()
+        };
+        assert!(
+            proxied.cookie_secure("127.0.0.1:8088"),
+            "behind a TLS proxy on loopback"
+        );
     }
 
     #[test]

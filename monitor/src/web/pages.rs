@@ -204,6 +204,10 @@ pub async fn sign_in(
         .allowed(&keys, now, w.signin_max_failures, window)
     {
         tracing::warn!(user = %f.username, %ip, "sign-in refused: too many failures");
+        app.metrics
+            .web_signins
+            .with_label_values(&["refused"])
+            .inc();
         return Err(Error::TooMany(format!(
             "too many failed sign-ins; wait {} s",
             w.signin_window_s
@@ -212,6 +216,7 @@ pub async fn sign_in(
     match auth::sign_in(&app, &f.username, &f.password).await? {
         Some(raw) => {
             app.limiter.clear(&keys[0]);
+            app.metrics.web_signins.with_label_values(&["ok"]).inc();
             Ok((
                 StatusCode::SEE_OTHER,
                 [
@@ -223,6 +228,7 @@ pub async fn sign_in(
         }
         None => {
             app.limiter.failed(&keys, now, window);
+            app.metrics.web_signins.with_label_values(&["failed"]).inc();
             tracing::info!(user = %f.username, %ip, "sign-in failed");
             let html = page(
                 "sign_in.html",
@@ -670,6 +676,10 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
     let scope = data::Scope::of(&mut c, &s).await?;
     let mut regions = data::regions(&mut c).await?;
     regions.retain(|r| scope.sees(r["id"].as_str()));
+    drop(c);
+    let mut snapshots = crate::snapshots::list(&app, None, None).await?;
+    snapshots.retain(|r| scope.sees_row(r));
+    snapshots.truncate(100);
     let today = crate::web::render::fmt_time(Some(app.now_ms()), false);
     page(
         "reports.html",
@@ -680,6 +690,7 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
             today => today,
             periods => ["daily", "weekly", "half-monthly", "monthly", "quarterly"],
             formats => ["html", "csv", "xlsx", "pdf", "json"],
+            snapshots => snapshots,
         },
     )
 }
@@ -750,6 +761,36 @@ pub async fn report(
             )));
         }
     })
+}
+
+/// `GET /web/report-snapshots/{id}?format=`: a report generated on
+/// schedule (frozen), for a user whose region covers it; HTML by default.
+pub async fn snapshot(
+    State(app): State<App>,
+    s: Session,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    {
+        let mut c = app.db.acquire().await?;
+        let region: String =
+            sqlx::query_scalar("SELECT region_id FROM report_snapshots WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *c)
+                .await?
+                .ok_or(Error::NotFound {
+                    what: "report snapshot",
+                    id: id.clone(),
+                })?;
+        in_scope(&mut c, &s, Some(&region)).await?;
+    }
+    let m = crate::snapshots::get(&app, &id).await?;
+    crate::api::render_report(
+        &app,
+        m,
+        Some(q.get("format").map_or("html", String::as_str)),
+    )
+    .await
 }
 
 /// `GET /web/devices/{id}`: the device's alarm history (30 days, SVG).

@@ -1442,3 +1442,75 @@ pub async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Outp
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
 }
+
+/// 报告生成 on schedule: once a period has ended, the scheduler stores its
+/// report for every city and county region as a frozen snapshot, once,
+/// and later data changes the on-demand report but not the snapshot.
+pub async fn scheduled_reports(h: &Harness) {
+    const MIN: i64 = 60_000;
+    // 2026-12-01 00:05 Beijing time.
+    let dec1 = 1_796_083_200_000 - 8 * 3_600_000 + 5 * MIN;
+    // A red alarm on 2026-11-20 (Beijing).
+    h.clock.set_ms(dec1 - 11 * 86_400_000);
+    let (s, _) = h.alarm(&crate::common::event(1, "raised", "red")).await;
+    assert_eq!(s, 200);
+
+    h.clock.set_ms(dec1);
+    let t = h.tick().await;
+    assert!(t.reports > 0, "{t:?}");
+    let (s, list) = h
+        .get("/api/v1/report-snapshots?period=monthly&region=city")
+        .await;
+    assert_eq!(s, 200, "{list}");
+    let list = list.as_array().unwrap().clone();
+    let nov: Vec<_> = list.iter().filter(|x| x["label"] == "2026-11").collect();
+    assert_eq!(nov.len(), 1, "{list:?}");
+    let id = nov[0]["id"].as_str().unwrap().to_string();
+    let (_, snap) = h.get(&format!("/api/v1/report-snapshots/{id}")).await;
+    assert_eq!(snap["alarms"], 1, "{snap}");
+    // The county got its own, and December (not ended) has none.
+    let (_, all) = h.get("/api/v1/report-snapshots").await;
+    let all = all.as_array().unwrap();
+    assert!(all.iter().any(|x| x["region_id"] == "county"
+        && x["label"] == "2026-11"
+        && x["period"] == "monthly"));
+    assert!(
+        !all.iter()
+            .any(|x| x["label"].as_str().unwrap().starts_with("2026-12")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|x| x["period"] == "daily" && x["label"] == "2026-11-30")
+    );
+
+    // Nothing twice: later ticks (past the once-a-minute gate) add nothing.
+    h.clock.set_ms(dec1 + 2 * MIN);
+    assert_eq!(h.tick().await.reports, 0);
+    let (_, again) = h.get("/api/v1/report-snapshots").await;
+    assert_eq!(again.as_array().unwrap().len(), all.len());
+
+    // Frozen: a late alarm dated in November changes the on-demand report,
+    // not the snapshot.
+    h.clock.set_ms(dec1 - 5 * 86_400_000);
+    let (s, _) = h
+        .alarm(&crate::common::event_on(
+            2, "gas-0002", "gas.lel", "raised", "red",
+        ))
+        .await;
+    assert_eq!(s, 200);
+    h.clock.set_ms(dec1 + 4 * MIN);
+    let (_, live) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(live["alarms"], 2, "{live}");
+    let (_, snap) = h.get(&format!("/api/v1/report-snapshots/{id}")).await;
+    assert_eq!(snap["alarms"], 1, "{snap}");
+    let (s, csv) = h
+        .get_text(&format!("/api/v1/report-snapshots/{id}?format=csv"))
+        .await;
+    assert_eq!(s, 200);
+    assert!(csv.contains("2026-11"), "{csv}");
+    let (s, _) = h.get("/api/v1/report-snapshots/nope").await;
+    assert_eq!(s, 404);
+}

@@ -101,6 +101,10 @@
     recount();
   }
 
+  var HEX = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2", green: "#388e3c" };
+  // Leaflet markers by venue id (filled in below when the map is on).
+  var markers = {};
+
   // Venue colors (map pins, venue tags) follow changes: after a pushed
   // event, one fetch of /web/api/dashboard (coalesced), never a timer.
   var refreshing = null;
@@ -113,6 +117,8 @@
           refreshing = null;
           if (!d) { return; }
           d.venues.forEach(function (v) {
+            var mk = markers[v.id];
+            if (mk) { mk.setStyle({ fillColor: HEX[v.color] || "#888" }); mk.setTooltipContent(text(v.name + ": " + t("code_" + v.color))); }
             var pin = document.getElementById("pin-" + v.id);
             if (pin) {
               pin.setAttribute("data-color", v.color);
@@ -165,7 +171,6 @@
   var lm = document.getElementById("leaflet-map");
   var geo = document.getElementById("venues-geo");
   if (lm && geo && window.L) {
-    var hex = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2", green: "#388e3c" };
     var map = window.L.map(lm);
     window.L.tileLayer(lm.getAttribute("data-tiles"), {
       attribution: lm.getAttribute("data-attribution") || "", maxZoom: 19
@@ -174,8 +179,9 @@
     JSON.parse(geo.textContent).forEach(function (v) {
       if (v.lat === null || v.lon === null) { return; }
       pts.push([v.lat, v.lon]);
-      window.L.circleMarker([v.lat, v.lon], {
-        radius: 10, color: "#fff", weight: 2, fillColor: hex[v.color] || "#888", fillOpacity: 0.9
+      markers[v.id] = window.L.circleMarker([v.lat, v.lon], {
+        radius: 10, color: "#fff", weight: 2, fillColor: HEX[v.color] || "#888", fillOpacity: 0.9,
+        className: "venue-" + v.id
       }).bindTooltip(text(v.name + ": " + t("code_" + v.color))).addTo(map);
     });
     if (pts.length) { map.fitBounds(pts, { padding: [30, 30], maxZoom: 15 }); } else { map.setView([30, 120], 5); }
