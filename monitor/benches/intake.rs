@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p anquan-monitor --bench intake` (SQLite in a temp file);
 //! `MONITOR_BENCH_PG=postgres://… cargo bench -p anquan-monitor --bench intake`
-//! adds PostgreSQL; `MONITOR_BENCH_CLIENTS` (default 8) sets the number of
+//! adds PostgreSQL; `MONITOR_BENCH_ALARMS` (default 2 500) the alarms sent;
+//! `MONITOR_BENCH_CLIENTS` (default 8) sets the number of
 //! concurrent senders. Results go to BENCHMARKS.md by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,6 +76,8 @@ max_connections = 16
 [auth]
 intake_tokens = ["gateway-token-1"]
 api_tokens = ["operator-token-1"]
+# One token sends everything here: no per-token rate limit.
+intake_per_token_per_s = 0
 [notify.webhook]
 secret = "bench-webhook-secret-0123"
 [[seed.regions]]
@@ -169,7 +172,13 @@ async fn intake(name: &str, url: &str, full: bool, fast: bool, run: &str) -> (Ap
     let base = format!("http://{}/api/v1/alarms", l.local_addr().unwrap());
     let router = anquan_monitor::api::router(app.clone());
     tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
-    let evs = Arc::new(events(if full { 2500 } else { 25 }, venues, run));
+    // MONITOR_BENCH_ALARMS (default 2 500; 4 transitions each plus 25 %
+    // duplicates) makes a longer, sustained run.
+    let alarms: usize = std::env::var("MONITOR_BENCH_ALARMS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2500);
+    let evs = Arc::new(events(if full { alarms } else { 25 }, venues, run));
     let n = evs.len();
     let clients: usize = std::env::var("MONITOR_BENCH_CLIENTS")
         .ok()
