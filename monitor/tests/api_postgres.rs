@@ -38,7 +38,7 @@ async fn postgres_scenarios_and_replicas() {
     common::web::smoke(&w).await;
     let h = Harness::start(&pg.database("metrics").await, false).await;
     scenarios::metrics(&h).await;
-    let h = Harness::start(&pg.database("snapshots").await, false).await;
+    let h = Harness::start_with_snapshots(&pg.database("snapshots").await).await;
     scenarios::scheduled_reports(&h).await;
     let files = tempfile::tempdir().unwrap();
     let h = Harness::start_with(

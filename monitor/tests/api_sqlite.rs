@@ -337,6 +337,7 @@ async fn sqlite_concurrent_intake_shares_batches() {
 /// 报告生成 on schedule (see the scenario).
 #[tokio::test]
 async fn sqlite_reports_are_generated_on_schedule_and_frozen() {
-    let (h, _d) = harness(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
     scenarios::scheduled_reports(&h).await;
 }

@@ -233,6 +233,9 @@ impl Harness {
             None
         };
         let mut cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port), extra);
+        // Scheduled report snapshots would add to every tick's counts; the
+        // scenario that tests them turns them back on.
+        cfg.reports.scheduled_tiers.clear();
         tune(&mut cfg);
         cfg.validate().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
@@ -250,6 +253,14 @@ impl Harness {
             smtp,
             fail_hooks: fail,
         }
+    }
+
+    /// With scheduled report snapshots for city and county regions.
+    pub async fn start_with_snapshots(db_url: &str) -> Self {
+        Self::start_tuned(db_url, false, "", |c| {
+            c.reports.scheduled_tiers = vec!["city".into(), "county".into()];
+        })
+        .await
     }
 
     pub async fn tick(&self) -> scheduler::Tick {
