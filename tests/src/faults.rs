@@ -362,7 +362,10 @@ impl Rig {
     }
 
     /// Whether every reading and transition up to `round` of every device
-    /// arrived (readings checked on one device: the buffer drains in order).
+    /// arrived. Readings are checked by each device's latest `seq` (the
+    /// buffer drains in order), on every device: one round's points can be
+    /// split over two sink writes, so one device's newest point says
+    /// nothing of the others'.
     fn arrived_up_to(&self, round: u32) -> bool {
         let (per_device, _, _) = self.delivered();
         let alarms = (0..DEVICES).all(|d| {
@@ -371,11 +374,12 @@ impl Rig {
                 .is_some_and(|ns| (1..=u64::from(round)).all(|n| ns.contains(&n)))
         });
         alarms
-            && self
-                .vm
-                .export(r#"gas_seq{device="gas-0"}"#)
-                .iter()
-                .any(|(_, v)| *v as u64 >= u64::from(round))
+            && (0..DEVICES).all(|d| {
+                self.vm
+                    .export(&format!(r#"gas_seq{{device="gas-{d}"}}"#))
+                    .iter()
+                    .any(|(_, v)| *v as u64 >= u64::from(round))
+            })
     }
 }
 
