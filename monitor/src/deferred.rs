@@ -17,6 +17,7 @@ enum Val {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Float(f64),
     /// Written into the SQL, not bound (constants such as `NULL`).
     Lit(&'static str),
@@ -88,6 +89,7 @@ async fn run(c: &mut AnyConnection, sql: &str, vals: Vec<Val>) -> Result<()> {
             Val::Text(s) => q.bind(s),
             Val::OptText(s) => q.bind(s),
             Val::Int(i) => q.bind(i),
+            Val::OptInt(i) => q.bind(i),
             Val::Float(f) => q.bind(f),
             Val::Lit(_) => q,
         };
@@ -99,6 +101,10 @@ async fn run(c: &mut AnyConnection, sql: &str, vals: Vec<Val>) -> Result<()> {
 /// The pending rows of one batch (or one event).
 #[derive(Debug)]
 pub struct Deferred {
+    warnings: Rows,
+    /// Changed warnings: level, max_level, clearable, ack_due_ms,
+    /// updated_ms, id (see [`crate::intake::memo::update_sql`]).
+    warning_updates: Vec<Vec<Val>>,
     audit: Rows,
     events: Rows,
     deliveries: Rows,
@@ -107,6 +113,14 @@ pub struct Deferred {
 impl Default for Deferred {
     fn default() -> Self {
         Self {
+            warnings: Rows::new(
+                "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
+                 max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
+                 notify_rank, ack_due_ms, updated_ms) VALUES",
+                "",
+                20,
+            ),
+            warning_updates: Vec::new(),
             audit: Rows::new(
                 "INSERT INTO audit (id, at_ms, actor, entity, entity_id, from_state, to_state, reason) VALUES",
                 "",
@@ -129,6 +143,54 @@ impl Default for Deferred {
 }
 
 impl Deferred {
+    /// A new RAISED warning (see [`crate::intake::memo::Memo::insert`]).
+    /// Written without `ON CONFLICT`: another replica opening the same
+    /// alarm meanwhile fails the batch, which is then taken again event by
+    /// event.
+    pub fn warning(
+        &mut self,
+        key: &str,
+        ev: &anquan_protocol::AlarmEvent,
+        w: &crate::intake::memo::Open,
+        now_ms: i64,
+    ) {
+        self.warnings.rows.push(vec![
+            Val::Text(w.id.clone()),
+            Val::Text(key.into()),
+            Val::OptText(w.venue_id.clone()),
+            Val::OptText(w.region_id.clone()),
+            Val::Text(ev.site.as_str().into()),
+            Val::Text(ev.device.as_str().into()),
+            Val::Text(ev.kind.to_string()),
+            Val::Text(ev.rule.as_str().into()),
+            Val::Text(w.level.as_str().into()),
+            Val::Text(w.max_level.as_str().into()),
+            Val::Lit("'RAISED'"),
+            Val::Lit("0"),
+            Val::Lit("NULL"),
+            Val::Int(now_ms),
+            Val::Lit("NULL"),
+            Val::Lit("NULL"),
+            Val::Lit("NULL"),
+            Val::Lit("0"),
+            Val::OptInt(w.ack_due_ms),
+            Val::Int(now_ms),
+        ]);
+    }
+
+    /// The newest state of a warning the batch changed (written after the
+    /// batch's new warnings).
+    pub fn warning_update(&mut self, w: &crate::intake::memo::Open, now_ms: i64) {
+        self.warning_updates.push(vec![
+            Val::Text(w.level.as_str().into()),
+            Val::Text(w.max_level.as_str().into()),
+            Val::Int(i64::from(w.clearable)),
+            Val::OptInt(w.ack_due_ms),
+            Val::Int(now_ms),
+            Val::Text(w.id.clone()),
+        ]);
+    }
+
     /// An audit row, as [`db::audit`] writes it (its id taken now, so the
     /// order of the rows is the order of the calls).
     #[allow(clippy::too_many_arguments)]
@@ -225,7 +287,15 @@ impl Deferred {
     pub async fn flush(&mut self, c: &mut AnyConnection) -> Result<()> {
         let sqlite = c.backend_name().eq_ignore_ascii_case("sqlite");
         let mut n = 0;
-        let mut all = Vec::new();
+        let mut all = self.warnings.statements(&mut n, !sqlite);
+        for vals in std::mem::take(&mut self.warning_updates) {
+            if !sqlite {
+                n = 0;
+            }
+            let sql = crate::intake::memo::update_sql(n);
+            n += vals.len();
+            all.push((sql, vals));
+        }
         for t in [&mut self.audit, &mut self.events, &mut self.deliveries] {
             all.extend(t.statements(&mut n, !sqlite));
         }

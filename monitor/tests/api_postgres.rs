@@ -53,6 +53,9 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::photo_evidence(&h, files.path()).await;
     let h = Harness::start(&pg.database("burst").await, false).await;
     scenarios::concurrent_intake(&h).await;
+    let fast = Harness::start(&pg.database("batchfast").await, false).await;
+    let careful = Harness::start(&pg.database("batchcareful").await, false).await;
+    scenarios::batch_rules_match_event_by_event(&fast, &careful).await;
     let h = Harness::start(&pg.database("files").await, false).await;
     scenarios::report_files(&h, false).await;
     // Two replicas on one database.

@@ -341,3 +341,11 @@ async fn sqlite_reports_are_generated_on_schedule_and_frozen() {
     let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
     scenarios::scheduled_reports(&h).await;
 }
+
+/// The batch fast path and the event-by-event path leave the same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_batch_rules_match_event_by_event() {
+    let (fast, _d1) = harness(false).await;
+    let (careful, _d2) = harness(false).await;
+    scenarios::batch_rules_match_event_by_event(&fast, &careful).await;
+}

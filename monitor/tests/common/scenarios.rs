@@ -1526,3 +1526,137 @@ pub async fn scheduled_reports(h: &Harness) {
     let (s, _) = h.get("/api/v1/report-snapshots/nope").await;
     assert_eq!(s, 404);
 }
+
+/// What the intake rules left in the database, without ids and times that
+/// differ between two runs: each row as JSON text, sorted.
+async fn rule_state(h: &Harness) -> Vec<String> {
+    let queries: [(&str, &[&str]); 6] = [
+        (
+            "SELECT alarm_key, level, max_level, state, clearable, ack_due_ms, notify_rank, venue_id, region_id FROM warnings",
+            &[
+                "alarm_key",
+                "level",
+                "max_level",
+                "state",
+                "clearable",
+                "ack_due_ms",
+                "notify_rank",
+                "venue_id",
+                "region_id",
+            ],
+        ),
+        (
+            "SELECT venue_id, category, state, reopened, title, source FROM hazards",
+            &[
+                "venue_id", "category", "state", "reopened", "title", "source",
+            ],
+        ),
+        (
+            "SELECT venue_id, alarms, state FROM key_risk_proposals",
+            &["venue_id", "alarms", "state"],
+        ),
+        (
+            "SELECT person_id, channel, purpose, title FROM deliveries",
+            &["person_id", "channel", "purpose", "title"],
+        ),
+        (
+            "SELECT entity, from_state, to_state, actor FROM audit WHERE entity <> 'user'",
+            &["entity", "from_state", "to_state", "actor"],
+        ),
+        (
+            "SELECT event_id, level, state, CASE WHEN warning_id IS NULL THEN 0 ELSE 1 END AS has_warning FROM alarm_events",
+            &["event_id", "level", "state", "has_warning"],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (sql, cols) in queries {
+        let rows = sqlx::query(sql).fetch_all(&h.app.db).await.unwrap();
+        let mut table: Vec<String> = rows
+            .iter()
+            .map(|r| anquan_monitor::db::row_json(r, cols).unwrap().to_string())
+            .collect();
+        table.sort();
+        out.push(format!("{sql}: {} rows", table.len()));
+        out.extend(table);
+    }
+    out
+}
+
+/// The batch fast path (alarms taken many per transaction, the rules'
+/// reads fetched once per batch and kept in memory) leaves exactly what
+/// taking the same events one by one leaves: warnings, escalation notices,
+/// the 重点风控 proposal, the recurrence hazard and its reopening, audit
+/// rows. `fast` runs with the fast path, `careful` without it; each wave is
+/// sent all at once, so it shares batches.
+pub async fn batch_rules_match_event_by_event(fast: &Harness, careful: &Harness) {
+    careful.app.intake.set_fast_path(false);
+    let wave1: Vec<Value> = (0..6)
+        .map(|i| event_on(1, &format!("d{i}"), "gas.lel", "raised", "yellow"))
+        .chain([
+            event_on(1, "gas-0001", "gas.co", "raised", "orange"),
+            json!({
+                "event_id": "gw-01/zz/x1/gas.lel/1", "site": "zz", "device": "x1",
+                "kind": "gas", "rule": "gas.lel", "level": "red", "state": "raised",
+                "value": 80.0, "threshold": 50.0, "ts_ms": T0, "gateway": "gw-01"
+            }),
+        ])
+        .collect();
+    let wave2: Vec<Value> = (0..3)
+        .map(|i| event_on(2, &format!("d{i}"), "gas.lel", "escalated", "red"))
+        .chain([
+            event_on(2, "d3", "gas.lel", "cleared", "yellow"),
+            event_on(2, "d4", "gas.lel", "downgraded", "blue"),
+            event_on(2, "gas-0001", "gas.co", "escalated", "red"),
+            // Redeliveries, in the same batches as new events.
+            event_on(1, "d0", "gas.lel", "raised", "yellow"),
+            event_on(1, "d5", "gas.lel", "raised", "yellow"),
+        ])
+        .collect();
+    let wave3: Vec<Value> = (6..9)
+        .map(|i| event_on(1, &format!("d{i}"), "gas.lel", "raised", "orange"))
+        .chain([event_on(3, "d0", "gas.lel", "cleared", "red")])
+        .collect();
+    for h in [fast, careful] {
+        for wave in [&wave1, &wave2] {
+            let answers = futures_join_all(wave.iter().map(|e| h.alarm(e)).collect()).await;
+            for (s, a) in answers {
+                assert_eq!(s, 200, "{a}");
+            }
+        }
+        // The recurrence hazard is closed; the next wave reopens it once.
+        let (_, hz) = h.get("/api/v1/hazards").await;
+        let hz = hz.as_array().unwrap();
+        assert_eq!(hz.len(), 1, "{hz:?}");
+        let path = format!(
+            "/api/v1/hazards/{}/transition",
+            hz[0]["id"].as_str().unwrap()
+        );
+        let (s, p) = h.post(&path, json!({"to": "VERIFYING", "actor": "safety1", "reason": "fixed at once", "fields": {"problem": "loose fitting", "measures": "tightened", "acceptance_record": "photo f1"}})).await;
+        assert_eq!(s, 200, "{p}");
+        let (s, p) = h.post(&path, json!({"to": "CLOSED", "actor": "county1", "reason": "ok", "fields": {"acceptance_unit": "town office", "signer": "组长 Wang"}})).await;
+        assert_eq!(s, 200, "{p}");
+        let answers = futures_join_all(wave3.iter().map(|e| h.alarm(e)).collect()).await;
+        for (s, a) in answers {
+            assert_eq!(s, 200, "{a}");
+        }
+    }
+    // The fast harness really took the fast path, never the fallback (a
+    // fallback would make both runs the careful path).
+    let fast_batches = metric(fast, r#"anquan_monitor_intake_batches_total{path="fast"}"#).await;
+    assert!(fast_batches >= Some(1.0), "{fast_batches:?}");
+    let fallback = metric(
+        fast,
+        r#"anquan_monitor_intake_batches_total{path="fallback"}"#,
+    )
+    .await;
+    assert!(fallback.unwrap_or(0.0) == 0.0, "{fallback:?}");
+    let a = rule_state(fast).await;
+    let b = rule_state(careful).await;
+    // Not vacuous: the waves did what they are for.
+    let has = |needle: &str| a.iter().any(|l| l.contains(needle));
+    assert!(has(r#""to_state":"REOPENED""#), "{a:#?}");
+    assert!(has(r#""purpose":"update""#), "{a:#?}");
+    assert!(a.iter().any(|l| l.contains(r#""alarms":3"#)), "{a:#?}");
+    assert!(has(r#""to_state":"CLEARABLE""#), "{a:#?}");
+    assert_eq!(a, b);
+}

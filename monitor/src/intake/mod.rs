@@ -18,6 +18,10 @@ use crate::deferred::Deferred;
 use crate::error::{Error, Result};
 use crate::{App, notify, warnings};
 
+pub mod memo;
+
+use memo::{Memo, Open};
+
 /// The answer to an alarm event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {
@@ -215,6 +219,12 @@ async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
 async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Outcome>>> {
     let mut tx = app.db.begin().await?;
     let mut seen = stored(&mut tx, batch).await?;
+    let new: Vec<&AlarmEvent> = batch
+        .iter()
+        .map(|(ev, _)| ev)
+        .filter(|ev| !seen.contains_key(ev.event_id.as_str()))
+        .collect();
+    let mut m = Memo::batch(app, &mut tx, &new, now).await?;
     let mut d = Deferred::default();
     let mut out = Vec::with_capacity(batch.len());
     for (ev, _) in batch {
@@ -227,7 +237,7 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
             }));
             continue;
         }
-        let warning_id = apply(app, &mut tx, &mut d, ev, now).await?;
+        let warning_id = apply(app, &mut tx, &mut d, &mut m, ev, now).await?;
         // Without ON CONFLICT: another replica storing the same event
         // meanwhile fails the batch, and the careful path answers it as a
         // duplicate.
@@ -239,6 +249,7 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
             duplicate: false,
         }));
     }
+    m.write(&mut d, now);
     d.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(out)
@@ -312,7 +323,8 @@ async fn accept_in(
         });
     }
     let mut d = Deferred::default();
-    let warning_id = apply(app, tx, &mut d, ev, now).await?;
+    let mut m = Memo::direct();
+    let warning_id = apply(app, tx, &mut d, &mut m, ev, now).await?;
     d.flush(tx).await?;
     if let Some(w) = &warning_id {
         sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
@@ -333,74 +345,54 @@ pub fn alarm_key(ev: &AlarmEvent) -> String {
     format!("{}/{}/{}", ev.site, ev.device, ev.rule)
 }
 
+/// Applies a new event to its alarm's warning; returns the warning.
 async fn apply(
     app: &App,
     c: &mut AnyConnection,
     d: &mut Deferred,
+    m: &mut Memo,
     ev: &AlarmEvent,
     now: i64,
 ) -> Result<Option<String>> {
     let key = alarm_key(ev);
     let actor = format!("gateway:{}", ev.gateway);
-    let open = sqlx::query(
-        "SELECT id, state, level, max_level, acked_ms, ack_due_ms, notify_rank, region_id, venue_id \
-         FROM warnings WHERE alarm_key = $1 AND state <> 'RESOLVED'",
-    )
-    .bind(&key)
-    .fetch_optional(&mut *c)
-    .await?;
-    let Some(w) = open else {
+    let Some(mut w) = m.open(c, &key).await? else {
         if ev.state == AlarmState::Cleared {
             // A clear for an alarm we have no open warning for: kept as an
             // event, nothing to do.
             return Ok(None);
         }
-        return create(app, c, d, ev, &key, &actor, now).await.map(Some);
+        return create(app, c, d, m, ev, &key, &actor, now).await.map(Some);
     };
-    let id: String = w.try_get("id")?;
-    let state: String = w.try_get("state")?;
-    let old = Level::parse(&w.try_get::<String, _>("level")?).unwrap_or(Level::Blue);
-    let max = Level::parse(&w.try_get::<String, _>("max_level")?).unwrap_or(old);
-    let acked = w.try_get::<Option<i64>, _>("acked_ms")?.is_some();
-    let due: Option<i64> = w.try_get("ack_due_ms")?;
+    let id = w.id.clone();
     match ev.state {
         AlarmState::Cleared => {
-            sqlx::query("UPDATE warnings SET clearable = 1, updated_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *c)
-                .await?;
+            let from = w.state.clone();
+            w.clearable = true;
+            m.save(c, &key, w, now).await?;
             d.audit(
                 now,
                 &actor,
                 "warning_clear",
                 &id,
-                Some(&state),
+                Some(&from),
                 "CLEARABLE",
                 &format!("alarm {} cleared at the source (event {}); the warning may be resolved once disposed", ev.rule, ev.event_id),
             );
         }
         _ => {
-            let new = ev.level;
-            let mut new_due = due;
-            if !acked && new > old {
-                let d = now + app.cfg.sla.ack_ms(new);
-                new_due = Some(due.map_or(d, |x| x.min(d)));
+            let (new, old) = (ev.level, w.level);
+            if !w.acked && new > old {
+                let due = now + app.cfg.sla.ack_ms(new);
+                w.ack_due_ms = Some(w.ack_due_ms.map_or(due, |x| x.min(due)));
             }
-            if !acked && new > max {
-                notify_escalation(app, c, d, ev, &w, new, now).await?;
+            if !w.acked && new > w.max_level {
+                notify_escalation(app, c, d, m, ev, &w, new, now).await?;
             }
-            sqlx::query(
-                "UPDATE warnings SET level = $1, max_level = $2, clearable = 0, ack_due_ms = $3, \
-                 updated_ms = $4 WHERE id = $5",
-            )
-            .bind(new.as_str())
-            .bind(max.max(new).as_str())
-            .bind(new_due)
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *c)
-            .await?;
+            w.level = new;
+            w.max_level = w.max_level.max(new);
+            w.clearable = false;
+            m.save(c, &key, w, now).await?;
             d.audit(
                 now,
                 &actor,
@@ -418,37 +410,32 @@ async fn apply(
     Ok(Some(id))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn create(
     app: &App,
     c: &mut AnyConnection,
     d: &mut Deferred,
+    m: &mut Memo,
     ev: &AlarmEvent,
     key: &str,
     actor: &str,
     now: i64,
 ) -> Result<String> {
-    let (venue, region) = venue_of(c, ev.site.as_str(), ev.device.as_str()).await?;
+    let (venue, region) = m.place(c, ev.site.as_str(), ev.device.as_str()).await?;
     let id = db::new_id();
-    let due = now + app.cfg.sla.ack_ms(ev.level);
-    sqlx::query(
-        "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
-         max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
-         notify_rank, ack_due_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 'RAISED', 0, NULL, $10, NULL, NULL, NULL, 0, $11, $10)",
-    )
-    .bind(&id)
-    .bind(key)
-    .bind(venue.clone())
-    .bind(region.clone())
-    .bind(ev.site.as_str())
-    .bind(ev.device.as_str())
-    .bind(ev.kind.to_string())
-    .bind(ev.rule.as_str())
-    .bind(ev.level.as_str())
-    .bind(now)
-    .bind(due)
-    .execute(&mut *c)
-    .await?;
+    let w = Open {
+        id: id.clone(),
+        state: "RAISED".into(),
+        level: ev.level,
+        max_level: ev.level,
+        acked: false,
+        ack_due_ms: Some(now + app.cfg.sla.ack_ms(ev.level)),
+        notify_rank: 0,
+        region_id: region.clone(),
+        venue_id: venue.clone(),
+        clearable: false,
+    };
+    m.insert(c, d, key, ev, w, now).await?;
     let place = venue
         .clone()
         .unwrap_or_else(|| format!("unregistered site {}", ev.site));
@@ -464,8 +451,7 @@ async fn create(
             ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
         ),
     );
-    let calls =
-        warnings::call_list_channels_upto(app, c, ev.level, region.as_deref(), now, 1).await?;
+    let calls = m.calls(app, c, ev.level, region.as_deref(), now, 1).await?;
     match calls.first() {
         Some(p) => {
             let msg = warnings::message(
@@ -505,39 +491,143 @@ async fn create(
         }
     }
     if let Some(v) = &venue {
-        warnings::check_key_risk(app, c, v, now).await?;
-        warnings::check_recurrence(app, c, v, region.as_deref(), ev.rule.as_str(), &id, now)
-            .await?;
+        let rule = ev.rule.as_str();
+        let (at_venue, of_rule) = m.count_opened(app, c, v, rule, now).await?;
+        check_key_risk(app, c, d, m, v, at_venue, now).await?;
+        check_recurrence(app, c, m, v, region.as_deref(), rule, of_rule, &id, now).await?;
     }
     Ok(id)
 }
 
+/// 重点风控: a venue with ≥ `key_risk.alarms` warnings in the window
+/// (`alarms`, this one included) is proposed (once) for the list; a person
+/// decides.
+async fn check_key_risk(
+    app: &App,
+    c: &mut AnyConnection,
+    d: &mut Deferred,
+    m: &mut Memo,
+    venue: &str,
+    alarms: i64,
+    now: i64,
+) -> Result<()> {
+    if alarms < app.cfg.key_risk.alarms as i64 || m.proposed(c, venue).await? {
+        return Ok(());
+    }
+    let ins = sqlx::query(
+        "INSERT INTO key_risk_proposals (venue_id, proposed_ms, alarms, state) VALUES ($1, $2, $3, 'PROPOSED') \
+         ON CONFLICT (venue_id) DO NOTHING",
+    )
+    .bind(venue)
+    .bind(now)
+    .bind(alarms)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    m.set_proposed(venue);
+    if ins == 1 {
+        d.audit(
+            now,
+            "system:rules",
+            "key_risk",
+            venue,
+            None,
+            "PROPOSED",
+            &format!(
+                "{alarms} alarms in {} days (动态隐患多发); a person confirms",
+                app.cfg.key_risk.window_days
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A recurring alarm (the same rule on the venue ≥ `key_risk.alarms` times
+/// in the window: `of_rule`, this one included) becomes a hazard candidate
+/// (deduped on venue + category while open); a closed hazard of the same
+/// category is reopened.
+#[allow(clippy::too_many_arguments)]
+async fn check_recurrence(
+    app: &App,
+    c: &mut AnyConnection,
+    m: &mut Memo,
+    venue: &str,
+    region: Option<&str>,
+    rule: &str,
+    of_rule: i64,
+    warning: &str,
+    now: i64,
+) -> Result<()> {
+    let h = m.hazards(c, venue, rule).await?;
+    if h.open > 0 {
+        // An open hazard of this category already tracks it.
+        return Ok(());
+    }
+    if let Some((hid, st)) = h.latest_closed {
+        crate::work::reopen_in(
+            c,
+            now,
+            &hid,
+            &st,
+            "system:rules",
+            &format!("recurrence: alarm {rule} again (warning {warning})"),
+        )
+        .await?;
+        m.hazard_opened(venue, rule);
+        return Ok(());
+    }
+    if of_rule >= app.cfg.key_risk.alarms as i64 {
+        crate::work::create_hazard(
+            c,
+            now,
+            "system:rules",
+            crate::work::NewHazard {
+                venue_id: venue.to_string(),
+                region_id: region.map(str::to_string),
+                category: rule.to_string(),
+                title: format!(
+                    "recurring alarm {rule}: {of_rule} times in {} days",
+                    app.cfg.key_risk.window_days
+                ),
+                source: "alarm".into(),
+                source_ref: Some(warning.to_string()),
+            },
+        )
+        .await?;
+        m.hazard_opened(venue, rule);
+    }
+    Ok(())
+}
+
 /// Tells the person currently called that the alarm got worse (once per
 /// new highest level).
+#[allow(clippy::too_many_arguments)]
 async fn notify_escalation(
     app: &App,
     c: &mut AnyConnection,
     d: &mut Deferred,
+    m: &mut Memo,
     ev: &AlarmEvent,
-    w: &sqlx::any::AnyRow,
+    w: &Open,
     level: Level,
     now: i64,
 ) -> Result<()> {
-    let id: String = w.try_get("id")?;
-    let id = id.as_str();
-    let rank: i64 = w.try_get("notify_rank")?;
-    let region = opt_str(w, "region_id")?;
-    let place = opt_str(w, "venue_id")?.unwrap_or_else(|| format!("unregistered site {}", ev.site));
-    let rank = usize::try_from(rank).unwrap_or(usize::MAX);
-    let calls = warnings::call_list_channels_upto(
-        app,
-        c,
-        level,
-        region.as_deref(),
-        now,
-        rank.saturating_add(1),
-    )
-    .await?;
+    let id = w.id.as_str();
+    let place = w
+        .venue_id
+        .clone()
+        .unwrap_or_else(|| format!("unregistered site {}", ev.site));
+    let rank = usize::try_from(w.notify_rank).unwrap_or(usize::MAX);
+    let calls = m
+        .calls(
+            app,
+            c,
+            level,
+            w.region_id.as_deref(),
+            now,
+            rank.saturating_add(1),
+        )
+        .await?;
     if let Some(p) = calls.get(rank) {
         let (t, b) = warnings::message(
             id,

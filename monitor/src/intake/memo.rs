@@ -1,0 +1,552 @@
+//! What the alarm rules read while an intake batch is taken: the open
+//! warning of each alarm, the venue of each device, the call lists, the
+//! alarm counts behind the 重点风控 and recurrence rules, the hazards those
+//! rules look at.
+//!
+//! On the fast path ([`Memo::batch`]) these are fetched with one query per
+//! kind for the whole batch and then kept current in memory as the batch
+//! changes them; warnings the batch opens or changes are written once, just
+//! before the commit. With SQLite each statement is a round trip to the
+//! connection's worker thread, and those round trips were most of the
+//! intake's time: per event the fast path now makes almost none. A lookup
+//! the prefetch did not cover still goes to the database, so the prefetch
+//! only saves time and never decides an answer.
+//!
+//! On the careful path ([`Memo::direct`]) every lookup is a query and every
+//! write is immediate, as each event runs in its own savepoint.
+
+use std::collections::{HashMap, HashSet};
+
+use anquan_protocol::{AlarmEvent, AlarmState, Level};
+use sqlx::{AnyConnection, Row};
+
+use crate::App;
+use crate::db::opt_str;
+use crate::deferred::Deferred;
+use crate::error::Result;
+use crate::registry::OnCall;
+
+/// A warning that is not RESOLVED, as the intake rules see it.
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub id: String,
+    pub state: String,
+    pub level: Level,
+    pub max_level: Level,
+    pub acked: bool,
+    pub ack_due_ms: Option<i64>,
+    pub notify_rank: i64,
+    pub region_id: Option<String>,
+    pub venue_id: Option<String>,
+    pub clearable: bool,
+}
+
+/// A venue and its region (none for an unregistered site).
+pub type Place = (Option<String>, Option<String>);
+
+/// The hazards of one venue and category that the recurrence rule reads.
+#[derive(Debug, Clone, Default)]
+pub struct HazardsOf {
+    /// Hazards not CLOSED or ARCHIVED.
+    pub open: i64,
+    /// The newest CLOSED or ARCHIVED hazard: id and state.
+    pub latest_closed: Option<(String, String)>,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Memo {
+    batch: bool,
+    open: HashMap<String, Option<Open>>,
+    dirty: Vec<String>,
+    places: HashMap<(String, String), Place>,
+    calls: HashMap<(Level, Option<String>, usize), Vec<OnCall>>,
+    /// Venues whose counts below are known (`since` of the batch).
+    counted: HashSet<String>,
+    venue_alarms: HashMap<String, i64>,
+    rule_alarms: HashMap<(String, String), i64>,
+    proposed: HashMap<String, bool>,
+    hazards: HashMap<(String, String), HazardsOf>,
+}
+
+/// `$1, $2, …` for `n` values padded to a power of two (the last value
+/// repeated), so few shapes of each statement exist and each stays
+/// prepared.
+fn marks(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn padded(values: &[String]) -> Vec<&str> {
+    let n = values.len().next_power_of_two();
+    (0..n)
+        .filter_map(|i| values.get(i.min(values.len().saturating_sub(1))))
+        .map(String::as_str)
+        .collect()
+}
+
+fn is_sqlite(c: &AnyConnection) -> bool {
+    c.backend_name().eq_ignore_ascii_case("sqlite")
+}
+
+fn open_from(r: &sqlx::any::AnyRow) -> Result<Open> {
+    let level = Level::parse(&r.try_get::<String, _>("level")?).unwrap_or(Level::Blue);
+    Ok(Open {
+        id: r.try_get("id")?,
+        state: r.try_get("state")?,
+        level,
+        max_level: Level::parse(&r.try_get::<String, _>("max_level")?).unwrap_or(level),
+        acked: r.try_get::<Option<i64>, _>("acked_ms")?.is_some(),
+        ack_due_ms: r.try_get("ack_due_ms")?,
+        notify_rank: r.try_get("notify_rank")?,
+        region_id: opt_str(r, "region_id")?,
+        venue_id: opt_str(r, "venue_id")?,
+        clearable: r.try_get::<i64, _>("clearable")? != 0,
+    })
+}
+
+const OPEN_COLS: &str = "id, alarm_key, state, level, max_level, acked_ms, ack_due_ms, notify_rank, \
+                         region_id, venue_id, clearable";
+
+impl Memo {
+    /// Every lookup a query, every write immediate (the careful path).
+    pub fn direct() -> Self {
+        Self::default()
+    }
+
+    /// The fast path's memo, prefetched for the new events of a batch.
+    pub async fn batch(
+        app: &App,
+        c: &mut AnyConnection,
+        events: &[&AlarmEvent],
+        now: i64,
+    ) -> Result<Self> {
+        let mut m = Self {
+            batch: true,
+            ..Self::default()
+        };
+        if events.is_empty() {
+            return Ok(m);
+        }
+        // Open warnings of every alarm in the batch.
+        let mut keys: Vec<String> = events.iter().map(|e| super::alarm_key(e)).collect();
+        keys.sort();
+        keys.dedup();
+        let keys_p = padded(&keys);
+        let sql = format!(
+            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
+            marks(1, keys_p.len()),
+            if is_sqlite(c) { "" } else { " FOR UPDATE" }
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &keys_p {
+            q = q.bind(*k);
+        }
+        for k in &keys {
+            m.open.insert(k.clone(), None);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let key: String = r.try_get("alarm_key")?;
+            m.open.insert(key, Some(open_from(&r)?));
+        }
+        // Places of the alarms that may open a warning.
+        let opening: Vec<&AlarmEvent> = events
+            .iter()
+            .copied()
+            .filter(|e| {
+                e.state != AlarmState::Cleared
+                    && matches!(m.open.get(&super::alarm_key(e)), Some(None))
+            })
+            .collect();
+        if opening.is_empty() {
+            return Ok(m);
+        }
+        m.prefetch_places(c, &opening).await?;
+        let mut venues: Vec<String> = m.places.values().filter_map(|p| p.0.clone()).collect();
+        venues.sort();
+        venues.dedup();
+        if venues.is_empty() {
+            return Ok(m);
+        }
+        m.prefetch_counts(app, c, &venues, now).await?;
+        Ok(m)
+    }
+
+    async fn prefetch_places(&mut self, c: &mut AnyConnection, evs: &[&AlarmEvent]) -> Result<()> {
+        let mut devices: Vec<String> = evs.iter().map(|e| e.device.to_string()).collect();
+        let mut sites: Vec<String> = evs.iter().map(|e| e.site.to_string()).collect();
+        devices.sort();
+        devices.dedup();
+        sites.sort();
+        sites.dedup();
+        let (dp, sp) = (padded(&devices), padded(&sites));
+        let sql = format!(
+            "SELECT 0 AS pri, d.id AS k, v.id AS id, v.region_id AS region_id \
+             FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id IN ({}) \
+             UNION ALL \
+             SELECT 1 AS pri, site AS k, id, region_id FROM venues WHERE site IN ({})",
+            marks(1, dp.len()),
+            marks(1 + dp.len(), sp.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for v in dp.iter().chain(sp.iter()) {
+            q = q.bind(*v);
+        }
+        let mut by_device: HashMap<String, (String, String)> = HashMap::new();
+        let mut by_site: HashMap<String, (String, String)> = HashMap::new();
+        for r in q.fetch_all(&mut *c).await? {
+            let pri: i64 = r.try_get("pri")?;
+            let k: String = r.try_get("k")?;
+            let id: String = r.try_get("id")?;
+            let region: String = r.try_get("region_id")?;
+            let map = if pri == 0 {
+                &mut by_device
+            } else {
+                &mut by_site
+            };
+            // The first venue by id, as `venue_of` orders them.
+            match map.get(&k) {
+                Some((have, _)) if *have <= id => {}
+                _ => {
+                    map.insert(k, (id, region));
+                }
+            }
+        }
+        for e in evs {
+            let place = by_device
+                .get(e.device.as_str())
+                .or_else(|| by_site.get(e.site.as_str()))
+                .map_or((None, None), |(v, r)| (Some(v.clone()), Some(r.clone())));
+            self.places
+                .insert((e.site.to_string(), e.device.to_string()), place);
+        }
+        Ok(())
+    }
+
+    async fn prefetch_counts(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        venues: &[String],
+        now: i64,
+    ) -> Result<()> {
+        let since = now - (app.cfg.key_risk.window_days as i64) * 86_400_000;
+        let vp = padded(venues);
+        let list = marks(2, vp.len());
+        let sql = format!(
+            "SELECT venue_id, rule, COUNT(*) AS n FROM warnings \
+             WHERE venue_id IN ({list}) AND raised_ms >= $1 GROUP BY venue_id, rule"
+        );
+        let mut q = sqlx::query(&sql).bind(since);
+        for v in &vp {
+            q = q.bind(*v);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let v: String = r.try_get("venue_id")?;
+            let rule: String = r.try_get("rule")?;
+            let n: i64 = r.try_get("n")?;
+            *self.venue_alarms.entry(v.clone()).or_default() += n;
+            self.rule_alarms.insert((v, rule), n);
+        }
+        let list = marks(1, vp.len());
+        let sql = format!("SELECT venue_id FROM key_risk_proposals WHERE venue_id IN ({list})");
+        let mut q = sqlx::query(&sql);
+        for v in &vp {
+            q = q.bind(*v);
+        }
+        for v in venues {
+            self.proposed.insert(v.clone(), false);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            self.proposed.insert(r.try_get("venue_id")?, true);
+        }
+        let sql = format!(
+            "SELECT venue_id, category, id, state, created_ms FROM hazards WHERE venue_id IN ({list}) \
+             ORDER BY created_ms DESC"
+        );
+        let mut q = sqlx::query(&sql);
+        for v in &vp {
+            q = q.bind(*v);
+        }
+        let mut hazards: HashMap<(String, String), HazardsOf> = HashMap::new();
+        for r in q.fetch_all(&mut *c).await? {
+            let key = (r.try_get("venue_id")?, r.try_get("category")?);
+            let state: String = r.try_get("state")?;
+            let h = hazards.entry(key).or_default();
+            if state == "CLOSED" || state == "ARCHIVED" {
+                if h.latest_closed.is_none() {
+                    h.latest_closed = Some((r.try_get("id")?, state));
+                }
+            } else {
+                h.open += 1;
+            }
+        }
+        self.hazards.extend(hazards);
+        self.counted.extend(venues.iter().cloned());
+        Ok(())
+    }
+
+    /// The open warning of the alarm `key`.
+    pub async fn open(&mut self, c: &mut AnyConnection, key: &str) -> Result<Option<Open>> {
+        if let Some(o) = self.open.get(key) {
+            return Ok(o.clone());
+        }
+        let sql = format!(
+            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key = $1 AND state <> 'RESOLVED'{}",
+            if is_sqlite(c) { "" } else { " FOR UPDATE" }
+        );
+        let o = match sqlx::query(&sql).bind(key).fetch_optional(&mut *c).await? {
+            Some(r) => Some(open_from(&r)?),
+            None => None,
+        };
+        if self.batch {
+            self.open.insert(key.to_string(), o.clone());
+        }
+        Ok(o)
+    }
+
+    /// Stores the changed `level`, `max_level`, `clearable` and
+    /// `ack_due_ms` of an open warning.
+    pub async fn save(
+        &mut self,
+        c: &mut AnyConnection,
+        key: &str,
+        w: Open,
+        now: i64,
+    ) -> Result<()> {
+        if self.batch {
+            if !self.dirty.iter().any(|k| k == key) {
+                self.dirty.push(key.to_string());
+            }
+            self.open.insert(key.to_string(), Some(w));
+            return Ok(());
+        }
+        sqlx::query(&update_sql(0))
+            .bind(w.level.as_str())
+            .bind(w.max_level.as_str())
+            .bind(i64::from(w.clearable))
+            .bind(w.ack_due_ms)
+            .bind(now)
+            .bind(&w.id)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// A new warning (`RAISED`): written now, or with the batch.
+    pub async fn insert(
+        &mut self,
+        c: &mut AnyConnection,
+        d: &mut Deferred,
+        key: &str,
+        ev: &AlarmEvent,
+        w: Open,
+        now: i64,
+    ) -> Result<()> {
+        if self.batch {
+            d.warning(key, ev, &w, now);
+            self.open.insert(key.to_string(), Some(w));
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
+             max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
+             notify_rank, ack_due_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 'RAISED', 0, NULL, $10, NULL, NULL, NULL, 0, $11, $10)",
+        )
+        .bind(&w.id)
+        .bind(key)
+        .bind(w.venue_id.clone())
+        .bind(w.region_id.clone())
+        .bind(ev.site.as_str())
+        .bind(ev.device.as_str())
+        .bind(ev.kind.to_string())
+        .bind(ev.rule.as_str())
+        .bind(ev.level.as_str())
+        .bind(now)
+        .bind(w.ack_due_ms)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    /// Hands the warnings changed in the batch to `d` (as UPDATEs after its
+    /// INSERTs).
+    pub fn write(&mut self, d: &mut Deferred, now: i64) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(Some(w)) = self.open.get(&key) {
+                d.warning_update(w, now);
+            }
+        }
+    }
+
+    /// The venue and region of a device (by binding) or of a site.
+    pub async fn place(
+        &mut self,
+        c: &mut AnyConnection,
+        site: &str,
+        device: &str,
+    ) -> Result<Place> {
+        let k = (site.to_string(), device.to_string());
+        if let Some(p) = self.places.get(&k) {
+            return Ok(p.clone());
+        }
+        let p = super::venue_of(c, site, device).await?;
+        if self.batch {
+            self.places.insert(k, p.clone());
+        }
+        Ok(p)
+    }
+
+    /// The first `n` of the call list at `level` in `region`.
+    pub async fn calls(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        level: Level,
+        region: Option<&str>,
+        now: i64,
+        n: usize,
+    ) -> Result<Vec<OnCall>> {
+        let k = (level, region.map(str::to_string), n);
+        if let Some(v) = self.calls.get(&k) {
+            return Ok(v.clone());
+        }
+        let v = crate::warnings::call_list_channels_upto(app, c, level, region, now, n).await?;
+        if self.batch {
+            self.calls.insert(k, v.clone());
+        }
+        Ok(v)
+    }
+
+    /// Counts a warning just opened at `venue` for `rule` and returns the
+    /// warnings of the venue, and of the venue and rule, in the window
+    /// (this one included). On the careful path the warning is already
+    /// written; on the fast path it is not, and the counts are taken before
+    /// any warning of this venue is pending.
+    pub async fn count_opened(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        venue: &str,
+        rule: &str,
+        now: i64,
+    ) -> Result<(i64, i64)> {
+        if self.batch && !self.counted.contains(venue) {
+            self.prefetch_counts(app, c, &[venue.to_string()], now)
+                .await?;
+        }
+        if self.batch {
+            let v = self.venue_alarms.entry(venue.to_string()).or_default();
+            *v += 1;
+            let v = *v;
+            let r = self
+                .rule_alarms
+                .entry((venue.to_string(), rule.to_string()))
+                .or_default();
+            *r += 1;
+            return Ok((v, *r));
+        }
+        let since = now - (app.cfg.key_risk.window_days as i64) * 86_400_000;
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN rule = $3 THEN 1 ELSE 0 END), 0) AS r \
+             FROM warnings WHERE venue_id = $1 AND raised_ms >= $2",
+        )
+        .bind(venue)
+        .bind(since)
+        .bind(rule)
+        .fetch_one(&mut *c)
+        .await?;
+        Ok((r.try_get("n")?, r.try_get("r")?))
+    }
+
+    /// Whether `venue` has a 重点风控 proposal (in any state).
+    pub async fn proposed(&mut self, c: &mut AnyConnection, venue: &str) -> Result<bool> {
+        if let Some(p) = self.proposed.get(venue) {
+            return Ok(*p);
+        }
+        let p = sqlx::query("SELECT venue_id FROM key_risk_proposals WHERE venue_id = $1")
+            .bind(venue)
+            .fetch_optional(&mut *c)
+            .await?
+            .is_some();
+        if self.batch {
+            self.proposed.insert(venue.to_string(), p);
+        }
+        Ok(p)
+    }
+
+    /// Notes that `venue` now has a proposal.
+    pub fn set_proposed(&mut self, venue: &str) {
+        if self.batch {
+            self.proposed.insert(venue.to_string(), true);
+        }
+    }
+
+    /// The hazards of `venue` in `category` that recurrence reads.
+    pub async fn hazards(
+        &mut self,
+        c: &mut AnyConnection,
+        venue: &str,
+        category: &str,
+    ) -> Result<HazardsOf> {
+        let k = (venue.to_string(), category.to_string());
+        if self.batch && self.counted.contains(venue) {
+            return Ok(self.hazards.get(&k).cloned().unwrap_or_default());
+        }
+        let latest_closed = match sqlx::query(
+            "SELECT id, state FROM hazards WHERE venue_id = $1 AND category = $2 \
+             AND state IN ('CLOSED', 'ARCHIVED') ORDER BY created_ms DESC",
+        )
+        .bind(venue)
+        .bind(category)
+        .fetch_optional(&mut *c)
+        .await?
+        {
+            Some(r) => Some((r.try_get("id")?, r.try_get("state")?)),
+            None => None,
+        };
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM hazards WHERE venue_id = $1 AND category = $2 \
+             AND state NOT IN ('CLOSED', 'ARCHIVED')",
+        )
+        .bind(venue)
+        .bind(category)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get("n")?;
+        Ok(HazardsOf {
+            open,
+            latest_closed,
+        })
+    }
+
+    /// Notes that a hazard of `venue` in `category` is open now (created or
+    /// reopened).
+    pub fn hazard_opened(&mut self, venue: &str, category: &str) {
+        if self.batch {
+            self.hazards
+                .entry((venue.to_string(), category.to_string()))
+                .or_default()
+                .open += 1;
+        }
+    }
+}
+
+/// The UPDATE of an open warning's changeable columns, its placeholders
+/// numbered from `$(n + 1)`: level, max_level, clearable, ack_due_ms,
+/// updated_ms, id.
+pub fn update_sql(n: usize) -> String {
+    format!(
+        "UPDATE warnings SET level = ${}, max_level = ${}, clearable = ${}, ack_due_ms = ${}, \
+         updated_ms = ${} WHERE id = ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5,
+        n + 6
+    )
+}
