@@ -42,12 +42,18 @@ impl Rows {
         }
     }
 
-    /// The pending rows as INSERT statements (chunks of at most 4 000
-    /// parameters; SQLite allows 32 766, PostgreSQL 65 535) with their
-    /// values. Placeholders continue from `n`; with `restart` each
-    /// statement starts again at `$1`.
-    fn statements(&mut self, n: &mut usize, restart: bool) -> Vec<(String, Vec<Val>)> {
-        let per = (4000 / self.cols).max(1);
+    /// The pending rows as INSERT statements with their values.
+    /// PostgreSQL: chunks of at most 4 000 parameters (it allows 65 535),
+    /// each statement numbered from `$1`. SQLite: the statements go
+    /// together in one query with anonymous `?` parameters (sqlx binds them
+    /// in order across the statements), in chunks of at most 240: SQLite
+    /// looks up every `$name` among the statement's earlier ones and sqlx
+    /// asks for every parameter's name, both quadratic in their number, so
+    /// small statements with anonymous parameters cost far less than one
+    /// large one.
+    fn statements(&mut self, n: &mut usize, sqlite: bool) -> Vec<(String, Vec<Val>)> {
+        let per = (if sqlite { 240 } else { 4000 } / self.cols).max(1);
+        let restart = !sqlite;
         let rows = std::mem::take(&mut self.rows);
         let mut out = Vec::new();
         for chunk in rows.chunks(per) {
@@ -66,8 +72,12 @@ impl Rows {
                         sql.push_str(l);
                     } else {
                         *n += 1;
-                        sql.push('$');
-                        sql.push_str(&n.to_string());
+                        if sqlite {
+                            sql.push('?');
+                        } else {
+                            sql.push('$');
+                            sql.push_str(&n.to_string());
+                        }
                         vals.push(v.clone());
                     }
                 }
@@ -287,17 +297,17 @@ impl Deferred {
     pub async fn flush(&mut self, c: &mut AnyConnection) -> Result<()> {
         let sqlite = c.backend_name().eq_ignore_ascii_case("sqlite");
         let mut n = 0;
-        let mut all = self.warnings.statements(&mut n, !sqlite);
+        let mut all = self.warnings.statements(&mut n, sqlite);
         for vals in std::mem::take(&mut self.warning_updates) {
             if !sqlite {
                 n = 0;
             }
-            let sql = crate::intake::memo::update_sql(n);
+            let sql = crate::intake::memo::update_sql(sqlite, n);
             n += vals.len();
             all.push((sql, vals));
         }
         for t in [&mut self.audit, &mut self.events, &mut self.deliveries] {
-            all.extend(t.statements(&mut n, !sqlite));
+            all.extend(t.statements(&mut n, sqlite));
         }
         if all.is_empty() {
             return Ok(());

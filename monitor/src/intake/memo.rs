@@ -69,16 +69,26 @@ pub struct Memo {
     hazards: HashMap<(String, String), HazardsOf>,
 }
 
-/// `$1, $2, …` for `n` values padded to a power of two (the last value
-/// repeated), so few shapes of each statement exist and each stays
-/// prepared.
-fn marks(from: usize, n: usize) -> String {
+/// Placeholders for `n` values bound in order from the `from`th: `$from, …`,
+/// or anonymous `?` on SQLite, which looks each `$name` up among the
+/// statement's earlier ones (quadratic in their number). The value lists
+/// are padded to a power of two (see [`padded`]), so few shapes of each
+/// statement exist and each stays prepared.
+pub(super) fn marks(c: &AnyConnection, from: usize, n: usize) -> String {
+    let sqlite = is_sqlite(c);
     (from..from + n)
-        .map(|i| format!("${i}"))
+        .map(|i| {
+            if sqlite {
+                "?".to_string()
+            } else {
+                format!("${i}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// `values` padded to a power of two, the last one repeated.
 fn padded(values: &[String]) -> Vec<&str> {
     let n = values.len().next_power_of_two();
     (0..n)
@@ -137,7 +147,7 @@ impl Memo {
         let keys_p = padded(&keys);
         let sql = format!(
             "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
-            marks(1, keys_p.len()),
+            marks(c, 1, keys_p.len()),
             if is_sqlite(c) { "" } else { " FOR UPDATE" }
         );
         let mut q = sqlx::query(&sql);
@@ -187,8 +197,8 @@ impl Memo {
              FROM devices d JOIN venues v ON v.id = d.venue_id WHERE d.id IN ({}) \
              UNION ALL \
              SELECT 1 AS pri, site AS k, id, region_id FROM venues WHERE site IN ({})",
-            marks(1, dp.len()),
-            marks(1 + dp.len(), sp.len())
+            marks(c, 1, dp.len()),
+            marks(c, 1 + dp.len(), sp.len())
         );
         let mut q = sqlx::query(&sql);
         for v in dp.iter().chain(sp.iter()) {
@@ -234,10 +244,11 @@ impl Memo {
     ) -> Result<()> {
         let since = now - (app.cfg.key_risk.window_days as i64) * 86_400_000;
         let vp = padded(venues);
-        let list = marks(2, vp.len());
+        let list = marks(c, 2, vp.len());
         let sql = format!(
             "SELECT venue_id, rule, COUNT(*) AS n FROM warnings \
-             WHERE venue_id IN ({list}) AND raised_ms >= $1 GROUP BY venue_id, rule"
+             WHERE raised_ms >= {} AND venue_id IN ({list}) GROUP BY venue_id, rule",
+            marks(c, 1, 1)
         );
         let mut q = sqlx::query(&sql).bind(since);
         for v in &vp {
@@ -250,7 +261,7 @@ impl Memo {
             *self.venue_alarms.entry(v.clone()).or_default() += n;
             self.rule_alarms.insert((v, rule), n);
         }
-        let list = marks(1, vp.len());
+        let list = marks(c, 1, vp.len());
         let sql = format!("SELECT venue_id FROM key_risk_proposals WHERE venue_id IN ({list})");
         let mut q = sqlx::query(&sql);
         for v in &vp {
@@ -323,7 +334,7 @@ impl Memo {
             self.open.insert(key.to_string(), Some(w));
             return Ok(());
         }
-        sqlx::query(&update_sql(0))
+        sqlx::query(&update_sql(false, 0))
             .bind(w.level.as_str())
             .bind(w.max_level.as_str())
             .bind(i64::from(w.clearable))
@@ -535,10 +546,16 @@ impl Memo {
     }
 }
 
-/// The UPDATE of an open warning's changeable columns, its placeholders
-/// numbered from `$(n + 1)`: level, max_level, clearable, ack_due_ms,
-/// updated_ms, id.
-pub fn update_sql(n: usize) -> String {
+/// The UPDATE of an open warning's changeable columns: level, max_level,
+/// clearable, ack_due_ms, updated_ms, id; its placeholders `$(n + 1)` on,
+/// or anonymous `?` for SQLite's multi-statement batch (see
+/// [`crate::deferred`]).
+pub fn update_sql(anonymous: bool, n: usize) -> String {
+    if anonymous {
+        return "UPDATE warnings SET level = ?, max_level = ?, clearable = ?, ack_due_ms = ?, \
+                updated_ms = ? WHERE id = ?"
+            .into();
+    }
     format!(
         "UPDATE warnings SET level = ${}, max_level = ${}, clearable = ${}, ack_due_ms = ${}, \
          updated_ms = ${} WHERE id = ${}",

@@ -260,10 +260,9 @@ async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<String, 
     // Padded to a power of two (repeating an id), so at most nine shapes
     // of this statement exist and each stays prepared.
     let n = batch.len().next_power_of_two();
-    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT event_id, warning_id FROM alarm_events WHERE event_id IN ({})",
-        marks.join(", ")
+        memo::marks(c, 1, n)
     );
     let mut q = sqlx::query(&sql);
     for i in 0..n {
