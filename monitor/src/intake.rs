@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::{App, notify, warnings};
 
 /// The answer to an alarm event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// The event.
     pub event_id: String,

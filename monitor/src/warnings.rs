@@ -554,7 +554,7 @@ pub async fn check_recurrence(
 }
 
 /// A venue's dynamic state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VenueStatus {
     /// The venue.
     pub venue_id: String,
