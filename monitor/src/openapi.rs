@@ -678,3 +678,299 @@ impl PartialSchema for Binary {
 }
 
 impl ToSchema for Binary {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::from_str(super::json()).expect("the document is JSON")
+    }
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    /// `(method, path, operation)` of every operation.
+    fn operations(d: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in d["paths"].as_object().unwrap() {
+            for (m, op) in item.as_object().unwrap() {
+                if METHODS.contains(&m.as_str()) {
+                    out.push((m.clone(), path.clone(), op.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o {
+                    if k == "$ref" {
+                        out.push(v.as_str().expect("$ref is a string").to_string());
+                    } else {
+                        refs(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn is_openapi_3_with_info_and_operations() {
+        let d = doc();
+        assert!(
+            d["openapi"].as_str().unwrap().starts_with("3."),
+            "{}",
+            d["openapi"]
+        );
+        assert_eq!(d["info"]["title"], "anquan-monitor");
+        assert_eq!(d["info"]["version"], env!("CARGO_PKG_VERSION"));
+        assert!(operations(&d).len() >= 40);
+    }
+
+    #[test]
+    fn every_ref_resolves_to_a_component() {
+        let d = doc();
+        let mut all = Vec::new();
+        refs(&d, &mut all);
+        assert!(all.len() > 50, "{all:?}");
+        for r in &all {
+            assert!(
+                r.starts_with("#/components/"),
+                "{r} is not a local component"
+            );
+            let target = d.pointer(&r[1..]);
+            assert!(
+                target.is_some_and(|t| t.is_object()),
+                "{r} does not resolve"
+            );
+        }
+        // And every component schema is used (a stale one is a mistake).
+        let used: BTreeSet<&str> = all.iter().map(String::as_str).collect();
+        for name in d["components"]["schemas"].as_object().unwrap().keys() {
+            let r = format!("#/components/schemas/{name}");
+            assert!(used.contains(r.as_str()), "schema {name} is never used");
+        }
+    }
+
+    #[test]
+    fn operations_are_complete_and_consistent() {
+        let d = doc();
+        let schemes = d["components"]["securitySchemes"].as_object().unwrap();
+        let mut ids = BTreeSet::new();
+        for (m, path, op) in operations(&d) {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{m} {path}: no operationId");
+            assert!(
+                ids.insert(id.to_string()),
+                "{m} {path}: operationId {id} twice"
+            );
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{m} {path}: no summary"
+            );
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()));
+            // Every `{param}` of the path is a declared path parameter,
+            // and every declared path parameter is in the path.
+            let in_path: BTreeSet<String> = path
+                .split('{')
+                .skip(1)
+                .map(|s| s.split('}').next().unwrap().to_string())
+                .collect();
+            let declared: BTreeSet<String> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .inspect(|p| assert_eq!(p["required"], true, "{m} {path}"))
+                        .map(|p| p["name"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(in_path, declared, "{m} {path}: path parameters");
+            // Security names a declared scheme.
+            for req in op["security"].as_array().into_iter().flatten() {
+                for name in req.as_object().unwrap().keys() {
+                    assert!(schemes.contains_key(name), "{m} {path}: scheme {name}");
+                }
+            }
+            // The API and the web front (not the public or ops endpoints)
+            // require a credential.
+            if path.starts_with("/api/v1/") || path.starts_with("/web/") {
+                assert!(op["security"].is_array(), "{m} {path}: no security");
+            }
+            // Errors are problem+json with the Problem schema, and only
+            // problem+json.
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{m} {path}: no success response"
+            );
+            let mut problems = 0;
+            for (status, r) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let content = r["content"].as_object().unwrap();
+                    assert_eq!(
+                        content.keys().collect::<Vec<_>>(),
+                        ["application/problem+json"],
+                        "{m} {path} {status}"
+                    );
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{m} {path} {status}"
+                    );
+                    problems += 1;
+                }
+            }
+            // The document itself is a constant: it cannot fail.
+            if path == "/api/openapi.json" {
+                assert_eq!(problems, 0);
+            } else {
+                assert!(problems > 0, "{m} {path}: no problem+json error response");
+            }
+            // Operations behind a token or session list 401.
+            if op["security"].is_array() {
+                assert!(responses.contains_key("401"), "{m} {path}: no 401");
+            }
+        }
+    }
+
+    #[test]
+    fn the_problem_schema_is_what_errors_send() {
+        let d = doc();
+        let p = &d["components"]["schemas"]["Problem"];
+        let props: BTreeSet<&str> = p["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let sent = crate::error::Problem {
+            kind: "urn:anquan:problem:invalid",
+            title: "t",
+            status: 422,
+            detail: "d".into(),
+        };
+        let sent = serde_json::to_value(&sent).unwrap();
+        let keys: BTreeSet<&str> = sent
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(props, keys);
+        let required: BTreeSet<&str> = p["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(required, keys);
+    }
+
+    /// The described alarm event is the wire contract's: the same fields,
+    /// all required, and the same enumerations.
+    #[test]
+    fn the_alarm_event_schema_mirrors_the_contract() {
+        use anquan_protocol::{AlarmState, DeviceKind, Level};
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        let ev = &s["AlarmEvent"];
+        let sample = ev["example"].to_string();
+        let decoded = anquan_protocol::AlarmEvent::decode(sample.as_bytes())
+            .expect("the schema's example is a valid event");
+        let wire: Value = serde_json::from_slice(&decoded.to_vec().unwrap()).unwrap();
+        let wire_keys: BTreeSet<&str> = wire
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let props: BTreeSet<&str> = ev["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(props, wire_keys);
+        let required: BTreeSet<&str> = ev["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(required, wire_keys);
+        let values = |name: &str| -> Vec<String> {
+            s[name]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {}", s[name]))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            values("DeviceKind"),
+            DeviceKind::ALL.map(|k| k.as_str().to_string())
+        );
+        assert_eq!(values("Level"), Level::ALL.map(|k| k.as_str().to_string()));
+        assert_eq!(
+            values("AlarmState"),
+            AlarmState::ALL.map(|k| k.as_str().to_string())
+        );
+        assert_eq!(
+            ev["properties"]["ts_ms"]["minimum"].as_u64(),
+            Some(anquan_protocol::MIN_TS_MS)
+        );
+        assert_eq!(
+            ev["properties"]["ts_ms"]["maximum"].as_u64(),
+            Some(anquan_protocol::MAX_TS_MS)
+        );
+        for (field, max) in [
+            ("event_id", anquan_protocol::MAX_EVENT_ID_LEN),
+            ("site", anquan_protocol::MAX_ID_LEN),
+            ("device", anquan_protocol::MAX_ID_LEN),
+            ("gateway", anquan_protocol::MAX_ID_LEN),
+            ("rule", anquan_protocol::MAX_RULE_ID_LEN),
+        ] {
+            assert_eq!(
+                ev["properties"][field]["maxLength"].as_u64(),
+                Some(max as u64),
+                "{field}"
+            );
+        }
+    }
+
+    /// The other enumerations are the ones the handlers check.
+    #[test]
+    fn parameter_enumerations_match_the_code() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        let values = |name: &str| -> Vec<String> {
+            s[name]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(values("Period"), crate::reports::PERIODS);
+        assert_eq!(
+            values("RegistryTable"),
+            ["regions", "venues", "devices", "people", "duty"]
+        );
+        assert_eq!(
+            values("ReportFormat"),
+            ["json", "csv", "html", "xlsx", "pdf"]
+        );
+    }
+}
