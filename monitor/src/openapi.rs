@@ -174,7 +174,7 @@ pub enum ReadErrors {
     /// Storage unavailable.
     #[response(
         status = 503,
-        description = "Storage (or the PDF printer) unavailable; retry later. `detail` has an incident id",
+        description = "The request could not be completed (storage; for a PDF report, the printer); retry later. `detail` says which, with an incident id for internal failures",
         content_type = "application/problem+json"
     )]
     Unavailable(Problem),
