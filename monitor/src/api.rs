@@ -196,7 +196,7 @@ type Q = Query<HashMap<String, String>>;
     params(("state" = Option<String>, Query, description = "Only warnings in this state (`RAISED`, `NOTIFIED`, `ACKED`, `DISPOSING`, `RESOLVED`)")),
     responses(
         (status = 200, description = "Warning rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn list_warnings(
     State(app): State<App>,
@@ -216,7 +216,7 @@ async fn list_warnings(
     params(("id" = String, Path, description = "Warning id")),
     responses(
         (status = 200, description = "The warning", body = Object),
-        crate::openapi::ReadErrors,
+        crate::openapi::LookupErrors,
     ))]
 async fn get_warning(
     State(app): State<App>,
@@ -356,7 +356,7 @@ async fn resolve(
     params(("id" = String, Path, description = "Venue id")),
     responses(
         (status = 200, description = "The venue's state", body = crate::warnings::VenueStatus),
-        crate::openapi::ReadErrors,
+        crate::openapi::LookupErrors,
     ))]
 async fn venue_status(
     State(app): State<App>,
@@ -373,7 +373,7 @@ async fn venue_status(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Rows of venue_id, proposed_ms, alarms, state", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
@@ -430,8 +430,8 @@ async fn key_risk_decide(
     security(("api_token" = [])),
     params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
     responses(
-        (status = 200, description = "The rows", body = Vec<crate::openapi::RegistryRow>),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The rows (venues also carry `key_risk`)", body = Vec<Object>),
+        crate::openapi::LookupErrors,
     ))]
 async fn registry_list(
     State(app): State<App>,
@@ -549,7 +549,7 @@ async fn registry_delete(
     params(("state" = Option<String>, Query, description = "Only tasks in this state")),
     responses(
         (status = 200, description = "Task rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn list_tasks(
     State(app): State<App>,
@@ -575,7 +575,7 @@ async fn list_tasks(
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "The task", body = Object),
-        crate::openapi::ReadErrors,
+        crate::openapi::LookupErrors,
     ))]
 async fn get_task(
     State(app): State<App>,
@@ -655,7 +655,7 @@ async fn move_task(
     params(("state" = Option<String>, Query, description = "Only hazards in this state")),
     responses(
         (status = 200, description = "Hazard rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn list_hazards(
     State(app): State<App>,
@@ -681,7 +681,7 @@ async fn list_hazards(
     params(("id" = String, Path, description = "Hazard id")),
     responses(
         (status = 200, description = "The hazard", body = Object),
-        crate::openapi::ReadErrors,
+        crate::openapi::LookupErrors,
     ))]
 async fn get_hazard(
     State(app): State<App>,
@@ -922,7 +922,7 @@ pub(crate) async fn render_report(
     ),
     responses(
         (status = 200, description = "Snapshot rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn list_snapshots(
     State(app): State<App>,
@@ -974,7 +974,7 @@ async fn get_snapshot(
     params(("entity_id" = Option<String>, Query, description = "Only rows of this entity")),
     responses(
         (status = 200, description = "Rows of at_ms, actor, entity, entity_id, from_state, to_state, reason", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn audit(
     State(app): State<App>,
@@ -1011,7 +1011,7 @@ async fn audit(
     params(("subject_id" = Option<String>, Query, description = "Only deliveries about this warning or task")),
     responses(
         (status = 200, description = "Delivery rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn deliveries(
     State(app): State<App>,
@@ -1030,7 +1030,7 @@ async fn deliveries(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Rows of id, subject, subject_id, proposal, state, created_ms", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;

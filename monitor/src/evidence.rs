@@ -344,7 +344,7 @@ pub async fn add_hazard(
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Evidence rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 pub async fn list_task(
     State(app): State<App>,
@@ -363,7 +363,7 @@ pub async fn list_task(
     params(("id" = String, Path, description = "Hazard id")),
     responses(
         (status = 200, description = "Evidence rows", body = Vec<Object>),
-        crate::openapi::ReadErrors,
+        crate::openapi::ListErrors,
     ))]
 pub async fn list_hazard(
     State(app): State<App>,
@@ -386,7 +386,7 @@ pub async fn list_hazard(
             (crate::openapi::Binary = "image/png"),
             (crate::openapi::Binary = "image/webp"),
         )),
-        crate::openapi::ReadErrors,
+        crate::openapi::LookupErrors,
     ))]
 pub async fn download(
     State(app): State<App>,

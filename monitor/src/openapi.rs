@@ -139,7 +139,54 @@ impl Modify for SecuritySchemes {
 // The error response sets. Each variant is one status; the types are never
 // built (they only describe responses), hence `dead_code`.
 
-/// Errors of an operator read (`GET /api/v1/...`).
+/// Errors of an operator list that takes no parameter it checks.
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code)]
+pub enum ListErrors {
+    /// No or unknown token.
+    #[response(
+        status = 401,
+        description = "No token, or not one of `auth.api_tokens`",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    /// Storage unavailable.
+    #[response(
+        status = 503,
+        description = "Storage unavailable; retry later. `detail` has an incident id",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// Errors of an operator lookup by id.
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code)]
+pub enum LookupErrors {
+    /// No or unknown token.
+    #[response(
+        status = 401,
+        description = "No token, or not one of `auth.api_tokens`",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    /// No such row.
+    #[response(
+        status = 404,
+        description = "No such row; `detail` names what and the id",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    /// Storage unavailable.
+    #[response(
+        status = 503,
+        description = "Storage unavailable; retry later. `detail` has an incident id",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// Errors of an operator read with parameters it checks (reports).
 #[derive(Debug, IntoResponses)]
 #[allow(dead_code)]
 pub enum ReadErrors {
