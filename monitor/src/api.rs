@@ -11,9 +11,10 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::{App, evidence, intake, notify, registry, reports, warnings, work};
@@ -133,19 +134,37 @@ fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     })
 }
 
+#[utoipa::path(get, path = "/health", tag = "ops", operation_id = "health",
+    summary = "Liveness and database check",
+    responses(
+        (status = 200, description = "The database answers", body = String, content_type = "text/plain"),
+        crate::openapi::Unavailable,
+    ))]
 async fn health(State(app): State<App>) -> Result<&'static str> {
     sqlx::query("SELECT 1").execute(&app.db).await?;
     Ok("ok\n")
 }
 
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", operation_id = "openapi",
+    summary = "This OpenAPI document (generated from the code with utoipa)",
+    responses((status = 200, description = "The document", body = Object)))]
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::api::OPENAPI,
+        crate::openapi::json(),
     )
         .into_response()
 }
 
+#[utoipa::path(post, path = "/api/v1/alarms", tag = "intake", operation_id = "alarm",
+    summary = "Alarm intake from the gateway (idempotent on event_id)",
+    description = "Takes a gateway token (`[[auth.gateways]]` or `auth.intake_tokens`); a gateway token bound to sites may only send events of those sites (403).",
+    security(("intake_token" = [])),
+    request_body(content = crate::openapi::AlarmEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or a duplicate of a stored event)", body = crate::intake::Outcome),
+        crate::openapi::IntakeErrors,
+    ))]
 async fn alarm(
     State(app): State<App>,
     h: HeaderMap,
@@ -171,6 +190,14 @@ async fn alarm_in(
 
 type Q = Query<HashMap<String, String>>;
 
+#[utoipa::path(get, path = "/api/v1/warnings", tag = "warnings", operation_id = "list_warnings",
+    summary = "Warnings, newest first",
+    security(("api_token" = [])),
+    params(("state" = Option<String>, Query, description = "Only warnings in this state (`RAISED`, `NOTIFIED`, `ACKED`, `DISPOSING`, `RESOLVED`)")),
+    responses(
+        (status = 200, description = "Warning rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn list_warnings(
     State(app): State<App>,
     h: HeaderMap,
@@ -183,6 +210,14 @@ async fn list_warnings(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/warnings/{id}", tag = "warnings", operation_id = "get_warning",
+    summary = "One warning with its alarm events",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Warning id")),
+    responses(
+        (status = 200, description = "The warning", body = Object),
+        crate::openapi::LookupErrors,
+    ))]
 async fn get_warning(
     State(app): State<App>,
     h: HeaderMap,
@@ -193,42 +228,71 @@ async fn get_warning(
     Ok(axum::Json(warnings::get(&mut c, &id).await?))
 }
 
-#[derive(Deserialize)]
+/// Acknowledgement of a warning.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
+    /// The person answering (registry id).
     person_id: String,
+    /// Free text.
     #[serde(default)]
     note: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/warnings/{id}/ack", tag = "warnings", operation_id = "ack",
+    summary = "Acknowledge a warning (叫应 answered)",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Warning id")),
+    request_body(content = AckBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Acknowledged", body = NewState),
+        crate::openapi::WriteErrors,
+    ))]
 async fn ack(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<NewState>> {
     operator(&app, &h)?;
     let a: AckBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::ack(&app, &id, &a.person_id, &a.note).await?;
-    Ok(axum::Json(json!({"id": id, "state": "ACKED"})))
+    Ok(axum::Json(NewState {
+        id,
+        state: "ACKED".into(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// Confirmation of a warning.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmBody {
+    /// The person confirming (registry id).
     person_id: String,
+    /// A false alarm (→ RESOLVED) or real (→ DISPOSING with a disposal task).
     false_alarm: bool,
+    /// Assignee of the disposal task.
     #[serde(default)]
     assignee_id: Option<String>,
+    /// Why.
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/warnings/{id}/confirm", tag = "warnings", operation_id = "confirm",
+    summary = "Confirm a warning: false alarm → RESOLVED; real → DISPOSING with a disposal task",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Warning id")),
+    request_body(content = ConfirmBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Confirmed", body = Confirmed),
+        crate::openapi::WriteErrors,
+    ))]
 async fn confirm(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<Confirmed>> {
     operator(&app, &h)?;
     let a: ConfirmBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let task = warnings::confirm(
@@ -240,30 +304,60 @@ async fn confirm(
         &a.reason,
     )
     .await?;
-    Ok(axum::Json(
-        json!({"id": id, "state": if a.false_alarm { "RESOLVED" } else { "DISPOSING" }, "task_id": task}),
-    ))
+    Ok(axum::Json(Confirmed {
+        id,
+        state: if a.false_alarm {
+            "RESOLVED"
+        } else {
+            "DISPOSING"
+        }
+        .into(),
+        task_id: task,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Resolution of a warning.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    /// The person resolving (registry id).
     person_id: String,
+    /// Why.
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/warnings/{id}/resolve", tag = "warnings", operation_id = "resolve",
+    summary = "DISPOSING → RESOLVED (every disposal task must be DONE)",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Warning id")),
+    request_body(content = ResolveBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Resolved", body = NewState),
+        crate::openapi::WriteErrors,
+    ))]
 async fn resolve(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<NewState>> {
     operator(&app, &h)?;
     let a: ResolveBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::resolve(&app, &id, &a.person_id, &a.reason).await?;
-    Ok(axum::Json(json!({"id": id, "state": "RESOLVED"})))
+    Ok(axum::Json(NewState {
+        id,
+        state: "RESOLVED".into(),
+    }))
 }
 
+#[utoipa::path(get, path = "/api/v1/venues/{id}/status", tag = "warnings", operation_id = "venue_status",
+    summary = "A venue's dynamic color, active warnings, open hazards, operation_blocked and 重点风控 flags",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Venue id")),
+    responses(
+        (status = 200, description = "The venue's state", body = crate::warnings::VenueStatus),
+        crate::openapi::LookupErrors,
+    ))]
 async fn venue_status(
     State(app): State<App>,
     h: HeaderMap,
@@ -274,6 +368,13 @@ async fn venue_status(
     Ok(axum::Json(warnings::venue_status(&mut c, &id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/key-risk/proposals", tag = "warnings", operation_id = "key_risk_list",
+    summary = "重点风控 proposals",
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "Rows of venue_id, proposed_ms, alarms, state", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
     let rows = sqlx::query(
@@ -288,26 +389,50 @@ async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Jso
     ))
 }
 
-#[derive(Deserialize)]
+/// A human decision on a proposal.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecideBody {
+    /// The person deciding (registry id).
     person_id: String,
+    /// Accept or reject the proposal.
     accept: bool,
+    /// Why.
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/key-risk/proposals/{venue}/decide", tag = "warnings", operation_id = "key_risk_decide",
+    summary = "The human decision on a 重点风控 proposal",
+    security(("api_token" = [])),
+    params(("venue" = String, Path, description = "Venue id")),
+    request_body(content = DecideBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Decided", body = VenueDecided),
+        crate::openapi::WriteErrors,
+    ))]
 async fn key_risk_decide(
     State(app): State<App>,
     h: HeaderMap,
     Path(venue): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<VenueDecided>> {
     operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     warnings::decide_key_risk(&app, &venue, &d.person_id, d.accept, &d.reason).await?;
-    Ok(axum::Json(json!({"venue_id": venue, "accepted": d.accept})))
+    Ok(axum::Json(VenueDecided {
+        venue_id: venue,
+        accepted: d.accept,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/v1/registry/{table}", tag = "registry", operation_id = "registry_list",
+    summary = "Registry rows of one table",
+    security(("api_token" = [])),
+    params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
+    responses(
+        (status = 200, description = "The rows (venues also carry `key_risk`)", body = Vec<Object>),
+        crate::openapi::LookupErrors,
+    ))]
 async fn registry_list(
     State(app): State<App>,
     h: HeaderMap,
@@ -318,12 +443,22 @@ async fn registry_list(
     Ok(axum::Json(registry::list(&mut c, &table).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/registry/{table}", tag = "registry", operation_id = "registry_put",
+    summary = "Insert or replace a registry row (audited)",
+    description = "The body is a row of `table`: a Region, Venue, Device, Person or Duty.",
+    security(("api_token" = [])),
+    params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
+    request_body(content = crate::openapi::RegistryRow, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Written", body = Created),
+        crate::openapi::WriteErrors,
+    ))]
 async fn registry_put(
     State(app): State<App>,
     h: HeaderMap,
     Path(table): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Created>)> {
     operator(&app, &h)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let mut tx = app.db.begin().await?;
@@ -371,9 +506,20 @@ async fn registry_put(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::OK, axum::Json(json!({"id": id}))))
+    Ok((StatusCode::OK, axum::Json(Created { id })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/registry/{table}/{id}", tag = "registry", operation_id = "registry_delete",
+    summary = "Delete a registry row (audited)",
+    security(("api_token" = [])),
+    params(
+        ("table" = crate::openapi::RegistryTable, Path, description = "The table"),
+        ("id" = String, Path, description = "Row id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::openapi::WriteErrors,
+    ))]
 async fn registry_delete(
     State(app): State<App>,
     h: HeaderMap,
@@ -397,6 +543,14 @@ async fn registry_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
+    summary = "Tasks",
+    security(("api_token" = [])),
+    params(("state" = Option<String>, Query, description = "Only tasks in this state")),
+    responses(
+        (status = 200, description = "Task rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn list_tasks(
     State(app): State<App>,
     h: HeaderMap,
@@ -415,6 +569,14 @@ async fn list_tasks(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "get_task",
+    summary = "One task with its evidence",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = Object),
+        crate::openapi::LookupErrors,
+    ))]
 async fn get_task(
     State(app): State<App>,
     h: HeaderMap,
@@ -427,18 +589,26 @@ async fn get_task(
     Ok(axum::Json(v))
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", operation_id = "create_task",
+    summary = "Create a task (ASSIGNED with an assignee, else PLANNED)",
+    security(("api_token" = [])),
+    request_body(content = crate::openapi::CreateTask, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Created),
+        crate::openapi::WriteErrors,
+    ))]
 async fn create_task(
     State(app): State<App>,
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Created>)> {
     operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, t) = split_actor::<work::NewTask>(v)?;
     let mut tx = app.db.begin().await?;
     let id = work::create_task(&mut tx, app.now_ms(), &format!("person:{actor}"), t).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
+    Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
 fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(String, T)> {
@@ -454,20 +624,39 @@ fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(String, T)> {
     Ok((actor, t))
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/transition", tag = "tasks", operation_id = "move_task",
+    summary = "Move a task; DONE of a disposal task resolves its warning",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    request_body(content = crate::work::TaskMove, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Moved; `hazards` lists those opened from failed checklist items", body = TaskMoved),
+        crate::openapi::WriteErrors,
+    ))]
 async fn move_task(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<TaskMoved>> {
     operator(&app, &h)?;
     let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let hazards = work::move_task(&app, &id, &m).await?;
-    Ok(axum::Json(
-        json!({"id": id, "state": m.to, "hazards": hazards}),
-    ))
+    Ok(axum::Json(TaskMoved {
+        id,
+        state: m.to,
+        hazards,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/v1/hazards", tag = "hazards", operation_id = "list_hazards",
+    summary = "Hazards",
+    security(("api_token" = [])),
+    params(("state" = Option<String>, Query, description = "Only hazards in this state")),
+    responses(
+        (status = 200, description = "Hazard rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn list_hazards(
     State(app): State<App>,
     h: HeaderMap,
@@ -486,6 +675,14 @@ async fn list_hazards(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/hazards/{id}", tag = "hazards", operation_id = "get_hazard",
+    summary = "One hazard with its evidence",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Hazard id")),
+    responses(
+        (status = 200, description = "The hazard", body = Object),
+        crate::openapi::LookupErrors,
+    ))]
 async fn get_hazard(
     State(app): State<App>,
     h: HeaderMap,
@@ -498,11 +695,20 @@ async fn get_hazard(
     Ok(axum::Json(v))
 }
 
+#[utoipa::path(post, path = "/api/v1/hazards", tag = "hazards", operation_id = "create_hazard",
+    summary = "Create a hazard in DETECTED, or return the open one of the same venue and category",
+    security(("api_token" = [])),
+    request_body(content = crate::openapi::CreateHazard, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = HazardCreated),
+        (status = 200, description = "An open hazard of the same venue and category exists (`duplicate`)", body = HazardCreated),
+        crate::openapi::WriteErrors,
+    ))]
 async fn create_hazard(
     State(app): State<App>,
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<HazardCreated>)> {
     operator(&app, &h)?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, hz) = split_actor::<work::NewHazard>(v)?;
@@ -521,38 +727,65 @@ async fn create_hazard(
         } else {
             StatusCode::OK
         },
-        axum::Json(json!({"id": id, "duplicate": !created})),
+        axum::Json(HazardCreated {
+            id,
+            duplicate: !created,
+        }),
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/hazards/{id}/transition", tag = "hazards", operation_id = "move_hazard",
+    summary = "Move a hazard; the gate of the target state names the missing fields",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Hazard id")),
+    request_body(content = crate::work::HazardMove, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Moved", body = NewState),
+        crate::openapi::WriteErrors,
+    ))]
 async fn move_hazard(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<NewState>> {
     operator(&app, &h)?;
     let m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::move_hazard(&app, &id, &m).await?;
-    Ok(axum::Json(json!({"id": id, "state": m.to})))
+    Ok(axum::Json(NewState { id, state: m.to }))
 }
 
-#[derive(Deserialize)]
+/// An accident.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccidentBody {
+    /// Region.
     region_id: String,
+    /// Venue, when known.
     #[serde(default)]
     venue_id: Option<String>,
+    /// When, Unix ms.
     at_ms: i64,
+    /// Deaths (not negative).
+    #[schema(minimum = 0)]
     deaths: i64,
+    /// What happened.
     note: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/accidents", tag = "reports", operation_id = "accident",
+    summary = "Record an accident (for the reports' decline rates)",
+    security(("api_token" = [])),
+    request_body(content = AccidentBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded", body = Created),
+        crate::openapi::WriteErrors,
+    ))]
 async fn accident(
     State(app): State<App>,
     h: HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Created>)> {
     operator(&app, &h)?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if a.deaths < 0 {
@@ -581,9 +814,31 @@ async fn accident(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"id": id}))))
+    Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/{period}", tag = "reports", operation_id = "report",
+    summary = "Report of a region for one period",
+    description = "`format=pdf` is printed by headless Chromium (`reports.chromium`); 503 when it cannot run.",
+    security(("api_token" = [])),
+    params(
+        ("period" = crate::openapi::Period, Path, description = "The period"),
+        ("region" = String, Query, description = "Region id (with its subregions)"),
+        ("sector" = Option<String>, Query, description = "Only the venues of this sector"),
+        ("date" = Option<String>, Query, description = "A day of the period, YYYY-MM-DD (required unless `month`)"),
+        ("month" = Option<String>, Query, description = "monthly only: YYYY-MM instead of `date`"),
+        ("format" = Option<crate::openapi::ReportFormat>, Query, description = "Default json"),
+    ),
+    responses(
+        (status = 200, description = "The report", content(
+            (crate::reports::Monthly = "application/json"),
+            (String = "text/csv"),
+            (String = "text/html"),
+            (crate::openapi::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::openapi::Binary = "application/pdf"),
+        )),
+        crate::openapi::ReadErrors,
+    ))]
 async fn report(
     State(app): State<App>,
     h: HeaderMap,
@@ -658,6 +913,17 @@ pub(crate) async fn render_report(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/report-snapshots", tag = "reports", operation_id = "list_snapshots",
+    summary = "Stored report snapshots",
+    security(("api_token" = [])),
+    params(
+        ("period" = Option<crate::openapi::Period>, Query, description = "Only this period"),
+        ("region" = Option<String>, Query, description = "Only this region"),
+    ),
+    responses(
+        (status = 200, description = "Snapshot rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn list_snapshots(
     State(app): State<App>,
     h: HeaderMap,
@@ -674,6 +940,23 @@ async fn list_snapshots(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/report-snapshots/{id}", tag = "reports", operation_id = "get_snapshot",
+    summary = "One stored report snapshot, in any report format",
+    security(("api_token" = [])),
+    params(
+        ("id" = String, Path, description = "Snapshot id"),
+        ("format" = Option<crate::openapi::ReportFormat>, Query, description = "Default json"),
+    ),
+    responses(
+        (status = 200, description = "The report", content(
+            (crate::reports::Monthly = "application/json"),
+            (String = "text/csv"),
+            (String = "text/html"),
+            (crate::openapi::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::openapi::Binary = "application/pdf"),
+        )),
+        crate::openapi::ReadErrors,
+    ))]
 async fn get_snapshot(
     State(app): State<App>,
     h: HeaderMap,
@@ -685,6 +968,14 @@ async fn get_snapshot(
     render_report(&app, m, q.get("format").map(String::as_str)).await
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "audit",
+    summary = "The audit trail (at most 5000 rows, oldest first)",
+    security(("api_token" = [])),
+    params(("entity_id" = Option<String>, Query, description = "Only rows of this entity")),
+    responses(
+        (status = 200, description = "Rows of at_ms, actor, entity, entity_id, from_state, to_state, reason", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn audit(
     State(app): State<App>,
     h: HeaderMap,
@@ -714,6 +1005,14 @@ async fn audit(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "audit", operation_id = "deliveries",
+    summary = "Notification deliveries and their receipts",
+    security(("api_token" = [])),
+    params(("subject_id" = Option<String>, Query, description = "Only deliveries about this warning or task")),
+    responses(
+        (status = 200, description = "Delivery rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn deliveries(
     State(app): State<App>,
     h: HeaderMap,
@@ -726,6 +1025,13 @@ async fn deliveries(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/sanctions", tag = "hazards", operation_id = "sanctions",
+    summary = "Sanction proposals",
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "Rows of id, subject, subject_id, proposal, state, created_ms", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
     const COLS: &[&str] = &[
@@ -746,37 +1052,71 @@ async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Ve
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/sanctions/{id}/decide", tag = "hazards", operation_id = "decide_sanction",
+    summary = "The human decision on a sanction proposal",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Proposal id")),
+    request_body(content = DecideBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Decided", body = Decided),
+        crate::openapi::WriteErrors,
+    ))]
 async fn decide_sanction(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<Decided>> {
     operator(&app, &h)?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
-    Ok(axum::Json(json!({"id": id, "accepted": d.accept})))
+    Ok(axum::Json(Decided {
+        id,
+        accepted: d.accept,
+    }))
 }
 
-#[derive(Deserialize)]
+/// 挂牌督办 of a hazard.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListBody {
+    /// The county or city person listing it (registry id).
     person_id: String,
+    /// Why.
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/hazards/{id}/list", tag = "hazards", operation_id = "list_hazard",
+    summary = "挂牌督办: a county or city person lists an open hazard at their level",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Hazard id")),
+    request_body(content = ListBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Listed", body = Listed),
+        crate::openapi::WriteErrors,
+    ))]
 async fn list_hazard(
     State(app): State<App>,
     h: HeaderMap,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<Listed>> {
     operator(&app, &h)?;
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
-    Ok(axum::Json(json!({"id": id, "listed_level": level})))
+    Ok(axum::Json(Listed {
+        id,
+        listed_level: level,
+    }))
 }
 
+#[utoipa::path(get, path = "/public/venues/{id}", tag = "public", operation_id = "public_venue",
+    summary = "Public 文旅安全码 page of a venue (HTML, no token, no personal data)",
+    params(("id" = String, Path, description = "Venue id")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        crate::openapi::PublicReadErrors,
+    ))]
 async fn public_venue(
     State(app): State<App>,
     crate::web::UiLang(lang): crate::web::UiLang,
@@ -787,19 +1127,32 @@ async fn public_venue(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// A public hazard report (no identity is taken or kept).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PublicReport {
+    /// The venue (from its 安全码 page).
     venue_id: String,
+    /// What kind of hazard.
+    #[schema(min_length = 1, max_length = 64)]
     category: String,
+    /// What was seen.
+    #[schema(min_length = 1, max_length = 2000)]
     description: String,
 }
 
+#[utoipa::path(post, path = "/public/reports", tag = "public", operation_id = "public_report",
+    summary = "A public hazard report (no token; the reporter is not stored; rate-limited per client address)",
+    request_body(content = PublicReport, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Received", body = PublicReceipt),
+        crate::openapi::PublicWriteErrors,
+    ))]
 async fn public_report(
     State(app): State<App>,
     client: crate::web::pages::ClientIp,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<PublicReceipt>)> {
     app.public_limit.admit(&client.0)?;
     let r: PublicReport = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if r.description.trim().is_empty() || r.description.chars().count() > 2000 {
@@ -829,10 +1182,95 @@ async fn public_report(
     tx.commit().await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"received": true, "hazard_id": id, "duplicate": !created})),
+        axum::Json(PublicReceipt {
+            received: true,
+            hazard_id: id,
+            duplicate: !created,
+        }),
     ))
 }
 
-/// The OpenAPI 3 document (kept next to the routes above; a test checks
-/// that every route is in it).
-pub const OPENAPI: &str = include_str!("../openapi.json");
+/// `{"id", "state"}`: the new state of a warning, task or hazard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewState {
+    /// The warning, task or hazard.
+    pub id: String,
+    /// Its state now.
+    pub state: String,
+}
+
+/// A confirmed warning.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Confirmed {
+    /// The warning.
+    pub id: String,
+    /// `RESOLVED` (false alarm) or `DISPOSING`.
+    pub state: String,
+    /// The disposal task opened (none for a false alarm).
+    pub task_id: Option<String>,
+}
+
+/// The id of the row written.
+#[derive(Debug, Serialize, ToSchema)]
+struct Created {
+    /// Its id.
+    id: String,
+}
+
+/// A 重点风控 decision.
+#[derive(Debug, Serialize, ToSchema)]
+struct VenueDecided {
+    /// The venue.
+    venue_id: String,
+    /// Accepted (on the 重点风控 list) or rejected.
+    accepted: bool,
+}
+
+/// A sanction decision.
+#[derive(Debug, Serialize, ToSchema)]
+struct Decided {
+    /// The proposal.
+    id: String,
+    /// Accepted or rejected.
+    accepted: bool,
+}
+
+/// A moved task.
+#[derive(Debug, Serialize, ToSchema)]
+struct TaskMoved {
+    /// The task.
+    id: String,
+    /// Its state now.
+    state: String,
+    /// Hazards opened from failed checklist items.
+    hazards: Vec<String>,
+}
+
+/// A created (or deduplicated) hazard.
+#[derive(Debug, Serialize, ToSchema)]
+struct HazardCreated {
+    /// The hazard.
+    id: String,
+    /// An open hazard of the same venue and category already existed.
+    duplicate: bool,
+}
+
+/// A listed (挂牌督办) hazard.
+#[derive(Debug, Serialize, ToSchema)]
+struct Listed {
+    /// The hazard.
+    id: String,
+    /// The level it is listed at (`county` or `city`).
+    listed_level: String,
+}
+
+/// The receipt of a public report.
+#[derive(Debug, Serialize, ToSchema)]
+struct PublicReceipt {
+    /// Always true.
+    received: bool,
+    /// The hazard opened (or the open one it joined).
+    hazard_id: String,
+    /// An open hazard of the same venue and category already existed.
+    duplicate: bool,
+}

@@ -70,14 +70,16 @@ pub struct DbFailure;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// RFC 9457 problem details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
+    #[schema(example = "urn:anquan:problem:invalid")]
     pub kind: &'static str,
     /// Short title.
     pub title: &'static str,
     /// HTTP status.
+    #[schema(example = 422)]
     pub status: u16,
     /// What is wrong and what to do.
     pub detail: String,

@@ -298,6 +298,16 @@ async fn add_evidence(
 }
 
 /// `POST /api/v1/tasks/{id}/evidence`.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/evidence", tag = "tasks", operation_id = "add_task_evidence",
+    summary = "Upload a photo to one task (audited)",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 415, description = "Not JPEG, PNG or WebP (by content)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::openapi::WriteErrors,
+    ))]
 pub async fn add_task(
     State(app): State<App>,
     h: HeaderMap,
@@ -308,6 +318,16 @@ pub async fn add_task(
 }
 
 /// `POST /api/v1/hazards/{id}/evidence`.
+#[utoipa::path(post, path = "/api/v1/hazards/{id}/evidence", tag = "hazards", operation_id = "add_hazard_evidence",
+    summary = "Upload a photo to one hazard (audited)",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Hazard id")),
+    request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 415, description = "Not JPEG, PNG or WebP (by content)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::openapi::WriteErrors,
+    ))]
 pub async fn add_hazard(
     State(app): State<App>,
     h: HeaderMap,
@@ -318,6 +338,14 @@ pub async fn add_hazard(
 }
 
 /// `GET /api/v1/tasks/{id}/evidence`.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/evidence", tag = "tasks", operation_id = "list_task_evidence",
+    summary = "Photos of one task",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Evidence rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 pub async fn list_task(
     State(app): State<App>,
     h: HeaderMap,
@@ -329,6 +357,14 @@ pub async fn list_task(
 }
 
 /// `GET /api/v1/hazards/{id}/evidence`.
+#[utoipa::path(get, path = "/api/v1/hazards/{id}/evidence", tag = "hazards", operation_id = "list_hazard_evidence",
+    summary = "Photos of one hazard",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Hazard id")),
+    responses(
+        (status = 200, description = "Evidence rows", body = Vec<Object>),
+        crate::openapi::ListErrors,
+    ))]
 pub async fn list_hazard(
     State(app): State<App>,
     h: HeaderMap,
@@ -340,6 +376,18 @@ pub async fn list_hazard(
 }
 
 /// `GET /api/v1/evidence/{id}`: the photo, with its media type.
+#[utoipa::path(get, path = "/api/v1/evidence/{id}", tag = "tasks", operation_id = "get_evidence",
+    summary = "One photo, with its media type",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Evidence id")),
+    responses(
+        (status = 200, description = "The photo", content(
+            (crate::openapi::Binary = "image/jpeg"),
+            (crate::openapi::Binary = "image/png"),
+            (crate::openapi::Binary = "image/webp"),
+        )),
+        crate::openapi::LookupErrors,
+    ))]
 pub async fn download(
     State(app): State<App>,
     h: HeaderMap,

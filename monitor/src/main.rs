@@ -1,4 +1,5 @@
-//! `anquan-monitor serve --config monitor.toml` / `anquan-monitor check`.
+//! `anquan-monitor serve --config monitor.toml` / `anquan-monitor check` /
+//! `anquan-monitor openapi`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ enum Cmd {
     /// Reads a password from stdin (one line) and prints its argon2id PHC
     /// string for `[[users]] password_hash`.
     HashPassword,
+    /// Prints the OpenAPI 3 document of the HTTP API (the one served at
+    /// `/api/openapi.json`) and exits.
+    Openapi,
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,10 @@ fn main() -> std::process::ExitCode {
             .map_err(anquan_monitor::Error::from),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::HashPassword => hash_password(),
+        Cmd::Openapi => {
+            println!("{}", anquan_monitor::openapi::json());
+            Ok(())
+        }
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

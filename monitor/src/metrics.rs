@@ -378,6 +378,12 @@ pub async fn count_db_errors(
 }
 
 /// `GET /metrics`: Prometheus text format, no token (`[metrics]`).
+#[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics",
+    summary = "Prometheus metrics (text format, no token)",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 404, description = "`metrics.enabled` is false", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn page(State(app): State<App>) -> Result<Response> {
     if !app.cfg.metrics.enabled {
         return Err(Error::NotFound {

@@ -12,7 +12,7 @@ use crate::db::opt_str;
 use crate::error::{Error, Result};
 
 /// A region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// Id.
@@ -53,7 +53,7 @@ impl Region {
 }
 
 /// A venue (site).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Venue {
     /// Id.
@@ -110,7 +110,7 @@ impl Venue {
 }
 
 /// A device bound to a venue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// Device id (as in the wire contract).
@@ -122,7 +122,7 @@ pub struct Device {
 }
 
 /// A person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
     /// Id.
@@ -174,7 +174,7 @@ impl Person {
 
 /// A roster entry: `person_id` is on duty as `role` for `region_id`;
 /// lower `rank` is called first; `from_ms`/`until_ms` bound the shift.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Duty {
     /// Person.

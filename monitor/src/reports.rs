@@ -61,7 +61,7 @@ pub fn prior_year(ym: &str) -> Result<String> {
 }
 
 /// The monthly report.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Monthly {
     /// Region (with its subregions).
     pub region_id: String,

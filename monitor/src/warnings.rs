@@ -440,7 +440,7 @@ pub async fn next_call(app: &App, id: &str, now: i64, trigger: Trigger, why: &st
 }
 
 /// A venue's dynamic state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VenueStatus {
     /// The venue.
     pub venue_id: String,

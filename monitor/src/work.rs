@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::{App, notify, registry};
 
 /// A new task.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
     /// `disposal`, `patrol`, `inspection`, `grid_visit`, `dispatch`, `sampling`.
@@ -112,7 +112,7 @@ pub async fn create_task(
 }
 
 /// A task transition request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskMove {
     /// Target state.
@@ -134,7 +134,7 @@ pub struct TaskMove {
 }
 
 /// One checklist answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChecklistItem {
     /// The item (e.g. `2.0/fire.exit`): the hazard category.
@@ -264,7 +264,7 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<Vec<String>>
 }
 
 /// A new hazard.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHazard {
     /// Venue.
@@ -355,7 +355,7 @@ pub async fn create_hazard(
 }
 
 /// Fields a hazard transition may set.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HazardFields {
     /// `general` (一般) or `major` (重大).
@@ -389,7 +389,7 @@ pub struct HazardFields {
 }
 
 /// A hazard transition request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HazardMove {
     /// Target state.

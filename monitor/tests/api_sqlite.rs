@@ -58,6 +58,49 @@ async fn sqlite_registry_crud() {
     scenarios::registry_crud(&h).await;
 }
 
+/// The `.route("…", …)` paths of a router's source (also those whose path
+/// is on the line after `.route(`).
+fn routes_in(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find(".route(") {
+        rest = &rest[i + ".route(".len()..];
+        let lit = rest.trim_start();
+        assert!(
+            lit.starts_with('"'),
+            "a .route( without a literal path: {lit:.60}"
+        );
+        out.push(lit[1..].split('"').next().unwrap().to_string());
+    }
+    out
+}
+
+/// The methods the running router serves on `path` (its `{params}` filled
+/// in): a request with a method no route has gets 405 and `Allow`.
+async fn methods_of(h: &Harness, path: &str) -> Vec<String> {
+    let url = format!("{}{}", h.base, path.replace(['{', '}'], ""));
+    let r = h
+        .http
+        .request(reqwest::Method::from_bytes(b"PROBE").unwrap(), &url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405, "{path}: PROBE should be 405");
+    let allow = r.headers()["allow"].to_str().unwrap().to_ascii_lowercase();
+    let mut m: Vec<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty() && m != "head")
+        .collect();
+    m.sort();
+    assert!(!m.is_empty(), "{path}: no methods in Allow: {allow:?}");
+    m
+}
+
+/// Every route of the API router and every JSON, SSE, action and public
+/// route of the web router is in the served document with exactly the
+/// methods the running router answers; the document names no other
+/// operation; every operation lists its problem+json errors.
 #[tokio::test]
 async fn openapi_lists_every_route() {
     let (h, _d) = harness(false).await;
@@ -68,19 +111,70 @@ async fn openapi_lists_every_route() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let served = r.text().await.unwrap();
+    assert_eq!(served, anquan_monitor::openapi::json());
+    let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let src = include_str!("../src/api.rs");
-    for line in src
-        .lines()
-        .filter(|l| l.trim_start().starts_with(".route(\""))
-    {
-        let path = line.split('"').nth(1).unwrap();
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "{path} is not in openapi.json"
-        );
+
+    let api = routes_in(include_str!("../src/api.rs"));
+    // Pages (HTML) are not API; the JSON, SSE, action and public endpoints
+    // are.
+    let web: Vec<String> = routes_in(include_str!("../src/web/mod.rs"))
+        .into_iter()
+        .filter(|p| {
+            p.starts_with("/web/api/")
+                || p.starts_with("/web/warnings/")
+                || p == "/web/events"
+                || p.starts_with("/public/venues/{id}/qr")
+        })
+        .collect();
+    assert!(api.len() >= 30, "{api:?}");
+    assert_eq!(web.len(), 6, "{web:?}");
+    let mut routed = std::collections::BTreeSet::new();
+    for path in api.iter().chain(&web) {
+        for m in methods_of(&h, path).await {
+            routed.insert((path.clone(), m));
+        }
     }
+    let methods = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
+            if !methods.contains(&m.as_str()) {
+                continue;
+            }
+            documented.insert((path.clone(), m.clone()));
+            let problems = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(status, r)| {
+                    (status.starts_with('4') || status.starts_with('5'))
+                        && r["content"]["application/problem+json"]["schema"]["$ref"]
+                            == "#/components/schemas/Problem"
+                })
+                .count();
+            // The document itself is a constant: it cannot fail.
+            if (path.as_str(), m.as_str()) == ("/api/openapi.json", "get") {
+                assert_eq!(problems, 0, "{m} {path}");
+            } else {
+                assert!(problems > 0, "{m} {path}: no problem+json error response");
+            }
+        }
+    }
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routed but not in the document: {missing:?}"
+    );
+    let extra: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        extra.is_empty(),
+        "in the document but not routed: {extra:?}"
+    );
 }
 
 #[tokio::test]

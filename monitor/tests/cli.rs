@@ -83,3 +83,50 @@ fn hash_password_reads_stdin_and_prints_a_phc_string() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `anquan-monitor openapi` prints the served document, and an
+/// independent validator (openapi-spec-validator, installed by
+/// `scripts/install-deps`) accepts it.
+#[test]
+fn openapi_prints_a_valid_document() {
+    let out = Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim_end(), anquan_monitor::openapi::json());
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+
+    let venv = std::env::var_os("ANQUAN_OPENAPI_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map_or_else(
+                || std::path::PathBuf::from("/root"),
+                std::path::PathBuf::from,
+            );
+            home.join(".cache/anquan-iot/openapi-venv")
+        });
+    let validator = venv.join("bin/openapi-spec-validator");
+    assert!(
+        validator.is_file(),
+        "openapi-spec-validator is not installed at {}: run scripts/install-deps",
+        venv.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new(&validator).arg(&file).output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openapi-spec-validator: {said}");
+    assert!(said.contains("OK"), "{said}");
+}

@@ -23,7 +23,7 @@ pub mod memo;
 use memo::{Memo, Open};
 
 /// The answer to an alarm event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// The event.
     pub event_id: String,

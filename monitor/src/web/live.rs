@@ -65,6 +65,13 @@ impl Live {
 }
 
 /// `GET /web/events`: the SSE stream of the signed-in dashboard.
+#[utoipa::path(get, path = "/web/events", tag = "web", operation_id = "web_events",
+    summary = "Server-Sent Events for the dashboard: `warning` (the warning row as JSON), `hazard` ({id}), `resync`",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        crate::openapi::SessionErrors,
+    ))]
 pub async fn events(
     State(app): State<App>,
     s: Session,

@@ -318,6 +318,13 @@ pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String
 }
 
 /// `GET /web/api/dashboard`: the same as JSON.
+#[utoipa::path(get, path = "/web/api/dashboard", tag = "web", operation_id = "web_dashboard",
+    summary = "The signed-in user's dashboard: counts by level, warnings, venues (in the user's region)",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "`{counts, warnings, venues}`", body = Object),
+        crate::openapi::SessionErrors,
+    ))]
 pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::Json<Value>> {
     let (ws, vs) = dashboard_data(&app, &s).await?;
     Ok(axum::Json(json!({
@@ -328,13 +335,25 @@ pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::
 }
 
 /// `POST /web/warnings/{id}/ack` (CSRF in `X-CSRF-Token` or the form).
+#[utoipa::path(post, path = "/web/warnings/{id}/ack", tag = "web", operation_id = "web_ack",
+    summary = "Acknowledge a warning as the signed-in user's registry person",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "Warning id"),
+        ("X-CSRF-Token" = Option<String>, Header, description = "The session's CSRF token (the page's `<meta name=\"csrf\">`), unless in the form's `csrf`"),
+    ),
+    request_body(content = crate::openapi::WebAckForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Acknowledged", body = crate::api::NewState),
+        crate::openapi::SessionErrors,
+    ))]
 pub async fn ack(
     State(app): State<App>,
     s: Session,
     h: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<crate::api::NewState>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "acknowledge warnings")?;
     let region = warning_region(&app, &id).await?;
@@ -342,18 +361,33 @@ pub async fn ack(
     let person = s.person()?;
     let note = f.get("note").map_or("", String::as_str);
     warnings::ack(&app, &id, person, &format!("web ({}) {note}", s.username)).await?;
-    Ok(axum::Json(json!({"id": id, "state": "ACKED"})))
+    Ok(axum::Json(crate::api::NewState {
+        id,
+        state: "ACKED".into(),
+    }))
 }
 
 /// `POST /web/warnings/{id}/confirm` with `false_alarm=1|0`: false alarm →
 /// RESOLVED; real → DISPOSING with a disposal task.
+#[utoipa::path(post, path = "/web/warnings/{id}/confirm", tag = "web", operation_id = "web_confirm",
+    summary = "Confirm a warning as the signed-in user's registry person",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "Warning id"),
+        ("X-CSRF-Token" = Option<String>, Header, description = "The session's CSRF token (the page's `<meta name=\"csrf\">`), unless in the form's `csrf`"),
+    ),
+    request_body(content = crate::openapi::WebConfirmForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Confirmed", body = crate::api::Confirmed),
+        crate::openapi::SessionErrors,
+    ))]
 pub async fn confirm(
     State(app): State<App>,
     s: Session,
     h: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<crate::api::Confirmed>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "confirm warnings")?;
     let region = warning_region(&app, &id).await?;
@@ -366,11 +400,11 @@ pub async fn confirm(
         .cloned()
         .unwrap_or_else(|| format!("confirmed in the web by {}", s.username));
     let task = warnings::confirm(&app, &id, person, false_alarm, None, &reason).await?;
-    Ok(axum::Json(json!({
-        "id": id,
-        "state": if false_alarm { "RESOLVED" } else { "DISPOSING" },
-        "task_id": task,
-    })))
+    Ok(axum::Json(crate::api::Confirmed {
+        id,
+        state: if false_alarm { "RESOLVED" } else { "DISPOSING" }.into(),
+        task_id: task,
+    }))
 }
 
 /// `GET /web/map`: the 风险分布图.

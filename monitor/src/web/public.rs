@@ -41,6 +41,13 @@ async fn exists(app: &App, id: &str) -> Result<()> {
 }
 
 /// `GET /public/venues/{id}/qr.svg`.
+#[utoipa::path(get, path = "/public/venues/{id}/qr.svg", tag = "public", operation_id = "public_qr_svg",
+    summary = "The QR code of a venue's 安全码 page (SVG, no token)",
+    params(("id" = String, Path, description = "Venue id")),
+    responses(
+        (status = 200, description = "The QR code", body = String, content_type = "image/svg+xml"),
+        crate::openapi::PublicReadErrors,
+    ))]
 pub async fn qr_svg(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
     exists(&app, &id).await?;
     Ok((
@@ -51,6 +58,13 @@ pub async fn qr_svg(State(app): State<App>, Path(id): Path<String>) -> Result<Re
 }
 
 /// `GET /public/venues/{id}/qr.png`.
+#[utoipa::path(get, path = "/public/venues/{id}/qr.png", tag = "public", operation_id = "public_qr_png",
+    summary = "The QR code of a venue's 安全码 page (PNG, no token)",
+    params(("id" = String, Path, description = "Venue id")),
+    responses(
+        (status = 200, description = "The QR code", body = crate::openapi::Binary, content_type = "image/png"),
+        crate::openapi::PublicReadErrors,
+    ))]
 pub async fn qr_png(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
     exists(&app, &id).await?;
     Ok((
