@@ -25,6 +25,7 @@ pub mod public;
 pub mod registry;
 pub mod reports;
 pub mod scheduler;
+pub mod secret;
 pub mod snapshots;
 pub mod templates;
 pub mod warnings;

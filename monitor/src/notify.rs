@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use sha2::Sha256;
@@ -75,11 +76,17 @@ impl Notifier {
                 let from: Mailbox = s.from.parse().map_err(|_| {
                     Error::Invalid("notify.smtp.from: not an e-mail address".into())
                 })?;
-                let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port)
                     .tls(smtp_tls(s)?)
-                    .timeout(Some(Duration::from_millis(s.timeout_ms)))
-                    .build();
+                    .timeout(Some(Duration::from_millis(s.timeout_ms)));
+                if let (Some(user), Some(pw)) = (&s.username, &s.password) {
+                    // AUTH PLAIN or LOGIN, the first the relay offers
+                    // (lettre's default order); validation refused them on
+                    // a plain connection to another host.
+                    b = b.credentials(Credentials::new(user.clone(), pw.expose().to_owned()));
+                }
+                let t = b.build();
                 Some((t, from))
             }
             None => None,
