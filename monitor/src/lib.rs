@@ -21,6 +21,7 @@ pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
 pub mod notify;
+pub mod photo;
 pub mod public;
 pub mod registry;
 pub mod reports;
