@@ -1,5 +1,5 @@
 //! 报告生成 on schedule: when a period (day, week, 15-day node, month,
-//! quarter; Beijing time) has ended, its report is computed for every region
+//! quarter, year; Beijing time) has ended, its report is computed for every region
 //! of `reports.scheduled_tiers` and stored as a frozen snapshot, so the
 //! monthly report a supervisor reads next year is the one that was true at
 //! the month's end, not a recomputation over since-edited data.

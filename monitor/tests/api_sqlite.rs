@@ -341,3 +341,11 @@ async fn sqlite_reports_are_generated_on_schedule_and_frozen() {
     let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
     scenarios::scheduled_reports(&h).await;
 }
+
+/// The yearly report and its snapshot (see the scenario).
+#[tokio::test]
+async fn sqlite_annual_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
+    scenarios::annual_report(&h).await;
+}

@@ -633,7 +633,7 @@ pub async fn monthly_report(h: &Harness) {
     assert_eq!(m["alarms"], 1);
     assert_eq!(m["inspections"], 0);
     let (s, _) = h
-        .get("/api/v1/reports/yearly?region=city&date=2026-11-10")
+        .get("/api/v1/reports/fortnightly?region=city&date=2026-11-10")
         .await;
     assert_eq!(s, 404);
 }
@@ -1525,4 +1525,111 @@ pub async fn scheduled_reports(h: &Harness) {
     assert!(csv.contains("2026-11"), "{csv}");
     let (s, _) = h.get("/api/v1/report-snapshots/nope").await;
     assert_eq!(s, 404);
+}
+
+/// The yearly (annual) report: CST calendar years, the 003:L41 vector as
+/// year-on-year (2026: 24 accidents and 31 deaths against 18 and 23 in
+/// 2025: 同比上升 33.33 % and 34.78 %), accidents a minute either side of
+/// the new year (Beijing time) counted in the right year, `year` and
+/// `annual` as aliases, and the year's snapshot frozen once it has ended.
+pub async fn annual_report(h: &Harness) {
+    const MIN: i64 = 60_000;
+    // 2026-01-01 00:00 and 2027-01-01 00:00 Beijing time.
+    let y2026 = 1_767_196_800_000;
+    let y2027 = y2026 + 365 * DAY;
+    let accident = |at_ms: i64, deaths: i64| json!({"region_id": "town", "venue_id": "s1", "at_ms": at_ms, "deaths": deaths, "note": "yoy"});
+    // 2025: 18 accidents, 23 deaths; the last one a minute before 2026.
+    for i in 0..18 {
+        let at = if i == 17 {
+            y2026 - MIN
+        } else {
+            y2026 - 300 * DAY + i * DAY
+        };
+        let (s, r) = h
+            .post("/api/v1/accidents", accident(at, if i < 5 { 2 } else { 1 }))
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    // 2026: 24 accidents, 31 deaths; the first at 00:00 on 1 January, the
+    // last a minute before 2027.
+    for i in 0..24 {
+        let at = match i {
+            0 => y2026,
+            23 => y2027 - MIN,
+            _ => y2026 + i * 10 * DAY,
+        };
+        let (s, r) = h
+            .post("/api/v1/accidents", accident(at, if i < 7 { 2 } else { 1 }))
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    // 2024 and 2027 count in neither.
+    for at in [y2026 - 400 * DAY, y2027] {
+        let (s, _) = h.post("/api/v1/accidents", accident(at, 5)).await;
+        assert_eq!(s, 201);
+    }
+    for period in ["yearly", "year", "annual"] {
+        let (s, r) = h
+            .get(&format!(
+                "/api/v1/reports/{period}?region=city&date=2026-06-01"
+            ))
+            .await;
+        assert_eq!(s, 200, "{period}: {r}");
+        assert_eq!(r["period"], "yearly", "{r}");
+        assert_eq!(r["month"], "2026", "{r}");
+        assert_eq!(r["accidents"], json!([24, 18]), "{r}");
+        assert_eq!(r["deaths"], json!([31, 23]), "{r}");
+        let pct = |k: &str| (r[k].as_f64().unwrap() * 10_000.0).round() / 100.0;
+        assert_eq!(pct("accident_decline"), -33.33, "{r}");
+        assert_eq!(pct("death_decline"), -34.78, "{r}");
+    }
+    // 2027 so far: one accident (00:00 on 1 January) against 2026's 24.
+    let (_, r) = h
+        .get("/api/v1/reports/yearly?region=city&date=2027-01-01")
+        .await;
+    assert_eq!(r["accidents"], json!([1, 24]), "{r}");
+    let (s, csv) = h
+        .get_text("/api/v1/reports/annual?region=county&date=2026-12-31&format=csv")
+        .await;
+    assert_eq!(s, 200);
+    assert!(csv.contains("yearly 2026"), "{csv}");
+    let (s, _) = h
+        .get("/api/v1/reports/decade?region=city&date=2026-06-01")
+        .await;
+    assert_eq!(s, 404);
+
+    // Scheduled: at 00:05 on 2027-01-01 the year 2026 has ended.
+    h.clock.set_ms(y2027 + 5 * MIN);
+    for _ in 0..200 {
+        if h.tick().await.reports == 0 {
+            break;
+        }
+    }
+    let (_, list) = h.get("/api/v1/report-snapshots?period=yearly").await;
+    let list = list.as_array().unwrap().clone();
+    let mut got: Vec<(String, String)> = list
+        .iter()
+        .map(|x| {
+            (
+                x["region_id"].as_str().unwrap().to_string(),
+                x["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("city".into(), "2026".into()),
+            ("county".into(), "2026".into())
+        ],
+        "{list:?}"
+    );
+    let id = list.iter().find(|x| x["region_id"] == "city").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, snap) = h.get(&format!("/api/v1/report-snapshots/{id}")).await;
+    assert_eq!(snap["accidents"], json!([24, 18]), "{snap}");
+    assert_eq!(snap["period"], "yearly");
 }
