@@ -83,6 +83,71 @@ pub struct ReportsConfig {
     /// How many days back a (re)started monitor fills in snapshots it
     /// missed.
     pub catch_up_days: u32,
+    /// `[[reports.mail]]`: who gets the reports generated on schedule by
+    /// e-mail (needs `[notify.smtp]`).
+    pub mail: Vec<ReportMail>,
+}
+
+/// `[[reports.mail]]`: when a scheduled report of `region` (one of
+/// `periods`) is frozen, mail it to `to` and to the people rostered in
+/// `roles` for that region: an HTML body and the report as an attachment.
+/// Sent once per report and address (restarts and replicas included),
+/// retried like every notification (`notify.max_attempts`,
+/// `notify.retry_base_ms`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportMail {
+    /// The region whose scheduled reports are sent (each covers the regions
+    /// under it). Its tier must be in `reports.scheduled_tiers`, else it
+    /// has none.
+    pub region: String,
+    /// The periods sent (`daily`, `weekly`, `half-monthly`, `monthly`,
+    /// `quarterly`, `yearly`); empty = all.
+    #[serde(default)]
+    pub periods: Vec<String>,
+    /// E-mail addresses (`[]` when `roles` names the recipients).
+    pub to: Vec<String>,
+    /// Also the people on the duty roster in these roles for `region`
+    /// itself (any shift) who have an e-mail address, looked up when the
+    /// report is frozen.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The attachment: `xlsx` (in process), `csv` or `pdf` (printed by
+    /// `reports.chromium` in the scheduler's delivery step; a failed print
+    /// fails the attempt, which is retried).
+    #[serde(default)]
+    pub attach: ReportAttach,
+}
+
+/// `reports.mail[].attach`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportAttach {
+    /// An XLSX workbook.
+    #[default]
+    Xlsx,
+    /// CSV (UTF-8).
+    Csv,
+    /// PDF through headless Chromium.
+    Pdf,
+}
+
+impl ReportAttach {
+    /// The format's name (also the file extension).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xlsx => "xlsx",
+            Self::Csv => "csv",
+            Self::Pdf => "pdf",
+        }
+    }
+
+    /// From [`Self::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Xlsx, Self::Csv, Self::Pdf]
+            .into_iter()
+            .find(|a| a.name() == s)
+    }
 }
 
 impl Default for ReportsConfig {
@@ -92,6 +157,7 @@ impl Default for ReportsConfig {
             pdf_timeout_ms: 60_000,
             scheduled_tiers: vec!["city".into(), "county".into()],
             catch_up_days: 7,
+            mail: Vec::new(),
         }
     }
 }
@@ -689,6 +755,49 @@ impl Config {
                 "must be at most 366",
             ));
         }
+        for (i, m) in self.reports.mail.iter().enumerate() {
+            let key = |k: &str| format!("reports.mail[{i}].{k}");
+            if m.region.trim().is_empty() {
+                return Err(ConfigError::new(key("region"), "must not be empty"));
+            }
+            for (j, p) in m.periods.iter().enumerate() {
+                if crate::reports::period_name(p) != Some(p.as_str()) {
+                    return Err(ConfigError::new(
+                        format!("reports.mail[{i}].periods[{j}]"),
+                        format!("{p:?}: use one of {:?}", crate::reports::PERIODS),
+                    ));
+                }
+            }
+            for (j, a) in m.to.iter().enumerate() {
+                if a.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(ConfigError::new(
+                        format!("reports.mail[{i}].to[{j}]"),
+                        format!("{a:?} is not an e-mail address"),
+                    ));
+                }
+            }
+            for (j, r) in m.roles.iter().enumerate() {
+                check_role(&format!("reports.mail[{i}].roles[{j}]"), r)?;
+            }
+            if m.to.is_empty() && m.roles.is_empty() {
+                return Err(ConfigError::new(
+                    key("to"),
+                    "give at least one address here or a role in roles",
+                ));
+            }
+            if self.notify.smtp.is_none() {
+                return Err(ConfigError::new(
+                    key("region"),
+                    "reports are mailed through [notify.smtp], which is not set",
+                ));
+            }
+            if self.reports.scheduled_tiers.is_empty() {
+                return Err(ConfigError::new(
+                    "reports.scheduled_tiers",
+                    "is empty, so no report is generated to mail ([[reports.mail]] is set)",
+                ));
+            }
+        }
         if self.evidence.dir.trim().is_empty() {
             return Err(ConfigError::new("evidence.dir", "must not be empty"));
         }
@@ -966,6 +1075,70 @@ secret = "0123456789abcdef"
         assert_eq!(cfg.roles_for(Level::Red), ["safety_officer", "city"]);
         assert_eq!(cfg.roles_for(Level::Orange), ["grid_officer"]);
         assert_eq!(cfg.roles_for(Level::Blue).len(), 4);
+    }
+
+    #[test]
+    fn report_mail_is_checked_by_key() {
+        const SMTP: &str =
+            "[notify.smtp]\nhost = \"127.0.0.1\"\nport = 25\nfrom = \"m@example.invalid\"\n";
+        let mail =
+            |body: &str, smtp: &str| Config::parse(&format!("{MIN}{smtp}[[reports.mail]]\n{body}"));
+        let ok = mail(
+            "region = \"jx\"\nperiods = [\"monthly\", \"yearly\"]\nto = [\"boss@example.invalid\"]\nroles = [\"city\"]\nattach = \"pdf\"\n",
+            SMTP,
+        )
+        .unwrap();
+        assert_eq!(ok.reports.mail[0].attach, ReportAttach::Pdf);
+        assert_eq!(
+            mail("region = \"jx\"\nto = [\"a@example.invalid\"]\n", SMTP)
+                .unwrap()
+                .reports
+                .mail[0]
+                .attach,
+            ReportAttach::Xlsx
+        );
+        for (body, smtp, key) in [
+            (
+                "region = \"\"\nto = [\"a@example.invalid\"]\n",
+                SMTP,
+                "reports.mail[0].region",
+            ),
+            (
+                "region = \"jx\"\nperiods = [\"annually\"]\nto = [\"a@example.invalid\"]\n",
+                SMTP,
+                "reports.mail[0].periods[0]",
+            ),
+            (
+                "region = \"jx\"\nto = [\"not an address\"]\n",
+                SMTP,
+                "reports.mail[0].to[0]",
+            ),
+            (
+                "region = \"jx\"\nto = []\nroles = [\"mayor\"]\n",
+                SMTP,
+                "reports.mail[0].roles[0]",
+            ),
+            ("region = \"jx\"\nto = []\n", SMTP, "reports.mail[0].to"),
+            ("region = \"jx\"\n", SMTP, "reports.mail[0]"),
+            (
+                "region = \"jx\"\nto = [\"a@example.invalid\"]\n",
+                "",
+                "reports.mail[0].region",
+            ),
+            (
+                "region = \"jx\"\nto = [\"a@example.invalid\"]\nattach = \"docx\"\n",
+                SMTP,
+                "reports.mail[0].attach",
+            ),
+        ] {
+            let e = mail(body, smtp).unwrap_err();
+            assert_eq!(e.key, key, "{body}: {e}");
+        }
+        let e = Config::parse(&format!(
+            "{MIN}{SMTP}[reports]\nscheduled_tiers = []\n[[reports.mail]]\nregion = \"jx\"\nto = [\"a@example.invalid\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "reports.scheduled_tiers");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod notify;
 pub mod photo;
 pub mod public;
 pub mod registry;
+pub mod report_mail;
 pub mod reports;
 pub mod scheduler;
 pub mod secret;

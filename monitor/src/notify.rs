@@ -140,6 +140,44 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// A report mail: `text` and `html` as alternatives, plus one
+    /// attachment.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn email_report(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+        filename: String,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(), String> {
+        use lettre::message::header::ContentType;
+        use lettre::message::{Attachment, MultiPart};
+        let Some((t, from)) = &self.smtp else {
+            return Err("e-mail is not configured ([notify.smtp])".into());
+        };
+        let to: Mailbox = to.parse().map_err(|_| format!("bad address {to:?}"))?;
+        let ct = ContentType::parse(mime).map_err(|e| format!("{mime}: {e}"))?;
+        let msg = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(text, html))
+                    .singlepart(Attachment::new(filename).body(bytes, ct)),
+            )
+            .map_err(|e| e.to_string())?;
+        t.send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("smtp: {e}"))
+    }
+}
+
 /// The TLS mode of `[notify.smtp]`: rustls, verifying the relay's
 /// certificate for `host` against the system's CA store and `ca_file`.
 fn smtp_tls(s: &crate::config::SmtpConfig) -> Result<lettre::transport::smtp::client::Tls> {
@@ -375,7 +413,9 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
             title: &title,
             body: &body,
         };
-        let result = if channel == "email" {
+        let result = if subject == crate::report_mail::SUBJECT && channel == "email" {
+            crate::report_mail::send(app, &id, &target, &subject_id, &purpose, &title, &body).await
+        } else if channel == "email" {
             app.notifier.email(&target, &wb).await
         } else {
             app.notifier.webhook(&target, &wb).await

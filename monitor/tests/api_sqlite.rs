@@ -349,3 +349,11 @@ async fn sqlite_annual_report() {
     let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
     scenarios::annual_report(&h).await;
 }
+
+/// Scheduled reports mailed once per recipient, across restarts (see the
+/// scenario).
+#[tokio::test]
+async fn sqlite_report_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    scenarios::report_mail(&sqlite_url(&dir)).await;
+}
