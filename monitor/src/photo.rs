@@ -100,13 +100,15 @@ fn strip_jpeg(b: Bytes) -> Result<Vec<u8>, StripError> {
 fn keep_jpeg_segment(s: &JpegSegment) -> bool {
     let m = s.marker();
     let c = s.contents();
-    match m {
-        markers::APP0 => true,
-        markers::APP2 => c.starts_with(b"ICC_PROFILE\0"),
-        markers::APP14 => c.starts_with(b"Adobe"),
-        markers::COM => false,
-        0xE0..=0xEF => false,
-        _ => true,
+    let app_n = (markers::APP0..=markers::APP15).contains(&m);
+    if m == markers::APP0 {
+        true
+    } else if m == markers::APP2 {
+        c.starts_with(b"ICC_PROFILE\0")
+    } else if m == markers::APP14 {
+        c.starts_with(b"Adobe")
+    } else {
+        !app_n && m != markers::COM
     }
 }
 
