@@ -83,6 +83,71 @@ pub struct ReportsConfig {
     /// How many days back a (re)started monitor fills in snapshots it
     /// missed.
     pub catch_up_days: u32,
+    /// `[[reports.mail]]`: who gets the reports generated on schedule by
+    /// e-mail (needs `[notify.smtp]`).
+    pub mail: Vec<ReportMail>,
+}
+
+/// `[[reports.mail]]`: when a scheduled report of `region` (one of
+/// `periods`) is frozen, mail it to `to` and to the people rostered in
+/// `roles` for that region: an HTML body and the report as an attachment.
+/// Sent once per report and address (restarts and replicas included),
+/// retried like every notification (`notify.max_attempts`,
+/// `notify.retry_base_ms`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportMail {
+    /// The region whose scheduled reports are sent (each covers the regions
+    /// under it). Its tier must be in `reports.scheduled_tiers`, else it
+    /// has none.
+    pub region: String,
+    /// The periods sent (`daily`, `weekly`, `half-monthly`, `monthly`,
+    /// `quarterly`, `yearly`); empty = all.
+    #[serde(default)]
+    pub periods: Vec<String>,
+    /// E-mail addresses (`[]` when `roles` names the recipients).
+    pub to: Vec<String>,
+    /// Also the people on the duty roster in these roles for `region`
+    /// itself (any shift) who have an e-mail address, looked up when the
+    /// report is frozen.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The attachment: `xlsx` (in process), `csv` or `pdf` (printed by
+    /// `reports.chromium` in the scheduler's delivery step; a failed print
+    /// fails the attempt, which is retried).
+    #[serde(default)]
+    pub attach: ReportAttach,
+}
+
+/// `reports.mail[].attach`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportAttach {
+    /// An XLSX workbook.
+    #[default]
+    Xlsx,
+    /// CSV (UTF-8).
+    Csv,
+    /// PDF through headless Chromium.
+    Pdf,
+}
+
+impl ReportAttach {
+    /// The format's name (also the file extension).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xlsx => "xlsx",
+            Self::Csv => "csv",
+            Self::Pdf => "pdf",
+        }
+    }
+
+    /// From [`Self::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Xlsx, Self::Csv, Self::Pdf]
+            .into_iter()
+            .find(|a| a.name() == s)
+    }
 }
 
 impl Default for ReportsConfig {
@@ -92,6 +157,7 @@ impl Default for ReportsConfig {
             pdf_timeout_ms: 60_000,
             scheduled_tiers: vec!["city".into(), "county".into()],
             catch_up_days: 7,
+            mail: Vec::new(),
         }
     }
 }
@@ -411,6 +477,25 @@ pub struct SmtpConfig {
     /// relay's certificate.
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// User name for SMTP AUTH (PLAIN or LOGIN, whichever the relay offers);
+    /// give `password` with it. Refused with `tls = "none"` unless `host` is
+    /// a loopback address (the password would cross the network in clear).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The AUTH password: `env:NAME`, `file:PATH` (relative to the config
+    /// file) or the password itself (`check` warns). Never logged.
+    #[serde(default)]
+    pub password: Option<crate::secret::Secret>,
+}
+
+impl SmtpConfig {
+    /// Whether `host` is this machine (`localhost`, 127.0.0.0/8, `::1`).
+    pub fn host_is_loopback(&self) -> bool {
+        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        h.eq_ignore_ascii_case("localhost")
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// `notify.smtp.tls`.
@@ -492,19 +577,52 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
         })?;
-        Self::parse(&text)
+        Self::parse_in(&text, path.parent())
     }
 
-    /// Parses and validates TOML text.
+    /// Parses and validates TOML text (`file:` secrets relative to the
+    /// working directory).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_in(text, None)
+    }
+
+    /// Parses TOML text, reads its `env:`/`file:` secrets (relative `file:`
+    /// paths relative to `dir`) and validates it.
+    pub fn parse_in(text: &str, dir: Option<&Path>) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::new("(file)", format!("not valid TOML: {e}")))?;
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::new(key, e.into_inner().message().to_string())
         })?;
+        for (key, secret) in cfg.secrets_mut() {
+            if let Some(d) = dir {
+                secret.resolve_path(d);
+            }
+            secret.resolve(key)?;
+        }
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Every secret with its key.
+    fn secrets_mut(&mut self) -> Vec<(&'static str, &mut crate::secret::Secret)> {
+        let mut v = Vec::new();
+        if let Some(p) = self.notify.smtp.as_mut().and_then(|s| s.password.as_mut()) {
+            v.push(("notify.smtp.password", p));
+        }
+        v
+    }
+
+    /// What `check` warns about: secrets written in the config file, secret
+    /// files other users can read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut shown = self.clone();
+        shown
+            .secrets_mut()
+            .into_iter()
+            .filter_map(|(key, s)| s.warning(key))
+            .collect()
     }
 
     /// Checks the values and the references between seed rows.
@@ -637,6 +755,49 @@ impl Config {
                 "must be at most 366",
             ));
         }
+        for (i, m) in self.reports.mail.iter().enumerate() {
+            let key = |k: &str| format!("reports.mail[{i}].{k}");
+            if m.region.trim().is_empty() {
+                return Err(ConfigError::new(key("region"), "must not be empty"));
+            }
+            for (j, p) in m.periods.iter().enumerate() {
+                if crate::reports::period_name(p) != Some(p.as_str()) {
+                    return Err(ConfigError::new(
+                        format!("reports.mail[{i}].periods[{j}]"),
+                        format!("{p:?}: use one of {:?}", crate::reports::PERIODS),
+                    ));
+                }
+            }
+            for (j, a) in m.to.iter().enumerate() {
+                if a.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(ConfigError::new(
+                        format!("reports.mail[{i}].to[{j}]"),
+                        format!("{a:?} is not an e-mail address"),
+                    ));
+                }
+            }
+            for (j, r) in m.roles.iter().enumerate() {
+                check_role(&format!("reports.mail[{i}].roles[{j}]"), r)?;
+            }
+            if m.to.is_empty() && m.roles.is_empty() {
+                return Err(ConfigError::new(
+                    key("to"),
+                    "give at least one address here or a role in roles",
+                ));
+            }
+            if self.notify.smtp.is_none() {
+                return Err(ConfigError::new(
+                    key("region"),
+                    "reports are mailed through [notify.smtp], which is not set",
+                ));
+            }
+            if self.reports.scheduled_tiers.is_empty() {
+                return Err(ConfigError::new(
+                    "reports.scheduled_tiers",
+                    "is empty, so no report is generated to mail ([[reports.mail]] is set)",
+                ));
+            }
+        }
         if self.evidence.dir.trim().is_empty() {
             return Err(ConfigError::new("evidence.dir", "must not be empty"));
         }
@@ -655,6 +816,42 @@ impl Config {
                     "notify.smtp.ca_file",
                     "only used with tls = \"starttls\" or \"tls\"",
                 ));
+            }
+            match (&s.username, &s.password) {
+                (None, None) => {}
+                (Some(u), Some(p)) => {
+                    if u.trim().is_empty() {
+                        return Err(ConfigError::new(
+                            "notify.smtp.username",
+                            "must not be empty",
+                        ));
+                    }
+                    if p.is_empty() {
+                        return Err(ConfigError::new(
+                            "notify.smtp.password",
+                            "must not be empty",
+                        ));
+                    }
+                    if s.tls == SmtpTls::None && !s.host_is_loopback() {
+                        return Err(ConfigError::new(
+                            "notify.smtp.username",
+                            "SMTP AUTH over a plain connection would send the password in clear: \
+                             set tls = \"starttls\" or \"tls\" (or use a relay on a loopback address)",
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError::new(
+                        "notify.smtp.password",
+                        "is required with notify.smtp.username",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::new(
+                        "notify.smtp.username",
+                        "is required with notify.smtp.password",
+                    ));
+                }
             }
         }
         for (i, r) in self.routing.iter().enumerate() {
@@ -878,5 +1075,114 @@ secret = "0123456789abcdef"
         assert_eq!(cfg.roles_for(Level::Red), ["safety_officer", "city"]);
         assert_eq!(cfg.roles_for(Level::Orange), ["grid_officer"]);
         assert_eq!(cfg.roles_for(Level::Blue).len(), 4);
+    }
+
+    #[test]
+    fn report_mail_is_checked_by_key() {
+        const SMTP: &str =
+            "[notify.smtp]\nhost = \"127.0.0.1\"\nport = 25\nfrom = \"m@example.invalid\"\n";
+        let mail =
+            |body: &str, smtp: &str| Config::parse(&format!("{MIN}{smtp}[[reports.mail]]\n{body}"));
+        let ok = mail(
+            "region = \"jx\"\nperiods = [\"monthly\", \"yearly\"]\nto = [\"boss@example.invalid\"]\nroles = [\"city\"]\nattach = \"pdf\"\n",
+            SMTP,
+        )
+        .unwrap();
+        assert_eq!(ok.reports.mail[0].attach, ReportAttach::Pdf);
+        assert_eq!(
+            mail("region = \"jx\"\nto = [\"a@example.invalid\"]\n", SMTP)
+                .unwrap()
+                .reports
+                .mail[0]
+                .attach,
+            ReportAttach::Xlsx
+        );
+        for (body, smtp, key) in [
+            (
+                "region = \"\"\nto = [\"a@example.invalid\"]\n",
+                SMTP,
+                "reports.mail[0].region",
+            ),
+            (
+                "region = \"jx\"\nperiods = [\"annually\"]\nto = [\"a@example.invalid\"]\n",
+                SMTP,
+                "reports.mail[0].periods[0]",
+            ),
+            (
+                "region = \"jx\"\nto = [\"not an address\"]\n",
+                SMTP,
+                "reports.mail[0].to[0]",
+            ),
+            (
+                "region = \"jx\"\nto = []\nroles = [\"mayor\"]\n",
+                SMTP,
+                "reports.mail[0].roles[0]",
+            ),
+            ("region = \"jx\"\nto = []\n", SMTP, "reports.mail[0].to"),
+            ("region = \"jx\"\n", SMTP, "reports.mail[0]"),
+            (
+                "region = \"jx\"\nto = [\"a@example.invalid\"]\n",
+                "",
+                "reports.mail[0].region",
+            ),
+            (
+                "region = \"jx\"\nto = [\"a@example.invalid\"]\nattach = \"docx\"\n",
+                SMTP,
+                "reports.mail[0].attach",
+            ),
+        ] {
+            let e = mail(body, smtp).unwrap_err();
+            assert_eq!(e.key, key, "{body}: {e}");
+        }
+        let e = Config::parse(&format!(
+            "{MIN}{SMTP}[reports]\nscheduled_tiers = []\n[[reports.mail]]\nregion = \"jx\"\nto = [\"a@example.invalid\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "reports.scheduled_tiers");
+    }
+
+    #[test]
+    fn smtp_credentials_need_tls_off_loopback() {
+        let smtp = |host: &str, tls: &str, extra: &str| {
+            Config::parse(&format!(
+                "{MIN}[notify.smtp]\nhost = \"{host}\"\nport = 587\nfrom = \"m@example.invalid\"\ntls = \"{tls}\"\n{extra}"
+            ))
+        };
+        let creds = "username = \"monitor\"\npassword = \"pw-1\"\n";
+        let e = smtp("mail.example.invalid", "none", creds).unwrap_err();
+        assert_eq!(e.key, "notify.smtp.username");
+        assert!(e.reason.contains("in clear"), "{e}");
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]"] {
+            assert!(smtp(host, "none", creds).is_ok(), "{host}");
+        }
+        for tls in ["starttls", "tls"] {
+            let cfg = smtp("mail.example.invalid", tls, creds).unwrap();
+            let s = cfg.notify.smtp.as_ref().unwrap();
+            assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("pw-1"));
+            // The effective configuration and Debug never show it.
+            let shown = toml::to_string(&cfg).unwrap();
+            assert!(!shown.contains("pw-1") && !format!("{cfg:?}").contains("pw-1"));
+            assert_eq!(cfg.warnings().len(), 1, "{:?}", cfg.warnings());
+        }
+        let e = smtp("127.0.0.1", "none", "username = \"monitor\"\n").unwrap_err();
+        assert_eq!(e.key, "notify.smtp.password");
+        let e = smtp("127.0.0.1", "none", "password = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "notify.smtp.username");
+        let e = smtp(
+            "127.0.0.1",
+            "none",
+            "username = \"m\"\npassword = \"env:ANQUAN_MONITOR_NO_SUCH_VAR\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "notify.smtp.password");
+        // file: relative to the config file's directory.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp.pw"), "from-file\n").unwrap();
+        let text = format!(
+            "{MIN}[notify.smtp]\nhost = \"127.0.0.1\"\nport = 25\nfrom = \"m@example.invalid\"\nusername = \"m\"\npassword = \"file:smtp.pw\"\n"
+        );
+        let cfg = Config::parse_in(&text, Some(dir.path())).unwrap();
+        let s = cfg.notify.smtp.as_ref().unwrap();
+        assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("from-file"));
     }
 }

@@ -4,6 +4,12 @@
 //! (written to a temporary name, synced, then renamed, so a file under its
 //! final name is always complete), with a metadata row and an audit row in
 //! one transaction.
+//!
+//! Before storing, the photo's metadata (EXIF with GPS position and device,
+//! XMP, text chunks) is stripped without re-encoding, keeping only the
+//! orientation ([`crate::photo`]); the stored bytes are what the SHA-256
+//! names. A file that has the right first bytes but is not a readable
+//! JPEG/PNG/WebP container is refused (422).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -121,6 +127,11 @@ pub async fn add(
             "file: only JPEG, PNG or WebP photos are accepted (recognised by their content)".into(),
         ));
     };
+    let stripped = crate::photo::strip(media, data).map_err(|e| {
+        m.evidence_rejected.with_label_values(&["malformed"]).inc();
+        Error::Invalid(e.to_string())
+    })?;
+    let data = stripped.as_slice();
     let now = app.now_ms();
     let mut tx = app.db.begin().await?;
     exists(&mut tx, subject, id).await?;

@@ -58,7 +58,10 @@ fn main() -> std::process::ExitCode {
     };
     let r = match cli.cmd {
         Cmd::Check { config } => Config::load(&config)
-            .map(|_| {
+            .map(|cfg| {
+                for w in cfg.warnings() {
+                    eprintln!("warning: {w}");
+                }
                 println!("{}: ok", config.display());
             })
             .map_err(anquan_monitor::Error::from),
@@ -93,6 +96,9 @@ fn hash_password() -> anquan_monitor::Result<()> {
 
 async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
     let cfg = Config::load(&path)?;
+    for w in cfg.warnings() {
+        tracing::warn!("config: {w}");
+    }
     let listen = cfg.server.listen.clone();
     let app = App::new(cfg, Arc::new(SystemClock)).await?;
     let stop = CancellationToken::new();

@@ -56,7 +56,8 @@ pub struct Metrics {
     /// Database errors, by where they surfaced (api, intake, scheduler,
     /// metrics).
     pub db_errors: IntCounterVec,
-    /// Evidence uploads refused, by reason (type, too_large, bad_request).
+    /// Evidence uploads refused, by reason (type, too_large, bad_request,
+    /// malformed).
     pub evidence_rejected: IntCounterVec,
     /// Web sign-ins, by result (ok, failed, refused by the rate limit).
     pub web_signins: IntCounterVec,
@@ -92,7 +93,7 @@ pub const SEVERITIES: [&str; 3] = ["general", "major", "unjudged"];
 /// Results of a web sign-in.
 pub const SIGNIN_RESULTS: [&str; 3] = ["ok", "failed", "refused"];
 /// Reasons an evidence upload is refused.
-pub const EVIDENCE_REASONS: [&str; 3] = ["type", "too_large", "bad_request"];
+pub const EVIDENCE_REASONS: [&str; 4] = ["type", "too_large", "bad_request", "malformed"];
 
 /// Metric definitions are constants; this fails only on a programming
 /// error, which the unit test below catches.

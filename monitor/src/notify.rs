@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use sha2::Sha256;
@@ -75,11 +76,17 @@ impl Notifier {
                 let from: Mailbox = s.from.parse().map_err(|_| {
                     Error::Invalid("notify.smtp.from: not an e-mail address".into())
                 })?;
-                let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port)
                     .tls(smtp_tls(s)?)
-                    .timeout(Some(Duration::from_millis(s.timeout_ms)))
-                    .build();
+                    .timeout(Some(Duration::from_millis(s.timeout_ms)));
+                if let (Some(user), Some(pw)) = (&s.username, &s.password) {
+                    // AUTH PLAIN or LOGIN, the first the relay offers
+                    // (lettre's default order); validation refused them on
+                    // a plain connection to another host.
+                    b = b.credentials(Credentials::new(user.clone(), pw.expose().to_owned()));
+                }
+                let t = b.build();
                 Some((t, from))
             }
             None => None,
@@ -125,6 +132,44 @@ impl Notifier {
             .to(to)
             .subject(b.title)
             .body(format!("{}\nDelivery: {}\n", b.body, b.delivery_id))
+            .map_err(|e| e.to_string())?;
+        t.send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("smtp: {e}"))
+    }
+}
+
+impl Notifier {
+    /// A report mail: `text` and `html` as alternatives, plus one
+    /// attachment.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn email_report(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+        filename: String,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(), String> {
+        use lettre::message::header::ContentType;
+        use lettre::message::{Attachment, MultiPart};
+        let Some((t, from)) = &self.smtp else {
+            return Err("e-mail is not configured ([notify.smtp])".into());
+        };
+        let to: Mailbox = to.parse().map_err(|_| format!("bad address {to:?}"))?;
+        let ct = ContentType::parse(mime).map_err(|e| format!("{mime}: {e}"))?;
+        let msg = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(text, html))
+                    .singlepart(Attachment::new(filename).body(bytes, ct)),
+            )
             .map_err(|e| e.to_string())?;
         t.send(msg)
             .await
@@ -368,7 +413,9 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
             title: &title,
             body: &body,
         };
-        let result = if channel == "email" {
+        let result = if subject == crate::report_mail::SUBJECT && channel == "email" {
+            crate::report_mail::send(app, &id, &target, &subject_id, &purpose, &title, &body).await
+        } else if channel == "email" {
             app.notifier.email(&target, &wb).await
         } else {
             app.notifier.webhook(&target, &wb).await

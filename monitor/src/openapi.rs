@@ -605,6 +605,8 @@ pub enum Period {
     Monthly,
     /// A quarter.
     Quarterly,
+    /// A calendar year (also accepted as `year` or `annual`).
+    Yearly,
 }
 
 /// A report format.

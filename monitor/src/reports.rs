@@ -1,5 +1,5 @@
-//! 报告生成: the daily, weekly, half-monthly (15-day node), monthly and
-//! quarterly report per region (the region and everything under
+//! 报告生成: the daily, weekly, half-monthly (15-day node), monthly,
+//! quarterly and yearly (annual) report per region (the region and everything under
 //! it) with the spec's indicators (§4) and the alarm KPIs, as JSON, CSV and
 //! HTML. Months are China Standard Time (UTC+8) calendar months.
 
@@ -67,9 +67,10 @@ pub struct Monthly {
     pub region_id: String,
     /// Only the venues of this sector, when given.
     pub sector: Option<String>,
-    /// `daily`, `weekly`, `half-monthly`, `monthly`, `quarterly`.
+    /// `daily`, `weekly`, `half-monthly`, `monthly`, `quarterly`, `yearly`.
     pub period: String,
-    /// The period's label (`2026-11`, `2026-W49`, `2026-11 16-end`, …).
+    /// The period's label (`2026-11`, `2026-W49`, `2026-11 16-end`,
+    /// `2026-Q4`, `2026`, …).
     pub month: String,
     /// Registered venues.
     pub venues: i64,
@@ -147,11 +148,28 @@ pub async fn subtree(c: &mut AnyConnection, root: &str) -> Result<HashSet<String
 }
 
 /// The periods a report can cover.
-pub const PERIODS: [&str; 5] = ["daily", "weekly", "half-monthly", "monthly", "quarterly"];
+pub const PERIODS: [&str; 6] = [
+    "daily",
+    "weekly",
+    "half-monthly",
+    "monthly",
+    "quarterly",
+    "yearly",
+];
+
+/// The period's name as in [`PERIODS`]; `year` and `annual` are taken for
+/// `yearly`.
+pub fn period_name(period: &str) -> Option<&'static str> {
+    match period {
+        "year" | "annual" => Some("yearly"),
+        p => PERIODS.iter().copied().find(|x| *x == p),
+    }
+}
 
 /// `(label, start, end)` in Unix ms (CST) of the `period` containing `date`
 /// (`YYYY-MM-DD`): a day, an ISO week from Monday, a 15-day node (1–15,
-/// 16–end), a month or a quarter.
+/// 16–end), a month, a quarter or a calendar year (1 January 00:00 CST to
+/// the next).
 pub fn period_bounds(period: &str, date: &str) -> Result<(String, i64, i64)> {
     let bad = || Error::Invalid(format!("date: {date:?} is not YYYY-MM-DD"));
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
@@ -160,7 +178,7 @@ pub fn period_bounds(period: &str, date: &str) -> Result<(String, i64, i64)> {
         let z = (m - 1 + k) as i32;
         first(y + z / 12, (z % 12) as u32 + 1)
     };
-    let (label, a, b) = match period {
+    let (label, a, b) = match period_name(period).unwrap_or_default() {
         "daily" => (
             d.format("%Y-%m-%d").to_string(),
             d,
@@ -205,6 +223,11 @@ pub fn period_bounds(period: &str, date: &str) -> Result<(String, i64, i64)> {
                 add_months(d.year(), q * 3 + 1, 3)?,
             )
         }
+        "yearly" => (
+            format!("{:04}", d.year()),
+            first(d.year(), 1)?,
+            first(d.year() + 1, 1)?,
+        ),
         _ => {
             return Err(Error::NotFound {
                 what: "report period",
@@ -267,7 +290,7 @@ pub async fn report_for(
     let mut m = Monthly {
         region_id: region.into(),
         sector: sector.map(str::to_string),
-        period: period.into(),
+        period: period_name(period).unwrap_or(period).into(),
         month: ym.into(),
         ..Monthly::default()
     };
@@ -551,9 +574,45 @@ mod tests {
         assert_eq!(l, "2026-12 1-15");
         let (l, a, e) = period_bounds("quarterly", "2026-11-30").unwrap();
         assert_eq!((l.as_str(), e - a), ("2026-Q4", 92 * day));
-        assert!(period_bounds("yearly", "2026-11-30").is_err());
+        assert!(period_bounds("fortnightly", "2026-11-30").is_err());
         assert!(period_bounds("daily", "2026-02-30").is_err());
         assert_eq!(year_earlier("2028-02-29").unwrap(), "2027-02-28");
+    }
+
+    #[test]
+    fn years_are_cst_calendar_years() {
+        let day = 86_400_000;
+        let (l, a, e) = period_bounds("yearly", "2026-07-15").unwrap();
+        // 2026-01-01T00:00+08:00 = 2025-12-31T16:00Z.
+        assert_eq!(
+            (l.as_str(), a, e - a),
+            ("2026", 1_767_196_800_000, 365 * day)
+        );
+        // The year's first and last days, and the aliases.
+        for d in ["2026-01-01", "2026-12-31"] {
+            assert_eq!(period_bounds("yearly", d).unwrap(), (l.clone(), a, e));
+        }
+        assert_eq!(
+            period_bounds("year", "2026-03-01").unwrap(),
+            (l.clone(), a, e)
+        );
+        assert_eq!(period_bounds("annual", "2026-03-01").unwrap(), (l, a, e));
+        assert_eq!(period_name("annual"), Some("yearly"));
+        assert_eq!(period_name("quarterly"), Some("quarterly"));
+        assert_eq!(period_name("decade"), None);
+        // The next year starts where this one ends; a leap year is 366 days.
+        let (l, a2, e2) = period_bounds("yearly", "2027-01-01").unwrap();
+        assert_eq!((l.as_str(), a2), ("2027", e));
+        let (_, a3, e3) = period_bounds("yearly", "2028-02-29").unwrap();
+        assert_eq!((a3, e3 - a3), (e2, 366 * day));
+        // 2026-12-31T16:30Z is already 2027 in Beijing: it falls in 2027.
+        let t = e + 30 * 60_000;
+        assert!(!(a..e).contains(&t) && (a2..e2).contains(&t));
+        // The year-on-year base of a year is the year before.
+        let (l, pa, pe) = period_bounds("yearly", &year_earlier("2028-02-29").unwrap()).unwrap();
+        assert_eq!((l.as_str(), pe), ("2027", a3));
+        assert_eq!(pe - pa, 365 * day);
+        assert!(period_bounds("yearly", "2026-13-01").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! 报告生成 on schedule: when a period (day, week, 15-day node, month,
-//! quarter; Beijing time) has ended, its report is computed for every region
+//! quarter, year; Beijing time) has ended, its report is computed for every region
 //! of `reports.scheduled_tiers` and stored as a frozen snapshot, so the
 //! monthly report a supervisor reads next year is the one that was true at
 //! the month's end, not a recomputation over since-edited data.
@@ -9,6 +9,9 @@
 //! (or a restart) computing the same one loses the insert and changes
 //! nothing. A monitor that was down fills in the periods that ended in the
 //! last `reports.catch_up_days`.
+//!
+//! A frozen report is mailed to its `[[reports.mail]]` subscribers: the
+//! mails are queued in the snapshot's transaction ([`crate::report_mail`]).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -126,6 +129,8 @@ pub async fn tick(app: &App, now: i64) -> Result<usize> {
                     &format!("{period} report {label} for region {region}"),
                 )
                 .await?;
+                // Its mails, in the same transaction: queued once with it.
+                crate::report_mail::queue(app, &mut tx, now, &id, period, label, region).await?;
                 written += 1;
             }
             tx.commit().await?;

@@ -40,6 +40,9 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::metrics(&h).await;
     let h = Harness::start_with_snapshots(&pg.database("snapshots").await).await;
     scenarios::scheduled_reports(&h).await;
+    let h = Harness::start_with_snapshots(&pg.database("annual").await).await;
+    scenarios::annual_report(&h).await;
+    scenarios::report_mail(&pg.database("reportmail").await).await;
     let files = tempfile::tempdir().unwrap();
     let h = Harness::start_with(
         &pg.database("evidence").await,

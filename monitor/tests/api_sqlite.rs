@@ -443,3 +443,19 @@ async fn sqlite_batch_rules_match_event_by_event() {
     let (careful, _d2) = harness(false).await;
     scenarios::batch_rules_match_event_by_event(&fast, &careful).await;
 }
+
+/// The yearly report and its snapshot (see the scenario).
+#[tokio::test]
+async fn sqlite_annual_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with_snapshots(&sqlite_url(&dir)).await;
+    scenarios::annual_report(&h).await;
+}
+
+/// Scheduled reports mailed once per recipient, across restarts (see the
+/// scenario).
+#[tokio::test]
+async fn sqlite_report_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    scenarios::report_mail(&sqlite_url(&dir)).await;
+}

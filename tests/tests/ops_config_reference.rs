@@ -94,6 +94,10 @@ from = "monitor@example.invalid"
 level = "red"
 roles = ["safety_officer", "county"]
 
+[[reports.mail]]
+region = "city"
+to = ["reports@example.invalid"]
+
 [[task_templates]]
 id = "daily-patrol"
 kind = "patrol"

@@ -722,7 +722,7 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
             nav => "reports",
             regions => regions,
             today => today,
-            periods => ["daily", "weekly", "half-monthly", "monthly", "quarterly"],
+            periods => crate::reports::PERIODS,
             formats => ["html", "csv", "xlsx", "pdf", "json"],
             snapshots => snapshots,
         },

@@ -224,14 +224,25 @@ impl Harness {
         extra: &str,
         tune: impl FnOnce(&mut Config),
     ) -> Self {
-        let hooks = Arc::new(Mutex::new(Vec::new()));
-        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hook_base = receiver(hooks.clone(), fail.clone()).await;
         let smtp = if with_smtp {
             Some(smtp::Sink::start().await)
         } else {
             None
         };
+        Self::start_with_sink(db_url, smtp, extra, tune).await
+    }
+
+    /// With the given SMTP sink (e.g. one that requires AUTH), extra TOML,
+    /// then `tune` applied to the parsed configuration.
+    pub async fn start_with_sink(
+        db_url: &str,
+        smtp: Option<smtp::Sink>,
+        extra: &str,
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hook_base = receiver(hooks.clone(), fail.clone()).await;
         let mut cfg = config(db_url, &hook_base, smtp.as_ref().map(|s| s.port), extra);
         // Scheduled report snapshots would add to every tick's counts; the
         // scenario that tests them turns them back on.

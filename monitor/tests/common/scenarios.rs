@@ -633,7 +633,7 @@ pub async fn monthly_report(h: &Harness) {
     assert_eq!(m["alarms"], 1);
     assert_eq!(m["inspections"], 0);
     let (s, _) = h
-        .get("/api/v1/reports/yearly?region=city&date=2026-11-10")
+        .get("/api/v1/reports/fortnightly?region=city&date=2026-11-10")
         .await;
     assert_eq!(s, 404);
 }
@@ -1659,4 +1659,280 @@ pub async fn batch_rules_match_event_by_event(fast: &Harness, careful: &Harness)
     assert!(a.iter().any(|l| l.contains(r#""alarms":3"#)), "{a:#?}");
     assert!(has(r#""to_state":"CLEARABLE""#), "{a:#?}");
     assert_eq!(a, b);
+}
+
+/// The yearly (annual) report: CST calendar years, the 003:L41 vector as
+/// year-on-year (2026: 24 accidents and 31 deaths against 18 and 23 in
+/// 2025: 同比上升 33.33 % and 34.78 %), accidents a minute either side of
+/// the new year (Beijing time) counted in the right year, `year` and
+/// `annual` as aliases, and the year's snapshot frozen once it has ended.
+pub async fn annual_report(h: &Harness) {
+    const MIN: i64 = 60_000;
+    // 2026-01-01 00:00 and 2027-01-01 00:00 Beijing time.
+    let y2026 = 1_767_196_800_000;
+    let y2027 = y2026 + 365 * DAY;
+    let accident = |at_ms: i64, deaths: i64| json!({"region_id": "town", "venue_id": "s1", "at_ms": at_ms, "deaths": deaths, "note": "yoy"});
+    // 2025: 18 accidents, 23 deaths; the last one a minute before 2026.
+    for i in 0..18 {
+        let at = if i == 17 {
+            y2026 - MIN
+        } else {
+            y2026 - 300 * DAY + i * DAY
+        };
+        let (s, r) = h
+            .post("/api/v1/accidents", accident(at, if i < 5 { 2 } else { 1 }))
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    // 2026: 24 accidents, 31 deaths; the first at 00:00 on 1 January, the
+    // last a minute before 2027.
+    for i in 0..24 {
+        let at = match i {
+            0 => y2026,
+            23 => y2027 - MIN,
+            _ => y2026 + i * 10 * DAY,
+        };
+        let (s, r) = h
+            .post("/api/v1/accidents", accident(at, if i < 7 { 2 } else { 1 }))
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    // 2024 and 2027 count in neither.
+    for at in [y2026 - 400 * DAY, y2027] {
+        let (s, _) = h.post("/api/v1/accidents", accident(at, 5)).await;
+        assert_eq!(s, 201);
+    }
+    for period in ["yearly", "year", "annual"] {
+        let (s, r) = h
+            .get(&format!(
+                "/api/v1/reports/{period}?region=city&date=2026-06-01"
+            ))
+            .await;
+        assert_eq!(s, 200, "{period}: {r}");
+        assert_eq!(r["period"], "yearly", "{r}");
+        assert_eq!(r["month"], "2026", "{r}");
+        assert_eq!(r["accidents"], json!([24, 18]), "{r}");
+        assert_eq!(r["deaths"], json!([31, 23]), "{r}");
+        let pct = |k: &str| (r[k].as_f64().unwrap() * 10_000.0).round() / 100.0;
+        assert_eq!(pct("accident_decline"), -33.33, "{r}");
+        assert_eq!(pct("death_decline"), -34.78, "{r}");
+    }
+    // 2027 so far: one accident (00:00 on 1 January) against 2026's 24.
+    let (_, r) = h
+        .get("/api/v1/reports/yearly?region=city&date=2027-01-01")
+        .await;
+    assert_eq!(r["accidents"], json!([1, 24]), "{r}");
+    let (s, csv) = h
+        .get_text("/api/v1/reports/annual?region=county&date=2026-12-31&format=csv")
+        .await;
+    assert_eq!(s, 200);
+    assert!(csv.contains("yearly 2026"), "{csv}");
+    let (s, _) = h
+        .get("/api/v1/reports/decade?region=city&date=2026-06-01")
+        .await;
+    assert_eq!(s, 404);
+
+    // Scheduled: at 00:05 on 2027-01-01 the year 2026 has ended.
+    h.clock.set_ms(y2027 + 5 * MIN);
+    for _ in 0..200 {
+        if h.tick().await.reports == 0 {
+            break;
+        }
+    }
+    let (_, list) = h.get("/api/v1/report-snapshots?period=yearly").await;
+    let list = list.as_array().unwrap().clone();
+    let mut got: Vec<(String, String)> = list
+        .iter()
+        .map(|x| {
+            (
+                x["region_id"].as_str().unwrap().to_string(),
+                x["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("city".into(), "2026".into()),
+            ("county".into(), "2026".into())
+        ],
+        "{list:?}"
+    );
+    let id = list.iter().find(|x| x["region_id"] == "city").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, snap) = h.get(&format!("/api/v1/report-snapshots/{id}")).await;
+    assert_eq!(snap["accidents"], json!([24, 18]), "{snap}");
+    assert_eq!(snap["period"], "yearly");
+}
+
+/// The attachment `filename` of a received mail, decoded (base64). lettre
+/// writes the name as an RFC 2231 parameter (`filename*0="…"`).
+pub fn mail_attachment(data: &str, filename: &str) -> Option<Vec<u8>> {
+    let at = data
+        .find(&format!("filename=\"{filename}\""))
+        .or_else(|| data.find(&format!("filename*0=\"{filename}\"")))?;
+    let rest = &data[at..];
+    let body = &rest[rest.find("\r\n\r\n")? + 4..];
+    let b64: String = body
+        .lines()
+        .take_while(|l| !l.starts_with("--"))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
+    crate::common::smtp::b64decode(&b64)
+}
+
+/// Scheduled reports mailed to `[[reports.mail]]` (two addresses and the
+/// city's rostered `city` person): the November snapshot is frozen on
+/// 1 December, one mail per recipient goes out with an HTML body and the
+/// XLSX attached; a first attempt refused by the relay (wrong SMTP
+/// password) is retried after a restart with the right one, and sent once;
+/// another restart sends nothing again. Runs on `url` (SQLite or
+/// PostgreSQL), restarting the service on the same database.
+pub async fn report_mail(url: &str) {
+    use crate::common::smtp::{Auth, Sink};
+    use anquan_monitor::config::ReportMail;
+    const MIN: i64 = 60_000;
+    // 2026-12-01 00:05 Beijing time.
+    let dec1 = 1_796_083_200_000 - 8 * 3_600_000 + 5 * MIN;
+    let start = |password: &'static str| async move {
+        let sink = Sink::start_with(Some(Auth {
+            user: "monitor".into(),
+            password: "right-password".into(),
+            mechanisms: "PLAIN LOGIN".into(),
+        }))
+        .await;
+        let h = Harness::start_with_sink(url, Some(sink), "", move |c| {
+            c.reports.scheduled_tiers = vec!["city".into(), "county".into()];
+            c.reports.mail = vec![ReportMail {
+                region: "city".into(),
+                periods: vec!["monthly".into()],
+                to: vec![
+                    "boss@example.invalid".into(),
+                    "deputy@example.invalid".into(),
+                ],
+                roles: vec!["city".into()],
+                attach: Default::default(),
+            }];
+            let s = c.notify.smtp.as_mut().unwrap();
+            s.username = Some("monitor".into());
+            s.password = Some(anquan_monitor::secret::Secret::from(password));
+        })
+        .await;
+        h.clock.set_ms(dec1);
+        h
+    };
+    let mails = |h: &Harness| h.smtp.as_ref().unwrap().mails.lock().unwrap().clone();
+    let report_deliveries = |d: &Value| -> Vec<Value> {
+        d.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["subject"] == "report")
+            .cloned()
+            .collect()
+    };
+
+    // 1. The snapshots are frozen; the relay refuses the first attempts.
+    let h = start("wrong-password").await;
+    let (s, p) = h
+        .put(
+            "/api/v1/registry/people",
+            json!({"id": "city1", "name": "City", "role": "city", "region_id": "city",
+                   "email": "city1@example.invalid", "webhook": format!("{}/hook/city1", h.base)}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{p}");
+    let mut failed = 0;
+    for _ in 0..100 {
+        let t = h.tick().await;
+        failed += t.failed;
+        if t.reports == 0 && t.sent == 0 && t.failed == 0 {
+            break;
+        }
+    }
+    assert!(mails(&h).is_empty());
+    assert_eq!(failed, 3, "one failed attempt per recipient");
+    let (_, d) = h.get("/api/v1/deliveries").await;
+    let queued = report_deliveries(&d);
+    assert_eq!(queued.len(), 3, "{queued:?}");
+    let mut targets: Vec<&str> = queued
+        .iter()
+        .map(|x| x["target"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "boss@example.invalid",
+            "city1@example.invalid",
+            "deputy@example.invalid"
+        ]
+    );
+    assert!(queued.iter().all(|x| x["state"] == "QUEUED"), "{queued:?}");
+    let (_, snaps) = h
+        .get("/api/v1/report-snapshots?period=monthly&region=city")
+        .await;
+    let snap = snaps.as_array().unwrap()[0].clone();
+    assert_eq!(snap["label"], "2026-11");
+    assert!(queued.iter().all(|x| x["subject_id"] == snap["id"]));
+    drop(h);
+
+    // 2. Restart with the right password, past the retry delay: one mail
+    // per recipient, with the report.
+    let h = start("right-password").await;
+    h.clock.set_ms(dec1 + 10 * MIN);
+    for _ in 0..5 {
+        h.tick().await;
+    }
+    let got = mails(&h);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let mut to: Vec<String> = got.iter().map(|m| m.to.join(",")).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "<boss@example.invalid>",
+            "<city1@example.invalid>",
+            "<deputy@example.invalid>"
+        ]
+    );
+    for m in &got {
+        assert_eq!(m.user.as_deref(), Some("monitor"));
+        assert!(m.data.contains("multipart/mixed"), "{}", m.data);
+        assert!(m.data.contains("text/html"), "{}", m.data);
+        let xlsx = mail_attachment(&m.data, "report-city-monthly-2026-11.xlsx")
+            .unwrap_or_else(|| panic!("no attachment in {}", m.data));
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+        let mut strings = String::new();
+        std::io::Read::read_to_string(
+            &mut z.by_name("xl/sharedStrings.xml").unwrap(),
+            &mut strings,
+        )
+        .unwrap();
+        assert!(strings.contains("检查覆盖率"), "{strings}");
+        assert!(strings.contains("2026-11"), "{strings}");
+    }
+    let (_, d) = h.get("/api/v1/deliveries").await;
+    let sent = report_deliveries(&d);
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent.iter()
+            .all(|x| x["state"] == "SENT" && x["attempts"] == 2),
+        "{sent:?}"
+    );
+    drop(h);
+
+    // 3. Another restart, later: nothing is frozen or mailed again.
+    let h = start("right-password").await;
+    h.clock.set_ms(dec1 + 30 * MIN);
+    for _ in 0..5 {
+        let t = h.tick().await;
+        assert_eq!((t.reports, t.sent, t.failed), (0, 0, 0), "{t:?}");
+    }
+    assert!(mails(&h).is_empty());
+    let (_, d) = h.get("/api/v1/deliveries").await;
+    assert_eq!(report_deliveries(&d).len(), 3);
 }
