@@ -195,7 +195,7 @@ type Q = Query<HashMap<String, String>>;
     security(("api_token" = [])),
     params(("state" = Option<String>, Query, description = "Only warnings in this state (`RAISED`, `NOTIFIED`, `ACKED`, `DISPOSING`, `RESOLVED`)")),
     responses(
-        (status = 200, description = "Warning rows", body = Vec<Object>),
+        (status = 200, description = "Warning rows", body = [crate::rows::Warning]),
         crate::openapi::ListErrors,
     ))]
 async fn list_warnings(
@@ -215,7 +215,7 @@ async fn list_warnings(
     security(("api_token" = [])),
     params(("id" = String, Path, description = "Warning id")),
     responses(
-        (status = 200, description = "The warning", body = Object),
+        (status = 200, description = "The warning", body = crate::rows::WarningDetail),
         crate::openapi::LookupErrors,
     ))]
 async fn get_warning(
@@ -368,23 +368,27 @@ async fn venue_status(
     Ok(axum::Json(warnings::venue_status(&mut c, &id).await?))
 }
 
+/// Columns of the 重点风控 proposal JSON.
+pub const KEY_RISK_COLS: &[&str] = &["venue_id", "proposed_ms", "alarms", "state"];
+
 #[utoipa::path(get, path = "/api/v1/key-risk/proposals", tag = "warnings", operation_id = "key_risk_list",
     summary = "重点风控 proposals",
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "Rows of venue_id, proposed_ms, alarms, state", body = Vec<Object>),
+        (status = 200, description = "The proposals, oldest first", body = [crate::rows::KeyRiskProposal]),
         crate::openapi::ListErrors,
     ))]
 async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
-    let rows = sqlx::query(
-        "SELECT venue_id, proposed_ms, alarms, state FROM key_risk_proposals ORDER BY proposed_ms",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM key_risk_proposals ORDER BY proposed_ms",
+        KEY_RISK_COLS.join(", ")
+    ))
     .fetch_all(&app.db)
     .await?;
     Ok(axum::Json(
         rows.iter()
-            .map(|r| crate::db::row_json(r, &["venue_id", "proposed_ms", "alarms", "state"]))
+            .map(|r| crate::db::row_json(r, KEY_RISK_COLS))
             .collect::<Result<_>>()?,
     ))
 }
@@ -430,7 +434,7 @@ async fn key_risk_decide(
     security(("api_token" = [])),
     params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
     responses(
-        (status = 200, description = "The rows (venues also carry `key_risk`)", body = Vec<Object>),
+        (status = 200, description = "The rows; the type is the table's (venues carry `key_risk`, not their coordinates)", body = [crate::rows::RegistryListRow]),
         crate::openapi::LookupErrors,
     ))]
 async fn registry_list(
@@ -548,7 +552,7 @@ async fn registry_delete(
     security(("api_token" = [])),
     params(("state" = Option<String>, Query, description = "Only tasks in this state")),
     responses(
-        (status = 200, description = "Task rows", body = Vec<Object>),
+        (status = 200, description = "Task rows, newest first (at most 1000)", body = [crate::rows::Task]),
         crate::openapi::ListErrors,
     ))]
 async fn list_tasks(
@@ -574,7 +578,7 @@ async fn list_tasks(
     security(("api_token" = [])),
     params(("id" = String, Path, description = "Task id")),
     responses(
-        (status = 200, description = "The task", body = Object),
+        (status = 200, description = "The task", body = crate::rows::TaskDetail),
         crate::openapi::LookupErrors,
     ))]
 async fn get_task(
@@ -654,7 +658,7 @@ async fn move_task(
     security(("api_token" = [])),
     params(("state" = Option<String>, Query, description = "Only hazards in this state")),
     responses(
-        (status = 200, description = "Hazard rows", body = Vec<Object>),
+        (status = 200, description = "Hazard rows, newest first (at most 1000)", body = [crate::rows::Hazard]),
         crate::openapi::ListErrors,
     ))]
 async fn list_hazards(
@@ -680,7 +684,7 @@ async fn list_hazards(
     security(("api_token" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     responses(
-        (status = 200, description = "The hazard", body = Object),
+        (status = 200, description = "The hazard", body = crate::rows::HazardDetail),
         crate::openapi::LookupErrors,
     ))]
 async fn get_hazard(
@@ -921,7 +925,7 @@ pub(crate) async fn render_report(
         ("region" = Option<String>, Query, description = "Only this region"),
     ),
     responses(
-        (status = 200, description = "Snapshot rows", body = Vec<Object>),
+        (status = 200, description = "Snapshot rows, newest first", body = [crate::rows::SnapshotRow]),
         crate::openapi::ListErrors,
     ))]
 async fn list_snapshots(
@@ -968,12 +972,23 @@ async fn get_snapshot(
     render_report(&app, m, q.get("format").map(String::as_str)).await
 }
 
+/// Columns of the audit JSON.
+pub const AUDIT_COLS: &[&str] = &[
+    "at_ms",
+    "actor",
+    "entity",
+    "entity_id",
+    "from_state",
+    "to_state",
+    "reason",
+];
+
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "audit",
     summary = "The audit trail (at most 5000 rows, oldest first)",
     security(("api_token" = [])),
     params(("entity_id" = Option<String>, Query, description = "Only rows of this entity")),
     responses(
-        (status = 200, description = "Rows of at_ms, actor, entity, entity_id, from_state, to_state, reason", body = Vec<Object>),
+        (status = 200, description = "Audit rows, oldest first", body = [crate::rows::AuditRow]),
         crate::openapi::ListErrors,
     ))]
 async fn audit(
@@ -982,25 +997,16 @@ async fn audit(
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
-    const COLS: &[&str] = &[
-        "at_ms",
-        "actor",
-        "entity",
-        "entity_id",
-        "from_state",
-        "to_state",
-        "reason",
-    ];
-    let rows = sqlx::query(
-        "SELECT at_ms, actor, entity, entity_id, from_state, to_state, reason FROM audit \
-         WHERE ($1 = '' OR entity_id = $1) ORDER BY id LIMIT 5000",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM audit WHERE ($1 = '' OR entity_id = $1) ORDER BY id LIMIT 5000",
+        AUDIT_COLS.join(", ")
+    ))
     .bind(q.get("entity_id").cloned().unwrap_or_default())
     .fetch_all(&app.db)
     .await?;
     Ok(axum::Json(
         rows.iter()
-            .map(|r| crate::db::row_json(r, COLS))
+            .map(|r| crate::db::row_json(r, AUDIT_COLS))
             .collect::<Result<_>>()?,
     ))
 }
@@ -1010,7 +1016,7 @@ async fn audit(
     security(("api_token" = [])),
     params(("subject_id" = Option<String>, Query, description = "Only deliveries about this warning or task")),
     responses(
-        (status = 200, description = "Delivery rows", body = Vec<Object>),
+        (status = 200, description = "Delivery rows, oldest first (at most 1000)", body = [crate::rows::Delivery]),
         crate::openapi::ListErrors,
     ))]
 async fn deliveries(
@@ -1025,29 +1031,34 @@ async fn deliveries(
     ))
 }
 
+/// Columns of the sanction proposal JSON.
+pub const SANCTION_COLS: &[&str] = &[
+    "id",
+    "subject",
+    "subject_id",
+    "proposal",
+    "state",
+    "created_ms",
+];
+
 #[utoipa::path(get, path = "/api/v1/sanctions", tag = "hazards", operation_id = "sanctions",
     summary = "Sanction proposals",
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "Rows of id, subject, subject_id, proposal, state, created_ms", body = Vec<Object>),
+        (status = 200, description = "The proposals, oldest first", body = [crate::rows::SanctionProposal]),
         crate::openapi::ListErrors,
     ))]
 async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
     operator(&app, &h)?;
-    const COLS: &[&str] = &[
-        "id",
-        "subject",
-        "subject_id",
-        "proposal",
-        "state",
-        "created_ms",
-    ];
-    let rows = sqlx::query("SELECT id, subject, subject_id, proposal, state, created_ms FROM sanction_proposals ORDER BY created_ms, id")
-        .fetch_all(&app.db)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM sanction_proposals ORDER BY created_ms, id",
+        SANCTION_COLS.join(", ")
+    ))
+    .fetch_all(&app.db)
+    .await?;
     Ok(axum::Json(
         rows.iter()
-            .map(|r| crate::db::row_json(r, COLS))
+            .map(|r| crate::db::row_json(r, SANCTION_COLS))
             .collect::<Result<_>>()?,
     ))
 }

@@ -315,7 +315,7 @@ async fn add_evidence(
     params(("id" = String, Path, description = "Task id")),
     request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = Object),
+        (status = 201, description = "Stored: the photo's record", body = crate::rows::Evidence),
         (status = 415, description = "Not JPEG, PNG or WebP (by content)", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::openapi::WriteErrors,
     ))]
@@ -335,7 +335,7 @@ pub async fn add_task(
     params(("id" = String, Path, description = "Hazard id")),
     request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = Object),
+        (status = 201, description = "Stored: the photo's record", body = crate::rows::Evidence),
         (status = 415, description = "Not JPEG, PNG or WebP (by content)", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::openapi::WriteErrors,
     ))]
@@ -354,7 +354,7 @@ pub async fn add_hazard(
     security(("api_token" = [])),
     params(("id" = String, Path, description = "Task id")),
     responses(
-        (status = 200, description = "Evidence rows", body = Vec<Object>),
+        (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
         crate::openapi::ListErrors,
     ))]
 pub async fn list_task(
@@ -373,7 +373,7 @@ pub async fn list_task(
     security(("api_token" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     responses(
-        (status = 200, description = "Evidence rows", body = Vec<Object>),
+        (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
         crate::openapi::ListErrors,
     ))]
 pub async fn list_hazard(

@@ -27,6 +27,7 @@ pub mod public;
 pub mod registry;
 pub mod report_mail;
 pub mod reports;
+pub mod rows;
 pub mod scheduler;
 pub mod secret;
 pub mod snapshots;

@@ -520,35 +520,39 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<(usize, usize)> {
     Ok((sent, failed))
 }
 
+/// Columns of the delivery JSON.
+pub const DELIVERY_COLS: &[&str] = &[
+    "id",
+    "subject",
+    "subject_id",
+    "person_id",
+    "channel",
+    "target",
+    "purpose",
+    "title",
+    "state",
+    "attempts",
+    "last_error",
+    "created_ms",
+    "sent_ms",
+];
+
 /// Deliveries as JSON, optionally of one subject.
 pub async fn list(
     c: &mut AnyConnection,
     subject_id: Option<&str>,
 ) -> Result<Vec<serde_json::Value>> {
-    const COLS: &[&str] = &[
-        "id",
-        "subject",
-        "subject_id",
-        "person_id",
-        "channel",
-        "target",
-        "purpose",
-        "title",
-        "state",
-        "attempts",
-        "last_error",
-        "created_ms",
-        "sent_ms",
-    ];
     let sql = format!(
         "SELECT {} FROM deliveries WHERE ($1 = '' OR subject_id = $1) ORDER BY created_ms, id LIMIT 1000",
-        COLS.join(", ")
+        DELIVERY_COLS.join(", ")
     );
     let rows = sqlx::query(&sql)
         .bind(subject_id.unwrap_or(""))
         .fetch_all(&mut *c)
         .await?;
-    rows.iter().map(|r| db::row_json(r, COLS)).collect()
+    rows.iter()
+        .map(|r| db::row_json(r, DELIVERY_COLS))
+        .collect()
 }
 
 #[cfg(test)]

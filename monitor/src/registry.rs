@@ -547,37 +547,33 @@ pub async fn call_list_upto(
     Ok(out)
 }
 
+/// Columns of the `regions` list.
+pub const REGION_COLS: &[&str] = &["id", "name", "tier", "parent_id"];
+/// Columns of the `venues` list (not the coordinates; with `key_risk`).
+pub const VENUE_COLS: &[&str] = &[
+    "id",
+    "name",
+    "sector",
+    "address",
+    "region_id",
+    "site",
+    "key_risk",
+];
+/// Columns of the `devices` list.
+pub const DEVICE_COLS: &[&str] = &["id", "venue_id", "kind"];
+/// Columns of the `people` list.
+pub const PERSON_COLS: &[&str] = &["id", "name", "role", "region_id", "email", "webhook"];
+/// Columns of the `duty` list (not the validity window).
+pub const DUTY_COLS: &[&str] = &["id", "person_id", "role", "region_id", "rank"];
+
 /// A JSON list of every row of a registry table.
 pub async fn list(c: &mut AnyConnection, what: &str) -> Result<Vec<serde_json::Value>> {
-    let (sql, cols): (&str, &[&str]) = match what {
-        "regions" => (
-            "SELECT id, name, tier, parent_id FROM regions ORDER BY id",
-            &["id", "name", "tier", "parent_id"],
-        ),
-        "venues" => (
-            "SELECT id, name, sector, address, region_id, site, key_risk FROM venues ORDER BY id",
-            &[
-                "id",
-                "name",
-                "sector",
-                "address",
-                "region_id",
-                "site",
-                "key_risk",
-            ],
-        ),
-        "devices" => (
-            "SELECT id, venue_id, kind FROM devices ORDER BY id",
-            &["id", "venue_id", "kind"],
-        ),
-        "people" => (
-            "SELECT id, name, role, region_id, email, webhook FROM people ORDER BY id",
-            &["id", "name", "role", "region_id", "email", "webhook"],
-        ),
-        "duty" => (
-            "SELECT id, person_id, role, region_id, rank FROM duty ORDER BY region_id, role, rank",
-            &["id", "person_id", "role", "region_id", "rank"],
-        ),
+    let (table, cols, order): (&str, &[&str], &str) = match what {
+        "regions" => ("regions", REGION_COLS, "id"),
+        "venues" => ("venues", VENUE_COLS, "id"),
+        "devices" => ("devices", DEVICE_COLS, "id"),
+        "people" => ("people", PERSON_COLS, "id"),
+        "duty" => ("duty", DUTY_COLS, "region_id, role, rank"),
         _ => {
             return Err(Error::NotFound {
                 what: "registry table",
@@ -585,7 +581,8 @@ pub async fn list(c: &mut AnyConnection, what: &str) -> Result<Vec<serde_json::V
             });
         }
     };
-    let rows = sqlx::query(sql).fetch_all(&mut *c).await?;
+    let sql = format!("SELECT {} FROM {table} ORDER BY {order}", cols.join(", "));
+    let rows = sqlx::query(&sql).fetch_all(&mut *c).await?;
     rows.iter().map(|r| crate::db::row_json(r, cols)).collect()
 }
 

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{FixedOffset, TimeZone};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 
 use crate::error::{Error, Result};
@@ -142,29 +142,23 @@ pub async fn tick(app: &App, now: i64) -> Result<usize> {
     Ok(written)
 }
 
+/// Columns of the snapshot list's JSON (not the report).
+pub const COLS: &[&str] = &["id", "period", "label", "region_id", "generated_ms"];
+
 /// The snapshots, newest first, optionally of one `period` and `region`.
 pub async fn list(app: &App, period: Option<&str>, region: Option<&str>) -> Result<Vec<Value>> {
     let mut c = app.db.acquire().await?;
-    let rows = sqlx::query(
-        "SELECT id, period, label, region_id, generated_ms FROM report_snapshots \
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM report_snapshots \
          WHERE ($1 = '' OR period = $1) AND ($2 = '' OR region_id = $2) \
          ORDER BY generated_ms DESC, period, label, region_id LIMIT 1000",
-    )
+        COLS.join(", ")
+    ))
     .bind(period.unwrap_or(""))
     .bind(region.unwrap_or(""))
     .fetch_all(&mut *c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(json!({
-                "id": r.try_get::<String, _>("id")?,
-                "period": r.try_get::<String, _>("period")?,
-                "label": r.try_get::<String, _>("label")?,
-                "region_id": r.try_get::<String, _>("region_id")?,
-                "generated_ms": r.try_get::<i64, _>("generated_ms")?,
-            }))
-        })
-        .collect()
+    rows.iter().map(|r| crate::db::row_json(r, COLS)).collect()
 }
 
 /// One snapshot's report, as it was generated.

@@ -603,6 +603,9 @@ pub const COLS: &[&str] = &[
     "ack_due_ms",
 ];
 
+/// Columns of an alarm event in the warning JSON's `events`.
+pub const EVENT_COLS: &[&str] = &["event_id", "state", "level", "value", "threshold", "ts_ms"];
+
 /// One warning as JSON with its events.
 pub async fn get(c: &mut AnyConnection, id: &str) -> Result<serde_json::Value> {
     let sql = format!("SELECT {} FROM warnings WHERE id = $1", COLS.join(", "));
@@ -615,18 +618,16 @@ pub async fn get(c: &mut AnyConnection, id: &str) -> Result<serde_json::Value> {
             id: id.into(),
         })?;
     let mut v = db::row_json(&row, COLS)?;
-    let ev = sqlx::query("SELECT event_id, state, level, value, threshold, ts_ms FROM alarm_events WHERE warning_id = $1 ORDER BY received_ms, event_id")
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await?;
+    let ev = sqlx::query(&format!(
+        "SELECT {} FROM alarm_events WHERE warning_id = $1 ORDER BY received_ms, event_id",
+        EVENT_COLS.join(", ")
+    ))
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await?;
     let events: Vec<_> = ev
         .iter()
-        .map(|r| {
-            db::row_json(
-                r,
-                &["event_id", "state", "level", "value", "threshold", "ts_ms"],
-            )
-        })
+        .map(|r| db::row_json(r, EVENT_COLS))
         .collect::<Result<_>>()?;
     if let Some(o) = v.as_object_mut() {
         o.insert("events".into(), events.into());

@@ -12,7 +12,8 @@ use crate::db::{self, opt_str};
 use crate::error::Result;
 use crate::warnings;
 
-const WARNING_COLS: &[&str] = &[
+/// Columns of a dashboard warning (the venue's name joined in).
+pub const WARNING_COLS: &[&str] = &[
     "id",
     "region_id",
     "venue_id",
@@ -137,7 +138,7 @@ pub fn counts_by_level(ws: &[Value]) -> BTreeMap<&'static str, i64> {
 }
 
 /// A venue with its risk color, devices and map position.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VenueView {
     /// Id.
     pub id: String,
@@ -147,23 +148,29 @@ pub struct VenueView {
     pub sector: String,
     /// Region.
     pub region_id: String,
-    /// Dynamic color.
+    /// Dynamic color (`green`, `blue`, `yellow`, `orange`, `red`).
+    #[schema(value_type = String)]
     pub color: &'static str,
     /// Open hazards.
     pub open_hazards: i64,
     /// Active warnings.
     pub active_warnings: i64,
     /// Devices: id, kind, online.
+    #[schema(value_type = Vec<crate::rows::DeviceState>)]
     pub devices: Vec<Value>,
     /// Devices the monitor believes offline.
     pub offline: usize,
     /// Latitude (WGS 84), if known.
+    #[schema(required = true)]
     pub lat: Option<f64>,
     /// Longitude, if known.
+    #[schema(required = true)]
     pub lon: Option<f64>,
     /// Map position (SVG units), when the venue has coordinates.
+    #[schema(required = true)]
     pub x: Option<f64>,
     /// Map position.
+    #[schema(required = true)]
     pub y: Option<f64>,
 }
 

@@ -322,16 +322,29 @@ pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String
     summary = "The signed-in user's dashboard: counts by level, warnings, venues (in the user's region)",
     security(("session" = [])),
     responses(
-        (status = 200, description = "`{counts, warnings, venues}`", body = Object),
+        (status = 200, description = "The dashboard", body = Dashboard),
         crate::openapi::SessionErrors,
     ))]
-pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::Json<Value>> {
+pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::Json<Dashboard>> {
     let (ws, vs) = dashboard_data(&app, &s).await?;
-    Ok(axum::Json(json!({
-        "counts": data::counts_by_level(&ws),
-        "warnings": ws,
-        "venues": vs,
-    })))
+    Ok(axum::Json(Dashboard {
+        counts: data::counts_by_level(&ws),
+        warnings: ws,
+        venues: vs,
+    }))
+}
+
+/// The dashboard's JSON: what the signed-in user's region shows.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Dashboard {
+    /// Open warnings by level.
+    #[schema(value_type = crate::rows::LevelCounts)]
+    counts: std::collections::BTreeMap<&'static str, i64>,
+    /// Open (not resolved) warnings, newest first.
+    #[schema(value_type = Vec<crate::rows::DashboardWarning>)]
+    warnings: Vec<Value>,
+    /// The venues with color and devices.
+    venues: Vec<data::VenueView>,
 }
 
 /// `POST /web/warnings/{id}/ack` (CSRF in `X-CSRF-Token` or the form).
