@@ -390,7 +390,7 @@ pub struct SnapshotRow {
 
 /// A venue as the registry lists it: the columns of
 /// [`crate::registry::VENUE_COLS`].
-#[derive(Debug, ToSchema)]
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub struct VenueRow {
     /// Id.
     id: String,
@@ -411,7 +411,7 @@ pub struct VenueRow {
 
 /// A duty row as the registry lists it: the columns of
 /// [`crate::registry::DUTY_COLS`].
-#[derive(Debug, ToSchema)]
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub struct DutyRow {
     /// Id.
     id: String,
@@ -426,8 +426,8 @@ pub struct DutyRow {
 }
 
 /// A row of `GET /api/v1/registry/{table}`: the type is the table's.
-#[derive(Debug, ToSchema)]
-#[allow(clippy::large_enum_variant)]
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(untagged)]
 pub enum RegistryListRow {
     /// `regions`: [`crate::registry::REGION_COLS`].
     Region(crate::registry::Region),

@@ -54,6 +54,14 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::photo_evidence(&h, files.path()).await;
+    let h = Harness::start_tuned(
+        &pg.database("rows").await,
+        false,
+        &format!("[evidence]\ndir = \"{}\"\n", files.path().display()),
+        |c| c.reports.scheduled_tiers = vec!["city".into()],
+    )
+    .await;
+    scenarios::rows_match_the_schemas(&h).await;
     let h = Harness::start(&pg.database("burst").await, false).await;
     scenarios::concurrent_intake(&h).await;
     let fast = Harness::start(&pg.database("batchfast").await, false).await;

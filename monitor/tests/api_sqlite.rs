@@ -459,3 +459,24 @@ async fn sqlite_report_mail() {
     let dir = tempfile::tempdir().unwrap();
     scenarios::report_mail(&sqlite_url(&dir)).await;
 }
+
+/// Every list and single row read from the database, as the running API
+/// sends it, is valid under its response schema in the served document.
+#[tokio::test]
+async fn sqlite_rows_match_the_openapi_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("evidence");
+    let h = Harness::start_tuned(
+        &sqlite_url(&dir),
+        false,
+        &format!("[evidence]\ndir = \"{}\"\n", files.display()),
+        |c| c.reports.scheduled_tiers = vec!["city".into()],
+    )
+    .await;
+    scenarios::rows_match_the_schemas(&h).await;
+}
+
+#[test]
+fn the_schema_checker_finds_what_is_wrong() {
+    common::schema::self_test();
+}

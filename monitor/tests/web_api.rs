@@ -1054,3 +1054,35 @@ async fn scheduled_report_snapshots_in_the_web() {
     let page = h.page(&ci, "/web/reports").await;
     assert!(page.contains(&format!("snap-{county}")) && page.contains(&format!("snap-{city}")));
 }
+
+/// The dashboard's JSON is valid under its schema in the served document,
+/// with warnings of a registered and of an unregistered site (nulls) and
+/// venues with and without coordinates.
+#[tokio::test]
+async fn dashboard_matches_its_openapi_schema() {
+    let h = WebHarness::start().await;
+    h.alarm("s3", "gas-s3", 1, "red").await;
+    h.alarm("zz-unknown", "gas-zz", 2, "yellow").await;
+    let (cookie, _) = h.sign_in("admin").await;
+    let d: serde_json::Value =
+        serde_json::from_str(&h.page(&cookie, "/web/api/dashboard").await).unwrap();
+    let r = h
+        .http
+        .get(format!("{}/api/openapi.json", h.base))
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = r.json().await.unwrap();
+    let warnings = d["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{d}");
+    assert!(warnings.iter().any(|w| w["venue_id"].is_null()), "{d}");
+    let venues = d["venues"].as_array().unwrap();
+    assert!(venues.iter().any(|v| v["lat"].is_null()), "{d}");
+    assert!(venues.iter().any(|v| v["lat"].is_f64()), "{d}");
+    common::schema::assert_valid(
+        &doc,
+        common::schema::response_schema(&doc, "get", "/web/api/dashboard", "200"),
+        &d,
+        "/web/api/dashboard",
+    );
+}

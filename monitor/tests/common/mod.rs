@@ -5,6 +5,7 @@
 
 pub mod pg;
 pub mod scenarios;
+pub mod schema;
 pub mod smtp;
 pub mod web;
 

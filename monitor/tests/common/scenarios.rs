@@ -1936,3 +1936,157 @@ pub async fn report_mail(url: &str) {
     let (_, d) = h.get("/api/v1/deliveries").await;
     assert_eq!(report_deliveries(&d).len(), 3);
 }
+
+/// Creates at least one row of every kind the API reads straight from the
+/// database (warnings with events, tasks, hazards, photos, audit rows,
+/// deliveries, 重点风控 and sanction proposals, report snapshots, registry
+/// rows), then checks every list and single row the API sends against the
+/// schema of its response in the served OpenAPI document. `h` has
+/// `evidence.dir` set and scheduled reports for the city.
+pub async fn rows_match_the_schemas(h: &Harness) {
+    use super::schema::{assert_valid, response_schema};
+    let (s, doc) = h.get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    // 重点风控: three false alarms of one device in three days (a
+    // proposal, and a hazard from the recurring alarm).
+    for i in 0..3u32 {
+        let (s, a) = h
+            .alarm(&event_on(
+                300 + 2 * i,
+                "gas-0001",
+                "gas.lel",
+                "raised",
+                "yellow",
+            ))
+            .await;
+        assert_eq!(s, 200, "{a}");
+        let w = a["warning_id"].as_str().unwrap().to_string();
+        h.post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety1"}),
+        )
+        .await;
+        let (s, p) = h
+            .post(
+                &format!("/api/v1/warnings/{w}/confirm"),
+                json!({"person_id": "safety1", "false_alarm": true, "reason": "test"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        h.clock.advance_ms(DAY);
+    }
+    // A real alarm: notified (deliveries), escalated (events), confirmed
+    // (a disposal task).
+    let (_, a) = h.alarm(&event(400, "raised", "orange")).await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    h.alarm(&event(401, "escalated", "red")).await;
+    h.tick().await;
+    h.post(
+        &format!("/api/v1/warnings/{w}/ack"),
+        json!({"person_id": "safety1", "note": "going"}),
+    )
+    .await;
+    let (s, c) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "safety1", "false_alarm": false, "reason": "real"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let task = c["task_id"].as_str().unwrap().to_string();
+    // A planned task (no assignee, no warning: nulls).
+    let (s, t) = h
+        .post(
+            "/api/v1/tasks",
+            json!({"actor": "grid", "kind": "inspection", "title": "check", "venue_id": "s1",
+                   "due_ms": h.clock_now() + DAY}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    // A hazard filed with a deadline, left to run late (reminders, a
+    // sanction proposal).
+    let (s, c) = h.post("/api/v1/hazards", json!({"actor": "grid", "venue_id": "s1", "category": "fire.exit", "title": "blocked fire exit", "source": "inspection"})).await;
+    assert_eq!(s, 201, "{c}");
+    let hz = c["id"].as_str().unwrap().to_string();
+    let due = h.clock_now() + 2 * DAY;
+    let mv = |to: &str, fields: Value| json!({"to": to, "actor": "county1", "reason": format!("to {to}"), "fields": fields});
+    let path = format!("/api/v1/hazards/{hz}/transition");
+    for (to, fields) in [
+        ("JUDGED", json!({"severity": "major"})),
+        (
+            "FILED",
+            json!({"problem": "exit blocked", "measures": "clear it", "standard": "GB 50016",
+                   "responsibility": "principal", "acceptance_unit": "county fire brigade",
+                   "owner_id": "safety1", "due_ms": due, "funds": "2000 CNY", "plan": "plan v2"}),
+        ),
+        ("RECTIFYING", json!({})),
+    ] {
+        let (s, p) = h.post(&path, mv(to, fields)).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+    // Photos on the task and the hazard; the upload's reply is a row too.
+    let png = unhex(PNG);
+    for (p, op) in [
+        (format!("/api/v1/tasks/{task}/evidence"), "/api/v1/tasks/{id}/evidence"),
+        (format!("/api/v1/hazards/{hz}/evidence"), "/api/v1/hazards/{id}/evidence"),
+    ] {
+        let (s, e) = upload(h, &p, "safety1", "exit.png", "image/png", &png).await;
+        assert_eq!(s, 201, "{e}");
+        assert_valid(&doc, response_schema(&doc, "post", op, "201"), &e, &p);
+    }
+    // Late: the ladder runs to the 15-day node (约谈/通报) and past the
+    // month's end (scheduled reports).
+    for at in [due, due + 15 * DAY, due + 30 * DAY, T0 + 25 * DAY] {
+        h.clock.set_ms(at.max(h.clock_now()));
+        for _ in 0..200 {
+            let t = h.tick().await;
+            if t.reports == 0 && t.reminders == 0 {
+                break;
+            }
+        }
+    }
+
+    let t2 = t["id"].as_str().unwrap();
+    let reads = [
+        ("/api/v1/warnings".to_string(), "/api/v1/warnings"),
+        (format!("/api/v1/warnings/{w}"), "/api/v1/warnings/{id}"),
+        ("/api/v1/tasks".into(), "/api/v1/tasks"),
+        (format!("/api/v1/tasks/{task}"), "/api/v1/tasks/{id}"),
+        (format!("/api/v1/tasks/{t2}"), "/api/v1/tasks/{id}"),
+        ("/api/v1/hazards".into(), "/api/v1/hazards"),
+        (format!("/api/v1/hazards/{hz}"), "/api/v1/hazards/{id}"),
+        (
+            format!("/api/v1/tasks/{task}/evidence"),
+            "/api/v1/tasks/{id}/evidence",
+        ),
+        (
+            format!("/api/v1/hazards/{hz}/evidence"),
+            "/api/v1/hazards/{id}/evidence",
+        ),
+        ("/api/v1/audit".into(), "/api/v1/audit"),
+        ("/api/v1/deliveries".into(), "/api/v1/deliveries"),
+        ("/api/v1/key-risk/proposals".into(), "/api/v1/key-risk/proposals"),
+        ("/api/v1/sanctions".into(), "/api/v1/sanctions"),
+        ("/api/v1/report-snapshots".into(), "/api/v1/report-snapshots"),
+        ("/api/v1/registry/regions".into(), "/api/v1/registry/{table}"),
+        ("/api/v1/registry/venues".into(), "/api/v1/registry/{table}"),
+        ("/api/v1/registry/devices".into(), "/api/v1/registry/{table}"),
+        ("/api/v1/registry/people".into(), "/api/v1/registry/{table}"),
+        ("/api/v1/registry/duty".into(), "/api/v1/registry/{table}"),
+    ];
+    for (url, op) in reads {
+        let (s, v) = h.get(&url).await;
+        assert_eq!(s, 200, "{url}: {v}");
+        if let Some(rows) = v.as_array() {
+            assert!(!rows.is_empty(), "{url}: no rows to check");
+        }
+        assert_valid(&doc, response_schema(&doc, "get", op, "200"), &v, &url);
+    }
+    // The rows carry the kinds of values the schemas allow: nulls (a
+    // planned task's assignee) and numbers (an event's value).
+    let (_, tv) = h.get(&format!("/api/v1/tasks/{t2}")).await;
+    assert!(tv["assignee_id"].is_null() && tv["warning_id"].is_null(), "{tv}");
+    let (_, wv) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert!(wv["events"][0]["value"].is_f64(), "{wv}");
+    assert_eq!(wv["events"].as_array().unwrap().len(), 2);
+}
