@@ -2027,8 +2027,14 @@ pub async fn rows_match_the_schemas(h: &Harness) {
     // Photos on the task and the hazard; the upload's reply is a row too.
     let png = unhex(PNG);
     for (p, op) in [
-        (format!("/api/v1/tasks/{task}/evidence"), "/api/v1/tasks/{id}/evidence"),
-        (format!("/api/v1/hazards/{hz}/evidence"), "/api/v1/hazards/{id}/evidence"),
+        (
+            format!("/api/v1/tasks/{task}/evidence"),
+            "/api/v1/tasks/{id}/evidence",
+        ),
+        (
+            format!("/api/v1/hazards/{hz}/evidence"),
+            "/api/v1/hazards/{id}/evidence",
+        ),
     ] {
         let (s, e) = upload(h, &p, "safety1", "exit.png", "image/png", &png).await;
         assert_eq!(s, 201, "{e}");
@@ -2065,12 +2071,24 @@ pub async fn rows_match_the_schemas(h: &Harness) {
         ),
         ("/api/v1/audit".into(), "/api/v1/audit"),
         ("/api/v1/deliveries".into(), "/api/v1/deliveries"),
-        ("/api/v1/key-risk/proposals".into(), "/api/v1/key-risk/proposals"),
+        (
+            "/api/v1/key-risk/proposals".into(),
+            "/api/v1/key-risk/proposals",
+        ),
         ("/api/v1/sanctions".into(), "/api/v1/sanctions"),
-        ("/api/v1/report-snapshots".into(), "/api/v1/report-snapshots"),
-        ("/api/v1/registry/regions".into(), "/api/v1/registry/{table}"),
+        (
+            "/api/v1/report-snapshots".into(),
+            "/api/v1/report-snapshots",
+        ),
+        (
+            "/api/v1/registry/regions".into(),
+            "/api/v1/registry/{table}",
+        ),
         ("/api/v1/registry/venues".into(), "/api/v1/registry/{table}"),
-        ("/api/v1/registry/devices".into(), "/api/v1/registry/{table}"),
+        (
+            "/api/v1/registry/devices".into(),
+            "/api/v1/registry/{table}",
+        ),
         ("/api/v1/registry/people".into(), "/api/v1/registry/{table}"),
         ("/api/v1/registry/duty".into(), "/api/v1/registry/{table}"),
     ];
@@ -2085,7 +2103,10 @@ pub async fn rows_match_the_schemas(h: &Harness) {
     // The rows carry the kinds of values the schemas allow: nulls (a
     // planned task's assignee) and numbers (an event's value).
     let (_, tv) = h.get(&format!("/api/v1/tasks/{t2}")).await;
-    assert!(tv["assignee_id"].is_null() && tv["warning_id"].is_null(), "{tv}");
+    assert!(
+        tv["assignee_id"].is_null() && tv["warning_id"].is_null(),
+        "{tv}"
+    );
     let (_, wv) = h.get(&format!("/api/v1/warnings/{w}")).await;
     assert!(wv["events"][0]["value"].is_f64(), "{wv}");
     assert_eq!(wv["events"].as_array().unwrap().len(), 2);

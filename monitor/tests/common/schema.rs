@@ -7,8 +7,8 @@ use serde_json::Value;
 
 /// The `application/json` schema of `method path`'s `status` response.
 pub fn response_schema<'d>(doc: &'d Value, method: &str, path: &str, status: &str) -> &'d Value {
-    let s = &doc["paths"][path][method]["responses"][status]["content"]["application/json"]
-        ["schema"];
+    let s =
+        &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
     assert!(s.is_object(), "{method} {path} {status}: no JSON schema");
     s
 }
