@@ -28,10 +28,8 @@ pub fn assert_valid(doc: &Value, schema: &Value, v: &Value, at: &str) {
 }
 
 fn resolve<'d>(doc: &'d Value, r: &str) -> &'d Value {
-    let t = doc
-        .pointer(r.strip_prefix('#').unwrap_or_else(|| panic!("{r}")))
-        .unwrap_or_else(|| panic!("{r} does not resolve"));
-    t
+    doc.pointer(r.strip_prefix('#').unwrap_or_else(|| panic!("{r}")))
+        .unwrap_or_else(|| panic!("{r} does not resolve"))
 }
 
 fn type_ok(t: &str, v: &Value) -> bool {
@@ -67,20 +65,14 @@ fn check(doc: &Value, s: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
             }
         }
     }
-    match &s["type"] {
-        Value::String(t) => {
-            if !type_ok(t, v) {
-                out.push(format!("{at}: {v} is not {t}"));
-                return;
-            }
-        }
-        Value::Array(ts) => {
-            if !ts.iter().any(|t| type_ok(t.as_str().unwrap(), v)) {
-                out.push(format!("{at}: {v} is none of {}", s["type"]));
-                return;
-            }
-        }
-        _ => {}
+    let type_ok = match &s["type"] {
+        Value::String(t) => type_ok(t, v),
+        Value::Array(ts) => ts.iter().any(|t| type_ok(t.as_str().unwrap(), v)),
+        _ => true,
+    };
+    if !type_ok {
+        out.push(format!("{at}: {v} is not of type {}", s["type"]));
+        return;
     }
     if let Some(e) = s["enum"].as_array() {
         if !e.contains(v) {
