@@ -23,6 +23,12 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl From<crate::secret::SecretError> for ConfigError {
+    fn from(e: crate::secret::SecretError) -> Self {
+        Self::new(e.key, e.message)
+    }
+}
+
 impl ConfigError {
     /// An error at `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {

@@ -29,7 +29,7 @@ pub mod modbus;
 pub mod outbox;
 pub mod pipeline;
 pub mod rules;
-pub mod secret;
+pub use anquan_secret as secret;
 pub mod sink;
 pub mod validate;
 

@@ -17,6 +17,12 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+impl From<crate::secret::SecretError> for ConfigError {
+    fn from(e: crate::secret::SecretError) -> Self {
+        Self::new(e.key, e.message)
+    }
+}
+
 impl ConfigError {
     /// A new error about `key`.
     pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -29,7 +29,7 @@ pub mod report_mail;
 pub mod reports;
 pub mod rows;
 pub mod scheduler;
-pub mod secret;
+pub use anquan_secret as secret;
 pub mod snapshots;
 pub mod templates;
 pub mod warnings;

@@ -29,15 +29,25 @@ use crate::registry::OnCall;
 /// A warning that is not RESOLVED, as the intake rules see it.
 #[derive(Debug, Clone)]
 pub struct Open {
+    /// The warning.
     pub id: String,
+    /// RAISED, NOTIFIED, ACKED or DISPOSING.
     pub state: String,
+    /// The alarm's current level.
     pub level: Level,
+    /// The highest level it reached (a new highest one is notified).
     pub max_level: Level,
+    /// Someone acknowledged it (no SLA any more).
     pub acked: bool,
+    /// When the acknowledgement is due (the SLA of the highest level).
     pub ack_due_ms: Option<i64>,
+    /// Who on the call list is called now (0 = the first).
     pub notify_rank: i64,
+    /// The venue's region (none for an unregistered site).
     pub region_id: Option<String>,
+    /// The venue (none for an unregistered site).
     pub venue_id: Option<String>,
+    /// The source cleared the alarm.
     pub clearable: bool,
 }
 

@@ -453,29 +453,12 @@ async fn create(
     let calls = m.calls(app, c, ev.level, region.as_deref(), now, 1).await?;
     match calls.first() {
         Some(p) => {
-            let msg = warnings::message(
-                &id,
-                ev.level,
-                ev.rule.as_str(),
-                ev.device.as_str(),
-                &place,
-                ev.value,
-                ev.threshold,
-            );
-            notify::queue_deferred(
-                app,
-                c,
-                d,
-                now,
-                &format!("warning:{id}:call:0"),
-                "warning",
-                &id,
-                p,
-                "call",
-                &msg.0,
-                &msg.1,
-            )
-            .await?;
+            let notice = Notice {
+                dedupe: format!("warning:{id}:call:0"),
+                purpose: "call",
+                prefix: "",
+            };
+            tell(app, c, d, now, p, &id, ev, ev.level, &place, notice).await?;
         }
         None => {
             d.audit(
@@ -628,31 +611,52 @@ async fn notify_escalation(
         )
         .await?;
     if let Some(p) = calls.get(rank) {
-        let (t, b) = warnings::message(
-            id,
-            level,
-            ev.rule.as_str(),
-            ev.device.as_str(),
-            &place,
-            ev.value,
-            ev.threshold,
-        );
-        notify::queue_deferred(
-            app,
-            c,
-            d,
-            now,
-            &format!("warning:{id}:level:{level}"),
-            "warning",
-            id,
-            p,
-            "update",
-            &format!("[升级 escalated] {t}"),
-            &b,
-        )
-        .await?;
+        let notice = Notice {
+            dedupe: format!("warning:{id}:level:{level}"),
+            purpose: "update",
+            prefix: "[升级 escalated] ",
+        };
+        tell(app, c, d, now, p, id, ev, level, &place, notice).await?;
     }
     Ok(())
+}
+
+/// Which notice about a warning: its delivery dedupe key, purpose and
+/// title prefix.
+struct Notice {
+    dedupe: String,
+    purpose: &'static str,
+    prefix: &'static str,
+}
+
+/// Queues a notice about warning `id` (alarm `ev` at `level`) to `p`.
+#[allow(clippy::too_many_arguments)]
+async fn tell(
+    app: &App,
+    c: &mut AnyConnection,
+    d: &mut Deferred,
+    now: i64,
+    p: &crate::registry::OnCall,
+    id: &str,
+    ev: &AlarmEvent,
+    level: Level,
+    place: &str,
+    n: Notice,
+) -> Result<()> {
+    let (title, body) = warnings::message(
+        id,
+        level,
+        ev.rule.as_str(),
+        ev.device.as_str(),
+        place,
+        ev.value,
+        ev.threshold,
+    );
+    let title = format!("{}{title}", n.prefix);
+    notify::queue_deferred(
+        app, c, d, now, &n.dedupe, "warning", id, p, n.purpose, &title, &body,
+    )
+    .await
 }
 
 /// The venue and region of a device (by binding) or of a site.

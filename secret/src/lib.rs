@@ -1,5 +1,5 @@
-//! Secrets in the configuration: the MQTT password and the TSDB and monitor
-//! tokens.
+//! Secrets in the configuration files of the gateway (the MQTT password,
+//! the TSDB and monitor tokens) and the monitor (the SMTP password).
 //!
 //! Write them as `env:NAME` (read from the environment at start) or
 //! `file:PATH` (the file's content, trailing newline removed; a relative
@@ -17,7 +17,25 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::ConfigError;
+/// A secret that cannot be resolved: its key in the config and why. Each
+/// config turns it into its own error naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SecretError {
+    /// The key path, e.g. `notify.smtp.password`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SecretError {
+    fn new(key: &str, message: String) -> Self {
+        Self {
+            key: key.into(),
+            message,
+        }
+    }
+}
 
 /// A secret and where it came from.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -68,14 +86,14 @@ impl Secret {
     }
 
     /// Reads an `env:` or `file:` secret; `key` names it in the error.
-    pub fn resolve(&mut self, key: &str) -> Result<(), ConfigError> {
+    pub fn resolve(&mut self, key: &str) -> Result<(), SecretError> {
         if let Some(name) = self.env() {
             self.value = std::env::var(name).map_err(|_| {
-                ConfigError::new(key, format!("environment variable `{name}` is not set"))
+                SecretError::new(key, format!("environment variable `{name}` is not set"))
             })?;
         } else if let Some(path) = self.file() {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::new(key, format!("cannot read `{path}`: {e}")))?;
+                .map_err(|e| SecretError::new(key, format!("cannot read `{path}`: {e}")))?;
             self.value = text.trim_end_matches(['\r', '\n']).to_owned();
         }
         Ok(())
@@ -149,6 +167,10 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
         assert!(s.warning("k").is_some_and(|w| w.contains("env:NAME")));
         assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(
+            toml::Value::try_from(&s).ok(),
+            Some(toml::Value::String("***".into()))
+        );
 
         let mut s = Secret::from("env:PATH");
         s.resolve("k").unwrap();
