@@ -645,13 +645,7 @@ pub async fn move_hazard(
         fields,
     };
     let back = format!("/web/hazards/{}", url_encode(&id));
-    match work::move_hazard(&app, &id, &m).await {
-        Ok(()) => Ok(Redirect::to(&back).into_response()),
-        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
-            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
-        }
-        Err(e) => Err(e),
-    }
+    redirect_back(work::move_hazard(&app, &id, &m).await, &back, refused)
 }
 
 /// `POST /web/hazards/{id}/list`: 挂牌督办 by a county or city account.
@@ -672,16 +666,11 @@ pub async fn list_hazard(
     let person = s.person()?;
     let reason = non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username));
     let back = format!("/web/hazards/{}", url_encode(&id));
-    match work::list_hazard(&app, &id, person, &reason).await {
-        Ok(_) => {
-            app.live.publish(Change::Hazard(id.clone()));
-            Ok(Redirect::to(&back).into_response())
-        }
-        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
-            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
-        }
-        Err(e) => Err(e),
+    let r = work::list_hazard(&app, &id, person, &reason).await;
+    if r.is_ok() {
+        app.live.publish(Change::Hazard(id.clone()));
     }
+    redirect_back(r, &back, refused)
 }
 
 /// `GET /web/tasks`: open tasks (the enterprise sees its own) and the
@@ -956,7 +945,7 @@ pub async fn upload_photo(
         .filter(|(_, d)| !d.is_empty())
         .ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
     let back = format!("/web/hazards/{}", url_encode(&id));
-    match crate::evidence::add(
+    let r = crate::evidence::add(
         &app,
         crate::evidence::Subject::Hazard,
         &id,
@@ -964,14 +953,13 @@ pub async fn upload_photo(
         name.as_deref(),
         &data,
     )
-    .await
-    {
-        Ok(_) => Ok(Redirect::to(&back).into_response()),
-        Err(e @ (Error::Invalid(_) | Error::TooLarge(_) | Error::UnsupportedMedia(_))) => {
-            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
-        }
-        Err(e) => Err(e),
-    }
+    .await;
+    redirect_back(r, &back, |e| {
+        matches!(
+            e,
+            Error::Invalid(_) | Error::TooLarge(_) | Error::UnsupportedMedia(_)
+        )
+    })
 }
 
 /// `POST /web/tasks/{id}/transition` (form: `to`, `evidence`,
@@ -1005,15 +993,25 @@ pub async fn move_task(
         evidence: non_empty(&f, "evidence"),
         checklist: Vec::new(),
     };
-    match work::move_task(&app, &id, &m).await {
-        Ok(_) => Ok(Redirect::to("/web/tasks").into_response()),
-        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => Ok(Redirect::to(&format!(
-            "/web/tasks?err={}",
-            url_encode(&e.to_string())
-        ))
-        .into_response()),
+    redirect_back(work::move_task(&app, &id, &m).await, "/web/tasks", refused)
+}
+
+/// Where a form goes after its action: back to `back`, with `?err=` and
+/// the reason when `shown` says the user can act on the error (a gate, a
+/// conflict, a bad file); any other error fails the request.
+fn redirect_back<T>(r: Result<T>, back: &str, shown: impl Fn(&Error) -> bool) -> Result<Response> {
+    match r {
+        Ok(_) => Ok(Redirect::to(back).into_response()),
+        Err(e) if shown(&e) => {
+            Ok(Redirect::to(&format!("{back}?err={}", url_encode(&e.to_string()))).into_response())
+        }
         Err(e) => Err(e),
     }
+}
+
+/// A state change the domain refused: a gate not met or a conflict.
+fn refused(e: &Error) -> bool {
+    matches!(e, Error::Conflict(_) | Error::Invalid(_))
 }
 
 #[cfg(test)]
