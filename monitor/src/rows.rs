@@ -12,6 +12,28 @@
 use utoipa::openapi::{ArrayBuilder, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+/// A unit type whose schema is `$row`'s plus a required list of `$item`
+/// rows named `$field` (see [`with_list`]); `$item`'s schema comes along.
+macro_rules! with_list_schema {
+    ($(#[$doc:meta])* $name:ident = $row:ident + $field:literal: [$item:ident], $what:literal, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                with_list($row::schema(), $field, $item::name().as_ref(), $what, $description)
+            }
+        }
+
+        impl ToSchema for $name {
+            fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+                out.push(($item::name().into(), $item::schema()));
+            }
+        }
+    };
+}
+
 /// A warning (`GET /api/v1/warnings`): the columns of
 /// [`crate::warnings::COLS`].
 #[derive(Debug, ToSchema)]
@@ -81,27 +103,12 @@ pub struct WarningEvent {
     ts_ms: i64,
 }
 
-/// One warning with its alarm events (`GET /api/v1/warnings/{id}`): the
-/// columns of [`Warning`] and `events`.
-#[derive(Debug)]
-pub struct WarningDetail;
-
-impl PartialSchema for WarningDetail {
-    fn schema() -> RefOr<Schema> {
-        with_list(
-            Warning::schema(),
-            "events",
-            WarningEvent::name().as_ref(),
-            "Its alarm events, oldest first",
-            "A warning with its alarm events",
-        )
-    }
-}
-
-impl ToSchema for WarningDetail {
-    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
-        out.push((WarningEvent::name().into(), WarningEvent::schema()));
-    }
+with_list_schema! {
+    /// One warning with its alarm events (`GET /api/v1/warnings/{id}`): the
+    /// columns of [`Warning`] and `events`.
+    WarningDetail = Warning + "events": [WarningEvent],
+    "Its alarm events, oldest first",
+    "A warning with its alarm events"
 }
 
 /// A task (`GET /api/v1/tasks`): the columns of [`crate::work::TASK_COLS`].
@@ -142,26 +149,11 @@ pub struct Task {
     done_ms: Option<i64>,
 }
 
-/// One task with its photos (`GET /api/v1/tasks/{id}`).
-#[derive(Debug)]
-pub struct TaskDetail;
-
-impl PartialSchema for TaskDetail {
-    fn schema() -> RefOr<Schema> {
-        with_list(
-            Task::schema(),
-            "photos",
-            Evidence::name().as_ref(),
-            "Its photo evidence, oldest first",
-            "A task with its photos",
-        )
-    }
-}
-
-impl ToSchema for TaskDetail {
-    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
-        out.push((Evidence::name().into(), Evidence::schema()));
-    }
+with_list_schema! {
+    /// One task with its photos (`GET /api/v1/tasks/{id}`).
+    TaskDetail = Task + "photos": [Evidence],
+    "Its photo evidence, oldest first",
+    "A task with its photos"
 }
 
 /// A hazard (`GET /api/v1/hazards`): the columns of
@@ -243,26 +235,11 @@ pub struct Hazard {
     reopened: i64,
 }
 
-/// One hazard with its photos (`GET /api/v1/hazards/{id}`).
-#[derive(Debug)]
-pub struct HazardDetail;
-
-impl PartialSchema for HazardDetail {
-    fn schema() -> RefOr<Schema> {
-        with_list(
-            Hazard::schema(),
-            "photos",
-            Evidence::name().as_ref(),
-            "Its photo evidence (验收记录 photos), oldest first",
-            "A hazard with its photos",
-        )
-    }
-}
-
-impl ToSchema for HazardDetail {
-    fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
-        out.push((Evidence::name().into(), Evidence::schema()));
-    }
+with_list_schema! {
+    /// One hazard with its photos (`GET /api/v1/hazards/{id}`).
+    HazardDetail = Hazard + "photos": [Evidence],
+    "Its photo evidence (验收记录 photos), oldest first",
+    "A hazard with its photos"
 }
 
 /// A photo's record: the columns of [`crate::evidence::COLS`].
