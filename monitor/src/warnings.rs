@@ -21,30 +21,6 @@ pub async fn call_list(
     registry::call_list(c, &app.cfg.roles_for(level), region, now).await
 }
 
-/// The first `n` people of [`call_list`] with their channels.
-pub async fn call_list_channels_upto(
-    app: &App,
-    c: &mut AnyConnection,
-    level: Level,
-    region: Option<&str>,
-    now: i64,
-    n: usize,
-) -> Result<Vec<registry::OnCall>> {
-    registry::call_list_channels_upto(c, &app.cfg.roles_for(level), region, now, n).await
-}
-
-/// The first `n` people of [`call_list`] (fewer when the list is shorter).
-pub async fn call_list_upto(
-    app: &App,
-    c: &mut AnyConnection,
-    level: Level,
-    region: Option<&str>,
-    now: i64,
-    n: usize,
-) -> Result<Vec<String>> {
-    registry::call_list_upto(c, &app.cfg.roles_for(level), region, now, n).await
-}
-
 /// Title and body of a warning notice.
 pub fn message(
     id: &str,

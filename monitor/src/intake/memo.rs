@@ -435,7 +435,8 @@ impl Memo {
         if let Some(v) = self.calls.get(&k) {
             return Ok(v.clone());
         }
-        let v = crate::warnings::call_list_channels_upto(app, c, level, region, now, n).await?;
+        let roles = app.cfg.roles_for(level);
+        let v = crate::registry::call_list_channels_upto(c, &roles, region, now, n).await?;
         if self.batch {
             self.calls.insert(k, v.clone());
         }
