@@ -151,7 +151,9 @@ impl Memo {
             return Ok(m);
         }
         // Open warnings of every alarm in the batch.
-        let mut keys: Vec<String> = events.iter().map(|e| super::alarm_key(e)).collect();
+        let keyed: Vec<(String, &AlarmEvent)> =
+            events.iter().map(|e| (super::alarm_key(e), *e)).collect();
+        let mut keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
         keys.sort();
         keys.dedup();
         let keys_p = padded(&keys);
@@ -172,13 +174,10 @@ impl Memo {
             m.open.insert(key, Some(open_from(&r)?));
         }
         // Places of the alarms that may open a warning.
-        let opening: Vec<&AlarmEvent> = events
+        let opening: Vec<&AlarmEvent> = keyed
             .iter()
-            .copied()
-            .filter(|e| {
-                e.state != AlarmState::Cleared
-                    && matches!(m.open.get(&super::alarm_key(e)), Some(None))
-            })
+            .filter(|(k, e)| e.state != AlarmState::Cleared && matches!(m.open.get(k), Some(None)))
+            .map(|(_, e)| *e)
             .collect();
         if opening.is_empty() {
             return Ok(m);
