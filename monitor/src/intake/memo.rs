@@ -4,16 +4,16 @@
 //! rules look at.
 //!
 //! On the fast path ([`Memo::batch`]) these are fetched with one query per
-//! kind for the whole batch and then kept current in memory as the batch
-//! changes them; warnings the batch opens or changes are written once, just
-//! before the commit. With SQLite each statement is a round trip to the
-//! connection's worker thread, and those round trips were most of the
-//! intake's time: per event the fast path now makes almost none. A lookup
+//! kind for the whole batch. With SQLite each statement is a round trip to
+//! the connection's worker thread, and those round trips were most of the
+//! intake's time: per event the fast path now makes almost none. On the
+//! careful path ([`Memo::empty`], one per event in its own savepoint) each
+//! is fetched with the same queries when first needed. Either way a value
+//! is then kept current in memory as the events change it, and the
+//! warnings they open or change are written once, with the other rows,
+//! just before the commit ([`Memo::write`], [`Deferred::flush`]). A lookup
 //! the prefetch did not cover still goes to the database, so the prefetch
 //! only saves time and never decides an answer.
-//!
-//! On the careful path ([`Memo::direct`]) every lookup is a query and every
-//! write is immediate, as each event runs in its own savepoint.
 
 use std::collections::{HashMap, HashSet};
 
@@ -66,7 +66,6 @@ pub struct HazardsOf {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Memo {
-    batch: bool,
     open: HashMap<String, Option<Open>>,
     dirty: Vec<String>,
     places: HashMap<(String, String), Place>,
@@ -131,8 +130,9 @@ const OPEN_COLS: &str = "id, alarm_key, state, level, max_level, acked_ms, ack_d
                          region_id, venue_id, clearable";
 
 impl Memo {
-    /// Every lookup a query, every write immediate (the careful path).
-    pub fn direct() -> Self {
+    /// Nothing fetched yet: each lookup queries when first needed (the
+    /// careful path, one event at a time).
+    pub fn empty() -> Self {
         Self::default()
     }
 
@@ -143,10 +143,7 @@ impl Memo {
         events: &[&AlarmEvent],
         now: i64,
     ) -> Result<Self> {
-        let mut m = Self {
-            batch: true,
-            ..Self::default()
-        };
+        let mut m = Self::empty();
         if events.is_empty() {
             return Ok(m);
         }
@@ -156,23 +153,7 @@ impl Memo {
         let mut keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
         keys.sort();
         keys.dedup();
-        let keys_p = padded(&keys);
-        let sql = format!(
-            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
-            marks(c, 1, keys_p.len()),
-            if is_sqlite(c) { "" } else { " FOR UPDATE" }
-        );
-        let mut q = sqlx::query(&sql);
-        for k in &keys_p {
-            q = q.bind(*k);
-        }
-        for k in &keys {
-            m.open.insert(k.clone(), None);
-        }
-        for r in q.fetch_all(&mut *c).await? {
-            let key: String = r.try_get("alarm_key")?;
-            m.open.insert(key, Some(open_from(&r)?));
-        }
+        m.fetch_open(c, &keys).await?;
         // Places of the alarms that may open a warning.
         let opening: Vec<&AlarmEvent> = keyed
             .iter()
@@ -191,6 +172,29 @@ impl Memo {
         }
         m.prefetch_counts(app, c, &venues, now).await?;
         Ok(m)
+    }
+
+    /// The open warnings of the alarms `keys` (locked on PostgreSQL until
+    /// the commit); `None` for those without one.
+    async fn fetch_open(&mut self, c: &mut AnyConnection, keys: &[String]) -> Result<()> {
+        let keys_p = padded(keys);
+        let sql = format!(
+            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
+            marks(c, 1, keys_p.len()),
+            if is_sqlite(c) { "" } else { " FOR UPDATE" }
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &keys_p {
+            q = q.bind(*k);
+        }
+        for k in keys {
+            self.open.insert(k.clone(), None);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let key: String = r.try_get("alarm_key")?;
+            self.open.insert(key, Some(open_from(&r)?));
+        }
+        Ok(())
     }
 
     async fn prefetch_places(&mut self, c: &mut AnyConnection, evs: &[&AlarmEvent]) -> Result<()> {
@@ -310,89 +314,28 @@ impl Memo {
 
     /// The open warning of the alarm `key`.
     pub async fn open(&mut self, c: &mut AnyConnection, key: &str) -> Result<Option<Open>> {
-        if let Some(o) = self.open.get(key) {
-            return Ok(o.clone());
+        if !self.open.contains_key(key) {
+            self.fetch_open(c, &[key.to_string()]).await?;
         }
-        let sql = format!(
-            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key = $1 AND state <> 'RESOLVED'{}",
-            if is_sqlite(c) { "" } else { " FOR UPDATE" }
-        );
-        let o = match sqlx::query(&sql).bind(key).fetch_optional(&mut *c).await? {
-            Some(r) => Some(open_from(&r)?),
-            None => None,
-        };
-        if self.batch {
-            self.open.insert(key.to_string(), o.clone());
-        }
-        Ok(o)
+        Ok(self.open.get(key).cloned().flatten())
     }
 
-    /// Stores the changed `level`, `max_level`, `clearable` and
-    /// `ack_due_ms` of an open warning.
-    pub async fn save(
-        &mut self,
-        c: &mut AnyConnection,
-        key: &str,
-        w: Open,
-        now: i64,
-    ) -> Result<()> {
-        if self.batch {
-            if !self.dirty.iter().any(|k| k == key) {
-                self.dirty.push(key.to_string());
-            }
-            self.open.insert(key.to_string(), Some(w));
-            return Ok(());
+    /// Keeps the changed `level`, `max_level`, `clearable` and
+    /// `ack_due_ms` of an open warning, written by [`Memo::write`].
+    pub fn save(&mut self, key: &str, w: Open) {
+        if !self.dirty.iter().any(|k| k == key) {
+            self.dirty.push(key.to_string());
         }
-        sqlx::query(&update_sql(false, 0))
-            .bind(w.level.as_str())
-            .bind(w.max_level.as_str())
-            .bind(i64::from(w.clearable))
-            .bind(w.ack_due_ms)
-            .bind(now)
-            .bind(&w.id)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        self.open.insert(key.to_string(), Some(w));
     }
 
-    /// A new warning (`RAISED`): written now, or with the batch.
-    pub async fn insert(
-        &mut self,
-        c: &mut AnyConnection,
-        d: &mut Deferred,
-        key: &str,
-        ev: &AlarmEvent,
-        w: Open,
-        now: i64,
-    ) -> Result<()> {
-        if self.batch {
-            d.warning(key, ev, &w, now);
-            self.open.insert(key.to_string(), Some(w));
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
-             max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
-             notify_rank, ack_due_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 'RAISED', 0, NULL, $10, NULL, NULL, NULL, 0, $11, $10)",
-        )
-        .bind(&w.id)
-        .bind(key)
-        .bind(w.venue_id.clone())
-        .bind(w.region_id.clone())
-        .bind(ev.site.as_str())
-        .bind(ev.device.as_str())
-        .bind(ev.kind.to_string())
-        .bind(ev.rule.as_str())
-        .bind(ev.level.as_str())
-        .bind(now)
-        .bind(w.ack_due_ms)
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+    /// A new warning (`RAISED`), written with the other rows of `d`.
+    pub fn insert(&mut self, d: &mut Deferred, key: &str, ev: &AlarmEvent, w: Open, now: i64) {
+        d.warning(key, ev, &w, now);
+        self.open.insert(key.to_string(), Some(w));
     }
 
-    /// Hands the warnings changed in the batch to `d` (as UPDATEs after its
+    /// Hands the warnings changed since to `d` (as UPDATEs after its
     /// INSERTs).
     pub fn write(&mut self, d: &mut Deferred, now: i64) {
         for key in std::mem::take(&mut self.dirty) {
@@ -414,9 +357,7 @@ impl Memo {
             return Ok(p.clone());
         }
         let p = super::venue_of(c, site, device).await?;
-        if self.batch {
-            self.places.insert(k, p.clone());
-        }
+        self.places.insert(k, p.clone());
         Ok(p)
     }
 
@@ -436,17 +377,30 @@ impl Memo {
         }
         let roles = app.cfg.roles_for(level);
         let v = crate::registry::call_list_channels_upto(c, &roles, region, now, n).await?;
-        if self.batch {
-            self.calls.insert(k, v.clone());
-        }
+        self.calls.insert(k, v.clone());
         Ok(v)
+    }
+
+    /// Fetches the counts, proposal and hazards of `venue` unless known.
+    /// Warnings opened here are written only at the end, so the counts
+    /// fetched never include them, and [`Memo::count_opened`] adds each.
+    async fn ensure_counted(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        venue: &str,
+        now: i64,
+    ) -> Result<()> {
+        if !self.counted.contains(venue) {
+            self.prefetch_counts(app, c, &[venue.to_string()], now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts a warning just opened at `venue` for `rule` and returns the
     /// warnings of the venue, and of the venue and rule, in the window
-    /// (this one included). On the careful path the warning is already
-    /// written; on the fast path it is not, and the counts are taken before
-    /// any warning of this venue is pending.
+    /// (this one included).
     pub async fn count_opened(
         &mut self,
         app: &App,
@@ -455,104 +409,56 @@ impl Memo {
         rule: &str,
         now: i64,
     ) -> Result<(i64, i64)> {
-        if self.batch && !self.counted.contains(venue) {
-            self.prefetch_counts(app, c, &[venue.to_string()], now)
-                .await?;
-        }
-        if self.batch {
-            let v = self.venue_alarms.entry(venue.to_string()).or_default();
-            *v += 1;
-            let v = *v;
-            let r = self
-                .rule_alarms
-                .entry((venue.to_string(), rule.to_string()))
-                .or_default();
-            *r += 1;
-            return Ok((v, *r));
-        }
-        let since = now - (app.cfg.key_risk.window_days as i64) * 86_400_000;
-        let r = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN rule = $3 THEN 1 ELSE 0 END), 0) AS r \
-             FROM warnings WHERE venue_id = $1 AND raised_ms >= $2",
-        )
-        .bind(venue)
-        .bind(since)
-        .bind(rule)
-        .fetch_one(&mut *c)
-        .await?;
-        Ok((r.try_get("n")?, r.try_get("r")?))
+        self.ensure_counted(app, c, venue, now).await?;
+        let v = self.venue_alarms.entry(venue.to_string()).or_default();
+        *v += 1;
+        let v = *v;
+        let r = self
+            .rule_alarms
+            .entry((venue.to_string(), rule.to_string()))
+            .or_default();
+        *r += 1;
+        Ok((v, *r))
     }
 
     /// Whether `venue` has a 重点风控 proposal (in any state).
-    pub async fn proposed(&mut self, c: &mut AnyConnection, venue: &str) -> Result<bool> {
-        if let Some(p) = self.proposed.get(venue) {
-            return Ok(*p);
-        }
-        let p = sqlx::query("SELECT venue_id FROM key_risk_proposals WHERE venue_id = $1")
-            .bind(venue)
-            .fetch_optional(&mut *c)
-            .await?
-            .is_some();
-        if self.batch {
-            self.proposed.insert(venue.to_string(), p);
-        }
-        Ok(p)
+    pub async fn proposed(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        venue: &str,
+        now: i64,
+    ) -> Result<bool> {
+        self.ensure_counted(app, c, venue, now).await?;
+        Ok(self.proposed.get(venue).copied().unwrap_or(false))
     }
 
     /// Notes that `venue` now has a proposal.
     pub fn set_proposed(&mut self, venue: &str) {
-        if self.batch {
-            self.proposed.insert(venue.to_string(), true);
-        }
+        self.proposed.insert(venue.to_string(), true);
     }
 
     /// The hazards of `venue` in `category` that recurrence reads.
     pub async fn hazards(
         &mut self,
+        app: &App,
         c: &mut AnyConnection,
         venue: &str,
         category: &str,
+        now: i64,
     ) -> Result<HazardsOf> {
+        self.ensure_counted(app, c, venue, now).await?;
         let k = (venue.to_string(), category.to_string());
-        if self.batch && self.counted.contains(venue) {
-            return Ok(self.hazards.get(&k).cloned().unwrap_or_default());
-        }
-        let latest_closed = match sqlx::query(
-            "SELECT id, state FROM hazards WHERE venue_id = $1 AND category = $2 \
-             AND state IN ('CLOSED', 'ARCHIVED') ORDER BY created_ms DESC",
-        )
-        .bind(venue)
-        .bind(category)
-        .fetch_optional(&mut *c)
-        .await?
-        {
-            Some(r) => Some((r.try_get("id")?, r.try_get("state")?)),
-            None => None,
-        };
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM hazards WHERE venue_id = $1 AND category = $2 \
-             AND state NOT IN ('CLOSED', 'ARCHIVED')",
-        )
-        .bind(venue)
-        .bind(category)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get("n")?;
-        Ok(HazardsOf {
-            open,
-            latest_closed,
-        })
+        Ok(self.hazards.get(&k).cloned().unwrap_or_default())
     }
 
     /// Notes that a hazard of `venue` in `category` is open now (created or
     /// reopened).
     pub fn hazard_opened(&mut self, venue: &str, category: &str) {
-        if self.batch {
-            self.hazards
-                .entry((venue.to_string(), category.to_string()))
-                .or_default()
-                .open += 1;
-        }
+        self.hazards
+            .entry((venue.to_string(), category.to_string()))
+            .or_default()
+            .open += 1;
     }
 }
 

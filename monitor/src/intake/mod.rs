@@ -322,8 +322,9 @@ async fn accept_in(
         });
     }
     let mut d = Deferred::default();
-    let mut m = Memo::direct();
+    let mut m = Memo::empty();
     let warning_id = apply(app, tx, &mut d, &mut m, ev, now).await?;
+    m.write(&mut d, now);
     d.flush(tx).await?;
     if let Some(w) = &warning_id {
         sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
@@ -368,7 +369,7 @@ async fn apply(
         AlarmState::Cleared => {
             let from = w.state.clone();
             w.clearable = true;
-            m.save(c, &key, w, now).await?;
+            m.save(&key, w);
             d.audit(
                 now,
                 &actor,
@@ -391,7 +392,7 @@ async fn apply(
             w.level = new;
             w.max_level = w.max_level.max(new);
             w.clearable = false;
-            m.save(c, &key, w, now).await?;
+            m.save(&key, w);
             d.audit(
                 now,
                 &actor,
@@ -434,7 +435,7 @@ async fn create(
         venue_id: venue.clone(),
         clearable: false,
     };
-    m.insert(c, d, key, ev, w, now).await?;
+    m.insert(d, key, ev, w, now);
     let place = venue
         .clone()
         .unwrap_or_else(|| format!("unregistered site {}", ev.site));
@@ -493,7 +494,7 @@ async fn check_key_risk(
     alarms: i64,
     now: i64,
 ) -> Result<()> {
-    if alarms < app.cfg.key_risk.alarms as i64 || m.proposed(c, venue).await? {
+    if alarms < app.cfg.key_risk.alarms as i64 || m.proposed(app, c, venue, now).await? {
         return Ok(());
     }
     let ins = sqlx::query(
@@ -540,7 +541,7 @@ async fn check_recurrence(
     warning: &str,
     now: i64,
 ) -> Result<()> {
-    let h = m.hazards(c, venue, rule).await?;
+    let h = m.hazards(app, c, venue, rule, now).await?;
     if h.open > 0 {
         // An open hazard of this category already tracks it.
         return Ok(());
