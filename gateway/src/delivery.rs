@@ -16,7 +16,10 @@ pub enum Failure {
 /// Judges an HTTP status that is not a success.
 pub fn classify_status(status: u16, why: String) -> Failure {
     match status {
-        400 | 413 | 422 => Failure::Rejected(why),
+        // 409: the monitor holds a different event under this id (see
+        // anquan-monitor intake); retrying cannot succeed and would
+        // block the alarms behind it.
+        400 | 409 | 413 | 422 => Failure::Rejected(why),
         401 | 403 => Failure::Unauthorized(why),
         _ => Failure::Retry(why),
     }
@@ -37,7 +40,7 @@ mod tests {
         for s in [200, 201, 202] {
             assert!(is_accepted(s));
         }
-        for s in [400, 413, 422] {
+        for s in [400, 409, 413, 422] {
             assert!(matches!(
                 classify_status(s, String::new()),
                 Failure::Rejected(_)

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "report_snapshots",
         include_str!("../migrations/0006_report_snapshots.sql"),
     ),
+    (
+        7,
+        "event_scope",
+        include_str!("../migrations/0007_event_scope.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -44,6 +44,10 @@ pub enum Error {
     /// lost); the reason says what is missing.
     #[error("{0}")]
     Conflict(String),
+    /// An alarm event id already stored for a different event of the same
+    /// site (→ 409; see [`crate::intake`]).
+    #[error("{0}")]
+    EventReused(String),
     /// Temporarily unavailable (a batch failed to commit, a worker stopped).
     #[error("{0}")]
     Unavailable(String),
@@ -113,6 +117,11 @@ impl Error {
                 "conflict",
                 "Not allowed in the current state",
             ),
+            Self::EventReused(_) => (
+                StatusCode::CONFLICT,
+                "event-id-reused",
+                "Event id already used for another event",
+            ),
             Self::Db(_)
             | Self::Unavailable(_)
             | Self::Migrate(_)
@@ -151,6 +160,7 @@ impl IntoResponse for Error {
                 "forbidden" => "urn:anquan:problem:forbidden",
                 "too-many" => "urn:anquan:problem:too-many",
                 "conflict" => "urn:anquan:problem:conflict",
+                "event-id-reused" => "urn:anquan:problem:event-id-reused",
                 _ => "urn:anquan:problem:unavailable",
             },
             title,

@@ -306,6 +306,7 @@ pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std
                 Error::TooMany(_) => "rate_limited",
                 Error::Invalid(_) => "invalid",
                 Error::TooLarge(_) => "too_large",
+                Error::EventReused(_) => "event_id_reused",
                 Error::BadRequest(_) | Error::UnsupportedMedia(_) => "bad_request",
                 _ => "unavailable",
             };

@@ -328,6 +328,13 @@ pub enum IntakeErrors {
         content_type = "application/problem+json"
     )]
     Invalid(Problem),
+    /// The event id is taken by another event of the site.
+    #[response(
+        status = 409,
+        description = "This site already has a different event under this `event_id` (another device, rule, level, state, value, threshold or gateway); refused, never a silent duplicate",
+        content_type = "application/problem+json"
+    )]
+    EventReused(Problem),
     /// Too many requests.
     #[response(
         status = 429,

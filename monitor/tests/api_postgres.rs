@@ -14,6 +14,13 @@ async fn postgres_scenarios_and_replicas() {
     let pg = Pg::start();
     let h = Harness::start(&pg.database("intake").await, false).await;
     scenarios::intake_contract(&h).await;
+    let h = Harness::start_with(
+        &pg.database("crosssite").await,
+        false,
+        scenarios::SCOPED_GATEWAYS,
+    )
+    .await;
+    scenarios::cross_site_event_ids(&h).await;
     let h = Harness::start(&pg.database("lifecycle").await, false).await;
     scenarios::warning_lifecycle(&h).await;
     let h = Harness::start(&pg.database("retries").await, false).await;

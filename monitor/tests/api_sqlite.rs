@@ -202,6 +202,14 @@ async fn sqlite_metrics_count_intake_and_sla_breaches() {
     scenarios::metrics(&h).await;
 }
 
+/// S1: event ids are scoped to the site the token speaks for.
+#[tokio::test]
+async fn sqlite_one_site_cannot_silence_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(&sqlite_url(&dir), false, scenarios::SCOPED_GATEWAYS).await;
+    scenarios::cross_site_event_ids(&h).await;
+}
+
 /// `[[auth.gateways]]`: a site-scoped token may report its own sites only
 /// (403, counted, nothing stored), and each intake token has its own rate
 /// limit (429 with Retry-After, which the gateway retries).

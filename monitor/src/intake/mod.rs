@@ -1,9 +1,25 @@
 //! 风险预警: `POST /api/v1/alarms`. An alarm event (validated by
-//! anquan-protocol) is stored once per `event_id`; the transitions of one
-//! alarm (site/device/rule) update one open warning: `raised` opens it and
-//! calls the first person on duty, `escalated`/`downgraded` change its level
-//! (a shorter SLA applies at once), `cleared` marks it clearable. A
-//! redelivered event changes nothing and gets the same answer.
+//! anquan-protocol) is stored once per (`site`, `event_id`); the
+//! transitions of one alarm (site/device/rule) update one open warning:
+//! `raised` opens it and calls the first person on duty,
+//! `escalated`/`downgraded` change its level (a shorter SLA applies at
+//! once), `cleared` marks it clearable. A redelivered event changes nothing
+//! and gets the same answer.
+//!
+//! # Why the site is part of the idempotency key
+//!
+//! Event ids are predictable (`{gateway}/{site}/{device}/{rule}/{n}`) and a
+//! gateway token is trusted only for its own sites (the API checks the
+//! event's `site` against the token before it gets here). Keyed on the id
+//! alone, one site's token could store another site's *next* id first and
+//! that site's real alarm would then be answered "duplicate" and never
+//! raised. Keyed on (site, id), an id can only be taken within a site the
+//! sender may speak for. Within that namespace an id names one transition:
+//! a second event under it that differs in device, kind, rule, level,
+//! state, value, threshold or gateway is refused as [`Error::EventReused`]
+//! (409, counted, logged), never answered as a silent duplicate. `ts_ms` is
+//! not compared: a transition re-derived from a frame the broker
+//! redelivered after a gateway crash may carry a later receive time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -222,29 +238,23 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
     let new: Vec<&AlarmEvent> = batch
         .iter()
         .map(|(ev, _)| ev)
-        .filter(|ev| !seen.contains_key(ev.event_id.as_str()))
+        .filter(|ev| !seen.contains_key(&scoped_id(ev)))
         .collect();
     let mut m = Memo::batch(app, &mut tx, &new, now).await?;
     let mut d = Deferred::default();
     let mut out = Vec::with_capacity(batch.len());
     for (ev, _) in batch {
-        let id = ev.event_id.as_str();
-        if let Some(w) = seen.get(id) {
-            out.push(Ok(Outcome {
-                event_id: id.to_string(),
-                warning_id: w.clone(),
-                duplicate: true,
-            }));
+        if let Some(s) = seen.get(&scoped_id(ev)) {
+            out.push(s.answer(ev));
             continue;
         }
         let warning_id = apply(app, &mut tx, &mut d, &mut m, ev, now).await?;
         // Without ON CONFLICT: another replica storing the same event
-        // meanwhile fails the batch, and the careful path answers it as a
-        // duplicate.
+        // meanwhile fails the batch, and the careful path answers it.
         d.event(ev, warning_id.as_deref(), now);
-        seen.insert(id.to_string(), warning_id.clone());
+        seen.insert(scoped_id(ev), Stored::of(ev, warning_id.clone()));
         out.push(Ok(Outcome {
-            event_id: id.to_string(),
+            event_id: ev.event_id.to_string(),
             warning_id,
             duplicate: false,
         }));
@@ -255,13 +265,117 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
     Ok(out)
 }
 
-/// The events of `batch` already stored, with their warnings: one query.
-async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<String, Option<String>>> {
+/// An event's idempotency key: (site, event_id).
+fn scoped_id(ev: &AlarmEvent) -> (String, String) {
+    (ev.site.to_string(), ev.event_id.to_string())
+}
+
+/// An event as stored: what a later event under the same (site, id) must
+/// match to be its redelivery.
+#[derive(Debug, Clone, PartialEq)]
+struct Stored {
+    event_id: String,
+    warning_id: Option<String>,
+    device: String,
+    kind: String,
+    rule: String,
+    level: String,
+    state: String,
+    value: f64,
+    threshold: f64,
+    gateway: String,
+}
+
+/// The columns [`Stored::from_row`] reads.
+const STORED_COLS: &str =
+    "site, event_id, warning_id, device, kind, rule, level, state, value, threshold, gateway";
+
+impl Stored {
+    fn of(ev: &AlarmEvent, warning_id: Option<String>) -> Self {
+        Self {
+            event_id: ev.event_id.to_string(),
+            warning_id,
+            device: ev.device.to_string(),
+            kind: ev.kind.to_string(),
+            rule: ev.rule.to_string(),
+            level: ev.level.as_str().to_string(),
+            state: ev.state.as_str().to_string(),
+            value: f64::from(ev.value),
+            threshold: f64::from(ev.threshold),
+            gateway: ev.gateway.to_string(),
+        }
+    }
+
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(Self {
+            event_id: r.try_get("event_id")?,
+            warning_id: opt_str(r, "warning_id")?,
+            device: r.try_get("device")?,
+            kind: r.try_get("kind")?,
+            rule: r.try_get("rule")?,
+            level: r.try_get("level")?,
+            state: r.try_get("state")?,
+            value: r.try_get("value")?,
+            threshold: r.try_get("threshold")?,
+            gateway: r.try_get("gateway")?,
+        })
+    }
+
+    /// The first field in which `ev` differs from this stored event, with
+    /// both values.
+    fn difference(&self, ev: &AlarmEvent) -> Option<(&'static str, String, String)> {
+        let new = Self::of(ev, None);
+        let text = [
+            ("device", &self.device, &new.device),
+            ("kind", &self.kind, &new.kind),
+            ("rule", &self.rule, &new.rule),
+            ("level", &self.level, &new.level),
+            ("state", &self.state, &new.state),
+            ("gateway", &self.gateway, &new.gateway),
+        ];
+        if let Some((f, a, b)) = text.into_iter().find(|(_, a, b)| a != b) {
+            return Some((f, a.clone(), b.clone()));
+        }
+        let num = [
+            ("value", self.value, new.value),
+            ("threshold", self.threshold, new.threshold),
+        ];
+        num.into_iter()
+            .find(|(_, a, b)| a.to_bits() != b.to_bits())
+            .map(|(f, a, b)| (f, a.to_string(), b.to_string()))
+    }
+
+    /// The answer to `ev`, which has this event's (site, id): the stored
+    /// answer when it is a redelivery, else [`Error::EventReused`].
+    fn answer(&self, ev: &AlarmEvent) -> Result<Outcome> {
+        match self.difference(ev) {
+            None => Ok(Outcome {
+                event_id: self.event_id.clone(),
+                warning_id: self.warning_id.clone(),
+                duplicate: true,
+            }),
+            Some((field, was, now)) => {
+                tracing::warn!(site = %ev.site, event_id = %ev.event_id, field, was = %was, now = %now,
+                    "intake: an event id of this site was reused for a different event; refused");
+                Err(Error::EventReused(format!(
+                    "event_id {:?} of site {:?} is already stored for another event ({field} was {was}, this one has {now}); \
+                     an event id names one transition: a gateway whose state directory was reset must be given a new gateway id",
+                    ev.event_id.as_str(),
+                    ev.site.as_str()
+                )))
+            }
+        }
+    }
+}
+
+/// The events of `batch` already stored, by (site, id): one query.
+async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<(String, String), Stored>> {
     // Padded to a power of two (repeating an id), so at most nine shapes
-    // of this statement exist and each stays prepared.
+    // of this statement exist and each stays prepared. Selected by id and
+    // then matched on the site here: ids are all but unique across sites.
     let n = batch.len().next_power_of_two();
     let sql = format!(
-        "SELECT event_id, warning_id FROM alarm_events WHERE event_id IN ({})",
+        "SELECT {STORED_COLS} FROM alarm_events WHERE event_id IN ({})",
         memo::marks(c, 1, n)
     );
     let mut q = sqlx::query(&sql);
@@ -269,20 +383,26 @@ async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<String, 
         let (ev, _) = &batch[i.min(batch.len() - 1)];
         q = q.bind(ev.event_id.as_str());
     }
+    let wanted: std::collections::HashSet<(String, String)> =
+        batch.iter().map(|(ev, _)| scoped_id(ev)).collect();
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *c).await? {
-        out.insert(r.try_get("event_id")?, opt_str(&r, "warning_id")?);
+        let key: (String, String) = (r.try_get("site")?, r.try_get("event_id")?);
+        if wanted.contains(&key) {
+            out.insert(key, Stored::from_row(&r)?);
+        }
     }
     Ok(out)
 }
 
-/// Stores the event row unless present; returns whether it was new.
+/// Stores the event row unless its (site, id) is present; returns whether
+/// it was new.
 async fn insert_event(c: &mut AnyConnection, ev: &AlarmEvent, now: i64) -> Result<bool> {
     let n = sqlx::query(
         "INSERT INTO alarm_events (event_id, warning_id, site, device, kind, rule, level, state, \
          value, threshold, ts_ms, gateway, received_ms) \
          VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (event_id) DO NOTHING",
+         ON CONFLICT (site, event_id) DO NOTHING",
     )
     .bind(ev.event_id.as_str())
     .bind(ev.site.as_str())
@@ -310,16 +430,14 @@ async fn accept_in(
 ) -> Result<Outcome> {
     let inserted = insert_event(tx, ev, now).await?;
     if !inserted {
-        let row = sqlx::query("SELECT warning_id FROM alarm_events WHERE event_id = $1")
-            .bind(ev.event_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        let warning_id = opt_str(&row, "warning_id")?;
-        return Ok(Outcome {
-            event_id: ev.event_id.to_string(),
-            warning_id,
-            duplicate: true,
-        });
+        let row = sqlx::query(&format!(
+            "SELECT {STORED_COLS} FROM alarm_events WHERE site = $1 AND event_id = $2"
+        ))
+        .bind(ev.site.as_str())
+        .bind(ev.event_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        return Stored::from_row(&row)?.answer(ev);
     }
     let mut d = Deferred::default();
     let mut m = Memo::empty();
@@ -327,8 +445,9 @@ async fn accept_in(
     m.write(&mut d, now);
     d.flush(tx).await?;
     if let Some(w) = &warning_id {
-        sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE event_id = $2")
+        sqlx::query("UPDATE alarm_events SET warning_id = $1 WHERE site = $2 AND event_id = $3")
             .bind(w)
+            .bind(ev.site.as_str())
             .bind(ev.event_id.as_str())
             .execute(&mut *tx)
             .await?;

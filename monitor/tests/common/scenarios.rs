@@ -2111,3 +2111,117 @@ pub async fn rows_match_the_schemas(h: &Harness) {
     assert!(wv["events"][0]["value"].is_f64(), "{wv}");
     assert_eq!(wv["events"].as_array().unwrap().len(), 2);
 }
+
+/// Two gateways, each with a token scoped to its own site.
+pub const S1_TOKEN: &str = "site-s1-token-0123456789";
+pub const S2_TOKEN: &str = "site-s2-token-0123456789";
+pub const SCOPED_GATEWAYS: &str = "[[auth.gateways]]\nname = \"gw-01\"\ntoken = \"site-s1-token-0123456789\"\nsites = [\"s1\"]\n\
+[[auth.gateways]]\nname = \"gw-02\"\ntoken = \"site-s2-token-0123456789\"\nsites = [\"s2\"]\n";
+
+/// S1 of the security review: one site's token must not be able to take
+/// another site's next event id and so silence its alarm, nor read another
+/// site's warning by replaying its ids; an id reused within a site for a
+/// different event is a 409, counted, never a silent duplicate. Needs a
+/// harness started with [`SCOPED_GATEWAYS`].
+pub async fn cross_site_event_ids(h: &Harness) {
+    let post = |token: &'static str, ev: Value| async move {
+        h.raw_alarm(token, serde_json::to_vec(&ev).unwrap()).await
+    };
+    let s2_event = |n: u32, level: &str| {
+        json!({
+            "event_id": format!("gw-02/s2/gas-9/gas.lel/{n}"),
+            "site": "s2", "device": "gas-9", "kind": "gas", "rule": "gas.lel",
+            "level": level, "state": "raised", "value": 60.0, "threshold": 50.0,
+            "ts_ms": T0, "gateway": "gw-02"
+        })
+    };
+    let as_s1 = |mut ev: Value| {
+        ev["site"] = "s1".into();
+        ev["gateway"] = "gw-01".into();
+        ev
+    };
+
+    // The attack: s1's token posts, under its own site, the id that s2's
+    // gateway will use next.
+    let (s, a) = post(S1_TOKEN, as_s1(s2_event(1, "blue"))).await;
+    assert_eq!(s, 200, "{a}");
+    // s2's real red alarm under that id is new to s2 and raises a warning.
+    let (s, real) = post(S2_TOKEN, s2_event(1, "red")).await;
+    assert_eq!(s, 200, "{real}");
+    assert_eq!(real["duplicate"], false, "s2's alarm was swallowed: {real}");
+    let w2 = real["warning_id"].as_str().expect("a warning").to_string();
+    let (_, w) = h.get(&format!("/api/v1/warnings/{w2}")).await;
+    assert_eq!(
+        (w["site"].as_str(), w["level"].as_str()),
+        (Some("s2"), Some("red")),
+        "{w}"
+    );
+
+    // Replaying a stored s2 id (another alarm of s2) with s1's token
+    // learns nothing of s2.
+    let mut other_alarm = s2_event(2, "orange");
+    other_alarm["device"] = "gas-7".into();
+    other_alarm["event_id"] = "gw-02/s2/gas-7/gas.lel/2".into();
+    let (s, b) = post(S2_TOKEN, other_alarm.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, replay) = post(S1_TOKEN, as_s1(other_alarm)).await;
+    assert_eq!(s, 200, "{replay}");
+    assert_eq!(replay["duplicate"], false, "{replay}");
+    assert_ne!(
+        replay["warning_id"], b["warning_id"],
+        "s2's warning leaked: {replay}"
+    );
+    assert_ne!(replay["warning_id"].as_str(), Some(w2.as_str()));
+    // And s1's token still cannot write into s2.
+    let (s, _) = post(S1_TOKEN, s2_event(3, "red")).await;
+    assert_eq!(s, 403);
+
+    // The same id and site with other content: 409, problem+json, naming
+    // the field; nothing changes.
+    let (s, p) = post(S2_TOKEN, s2_event(1, "blue")).await;
+    assert_eq!(s, 409, "{p}");
+    assert_eq!(p["type"], "urn:anquan:problem:event-id-reused", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("level"), "{p}");
+    let mut other_device = s2_event(1, "red");
+    other_device["device"] = "gas-8".into();
+    let (s, p) = post(S2_TOKEN, other_device).await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("device"), "{p}");
+    let mut other_value = s2_event(1, "red");
+    other_value["value"] = 61.0.into();
+    let (s, p) = post(S2_TOKEN, other_value).await;
+    assert_eq!(s, 409, "{p}");
+    let (_, w) = h.get(&format!("/api/v1/warnings/{w2}")).await;
+    assert_eq!(w["level"], "red", "{w}");
+    assert_eq!(w["events"].as_array().unwrap().len(), 1, "{w}");
+
+    // A true redelivery (a later receive time only) is still a duplicate
+    // with the stored answer.
+    let mut again = s2_event(1, "red");
+    again["ts_ms"] = (T0 + 5_000).into();
+    let (s, d) = post(S2_TOKEN, again).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(
+        (d["duplicate"].as_bool(), d["warning_id"].as_str()),
+        (Some(true), Some(w2.as_str()))
+    );
+
+    // Two different events under one new id at once (one batch or two):
+    // exactly one is stored, the other is refused.
+    let (a, b) = tokio::join!(
+        post(S2_TOKEN, s2_event(7, "red")),
+        post(S2_TOKEN, s2_event(7, "yellow"))
+    );
+    let mut codes = [a.0, b.0];
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 409], "{a:?} {b:?}");
+
+    // Every refusal counted.
+    let reused = metric(
+        h,
+        "anquan_monitor_alarms_rejected_total{reason=\"event_id_reused\"}",
+    )
+    .await
+    .unwrap_or(0.0);
+    assert!(reused >= 4.0, "event_id_reused = {reused}");
+}
