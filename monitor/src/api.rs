@@ -39,6 +39,8 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/warnings/{id}/ack", post(ack))
         .route("/api/v1/warnings/{id}/confirm", post(confirm))
         .route("/api/v1/warnings/{id}/resolve", post(resolve))
+        .route("/api/v1/warnings/{id}/ladder", get(warning_ladder))
+        .route("/callbacks/{provider}/{kind}/{token}", post(callback))
         .route("/api/v1/venues/{id}/status", get(venue_status))
         .route("/api/v1/key-risk/proposals", get(key_risk_list))
         .route(
@@ -228,6 +230,50 @@ async fn get_warning(
     Ok(axum::Json(warnings::get(&mut c, &id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/warnings/{id}/ladder", tag = "warnings", operation_id = "warning_ladder",
+    summary = "The warning's 叫应 ladder: who was called, informed and told of the outcome, when, by which channels",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Warning id")),
+    responses(
+        (status = 200, description = "The ladder's rungs, oldest first", body = [crate::warnings::Rung]),
+        crate::openapi::LookupErrors,
+    ))]
+async fn warning_ladder(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<warnings::Rung>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    warnings::load(&mut c, &id).await?;
+    Ok(axum::Json(warnings::rungs(&mut c, &id).await?))
+}
+
+#[utoipa::path(post, path = "/callbacks/{provider}/{kind}/{token}", tag = "intake", operation_id = "callback",
+    summary = "A provider's receipts or SMS replies (the URL given in its console)",
+    description = "Alibaba Cloud SMS delivery reports (`aliyun-sms/report`, SmsReport) and replies (`aliyun-sms/reply`, SmsUp), voice call reports (`aliyun-voice/report`, VoiceReport; the key 1 acknowledges), Tencent Cloud SMS status reports (`tencent-sms/report`) and replies (`tencent-sms/reply`). The path token is `notify.callbacks.token` (the providers do not sign callbacks); without one configured every callback is 404. A reply's person is found by the sender's number, the warning by the code.",
+    params(
+        ("provider" = String, Path, description = "`aliyun-sms`, `aliyun-voice` or `tencent-sms`"),
+        ("kind" = String, Path, description = "`report` or `reply`"),
+        ("token" = String, Path, description = "`notify.callbacks.token`"),
+    ),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Taken: the answer the provider expects (`{\"code\":0,…}` or `{\"result\":0,…}`)", body = Object),
+        crate::openapi::WriteErrors,
+    ))]
+async fn callback(
+    State(app): State<App>,
+    Path((provider, kind, token)): Path<(String, String, String)>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>> {
+    crate::callbacks::authorize(&app, &token)?;
+    let b = body(b, app.cfg.server.max_body_bytes)?;
+    let done = crate::callbacks::handle(&app, &provider, &kind, &b).await?;
+    tracing::info!(%provider, %kind, ?done, "provider callback");
+    Ok(axum::Json(crate::callbacks::answer(&provider)))
+}
+
 /// Acknowledgement of a warning.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -256,7 +302,7 @@ async fn ack(
 ) -> Result<axum::Json<NewState>> {
     operator(&app, &h)?;
     let a: AckBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    warnings::ack(&app, &id, &a.person_id, &a.note).await?;
+    warnings::ack(&app, &id, &a.person_id, warnings::Via::Api, &a.note).await?;
     Ok(axum::Json(NewState {
         id,
         state: "ACKED".into(),
@@ -449,7 +495,7 @@ async fn registry_list(
 
 #[utoipa::path(put, path = "/api/v1/registry/{table}", tag = "registry", operation_id = "registry_put",
     summary = "Insert or replace a registry row (audited)",
-    description = "The body is a row of `table`: a Region, Venue, Device, Person or Duty.",
+    description = "The body is a row of `table`: a Region, Venue, Device, Person, Duty, Grid (with its officers), VenuePerson, DutyOverride or Holiday. `grid-people` are written with their grid.",
     security(("api_token" = [])),
     params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
     request_body(content = crate::openapi::RegistryRow, content_type = "application/json"),
@@ -490,6 +536,24 @@ async fn registry_put(
         "duty" => {
             let d: registry::Duty = parse(&b)?;
             registry::put_duty(&mut tx, &d).await?
+        }
+        "grids" => {
+            let g: registry::Grid = parse(&b)?;
+            registry::put_grid(&mut tx, &g).await?;
+            g.id
+        }
+        "venue-people" => {
+            let l: registry::VenuePerson = parse(&b)?;
+            registry::put_venue_person(&mut tx, &l).await?
+        }
+        "duty-overrides" => {
+            let o: registry::DutyOverride = parse(&b)?;
+            registry::put_duty_override(&mut tx, &o).await?
+        }
+        "holidays" => {
+            let h: registry::Holiday = parse(&b)?;
+            registry::put_holiday(&mut tx, &h).await?;
+            h.date
         }
         _ => {
             return Err(Error::NotFound {

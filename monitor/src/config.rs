@@ -55,8 +55,11 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[key_risk]`: the 重点风控 proposal rule.
     pub key_risk: KeyRiskConfig,
-    /// `[[routing]]`: who is called, in order, per level.
-    pub routing: Vec<Route>,
+    /// `[policy]`: who is called, informed and told of the outcome, per
+    /// level and channel (see `src/policy.rs`, monitor/README.md).
+    pub policy: crate::policy::PolicyConfig,
+    /// `[ack]`: acknowledgement links in messages.
+    pub ack: crate::ack::AckConfig,
     /// `[[task_templates]]`: recurring tasks (任务督导).
     pub task_templates: Vec<crate::templates::Template>,
     /// `[seed]`: registry rows inserted (or kept) at start.
@@ -418,15 +421,28 @@ impl Default for SchedulerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
-    /// Attempts per delivery before it is FAILED and the next person is
-    /// called.
+    /// Attempts per delivery before it is FAILED (a provider's permanent
+    /// error fails it at once); when every call of a 叫应 step failed, the
+    /// next step is called without waiting for the SLA.
     pub max_attempts: u32,
-    /// First retry delay, ms; doubles per attempt.
+    /// First retry delay, ms; doubles per attempt (at most 15 minutes), or
+    /// what the provider asks.
     pub retry_base_ms: u64,
+    /// The language of messages to people without their own `lang`: `zh`
+    /// (default) or `en`.
+    pub lang: String,
     /// `[notify.webhook]`.
     pub webhook: WebhookConfig,
     /// `[notify.smtp]`; without it e-mail addresses are not used.
     pub smtp: Option<SmtpConfig>,
+    /// `[notify.sms]`; without it nobody is sent SMS.
+    pub sms: Option<crate::notify::SmsConfig>,
+    /// `[notify.voice]`; without it nobody is called by phone.
+    pub voice: Option<crate::notify::VoiceConfig>,
+    /// `[[notify.robots]]`: WeCom, DingTalk and Feishu group robots.
+    pub robots: Vec<crate::notify::robots::RobotConfig>,
+    /// `[notify.callbacks]`: receipts and SMS replies from the providers.
+    pub callbacks: crate::notify::CallbacksConfig,
 }
 
 impl Default for NotifyConfig {
@@ -434,8 +450,13 @@ impl Default for NotifyConfig {
         Self {
             max_attempts: 5,
             retry_base_ms: 2_000,
+            lang: "zh".into(),
             webhook: WebhookConfig::default(),
             smtp: None,
+            sms: None,
+            voice: None,
+            robots: Vec::new(),
+            callbacks: crate::notify::CallbacksConfig::default(),
         }
     }
 }
@@ -540,25 +561,18 @@ impl Default for KeyRiskConfig {
     }
 }
 
-/// `[[routing]]`: for alarms at `level` (or above, when no closer rule),
-/// call the people on duty in these roles, in this order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// `red`, `orange`, `yellow` or `blue`.
-    pub level: String,
-    /// Roles, first called first.
-    pub roles: Vec<String>,
-}
-
-/// The roles the service knows.
-pub const ROLES: [&str; 6] = [
+/// The roles the service knows: a person's main role, a rota's role.
+/// `shift_leader` is the 带班领导 of a region's duty; `task_force_leader`
+/// the 专班 leader.
+pub const ROLES: [&str; 8] = [
     "principal",
     "safety_officer",
     "grid_officer",
     "county",
     "city",
     "duty_officer",
+    "shift_leader",
+    "task_force_leader",
 ];
 
 /// `[seed]`: the registry as code; rows are inserted when missing.
@@ -573,8 +587,18 @@ pub struct Seed {
     pub devices: Vec<crate::registry::Device>,
     /// `[[seed.people]]`.
     pub people: Vec<crate::registry::Person>,
-    /// `[[seed.duty]]`.
+    /// `[[seed.duty]]`: the rota (always on, absolute windows, or
+    /// recurring shifts).
     pub duty: Vec<crate::registry::Duty>,
+    /// `[[seed.grids]]`: grid cells (网格) and their officers.
+    pub grids: Vec<crate::registry::Grid>,
+    /// `[[seed.venue_people]]`: who is the principal and the safety officer
+    /// of which venue.
+    pub venue_people: Vec<crate::registry::VenuePerson>,
+    /// `[[seed.duty_overrides]]`: dated changes of the rota (调班).
+    pub duty_overrides: Vec<crate::registry::DutyOverride>,
+    /// `[[seed.holidays]]`: public holidays (法定节假日) the rota knows.
+    pub holidays: Vec<crate::registry::Holiday>,
 }
 
 impl Config {
@@ -605,17 +629,41 @@ impl Config {
             if let Some(d) = dir {
                 secret.resolve_path(d);
             }
-            secret.resolve(key)?;
+            secret.resolve(&key)?;
         }
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Every secret with its key.
-    fn secrets_mut(&mut self) -> Vec<(&'static str, &mut crate::secret::Secret)> {
+    fn secrets_mut(&mut self) -> Vec<(String, &mut crate::secret::Secret)> {
         let mut v = Vec::new();
         if let Some(p) = self.notify.smtp.as_mut().and_then(|s| s.password.as_mut()) {
-            v.push(("notify.smtp.password", p));
+            v.push(("notify.smtp.password".to_string(), p));
+        }
+        if let Some(s) = self.notify.sms.as_mut() {
+            v.push((
+                "notify.sms.access_key_secret".into(),
+                &mut s.access_key_secret,
+            ));
+        }
+        if let Some(s) = self.notify.voice.as_mut() {
+            v.push((
+                "notify.voice.access_key_secret".into(),
+                &mut s.access_key_secret,
+            ));
+        }
+        for (i, r) in self.notify.robots.iter_mut().enumerate() {
+            v.push((format!("notify.robots[{i}].url"), &mut r.url));
+            if let Some(s) = r.secret.as_mut() {
+                v.push((format!("notify.robots[{i}].secret"), s));
+            }
+        }
+        if let Some(t) = self.notify.callbacks.token.as_mut() {
+            v.push(("notify.callbacks.token".into(), t));
+        }
+        if let Some(t) = self.ack.secret.as_mut() {
+            v.push(("ack.secret".into(), t));
         }
         v
     }
@@ -624,11 +672,33 @@ impl Config {
     /// files other users can read.
     pub fn warnings(&self) -> Vec<String> {
         let mut shown = self.clone();
-        shown
+        let mut out: Vec<String> = shown
             .secrets_mut()
             .into_iter()
-            .filter_map(|(key, s)| s.warning(key))
-            .collect()
+            .filter_map(|(key, s)| s.warning(&key))
+            .collect();
+        if self.ack.secret.is_none() {
+            out.push(
+                "ack.secret is not set: messages carry the SMS reply code but no one-click acknowledgement link"
+                    .into(),
+            );
+        }
+        for (key, t) in [
+            ("notify.sms", self.notify.sms.as_ref().map(|s| &s.templates)),
+            (
+                "notify.voice",
+                self.notify.voice.as_ref().map(|v| &v.templates),
+            ),
+        ] {
+            if let Some(t) = t {
+                if !t.contains_key("call") {
+                    out.push(format!(
+                        "{key}.templates has no `call` template: calls will not go out on this channel"
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Checks the values and the references between seed rows.
@@ -860,23 +930,58 @@ impl Config {
                 }
             }
         }
-        for (i, r) in self.routing.iter().enumerate() {
-            if Level::parse(&r.level).is_none() {
+        if crate::messages::Lang::parse(&self.notify.lang).is_none() {
+            return Err(ConfigError::new("notify.lang", "must be zh or en"));
+        }
+        if let Some(s) = &self.notify.sms {
+            s.validate()?;
+        }
+        if let Some(v) = &self.notify.voice {
+            v.validate()?;
+        }
+        let mut robots: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        for (i, r) in self.notify.robots.iter().enumerate() {
+            r.validate(&format!("notify.robots[{i}]"))?;
+            if robots.insert(r.name.as_str(), r.kind.as_str()).is_some() {
                 return Err(ConfigError::new(
-                    format!("routing[{i}].level"),
-                    "must be red, orange, yellow or blue",
+                    format!("notify.robots[{i}].name"),
+                    "duplicate name",
                 ));
-            }
-            if r.roles.is_empty() {
-                return Err(ConfigError::new(
-                    format!("routing[{i}].roles"),
-                    "must not be empty",
-                ));
-            }
-            for (j, role) in r.roles.iter().enumerate() {
-                check_role(&format!("routing[{i}].roles[{j}]"), role)?;
             }
         }
+        if let Some(t) = &self.notify.callbacks.token {
+            if t.expose().len() < 16 {
+                return Err(ConfigError::new(
+                    "notify.callbacks.token",
+                    "must be at least 16 characters (it authenticates the providers' callbacks)",
+                ));
+            }
+        }
+        self.ack.validate()?;
+        for (i, p) in self.seed.people.iter().enumerate() {
+            for (kind, robot) in p.channel_list() {
+                if let Some(name) = robot {
+                    match robots.get(name.as_str()) {
+                        Some(k) if *k == kind.as_str() => {}
+                        Some(k) => {
+                            return Err(ConfigError::new(
+                                format!("seed.people[{i}].channels"),
+                                format!("robot {name:?} is a {k} robot, not {}", kind.as_str()),
+                            ));
+                        }
+                        None => {
+                            return Err(ConfigError::new(
+                                format!("seed.people[{i}].channels"),
+                                format!("no robot {name:?} in [[notify.robots]]"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let people: HashSet<&str> = self.seed.people.iter().map(|p| p.id.as_str()).collect();
+        let venues: HashSet<&str> = self.seed.venues.iter().map(|v| v.id.as_str()).collect();
+        self.policy.compile(&people, &venues)?;
         let mut ids = HashSet::new();
         for (i, t) in self.task_templates.iter().enumerate() {
             t.validate(&format!("task_templates[{i}]"))?;
@@ -907,25 +1012,6 @@ impl Config {
             }
         }
         self.seed.validate()
-    }
-
-    /// The roles called, in order, for an alarm at `level`: the rule for
-    /// that level, else the closest lower level's, else the default chain.
-    pub fn roles_for(&self, level: Level) -> Vec<String> {
-        let mut best: Option<(Level, &Route)> = None;
-        for r in &self.routing {
-            if let Some(l) = Level::parse(&r.level) {
-                if l <= level && best.is_none_or(|(b, _)| l > b) {
-                    best = Some((l, r));
-                }
-            }
-        }
-        match best {
-            Some((_, r)) => r.roles.clone(),
-            None => ["safety_officer", "grid_officer", "county", "city"]
-                .map(String::from)
-                .to_vec(),
-        }
     }
 }
 
@@ -961,6 +1047,22 @@ impl Seed {
                 ));
             }
         }
+        let mut grids = HashSet::new();
+        for (i, g) in self.grids.iter().enumerate() {
+            g.validate(&format!("seed.grids[{i}]"))?;
+            if !regions.contains(g.region_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.grids[{i}].region_id"),
+                    format!("no region {:?} in seed.regions", g.region_id),
+                ));
+            }
+            if !grids.insert(g.id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.grids[{i}].id"),
+                    "duplicate id",
+                ));
+            }
+        }
         let mut venues = HashSet::new();
         for (i, v) in self.venues.iter().enumerate() {
             v.validate(&format!("seed.venues[{i}]"))?;
@@ -969,6 +1071,14 @@ impl Seed {
                     format!("seed.venues[{i}].region_id"),
                     format!("no region {:?} in seed.regions", v.region_id),
                 ));
+            }
+            if let Some(g) = &v.grid_id {
+                if !grids.contains(g.as_str()) {
+                    return Err(ConfigError::new(
+                        format!("seed.venues[{i}].grid_id"),
+                        format!("no grid {g:?} in seed.grids"),
+                    ));
+                }
             }
             venues.insert(v.id.as_str());
         }
@@ -991,20 +1101,53 @@ impl Seed {
             }
             people.insert(p.id.as_str());
         }
-        for (i, d) in self.duty.iter().enumerate() {
-            check_role(&format!("seed.duty[{i}].role"), &d.role)?;
-            if !people.contains(d.person_id.as_str()) {
+        let known = |key: String, id: &str| {
+            if people.contains(id) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(
+                    key,
+                    format!("no person {id:?} in seed.people"),
+                ))
+            }
+        };
+        for (i, g) in self.grids.iter().enumerate() {
+            for (j, o) in g.officers.iter().enumerate() {
+                known(format!("seed.grids[{i}].officers[{j}]"), o)?;
+            }
+        }
+        for (i, l) in self.venue_people.iter().enumerate() {
+            l.validate(&format!("seed.venue_people[{i}]"))?;
+            if !venues.contains(l.venue_id.as_str()) {
                 return Err(ConfigError::new(
-                    format!("seed.duty[{i}].person_id"),
-                    format!("no person {:?} in seed.people", d.person_id),
+                    format!("seed.venue_people[{i}].venue_id"),
+                    format!("no venue {:?} in seed.venues", l.venue_id),
                 ));
             }
+            known(format!("seed.venue_people[{i}].person_id"), &l.person_id)?;
+        }
+        for (i, d) in self.duty.iter().enumerate() {
+            d.validate(&format!("seed.duty[{i}]"))?;
+            known(format!("seed.duty[{i}].person_id"), &d.person_id)?;
             if !regions.contains(d.region_id.as_str()) {
                 return Err(ConfigError::new(
                     format!("seed.duty[{i}].region_id"),
                     format!("no region {:?} in seed.regions", d.region_id),
                 ));
             }
+        }
+        for (i, o) in self.duty_overrides.iter().enumerate() {
+            o.validate(&format!("seed.duty_overrides[{i}]"))?;
+            known(format!("seed.duty_overrides[{i}].person_id"), &o.person_id)?;
+            if !regions.contains(o.region_id.as_str()) {
+                return Err(ConfigError::new(
+                    format!("seed.duty_overrides[{i}].region_id"),
+                    format!("no region {:?} in seed.regions", o.region_id),
+                ));
+            }
+        }
+        for (i, h) in self.holidays.iter().enumerate() {
+            h.validate(&format!("seed.holidays[{i}]"))?;
         }
         Ok(())
     }
@@ -1048,11 +1191,9 @@ secret = "0123456789abcdef"
         assert!(e.reason.contains("red_mins"), "{e}");
         let e = Config::parse(&format!("{MIN}\n[sla]\nred_min = \"x\"\n")).unwrap_err();
         assert_eq!(e.key, "sla.red_min");
-        let e = Config::parse(&format!(
-            "{MIN}\n[[routing]]\nlevel = \"red\"\nroles = [\"mayor\"]\n"
-        ))
-        .unwrap_err();
-        assert_eq!(e.key, "routing[0].roles[0]");
+        let e = Config::parse(&format!("{MIN}\n[policy.red]\ncall = [\"county.mayor\"]\n"))
+            .unwrap_err();
+        assert_eq!(e.key, "policy.red.call[0]");
         let e = Config::parse(&format!(
             "{MIN}\n[[seed.venues]]\nid = \"v1\"\nname = \"x\"\nsector = \"hotel\"\naddress = \"a\"\nregion_id = \"nowhere\"\n"
         ))
@@ -1073,14 +1214,122 @@ secret = "0123456789abcdef"
     }
 
     #[test]
-    fn routing_falls_back_to_the_closest_lower_level() {
-        let cfg = Config::parse(&format!(
-            "{MIN}\n[[routing]]\nlevel = \"yellow\"\nroles = [\"grid_officer\"]\n[[routing]]\nlevel = \"red\"\nroles = [\"safety_officer\", \"city\"]\n"
+    fn people_policies_and_channels_are_checked_by_key() {
+        const SEED: &str = r#"
+[[seed.regions]]
+id = "c"
+name = "C"
+tier = "city"
+[[seed.venues]]
+id = "v1"
+name = "V"
+sector = "hotel"
+address = "a"
+region_id = "c"
+"#;
+        let person = |extra: &str| {
+            format!(
+                "{MIN}{SEED}[[seed.people]]\nid = \"p1\"\nname = \"P\"\nrole = \"safety_officer\"\nregion_id = \"c\"\n{extra}"
+            )
+        };
+        let ok = Config::parse(&person(
+            "phone = \"13800000001\"\nchannels = \"sms,voice\"\n",
         ))
         .unwrap();
-        assert_eq!(cfg.roles_for(Level::Red), ["safety_officer", "city"]);
-        assert_eq!(cfg.roles_for(Level::Orange), ["grid_officer"]);
-        assert_eq!(cfg.roles_for(Level::Blue).len(), 4);
+        assert_eq!(ok.seed.people[0].channel_list().len(), 2);
+        for (text, key) in [
+            (
+                person("email = \"p@example.invalid\"\nchannels = \"sms\"\n"),
+                "seed.people[0].phone",
+            ),
+            (person("phone = \"12345\"\n"), "seed.people[0].phone"),
+            (
+                person("phone = \"13800000001\"\nlang = \"fr\"\n"),
+                "seed.people[0].lang",
+            ),
+            (
+                person("phone = \"13800000001\"\nchannels = \"wecom:nowhere\"\n"),
+                "seed.people[0].channels",
+            ),
+            (
+                person("phone = \"13800000001\"\nchannels = \"pager\"\n"),
+                "seed.people[0].channels",
+            ),
+            (person(""), "seed.people[0].phone"),
+            (
+                format!(
+                    "{}[policy.red]\ncall = [\"person:ghost\"]\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "policy.red.call[0]",
+            ),
+            (
+                format!(
+                    "{}[[seed.venue_people]]\nvenue_id = \"v1\"\nperson_id = \"ghost\"\nrole = \"principal\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.venue_people[0].person_id",
+            ),
+            (
+                format!(
+                    "{}[[seed.venue_people]]\nvenue_id = \"v1\"\nperson_id = \"p1\"\nrole = \"boss\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.venue_people[0].role",
+            ),
+            (
+                format!(
+                    "{}[[seed.duty]]\nperson_id = \"p1\"\nrole = \"duty_officer\"\nregion_id = \"c\"\nstart = \"08:00\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.duty[0].end",
+            ),
+            (
+                format!(
+                    "{}[[seed.duty]]\nperson_id = \"p1\"\nrole = \"duty_officer\"\nregion_id = \"c\"\ndays = \"89\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.duty[0].days",
+            ),
+            (
+                format!(
+                    "{}[[seed.duty_overrides]]\ndate = \"2026-02-30\"\nperson_id = \"p1\"\nrole = \"duty_officer\"\nregion_id = \"c\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.duty_overrides[0].date",
+            ),
+            (
+                format!(
+                    "{}[[seed.grids]]\nid = \"g1\"\nname = \"G\"\nregion_id = \"c\"\nofficers = [\"ghost\"]\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "seed.grids[0].officers[0]",
+            ),
+            (
+                format!(
+                    "{}[notify.sms]\nprovider = \"aliyun\"\naccess_key_id = \"k\"\naccess_key_secret = \"s\"\nsign_name = \"x\"\ntemplates = {{ pager = \"SMS_1\" }}\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "notify.sms.templates.pager",
+            ),
+            (
+                format!(
+                    "{}[notify.sms]\nprovider = \"tencent\"\naccess_key_id = \"k\"\naccess_key_secret = \"s\"\nsign_name = \"x\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "notify.sms.app_id",
+            ),
+            (
+                format!(
+                    "{}[ack]\nsecret = \"short\"\n",
+                    person("phone = \"13800000001\"\n")
+                ),
+                "ack.secret",
+            ),
+        ] {
+            let e = Config::parse(&text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
     }
 
     #[test]
@@ -1168,7 +1417,14 @@ secret = "0123456789abcdef"
             // The effective configuration and Debug never show it.
             let shown = toml::to_string(&cfg).unwrap();
             assert!(!shown.contains("pw-1") && !format!("{cfg:?}").contains("pw-1"));
-            assert_eq!(cfg.warnings().len(), 1, "{:?}", cfg.warnings());
+            let w = cfg.warnings();
+            assert_eq!(
+                w.iter()
+                    .filter(|w| w.contains("notify.smtp.password"))
+                    .count(),
+                1,
+                "{w:?}"
+            );
         }
         let e = smtp("127.0.0.1", "none", "username = \"monitor\"\n").unwrap_err();
         assert_eq!(e.key, "notify.smtp.password");

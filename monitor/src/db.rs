@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event_scope",
         include_str!("../migrations/0007_event_scope.sql"),
     ),
+    (
+        8,
+        "last_mile",
+        include_str!("../migrations/0008_last_mile.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].
@@ -201,20 +206,6 @@ impl Machine {
     }
 }
 
-/// Warning: RAISED → NOTIFIED → ACKED → DISPOSING → RESOLVED.
-pub const WARNING: Machine = Machine {
-    entity: "warning",
-    table: "warnings",
-    edges: &[
-        ("RAISED", "NOTIFIED"),
-        ("RAISED", "ACKED"),
-        ("NOTIFIED", "ACKED"),
-        ("ACKED", "DISPOSING"),
-        ("ACKED", "RESOLVED"),
-        ("DISPOSING", "RESOLVED"),
-    ],
-};
-
 /// Task: PLANNED → ASSIGNED → IN_PROGRESS → SUBMITTED → REVIEWED → DONE, or
 /// OVERDUE.
 pub const TASK: Machine = Machine {
@@ -303,8 +294,6 @@ mod tests {
 
     #[test]
     fn machines_allow_only_their_edges() {
-        assert!(WARNING.allows("RAISED", "ACKED"));
-        assert!(!WARNING.allows("RAISED", "RESOLVED"));
         assert!(TASK.allows("IN_PROGRESS", "OVERDUE"));
         assert!(!TASK.allows("DONE", "IN_PROGRESS"));
         assert!(HAZARD.allows("DETECTED", "VERIFYING"));

@@ -1,7 +1,7 @@
-//! Rows an intake batch only appends (audit, alarm events, deliveries) and
-//! that nothing in the batch reads back: they are kept in memory and
-//! written with one multi-row INSERT per table just before the batch
-//! commits, inside the same transaction. With SQLite every statement is a
+//! Rows a change only appends or writes last (audit, alarm events,
+//! deliveries, the ladder's history, grants, the warnings' new state) and
+//! that nothing in it reads back: they are kept in memory and written with
+//! one multi-row INSERT per table just before the transaction commits. With SQLite every statement is a
 //! round trip to the connection's worker thread, and those round trips —
 //! not SQLite itself — were most of the intake's time (perf: ~40 % in
 //! futex wake-ups and context switches).
@@ -108,16 +108,58 @@ async fn run(c: &mut AnyConnection, sql: &str, vals: Vec<Val>) -> Result<()> {
     Ok(())
 }
 
-/// The pending rows of one batch (or one event).
+/// The pending rows of one batch (or one event, or one warning change).
 #[derive(Debug)]
 pub struct Deferred {
     warnings: Rows,
-    /// Changed warnings: level, max_level, clearable, ack_due_ms,
-    /// updated_ms, id (see [`crate::intake::memo::update_sql`]).
+    /// Changed warnings, written before the new ones (a warning resolved
+    /// in the batch frees its alarm for a new one): see [`UPDATE_COLS`].
     warning_updates: Vec<Vec<Val>>,
     audit: Rows,
     events: Rows,
     deliveries: Rows,
+    calls: Rows,
+    grants: Rows,
+}
+
+/// The columns a warning change writes (then `id`).
+pub const UPDATE_COLS: [&str; 14] = [
+    "state",
+    "level",
+    "max_level",
+    "clearable",
+    "ladder_step",
+    "ack_due_ms",
+    "value",
+    "threshold",
+    "acked_ms",
+    "acked_by",
+    "acked_via",
+    "false_alarm",
+    "resolved_ms",
+    "updated_ms",
+];
+
+/// The UPDATE of a warning's [`UPDATE_COLS`] by id, its placeholders
+/// `$(n + 1)` on, or anonymous `?` for SQLite's multi-statement batch.
+fn update_sql(anonymous: bool, n: usize) -> String {
+    let mut sql = String::from("UPDATE warnings SET ");
+    for (i, c) in UPDATE_COLS.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        if anonymous {
+            sql.push_str(&format!("{c} = ?"));
+        } else {
+            sql.push_str(&format!("{c} = ${}", n + i + 1));
+        }
+    }
+    if anonymous {
+        sql.push_str(" WHERE id = ?");
+    } else {
+        sql.push_str(&format!(" WHERE id = ${}", n + UPDATE_COLS.len() + 1));
+    }
+    sql
 }
 
 impl Default for Deferred {
@@ -126,9 +168,9 @@ impl Default for Deferred {
             warnings: Rows::new(
                 "INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, \
                  max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, \
-                 notify_rank, ack_due_ms, updated_ms) VALUES",
+                 ladder_step, ack_due_ms, updated_ms, value, threshold, acked_via) VALUES",
                 "",
-                20,
+                23,
             ),
             warning_updates: Vec::new(),
             audit: Rows::new(
@@ -144,60 +186,76 @@ impl Default for Deferred {
             ),
             deliveries: Rows::new(
                 "INSERT INTO deliveries (id, dedupe, subject, subject_id, person_id, channel, target, purpose, \
-                 title, body, state, attempts, next_ms, lease_until, lease_owner, last_error, created_ms, sent_ms) VALUES",
+                 title, body, state, attempts, next_ms, lease_until, lease_owner, last_error, created_ms, sent_ms, \
+                 priority, step, params, out_id, template) VALUES",
                 " ON CONFLICT (dedupe) DO NOTHING",
-                18,
+                23,
+            ),
+            calls: Rows::new(
+                "INSERT INTO warning_calls (id, warning_id, person_id, purpose, step, at_ms) VALUES",
+                " ON CONFLICT (warning_id, person_id, purpose, step) DO NOTHING",
+                6,
+            ),
+            grants: Rows::new(
+                "INSERT INTO ack_grants (id, warning_id, person_id, code, issued_ms, expires_ms, used_ms, used_via) VALUES",
+                "",
+                8,
             ),
         }
     }
 }
 
 impl Deferred {
-    /// A new RAISED warning (see [`crate::intake::memo::Memo::insert`]).
+    /// A warning's state: an INSERT for a new one (not written before in
+    /// this transaction), else an UPDATE of its changeable columns.
     /// Written without `ON CONFLICT`: another replica opening the same
     /// alarm meanwhile fails the batch, which is then taken again event by
     /// event.
-    pub fn warning(
-        &mut self,
-        key: &str,
-        ev: &anquan_protocol::AlarmEvent,
-        w: &crate::intake::memo::Open,
-        now_ms: i64,
-    ) {
-        self.warnings.rows.push(vec![
-            Val::Text(w.id.clone()),
-            Val::Text(key.into()),
-            Val::OptText(w.venue_id.clone()),
-            Val::OptText(w.region_id.clone()),
-            Val::Text(ev.site.as_str().into()),
-            Val::Text(ev.device.as_str().into()),
-            Val::Text(ev.kind.to_string()),
-            Val::Text(ev.rule.as_str().into()),
-            Val::Text(w.level.as_str().into()),
-            Val::Text(w.max_level.as_str().into()),
-            Val::Lit("'RAISED'"),
-            Val::Lit("0"),
-            Val::Lit("NULL"),
-            Val::Int(now_ms),
-            Val::Lit("NULL"),
-            Val::Lit("NULL"),
-            Val::Lit("NULL"),
-            Val::Lit("0"),
-            Val::OptInt(w.ack_due_ms),
-            Val::Int(now_ms),
-        ]);
-    }
-
-    /// The newest state of a warning the batch changed (written after the
-    /// batch's new warnings).
-    pub fn warning_update(&mut self, w: &crate::intake::memo::Open, now_ms: i64) {
+    pub fn warning(&mut self, r: &crate::warnings::Record, now_ms: i64) {
+        if r.new {
+            self.warnings.rows.push(vec![
+                Val::Text(r.id.clone()),
+                Val::Text(r.alarm_key.clone()),
+                Val::OptText(r.venue_id.clone()),
+                Val::OptText(r.region_id.clone()),
+                Val::Text(r.site.clone()),
+                Val::Text(r.device.clone()),
+                Val::Text(r.kind.clone()),
+                Val::Text(r.rule.clone()),
+                Val::Text(r.w.level.as_str().into()),
+                Val::Text(r.w.max_level.as_str().into()),
+                Val::Text(r.w.phase.as_str().into()),
+                Val::Int(i64::from(r.w.cleared)),
+                Val::OptInt(r.false_alarm),
+                Val::Int(r.raised_ms),
+                Val::OptInt(r.acked_ms),
+                Val::OptText(r.acked_by.clone()),
+                Val::OptInt(r.resolved_ms),
+                Val::Int(r.ladder.step),
+                Val::OptInt(r.ladder.due_ms),
+                Val::Int(now_ms),
+                Val::Float(r.value),
+                Val::Float(r.threshold),
+                Val::OptText(r.acked_via.clone()),
+            ]);
+            return;
+        }
         self.warning_updates.push(vec![
-            Val::Text(w.level.as_str().into()),
-            Val::Text(w.max_level.as_str().into()),
-            Val::Int(i64::from(w.clearable)),
-            Val::OptInt(w.ack_due_ms),
+            Val::Text(r.w.phase.as_str().into()),
+            Val::Text(r.w.level.as_str().into()),
+            Val::Text(r.w.max_level.as_str().into()),
+            Val::Int(i64::from(r.w.cleared)),
+            Val::Int(r.ladder.step),
+            Val::OptInt(r.ladder.due_ms),
+            Val::Float(r.value),
+            Val::Float(r.threshold),
+            Val::OptInt(r.acked_ms),
+            Val::OptText(r.acked_by.clone()),
+            Val::OptText(r.acked_via.clone()),
+            Val::OptInt(r.false_alarm),
+            Val::OptInt(r.resolved_ms),
             Val::Int(now_ms),
-            Val::Text(w.id.clone()),
+            Val::Text(r.id.clone()),
         ]);
     }
 
@@ -252,33 +310,19 @@ impl Deferred {
         ]);
     }
 
-    /// A QUEUED delivery row, as [`crate::notify::queue`] writes it
-    /// (`dedupe` already carries the channel).
-    #[allow(clippy::too_many_arguments)]
-    pub fn delivery(
-        &mut self,
-        now_ms: i64,
-        dedupe: String,
-        subject: &str,
-        subject_id: &str,
-        person: &str,
-        channel: &str,
-        target: String,
-        purpose: &str,
-        title: &str,
-        body: &str,
-    ) {
+    /// A QUEUED delivery row.
+    pub fn delivery(&mut self, now_ms: i64, d: crate::notify::Draft) {
         self.deliveries.rows.push(vec![
             Val::Text(db::seq_id(now_ms)),
-            Val::Text(dedupe),
-            Val::Text(subject.into()),
-            Val::Text(subject_id.into()),
-            Val::Text(person.into()),
-            Val::Text(channel.into()),
-            Val::Text(target),
-            Val::Text(purpose.into()),
-            Val::Text(title.into()),
-            Val::Text(body.into()),
+            Val::Text(d.dedupe),
+            Val::Text(d.subject.into()),
+            Val::Text(d.subject_id),
+            Val::Text(d.person),
+            Val::Text(d.channel.as_str().into()),
+            Val::Text(d.target),
+            Val::Text(d.purpose),
+            Val::Text(d.title),
+            Val::Text(d.body),
             Val::Lit("'QUEUED'"),
             Val::Lit("0"),
             Val::Int(now_ms),
@@ -286,6 +330,42 @@ impl Deferred {
             Val::Lit("NULL"),
             Val::Lit("NULL"),
             Val::Int(now_ms),
+            Val::Lit("NULL"),
+            Val::Int(d.priority.value()),
+            Val::OptInt(d.step),
+            Val::OptText(d.params.map(|p| p.to_string())),
+            Val::Text(crate::notify::out_id()),
+            Val::Text(d.template),
+        ]);
+    }
+
+    /// A notice given about a warning (its ladder's history).
+    pub fn warning_call(
+        &mut self,
+        warning: &str,
+        n: &crate::warnings::ladder::Notice,
+        now_ms: i64,
+    ) {
+        self.calls.rows.push(vec![
+            Val::Text(db::seq_id(now_ms)),
+            Val::Text(warning.into()),
+            Val::Text(n.person.clone()),
+            Val::Text(n.purpose.as_str().into()),
+            Val::Int(n.step),
+            Val::Int(now_ms),
+        ]);
+    }
+
+    /// An acknowledgement grant.
+    pub fn grant(&mut self, g: &crate::ack::Grant) {
+        self.grants.rows.push(vec![
+            Val::Text(g.id.clone()),
+            Val::Text(g.warning_id.clone()),
+            Val::Text(g.person_id.clone()),
+            Val::Text(g.code.clone()),
+            Val::Int(g.issued_ms),
+            Val::Int(g.expires_ms),
+            Val::Lit("NULL"),
             Val::Lit("NULL"),
         ]);
     }
@@ -297,16 +377,23 @@ impl Deferred {
     pub async fn flush(&mut self, c: &mut AnyConnection) -> Result<()> {
         let sqlite = c.backend_name().eq_ignore_ascii_case("sqlite");
         let mut n = 0;
-        let mut all = self.warnings.statements(&mut n, sqlite);
+        let mut all = Vec::new();
         for vals in std::mem::take(&mut self.warning_updates) {
             if !sqlite {
                 n = 0;
             }
-            let sql = crate::intake::memo::update_sql(sqlite, n);
+            let sql = update_sql(sqlite, n);
             n += vals.len();
             all.push((sql, vals));
         }
-        for t in [&mut self.audit, &mut self.events, &mut self.deliveries] {
+        all.extend(self.warnings.statements(&mut n, sqlite));
+        for t in [
+            &mut self.audit,
+            &mut self.events,
+            &mut self.deliveries,
+            &mut self.calls,
+            &mut self.grants,
+        ] {
             all.extend(t.statements(&mut n, sqlite));
         }
         if all.is_empty() {

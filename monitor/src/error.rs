@@ -44,6 +44,10 @@ pub enum Error {
     /// lost); the reason says what is missing.
     #[error("{0}")]
     Conflict(String),
+    /// Expired: it worked once, it no longer does (an acknowledgement
+    /// link past its time, → 410).
+    #[error("{0}")]
+    Gone(String),
     /// An alarm event id already stored for a different event of the same
     /// site (→ 409; see [`crate::intake`]).
     #[error("{0}")]
@@ -117,6 +121,7 @@ impl Error {
                 "conflict",
                 "Not allowed in the current state",
             ),
+            Self::Gone(_) => (StatusCode::GONE, "gone", "No longer valid"),
             Self::EventReused(_) => (
                 StatusCode::CONFLICT,
                 "event-id-reused",
@@ -161,6 +166,7 @@ impl IntoResponse for Error {
                 "too-many" => "urn:anquan:problem:too-many",
                 "conflict" => "urn:anquan:problem:conflict",
                 "event-id-reused" => "urn:anquan:problem:event-id-reused",
+                "gone" => "urn:anquan:problem:gone",
                 _ => "urn:anquan:problem:unavailable",
             },
             title,

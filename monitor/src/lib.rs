@@ -1,32 +1,43 @@
 //! anquan-monitor: the "六个自动" supervision service.
 //!
-//! An alarm from the gateway becomes a warning ([`intake`]), the people on
-//! duty are called in order until one acknowledges ([`notify`],
-//! [`scheduler`]), a confirmed warning becomes a disposal task, hazards go
+//! An alarm from the gateway becomes a warning ([`intake`]); the warning's
+//! state machine and call ladder ([`warnings`]) decide who is called, who
+//! is informed and who hears of the outcome, by the level's policy
+//! ([`policy`]) over the venue's people and the rota ([`directory`],
+//! [`rota`]), in words from one catalogue ([`messages`]), through one queue
+//! and its channels ([`notify`]); people acknowledge from the message
+//! ([`ack`]). A confirmed warning becomes a disposal task, hazards go
 //! through their gated lifecycle, dated items walk the reminder ladder
 //! ([`work`]) and everything ends up in reports ([`reports`]). Every state
 //! change is an append-only audit row. Storage is SQLite (embedded default)
 //! or PostgreSQL, through the same SQL ([`db`]); time comes from a
 //! [`clock::Clock`], so tests never sleep.
 
+pub mod ack;
 pub mod api;
+pub mod callbacks;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod deferred;
+pub mod directory;
 pub mod error;
+pub mod events;
 pub mod evidence;
 pub mod export;
 pub mod gatekeeper;
 pub mod intake;
+pub mod messages;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod photo;
+pub mod policy;
 pub mod public;
 pub mod registry;
 pub mod report_mail;
 pub mod reports;
+pub mod rota;
 pub mod rows;
 pub mod scheduler;
 pub use anquan_secret as secret;
@@ -59,8 +70,10 @@ pub struct App {
     pub instance: String,
     /// Alarm intake with group commit.
     pub intake: intake::Batcher,
-    /// Live changes for the web dashboard (SSE).
-    pub live: web::live::Live,
+    /// What changed (the web's live dashboard listens).
+    pub events: events::Bus,
+    /// The notification policies, compiled.
+    pub policies: Arc<policy::Policies>,
     /// Sign-in failures (rate limit).
     pub limiter: Arc<web::auth::Limiter>,
     /// Prometheus metrics of this replica (`GET /metrics`).
@@ -78,6 +91,11 @@ impl App {
     pub async fn new(cfg: Config, clock: Arc<dyn clock::Clock>) -> Result<Self> {
         let db = db::connect(&cfg.database.url, cfg.database.max_connections).await?;
         let notifier = Arc::new(notify::Notifier::new(&cfg.notify)?);
+        let people: std::collections::HashSet<&str> =
+            cfg.seed.people.iter().map(|p| p.id.as_str()).collect();
+        let venues: std::collections::HashSet<&str> =
+            cfg.seed.venues.iter().map(|v| v.id.as_str()).collect();
+        let policies = Arc::new(cfg.policy.compile(&people, &venues)?);
         {
             let mut tx = db.begin().await?;
             registry::seed(&mut tx, &cfg.seed).await?;
@@ -96,7 +114,8 @@ impl App {
             notifier,
             instance: db::new_id(),
             intake,
-            live: web::live::Live::new(),
+            events: events::Bus::new(),
+            policies,
             limiter: Arc::new(web::auth::Limiter::default()),
             metrics: Arc::new(metrics::Metrics::new()),
             gatekeeper,

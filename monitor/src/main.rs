@@ -106,7 +106,7 @@ async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "anquan-monitor listening");
     let s2 = stop.clone();
-    let live = app.live.clone();
+    let events = app.events.clone();
     axum::serve(
         listener,
         api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -115,7 +115,7 @@ async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
         shutdown_signal().await;
         // Open dashboards hold SSE streams: end them, or the graceful
         // shutdown would wait for every browser tab to close.
-        live.close();
+        events.close();
         s2.cancel();
     })
     .await?;

@@ -43,6 +43,19 @@ pub struct Metrics {
     pub notifications_sent: IntCounterVec,
     /// Failed delivery attempts, by channel.
     pub notifications_failed: IntCounterVec,
+    /// Messages held back by a rate limit (ours or the provider's), by
+    /// channel.
+    pub notifications_throttled: IntCounterVec,
+    /// Messages waiting in the queue, by channel (from the database).
+    pub notifications_queued: IntGaugeVec,
+    /// Notices that could not be queued for a person, by reason
+    /// (`not_registered`, `no_channel`).
+    pub notices_unreachable: IntCounterVec,
+    /// Acknowledgements, by how (api, web, link, sms, voice).
+    pub acks: IntCounterVec,
+    /// Acknowledgements from a message refused, by reason (forged,
+    /// expired, used, unknown_code, ambiguous, unknown_sender).
+    pub ack_refused: IntCounterVec,
     /// Reminder ladder steps fired, by rung.
     pub reminders_fired: IntCounterVec,
     /// Open hazards by severity (general, major, unjudged).
@@ -73,7 +86,9 @@ const P: &str = "anquan_monitor_";
 /// first event: dashboards and alert rules see a value, not "no data".
 pub const LEVELS: [&str; 4] = ["red", "orange", "yellow", "blue"];
 /// Delivery channels.
-pub const CHANNELS: [&str; 2] = ["webhook", "email"];
+pub const CHANNELS: [&str; 7] = [
+    "sms", "voice", "wecom", "dingtalk", "feishu", "webhook", "email",
+];
 /// Reminder rungs (`work::Step::name`).
 pub const RUNGS: [&str; 5] = ["before", "due", "overdue", "node", "listing"];
 /// Warning states.
@@ -215,6 +230,41 @@ impl Metrics {
                 "Failed delivery attempts, by channel.",
                 "channel",
                 &CHANNELS,
+            ),
+            notifications_throttled: counter_vec(
+                &r,
+                "notifications_throttled_total",
+                "Messages held back by a rate limit (ours or the provider's), by channel.",
+                "channel",
+                &CHANNELS,
+            ),
+            notifications_queued: gauge_vec(
+                &r,
+                "notifications_queued",
+                "Messages waiting to be sent, by channel (from the database).",
+                "channel",
+                &CHANNELS,
+            ),
+            notices_unreachable: counter_vec(
+                &r,
+                "notices_unreachable_total",
+                "Notices that could not be queued for a person, by reason.",
+                "reason",
+                &["not_registered", "no_channel"],
+            ),
+            acks: counter_vec(
+                &r,
+                "acks_total",
+                "Warnings acknowledged, by how.",
+                "via",
+                &crate::warnings::VIAS,
+            ),
+            ack_refused: counter_vec(
+                &r,
+                "ack_refused_total",
+                "Acknowledgements from a message refused, by reason.",
+                "reason",
+                &crate::ack::REFUSALS,
             ),
             reminders_fired: counter_vec(
                 &r,
@@ -361,6 +411,20 @@ async fn refresh(app: &App) -> Result<()> {
     .await?
     .try_get("n")?;
     m.tasks_overdue.set(n);
+    for c in CHANNELS {
+        m.notifications_queued.with_label_values(&[c]).set(0);
+    }
+    for r in sqlx::query(
+        "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state = 'QUEUED' GROUP BY channel",
+    )
+    .fetch_all(&app.db)
+    .await?
+    {
+        let c: String = r.try_get("channel")?;
+        m.notifications_queued
+            .with_label_values(&[&c])
+            .set(r.try_get("n")?);
+    }
     Ok(())
 }
 
@@ -433,7 +497,7 @@ mod tests {
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 17 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 17);
+        // 22 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 22);
     }
 }

@@ -39,6 +39,10 @@ use crate::error::Problem;
         crate::api::ack,
         crate::api::confirm,
         crate::api::resolve,
+        crate::api::warning_ladder,
+        crate::api::callback,
+        crate::web::ack::page_handler,
+        crate::web::ack::confirm,
         crate::api::venue_status,
         crate::api::key_risk_list,
         crate::api::key_risk_decide,
@@ -84,7 +88,7 @@ use crate::error::Problem;
         (name = "ops", description = "Health, metrics and this document"),
         (name = "intake", description = "Alarm events from the gateways"),
         (name = "warnings", description = "Warnings, venue state, 重点风控"),
-        (name = "registry", description = "Regions, venues, devices, people, duty"),
+        (name = "registry", description = "Regions, grids, venues, devices, people, their venues, the rota, overrides, holidays"),
         (name = "tasks", description = "Tasks and their evidence"),
         (name = "hazards", description = "Hazards, their evidence, 挂牌督办, sanctions"),
         (name = "reports", description = "Reports, snapshots, accidents"),
@@ -460,6 +464,41 @@ pub enum SessionErrors {
     Unavailable(Problem),
 }
 
+/// Errors of an acknowledgement link (a browser asking for text/html gets
+/// an HTML page in its language).
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code)]
+pub enum AckLinkErrors {
+    /// Forged.
+    #[response(
+        status = 403,
+        description = "Forged: no such link, or its signature does not match (counted, audited)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    /// Used.
+    #[response(
+        status = 409,
+        description = "Used before: a link works once (counted, audited)",
+        content_type = "application/problem+json"
+    )]
+    Used(Problem),
+    /// Expired.
+    #[response(
+        status = 410,
+        description = "Expired (counted, audited); the SMS reply code or the web still work",
+        content_type = "application/problem+json"
+    )]
+    Gone(Problem),
+    /// Storage unavailable.
+    #[response(
+        status = 503,
+        description = "Storage unavailable; retry later",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
 /// Errors of an endpoint that only fails when the storage does.
 #[derive(Debug, IntoResponses)]
 #[allow(dead_code)]
@@ -565,7 +604,7 @@ pub enum AlarmState {
 
 /// A registry table.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 #[allow(dead_code)]
 pub enum RegistryTable {
     /// [`crate::registry::Region`].
@@ -578,6 +617,16 @@ pub enum RegistryTable {
     People,
     /// [`crate::registry::Duty`].
     Duty,
+    /// [`crate::registry::Grid`].
+    Grids,
+    /// [`crate::registry::VenuePerson`].
+    VenuePeople,
+    /// Grid officers (read only; written with their grid).
+    GridPeople,
+    /// [`crate::registry::DutyOverride`].
+    DutyOverrides,
+    /// [`crate::registry::Holiday`].
+    Holidays,
 }
 
 /// A registry row: the type is the table's.
@@ -595,6 +644,14 @@ pub enum RegistryRow {
     Person(crate::registry::Person),
     /// `duty`.
     Duty(crate::registry::Duty),
+    /// `grids`.
+    Grid(crate::registry::Grid),
+    /// `venue-people`.
+    VenuePerson(crate::registry::VenuePerson),
+    /// `duty-overrides`.
+    Override(crate::registry::DutyOverride),
+    /// `holidays`.
+    Holiday(crate::registry::Holiday),
 }
 
 /// A report period.
@@ -1022,7 +1079,10 @@ mod tests {
         assert_eq!(values("Period"), crate::reports::PERIODS);
         assert_eq!(
             values("RegistryTable"),
-            ["regions", "venues", "devices", "people", "duty"]
+            crate::registry::TABLES
+                .iter()
+                .map(|t| t.0)
+                .collect::<Vec<_>>()
         );
         assert_eq!(
             values("ReportFormat"),

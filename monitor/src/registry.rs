@@ -1,14 +1,16 @@
-//! The registry: regions (city → county → town), venues, devices bound to
-//! venues, people with roles and the on-duty roster. Routing of a warning:
-//! for each role of the level's `[[routing]]` chain, the people on duty in
-//! that role in the venue's region, then its county, then its city (nearest
-//! first, by roster rank) — one ordered call list.
+//! The registry: regions (city → county → town), grid cells (网格) with
+//! their officers, venues (each in a region and a grid), devices bound to
+//! venues, people (with their phone, channels and language), who is the
+//! principal and the safety officer of each venue, the duty rota (always
+//! on, absolute windows or recurring shifts, with a 带班领导 role), dated
+//! overrides of the rota and public holidays. Who is called for a warning
+//! is the notification policy's business ([`crate::policy`],
+//! [`crate::directory`]); this module stores and checks the rows.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::config::{ConfigError, check_role};
-use crate::db::opt_str;
 use crate::error::{Error, Result};
 
 /// A region.
@@ -75,6 +77,9 @@ pub struct Venue {
     /// The gateway's site id, when it differs from `id`.
     #[serde(default)]
     pub site: Option<String>,
+    /// The grid cell (网格) it is in.
+    #[serde(default)]
+    pub grid_id: Option<String>,
 }
 
 impl Venue {
@@ -119,6 +124,12 @@ pub struct Device {
     pub venue_id: String,
     /// `gas`, `electrical`, `water_pressure`, `crane`.
     pub kind: String,
+    /// Its name in messages (e.g. `燃气探测器1`); the id when none.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where it is (e.g. `游客中心厨房`).
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// A person.
@@ -139,13 +150,76 @@ pub struct Person {
     /// Webhook URL (IM/SMS gateway profile) for notices.
     #[serde(default)]
     pub webhook: Option<String>,
+    /// Mobile number (SMS, voice calls, the robots' mentions):
+    /// `13800000001` or `+8613800000001`.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The language of their messages: `zh` or `en` (none: `notify.lang`).
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// Their channels in their order of preference, comma-separated:
+    /// `sms`, `voice`, `wecom:<robot>`, `dingtalk:<robot>`,
+    /// `feishu:<robot>`, `webhook`, `email`. None: SMS and voice if they
+    /// have a phone, then the webhook, then e-mail.
+    #[serde(default)]
+    pub channels: Option<String>,
+}
+
+/// A mainland mobile number (11 digits from 1) or an E.164 number.
+pub fn valid_phone(p: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    match p.strip_prefix('+') {
+        Some(rest) => digits(rest) && (8..=15).contains(&rest.len()),
+        None => digits(p) && p.len() == 11 && p.starts_with('1'),
+    }
 }
 
 impl Person {
+    /// The kinds and robot names of `channels`.
+    pub fn channel_list(&self) -> Vec<(crate::policy::ChannelKind, Option<String>)> {
+        self.channels
+            .as_deref()
+            .and_then(|c| crate::directory::parse_channels(c).ok())
+            .unwrap_or_default()
+    }
+
     /// Checks the values.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        use crate::policy::ChannelKind;
         check_id(&format!("{key}.id"), &self.id)?;
         check_role(&format!("{key}.role"), &self.role)?;
+        if let Some(p) = &self.phone {
+            if !valid_phone(p) {
+                return Err(ConfigError::new(
+                    format!("{key}.phone"),
+                    "a mobile number: 11 digits (13800000001) or +<country><number>",
+                ));
+            }
+        }
+        if let Some(l) = &self.lang {
+            if crate::messages::Lang::parse(l).is_none() {
+                return Err(ConfigError::new(format!("{key}.lang"), "zh or en"));
+            }
+        }
+        let listed = match &self.channels {
+            Some(c) => crate::directory::parse_channels(c)
+                .map_err(|e| ConfigError::new(format!("{key}.channels"), e))?,
+            None => Vec::new(),
+        };
+        for (k, _) in &listed {
+            let missing = match k {
+                ChannelKind::Sms | ChannelKind::Voice if self.phone.is_none() => Some("phone"),
+                ChannelKind::Email if self.email.is_none() => Some("email"),
+                ChannelKind::Webhook if self.webhook.is_none() => Some("webhook"),
+                _ => None,
+            };
+            if let Some(m) = missing {
+                return Err(ConfigError::new(
+                    format!("{key}.{m}"),
+                    format!("channels names {} but the person has no {m}", k.as_str()),
+                ));
+            }
+        }
         if let Some(e) = &self.email {
             if e.parse::<lettre::message::Mailbox>().is_err() {
                 return Err(ConfigError::new(
@@ -162,10 +236,14 @@ impl Person {
                 ));
             }
         }
-        if self.email.is_none() && self.webhook.is_none() {
+        if self.email.is_none()
+            && self.webhook.is_none()
+            && self.phone.is_none()
+            && !listed.iter().any(|(k, _)| k.is_robot())
+        {
             return Err(ConfigError::new(
-                format!("{key}.email"),
-                "give an e-mail address or a webhook, or the person cannot be notified",
+                format!("{key}.phone"),
+                "give a phone, a robot channel, an e-mail address or a webhook, or the person cannot be notified",
             ));
         }
         Ok(())
@@ -192,6 +270,198 @@ pub struct Duty {
     /// Shift end (Unix ms); none = always.
     #[serde(default)]
     pub until_ms: Option<i64>,
+    /// A recurring shift: the weekdays it starts on, `1`–`7` (Monday = 1),
+    /// e.g. `"12345"`; none = every day.
+    #[serde(default)]
+    pub days: Option<String>,
+    /// A recurring shift's start, `HH:MM` Beijing time (with `end`); none =
+    /// the whole day.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Its end, `HH:MM`; not after `start` = overnight (to the next day).
+    #[serde(default)]
+    pub end: Option<String>,
+    /// On public holidays (`[[seed.holidays]]`): `work` (default), `skip`
+    /// or `only` (holiday duty).
+    #[serde(default)]
+    pub holidays: Option<String>,
+}
+
+impl Duty {
+    /// Checks the values.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        check_role(&format!("{key}.role"), &self.role)?;
+        if let Some(d) = &self.days {
+            if crate::rota::parse_days(d).is_none_or(|m| m == 0) {
+                return Err(ConfigError::new(
+                    format!("{key}.days"),
+                    "weekdays 1-7 (Monday = 1), e.g. \"12345\"",
+                ));
+            }
+        }
+        window(key, self.start.as_deref(), self.end.as_deref())?;
+        if let Some(h) = &self.holidays {
+            if crate::rota::Holidays::parse(h).is_none() {
+                return Err(ConfigError::new(
+                    format!("{key}.holidays"),
+                    "work, skip or only",
+                ));
+            }
+        }
+        if let (Some(f), Some(u)) = (self.from_ms, self.until_ms) {
+            if u <= f {
+                return Err(ConfigError::new(
+                    format!("{key}.until_ms"),
+                    "must be after from_ms",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A shift window: both `start` and `end` (`HH:MM`, different) or neither.
+fn window(
+    key: &str,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<Option<(i64, i64)>, ConfigError> {
+    match (start, end) {
+        (None, None) => Ok(None),
+        (Some(s), Some(e)) => {
+            let s = crate::rota::parse_hhmm(s)
+                .ok_or_else(|| ConfigError::new(format!("{key}.start"), "HH:MM, 00:00 to 24:00"))?;
+            let e = crate::rota::parse_hhmm(e)
+                .ok_or_else(|| ConfigError::new(format!("{key}.end"), "HH:MM, 00:00 to 24:00"))?;
+            if s == e {
+                return Err(ConfigError::new(
+                    format!("{key}.end"),
+                    "must differ from start",
+                ));
+            }
+            Ok(Some((s, e)))
+        }
+        (Some(_), None) => Err(ConfigError::new(
+            format!("{key}.end"),
+            "give end with start",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            format!("{key}.start"),
+            "give start with end",
+        )),
+    }
+}
+
+/// A grid cell (网格) and its officers (网格员), first called first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The region it lies in.
+    pub region_id: String,
+    /// Its officers (person ids), in order.
+    #[serde(default)]
+    pub officers: Vec<String>,
+}
+
+impl Grid {
+    /// Checks the values.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        check_id(&format!("{key}.id"), &self.id)?;
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// A person's role at a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VenuePerson {
+    /// The venue.
+    pub venue_id: String,
+    /// The person.
+    pub person_id: String,
+    /// `principal` (主要负责人) or `safety_officer` (安全员).
+    pub role: String,
+    /// Order among the venue's people in that role (lower first).
+    #[serde(default)]
+    pub rank: i64,
+}
+
+impl VenuePerson {
+    /// Checks the values.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !crate::policy::VENUE_ROLES.contains(&self.role.as_str()) {
+            return Err(ConfigError::new(
+                format!("{key}.role"),
+                format!("use one of {:?}", crate::policy::VENUE_ROLES),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A dated change of the rota (调班): on `date` (within `start`–`end`, or
+/// the whole day), these people are on duty in `role` for `region_id`
+/// instead of the pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DutyOverride {
+    /// `YYYY-MM-DD` (Beijing time).
+    pub date: String,
+    /// Region.
+    pub region_id: String,
+    /// Role.
+    pub role: String,
+    /// The person on duty.
+    pub person_id: String,
+    /// Order.
+    #[serde(default)]
+    pub rank: i64,
+    /// `HH:MM`, with `end`; none = the whole day.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// `HH:MM`; not after `start` = overnight.
+    #[serde(default)]
+    pub end: Option<String>,
+}
+
+impl DutyOverride {
+    /// Checks the values.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        check_role(&format!("{key}.role"), &self.role)?;
+        check_date(&format!("{key}.date"), &self.date)?;
+        window(key, self.start.as_deref(), self.end.as_deref())?;
+        Ok(())
+    }
+}
+
+/// A public holiday (法定节假日).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Holiday {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Its name (`国庆节`).
+    pub name: String,
+}
+
+impl Holiday {
+    /// Checks the values.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        check_date(&format!("{key}.date"), &self.date)
+    }
+}
+
+fn check_date(key: &str, d: &str) -> Result<(), ConfigError> {
+    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+        .map(|_| ())
+        .map_err(|_| ConfigError::new(key, "a date YYYY-MM-DD"))
 }
 
 fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
@@ -230,6 +500,9 @@ pub async fn put_region(c: &mut AnyConnection, r: &Region) -> Result<()> {
 pub async fn put_venue(c: &mut AnyConnection, v: &Venue) -> Result<()> {
     v.validate("venue").map_err(invalid)?;
     exists(c, "regions", &v.region_id, "region").await?;
+    if let Some(g) = &v.grid_id {
+        exists(c, "grids", g, "grid").await?;
+    }
     let key_risk: i64 = sqlx::query("SELECT key_risk FROM venues WHERE id = $1")
         .bind(&v.id)
         .fetch_optional(&mut *c)
@@ -242,8 +515,8 @@ pub async fn put_venue(c: &mut AnyConnection, v: &Venue) -> Result<()> {
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO venues (id, name, sector, address, lat, lon, region_id, site, key_risk) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO venues (id, name, sector, address, lat, lon, region_id, site, key_risk, grid_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&v.id)
     .bind(&v.name)
@@ -254,6 +527,7 @@ pub async fn put_venue(c: &mut AnyConnection, v: &Venue) -> Result<()> {
     .bind(&v.region_id)
     .bind(v.site_id().to_string())
     .bind(key_risk)
+    .bind(v.grid_id.clone())
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -273,12 +547,16 @@ pub async fn put_device(c: &mut AnyConnection, d: &Device) -> Result<()> {
         .bind(&d.id)
         .execute(&mut *c)
         .await?;
-    sqlx::query("INSERT INTO devices (id, venue_id, kind) VALUES ($1, $2, $3)")
-        .bind(&d.id)
-        .bind(&d.venue_id)
-        .bind(&d.kind)
-        .execute(&mut *c)
-        .await?;
+    sqlx::query(
+        "INSERT INTO devices (id, venue_id, kind, name, location) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&d.id)
+    .bind(&d.venue_id)
+    .bind(&d.kind)
+    .bind(d.name.clone())
+    .bind(d.location.clone())
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }
 
@@ -291,7 +569,8 @@ pub async fn put_person(c: &mut AnyConnection, p: &Person) -> Result<()> {
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO people (id, name, role, region_id, email, webhook) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO people (id, name, role, region_id, email, webhook, phone, lang, channels) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&p.id)
     .bind(&p.name)
@@ -299,24 +578,42 @@ pub async fn put_person(c: &mut AnyConnection, p: &Person) -> Result<()> {
     .bind(&p.region_id)
     .bind(p.email.clone())
     .bind(p.webhook.clone())
+    .bind(p.phone.clone())
+    .bind(p.lang.clone())
+    .bind(p.channels.clone())
     .execute(&mut *c)
     .await?;
     Ok(())
 }
 
-/// Adds a roster entry (an identical entry is kept once).
+/// Adds a rota entry (an entry with the same person, role, region, rank
+/// and shift replaces it). Returns its id.
 pub async fn put_duty(c: &mut AnyConnection, d: &Duty) -> Result<String> {
-    check_role("duty.role", &d.role).map_err(invalid)?;
+    d.validate("duty").map_err(invalid)?;
     exists(c, "people", &d.person_id, "person").await?;
     exists(c, "regions", &d.region_id, "region").await?;
-    let id = format!("{}:{}:{}:{}", d.person_id, d.role, d.region_id, d.rank);
+    let win = window("duty", d.start.as_deref(), d.end.as_deref()).map_err(invalid)?;
+    let days = d
+        .days
+        .as_deref()
+        .and_then(crate::rota::parse_days)
+        .map(crate::rota::days_text);
+    let mut id = format!("{}:{}:{}:{}", d.person_id, d.role, d.region_id, d.rank);
+    if days.is_some() || win.is_some() {
+        id.push_str(&format!(
+            ":{}:{}",
+            days.clone().unwrap_or_default(),
+            win.map(|(a, b)| format!("{}-{}", crate::rota::hhmm(a), crate::rota::hhmm(b)))
+                .unwrap_or_default()
+        ));
+    }
     sqlx::query("DELETE FROM duty WHERE id = $1")
         .bind(&id)
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO duty (id, person_id, role, region_id, rank, from_ms, until_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO duty (id, person_id, role, region_id, rank, from_ms, until_ms, days, start_min, end_min, holidays) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(&d.person_id)
@@ -325,9 +622,121 @@ pub async fn put_duty(c: &mut AnyConnection, d: &Duty) -> Result<String> {
     .bind(d.rank)
     .bind(d.from_ms)
     .bind(d.until_ms)
+    .bind(days)
+    .bind(win.map(|w| w.0))
+    .bind(win.map(|w| w.1))
+    .bind(d.holidays.clone())
     .execute(&mut *c)
     .await?;
     Ok(id)
+}
+
+/// Inserts or replaces a grid and its officers.
+pub async fn put_grid(c: &mut AnyConnection, g: &Grid) -> Result<()> {
+    g.validate("grid").map_err(invalid)?;
+    exists(c, "regions", &g.region_id, "region").await?;
+    for o in &g.officers {
+        exists(c, "people", o, "person").await?;
+    }
+    for sql in [
+        "DELETE FROM grids WHERE id = $1",
+        "DELETE FROM grid_people WHERE grid_id = $1",
+    ] {
+        sqlx::query(sql).bind(&g.id).execute(&mut *c).await?;
+    }
+    sqlx::query("INSERT INTO grids (id, name, region_id) VALUES ($1, $2, $3)")
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(&g.region_id)
+        .execute(&mut *c)
+        .await?;
+    for (rank, o) in g.officers.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO grid_people (grid_id, person_id, rank) VALUES ($1, $2, $3) \
+             ON CONFLICT (grid_id, person_id) DO NOTHING",
+        )
+        .bind(&g.id)
+        .bind(o)
+        .bind(rank as i64)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Links a person to a venue in a role. Returns the link's id
+/// (`venue/person/role`).
+pub async fn put_venue_person(c: &mut AnyConnection, l: &VenuePerson) -> Result<String> {
+    l.validate("venue_person").map_err(invalid)?;
+    exists(c, "venues", &l.venue_id, "venue").await?;
+    exists(c, "people", &l.person_id, "person").await?;
+    let id = format!("{}/{}/{}", l.venue_id, l.person_id, l.role);
+    sqlx::query("DELETE FROM venue_people WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO venue_people (id, venue_id, person_id, role, rank) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(&l.venue_id)
+    .bind(&l.person_id)
+    .bind(&l.role)
+    .bind(l.rank)
+    .execute(&mut *c)
+    .await?;
+    Ok(id)
+}
+
+/// Adds a dated override of the rota. Returns its id.
+pub async fn put_duty_override(c: &mut AnyConnection, o: &DutyOverride) -> Result<String> {
+    o.validate("duty_override").map_err(invalid)?;
+    exists(c, "people", &o.person_id, "person").await?;
+    exists(c, "regions", &o.region_id, "region").await?;
+    let win = window("duty_override", o.start.as_deref(), o.end.as_deref()).map_err(invalid)?;
+    let id = format!(
+        "{}:{}:{}:{}:{}",
+        o.date,
+        o.region_id,
+        o.role,
+        o.person_id,
+        win.map(|(a, b)| format!("{}-{}", crate::rota::hhmm(a), crate::rota::hhmm(b)))
+            .unwrap_or_default()
+    );
+    sqlx::query("DELETE FROM duty_overrides WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO duty_overrides (id, day, region_id, role, person_id, rank, start_min, end_min) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&o.date)
+    .bind(&o.region_id)
+    .bind(&o.role)
+    .bind(&o.person_id)
+    .bind(o.rank)
+    .bind(win.map(|w| w.0))
+    .bind(win.map(|w| w.1))
+    .execute(&mut *c)
+    .await?;
+    Ok(id)
+}
+
+/// Inserts or replaces a holiday.
+pub async fn put_holiday(c: &mut AnyConnection, h: &Holiday) -> Result<()> {
+    h.validate("holiday").map_err(invalid)?;
+    sqlx::query("DELETE FROM holidays WHERE day = $1")
+        .bind(&h.date)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO holidays (day, name) VALUES ($1, $2)")
+        .bind(&h.date)
+        .bind(&h.name)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 async fn exists(c: &mut AnyConnection, table: &str, id: &str, what: &'static str) -> Result<()> {
@@ -345,6 +754,18 @@ pub async fn seed(c: &mut AnyConnection, s: &crate::config::Seed) -> Result<()> 
     for r in &s.regions {
         put_region(c, r).await?;
     }
+    // Grids before venues (a venue names its grid), their officers after
+    // the people.
+    for g in &s.grids {
+        put_grid(
+            c,
+            &Grid {
+                officers: Vec::new(),
+                ..g.clone()
+            },
+        )
+        .await?;
+    }
     for v in &s.venues {
         put_venue(c, v).await?;
     }
@@ -354,197 +775,36 @@ pub async fn seed(c: &mut AnyConnection, s: &crate::config::Seed) -> Result<()> 
     for p in &s.people {
         put_person(c, p).await?;
     }
+    for g in &s.grids {
+        put_grid(c, g).await?;
+    }
+    for l in &s.venue_people {
+        put_venue_person(c, l).await?;
+    }
     for d in &s.duty {
         put_duty(c, d).await?;
+    }
+    for o in &s.duty_overrides {
+        put_duty_override(c, o).await?;
+    }
+    for h in &s.holidays {
+        put_holiday(c, h).await?;
     }
     Ok(())
 }
 
-/// `region` and its ancestors, nearest first.
-pub async fn region_chain(c: &mut AnyConnection, region: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut cur = Some(region.to_string());
-    while let Some(id) = cur {
-        if out.contains(&id) || out.len() > 8 {
-            break;
-        }
-        let row = sqlx::query("SELECT parent_id FROM regions WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *c)
-            .await?;
-        out.push(id);
-        cur = match row {
-            Some(r) => opt_str(&r, "parent_id")?,
-            None => None,
-        };
-    }
-    Ok(out)
-}
-
-/// The region of `tier` (`county`, `city`) enclosing `region`, if any.
-pub async fn ancestor_of_tier(
-    c: &mut AnyConnection,
-    region: &str,
-    tier: &str,
-) -> Result<Option<String>> {
-    for id in region_chain(c, region).await? {
-        let t: Option<String> = sqlx::query("SELECT tier FROM regions WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *c)
-            .await?
-            .map(|r| r.try_get::<String, _>("tier"))
-            .transpose()?;
-        if t.as_deref() == Some(tier) {
-            return Ok(Some(id));
-        }
-    }
-    Ok(None)
-}
-
-/// A person on a call list, with the channels of their `people` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnCall {
-    /// The person.
-    pub id: String,
-    /// Whether a `people` row exists (a roster may name someone deleted).
-    pub registered: bool,
-    /// E-mail address.
-    pub email: Option<String>,
-    /// Webhook URL.
-    pub webhook: Option<String>,
-}
-
-/// The people on duty at `now_ms` in `role` for `region` or its ancestors,
-/// nearest region first, then by rank; each person once.
+/// The people on duty now in `role` for `region` (the nearest region up
+/// from it that has someone): tasks and reminders.
 pub async fn on_duty(
     c: &mut AnyConnection,
     region: Option<&str>,
     role: &str,
     now_ms: i64,
 ) -> Result<Vec<String>> {
-    Ok(on_duty_channels(c, region, role, now_ms)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect())
-}
-
-/// [`on_duty`] with each person's channels, in the same query (intake
-/// needs them for the call it queues).
-pub async fn on_duty_channels(
-    c: &mut AnyConnection,
-    region: Option<&str>,
-    role: &str,
-    now_ms: i64,
-) -> Result<Vec<OnCall>> {
-    // One query (intake runs this per alarm): the region and its ancestors
-    // (at most 9 levels, as `region_chain`), nearest first; an
-    // unregistered site gets the cities' rosters.
-    let rows = match region {
-        Some(r) => {
-            sqlx::query(
-                "WITH RECURSIVE chain (id, depth) AS ( \
-                   SELECT CAST($1 AS TEXT), CAST(0 AS BIGINT) \
-                   UNION ALL \
-                   SELECT r.parent_id, c.depth + 1 FROM chain c JOIN regions r ON r.id = c.id \
-                   WHERE r.parent_id IS NOT NULL AND c.depth < 8) \
-                 SELECT d.person_id AS person_id, p.id AS pid, p.email AS email, p.webhook AS webhook \
-                 FROM chain c JOIN duty d ON d.region_id = c.id LEFT JOIN people p ON p.id = d.person_id \
-                 WHERE d.role = $2 AND (d.from_ms IS NULL OR d.from_ms <= $3) \
-                 AND (d.until_ms IS NULL OR d.until_ms > $3) \
-                 ORDER BY c.depth, d.rank, d.person_id",
-            )
-            .bind(r)
-            .bind(role)
-            .bind(now_ms)
-            .fetch_all(&mut *c)
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "SELECT d.person_id AS person_id, p.id AS pid, p.email AS email, p.webhook AS webhook \
-                 FROM duty d JOIN regions r ON r.id = d.region_id LEFT JOIN people p ON p.id = d.person_id \
-                 WHERE r.parent_id IS NULL AND d.role = $1 \
-                 AND (d.from_ms IS NULL OR d.from_ms <= $2) AND (d.until_ms IS NULL OR d.until_ms > $2) \
-                 ORDER BY r.id, d.rank, d.person_id",
-            )
-            .bind(role)
-            .bind(now_ms)
-            .fetch_all(&mut *c)
-            .await?
-        }
-    };
-    let mut out: Vec<OnCall> = Vec::new();
-    for r in rows {
-        let id: String = r.try_get("person_id")?;
-        if out.iter().any(|o| o.id == id) {
-            continue;
-        }
-        out.push(OnCall {
-            id,
-            registered: opt_str(&r, "pid")?.is_some(),
-            email: opt_str(&r, "email")?,
-            webhook: opt_str(&r, "webhook")?,
-        });
-    }
-    Ok(out)
-}
-
-/// The first `n` (at least) of the call list for `roles` with their
-/// channels (see [`call_list_upto`]).
-pub async fn call_list_channels_upto(
-    c: &mut AnyConnection,
-    roles: &[String],
-    region: Option<&str>,
-    now_ms: i64,
-    n: usize,
-) -> Result<Vec<OnCall>> {
-    let mut out: Vec<OnCall> = Vec::new();
-    for role in roles {
-        if out.len() >= n {
-            break;
-        }
-        for p in on_duty_channels(c, region, role, now_ms).await? {
-            if !out.iter().any(|o| o.id == p.id) {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The ordered call list for a warning at `level` in `region`.
-pub async fn call_list(
-    c: &mut AnyConnection,
-    roles: &[String],
-    region: Option<&str>,
-    now_ms: i64,
-) -> Result<Vec<String>> {
-    call_list_upto(c, roles, region, now_ms, usize::MAX).await
-}
-
-/// The first `n` (at least) of [`call_list`]: it stops looking once it has
-/// them. Intake needs only the first person (or the one at the warning's
-/// rank), and each role costs a walk up the region chain.
-pub async fn call_list_upto(
-    c: &mut AnyConnection,
-    roles: &[String],
-    region: Option<&str>,
-    now_ms: i64,
-    n: usize,
-) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for role in roles {
-        if out.len() >= n {
-            break;
-        }
-        for p in on_duty(c, region, role, now_ms).await? {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
+    let mut dir = crate::directory::Directory::new();
+    let regions: Vec<String> = region.map(str::to_string).into_iter().collect();
+    dir.load(c, &[], &[], &[], &regions, now_ms).await?;
+    Ok(dir.nearest_on_duty(region, role, now_ms))
 }
 
 /// Columns of the `regions` list.
@@ -558,46 +818,122 @@ pub const VENUE_COLS: &[&str] = &[
     "region_id",
     "site",
     "key_risk",
+    "grid_id",
 ];
 /// Columns of the `devices` list.
-pub const DEVICE_COLS: &[&str] = &["id", "venue_id", "kind"];
+pub const DEVICE_COLS: &[&str] = &["id", "venue_id", "kind", "name", "location"];
 /// Columns of the `people` list.
-pub const PERSON_COLS: &[&str] = &["id", "name", "role", "region_id", "email", "webhook"];
+pub const PERSON_COLS: &[&str] = &[
+    "id",
+    "name",
+    "role",
+    "region_id",
+    "email",
+    "webhook",
+    "phone",
+    "lang",
+    "channels",
+];
 /// Columns of the `duty` list (not the validity window).
-pub const DUTY_COLS: &[&str] = &["id", "person_id", "role", "region_id", "rank"];
+pub const DUTY_COLS: &[&str] = &[
+    "id",
+    "person_id",
+    "role",
+    "region_id",
+    "rank",
+    "days",
+    "start_min",
+    "end_min",
+    "holidays",
+];
+/// Columns of the `grids` list.
+pub const GRID_COLS: &[&str] = &["id", "name", "region_id"];
+/// Columns of the `venue-people` list.
+pub const VENUE_PERSON_COLS: &[&str] = &["id", "venue_id", "person_id", "role", "rank"];
+/// Columns of the `grid-people` list.
+pub const GRID_PERSON_COLS: &[&str] = &["grid_id", "person_id", "rank"];
+/// Columns of the `duty-overrides` list.
+pub const OVERRIDE_COLS: &[&str] = &[
+    "id",
+    "day",
+    "region_id",
+    "role",
+    "person_id",
+    "rank",
+    "start_min",
+    "end_min",
+];
+/// Columns of the `holidays` list.
+pub const HOLIDAY_COLS: &[&str] = &["day", "name"];
+
+/// The registry tables the API lists, writes and deletes from: the path
+/// name, the table, its columns, the order, the key column.
+pub const TABLES: &[(&str, &str, &[&str], &str, &str)] = &[
+    ("regions", "regions", REGION_COLS, "id", "id"),
+    ("venues", "venues", VENUE_COLS, "id", "id"),
+    ("devices", "devices", DEVICE_COLS, "id", "id"),
+    ("people", "people", PERSON_COLS, "id", "id"),
+    ("duty", "duty", DUTY_COLS, "region_id, role, rank, id", "id"),
+    ("grids", "grids", GRID_COLS, "id", "id"),
+    (
+        "venue-people",
+        "venue_people",
+        VENUE_PERSON_COLS,
+        "venue_id, role, rank, person_id",
+        "id",
+    ),
+    (
+        "grid-people",
+        "grid_people",
+        GRID_PERSON_COLS,
+        "grid_id, rank, person_id",
+        "grid_id",
+    ),
+    (
+        "duty-overrides",
+        "duty_overrides",
+        OVERRIDE_COLS,
+        "day, region_id, role, rank",
+        "id",
+    ),
+    ("holidays", "holidays", HOLIDAY_COLS, "day", "day"),
+];
+
+fn table(
+    what: &str,
+) -> Result<&'static (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+)> {
+    TABLES
+        .iter()
+        .find(|t| t.0 == what)
+        .ok_or_else(|| Error::NotFound {
+            what: "registry table",
+            id: what.into(),
+        })
+}
 
 /// A JSON list of every row of a registry table.
 pub async fn list(c: &mut AnyConnection, what: &str) -> Result<Vec<serde_json::Value>> {
-    let (table, cols, order): (&str, &[&str], &str) = match what {
-        "regions" => ("regions", REGION_COLS, "id"),
-        "venues" => ("venues", VENUE_COLS, "id"),
-        "devices" => ("devices", DEVICE_COLS, "id"),
-        "people" => ("people", PERSON_COLS, "id"),
-        "duty" => ("duty", DUTY_COLS, "region_id, role, rank"),
-        _ => {
-            return Err(Error::NotFound {
-                what: "registry table",
-                id: what.into(),
-            });
-        }
-    };
+    let (_, table, cols, order, _) = table(what)?;
     let sql = format!("SELECT {} FROM {table} ORDER BY {order}", cols.join(", "));
     let rows = sqlx::query(&sql).fetch_all(&mut *c).await?;
     rows.iter().map(|r| crate::db::row_json(r, cols)).collect()
 }
 
-/// Deletes a registry row.
+/// Deletes a registry row (a grid's officers go with it).
 pub async fn delete(c: &mut AnyConnection, what: &str, id: &str) -> Result<()> {
-    let table = match what {
-        "regions" | "venues" | "devices" | "people" | "duty" => what,
-        _ => {
-            return Err(Error::NotFound {
-                what: "registry table",
-                id: what.into(),
-            });
-        }
-    };
-    let n = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+    let (name, table, _, _, key) = table(what)?;
+    if *name == "grid-people" {
+        return Err(Error::Invalid(
+            "grid officers are written with their grid: PUT /api/v1/registry/grids".into(),
+        ));
+    }
+    let n = sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
         .bind(id)
         .execute(&mut *c)
         .await?
@@ -607,6 +943,12 @@ pub async fn delete(c: &mut AnyConnection, what: &str, id: &str) -> Result<()> {
             what: "row",
             id: id.into(),
         });
+    }
+    if *name == "grids" {
+        sqlx::query("DELETE FROM grid_people WHERE grid_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
     }
     Ok(())
 }

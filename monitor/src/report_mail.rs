@@ -21,6 +21,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::config::ReportAttach;
 use crate::error::Result;
+use crate::notify::channel::{Failure, Sent};
 use crate::{App, db};
 
 /// The `deliveries.subject` of report mails.
@@ -126,25 +127,30 @@ pub async fn send(
     purpose: &str,
     title: &str,
     text: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Sent, Failure> {
+    let permanent = |reason: String| Failure::Permanent { reason };
+    let retry = |reason: String| Failure::Retry {
+        reason,
+        after_ms: None,
+    };
     let attach = purpose
         .strip_prefix("report-")
         .and_then(ReportAttach::parse)
-        .ok_or_else(|| format!("unknown report attachment {purpose:?}"))?;
+        .ok_or_else(|| permanent(format!("unknown report attachment {purpose:?}")))?;
     let m = crate::snapshots::get(app, snapshot_id)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| retry(e.to_string()))?;
     let html = m.html();
     let (bytes, mime) = match attach {
         ReportAttach::Xlsx => (
-            crate::export::xlsx(&m).map_err(|e| e.to_string())?,
+            crate::export::xlsx(&m).map_err(|e| retry(e.to_string()))?,
             crate::export::XLSX_MIME,
         ),
         ReportAttach::Csv => (m.csv().into_bytes(), "text/csv; charset=utf-8"),
         ReportAttach::Pdf => (
             crate::export::pdf(&app.cfg.reports, &html)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| retry(e.to_string()))?,
             "application/pdf",
         ),
     };
@@ -166,8 +172,11 @@ pub async fn send(
         safe(&m.month),
         attach.name()
     );
-    app.notifier
-        .email_report(
+    let Some(email) = app.notifier.email() else {
+        return Err(permanent("e-mail is not configured ([notify.smtp])".into()));
+    };
+    email
+        .report(
             to,
             title,
             format!("{text}\n{}\nDelivery: {delivery_id}\n", m.csv()),
@@ -177,4 +186,5 @@ pub async fn send(
             bytes,
         )
         .await
+        .map(|()| Sent::default())
 }

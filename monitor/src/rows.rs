@@ -78,11 +78,23 @@ pub struct Warning {
     /// When it was resolved (Unix ms).
     #[schema(required = true)]
     resolved_ms: Option<i64>,
-    /// How far up the notification ladder it went.
-    notify_rank: i64,
-    /// When an acknowledgement is due before escalating (Unix ms).
+    /// The 叫应 ladder's step: 0 = the first calls, k = the chain's k-th
+    /// step; -1 before any call.
+    ladder_step: i64,
+    /// When an acknowledgement is due before the next step is called (Unix
+    /// ms); none when acknowledged, cleared or the chain is exhausted.
     #[schema(required = true)]
     ack_due_ms: Option<i64>,
+    /// The latest value of the reading (none for warnings older than this
+    /// column).
+    #[schema(required = true)]
+    value: Option<f64>,
+    /// Its threshold.
+    #[schema(required = true)]
+    threshold: Option<f64>,
+    /// How it was acknowledged: `api`, `web`, `link`, `sms`, `voice`.
+    #[schema(required = true)]
+    acked_via: Option<String>,
 }
 
 /// One alarm event of a warning: the columns of
@@ -305,7 +317,8 @@ pub struct Delivery {
     purpose: String,
     /// Title.
     title: String,
-    /// `PENDING`, `SENT`, `FAILED`, …
+    /// `QUEUED`, `SENT`, `DELIVERED`, `UNDELIVERED` (by receipt) or
+    /// `FAILED`.
     state: String,
     /// Send attempts so far.
     attempts: i64,
@@ -317,6 +330,21 @@ pub struct Delivery {
     /// Sent (Unix ms).
     #[schema(required = true)]
     sent_ms: Option<i64>,
+    /// Queue order, higher first (red calls 45, red information 40, …,
+    /// reminders 0).
+    priority: i64,
+    /// The ladder step of a warning call.
+    #[schema(required = true)]
+    step: Option<i64>,
+    /// The provider's message id (BizId, SerialNo, CallId).
+    #[schema(required = true)]
+    provider_id: Option<String>,
+    /// The provider's receipt (delivery report, call result).
+    #[schema(required = true)]
+    receipt: Option<String>,
+    /// When it came (Unix ms).
+    #[schema(required = true)]
+    receipt_ms: Option<i64>,
 }
 
 /// A 重点风控 proposal: the columns of [`crate::api::KEY_RISK_COLS`].
@@ -384,6 +412,9 @@ pub struct VenueRow {
     site: Option<String>,
     /// 1 while the venue is under 重点风控, else 0.
     key_risk: i64,
+    /// Its grid cell.
+    #[schema(required = true)]
+    grid_id: Option<String>,
 }
 
 /// A duty row as the registry lists it: the columns of
@@ -398,8 +429,89 @@ pub struct DutyRow {
     role: String,
     /// Region.
     region_id: String,
-    /// Order on the ladder (1 first).
+    /// Order among those on duty (lower first).
     rank: i64,
+    /// A recurring shift's weekdays (`12345`; Monday = 1); none = every day.
+    #[schema(required = true)]
+    days: Option<String>,
+    /// Its start, minutes after 00:00 Beijing time; none = the whole day.
+    #[schema(required = true)]
+    start_min: Option<i64>,
+    /// Its end (not after the start: overnight).
+    #[schema(required = true)]
+    end_min: Option<i64>,
+    /// `work`, `skip` or `only` (public holidays); none = work.
+    #[schema(required = true)]
+    holidays: Option<String>,
+}
+
+/// A grid as the registry lists it (officers in `grid-people`).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct GridRow {
+    /// Id.
+    id: String,
+    /// Name.
+    name: String,
+    /// Region.
+    region_id: String,
+}
+
+/// A venue's person as the registry lists it.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct VenuePersonRow {
+    /// Id (`venue/person/role`).
+    id: String,
+    /// Venue.
+    venue_id: String,
+    /// Person.
+    person_id: String,
+    /// `principal` or `safety_officer`.
+    role: String,
+    /// Order.
+    rank: i64,
+}
+
+/// A grid officer.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct GridPersonRow {
+    /// Grid.
+    grid_id: String,
+    /// Person.
+    person_id: String,
+    /// Order (0 first).
+    rank: i64,
+}
+
+/// A dated override of the rota.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct OverrideRow {
+    /// Id.
+    id: String,
+    /// `YYYY-MM-DD`.
+    day: String,
+    /// Region.
+    region_id: String,
+    /// Role.
+    role: String,
+    /// Person.
+    person_id: String,
+    /// Order.
+    rank: i64,
+    /// Start, minutes after 00:00; none = the whole day.
+    #[schema(required = true)]
+    start_min: Option<i64>,
+    /// End.
+    #[schema(required = true)]
+    end_min: Option<i64>,
+}
+
+/// A public holiday.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct HolidayRow {
+    /// `YYYY-MM-DD`.
+    day: String,
+    /// Name.
+    name: String,
 }
 
 /// A row of `GET /api/v1/registry/{table}`: the type is the table's.
@@ -416,6 +528,16 @@ pub enum RegistryListRow {
     Person(crate::registry::Person),
     /// `duty`.
     Duty(DutyRow),
+    /// `grids`.
+    Grid(GridRow),
+    /// `venue-people`.
+    VenuePerson(VenuePersonRow),
+    /// `grid-people`.
+    GridPerson(GridPersonRow),
+    /// `duty-overrides`.
+    Override(OverrideRow),
+    /// `holidays`.
+    Holiday(HolidayRow),
 }
 
 /// A warning on the dashboard: the columns of
@@ -454,6 +576,36 @@ pub struct DashboardWarning {
     /// Who acknowledged it.
     #[schema(required = true)]
     acked_by: Option<String>,
+    /// The latest value.
+    #[schema(required = true)]
+    value: Option<f64>,
+    /// Its threshold.
+    #[schema(required = true)]
+    threshold: Option<f64>,
+    /// When the acknowledgement is due (Unix ms); none when nothing is due.
+    #[schema(required = true)]
+    ack_due_ms: Option<i64>,
+    /// The 叫应 ladder's step.
+    ladder_step: i64,
+    /// The device's name.
+    #[schema(required = true)]
+    device_name: Option<String>,
+    /// Where the device is.
+    #[schema(required = true)]
+    location: Option<String>,
+    /// The name of who acknowledged it.
+    #[schema(required = true)]
+    acked_by_name: Option<String>,
+    /// The reading's name in the user's language (`可燃气体浓度`).
+    reading: String,
+    /// Its unit (`%LEL`; empty when none).
+    unit: String,
+    /// The server's now (Unix ms): the countdown's reference.
+    now_ms: i64,
+    /// Who is being called now (names), while an answer is due.
+    calling: Vec<String>,
+    /// The 叫应 ladder, oldest first.
+    ladder: Vec<crate::warnings::Rung>,
 }
 
 /// Open warnings by level (zero-filled).
@@ -607,16 +759,21 @@ mod tests {
         assert_eq!(props::<r::Device>(), cols(r::DEVICE_COLS));
         assert_eq!(props::<r::Person>(), cols(r::PERSON_COLS));
         assert_eq!(props::<DutyRow>(), cols(r::DUTY_COLS));
+        assert_eq!(props::<GridRow>(), cols(r::GRID_COLS));
+        assert_eq!(props::<VenuePersonRow>(), cols(r::VENUE_PERSON_COLS));
+        assert_eq!(props::<GridPersonRow>(), cols(r::GRID_PERSON_COLS));
+        assert_eq!(props::<OverrideRow>(), cols(r::OVERRIDE_COLS));
+        assert_eq!(props::<HolidayRow>(), cols(r::HOLIDAY_COLS));
         all_required::<VenueRow>();
         all_required::<DutyRow>();
+        all_required::<OverrideRow>();
     }
 
     #[test]
     fn dashboard_warning_is_its_columns() {
-        assert_eq!(
-            props::<DashboardWarning>(),
-            cols(crate::web::data::WARNING_COLS)
-        );
+        let mut want = cols(crate::web::data::WARNING_COLS);
+        want.extend(cols(crate::web::data::WARNING_EXTRA));
+        assert_eq!(props::<DashboardWarning>(), want);
         all_required::<DashboardWarning>();
         let levels: BTreeSet<String> = crate::web::data::counts_by_level(&[])
             .keys()

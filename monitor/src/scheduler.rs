@@ -1,6 +1,8 @@
-//! The one scheduler loop: each tick generates recurring tasks, runs the SLA watch (叫应), the reminder
-//! ladder (事项催办), the delivery worker and, once a minute, the reports
-//! of ended periods (报告生成). All state is in the database
+//! The one scheduler loop: each tick generates recurring tasks, runs the
+//! warnings' deadline watch (叫应), the reminder ladder (事项催办), the
+//! delivery worker (whose outcomes go back to the warnings: a call
+//! delivered, a step whose calls all failed) and, once a minute, the
+//! reports of ended periods (报告生成). All state is in the database
 //! and every step is a compare-and-set or an insert on a unique key, so a
 //! restart or a second replica neither loses nor repeats a step.
 
@@ -24,6 +26,8 @@ pub struct Tick {
     pub sent: usize,
     /// Delivery attempts that failed.
     pub failed: usize,
+    /// Deliveries held back by a rate limit.
+    pub throttled: usize,
     /// Reports generated on schedule (snapshots).
     pub reports: usize,
 }
@@ -32,16 +36,18 @@ pub struct Tick {
 pub async fn tick(app: &App) -> Result<Tick> {
     let now = app.now_ms();
     let tasks = crate::templates::tick(app, now).await?;
-    let calls = warnings::sla_tick(app, now).await?;
+    let calls = warnings::tick(app, now).await?;
     let reminders = work::reminder_tick(app, now).await?;
-    let (sent, failed) = notify::deliver_tick(app, now).await?;
+    let worked = notify::deliver_tick(app, now).await?;
+    warnings::on_deliveries(app, &worked.outcomes).await?;
     let reports = crate::snapshots::tick(app, now).await?;
     Ok(Tick {
         tasks,
         calls,
         reminders,
-        sent,
-        failed,
+        sent: worked.sent,
+        failed: worked.failed,
+        throttled: worked.throttled,
         reports,
     })
 }

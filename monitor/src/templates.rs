@@ -1,8 +1,12 @@
 //! 任务督导: recurring task templates (日巡查, 周排查, 月调度, monthly grid
 //! visit, 双随机 sampling). Each period (CST day, ISO week from Monday, or
 //! month) every venue in the template's region (or `sample` venues drawn at
-//! random) gets one task, assigned to the first person on duty in
-//! `assignee_role` for the venue's region, due `due_h` hours after the
+//! random) gets one task, assigned to that venue's own person in
+//! `assignee_role`: its principal or safety officer (`[[seed.venue_people]]`)
+//! for those roles, its grid's officer for `grid_officer`; when the venue has
+//! nobody in that role (or for the rota's roles: `county`, `city`, …), the
+//! first person on duty in the role for the venue's region (nearest up the
+//! regions). Due `due_h` hours after the
 //! period starts. Generation is keyed on (template, period, venue), so it
 //! happens once across restarts and replicas; the tasks then walk the
 //! reminder ladder like any other.
@@ -13,7 +17,7 @@ use sqlx::Row;
 
 use crate::config::{ConfigError, check_role};
 use crate::error::Result;
-use crate::{App, db, registry, work};
+use crate::{App, db, work};
 
 /// `[[task_templates]]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,9 +154,25 @@ pub async fn tick(app: &App, now: i64) -> Result<usize> {
             }
             venues = drawn;
         }
+        let mut dir = crate::directory::Directory::new();
+        let ids: Vec<String> = venues.iter().map(|(v, _)| v.clone()).collect();
+        let regions: Vec<String> = venues.iter().map(|(_, r)| r.clone()).collect();
+        dir.load(&mut tx, &ids, &[], &[], &regions, now).await?;
+        let own = match t.assignee_role.as_str() {
+            r if crate::policy::VENUE_ROLES.contains(&r) => {
+                Some(crate::policy::Selector::Venue(r.to_string()))
+            }
+            "grid_officer" => Some(crate::policy::Selector::Grid),
+            _ => None,
+        };
         for (venue, region) in venues {
-            let mut people =
-                registry::on_duty(&mut tx, Some(&region), &t.assignee_role, now).await?;
+            let mut people = own
+                .as_ref()
+                .map(|s| dir.resolve(s, Some(&venue), now))
+                .unwrap_or_default();
+            if people.is_empty() {
+                people = dir.nearest_on_duty(Some(&region), &t.assignee_role, now);
+            }
             if t.sample.is_some() && people.len() > 1 {
                 // … and a random inspector.
                 let r = uuid::Uuid::new_v4().as_u128();

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::{self, HAZARD, TASK, opt_str};
 use crate::error::{Error, Result};
-use crate::{App, notify, registry};
+use crate::{App, notify};
 
 /// A new task.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -244,21 +244,26 @@ pub async fn move_task(app: &App, id: &str, m: &TaskMove) -> Result<Vec<String>>
                 .map(|r| r.try_get("state"))
                 .transpose()?;
             if st.as_deref() == Some("DISPOSING") {
-                crate::warnings::resolve_in(
+                // Another disposal task still open: the warning waits.
+                match crate::warnings::resolve_in(
+                    app,
                     &mut tx,
                     now,
                     &w,
-                    "DISPOSING",
                     &actor,
                     &format!("disposal task {id} done"),
                 )
-                .await?;
+                .await
+                {
+                    Ok(()) | Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
     tx.commit().await?;
     if let Some(w) = opt_str(&t, "warning_id")? {
-        app.live.publish(crate::web::live::Change::Warning(w));
+        app.events.publish(crate::events::Event::Warning(w));
     }
     Ok(hazards)
 }
@@ -605,8 +610,8 @@ pub async fn move_hazard(app: &App, id: &str, m: &HazardMove) -> Result<()> {
         }
     }
     tx.commit().await?;
-    app.live
-        .publish(crate::web::live::Change::Hazard(id.to_string()));
+    app.events
+        .publish(crate::events::Event::Hazard(id.to_string()));
     Ok(())
 }
 
@@ -878,6 +883,58 @@ pub fn ladder(cfg: &crate::config::ReminderConfig, due: i64, now: i64) -> Vec<St
 /// Walks the ladder for every open dated task and hazard. Each step fires
 /// once (primary key of `reminders`, inserted in the same transaction as
 /// the messages it queues). Returns the steps fired.
+///
+/// Reminders go to each person's channels but voice, in their language.
+#[allow(clippy::too_many_arguments)]
+fn reminder_drafts(
+    app: &App,
+    dir: &crate::directory::Directory,
+    subject: &'static str,
+    id: &str,
+    person: &str,
+    purpose: &str,
+    rung: &str,
+    title: &str,
+    due: i64,
+) -> Vec<notify::Draft> {
+    use crate::policy::ChannelKind;
+    let Some(c) = dir.contact(person) else {
+        tracing::warn!(%person, "reminder: person not in the registry");
+        return Vec::new();
+    };
+    let lang = c.lang.unwrap_or_else(|| crate::warnings::default_lang(app));
+    let t = crate::messages::reminder(rung, lang, subject, id, title, due);
+    c.channels
+        .iter()
+        .filter(|(k, target)| *k != ChannelKind::Voice && app.notifier.can(*k, target, rung))
+        .map(|(k, target)| notify::Draft {
+            dedupe: format!("{subject}:{id}:{rung}:{person}:{}", k.as_str()),
+            subject,
+            subject_id: id.to_string(),
+            person: person.to_string(),
+            channel: *k,
+            target: target.clone(),
+            purpose: purpose.to_string(),
+            template: rung.to_string(),
+            title: t.title.clone(),
+            body: if *k == ChannelKind::Sms {
+                t.sms.clone()
+            } else {
+                t.body.clone()
+            },
+            params: match k {
+                ChannelKind::Sms => Some(t.params.clone()),
+                k if k.is_robot() => {
+                    Some(serde_json::json!({"_mention": c.phone.clone().unwrap_or_default()}))
+                }
+                _ => None,
+            },
+            priority: notify::Priority::ROUTINE,
+            step: None,
+        })
+        .collect()
+}
+
 pub async fn reminder_tick(app: &App, now: i64) -> Result<usize> {
     let before = app.cfg.reminders.before_h as i64 * 3_600_000;
     let tasks = sqlx::query(
@@ -905,12 +962,12 @@ pub async fn reminder_tick(app: &App, now: i64) -> Result<usize> {
     Ok(fired)
 }
 
-async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usize> {
+async fn remind_one(app: &App, subject: &'static str, id: &str, now: i64) -> Result<usize> {
     let mut tx = app.db.begin().await?;
     let row = if subject == "task" {
-        sqlx::query("SELECT title, region_id, assignee_id AS owner_id, due_ms, state FROM tasks WHERE id = $1")
+        sqlx::query("SELECT title, region_id, venue_id, assignee_id AS owner_id, due_ms, state FROM tasks WHERE id = $1")
     } else {
-        sqlx::query("SELECT title, region_id, owner_id, due_ms, state FROM hazards WHERE id = $1")
+        sqlx::query("SELECT title, region_id, venue_id, owner_id, due_ms, state FROM hazards WHERE id = $1")
     }
     .bind(id)
     .fetch_one(&mut *tx)
@@ -919,7 +976,12 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
     let title: String = row.try_get("title")?;
     let region = opt_str(&row, "region_id")?;
     let owner = opt_str(&row, "owner_id")?;
+    let venue = opt_str(&row, "venue_id")?;
     let state: String = row.try_get("state")?;
+    let mut dir = crate::directory::Directory::new();
+    let regions: Vec<String> = region.iter().cloned().collect();
+    let venues: Vec<String> = venue.iter().cloned().collect();
+    dir.load(&mut tx, &venues, &[], &[], &regions, now).await?;
     let mut fired = 0;
     let mut rungs = Vec::new();
     for step in ladder(&app.cfg.reminders, due, now) {
@@ -940,18 +1002,9 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
         fired += 1;
         rungs.push(step.name());
         let mut to: Vec<String> = Vec::new();
-        let (purpose, text) = match step {
-            Step::Before => ("reminder", format!("{subject} \"{title}\" is due soon")),
-            Step::Due => ("reminder", format!("{subject} \"{title}\" is due now")),
-            Step::Overdue => ("escalation", format!("{subject} \"{title}\" is OVERDUE")),
-            Step::Node => (
-                "escalation",
-                format!("{subject} \"{title}\" is overdue by one work node; 约谈/通报 proposed"),
-            ),
-            Step::Listing => (
-                "escalation",
-                format!("{subject} \"{title}\" is long overdue; 挂牌督办 proposed"),
-            ),
+        let purpose = match step {
+            Step::Before | Step::Due => "reminder",
+            _ => "escalation",
         };
         if matches!(step, Step::Before | Step::Due) {
             if let Some(o) = &owner {
@@ -965,31 +1018,46 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
             Step::Node | Step::Listing => Some("city"),
         };
         if let Some(role) = role {
-            for p in registry::on_duty(&mut tx, region.as_deref(), role, now)
-                .await?
-                .into_iter()
-                .take(1)
-            {
+            // The venue's own grid officer first, else the rota's.
+            let mut found = if role == "grid_officer" {
+                dir.resolve(&crate::policy::Selector::Grid, venue.as_deref(), now)
+            } else {
+                Vec::new()
+            };
+            if found.is_empty() {
+                found = dir.nearest_on_duty(region.as_deref(), role, now);
+            }
+            for p in found.into_iter().take(1) {
                 if !to.contains(&p) {
                     to.push(p);
                 }
             }
         }
+        dir.load(&mut tx, &[], &[], &to, &[], now).await?;
+        let mut drafts = Vec::new();
         for p in &to {
-            notify::queue(
+            drafts.extend(reminder_drafts(
                 app,
-                &mut tx,
-                now,
-                &format!("{subject}:{id}:{}:{p}", step.name()),
+                &dir,
                 subject,
                 id,
                 p,
                 purpose,
-                &text,
-                &format!("{text}.\nId: {id}\n"),
-            )
-            .await?;
+                step.name(),
+                &title,
+                due,
+            ));
         }
+        notify::queue(&mut tx, now, drafts).await?;
+        let text = crate::messages::reminder(
+            step.name(),
+            crate::messages::Lang::En,
+            subject,
+            id,
+            &title,
+            due,
+        )
+        .title;
         db::audit(
             &mut tx,
             now,

@@ -17,39 +17,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anquan_protocol::{AlarmEvent, AlarmState, Level};
+use anquan_protocol::{AlarmEvent, AlarmState};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
-use crate::db::opt_str;
 use crate::deferred::Deferred;
 use crate::error::Result;
-use crate::registry::OnCall;
 
-/// A warning that is not RESOLVED, as the intake rules see it.
-#[derive(Debug, Clone)]
-pub struct Open {
-    /// The warning.
-    pub id: String,
-    /// RAISED, NOTIFIED, ACKED or DISPOSING.
-    pub state: String,
-    /// The alarm's current level.
-    pub level: Level,
-    /// The highest level it reached (a new highest one is notified).
-    pub max_level: Level,
-    /// Someone acknowledged it (no SLA any more).
-    pub acked: bool,
-    /// When the acknowledgement is due (the SLA of the highest level).
-    pub ack_due_ms: Option<i64>,
-    /// Who on the call list is called now (0 = the first).
-    pub notify_rank: i64,
-    /// The venue's region (none for an unregistered site).
-    pub region_id: Option<String>,
-    /// The venue (none for an unregistered site).
-    pub venue_id: Option<String>,
-    /// The source cleared the alarm.
-    pub clearable: bool,
-}
+pub use crate::warnings::Record as Open;
 
 /// A venue and its region (none for an unregistered site).
 pub type Place = (Option<String>, Option<String>);
@@ -66,10 +41,15 @@ pub struct HazardsOf {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Memo {
-    open: HashMap<String, Option<Open>>,
+    /// Alarm key → its open warning's id (none: no open warning).
+    open: HashMap<String, Option<String>>,
+    /// Every warning read or written, by id.
+    rows: HashMap<String, Open>,
+    /// Warnings to write, in order of first change.
     dirty: Vec<String>,
     places: HashMap<(String, String), Place>,
-    calls: HashMap<(Level, Option<String>, usize), Vec<OnCall>>,
+    /// People, contacts, histories, grants.
+    pub ctx: crate::warnings::Ctx,
     /// Venues whose counts below are known (`since` of the batch).
     counted: HashSet<String>,
     venue_alarms: HashMap<String, i64>,
@@ -83,7 +63,7 @@ pub struct Memo {
 /// statement's earlier ones (quadratic in their number). The value lists
 /// are padded to a power of two (see [`padded`]), so few shapes of each
 /// statement exist and each stays prepared.
-pub(super) fn marks(c: &AnyConnection, from: usize, n: usize) -> String {
+pub(crate) fn marks(c: &AnyConnection, from: usize, n: usize) -> String {
     let sqlite = is_sqlite(c);
     (from..from + n)
         .map(|i| {
@@ -109,25 +89,6 @@ fn padded(values: &[String]) -> Vec<&str> {
 fn is_sqlite(c: &AnyConnection) -> bool {
     c.backend_name().eq_ignore_ascii_case("sqlite")
 }
-
-fn open_from(r: &sqlx::any::AnyRow) -> Result<Open> {
-    let level = Level::parse(&r.try_get::<String, _>("level")?).unwrap_or(Level::Blue);
-    Ok(Open {
-        id: r.try_get("id")?,
-        state: r.try_get("state")?,
-        level,
-        max_level: Level::parse(&r.try_get::<String, _>("max_level")?).unwrap_or(level),
-        acked: r.try_get::<Option<i64>, _>("acked_ms")?.is_some(),
-        ack_due_ms: r.try_get("ack_due_ms")?,
-        notify_rank: r.try_get("notify_rank")?,
-        region_id: opt_str(r, "region_id")?,
-        venue_id: opt_str(r, "venue_id")?,
-        clearable: r.try_get::<i64, _>("clearable")? != 0,
-    })
-}
-
-const OPEN_COLS: &str = "id, alarm_key, state, level, max_level, acked_ms, ack_due_ms, notify_rank, \
-                         region_id, venue_id, clearable";
 
 impl Memo {
     /// Nothing fetched yet: each lookup queries when first needed (the
@@ -160,10 +121,37 @@ impl Memo {
             .filter(|(k, e)| e.state != AlarmState::Cleared && matches!(m.open.get(k), Some(None)))
             .map(|(_, e)| *e)
             .collect();
+        if !opening.is_empty() {
+            m.prefetch_places(c, &opening).await?;
+        }
+        // The people, rota and contacts of every venue in the batch, the
+        // ladder histories and grants of its open warnings.
+        let mut venues: Vec<String> = m.places.values().filter_map(|p| p.0.clone()).collect();
+        venues.extend(m.rows.values().filter_map(|r| r.venue_id.clone()));
+        venues.sort();
+        venues.dedup();
+        let mut devices: Vec<String> = events.iter().map(|e| e.device.to_string()).collect();
+        devices.sort();
+        devices.dedup();
+        let ids: Vec<String> = m.rows.keys().cloned().collect();
+        m.ctx
+            .dir
+            .load(c, &venues, &devices, &app.policies.people(), &[], now)
+            .await?;
+        for (w, g) in crate::warnings::history_of(c, &ids).await? {
+            m.ctx.history.entry(w).or_default().given.push(g);
+        }
+        for g in crate::ack::of_warnings(c, &ids).await? {
+            m.ctx
+                .grants
+                .entry(g.warning_id.clone())
+                .or_default()
+                .push(g);
+        }
+        m.ctx.loaded.extend(ids);
         if opening.is_empty() {
             return Ok(m);
         }
-        m.prefetch_places(c, &opening).await?;
         let mut venues: Vec<String> = m.places.values().filter_map(|p| p.0.clone()).collect();
         venues.sort();
         venues.dedup();
@@ -179,7 +167,8 @@ impl Memo {
     async fn fetch_open(&mut self, c: &mut AnyConnection, keys: &[String]) -> Result<()> {
         let keys_p = padded(keys);
         let sql = format!(
-            "SELECT {OPEN_COLS} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
+            "SELECT {} FROM warnings WHERE alarm_key IN ({}) AND state <> 'RESOLVED'{}",
+            crate::warnings::RECORD_COLS,
             marks(c, 1, keys_p.len()),
             if is_sqlite(c) { "" } else { " FOR UPDATE" }
         );
@@ -191,8 +180,10 @@ impl Memo {
             self.open.insert(k.clone(), None);
         }
         for r in q.fetch_all(&mut *c).await? {
-            let key: String = r.try_get("alarm_key")?;
-            self.open.insert(key, Some(open_from(&r)?));
+            let rec = Open::from_row(&r)?;
+            self.open
+                .insert(rec.alarm_key.clone(), Some(rec.id.clone()));
+            self.rows.insert(rec.id.clone(), rec);
         }
         Ok(())
     }
@@ -317,30 +308,65 @@ impl Memo {
         if !self.open.contains_key(key) {
             self.fetch_open(c, &[key.to_string()]).await?;
         }
-        Ok(self.open.get(key).cloned().flatten())
+        Ok(self
+            .open
+            .get(key)
+            .cloned()
+            .flatten()
+            .and_then(|id| self.rows.get(&id).cloned()))
     }
 
-    /// Keeps the changed `level`, `max_level`, `clearable` and
-    /// `ack_due_ms` of an open warning, written by [`Memo::write`].
-    pub fn save(&mut self, key: &str, w: Open) {
-        if !self.dirty.iter().any(|k| k == key) {
-            self.dirty.push(key.to_string());
+    /// Keeps a warning's new state (written by [`Memo::write`]); a
+    /// resolved one no longer holds its alarm.
+    pub fn save(&mut self, w: Open) {
+        if !self.dirty.contains(&w.id) {
+            self.dirty.push(w.id.clone());
         }
-        self.open.insert(key.to_string(), Some(w));
+        if w.w.phase == crate::warnings::machine::Phase::Resolved {
+            if self.open.get(&w.alarm_key) == Some(&Some(w.id.clone())) {
+                self.open.insert(w.alarm_key.clone(), None);
+            }
+        } else {
+            self.open.insert(w.alarm_key.clone(), Some(w.id.clone()));
+        }
+        self.rows.insert(w.id.clone(), w);
     }
 
-    /// A new warning (`RAISED`), written with the other rows of `d`.
-    pub fn insert(&mut self, d: &mut Deferred, key: &str, ev: &AlarmEvent, w: Open, now: i64) {
-        d.warning(key, ev, &w, now);
-        self.open.insert(key.to_string(), Some(w));
+    /// Makes sure [`Memo::ctx`] holds what applying effects to `w` reads
+    /// (on the careful path, each is read when first needed).
+    pub async fn ensure_ctx(
+        &mut self,
+        app: &App,
+        c: &mut AnyConnection,
+        w: &Open,
+        now: i64,
+    ) -> Result<()> {
+        let venue_known = w
+            .venue_id
+            .as_ref()
+            .is_none_or(|v| self.ctx.dir.has_venue(v));
+        if venue_known && self.ctx.dir.has_device(&w.device) && self.ctx.loaded.contains(&w.id) {
+            return Ok(());
+        }
+        self.ctx.load(app, c, &[w], now).await
     }
 
-    /// Hands the warnings changed since to `d` (as UPDATEs after its
-    /// INSERTs).
+    /// Hands the warnings changed since to `d` (updates, then inserts).
     pub fn write(&mut self, d: &mut Deferred, now: i64) {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(Some(w)) = self.open.get(&key) {
-                d.warning_update(w, now);
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in dirty
+            .iter()
+            .filter(|id| self.rows.get(*id).is_some_and(|r| !r.new))
+        {
+            if let Some(r) = self.rows.get(id) {
+                d.warning(r, now);
+            }
+        }
+        for id in &dirty {
+            if let Some(r) = self.rows.get_mut(id).filter(|r| r.new) {
+                d.warning(r, now);
+                // Written: a later change in this transaction updates it.
+                r.new = false;
             }
         }
     }
@@ -359,26 +385,6 @@ impl Memo {
         let p = super::venue_of(c, site, device).await?;
         self.places.insert(k, p.clone());
         Ok(p)
-    }
-
-    /// The first `n` of the call list at `level` in `region`.
-    pub async fn calls(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        level: Level,
-        region: Option<&str>,
-        now: i64,
-        n: usize,
-    ) -> Result<Vec<OnCall>> {
-        let k = (level, region.map(str::to_string), n);
-        if let Some(v) = self.calls.get(&k) {
-            return Ok(v.clone());
-        }
-        let roles = app.cfg.roles_for(level);
-        let v = crate::registry::call_list_channels_upto(c, &roles, region, now, n).await?;
-        self.calls.insert(k, v.clone());
-        Ok(v)
     }
 
     /// Fetches the counts, proposal and hazards of `venue` unless known.
@@ -460,26 +466,4 @@ impl Memo {
             .or_default()
             .open += 1;
     }
-}
-
-/// The UPDATE of an open warning's changeable columns: level, max_level,
-/// clearable, ack_due_ms, updated_ms, id; its placeholders `$(n + 1)` on,
-/// or anonymous `?` for SQLite's multi-statement batch (see
-/// [`crate::deferred`]).
-pub fn update_sql(anonymous: bool, n: usize) -> String {
-    if anonymous {
-        return "UPDATE warnings SET level = ?, max_level = ?, clearable = ?, ack_due_ms = ?, \
-                updated_ms = ? WHERE id = ?"
-            .into();
-    }
-    format!(
-        "UPDATE warnings SET level = ${}, max_level = ${}, clearable = ${}, ack_due_ms = ${}, \
-         updated_ms = ${} WHERE id = ${}",
-        n + 1,
-        n + 2,
-        n + 3,
-        n + 4,
-        n + 5,
-        n + 6
-    )
 }

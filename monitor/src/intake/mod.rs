@@ -1,10 +1,13 @@
 //! 风险预警: `POST /api/v1/alarms`. An alarm event (validated by
 //! anquan-protocol) is stored once per (`site`, `event_id`); the
-//! transitions of one alarm (site/device/rule) update one open warning:
-//! `raised` opens it and calls the first person on duty,
-//! `escalated`/`downgraded` change its level (a shorter SLA applies at
-//! once), `cleared` marks it clearable. A redelivered event changes nothing
-//! and gets the same answer.
+//! transitions of one alarm (site/device/rule) update one open warning
+//! through the warning state machine ([`crate::warnings::machine`]):
+//! `raised` opens it and starts the call ladder (the level's policy's
+//! first group called at once, the 抄送 group informed),
+//! `escalated`/`downgraded` change its level (a new highest level calls
+//! that level's people, with the sooner deadline), `cleared` stops the
+//! ladder and tells those reached. A redelivered event changes nothing and
+//! gets the same answer.
 //!
 //! # Why the site is part of the idempotency key
 //!
@@ -25,14 +28,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anquan_protocol::{AlarmEvent, AlarmState, Level};
+use anquan_protocol::{AlarmEvent, AlarmState};
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use crate::db::{self, opt_str};
 use crate::deferred::Deferred;
 use crate::error::{Error, Result};
-use crate::{App, notify, warnings};
+use crate::events::Event;
+use crate::warnings::ladder::Ladder;
+use crate::warnings::machine::{self, Effect, Input, Phase};
+use crate::{App, warnings};
 
 pub mod memo;
 
@@ -172,8 +178,7 @@ impl Batcher {
                     ..
                 }) = r
                 {
-                    app.live
-                        .publish(crate::web::live::Change::Warning(w.clone()));
+                    app.events.publish(Event::Warning(w.clone()));
                 }
             }
             for ((_, reply), r) in batch.into_iter().zip(results) {
@@ -484,48 +489,34 @@ async fn apply(
         return create(app, c, d, m, ev, &key, &actor, now).await.map(Some);
     };
     let id = w.id.clone();
-    match ev.state {
-        AlarmState::Cleared => {
-            let from = w.state.clone();
-            w.clearable = true;
-            m.save(&key, w);
-            d.audit(
-                now,
-                &actor,
-                "warning_clear",
-                &id,
-                Some(&from),
-                "CLEARABLE",
-                &format!("alarm {} cleared at the source (event {}); the warning may be resolved once disposed", ev.rule, ev.event_id),
-            );
-        }
-        _ => {
-            let (new, old) = (ev.level, w.level);
-            if !w.acked && new > old {
-                let due = now + app.cfg.sla.ack_ms(new);
-                w.ack_due_ms = Some(w.ack_due_ms.map_or(due, |x| x.min(due)));
-            }
-            if !w.acked && new > w.max_level {
-                notify_escalation(app, c, d, m, ev, &w, new, now).await?;
-            }
-            w.level = new;
-            w.max_level = w.max_level.max(new);
-            w.clearable = false;
-            m.save(&key, w);
-            d.audit(
-                now,
-                &actor,
-                "warning_level",
-                &id,
-                Some(old.as_str()),
-                new.as_str(),
-                &format!(
-                    "alarm {} {} (event {}, value {} vs {})",
-                    ev.rule, ev.state, ev.event_id, ev.value, ev.threshold
-                ),
-            );
-        }
+    // The follow-up notices carry the latest reading.
+    w.value = f64::from(ev.value);
+    w.threshold = f64::from(ev.threshold);
+    let input = Input::Alarm {
+        state: ev.state,
+        level: ev.level,
+    };
+    let from = w.w.phase;
+    let (next, fx) = machine::step(&w.w, &input, w.rules(app))
+        .map_err(|e| Error::Conflict(format!("warning {id}: {e}")))?;
+    w.w = next;
+    d.audit(
+        now,
+        &actor,
+        "warning_event",
+        &id,
+        None,
+        ev.state.as_str(),
+        &format!(
+            "alarm {} {} at {} (event {}, value {} vs {})",
+            ev.rule, ev.state, ev.level, ev.event_id, ev.value, ev.threshold
+        ),
+    );
+    if fx.iter().any(|e| matches!(e, Effect::Ladder(_))) {
+        m.ensure_ctx(app, c, &w, now).await?;
     }
+    warnings::apply(app, &mut m.ctx, d, &mut w, from, fx, &actor, now);
+    m.save(w);
     Ok(Some(id))
 }
 
@@ -542,19 +533,28 @@ async fn create(
 ) -> Result<String> {
     let (venue, region) = m.place(c, ev.site.as_str(), ev.device.as_str()).await?;
     let id = db::new_id();
-    let w = Open {
+    let (state, fx) = machine::open(ev.level);
+    let mut w = Open {
         id: id.clone(),
-        state: "RAISED".into(),
-        level: ev.level,
-        max_level: ev.level,
-        acked: false,
-        ack_due_ms: Some(now + app.cfg.sla.ack_ms(ev.level)),
-        notify_rank: 0,
-        region_id: region.clone(),
+        alarm_key: key.to_string(),
         venue_id: venue.clone(),
-        clearable: false,
+        region_id: region.clone(),
+        site: ev.site.to_string(),
+        device: ev.device.to_string(),
+        kind: ev.kind.to_string(),
+        rule: ev.rule.to_string(),
+        w: state,
+        ladder: Ladder::NEW,
+        value: f64::from(ev.value),
+        threshold: f64::from(ev.threshold),
+        raised_ms: now,
+        acked_ms: None,
+        acked_by: None,
+        acked_via: None,
+        false_alarm: None,
+        resolved_ms: None,
+        new: true,
     };
-    m.insert(d, key, ev, w, now);
     let place = venue
         .clone()
         .unwrap_or_else(|| format!("unregistered site {}", ev.site));
@@ -570,28 +570,9 @@ async fn create(
             ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
         ),
     );
-    let calls = m.calls(app, c, ev.level, region.as_deref(), now, 1).await?;
-    match calls.first() {
-        Some(p) => {
-            let notice = Notice {
-                dedupe: format!("warning:{id}:call:0"),
-                purpose: "call",
-                prefix: "",
-            };
-            tell(app, c, d, now, p, &id, ev, ev.level, &place, notice).await?;
-        }
-        None => {
-            d.audit(
-                now,
-                "system:router",
-                "warning_call",
-                &id,
-                None,
-                "NOBODY",
-                "no one on duty for this region and level; fix the roster",
-            );
-        }
-    }
+    m.ensure_ctx(app, c, &w, now).await?;
+    warnings::apply(app, &mut m.ctx, d, &mut w, Phase::Raised, fx, actor, now);
+    m.save(w);
     if let Some(v) = &venue {
         let rule = ev.rule.as_str();
         let (at_venue, of_rule) = m.count_opened(app, c, v, rule, now).await?;
@@ -699,84 +680,6 @@ async fn check_recurrence(
         m.hazard_opened(venue, rule);
     }
     Ok(())
-}
-
-/// Tells the person currently called that the alarm got worse (once per
-/// new highest level).
-#[allow(clippy::too_many_arguments)]
-async fn notify_escalation(
-    app: &App,
-    c: &mut AnyConnection,
-    d: &mut Deferred,
-    m: &mut Memo,
-    ev: &AlarmEvent,
-    w: &Open,
-    level: Level,
-    now: i64,
-) -> Result<()> {
-    let id = w.id.as_str();
-    let place = w
-        .venue_id
-        .clone()
-        .unwrap_or_else(|| format!("unregistered site {}", ev.site));
-    let rank = usize::try_from(w.notify_rank).unwrap_or(usize::MAX);
-    let calls = m
-        .calls(
-            app,
-            c,
-            level,
-            w.region_id.as_deref(),
-            now,
-            rank.saturating_add(1),
-        )
-        .await?;
-    if let Some(p) = calls.get(rank) {
-        let notice = Notice {
-            dedupe: format!("warning:{id}:level:{level}"),
-            purpose: "update",
-            prefix: "[升级 escalated] ",
-        };
-        tell(app, c, d, now, p, id, ev, level, &place, notice).await?;
-    }
-    Ok(())
-}
-
-/// Which notice about a warning: its delivery dedupe key, purpose and
-/// title prefix.
-struct Notice {
-    dedupe: String,
-    purpose: &'static str,
-    prefix: &'static str,
-}
-
-/// Queues a notice about warning `id` (alarm `ev` at `level`) to `p`.
-#[allow(clippy::too_many_arguments)]
-async fn tell(
-    app: &App,
-    c: &mut AnyConnection,
-    d: &mut Deferred,
-    now: i64,
-    p: &crate::registry::OnCall,
-    id: &str,
-    ev: &AlarmEvent,
-    level: Level,
-    place: &str,
-    n: Notice,
-) -> Result<()> {
-    let (title, body) = warnings::message(
-        id,
-        level,
-        ev.rule.as_str(),
-        ev.device.as_str(),
-        place,
-        ev.value,
-        ev.threshold,
-    );
-    let title = format!("{}{title}", n.prefix);
-    notify::queue_deferred(
-        app, c, d, now, &n.dedupe, "warning", id, p, n.purpose, &title, &body,
-    )
-    .await
 }
 
 /// The venue and region of a device (by binding) or of a site.

@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::{self, opt_str};
 use crate::error::Result;
+use crate::messages::{self, Lang};
 use crate::warnings;
 
 /// Columns of a dashboard warning (the venue's name joined in).
@@ -28,12 +29,76 @@ pub const WARNING_COLS: &[&str] = &[
     "clearable",
     "raised_ms",
     "acked_by",
+    "value",
+    "threshold",
+    "ack_due_ms",
+    "ladder_step",
+    "device_name",
+    "location",
+    "acked_by_name",
 ];
+
+/// What the dashboard adds to [`WARNING_COLS`] for each warning: the
+/// reading's name in the user's language and its unit, the server's now
+/// (for the deadline countdown), who is being called now, the 叫应 ladder.
+pub const WARNING_EXTRA: &[&str] = &["reading", "unit", "now_ms", "calling", "ladder"];
 
 const WARNING_SELECT: &str = "SELECT w.id AS id, w.region_id AS region_id, w.venue_id AS venue_id, v.name AS venue_name, w.site AS site, \
      w.device AS device, w.kind AS kind, w.rule AS rule, w.level AS level, w.max_level AS max_level, \
-     w.state AS state, w.clearable AS clearable, w.raised_ms AS raised_ms, w.acked_by AS acked_by \
-     FROM warnings w LEFT JOIN venues v ON v.id = w.venue_id";
+     w.state AS state, w.clearable AS clearable, w.raised_ms AS raised_ms, w.acked_by AS acked_by, \
+     w.value AS value, w.threshold AS threshold, w.ack_due_ms AS ack_due_ms, w.ladder_step AS ladder_step, \
+     d.name AS device_name, d.location AS location, p.name AS acked_by_name \
+     FROM warnings w LEFT JOIN venues v ON v.id = w.venue_id LEFT JOIN devices d ON d.id = w.device \
+     LEFT JOIN people p ON p.id = w.acked_by";
+
+/// Red first, then orange, yellow, blue; newest first within a level.
+const RED_FIRST: &str = "CASE w.level WHEN 'red' THEN 4 WHEN 'orange' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END DESC, \
+     w.raised_ms DESC, w.id";
+
+/// Adds [`WARNING_EXTRA`] to dashboard rows.
+async fn enrich(c: &mut AnyConnection, rows: &mut [Value], lang: Lang, now: i64) -> Result<()> {
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|w| w["id"].as_str().map(str::to_string))
+        .collect();
+    let mut ladders = warnings::rungs_of(c, &ids).await?;
+    for w in rows.iter_mut() {
+        let id = w["id"].as_str().unwrap_or_default().to_string();
+        let rule = w["rule"].as_str().unwrap_or_default().to_string();
+        let kind = w["kind"].as_str().unwrap_or_default().to_string();
+        let ladder = ladders.remove(&id).unwrap_or_default();
+        let step = w["ladder_step"].as_i64().unwrap_or(-1);
+        let waiting = matches!(w["state"].as_str(), Some("RAISED" | "NOTIFIED"))
+            && w["clearable"] != 1
+            && !w["ack_due_ms"].is_null();
+        let calling: Vec<String> = if waiting {
+            ladder
+                .iter()
+                .filter(|r| r.purpose == "call" && r.step == step)
+                .map(|r| {
+                    if r.name.is_empty() {
+                        r.person_id.clone()
+                    } else {
+                        r.name.clone()
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(o) = w.as_object_mut() {
+            o.insert("reading".into(), messages::reading(lang, &rule).into());
+            o.insert("unit".into(), messages::unit(&kind, &rule).into());
+            o.insert("now_ms".into(), now.into());
+            o.insert("calling".into(), json!(calling));
+            o.insert(
+                "ladder".into(),
+                serde_json::to_value(&ladder).unwrap_or(Value::Null),
+            );
+        }
+    }
+    Ok(())
+}
 
 /// What a signed-in user sees: the region of their registry person and
 /// every region under it (a county sees its towns, the city everything in
@@ -105,22 +170,35 @@ impl Scope {
 }
 
 /// One warning for the dashboard.
-pub async fn warning_row(c: &mut AnyConnection, id: &str) -> Result<Option<Value>> {
+pub async fn warning_row(
+    c: &mut AnyConnection,
+    id: &str,
+    lang: Lang,
+    now: i64,
+) -> Result<Option<Value>> {
     let row = sqlx::query(&format!("{WARNING_SELECT} WHERE w.id = $1"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?;
-    row.map(|r| db::row_json(&r, WARNING_COLS)).transpose()
+    let Some(r) = row else { return Ok(None) };
+    let mut v = vec![db::row_json(&r, WARNING_COLS)?];
+    enrich(c, &mut v, lang, now).await?;
+    Ok(v.pop())
 }
 
-/// Open warnings (not resolved), newest first.
-pub async fn active_warnings(c: &mut AnyConnection) -> Result<Vec<Value>> {
+/// Open warnings (not resolved), red first (level, then newest).
+pub async fn active_warnings(c: &mut AnyConnection, lang: Lang, now: i64) -> Result<Vec<Value>> {
     let rows = sqlx::query(&format!(
-        "{WARNING_SELECT} WHERE w.state <> 'RESOLVED' ORDER BY w.raised_ms DESC, w.id LIMIT 500"
+        "{WARNING_SELECT} WHERE w.state <> 'RESOLVED' ORDER BY {RED_FIRST} LIMIT 500"
     ))
     .fetch_all(&mut *c)
     .await?;
-    rows.iter().map(|r| db::row_json(r, WARNING_COLS)).collect()
+    let mut v: Vec<Value> = rows
+        .iter()
+        .map(|r| db::row_json(r, WARNING_COLS))
+        .collect::<Result<_>>()?;
+    enrich(c, &mut v, lang, now).await?;
+    Ok(v)
 }
 
 /// Open warnings by level (red, orange, yellow, blue), zero-filled.

@@ -1,9 +1,8 @@
-//! Live updates for the dashboard: every change of a warning or hazard is
-//! published on a `tokio::sync::broadcast` channel, and each open
-//! dashboard holds one Server-Sent-Events stream fed from it (no polling).
-//! Publishers send only ids; the SSE handler reads the current row, so an
-//! event never carries stale state and a lagging reader only misses
-//! intermediate states (it is told to resync).
+//! Live updates for the dashboard: each open dashboard holds one
+//! Server-Sent-Events stream fed from the domain's event bus
+//! ([`crate::events`]); no polling. Events carry ids; this handler reads
+//! the current row, so an event never carries stale state, and a lagging
+//! reader only misses intermediate states (it is told to resync).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,55 +13,8 @@ use futures_util::Stream;
 use tokio::sync::broadcast;
 
 use crate::App;
+use crate::events::Event as Change;
 use crate::web::auth::Session;
-
-/// What changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A warning was raised or changed state.
-    Warning(String),
-    /// A hazard was created or changed state.
-    Hazard(String),
-}
-
-/// The broadcast side; cheap to clone. [`Live::close`] ends every open
-/// stream, so a graceful shutdown does not wait for dashboards to go away.
-#[derive(Debug, Clone)]
-pub struct Live {
-    tx: broadcast::Sender<Change>,
-    closing: tokio_util::sync::CancellationToken,
-}
-
-impl Default for Live {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Live {
-    /// A channel that keeps the last 1024 changes for slow readers.
-    pub fn new() -> Self {
-        Self {
-            tx: broadcast::channel(1024).0,
-            closing: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-
-    /// Publishes a change; nobody listening is fine.
-    pub fn publish(&self, c: Change) {
-        let _ = self.tx.send(c);
-    }
-
-    /// A new reader.
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.tx.subscribe()
-    }
-
-    /// Ends every open stream (at shutdown).
-    pub fn close(&self) {
-        self.closing.cancel();
-    }
-}
 
 /// `GET /web/events`: the SSE stream of the signed-in dashboard.
 #[utoipa::path(get, path = "/web/events", tag = "web", operation_id = "web_events",
@@ -77,22 +29,25 @@ pub async fn events(
     s: Session,
 ) -> crate::error::Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     // Subscribe first, then read the scope: no change slips in between.
-    let rx = app.live.subscribe();
+    let rx = app.events.subscribe();
     let scope = {
         let mut c = app.db.acquire().await?;
         crate::web::data::Scope::of(&mut c, &s).await?
     };
+    let lang = s.lang;
     let stream =
-        futures_util::stream::unfold((app, rx, scope), |(app, mut rx, scope)| async move {
+        futures_util::stream::unfold((app, rx, scope), move |(app, mut rx, scope)| async move {
             loop {
                 let next = tokio::select! {
-                    () = app.live.closing.cancelled() => return None,
+                    () = app.events.closing().cancelled() => return None,
                     r = rx.recv() => r,
                 };
                 let ev = match next {
                     Ok(Change::Warning(id)) => {
                         let row = match app.db.acquire().await {
-                            Ok(mut c) => crate::web::data::warning_row(&mut c, &id).await,
+                            Ok(mut c) => {
+                                crate::web::data::warning_row(&mut c, &id, lang, app.now_ms()).await
+                            }
                             Err(e) => Err(e.into()),
                         };
                         match row {

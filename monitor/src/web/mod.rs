@@ -6,6 +6,7 @@
 //! Operators sign in with a password ([`auth`]); the bearer-token API in
 //! [`crate::api`] is unchanged for gateways and scripts.
 
+pub mod ack;
 pub mod auth;
 pub mod data;
 pub mod i18n;
@@ -146,6 +147,7 @@ pub fn router(upload_limit: usize) -> Router<App> {
         )
         .route("/web/sign-out", post(pages::sign_out))
         .route("/web/events", get(live::events))
+        .route("/a/{token}", get(ack::page_handler).post(ack::confirm))
         .route("/web/api/dashboard", get(pages::dashboard_json))
         .route("/web/warnings/{id}/ack", post(pages::ack))
         .route("/web/warnings/{id}/confirm", post(pages::confirm))

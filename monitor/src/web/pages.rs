@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::db::HAZARD;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::web::auth::{self, Session};
-use crate::web::live::Change;
 use crate::web::render::{base, page};
 use crate::web::{UiLang, data, url_encode};
 use crate::{App, reports, warnings, work};
@@ -275,7 +275,7 @@ pub async fn sign_out(
 async fn dashboard_data(app: &App, s: &Session) -> Result<(Vec<Value>, Vec<data::VenueView>)> {
     let mut c = app.db.acquire().await?;
     let scope = data::Scope::of(&mut c, s).await?;
-    let mut ws = data::active_warnings(&mut c).await?;
+    let mut ws = data::active_warnings(&mut c, s.lang, app.now_ms()).await?;
     ws.retain(|w| scope.sees_row(w));
     let vs = data::venues(&mut c, &scope).await?;
     Ok((ws, vs))
@@ -290,7 +290,7 @@ async fn in_scope(c: &mut sqlx::AnyConnection, s: &Session, region: Option<&str>
 /// The region of a warning (404 if there is none).
 async fn warning_region(app: &App, id: &str) -> Result<Option<String>> {
     let mut c = app.db.acquire().await?;
-    let w = data::warning_row(&mut c, id)
+    let w = data::warning_row(&mut c, id, crate::messages::Lang::Zh, app.now_ms())
         .await?
         .ok_or(Error::NotFound {
             what: "warning",
@@ -373,7 +373,14 @@ pub async fn ack(
     in_scope(&mut *app.db.acquire().await?, &s, region.as_deref()).await?;
     let person = s.person()?;
     let note = f.get("note").map_or("", String::as_str);
-    warnings::ack(&app, &id, person, &format!("web ({}) {note}", s.username)).await?;
+    warnings::ack(
+        &app,
+        &id,
+        person,
+        warnings::Via::Web,
+        &format!("web ({}) {note}", s.username),
+    )
+    .await?;
     Ok(axum::Json(crate::api::NewState {
         id,
         state: "ACKED".into(),
@@ -668,7 +675,7 @@ pub async fn list_hazard(
     let back = format!("/web/hazards/{}", url_encode(&id));
     let r = work::list_hazard(&app, &id, person, &reason).await;
     if r.is_ok() {
-        app.live.publish(Change::Hazard(id.clone()));
+        app.events.publish(Event::Hazard(id.clone()));
     }
     redirect_back(r, &back, refused)
 }

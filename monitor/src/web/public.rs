@@ -15,12 +15,17 @@ use crate::web::{UiLang, qr, url_encode};
 /// `web.public_base_url` (else `http://` + `server.listen`) +
 /// `/public/venues/{id}`.
 pub fn venue_url(app: &App, venue: &str) -> String {
-    let base = if app.cfg.web.public_base_url.is_empty() {
+    format!("{}/public/venues/{}", base_url(app), url_encode(venue))
+}
+
+/// The public base URL: `web.public_base_url`, else `http://` +
+/// `server.listen` (QR codes, acknowledgement links).
+pub fn base_url(app: &App) -> String {
+    if app.cfg.web.public_base_url.is_empty() {
         format!("http://{}", app.cfg.server.listen)
     } else {
         app.cfg.web.public_base_url.clone()
-    };
-    format!("{base}/public/venues/{}", url_encode(venue))
+    }
 }
 
 /// `GET /public/venues/{id}`: the safety-code page.

@@ -52,6 +52,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/poster.html"),
     ),
     ("error.html", include_str!("../../web/templates/error.html")),
+    ("ack.html", include_str!("../../web/templates/ack.html")),
 ];
 
 /// `YYYY-MM-DD HH:MM` in CST (UTC+8) of a Unix-ms value; empty for none.
