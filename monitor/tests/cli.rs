@@ -35,8 +35,8 @@ fn check_accepts_the_example_and_names_bad_keys() {
     assert!(!ok);
     assert!(out.contains("sla.red_min: must be at least 1"), "{out}");
     let text = std::fs::read_to_string(&example).unwrap().replace(
-        "region_id = \"jx-nh-xs\"\n\n[[seed.devices]]",
-        "region_id = \"nowhere\"\n\n[[seed.devices]]",
+        "region_id = \"jx-nh-xs\"\ngrid_id = \"xs-01\"\n",
+        "region_id = \"nowhere\"\ngrid_id = \"xs-01\"\n",
     );
     std::fs::write(&bad, text).unwrap();
     let (ok, out) = check(&bad);

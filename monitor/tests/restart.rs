@@ -101,7 +101,7 @@ async fn kill_9_and_restart_keeps_everything_once() {
                 }
                 assert_eq!(
                     h["x-anquan-signature"].to_str().unwrap(),
-                    anquan_monitor::notify::sign(SECRET.as_bytes(), &b)
+                    anquan_monitor::notify::sign::webhook(SECRET.as_bytes(), &b)
                 );
                 got.lock()
                     .unwrap()
@@ -152,10 +152,10 @@ name = "Duty"
 role = "safety_officer"
 region_id = "city"
 webhook = "{hook}"
-[[seed.duty]]
+[[seed.venue_people]]
+venue_id = "s1"
 person_id = "duty1"
 role = "safety_officer"
-region_id = "city"
 "#,
             db = dir.path().join("monitor.db").display()
         ),

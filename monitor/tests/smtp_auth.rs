@@ -35,16 +35,17 @@ async fn the_right_password_delivers_with_plain_and_login() {
     for mechanisms in ["PLAIN LOGIN", "LOGIN"] {
         let dir = tempfile::tempdir().unwrap();
         let h = harness(&dir, mechanisms, "right-password").await;
-        let (s, _) = h.alarm(&event(1, "raised", "red")).await;
+        let (s, _) = h.alarm(&event(1, "raised", "yellow")).await;
         assert_eq!(s, 200);
         let t = h.tick().await;
-        // The webhook and the e-mail of the first call.
+        // The webhook and the e-mail of the call (yellow: the safety officer).
         assert_eq!((t.sent, t.failed), (2, 0), "{mechanisms}: {t:?}");
         let got = emails(&h);
         assert_eq!(got.len(), 1, "{mechanisms}");
         assert_eq!(got[0].user.as_deref(), Some("monitor"));
         assert_eq!(got[0].to, ["<safety1@example.invalid>"]);
-        assert!(got[0].data.contains("gas.lel"), "{}", got[0].data);
+        let text = common::scenarios::mail_text(&got[0].data);
+        assert!(text.contains("可燃气体浓度 55%LEL"), "{text}");
         assert_eq!(*h.smtp.as_ref().unwrap().auth_failures.lock().unwrap(), 0);
     }
 }
@@ -53,7 +54,7 @@ async fn the_right_password_delivers_with_plain_and_login() {
 async fn a_wrong_password_fails_the_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(&dir, "PLAIN LOGIN", "wrong-password").await;
-    let (s, _) = h.alarm(&event(1, "raised", "red")).await;
+    let (s, _) = h.alarm(&event(1, "raised", "yellow")).await;
     assert_eq!(s, 200);
     let t = h.tick().await;
     assert_eq!((t.sent, t.failed), (1, 1), "{t:?}");

@@ -5,6 +5,8 @@
 //! the client really verifies).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -269,10 +271,10 @@ name = "Safety 1"
 role = "safety_officer"
 region_id = "city"
 email = "safety1@example.invalid"
-[[seed.duty]]
+[[seed.venue_people]]
+venue_id = "s1"
 person_id = "safety1"
 role = "safety_officer"
-region_id = "city"
 "#
     ))
     .unwrap()
@@ -323,7 +325,8 @@ async fn email_over_starttls_and_implicit_tls_with_a_private_ca() {
         assert_eq!(got.len(), 1, "{tls}");
         assert!(got[0].tls, "{tls}: the message did not come over TLS");
         assert_eq!(got[0].to, ["<safety1@example.invalid>"]);
-        assert!(got[0].data.contains("gas.lel"), "{}", got[0].data);
+        let text = common::scenarios::mail_text(&got[0].data);
+        assert!(text.contains("可燃气体浓度 55%LEL"), "{text}");
     }
 }
 

@@ -330,7 +330,7 @@ async fn live_stream_pushes_a_new_alarm() {
     assert!(seen.contains("\"level\":\"orange\""), "{seen}");
     // At shutdown the stream ends (a graceful shutdown does not wait for
     // open dashboards).
-    h.app.live.close();
+    h.app.events.close();
     let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while r.chunk().await.unwrap().is_some() {}
     })

@@ -47,7 +47,13 @@ impl Email {
 
     fn classify(e: &lettre::transport::smtp::Error) -> Failure {
         let reason = format!("smtp: {e}");
-        if e.is_permanent() {
+        // 530/534/535: authentication. The relay is there and the message
+        // is fine; the credentials can be fixed, so keep trying (slowly).
+        let auth = e
+            .status()
+            .map(|c| c.to_string())
+            .is_some_and(|c| matches!(c.as_str(), "530" | "534" | "535"));
+        if e.is_permanent() && !auth {
             Failure::Permanent { reason }
         } else {
             Failure::Retry {

@@ -434,15 +434,22 @@ pub fn plan(
                 })
                 .map(|g| g.person.clone())
                 .collect::<Vec<_>>();
+            // The new level's first group is called (those only informed
+            // so far too); everyone else reached is told it got worse.
+            let called = p.call(&groups.call.clone(), 0);
             let mut seen = HashSet::new();
             for person in reached {
+                let just_called = p
+                    .notices
+                    .iter()
+                    .any(|n| n.person == person && n.purpose == Purpose::Call);
                 if seen.insert(person.clone())
+                    && !just_called
                     && !history.has(&person, Purpose::Escalated, Some(rank))
                 {
                     p.push(&person, Purpose::Escalated, rank);
                 }
             }
-            let called = p.call(&groups.call.clone(), 0);
             p.inform(&groups.inform.clone());
             let due = now + sla_ms;
             if called == 0 && groups.call.iter().all(|x| !history.was_asked(x)) {
@@ -670,6 +677,25 @@ mod tests {
         );
         assert_eq!(who(&p, Purpose::Escalated), ["safety"]);
         assert_eq!(who(&p, Purpose::Call), ["principal", "grid"]);
+        // Informed before, called now: a call, not an "escalated" notice.
+        let informed = Groups {
+            call: v(&["safety"]),
+            inform: v(&["grid"]),
+            closure_called: true,
+            ..Groups::default()
+        };
+        let mut h2 = History::default();
+        let q0 = run(Ladder::NEW, &informed, &mut h2, Trigger::Start, 0);
+        let q = plan(
+            q0.ladder,
+            &red(),
+            &h2,
+            &Trigger::LevelUp(Level::Red),
+            SLA,
+            1_000,
+        );
+        assert!(who(&q, Purpose::Call).contains(&"grid".to_string()));
+        assert!(!who(&q, Purpose::Escalated).contains(&"grid".to_string()));
         assert_eq!(who(&p, Purpose::Inform), ["county"]);
         assert_eq!(
             p.ladder,

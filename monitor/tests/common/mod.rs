@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "test-webhook-secret-0123456789";
+pub const ACK_SECRET: &str = "test-ack-link-secret-0123456789abcdef";
 pub const GW: &str = "gateway-token-1";
 pub const OP: &str = "operator-token-1";
 /// 2026-11-10T00:00:00Z.
@@ -60,7 +61,7 @@ async fn receiver(
                     .to_string();
                 assert_eq!(
                     sig,
-                    anquan_monitor::notify::sign(SECRET.as_bytes(), &b),
+                    anquan_monitor::notify::sign::webhook(SECRET.as_bytes(), &b),
                     "bad HMAC"
                 );
                 let delivery = h
@@ -109,12 +110,8 @@ retry_base_ms = 1000
 [notify.webhook]
 secret = "{SECRET}"
 {smtp}
-[[routing]]
-level = "red"
-roles = ["safety_officer", "grid_officer", "county", "city"]
-[[routing]]
-level = "blue"
-roles = ["safety_officer"]
+[ack]
+secret = "{ACK_SECRET}"
 
 [[seed.regions]]
 id = "city"
@@ -130,6 +127,11 @@ id = "town"
 name = "Town"
 tier = "town"
 parent_id = "county"
+[[seed.grids]]
+id = "g1"
+name = "Grid 1"
+region_id = "town"
+officers = ["grid"]
 [[seed.venues]]
 id = "s1"
 name = "Scenic area"
@@ -138,16 +140,20 @@ address = "1 Lake Road"
 lat = 30.7
 lon = 120.7
 region_id = "town"
+grid_id = "g1"
 [[seed.venues]]
 id = "s2"
 name = "Hotel"
 sector = "hotel"
 address = "2 Lake Road"
 region_id = "town"
+grid_id = "g1"
 [[seed.devices]]
 id = "gas-0001"
 venue_id = "s1"
 kind = "gas"
+name = "Gas detector 1"
+location = "Kitchen"
 [[seed.people]]
 id = "safety1"
 name = "Safety 1"
@@ -158,7 +164,7 @@ webhook = "{hook_base}/hook/safety1"
 [[seed.people]]
 id = "safety2"
 name = "Safety 2"
-role = "safety_officer"
+role = "principal"
 region_id = "town"
 webhook = "{hook_base}/hook/safety2"
 [[seed.people]]
@@ -174,32 +180,76 @@ role = "county"
 region_id = "county"
 webhook = "{hook_base}/hook/county1"
 [[seed.people]]
+id = "leader"
+name = "County shift leader"
+role = "county"
+region_id = "county"
+webhook = "{hook_base}/hook/leader"
+[[seed.people]]
 id = "city1"
 name = "City"
 role = "city"
 region_id = "city"
 webhook = "{hook_base}/hook/city1"
+[[seed.people]]
+id = "force"
+name = "Task force leader"
+role = "city"
+region_id = "city"
+webhook = "{hook_base}/hook/force"
+[[seed.people]]
+id = "cityleader"
+name = "City shift leader"
+role = "city"
+region_id = "city"
+webhook = "{hook_base}/hook/cityleader"
+[[seed.venue_people]]
+venue_id = "s1"
+person_id = "safety1"
+role = "safety_officer"
+[[seed.venue_people]]
+venue_id = "s1"
+person_id = "safety2"
+role = "principal"
+[[seed.venue_people]]
+venue_id = "s2"
+person_id = "safety1"
+role = "safety_officer"
 [[seed.duty]]
 person_id = "safety1"
 role = "safety_officer"
 region_id = "town"
-rank = 0
-[[seed.duty]]
-person_id = "safety2"
-role = "safety_officer"
-region_id = "town"
-rank = 1
 [[seed.duty]]
 person_id = "grid"
 role = "grid_officer"
 region_id = "town"
 [[seed.duty]]
 person_id = "county1"
+role = "duty_officer"
+region_id = "county"
+[[seed.duty]]
+person_id = "county1"
 role = "county"
 region_id = "county"
 [[seed.duty]]
+person_id = "leader"
+role = "shift_leader"
+region_id = "county"
+[[seed.duty]]
+person_id = "city1"
+role = "duty_officer"
+region_id = "city"
+[[seed.duty]]
 person_id = "city1"
 role = "city"
+region_id = "city"
+[[seed.duty]]
+person_id = "force"
+role = "task_force_leader"
+region_id = "city"
+[[seed.duty]]
+person_id = "cityleader"
+role = "shift_leader"
 region_id = "city"
 {extra}
 "#,

@@ -99,28 +99,56 @@ pub async fn warning_lifecycle(h: &Harness) {
     let (_, st) = h.get("/api/v1/venues/s1/status").await;
     assert_eq!(st["color"], "red");
     let t = h.tick().await;
-    assert_eq!(t.sent, 2, "the call, then the escalation notice");
+    // Orange called the venue's safety officer and principal at once and
+    // informed the grid officer; the rise to red told them it got worse,
+    // called the grid officer (red calls it) and informed the county.
+    assert_eq!(t.sent, 7, "{t:?}");
+    let purposes = |who: &str| {
+        let mut p: Vec<String> = h
+            .hooks_for(who)
+            .iter()
+            .map(|x| x.body["purpose"].as_str().unwrap().to_string())
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(purposes("safety1"), ["call", "escalated"]);
+    assert_eq!(purposes("safety2"), ["call", "escalated"]);
+    assert_eq!(purposes("grid"), ["call", "inform"]);
+    assert_eq!(purposes("county1"), ["inform"]);
     let s1 = h.hooks_for("safety1");
-    assert_eq!(s1.len(), 2);
-    assert!(s1[0].body["title"].as_str().unwrap().contains("橙色预警"));
-    assert!(s1[1].body["title"].as_str().unwrap().contains("升级"));
-    assert_eq!(s1[1].body["purpose"], "update");
-    // Not acknowledged within the red SLA (5 min) → the next on duty.
+    assert!(
+        s1.iter()
+            .any(|x| x.body["title"].as_str().unwrap().contains("橙色预警"))
+    );
+    assert!(
+        s1.iter()
+            .any(|x| x.body["title"].as_str().unwrap().contains("升级为红色预警"))
+    );
+    // Red goes first: the red notices were sent before the orange calls.
+    assert_eq!(s1[0].body["purpose"], "escalated");
+    // Not acknowledged within the red SLA (5 min) → the chain's first
+    // step: the county's duty officer and its shift leader.
     h.clock.advance_ms(4 * MIN);
     assert_eq!(h.tick().await.calls, 0);
     h.clock.advance_ms(MIN);
     let t = h.tick().await;
     assert_eq!(t.calls, 1);
     assert_eq!(
-        h.hooks_for("safety2").len(),
-        1,
-        "叫应: safety2 is called next"
+        purposes("county1"),
+        ["call", "inform"],
+        "叫应: the county is called next"
     );
+    assert_eq!(purposes("leader"), ["call"]);
+    let call = h
+        .hooks_for("county1")
+        .into_iter()
+        .find(|x| x.body["purpose"] == "call")
+        .unwrap();
     assert!(
-        h.hooks_for("safety2")[0].body["title"]
-            .as_str()
-            .unwrap()
-            .contains("叫应")
+        call.body["body"].as_str().unwrap().contains("此前无人应答"),
+        "{}",
+        call.body
     );
     // Ticking again at the same time does nothing more.
     assert_eq!(h.tick().await, anquan_monitor::scheduler::Tick::default());
@@ -132,6 +160,12 @@ pub async fn warning_lifecycle(h: &Harness) {
         )
         .await;
     assert_eq!(s, 200, "{p}");
+    // Everyone reached hears of it (闭环), but safety2.
+    h.tick().await;
+    for who in ["safety1", "grid", "county1", "leader"] {
+        assert!(purposes(who).contains(&"acked".to_string()), "{who}");
+    }
+    assert!(!purposes("safety2").contains(&"acked".to_string()));
     // A second ack is refused with a reason.
     let (s, p) = h
         .post(
@@ -204,7 +238,10 @@ pub async fn warning_lifecycle(h: &Harness) {
         au.as_array()
             .unwrap()
             .iter()
-            .any(|r| r["entity"] == "warning_call" && r["to_state"] == "safety2")
+            .any(|r| r["entity"] == "warning_call"
+                && r["to_state"] == "MISSED"
+                && r["reason"].as_str().unwrap().contains("step 0")),
+        "{au}"
     );
     assert!(
         au.as_array()
@@ -248,11 +285,13 @@ impl Harness {
     }
 }
 
-/// A failing webhook is retried, then FAILED, and the next person is called.
+/// A failing webhook is retried, then FAILED, and since that was the
+/// step's only call, the next step is called at once (a yellow alarm calls
+/// the safety officer, then the principal).
 pub async fn delivery_retries(h: &Harness) {
     h.fail_hooks
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let (_, a) = h.alarm(&event(20, "raised", "red")).await;
+    let (_, a) = h.alarm(&event(20, "raised", "yellow")).await;
     let w = a["warning_id"].as_str().unwrap().to_string();
     let t = h.tick().await;
     assert_eq!((t.sent, t.failed), (0, 1));
@@ -284,13 +323,20 @@ pub async fn email(h: &Harness) {
     let sink = h.smtp.as_ref().unwrap();
     h.alarm(&event(30, "raised", "red")).await;
     let t = h.tick().await;
-    assert_eq!(t.sent, 2, "webhook and e-mail to safety1");
+    assert_eq!(
+        t.sent, 5,
+        "webhook and e-mail to safety1, webhooks to safety2 and grid, the county informed"
+    );
     let mails = sink.mails.lock().unwrap().clone();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].to[0].contains("safety1@example.invalid"));
     assert!(mails[0].from.contains("monitor@example.invalid"));
     assert!(mails[0].data.contains("Subject:"), "{}", mails[0].data);
-    assert!(mails[0].data.contains("gas.lel"));
+    let text = mail_text(&mails[0].data);
+    assert!(
+        text.contains("可燃气体浓度 55%LEL") && text.contains("Scenic area"),
+        "{text}"
+    );
 }
 
 /// Hazard gates, the reminder ladder (each step once), OVERDUE, escalation,
@@ -716,8 +762,8 @@ pub async fn two_replicas(h: &Harness, other: &Harness) {
     let (a, b) = tokio::join!(h.tick(), other.tick());
     assert_eq!(
         a.sent + b.sent,
-        5 + 1,
-        "5 calls + the patrol's 'before' reminder: {a:?} {b:?}"
+        5 * 4 + 1,
+        "5 red warnings x (3 called at once + the county informed) + the patrol's 'before' reminder: {a:?} {b:?}"
     );
     h.clock.advance_ms(5 * MIN);
     other.clock.set_ms(h.clock_now());
@@ -725,7 +771,10 @@ pub async fn two_replicas(h: &Harness, other: &Harness) {
     assert_eq!(a.calls + b.calls, 5, "{a:?} {b:?}");
     let (a, b) = tokio::join!(h.tick(), other.tick());
     assert_eq!(a.calls + b.calls, 0);
-    assert!(a.sent + b.sent <= 5);
+    assert!(
+        a.sent + b.sent <= 5 * 2,
+        "the county duty officer and shift leader, once each"
+    );
     h.clock.advance_ms(HOUR);
     other.clock.set_ms(h.clock_now());
     let (a, b) = tokio::join!(h.tick(), other.tick());
@@ -774,11 +823,13 @@ pub async fn full_chain(h: &Harness) {
         let mails = sink.mails.lock().unwrap();
         assert_eq!(mails.len(), 1);
         assert!(mails[0].to[0].contains("safety1@"));
-        assert!(mails[0].data.contains(&w));
+        let text = mail_text(&mails[0].data);
+        assert!(text.contains("/a/"), "the one-click link: {text}");
     }
     h.clock.advance_ms(5 * MIN);
     assert_eq!(h.tick().await.calls, 1);
-    assert_eq!(h.hooks_for("safety2").len(), 1);
+    assert_eq!(h.hooks_for("safety2").len(), 1, "called once, at once");
+    assert_eq!(h.hooks_for("leader").len(), 1, "the chain's first step");
     let (s, _) = h
         .post(
             &format!("/api/v1/warnings/{w}/ack"),
@@ -1038,7 +1089,8 @@ pub async fn metrics(h: &Harness) {
             r#"anquan_monitor_notifications_sent_total{channel="webhook"}"#
         )
         .await,
-        Some(1.0)
+        Some(4.0),
+        "red: three called at once, the county informed"
     );
     assert_eq!(
         metric(h, r#"anquan_monitor_warnings{state="NOTIFIED"}"#).await,
@@ -1057,7 +1109,7 @@ pub async fn metrics(h: &Harness) {
         Some(0.0)
     );
     let (_, wv) = h.get(&format!("/api/v1/warnings/{w}")).await;
-    assert_eq!(wv["notify_rank"], 1);
+    assert_eq!(wv["ladder_step"], 1);
     // Ticking again at the same time breaches nothing more.
     h.tick().await;
     assert_eq!(metric(h, red).await, Some(1.0));
@@ -1415,7 +1467,10 @@ pub async fn concurrent_intake(h: &Harness) {
             "{a}"
         );
         let (_, d) = h.get(&format!("/api/v1/deliveries?subject_id={id}")).await;
-        assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+        // Red: the safety officer, the principal and the grid officer
+        // called, the county informed; yellow: the safety officer.
+        let want = if wv["level"] == "red" { 4 } else { 1 };
+        assert_eq!(d.as_array().unwrap().len(), want, "{d}");
     }
 }
 
@@ -1530,9 +1585,13 @@ pub async fn scheduled_reports(h: &Harness) {
 /// What the intake rules left in the database, without ids and times that
 /// differ between two runs: each row as JSON text, sorted.
 async fn rule_state(h: &Harness) -> Vec<String> {
-    let queries: [(&str, &[&str]); 6] = [
+    let queries: [(&str, &[&str]); 7] = [
         (
-            "SELECT alarm_key, level, max_level, state, clearable, ack_due_ms, notify_rank, venue_id, region_id FROM warnings",
+            "SELECT person_id, purpose, step FROM warning_calls",
+            &["person_id", "purpose", "step"],
+        ),
+        (
+            "SELECT alarm_key, level, max_level, state, clearable, ack_due_ms, ladder_step, venue_id, region_id FROM warnings",
             &[
                 "alarm_key",
                 "level",
@@ -1540,7 +1599,7 @@ async fn rule_state(h: &Harness) -> Vec<String> {
                 "state",
                 "clearable",
                 "ack_due_ms",
-                "notify_rank",
+                "ladder_step",
                 "venue_id",
                 "region_id",
             ],
@@ -1556,8 +1615,15 @@ async fn rule_state(h: &Harness) -> Vec<String> {
             &["venue_id", "alarms", "state"],
         ),
         (
-            "SELECT person_id, channel, purpose, title FROM deliveries",
-            &["person_id", "channel", "purpose", "title"],
+            "SELECT person_id, channel, purpose, title, priority, step FROM deliveries",
+            &[
+                "person_id",
+                "channel",
+                "purpose",
+                "title",
+                "priority",
+                "step",
+            ],
         ),
         (
             "SELECT entity, from_state, to_state, actor FROM audit WHERE entity <> 'user'",
@@ -1655,9 +1721,10 @@ pub async fn batch_rules_match_event_by_event(fast: &Harness, careful: &Harness)
     // Not vacuous: the waves did what they are for.
     let has = |needle: &str| a.iter().any(|l| l.contains(needle));
     assert!(has(r#""to_state":"REOPENED""#), "{a:#?}");
-    assert!(has(r#""purpose":"update""#), "{a:#?}");
+    assert!(has(r#""purpose":"escalated""#), "{a:#?}");
+    assert!(has(r#""purpose":"cleared""#), "{a:#?}");
     assert!(a.iter().any(|l| l.contains(r#""alarms":3"#)), "{a:#?}");
-    assert!(has(r#""to_state":"CLEARABLE""#), "{a:#?}");
+    assert!(has(r#""to_state":"cleared""#), "{a:#?}");
     assert_eq!(a, b);
 }
 
@@ -1770,6 +1837,42 @@ pub async fn annual_report(h: &Harness) {
 
 /// The attachment `filename` of a received mail, decoded (base64). lettre
 /// writes the name as an RFC 2231 parameter (`filename*0="…"`).
+/// The text of a single-part mail (base64 or quoted-printable body, as
+/// lettre writes non-ASCII text).
+pub fn mail_text(data: &str) -> String {
+    let Some(i) = data.find("\r\n\r\n") else {
+        return data.to_string();
+    };
+    let (head, body) = (&data[..i], &data[i + 4..]);
+    if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: base64")
+    {
+        let b64: String = body.split_whitespace().collect();
+        return String::from_utf8(crate::common::smtp::b64decode(&b64).unwrap_or_default())
+            .unwrap_or_default();
+    }
+    if head.to_ascii_lowercase().contains("quoted-printable") {
+        let joined = body.replace("=\r\n", "");
+        let mut out = Vec::new();
+        let b = joined.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    body.to_string()
+}
+
 pub fn mail_attachment(data: &str, filename: &str) -> Option<Vec<u8>> {
     let at = data
         .find(&format!("filename=\"{filename}\""))
