@@ -1,7 +1,8 @@
 //! The same API scenarios against a real PostgreSQL started by the test
 //! (initdb + pg_ctl on a free loopback port), one database per scenario,
 //! plus two service instances on one database (replicas): every call,
-//! reminder and delivery happens once.
+//! reminder and delivery happens once; and the last mile's scenarios
+//! against the providers' stand-ins (`common/lastmile.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -76,6 +77,23 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::batch_rules_match_event_by_event(&fast, &careful).await;
     let h = Harness::start(&pg.database("files").await, false).await;
     scenarios::report_files(&h, false).await;
+    // The last mile against the providers' stand-ins.
+    use common::lastmile::{self, LastMile, Sms};
+    let m = LastMile::start(&pg.database("lm_red").await, Sms::Aliyun).await;
+    lastmile::red_reaches_the_right_people(&m).await;
+    let m = LastMile::start(&pg.database("lm_chain").await, Sms::Aliyun).await;
+    lastmile::chain_exhausts_and_clearing_stops_it(&m).await;
+    let m = LastMile::start(&pg.database("lm_yellow").await, Sms::Aliyun).await;
+    lastmile::yellow_climbs_hourly(&m).await;
+    let m = LastMile::start(&pg.database("lm_replies").await, Sms::Aliyun).await;
+    lastmile::replies_receipts_and_voice_keys(&m).await;
+    let m = LastMile::start(&pg.database("lm_tencent").await, Sms::Tencent).await;
+    lastmile::tencent_sms(&m).await;
+    let m = LastMile::start(&pg.database("lm_failures").await, Sms::Aliyun).await;
+    lastmile::provider_failures(&m).await;
+    lastmile::a_failed_step_moves_on(&pg.database("lm_step").await).await;
+    lastmile::a_bad_signature_is_refused(&pg.database("lm_sig").await).await;
+    lastmile::rota_and_red_first(&pg.database("lm_rota").await).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

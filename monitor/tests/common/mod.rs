@@ -3,6 +3,7 @@
 //! an optional SMTP sink speaking enough SMTP for lettre.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod lastmile;
 pub mod pg;
 pub mod scenarios;
 pub mod schema;

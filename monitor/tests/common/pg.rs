@@ -70,9 +70,11 @@ impl Pg {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // One test starts many monitors on one server (each a pool of up
+        // to 8): more connections than the default 100.
         for _ in 0..3 {
             let opts = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
                 pg.port,
                 pg.dir.path().display()
             );
