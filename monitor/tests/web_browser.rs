@@ -534,3 +534,179 @@ async fn browser_end_to_end() {
     wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#d32f2f\"]").await;
     c.close().await.unwrap();
 }
+
+/// Whether the element is wholly inside the viewport.
+async fn in_view(c: &Client, css: &str) -> bool {
+    c.execute(
+        "var e = document.querySelector(arguments[0]); if (!e) { return false; } \
+         var r = e.getBoundingClientRect(); \
+         return r.width > 0 && r.top >= 0 && r.left >= 0 && \
+           r.bottom <= window.innerHeight && r.right <= window.innerWidth;",
+        vec![json!(css)],
+    )
+    .await
+    .unwrap()
+        == json!(true)
+}
+
+/// The duty screen on a phone: red first whatever the arrival order, a new
+/// red flashes and sounds (the hook), the deadline counts down, the person
+/// being called is shown, the acknowledge button is on screen; then the
+/// one-click link of a message acknowledges as its person, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duty_screen_on_a_phone() {
+    let h = WebHarness::start().await;
+    let driver = Driver::start();
+    let c = driver.client().await;
+    c.set_window_size(390, 844).await.unwrap();
+    sign_in(&c, &h, "county").await;
+    wait_css(&c, "#live-status.on").await;
+
+    let yellow = h.alarm("s4", "gas-s4", 1, "yellow").await;
+    wait_css(&c, &format!("#w-{yellow}")).await;
+    assert_eq!(
+        c.execute("return window.anquanAlerts.length;", vec![])
+            .await
+            .unwrap(),
+        json!(0),
+        "only a red alerts"
+    );
+    let red = h.alarm("s1", "gas-0001", 2, "red").await;
+    let orange = h.alarm("s3", "gas-s3", 3, "orange").await;
+    wait_css(&c, &format!("#w-{orange}")).await;
+    wait_css(&c, &format!("#w-{red}.flash-red")).await;
+    // Red first, then orange, then yellow (arrival: yellow, red, orange).
+    let order = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#alarms-table tbody tr[id]')).map(function (r) { return r.id; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        order,
+        json!([
+            format!("w-{red}"),
+            format!("w-{orange}"),
+            format!("w-{yellow}")
+        ])
+    );
+    // The sound/flash hook saw exactly the red one.
+    let alerts = c
+        .execute("return window.anquanAlerts;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alerts[0]["id"], json!(red));
+    assert_eq!(alerts[0]["level"], "red");
+    wait_css(&c, "body[data-alerts=\"1\"]").await;
+    // The row: value vs threshold with the unit, the Chinese rule name,
+    // who is being called now, the countdown to the 5-minute deadline.
+    let text = wait_css(&c, &format!("#w-{red}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for part in ["可燃气体浓度", "%LEL", "Safety 1"] {
+        assert!(text.contains(part), "{part:?} not in {text}");
+    }
+    let cd = format!("#w-{red} .countdown");
+    let left = |v: serde_json::Value| v.as_str().and_then(|s| s.parse::<i64>().ok()).unwrap();
+    let first = left(
+        c.execute(
+            "return document.querySelector(arguments[0]).getAttribute('data-left-s');",
+            vec![json!(cd)],
+        )
+        .await
+        .unwrap(),
+    );
+    assert!((1..=300).contains(&first), "{first}");
+    let shown = c
+        .find(Locator::Css(&cd))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.starts_with("0") && shown.contains(':'), "{shown}");
+    // It ticks (the page keeps the server's clock offset).
+    wait_js(
+        &c,
+        &format!(
+            "return Number(document.querySelector('{cd}').getAttribute('data-left-s')) < {first};"
+        ),
+    )
+    .await;
+    // The 叫应 ladder of the warning is there to open.
+    assert!(
+        c.find(Locator::Css(&format!(
+            "#w-{red} details.ladder li[data-purpose=\"call\"]"
+        )))
+        .await
+        .is_ok()
+    );
+    // On a phone, the acknowledge button of the first card is on screen.
+    assert!(
+        in_view(&c, &format!("#w-{red} button.ack")).await,
+        "ack button off screen"
+    );
+    shot(&c, "duty-phone").await;
+
+    // The link the server put in safety1's message (what they would tap).
+    let grants = {
+        let mut db = h.app.db.acquire().await.unwrap();
+        anquan_monitor::ack::of_warnings(&mut db, std::slice::from_ref(&red))
+            .await
+            .unwrap()
+    };
+    let g = grants.iter().find(|g| g.person_id == "safety1").unwrap();
+    let link = anquan_monitor::ack::link(&h.app, g).unwrap();
+    assert!(link.starts_with(&format!("{}/a/", h.base)), "{link}");
+    c.goto(&link).await.unwrap();
+    wait_css(&c, "#ack-page[data-done=\"false\"]").await;
+    let page = c
+        .find(Locator::Id("ack-warning"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("%LEL"), "{page}");
+    assert!(in_view(&c, "#ack-button").await, "ack button off screen");
+    shot(&c, "ack-link-phone").await;
+    c.find(Locator::Id("ack-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "#ack-page[data-done=\"true\"]").await;
+    let v = h.api_get(&format!("/api/v1/warnings/{red}")).await;
+    assert_eq!(v["state"], "ACKED");
+    assert_eq!(
+        v["acked_by"], "safety1",
+        "the link's person, not the session's"
+    );
+    assert_eq!(v["acked_via"], "link");
+    // Single use: the same link again is a clear refusal page.
+    c.goto(&link).await.unwrap();
+    wait_css(&c, "#error-page[data-status=\"409\"]").await;
+    // A forged one too.
+    let flip = if link.ends_with('A') { 'B' } else { 'A' };
+    c.goto(&format!("{}{flip}", &link[..link.len() - 1]))
+        .await
+        .unwrap();
+    wait_css(&c, "#error-page[data-status=\"403\"]").await;
+    // Back on the duty screen the red row is acknowledged, still first.
+    c.goto(&format!("{}/web", h.base)).await.unwrap();
+    wait_css(&c, &format!("#w-{red}[data-state=\"ACKED\"]")).await;
+    let first_row = c
+        .execute(
+            "return document.querySelector('#alarms-table tbody tr[id]').id;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(first_row, json!(format!("w-{red}")));
+    c.close().await.unwrap();
+}

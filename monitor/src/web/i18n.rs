@@ -141,6 +141,9 @@ mod tests {
             keys.push(format!("t_{from}"));
             keys.push(format!("t_{to}"));
         }
+        for p in crate::warnings::ladder::Purpose::ALL {
+            keys.push(format!("p_{}", p.as_str()));
+        }
         for l in ["red", "orange", "yellow", "blue"] {
             keys.push(format!("lv_{l}"));
         }

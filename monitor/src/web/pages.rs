@@ -311,6 +311,7 @@ pub async fn dashboard(State(app): State<App>, s: Session) -> Result<Html<String
             warnings => ws,
             venues => vs,
             may_ack => auth::may_ack(&s.role),
+            now_ms => app.now_ms(),
             map_w => data::MAP_W,
             map_h => data::MAP_H,
         },

@@ -83,6 +83,17 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_filter("dt", |v: Value| fmt_time(ms_of(&v), true));
     env.add_filter("date", |v: Value| fmt_time(ms_of(&v), false));
+    env.add_filter("hm", |v: Value| {
+        ms_of(&v)
+            .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms + 8 * 3_600_000))
+            .map(|d| d.format("%H:%M").to_string())
+            .unwrap_or_default()
+    });
+    env.add_filter("num", |v: Value| {
+        f64::try_from(v)
+            .map(crate::messages::number)
+            .unwrap_or_default()
+    });
     env
 });
 

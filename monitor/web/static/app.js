@@ -39,11 +39,157 @@
     return b;
   }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
   function fmt(ms) {
     var d = new Date(ms + 8 * 3600 * 1000);
-    function p(n) { return (n < 10 ? "0" : "") + n; }
-    return d.getUTCFullYear() + "-" + p(d.getUTCMonth() + 1) + "-" + p(d.getUTCDate()) +
-      " " + p(d.getUTCHours()) + ":" + p(d.getUTCMinutes());
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) +
+      " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+  }
+  function hm(ms) {
+    var d = new Date(ms + 8 * 3600 * 1000);
+    return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+  }
+  function num(v) {
+    if (v === null || v === undefined) { return "-"; }
+    return String(Math.round(v * 1000) / 1000);
+  }
+  var RANK = { red: 4, orange: 3, yellow: 2, blue: 1 };
+
+  // The server's clock, for the deadline countdown (the page and every
+  // pushed warning carry it; the browser's own clock may be off).
+  var offset = 0;
+  if (table && table.getAttribute("data-server-now")) {
+    offset = Number(table.getAttribute("data-server-now")) - Date.now();
+  }
+  function tickCountdowns() {
+    var now = Date.now() + offset;
+    var els = document.querySelectorAll(".countdown[data-due]");
+    for (var i = 0; i < els.length; i++) {
+      var left = Number(els[i].getAttribute("data-due")) - now;
+      var s = Math.floor(Math.abs(left) / 1000);
+      var text = pad(Math.floor(s / 60)) + ":" + pad(s % 60);
+      els[i].textContent = left >= 0 ? text : t("overdue") + " " + text;
+      els[i].classList.toggle("overdue", left < 0);
+      els[i].setAttribute("data-left-s", String(Math.round(left / 1000)));
+    }
+  }
+
+  // A new red warning: the row flashes and a sound plays. The hook the
+  // browser test observes: window.anquanAlerts and body[data-alerts].
+  window.anquanAlerts = [];
+  function alertRed(w) {
+    window.anquanAlerts.push({ id: w.id, level: w.level, at: Date.now() });
+    document.body.setAttribute("data-alerts", String(window.anquanAlerts.length));
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      var ctx = new Ctx();
+      [0, 0.35, 0.7].forEach(function (start) {
+        var o = ctx.createOscillator();
+        var g = ctx.createGain();
+        o.frequency.value = 880;
+        g.gain.value = 0.2;
+        o.connect(g);
+        g.connect(ctx.destination);
+        o.start(ctx.currentTime + start);
+        o.stop(ctx.currentTime + start + 0.2);
+      });
+    } catch (e) { /* no audio: the flash still shows */ }
+  }
+
+  function cell(cls) { var td = document.createElement("td"); if (cls) { td.className = cls; } return td; }
+
+  function row(w) {
+    var tr = document.createElement("tr");
+    tr.id = "w-" + w.id;
+    tr.className = "lv-" + w.level;
+    tr.setAttribute("data-state", w.state);
+    tr.setAttribute("data-level", w.level);
+    tr.setAttribute("data-raised", String(w.raised_ms));
+    var lv = document.createElement("span");
+    lv.className = "tag c-" + w.level;
+    lv.textContent = t("lv_" + w.level);
+    var c1 = cell("lvl"); c1.appendChild(lv); tr.appendChild(c1);
+    var c2 = cell("where");
+    var venue = document.createElement("strong");
+    venue.textContent = w.venue_name || w.site;
+    var link = document.createElement("a");
+    link.href = "/web/devices/" + encodeURIComponent(w.device);
+    link.textContent = w.device_name || w.device;
+    c2.appendChild(venue); c2.appendChild(document.createElement("br")); c2.appendChild(link);
+    if (w.location) { c2.appendChild(document.createTextNode(" · " + w.location)); }
+    tr.appendChild(c2);
+    var c3 = cell("reading");
+    c3.appendChild(document.createTextNode(w.reading + " "));
+    var v = document.createElement("strong");
+    v.className = "value";
+    v.textContent = num(w.value) + w.unit;
+    c3.appendChild(v);
+    var th = document.createElement("span");
+    th.className = "muted";
+    th.textContent = " / " + t("threshold") + " " + num(w.threshold) + w.unit;
+    c3.appendChild(th);
+    tr.appendChild(c3);
+    var c4 = cell("raised"); c4.textContent = fmt(w.raised_ms); tr.appendChild(c4);
+    var c5 = cell("due");
+    var waiting = (w.state === "RAISED" || w.state === "NOTIFIED");
+    if (waiting && w.ack_due_ms && w.clearable !== 1) {
+      var cd = document.createElement("span");
+      cd.className = "countdown";
+      cd.setAttribute("data-due", String(w.ack_due_ms));
+      c5.appendChild(cd);
+    } else if (w.clearable === 1) {
+      var cl = document.createElement("span");
+      cl.className = "muted";
+      cl.textContent = t("cleared_at_source");
+      c5.appendChild(cl);
+    }
+    tr.appendChild(c5);
+    var c6 = cell("calling");
+    c6.appendChild(document.createTextNode((w.calling || []).join("、")));
+    if (w.ladder && w.ladder.length) {
+      var det = document.createElement("details");
+      det.className = "ladder";
+      var sum = document.createElement("summary");
+      sum.textContent = t("ladder") + " (" + w.ladder.length + ")";
+      det.appendChild(sum);
+      var ol = document.createElement("ol");
+      w.ladder.forEach(function (r) {
+        var li = document.createElement("li");
+        li.setAttribute("data-purpose", r.purpose);
+        var step = (r.purpose === "call" || r.purpose === "no_response") ? " (" + t("step") + " " + r.step + ")" : "";
+        li.textContent = hm(r.at_ms) + " " + t("p_" + r.purpose) + " " + (r.name || r.person_id) + step + " ";
+        var chs = document.createElement("span");
+        chs.className = "muted";
+        chs.textContent = (r.channels || []).join(" ");
+        li.appendChild(chs);
+        ol.appendChild(li);
+      });
+      det.appendChild(ol);
+      c6.appendChild(det);
+    }
+    tr.appendChild(c6);
+    var c7 = cell("state");
+    c7.textContent = t("w_" + w.state);
+    if (w.acked_by_name) {
+      c7.appendChild(document.createElement("br"));
+      var by = document.createElement("span");
+      by.className = "muted";
+      by.textContent = w.acked_by_name;
+      c7.appendChild(by);
+    }
+    tr.appendChild(c7);
+    var acts = cell("acts");
+    if (mayAck && waiting) {
+      var b = button("ack big", w.id, t("ack"));
+      acts.appendChild(b);
+    } else if (mayAck && w.state === "ACKED") {
+      acts.appendChild(button("confirm", w.id, t("false_alarm"), "1"));
+      acts.appendChild(document.createTextNode(" "));
+      acts.appendChild(button("confirm", w.id, t("dispose"), "0"));
+    }
+    tr.appendChild(acts);
+    return tr;
   }
 
   function recount() {
@@ -56,48 +202,37 @@
     if (none) { none.hidden = tbody.children.length > 0; }
   }
 
+  // Red first: by level, then newest first.
+  function placeOf(w) {
+    var rows = tbody.children;
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i];
+      var lv = RANK[r.getAttribute("data-level")] || 0;
+      var raised = Number(r.getAttribute("data-raised"));
+      if (lv < RANK[w.level] || (lv === RANK[w.level] && raised < w.raised_ms)) { return r; }
+    }
+    return null;
+  }
+
   function upsert(w) {
-    var id = "w-" + w.id;
-    var row = document.getElementById(id);
+    if (w.now_ms) { offset = Number(w.now_ms) - Date.now(); }
+    var old = document.getElementById("w-" + w.id);
     if (w.state === "RESOLVED") {
-      if (row) { row.remove(); }
+      if (old) { old.remove(); }
       recount();
       return;
     }
-    var fresh = !row;
-    if (fresh) { row = document.createElement("tr"); row.id = id; }
-    row.setAttribute("data-state", w.state);
-    row.setAttribute("data-level", w.level);
-    while (row.firstChild) { row.removeChild(row.firstChild); }
-    var lv = document.createElement("span");
-    lv.className = "tag c-" + w.level;
-    lv.textContent = t("lv_" + w.level);
-    var link = document.createElement("a");
-    link.href = "/web/devices/" + encodeURIComponent(w.device);
-    link.textContent = w.device;
-    var cells = [lv, document.createTextNode(w.venue_name || w.site), link,
-      document.createTextNode(w.rule), document.createTextNode(fmt(w.raised_ms)),
-      document.createTextNode(t("w_" + w.state))];
-    cells.forEach(function (c, i) {
-      var td = document.createElement("td");
-      if (i === 5) { td.className = "state"; }
-      td.appendChild(c);
-      row.appendChild(td);
-    });
-    var acts = document.createElement("td");
-    acts.className = "acts";
-    if (mayAck && (w.state === "RAISED" || w.state === "NOTIFIED")) {
-      acts.appendChild(button("ack", w.id, t("ack")));
-    } else if (mayAck && w.state === "ACKED") {
-      acts.appendChild(button("confirm", w.id, t("false_alarm"), "1"));
-      acts.appendChild(document.createTextNode(" "));
-      acts.appendChild(button("confirm", w.id, t("dispose"), "0"));
-    }
-    row.appendChild(acts);
-    if (fresh) { tbody.insertBefore(row, tbody.firstChild); }
-    row.classList.remove("flash");
-    void row.offsetWidth;
-    row.classList.add("flash");
+    var fresh = !old;
+    // A red keeps flashing until someone answers.
+    var red = w.level === "red" && (fresh || old.classList.contains("flash-red")) &&
+      (w.state === "RAISED" || w.state === "NOTIFIED");
+    var tr = row(w);
+    if (old) { old.remove(); }
+    tbody.insertBefore(tr, placeOf(w));
+    void tr.offsetWidth;
+    tr.classList.add(red ? "flash-red" : "flash");
+    if (fresh && w.level === "red") { alertRed(w); }
+    tickCountdowns();
     recount();
   }
 
@@ -134,6 +269,8 @@
   }
 
   if (tbody) {
+    tickCountdowns();
+    setInterval(tickCountdowns, 1000);
     tbody.addEventListener("click", function (ev) {
       var b = ev.target;
       if (!(b instanceof HTMLButtonElement)) { return; }
