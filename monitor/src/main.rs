@@ -35,6 +35,16 @@ enum Cmd {
     /// Reads a password from stdin (one line) and prints its argon2id PHC
     /// string for `[[users]] password_hash`.
     HashPassword,
+    /// Prints the SMS texts to register with the provider, one per message
+    /// (the keys of `[notify.sms.templates]`).
+    SmsTemplates {
+        /// `aliyun` (`${name}` variables) or `tencent` (`{1}`).
+        #[arg(long, default_value = "aliyun")]
+        provider: String,
+        /// `zh` or `en`.
+        #[arg(long, default_value = "zh")]
+        lang: String,
+    },
     /// Prints the OpenAPI 3 document of the HTTP API (the one served at
     /// `/api/openapi.json`) and exits.
     Openapi,
@@ -67,6 +77,7 @@ fn main() -> std::process::ExitCode {
             .map_err(anquan_monitor::Error::from),
         Cmd::Serve { config } => rt.block_on(serve(config)),
         Cmd::HashPassword => hash_password(),
+        Cmd::SmsTemplates { provider, lang } => sms_templates(&provider, &lang),
         Cmd::Openapi => {
             println!("{}", anquan_monitor::openapi::json());
             Ok(())
@@ -79,6 +90,26 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn sms_templates(provider: &str, lang: &str) -> anquan_monitor::Result<()> {
+    let numbered = match provider {
+        "aliyun" => false,
+        "tencent" => true,
+        _ => {
+            return Err(anquan_monitor::Error::Invalid(format!(
+                "--provider: {provider:?} is neither aliyun nor tencent"
+            )));
+        }
+    };
+    let lang = anquan_monitor::messages::Lang::parse(lang).ok_or_else(|| {
+        anquan_monitor::Error::Invalid(format!("--lang: {lang:?} is neither zh nor en"))
+    })?;
+    print!(
+        "{}",
+        anquan_monitor::messages::sms_registration(lang, numbered)
+    );
+    Ok(())
 }
 
 fn hash_password() -> anquan_monitor::Result<()> {

@@ -438,6 +438,34 @@ pub fn sms_template(group: &str, kind: &str, lang: Lang, numbered: bool) -> Opti
         .ok()
 }
 
+/// Every message that may go by SMS as `(group, kind)`: the warning
+/// messages, then the task reminders.
+pub fn sms_kinds() -> Vec<(&'static str, &'static str)> {
+    CATALOGUE
+        .warning
+        .keys()
+        .map(|k| ("warning", k.as_str()))
+        .chain(CATALOGUE.reminder.keys().map(|k| ("reminder", k.as_str())))
+        .collect()
+}
+
+/// The texts to register with an SMS provider, one block per message:
+/// the `[notify.sms.templates]` key, the variables in order, the text
+/// (`numbered`: Tencent Cloud's `{1}`, else Alibaba Cloud's `${name}`).
+pub fn sms_registration(lang: Lang, numbered: bool) -> String {
+    let mut out = String::new();
+    for (group, kind) in sms_kinds() {
+        let Some(text) = sms_template(group, kind, lang, numbered) else {
+            continue;
+        };
+        let params = param_order(kind).map(|p| p.join(", ")).unwrap_or_default();
+        out.push_str(&format!(
+            "# {kind} ({group}); variables: {params}\n{kind} = \"{text}\"\n\n"
+        ));
+    }
+    out
+}
+
 /// The variables of a message's provider templates, in template order
 /// (`call`, `inform`, …, and the reminder rungs `before` … `listing`).
 pub fn param_order(template: &str) -> Option<&'static [String]> {
@@ -460,6 +488,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn registration_lists_every_sms_message() {
+        let a = sms_registration(Lang::Zh, false);
+        let t = sms_registration(Lang::Zh, true);
+        for (_, kind) in sms_kinds() {
+            assert!(a.contains(&format!("\n{kind} = ")), "{kind}: {a}");
+        }
+        assert!(a.contains("${venue}") && !a.contains("{1}"), "{a}");
+        assert!(t.contains("{1}") && !t.contains("${"), "{t}");
+    }
 
     fn gas() -> Facts {
         Facts {

@@ -94,6 +94,7 @@ async fn postgres_scenarios_and_replicas() {
     lastmile::a_failed_step_moves_on(&pg.database("lm_step").await).await;
     lastmile::a_bad_signature_is_refused(&pg.database("lm_sig").await).await;
     lastmile::rota_and_red_first(&pg.database("lm_rota").await).await;
+    lastmile::unreachable_and_fallback(&pg.database("lm_reach").await).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

@@ -130,3 +130,28 @@ fn openapi_prints_a_valid_document() {
     assert!(out.status.success(), "openapi-spec-validator: {said}");
     assert!(said.contains("OK"), "{said}");
 }
+
+#[test]
+fn sms_templates_print_what_to_register() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
+            .arg("sms-templates")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for key in ["call", "inform", "acked", "cleared", "before", "overdue"] {
+        assert!(text.contains(&format!("\n{key} = \"")), "{key}: {text}");
+    }
+    assert!(text.contains("${venue}"), "{text}");
+    let out = run(&["--provider", "tencent", "--lang", "en"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("{1}") && text.contains("alarm"), "{text}");
+    let out = run(&["--provider", "twilio"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--provider"));
+}

@@ -93,3 +93,9 @@ async fn follow_up_calls_carry_the_real_value() {
     );
     assert!(!body.contains(" 0%LEL"), "{body}");
 }
+
+#[tokio::test]
+async fn unreachable_and_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    lastmile::unreachable_and_fallback(&sqlite_url(&dir)).await;
+}

@@ -425,10 +425,11 @@ fn notify_one(
             .filter(|(k, t)| app.notifier.can(*k, t, template))
             .collect()
     };
-    let (wanted, _) = contact.channels_for(via);
+    let (wanted, mut fell_back) = contact.channels_for(via);
     let mut channels = usable(wanted);
-    let mut fell_back = false;
-    if channels.is_empty() {
+    if channels.is_empty() && !fell_back {
+        // The policy's kinds fit but none works here (not configured):
+        // any other channel of the person's.
         channels = usable(contact.channels.clone());
         fell_back = !channels.is_empty();
     }

@@ -690,13 +690,16 @@ pub async fn tencent_sms(m: &LastMile) {
     assert_eq!(s1.len(), 1);
     assert_eq!(s1[0].provider, "tencent-sms");
     assert_eq!(s1[0].to, format!("+86{}", phone("safety1")));
-    // {1} level, {2} venue, {3} device, {4} reading, {5} value, {6}
-    // threshold, {7} time, {8} deadline, {9} code, {10} link.
+    // {1} level, {2} venue, {3} device, {4} reading, {5} value, {6} unit,
+    // {7} threshold, {8} time, {9} deadline, {10} code, {11} link.
     let set = s1[0].params.as_array().unwrap();
-    assert_eq!(set.len(), 10);
+    assert_eq!(set.len(), 11);
     assert_eq!(set[0], "红色");
     assert_eq!(set[3], "可燃气体浓度");
-    assert_eq!((set[4].as_str(), set[5].as_str()), (Some("55"), Some("50")));
+    assert_eq!(
+        (set[4].as_str(), set[5].as_str(), set[6].as_str()),
+        (Some("55"), Some("%LEL"), Some("50"))
+    );
     let (st, ans) = m
         .callback(
             &format!("tencent-sms/report/{CALLBACK_TOKEN}"),
@@ -704,7 +707,7 @@ pub async fn tencent_sms(m: &LastMile) {
         )
         .await;
     assert_eq!((st, ans["result"].as_i64()), (200, Some(0)));
-    let code = set[8].as_str().unwrap();
+    let code = set[9].as_str().unwrap();
     let (st, _) = m
         .callback(
             &format!("tencent-sms/reply/{CALLBACK_TOKEN}"),
@@ -981,4 +984,67 @@ pub async fn rota_and_red_first(url: &str) {
     let s1 = sms(&m.s.take(), "safety1");
     assert_eq!(s1.len(), 1);
     assert_eq!(s1[0].params["level"], "黄色", "then the yellow one");
+}
+
+/// A person the monitor cannot reach is never a silent drop: safety1 has
+/// only e-mail and no SMTP server is configured → audited UNREACHABLE,
+/// counted, and the chain moves on at once; safety2 has only SMS, which
+/// the blue policy does not use → sent by SMS anyway, audited FALLBACK.
+pub async fn unreachable_and_fallback(url: &str) {
+    let m = LastMile::start_with(url, Sms::Aliyun, "", |c| {
+        for p in c.seed.people.iter_mut() {
+            match p.id.as_str() {
+                "safety1" => {
+                    p.email = Some("safety1@example.invalid".into());
+                    p.channels = Some("email".into());
+                }
+                "safety2" => p.channels = Some("sms".into()),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let h = &m.h;
+    let (st, a) = h.alarm(&event(1, "raised", "blue")).await;
+    assert_eq!(st, 200, "{a}");
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    h.tick().await;
+    let d = m.deliveries(&w).await;
+    assert!(
+        d.iter().all(|x| x["person_id"] != "safety1"),
+        "nothing queued for safety1: {d:?}"
+    );
+    let s2: Vec<_> = d.iter().filter(|x| x["person_id"] == "safety2").collect();
+    assert_eq!(s2.len(), 1, "{d:?}");
+    assert_eq!(s2[0]["channel"], "sms");
+    assert_eq!(s2[0]["purpose"], "call");
+    assert_eq!(templates(&m.s.take(), "safety2"), ["SMS_CALL"]);
+    let (_, au) = h.get(&format!("/api/v1/audit?entity_id={w}")).await;
+    let audit = |state: &str, who: &str| {
+        au.as_array().unwrap().iter().any(|r| {
+            r["to_state"] == state && r["reason"].as_str().unwrap_or_default().contains(who)
+        })
+    };
+    assert!(audit("UNREACHABLE", "safety1"), "{au}");
+    assert!(audit("FALLBACK", "safety2"), "{au}");
+    let (_, metrics) = h.get_text("/metrics").await;
+    assert!(
+        metrics.contains("anquan_monitor_notices_unreachable_total{reason=\"no_channel\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("unreachable"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The ladder shows both: safety1 called (and failed), safety2 next.
+    let (_, ladder) = h.get(&format!("/api/v1/warnings/{w}/ladder")).await;
+    let called: Vec<_> = ladder
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["purpose"] == "call")
+        .map(|r| r["person_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(called, ["safety1", "safety2"], "{ladder}");
 }
