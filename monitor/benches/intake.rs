@@ -99,6 +99,11 @@ webhook = "http://127.0.0.1:9/x"
 person_id = "duty"
 role = "safety_officer"
 region_id = "county"
+# The county's duty officer: informed of each red (the last-mile policy).
+[[seed.duty]]
+person_id = "duty"
+role = "duty_officer"
+region_id = "county"
 "#
     ))
     .unwrap()
@@ -161,6 +166,19 @@ async fn intake(name: &str, url: &str, full: bool, fast: bool, run: &str) -> (Ap
                     lon: None,
                     region_id: "county".into(),
                     site: None,
+                    grid_id: None,
+                },
+            )
+            .await
+            .unwrap();
+            // Each venue's safety officer: called at once (the policy).
+            anquan_monitor::registry::put_venue_person(
+                &mut tx,
+                &anquan_monitor::registry::VenuePerson {
+                    venue_id: format!("v{i}"),
+                    person_id: "duty".into(),
+                    role: "safety_officer".into(),
+                    rank: 0,
                 },
             )
             .await
@@ -255,7 +273,7 @@ async fn run(name: &str, urls: [&str; 2], full: bool) {
     for v in 0..venues {
         for m in 0..12i64 {
             let t = T0 - m * 30 * 86_400_000;
-            sqlx::query("INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, notify_rank, ack_due_ms, updated_ms) VALUES ($1, $2, $3, 'county', $3, 'd', 'gas', 'gas.lel', 'red', 'red', 'RESOLVED', 1, 0, $4, $5, 'duty', $6, 0, NULL, $4)")
+            sqlx::query("INSERT INTO warnings (id, alarm_key, venue_id, region_id, site, device, kind, rule, level, max_level, state, clearable, false_alarm, raised_ms, acked_ms, acked_by, resolved_ms, ladder_step, ack_due_ms, updated_ms) VALUES ($1, $2, $3, 'county', $3, 'd', 'gas', 'gas.lel', 'red', 'red', 'RESOLVED', 1, 0, $4, $5, 'duty', $6, 0, NULL, $4)")
                 .bind(format!("y-{v}-{m}")).bind(format!("y-{v}-{m}")).bind(format!("v{v}")).bind(t).bind(t + 60_000).bind(t + 3_600_000)
                 .execute(&mut *tx).await.unwrap();
             sqlx::query("INSERT INTO tasks (id, kind, title, venue_id, region_id, warning_id, level, assignee_id, state, due_ms, evidence, created_ms, done_ms, updated_ms) VALUES ($1, 'inspection', 't', $2, 'county', NULL, NULL, 'duty', 'DONE', $3, 'e', $3, $3, $3)")

@@ -270,21 +270,25 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// A built-in level policy: call, inform, chain, no_response, call_via,
+/// inform_via, cleared_needs_ack.
+type Builtin<'a> = (
+    &'a [&'a str],
+    &'a [&'a str],
+    Vec<&'a [&'a str]>,
+    &'a [&'a str],
+    Vec<&'a str>,
+    Vec<&'a str>,
+    bool,
+);
+
 /// The built-in policy of a level (MONITOR-SPEC §2: notify up to city and
 /// 专班 leader / county / grid officer / enterprise).
 pub fn builtin(level: Level) -> LevelPolicy {
     let all = ChannelKind::ALL.map(ChannelKind::as_str);
     let no_voice: Vec<&str> = all.iter().copied().filter(|k| *k != "voice").collect();
     let quiet: Vec<&str> = no_voice.iter().copied().filter(|k| *k != "sms").collect();
-    let (call, inform, chain, no_response, call_via, inform_via, needs_ack): (
-        &[&str],
-        &[&str],
-        Vec<&[&str]>,
-        &[&str],
-        Vec<&str>,
-        Vec<&str>,
-        bool,
-    ) = match level {
+    let (call, inform, chain, no_response, call_via, inform_via, needs_ack): Builtin = match level {
         Level::Red => (
             &["venue.safety_officer", "venue.principal", "grid.officer"],
             &["county.duty_officer"],

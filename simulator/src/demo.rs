@@ -60,8 +60,9 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
-/// Runs the demo.
-pub fn run(minutes: u64, data_dir: Option<PathBuf>) -> ExitCode {
+/// Runs the demo; with `web` (an address), the monitor's web UI then stays
+/// up there with the demo's accounts until Ctrl-C.
+pub fn run(minutes: u64, data_dir: Option<PathBuf>, web: Option<String>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,7 +74,7 @@ pub fn run(minutes: u64, data_dir: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(demo(minutes, data_dir)) {
+    match rt.block_on(demo(minutes, data_dir, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("anquan-sim demo: {e}");
@@ -82,12 +83,17 @@ pub fn run(minutes: u64, data_dir: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn demo(minutes: u64, data_dir: Option<PathBuf>) -> Result<(), String> {
+async fn demo(minutes: u64, data_dir: Option<PathBuf>, web: Option<String>) -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = data_dir.unwrap_or_else(|| tmp.path().to_path_buf());
     let port = free_port()?;
     let clock = ManualClock::new(START_MS);
-    let monitor = crate::demo_monitor::start(&dir, SITE, clock.clone()).await?;
+    let monitor = crate::demo_monitor::start(&dir, SITE, clock.clone(), web.as_deref()).await?;
+    println!(
+        "anquan-sim demo: monitor at {}; SMS, voice calls (Alibaba Cloud) and the site's WeCom group \
+         go to the providers' local stand-ins at {} (the real APIs are not reached)",
+        monitor.url, monitor.standin.base
+    );
     let gw = Gateway::start_with_clock(config(&dir, port, &monitor.url)?, Arc::new(clock.clone()))
         .await
         .map_err(|e| e.to_string())?;
@@ -185,6 +191,45 @@ async fn demo(minutes: u64, data_dir: Option<PathBuf>) -> Result<(), String> {
          {points} points in the local sink; {:.1} s of wall time",
         started.elapsed().as_secs_f32()
     );
+    if let Some(pw) = &monitor.password {
+        serve_web(&monitor, &clock, pw).await?;
+    }
+    Ok(())
+}
+
+/// After the demo: the monitor's web UI stays up, its clock running in
+/// real time from where the demo ended (the 叫应 ladder goes on), until
+/// Ctrl-C.
+async fn serve_web(
+    monitor: &crate::demo_monitor::DemoMonitor,
+    clock: &ManualClock,
+    pw: &str,
+) -> Result<(), String> {
+    println!(
+        "anquan-sim demo: the monitor's web UI stays up: {}/web (Ctrl-C to stop)",
+        monitor.url
+    );
+    for (user, _, _, who) in crate::demo_monitor::USERS {
+        println!("anquan-sim demo:   sign in as {user:<6} password {pw}  ({who})");
+    }
+    println!(
+        "anquan-sim demo:   the acknowledgement links in the messages above work once each, as the person they were sent to"
+    );
+    let from_clock = anquan_gateway::Clock::now_ms(clock);
+    let from = Instant::now();
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = every.tick() => {
+                clock.set_ms(from_clock + from.elapsed().as_millis() as u64);
+                for call in monitor.tick().await? {
+                    println!("t=web    {call}");
+                }
+            }
+        }
+    }
+    println!("anquan-sim demo: stopped");
     Ok(())
 }
 

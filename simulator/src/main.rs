@@ -38,6 +38,14 @@ enum Command {
         /// of a temporary directory.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// After the demo, keep the monitor's web UI (duty screen, map,
+        /// acknowledgement links) up with demo accounts; prints the URL and
+        /// the sign-in.
+        #[arg(long)]
+        web: bool,
+        /// The web UI's address with `--web` (port 0: any free one).
+        #[arg(long, default_value = "127.0.0.1:8088", requires = "web")]
+        listen: String,
     },
     /// Serve virtual devices' Modbus register maps (our firmware's input
     /// registers), one unit id per device, over Modbus TCP (or RTU on a
@@ -153,7 +161,12 @@ fn crane(t: f32) -> Vec<(Metric, f32)> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { minutes, data_dir } => demo::run(minutes, data_dir),
+        Command::Demo {
+            minutes,
+            data_dir,
+            web,
+            listen,
+        } => demo::run(minutes, data_dir, web.then_some(listen)),
         Command::Modbus {
             listen,
             rtu,

@@ -286,15 +286,18 @@ fn aliyun_check(
     action: &str,
     body: &[u8],
     required: &[&str],
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<HashMap<String, String>, Box<Response>> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| {
         refuse(inner, provider, format!("body is not a form: {e}"));
-        aliyun_error("InvalidParameter", "the body is not form-encoded")
+        Box::new(aliyun_error(
+            "InvalidParameter",
+            "the body is not form-encoded",
+        ))
     })?;
     let p: HashMap<String, String> = pairs.iter().cloned().collect();
     let fail = |code: &str, why: String| {
         refuse(inner, provider, why.clone());
-        aliyun_error(code, &why)
+        Box::new(aliyun_error(code, &why))
     };
     for k in [
         "AccessKeyId",
@@ -392,7 +395,7 @@ async fn aliyun_sms(State(s): State<S>, body: Bytes) -> Response {
         &["PhoneNumbers", "SignName", "TemplateCode"],
     ) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
     let params: Value = serde_json::from_str(&get("TemplateParam")).unwrap_or(Value::Null);
@@ -426,7 +429,7 @@ async fn aliyun_voice(State(s): State<S>, body: Bytes) -> Response {
         &["CalledNumber", "TtsCode"],
     ) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
     if let Some(n) = p.get("PlayTimes") {
