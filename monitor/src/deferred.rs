@@ -9,6 +9,7 @@
 use sqlx::AnyConnection;
 
 use crate::db;
+use crate::policy::ChannelKind;
 use crate::error::Result;
 
 /// One bound value.
@@ -334,7 +335,11 @@ impl Deferred {
             Val::Int(d.priority.value()),
             Val::OptInt(d.step),
             Val::OptText(d.params.map(|p| p.to_string())),
-            Val::Text(crate::notify::out_id()),
+            // Only the channels whose receipts name it (SMS, voice).
+            Val::OptText(
+                matches!(d.channel, ChannelKind::Sms | ChannelKind::Voice)
+                    .then(crate::notify::out_id),
+            ),
             Val::Text(d.template),
         ]);
     }

@@ -317,17 +317,36 @@ pub struct Facts {
     pub step: i64,
 }
 
-fn render_entry(e: &Entry, lang: Lang, ctx: minijinja::Value, vars: &Value) -> Text {
+/// The catalogue's templates, compiled once (each is named by its own
+/// text): messages are rendered for every notice an alarm storm makes.
+static COMPILED: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = env();
+    for e in CATALOGUE.warning.values().chain(CATALOGUE.reminder.values()) {
+        for f in [&e.zh, &e.en] {
+            for t in [&f.title, &f.body, &f.sms, &f.voice] {
+                if let Err(err) = env.add_template(t.as_str(), t.as_str()) {
+                    // A unit test renders every entry: this does not happen.
+                    tracing::error!(error = %err, "messages.toml: a template does not compile");
+                }
+            }
+        }
+    }
+    env
+});
+
+fn render_entry(e: &'static Entry, lang: Lang, ctx: minijinja::Value, vars: &Value) -> Text {
     let f = match lang {
         Lang::Zh => &e.zh,
         Lang::En => &e.en,
     };
-    let env = env();
-    let r = |t: &str| {
-        env.render_str(t, ctx.clone()).unwrap_or_else(|err| {
-            tracing::error!(error = %err, "messages: a template failed; sending it raw");
-            t.to_string()
-        })
+    let r = |t: &'static str| {
+        COMPILED
+            .get_template(t)
+            .and_then(|tpl| tpl.render(ctx.clone()))
+            .unwrap_or_else(|err| {
+                tracing::error!(error = %err, "messages: a template failed; sending it raw");
+                t.to_string()
+            })
     };
     let tidy = |s: String| {
         s.lines()

@@ -90,9 +90,25 @@ host = "smtp.example.invalid"
 port = 25
 from = "monitor@example.invalid"
 
-[[routing]]
-level = "red"
-roles = ["safety_officer", "county"]
+[notify.sms]
+provider = "aliyun"
+access_key_id = "LTAI-example"
+access_key_secret = "env:ALIYUN_SMS_SECRET"
+sign_name = "安全监管"
+
+[notify.voice]
+provider = "aliyun"
+access_key_id = "LTAI-example"
+access_key_secret = "env:ALIYUN_VMS_SECRET"
+
+[[notify.robots]]
+name = "town-duty"
+kind = "wecom"
+url = "env:WECOM_TOWN_DUTY_URL"
+
+[[policy.overrides]]
+venues = ["s1"]
+level = "orange"
 
 [[reports.mail]]
 region = "city"
@@ -135,6 +151,26 @@ email = "p1@example.invalid"
 person_id = "p1"
 role = "safety_officer"
 region_id = "city"
+
+[[seed.grids]]
+id = "g1"
+name = "Grid 1"
+region_id = "city"
+
+[[seed.venue_people]]
+venue_id = "s1"
+person_id = "p1"
+role = "safety_officer"
+
+[[seed.duty_overrides]]
+date = "2026-10-01"
+region_id = "city"
+role = "safety_officer"
+person_id = "p1"
+
+[[seed.holidays]]
+date = "2026-10-01"
+name = "国庆节"
 "#;
 
 #[derive(Debug)]
@@ -510,7 +546,7 @@ fn sections(src: &str, defaults: toml::Value, sample: toml::Value, out: &mut Str
         for f in fields {
             let (outer, args) = split(&f.ty);
             if outer == "Vec" {
-                // A top-level array of tables (the monitor's `[[routing]]`):
+                // A top-level array of tables (the monitor's `[[users]]`):
                 // its keys as the sample's first entry has them.
                 let name = args.first().map(|t| split(t).0).unwrap_or_default();
                 w.table(&f.key, true, &[f.key.clone(), "#0".into()], &name, false);
@@ -597,7 +633,11 @@ fn config_reference_is_generated_from_the_structs() {
         "`[notify.smtp]`",
         "`[[seed.venues]]`",
         "`[metrics]`",
-        "`[[routing]]`",
+        "`[[notify.robots]]`",
+        "`[policy.red]`",
+        "`[[policy.overrides]]`",
+        "`[ack]`",
+        "`[[seed.venue_people]]`",
         "`[[task_templates]]`",
     ] {
         assert!(text.contains(key), "{key} missing from the reference");
