@@ -217,6 +217,12 @@ pub struct ServerConfig {
     /// Anonymous hazard reports (`POST /public/reports`) one client address
     /// may send per minute; above it 429. 0 = no limit.
     pub public_reports_per_min: u32,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `127.0.0.1`,
+    /// `10.0.0.0/8`) whose `X-Forwarded-For` names the client. From any
+    /// other peer the header is ignored (anyone can send it), and the
+    /// client is the peer itself. The client address keys the sign-in and
+    /// public-report limits.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -225,6 +231,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8088".into(),
             max_body_bytes: 64 * 1024,
             public_reports_per_min: 5,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -645,6 +652,7 @@ impl Config {
                 format!("must be at least {}", anquan_protocol::MAX_PAYLOAD),
             ));
         }
+        crate::web::client::TrustedProxies::parse(&self.server.trusted_proxies)?;
         let u = &self.database.url;
         if !(u.starts_with("sqlite:")
             || u.starts_with("postgres://")
