@@ -558,6 +558,29 @@ pub struct Route {
     pub roles: Vec<String>,
 }
 
+/// `url` with a relative SQLite file path made relative to `dir`
+/// (`sqlite://monitor.db?mode=rwc` → `sqlite:///etc/anquan/monitor.db?mode=rwc`);
+/// other URLs, absolute paths and in-memory databases unchanged.
+pub fn sqlite_url_under(url: &str, dir: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (file, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(f, q)| (f, Some(q)));
+    if file.is_empty() || file.starts_with(':') || Path::new(file).is_absolute() {
+        return url.to_string();
+    }
+    let full = dir.join(file);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", full.display()),
+        None => format!("sqlite://{}", full.display()),
+    }
+}
+
 /// The roles the service knows.
 pub const ROLES: [&str; 6] = [
     "principal",
@@ -585,12 +608,37 @@ pub struct Seed {
 }
 
 impl Config {
-    /// Reads, parses and validates `path`.
+    /// Reads, parses and validates `path`. Relative paths in it (the
+    /// SQLite file, the evidence directory, `file:` secrets, the SMTP CA
+    /// file) are relative to the file's directory, not to wherever the
+    /// service happens to be started from.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
         })?;
-        Self::parse_in(&text, path.parent())
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let mut cfg = Self::parse_in(&text, dir)?;
+        if let Some(d) = dir {
+            cfg.resolve_paths(d);
+        }
+        Ok(cfg)
+    }
+
+    /// Makes the relative paths of the configuration relative to `dir`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let under = |p: &str| -> Option<String> {
+            let path = Path::new(p);
+            (!p.is_empty() && path.is_relative()).then(|| dir.join(path).display().to_string())
+        };
+        self.database.url = sqlite_url_under(&self.database.url, dir);
+        if let Some(p) = under(&self.evidence.dir) {
+            self.evidence.dir = p;
+        }
+        if let Some(smtp) = self.notify.smtp.as_mut() {
+            if let Some(p) = smtp.ca_file.as_deref().and_then(under) {
+                smtp.ca_file = Some(p);
+            }
+        }
     }
 
     /// Parses and validates TOML text (`file:` secrets relative to the
@@ -1198,5 +1246,30 @@ secret = "0123456789abcdef"
         let cfg = Config::parse_in(&text, Some(dir.path())).unwrap();
         let s = cfg.notify.smtp.as_ref().unwrap();
         assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("from-file"));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let d = Path::new("/etc/anquan");
+        assert_eq!(
+            sqlite_url_under("sqlite://monitor.db?mode=rwc", d),
+            "sqlite:///etc/anquan/monitor.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_under("sqlite:data/m.db", d),
+            "sqlite:///etc/anquan/data/m.db"
+        );
+        for same in [
+            "sqlite:///var/lib/m.db?mode=rwc",
+            "sqlite::memory:",
+            "postgres://u@h/db",
+        ] {
+            assert_eq!(sqlite_url_under(same, d), same);
+        }
+        let mut cfg = Config::parse(MIN).unwrap();
+        cfg.evidence.dir = "evidence".into();
+        cfg.resolve_paths(d);
+        assert_eq!(cfg.evidence.dir, "/etc/anquan/evidence");
+        assert_eq!(cfg.database.url, "sqlite:///etc/anquan/monitor.db?mode=rwc");
     }
 }

@@ -17,6 +17,7 @@ pub mod deferred;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod first_run;
 pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
