@@ -206,14 +206,14 @@ impl RuleFile {
             key: "(syntax)".to_string(),
             message: e.message().trim().to_string(),
         })?;
-        if let Some(v) = doc.version {
-            if v != 1 {
-                return Err(RuleFileError {
-                    line: None,
-                    key: "version".to_string(),
-                    message: format!("unsupported rules file version {v} (expected 1)"),
-                });
-            }
+        if let Some(v) = doc.version
+            && v != 1
+        {
+            return Err(RuleFileError {
+                line: None,
+                key: "version".to_string(),
+                message: format!("unsupported rules file version {v} (expected 1)"),
+            });
         }
         let located = |prefix: &str, rules: BTreeMap<String, Spanned<Patch>>| {
             rules

@@ -634,10 +634,10 @@ impl Config {
         if let Some(p) = under(&self.evidence.dir) {
             self.evidence.dir = p;
         }
-        if let Some(smtp) = self.notify.smtp.as_mut() {
-            if let Some(p) = smtp.ca_file.as_deref().and_then(under) {
-                smtp.ca_file = Some(p);
-            }
+        if let Some(smtp) = self.notify.smtp.as_mut()
+            && let Some(p) = smtp.ca_file.as_deref().and_then(under)
+        {
+            smtp.ca_file = Some(p);
         }
     }
 
@@ -950,16 +950,16 @@ impl Config {
                 .person_id
                 .as_deref()
                 .and_then(|p| self.seed.people.iter().find(|x| x.id == p));
-            if let Some(p) = seeded {
-                if !crate::web::auth::role_fits(&u.role, &p.role) {
-                    return Err(ConfigError::new(
-                        format!("users[{i}].role"),
-                        format!(
-                            "{} does not fit person {} whose registry role is {}",
-                            u.role, p.id, p.role
-                        ),
-                    ));
-                }
+            if let Some(p) = seeded
+                && !crate::web::auth::role_fits(&u.role, &p.role)
+            {
+                return Err(ConfigError::new(
+                    format!("users[{i}].role"),
+                    format!(
+                        "{} does not fit person {} whose registry role is {}",
+                        u.role, p.id, p.role
+                    ),
+                ));
             }
         }
         self.seed.validate()
@@ -970,10 +970,11 @@ impl Config {
     pub fn roles_for(&self, level: Level) -> Vec<String> {
         let mut best: Option<(Level, &Route)> = None;
         for r in &self.routing {
-            if let Some(l) = Level::parse(&r.level) {
-                if l <= level && best.is_none_or(|(b, _)| l > b) {
-                    best = Some((l, r));
-                }
+            if let Some(l) = Level::parse(&r.level)
+                && l <= level
+                && best.is_none_or(|(b, _)| l > b)
+            {
+                best = Some((l, r));
             }
         }
         match best {
@@ -1002,13 +1003,13 @@ impl Seed {
         let mut regions = HashSet::new();
         for (i, r) in self.regions.iter().enumerate() {
             r.validate(&format!("seed.regions[{i}]"))?;
-            if let Some(p) = &r.parent_id {
-                if !regions.contains(p.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("seed.regions[{i}].parent_id"),
-                        format!("region {p:?} must be listed before its children"),
-                    ));
-                }
+            if let Some(p) = &r.parent_id
+                && !regions.contains(p.as_str())
+            {
+                return Err(ConfigError::new(
+                    format!("seed.regions[{i}].parent_id"),
+                    format!("region {p:?} must be listed before its children"),
+                ));
             }
             if !regions.insert(r.id.as_str()) {
                 return Err(ConfigError::new(

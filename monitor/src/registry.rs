@@ -84,21 +84,21 @@ impl Venue {
         if self.name.trim().is_empty() {
             return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
         }
-        if let Some(lat) = self.lat {
-            if !(-90.0..=90.0).contains(&lat) {
-                return Err(ConfigError::new(
-                    format!("{key}.lat"),
-                    "must be within -90..90",
-                ));
-            }
+        if let Some(lat) = self.lat
+            && !(-90.0..=90.0).contains(&lat)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.lat"),
+                "must be within -90..90",
+            ));
         }
-        if let Some(lon) = self.lon {
-            if !(-180.0..=180.0).contains(&lon) {
-                return Err(ConfigError::new(
-                    format!("{key}.lon"),
-                    "must be within -180..180",
-                ));
-            }
+        if let Some(lon) = self.lon
+            && !(-180.0..=180.0).contains(&lon)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.lon"),
+                "must be within -180..180",
+            ));
         }
         Ok(())
     }
@@ -146,21 +146,21 @@ impl Person {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         check_id(&format!("{key}.id"), &self.id)?;
         check_role(&format!("{key}.role"), &self.role)?;
-        if let Some(e) = &self.email {
-            if e.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(ConfigError::new(
-                    format!("{key}.email"),
-                    "not an e-mail address",
-                ));
-            }
+        if let Some(e) = &self.email
+            && e.parse::<lettre::message::Mailbox>().is_err()
+        {
+            return Err(ConfigError::new(
+                format!("{key}.email"),
+                "not an e-mail address",
+            ));
         }
-        if let Some(w) = &self.webhook {
-            if !(w.starts_with("http://") || w.starts_with("https://")) {
-                return Err(ConfigError::new(
-                    format!("{key}.webhook"),
-                    "must be an http(s) URL",
-                ));
-            }
+        if let Some(w) = &self.webhook
+            && !(w.starts_with("http://") || w.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                format!("{key}.webhook"),
+                "must be an http(s) URL",
+            ));
         }
         if self.email.is_none() && self.webhook.is_none() {
             return Err(ConfigError::new(

@@ -953,10 +953,10 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
                 format!("{subject} \"{title}\" is long overdue; 挂牌督办 proposed"),
             ),
         };
-        if matches!(step, Step::Before | Step::Due) {
-            if let Some(o) = &owner {
-                to.push(o.clone());
-            }
+        if matches!(step, Step::Before | Step::Due)
+            && let Some(o) = &owner
+        {
+            to.push(o.clone());
         }
         let role = match step {
             Step::Before => None,

@@ -182,10 +182,10 @@ impl RawEvent<'_> {
             }
         }
         let unknown = |field| DecodeError::new(field, Problem::Unknown);
-        if let Some(v) = self.v {
-            if v != crate::CONTRACT_VERSION {
-                return Err(DecodeError::new(Field::V, Problem::Unsupported));
-            }
+        if let Some(v) = self.v
+            && v != crate::CONTRACT_VERSION
+        {
+            return Err(DecodeError::new(Field::V, Problem::Unsupported));
         }
         let event_id = EventId::new(need(self.event_id, Field::EventId)?)
             .map_err(|e| DecodeError::new(Field::EventId, Problem::BadId(e)))?;

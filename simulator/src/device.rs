@@ -445,11 +445,11 @@ impl VirtualDevice {
             self.off_until = None;
             self.reboot(t_ms);
         }
-        if let Some(u) = self.link_down_until {
-            if t_ms >= u {
-                self.link_down_until = None;
-                self.link.up();
-            }
+        if let Some(u) = self.link_down_until
+            && t_ms >= u
+        {
+            self.link_down_until = None;
+            self.link.up();
         }
         let uptime = t_ms - self.boot_ms;
         match &mut self.hw {
@@ -475,12 +475,13 @@ impl VirtualDevice {
                 })
             );
             let mut payload = m.payload;
-            if is_frame && self.skew_ms != 0 {
-                if let Ok(mut f) = Telemetry::decode(&payload) {
-                    f.ts_ms = f.ts_ms.saturating_add_signed(self.skew_ms);
-                    if let Ok(v) = f.to_vec() {
-                        payload = v.to_vec();
-                    }
+            if is_frame
+                && self.skew_ms != 0
+                && let Ok(mut f) = Telemetry::decode(&payload)
+            {
+                f.ts_ms = f.ts_ms.saturating_add_signed(self.skew_ms);
+                if let Ok(v) = f.to_vec() {
+                    payload = v.to_vec();
                 }
             }
             let mut alive = is_frame;

@@ -236,10 +236,10 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
         let out = fleet.step();
         let n = out.len();
         for o in out {
-            if o.alive {
-                if let Some(l) = last_alive.get_mut(o.device) {
-                    *l = t;
-                }
+            if o.alive
+                && let Some(l) = last_alive.get_mut(o.device)
+            {
+                *l = t;
             }
             publish(&client, &o, o.payload.clone()).await?;
             sent += 1;
@@ -363,14 +363,13 @@ async fn run_external(
                 kind: TopicKind::Telemetry | TopicKind::Event,
                 ..
             }) = Topic::parse(&o.topic)
+                && let Ok(mut f) = Telemetry::decode(&payload)
             {
-                if let Ok(mut f) = Telemetry::decode(&payload) {
-                    // Device time on the real clock, skew kept.
-                    let skew = f.ts_ms as i64 - (START_MS + t) as i64;
-                    f.ts_ms = to_wall(t).saturating_add_signed(skew);
-                    if let Ok(v) = f.to_vec() {
-                        payload = v.to_vec();
-                    }
+                // Device time on the real clock, skew kept.
+                let skew = f.ts_ms as i64 - (START_MS + t) as i64;
+                f.ts_ms = to_wall(t).saturating_add_signed(skew);
+                if let Ok(v) = f.to_vec() {
+                    payload = v.to_vec();
                 }
             }
             publish(&client, &o, payload).await?;

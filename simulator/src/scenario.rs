@@ -355,10 +355,10 @@ impl Scenario {
             if !ids.insert(d.id.clone()) {
                 return Err(err(&format!("{key}.id"), format!("`{}` twice", d.id)));
             }
-            if let Some(p) = d.report_period_s {
-                if !(1..=3600).contains(&p) {
-                    return Err(err(&format!("{key}.report_period_s"), "must be 1–3600"));
-                }
+            if let Some(p) = d.report_period_s
+                && !(1..=3600).contains(&p)
+            {
+                return Err(err(&format!("{key}.report_period_s"), "must be 1–3600"));
             }
             d.model
                 .check(d.kind)
@@ -421,19 +421,19 @@ impl Scenario {
                     let kind = kind_of(d).ok_or_else(|| {
                         err(&format!("{key}.device"), format!("`{d}` is not declared"))
                     })?;
-                    if let Some(kinds) = what.kinds() {
-                        if !kinds.contains(&kind) {
-                            return Err(err(&key, format!("does not apply to a {kind} device")));
-                        }
+                    if let Some(kinds) = what.kinds()
+                        && !kinds.contains(&kind)
+                    {
+                        return Err(err(&key, format!("does not apply to a {kind} device")));
                     }
                     if let Event::SensorFault { channel, fault, .. } = what {
                         crate::device::check_fault(kind, channel, fault.as_deref())
                             .map_err(|m| err(&key, m))?;
                     }
-                    if let Event::LoadCurrent { channel, .. } = what {
-                        if !(1..=4).contains(channel) {
-                            return Err(err(&format!("{key}.channel"), "must be 1–4"));
-                        }
+                    if let Event::LoadCurrent { channel, .. } = what
+                        && !(1..=4).contains(channel)
+                    {
+                        return Err(err(&format!("{key}.channel"), "must be 1–4"));
                     }
                 }
             }

@@ -442,14 +442,13 @@ impl RuleSet {
         let mut new_rate = 0;
         for (j, rule) in self.rules.iter().enumerate() {
             let is_rate = matches!(rule.kind, RuleKind::RateOfChange { .. });
-            if let Some(i) = old.position(&rule.id) {
-                if rule.enabled && old.rules[i].kind.type_name() == rule.kind.type_name() {
-                    next.rules[j] = state.rules[i];
-                    if is_rate {
-                        if let Some(h) = state.rates.get(old_rates[i]) {
-                            next.rates[new_rate] = *h;
-                        }
-                    }
+            if let Some(i) = old.position(&rule.id)
+                && rule.enabled
+                && old.rules[i].kind.type_name() == rule.kind.type_name()
+            {
+                next.rules[j] = state.rules[i];
+                if is_rate && let Some(h) = state.rates.get(old_rates[i]) {
+                    next.rates[new_rate] = *h;
                 }
             }
             if is_rate {

@@ -488,10 +488,10 @@ impl Limiter {
     /// Gives back one reserved try of `key` whose password was never
     /// checked (the verification gate was full).
     pub fn refund(&self, key: &str) {
-        if let Ok(mut m) = self.failures.lock() {
-            if let Some(e) = m.get_mut(key) {
-                e.0 = e.0.saturating_sub(1);
-            }
+        if let Ok(mut m) = self.failures.lock()
+            && let Some(e) = m.get_mut(key)
+        {
+            e.0 = e.0.saturating_sub(1);
         }
     }
 }

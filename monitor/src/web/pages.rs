@@ -618,13 +618,13 @@ pub async fn move_hazard(
         auth::may_move_hazard(&s.role, from, &to),
         &format!("move a hazard {from} → {to}"),
     )?;
-    if to == "CLOSED" {
-        if let Some(level) = row["listed_level"].as_str() {
-            s.require(
-                level == s.role,
-                &format!("close (摘牌) a hazard listed by the {level} level"),
-            )?;
-        }
+    if to == "CLOSED"
+        && let Some(level) = row["listed_level"].as_str()
+    {
+        s.require(
+            level == s.role,
+            &format!("close (摘牌) a hazard listed by the {level} level"),
+        )?;
     }
     let person = s.person()?.to_string();
     let fields = work::HazardFields {
