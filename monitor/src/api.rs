@@ -126,9 +126,13 @@ fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<B
     })
 }
 
+/// A JSON body as `T`; strings with control characters are refused first
+/// (see [`crate::text`]), whatever `T` does with them.
 fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(b);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let v: Value = serde_json::from_slice(b)
+        .map_err(|e| Error::BadRequest(format!("JSON body: not well-formed JSON: {e}")))?;
+    crate::text::check_json(&v)?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         Error::BadRequest(format!("JSON body, at {path}: {}", e.into_inner()))
     })
@@ -759,6 +763,10 @@ async fn move_hazard(
     Ok(axum::Json(NewState { id, state: m.to }))
 }
 
+/// The most deaths one accident record may carry: far above any accident
+/// on record, far below what could overflow a sum of them.
+const MAX_DEATHS: i64 = 10_000;
+
 /// An accident.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -770,8 +778,8 @@ struct AccidentBody {
     venue_id: Option<String>,
     /// When, Unix ms.
     at_ms: i64,
-    /// Deaths (not negative).
-    #[schema(minimum = 0)]
+    /// Deaths (0 to 10 000).
+    #[schema(minimum = 0, maximum = 10000)]
     deaths: i64,
     /// What happened.
     note: String,
@@ -792,11 +800,20 @@ async fn accident(
 ) -> Result<(StatusCode, axum::Json<Created>)> {
     operator(&app, &h)?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    if a.deaths < 0 {
-        return Err(Error::Invalid("deaths: must not be negative".into()));
+    if !(0..=MAX_DEATHS).contains(&a.deaths) {
+        return Err(Error::Invalid(format!("deaths: from 0 to {MAX_DEATHS}")));
     }
+    let now = app.now_ms();
+    if !(anquan_protocol::MIN_TS_MS as i64..=now).contains(&a.at_ms) {
+        return Err(Error::Invalid(
+            "at_ms: an accident is recorded after it happened: Unix ms from 2000-01-01 up to now"
+                .into(),
+        ));
+    }
+    crate::text::free("note", &a.note, 4000)?;
     let id = crate::db::new_id();
     let mut tx = app.db.begin().await?;
+    registry::check_place(&mut tx, &a.region_id, a.venue_id.as_deref()).await?;
     sqlx::query("INSERT INTO accidents (id, region_id, venue_id, at_ms, deaths, note) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(&a.region_id)

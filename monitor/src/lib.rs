@@ -33,6 +33,7 @@ pub mod scheduler;
 pub use anquan_secret as secret;
 pub mod snapshots;
 pub mod templates;
+pub mod text;
 pub mod warnings;
 pub mod web;
 pub mod work;

@@ -340,6 +340,57 @@ async fn exists(c: &mut AnyConnection, table: &str, id: &str, what: &'static str
     }
 }
 
+/// 422 naming `key` unless person `id` is in the registry.
+pub async fn check_person(c: &mut AnyConnection, key: &str, id: &str) -> Result<()> {
+    check_ref(c, "people", key, "person", id).await
+}
+
+/// 422 naming `key` unless region `id` is in the registry.
+pub async fn check_region(c: &mut AnyConnection, key: &str, id: &str) -> Result<()> {
+    check_ref(c, "regions", key, "region", id).await
+}
+
+/// 422 unless the region and the venue (when given) exist and the venue
+/// lies in that region.
+pub async fn check_place(c: &mut AnyConnection, region: &str, venue: Option<&str>) -> Result<()> {
+    check_region(c, "region_id", region).await?;
+    if let Some(v) = venue {
+        check_ref(c, "venues", "venue_id", "venue", v).await?;
+        let chain = region_chain_of_venue(c, v).await?;
+        if !chain.iter().any(|r| r == region) {
+            return Err(Error::Invalid(format!(
+                "venue_id: venue {v:?} is not in region {region:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The regions a venue lies in: its own and every ancestor.
+async fn region_chain_of_venue(c: &mut AnyConnection, venue: &str) -> Result<Vec<String>> {
+    let r: String = sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
+        .bind(venue)
+        .fetch_one(&mut *c)
+        .await?;
+    region_chain(c, &r).await
+}
+
+async fn check_ref(
+    c: &mut AnyConnection,
+    table: &str,
+    key: &str,
+    what: &str,
+    id: &str,
+) -> Result<()> {
+    let sql = format!("SELECT id FROM {table} WHERE id = $1");
+    match sqlx::query(&sql).bind(id).fetch_optional(&mut *c).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Invalid(format!(
+            "{key}: no {what} {id:?} in the registry"
+        ))),
+    }
+}
+
 /// Inserts the `[seed]` rows (replacing rows with the same ids).
 pub async fn seed(c: &mut AnyConnection, s: &crate::config::Seed) -> Result<()> {
     for r in &s.regions {

@@ -21,6 +21,8 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::cross_site_event_ids(&h).await;
+    let h = Harness::start(&pg.database("inputrules").await, false).await;
+    scenarios::input_rules(&h).await;
     let h = Harness::start(&pg.database("lifecycle").await, false).await;
     scenarios::warning_lifecycle(&h).await;
     let h = Harness::start(&pg.database("retries").await, false).await;

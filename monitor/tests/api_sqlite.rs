@@ -202,6 +202,13 @@ async fn sqlite_metrics_count_intake_and_sla_breaches() {
     scenarios::metrics(&h).await;
 }
 
+/// Deadlines, titles, control characters, references, bounded counts.
+#[tokio::test]
+async fn sqlite_input_rules() {
+    let (h, _d) = harness(false).await;
+    scenarios::input_rules(&h).await;
+}
+
 /// S1: event ids are scoped to the site the token speaks for.
 #[tokio::test]
 async fn sqlite_one_site_cannot_silence_another() {

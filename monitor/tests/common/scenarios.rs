@@ -1672,6 +1672,9 @@ pub async fn annual_report(h: &Harness) {
     let y2026 = 1_767_196_800_000;
     let y2027 = y2026 + 365 * DAY;
     let accident = |at_ms: i64, deaths: i64| json!({"region_id": "town", "venue_id": "s1", "at_ms": at_ms, "deaths": deaths, "note": "yoy"});
+    // Accidents are recorded after they happen: it is now just past
+    // midnight on 2027-01-01.
+    h.clock.set_ms(y2027 + MIN);
     // 2025: 18 accidents, 23 deaths; the last one a minute before 2026.
     for i in 0..18 {
         let at = if i == 17 {
@@ -1727,6 +1730,16 @@ pub async fn annual_report(h: &Harness) {
         .await;
     assert_eq!(s, 200);
     assert!(csv.contains("yearly 2026"), "{csv}");
+    // Titled by its period, not "月度报告".
+    let (s, html) = h
+        .get_text("/api/v1/reports/yearly?region=county&date=2026-12-31&format=html")
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<title>年度报告 county 2026</title>"),
+        "{html}"
+    );
+    assert!(!html.contains("月度报告"), "{html}");
     let (s, _) = h
         .get("/api/v1/reports/decade?region=city&date=2026-06-01")
         .await;
@@ -2224,4 +2237,95 @@ pub async fn cross_site_event_ids(h: &Harness) {
     .await
     .unwrap_or(0.0);
     assert!(reused >= 4.0, "event_id_reused = {reused}");
+}
+
+/// What people type is checked before it is stored: no deadline in the
+/// past, titles that say something, no control characters anywhere in a
+/// JSON body, references that exist, bounded accident counts that never
+/// wrap in a report.
+pub async fn input_rules(h: &Harness) {
+    let now = h.clock_now();
+    let task = |due: i64, title: &str| {
+        json!({"actor": "grid", "kind": "inspection", "title": title, "venue_id": "s1",
+               "assignee_id": "safety1", "due_ms": due})
+    };
+    let refused = |s: u16, p: &Value, key: &str| {
+        assert_eq!(s, 422, "{p}");
+        assert!(p["detail"].as_str().unwrap().starts_with(key), "{key}: {p}");
+    };
+    let (s, p) = h.post("/api/v1/tasks", task(now - 1, "检查消防通道")).await;
+    refused(s, &p, "due_ms");
+    let (s, p) = h.post("/api/v1/tasks", task(now, "检查消防通道")).await;
+    refused(s, &p, "due_ms");
+    let (s, p) = h.post("/api/v1/tasks", task(now + DAY, "   ")).await;
+    refused(s, &p, "title");
+    let (s, p) = h.post("/api/v1/tasks", task(now + DAY, "a\u{0}b")).await;
+    refused(s, &p, "title");
+    let mut t = task(now + DAY, "检查消防通道");
+    t["assignee_id"] = "nobody".into();
+    let (s, p) = h.post("/api/v1/tasks", t).await;
+    refused(s, &p, "assignee_id");
+    let (s, p) = h
+        .post("/api/v1/tasks", task(now + DAY, "  检查消防通道 "))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (_, t) = h
+        .get(&format!("/api/v1/tasks/{}", p["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(t["title"], "检查消防通道", "stored trimmed: {t}");
+    // A NUL anywhere in a JSON body, even in a field that is ignored.
+    let (s, p) = h
+        .post(
+            "/api/v1/hazards",
+            json!({"actor": "grid", "venue_id": "s1", "category": "fire\u{0}exit",
+               "title": "堵塞", "source": "inspection"}),
+        )
+        .await;
+    refused(s, &p, "category");
+
+    let accident = |region: &str, venue: &str, at: i64, deaths: i64| json!({"region_id": region, "venue_id": venue, "at_ms": at, "deaths": deaths, "note": "n"});
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("town", "s1", now - DAY, 10_001),
+        )
+        .await;
+    refused(s, &p, "deaths");
+    let (s, p) = h
+        .post("/api/v1/accidents", accident("town", "s1", now - DAY, -1))
+        .await;
+    refused(s, &p, "deaths");
+    let (s, p) = h
+        .post("/api/v1/accidents", accident("town", "s1", now + DAY, 1))
+        .await;
+    refused(s, &p, "at_ms");
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("atlantis", "s1", now - DAY, 1),
+        )
+        .await;
+    refused(s, &p, "region_id");
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("town", "nowhere", now - DAY, 1),
+        )
+        .await;
+    refused(s, &p, "venue_id");
+    // The largest counts add up without wrapping.
+    for _ in 0..3 {
+        let (s, p) = h
+            .post(
+                "/api/v1/accidents",
+                accident("town", "s1", now - DAY, 10_000),
+            )
+            .await;
+        assert_eq!(s, 201, "{p}");
+    }
+    let (s, r) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["deaths"][0], 30_000, "{r}");
 }
