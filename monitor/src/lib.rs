@@ -21,6 +21,7 @@ pub mod first_run;
 pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
+pub mod moderation;
 pub mod notify;
 pub mod openapi;
 pub mod photo;

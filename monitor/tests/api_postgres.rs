@@ -43,6 +43,8 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::recurring_tasks(&h).await;
     let h = Harness::start(&pg.database("public").await, false).await;
     scenarios::public_side(&h).await;
+    let h = Harness::start(&pg.database("publiccode").await, false).await;
+    scenarios::public_code_counts_judged_input(&h).await;
     let w = common::web::WebHarness::start_on(Some(pg.database("web").await)).await;
     common::web::smoke(&w).await;
     let h = Harness::start(&pg.database("metrics").await, false).await;

@@ -1247,3 +1247,120 @@ async fn dashboard_matches_its_openapi_schema() {
         "/web/api/dashboard",
     );
 }
+
+/// 举报 moderation in the web: officers of the region see the queue and
+/// accept or reject with a reason; the enterprise may not judge reports.
+#[tokio::test]
+async fn officers_judge_public_reports_in_the_web() {
+    let h = WebHarness::start().await;
+    let post = |desc: &str| {
+        h.http
+            .post(format!("{}/public/reports", h.base))
+            .json(&serde_json::json!({"venue_id": "s1", "category": "gas", "description": desc}))
+            .send()
+    };
+    assert_eq!(
+        post("smell of gas by the kitchen")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        202
+    );
+    assert_eq!(
+        post("wires hanging loose").await.unwrap().status().as_u16(),
+        202
+    );
+    let (ent, _) = h.sign_in("ent").await;
+    let r = h
+        .http
+        .get(format!("{}/web/public-reports", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (grid, csrf) = h.sign_in("grid").await;
+    let page = h.page(&grid, "/web/public-reports").await;
+    assert!(
+        page.contains("smell of gas by the kitchen") && page.contains("群众举报"),
+        "{page}"
+    );
+    let list = h.api_get("/api/v1/public-reports?state=PENDING").await;
+    let ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let path = |id: &str| format!("/web/public-reports/{id}/decide");
+    // Without the CSRF token: refused.
+    assert_eq!(
+        h.form(
+            &grid,
+            &path(&ids[0]),
+            &[("accept", "true"), ("reason", "x")]
+        )
+        .await,
+        403
+    );
+    let s = h
+        .form(
+            &grid,
+            &path(&ids[0]),
+            &[
+                ("csrf", &csrf),
+                ("accept", "true"),
+                ("category", "gas"),
+                ("reason", "checked on site"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let s = h
+        .form(
+            &grid,
+            &path(&ids[1]),
+            &[
+                ("csrf", &csrf),
+                ("accept", "false"),
+                ("reason", "already fixed"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let hz = h.api_get("/api/v1/hazards").await;
+    let from_reports: Vec<_> = hz
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "report")
+        .collect();
+    assert_eq!(from_reports.len(), 1, "{hz}");
+    assert_eq!(from_reports[0]["source_ref"], ids[0].as_str());
+    let page = h.page(&grid, "/web/public-reports").await;
+    assert!(
+        !page.contains("smell of gas"),
+        "judged reports leave the queue"
+    );
+    // Judging twice: back to the queue with the reason.
+    let r = h
+        .http
+        .post(format!("{}{}", h.base, path(&ids[0])))
+        .header("cookie", format!("anquan_session={grid}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("accept", "true"),
+            ("reason", "again"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(
+        r.headers()["location"].to_str().unwrap().contains("err="),
+        "{:?}",
+        r.headers()
+    );
+}

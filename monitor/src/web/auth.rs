@@ -640,6 +640,12 @@ pub fn may_ack(role: &str) -> bool {
     role != "admin"
 }
 
+/// Who may judge anonymous public reports (the officers who judge
+/// hazards: grid, county, city).
+pub fn may_judge_reports(role: &str) -> bool {
+    matches!(role, "grid" | "county" | "city")
+}
+
 /// Who may list a hazard (挂牌督办).
 pub fn may_list(role: &str) -> bool {
     role == "county" || role == "city"

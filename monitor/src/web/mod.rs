@@ -168,6 +168,11 @@ pub fn router(upload_limit: usize) -> Router<App> {
         .route("/web/hazards/{id}", get(pages::hazard))
         .route("/web/hazards/{id}/transition", post(pages::move_hazard))
         .route("/web/hazards/{id}/list", post(pages::list_hazard))
+        .route("/web/public-reports", get(pages::public_reports))
+        .route(
+            "/web/public-reports/{id}/decide",
+            post(pages::decide_public_report),
+        )
         .route(
             "/web/hazards/{id}/evidence",
             post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),

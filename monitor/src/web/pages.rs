@@ -711,6 +711,87 @@ pub async fn tasks(
     )
 }
 
+/// `GET /web/public-reports`: the anonymous reports waiting for judgement
+/// in the user's region.
+pub async fn public_reports(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
+    s.require(auth::may_judge_reports(&s.role), "judge public reports")?;
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let names: HashMap<String, String> = data::venues(&mut c, &scope)
+        .await?
+        .iter()
+        .map(|v| (v.id.clone(), v.name.clone()))
+        .collect();
+    let rows: Vec<Value> = crate::moderation::list(&mut c, Some("PENDING"))
+        .await?
+        .into_iter()
+        .filter(|r| scope.sees(Some(&r.region_id)))
+        .map(|r| {
+            let name = names
+                .get(&r.venue_id)
+                .cloned()
+                .unwrap_or_else(|| r.venue_id.clone());
+            let mut v = json!(r);
+            v["venue_name"] = json!(name);
+            v
+        })
+        .collect();
+    page(
+        "public_reports.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "public_reports",
+            rows => rows,
+            categories => crate::moderation::CATEGORIES,
+            error => q.get("err").cloned(),
+        },
+    )
+}
+
+/// `POST /web/public-reports/{id}/decide`: accept (into the hazard ledger,
+/// under the category chosen) or reject, with a reason; back to the list.
+pub async fn decide_public_report(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    s.require(auth::may_judge_reports(&s.role), "judge public reports")?;
+    let person = s.person()?.to_string();
+    let mut tx = app.db.begin().await?;
+    let report = crate::moderation::get(&mut tx, &id).await?;
+    let scope = data::Scope::of(&mut tx, &s).await?;
+    s.require(
+        scope.sees(Some(&report.region_id)),
+        "act outside its region",
+    )?;
+    let accept = f.get("accept").map(String::as_str) == Some("true");
+    let reason = non_empty(&f, "reason").unwrap_or_default();
+    let category = non_empty(&f, "category");
+    let r = crate::moderation::decide(
+        &mut tx,
+        app.now_ms(),
+        &id,
+        &crate::moderation::Decision {
+            person: &person,
+            accept,
+            category: category.as_deref(),
+            reason: &reason,
+        },
+    )
+    .await;
+    if r.is_ok() {
+        tx.commit().await?;
+    }
+    redirect_back(r, "/web/public-reports", refused)
+}
+
 /// `GET /web/reports`: links to the generated reports.
 pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
