@@ -27,7 +27,7 @@ fn full_record(kind: DeviceKind) -> usize {
 
 #[test]
 fn device_state_and_buffer_fit_the_budget() {
-    let core = size_of::<Core<DEFAULT_OUTBOX_BYTES>>();
+    let core = size_of::<Core<Outbox<DEFAULT_OUTBOX_BYTES>>>();
     let outbox = size_of::<Outbox<DEFAULT_OUTBOX_BYTES>>();
     println!("| part | bytes |");
     println!("|---|---|");
