@@ -198,7 +198,13 @@ fn fill_diagnostics<D, M: Read + ReadReady + Write, const W: usize>(
 
 /// The counters of a device with a flash store.
 trait DeviceView {
-    fn view(&self) -> (anquan_firmware::Stats, usize, anquan_firmware::store::StoreStats);
+    fn view(
+        &self,
+    ) -> (
+        anquan_firmware::Stats,
+        usize,
+        anquan_firmware::store::StoreStats,
+    );
 }
 
 impl<S, B, R, K, C, F> DeviceView for Device<S, B, R, K, C, FlashOutbox<F>>
@@ -210,7 +216,13 @@ where
     C: anquan_firmware::hal::Clock,
     F: NorFlash + MultiwriteNorFlash,
 {
-    fn view(&self) -> (anquan_firmware::Stats, usize, anquan_firmware::store::StoreStats) {
+    fn view(
+        &self,
+    ) -> (
+        anquan_firmware::Stats,
+        usize,
+        anquan_firmware::store::StoreStats,
+    ) {
         (self.stats(), self.outbox().len(), self.outbox().stats())
     }
 }

@@ -49,7 +49,8 @@ fn predict_on<S: Sensors>(
     let hal = Hal::new(sensors)
         .with_buzzer(Output::buzzer(world))
         .with_relay(Output::relay(world));
-    let Ok(mut device) = Device::with_rules(DeviceConfig::new(site, id), defaults::for_kind(kind), hal)
+    let Ok(mut device) =
+        Device::with_rules(DeviceConfig::new(site, id), defaults::for_kind(kind), hal)
     else {
         return;
     };

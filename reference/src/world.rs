@@ -316,12 +316,20 @@ impl digital::ErrorType for Output<'_> {
 
 impl OutputPin for Output<'_> {
     fn set_low(&mut self) -> Result<(), Infallible> {
-        let c = if self.relay { &self.world.relay } else { &self.world.buzzer };
+        let c = if self.relay {
+            &self.world.relay
+        } else {
+            &self.world.buzzer
+        };
         c.set(false);
         Ok(())
     }
     fn set_high(&mut self) -> Result<(), Infallible> {
-        let c = if self.relay { &self.world.relay } else { &self.world.buzzer };
+        let c = if self.relay {
+            &self.world.relay
+        } else {
+            &self.world.buzzer
+        };
         c.set(true);
         Ok(())
     }
@@ -343,7 +351,12 @@ pub fn water(world: &World) -> PressureMonitor<WaterAdc<'_>> {
 pub fn electrical() -> ElectricalMonitor<Unfitted, Unfitted> {
     ElectricalMonitor::new(
         Unfitted,
-        [Some(Unfitted), Some(Unfitted), Some(Unfitted), Some(Unfitted)],
+        [
+            Some(Unfitted),
+            Some(Unfitted),
+            Some(Unfitted),
+            Some(Unfitted),
+        ],
         ElectricalConfig::default(),
     )
 }

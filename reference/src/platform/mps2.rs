@@ -112,7 +112,10 @@ static TICKS_MS: AtomicU32 = AtomicU32::new(0);
 fn SysTick() {
     // Only this handler writes the counter: load + store is enough (no
     // read-modify-write atomics on Cortex-M0+).
-    TICKS_MS.store(TICKS_MS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    TICKS_MS.store(
+        TICKS_MS.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
 }
 
 /// µs since boot (wraps after 71 minutes; the loop widens it).

@@ -113,7 +113,11 @@ pub fn start<S: anquan_firmware::Sensors>(world: &World, sensors: S) -> ! {
     unsafe {
         core::ptr::write_volatile(
             TEST_DEVICE as *mut u32,
-            if code == 0 { 0x5555 } else { 0x3333 | (1 << 16) },
+            if code == 0 {
+                0x5555
+            } else {
+                0x3333 | (1 << 16)
+            },
         )
     };
     loop {}
