@@ -279,10 +279,21 @@ fn elf_sizes(path: &PathBuf) -> (u64, u64) {
     let u32_at = |o: usize| u64::from(u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
     assert_eq!(&b[..5], b"\x7fELF\x01", "{}: not ELF32", path.display());
     let (shoff, shentsize, shnum) = (u32_at(0x20), u16_at(0x2E), u16_at(0x30));
+    let strtab = u32_at((shoff + u16_at(0x32) * shentsize) as usize + 16) as usize;
+    let name = |h: usize| {
+        let at = strtab + u32_at(h) as usize;
+        let end = b[at..].iter().position(|c| *c == 0).map_or(at, |n| at + n);
+        String::from_utf8_lossy(&b[at..end]).into_owned()
+    };
     let (mut flash, mut ram) = (0, 0);
     for i in 0..shnum {
         let h = (shoff + i * shentsize) as usize;
         let (kind, flags, size) = (u32_at(h + 4), u32_at(h + 8), u32_at(h + 20));
+        // riscv-rt reserves the rest of the RAM as `.stack` / `.heap`
+        // sections: not statics.
+        if name(h).starts_with(".stack") || name(h).starts_with(".heap") {
+            continue;
+        }
         const ALLOC: u64 = 2;
         const WRITE: u64 = 1;
         const NOBITS: u64 = 8;
