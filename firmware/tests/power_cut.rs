@@ -13,6 +13,8 @@
 //! duplicated: a frame being removed may still be there, a duplicate its
 //! `seq` absorbs). Then it must keep working: new frames in, all out.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test
+
 use std::collections::BTreeSet;
 
 use anquan_firmware::Frame;
@@ -45,7 +47,7 @@ fn workload() -> Vec<Op> {
 fn frame(seq: u32) -> Frame {
     let mut f = Frame::new();
     f.seq = seq;
-    f.event = seq % 5 == 0;
+    f.event = seq.is_multiple_of(5);
     f.ts_ms = 1_732_300_000_000 + u64::from(seq) * 1000;
     for (i, v) in f.values.iter_mut().enumerate().take(3 + (seq as usize % 4)) {
         *v = (seq as i16) * 3 + i as i16;

@@ -14,6 +14,8 @@
 //! * the images' flash and static RAM per kind and target, from the ELF
 //!   files (printed for BENCHMARKS.md; the flash budget is checked).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -224,10 +224,9 @@ impl<'a, IO: Read + ReadReady + Write, const W: usize> Client<'a, IO, W> {
                 } else if self.config.keep_alive_s > 0
                     && now_ms.saturating_sub(self.last_tx_ms)
                         >= u64::from(self.config.keep_alive_s) * 1000
+                    && self.send(codec::write_pingreq)
                 {
-                    if self.send(codec::write_pingreq) {
-                        self.ping_sent_ms = Some(now_ms);
-                    }
+                    self.ping_sent_ms = Some(now_ms);
                 }
             }
             _ => {}
