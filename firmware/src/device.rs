@@ -37,10 +37,14 @@ use crate::outbox::{FrameStore, Outbox};
 use crate::scale;
 use crate::sensors::{ChannelSample, Sample, Sensors};
 
-/// Default size of the offline buffer, bytes: 256 gas frames, 256
-/// water-pressure frames, 192 electrical frames, 177 crane frames (see the
-/// README's memory budget).
-pub const DEFAULT_OUTBOX_BYTES: usize = 4_608;
+/// Default size of the offline buffer, bytes: 227 gas frames, 256
+/// water-pressure frames, 170 electrical frames, 157 crane frames, so at
+/// least 39 minutes of 15 s telemetry. 4 KiB keeps every kind's whole
+/// device (state, rules, buffer, front end) under the 8 KiB RAM budget with
+/// ~700 B to spare on a 32-bit MCU (see the README's memory budget); a
+/// board with more RAM names a bigger [`Outbox`], one with spare flash uses
+/// the flash store instead.
+pub const DEFAULT_OUTBOX_BYTES: usize = 4_096;
 
 /// How soon a failed self-test is repeated.
 pub const SELF_TEST_RETRY_MS: u32 = 60_000;

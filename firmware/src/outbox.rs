@@ -62,8 +62,10 @@ pub trait FrameStore {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Frames dropped since the last delivery (the `dropped` field of the
-    /// next frame sent).
+    /// The `dropped` field of the frame [`FrameStore::peek`] returned: the
+    /// frames dropped that its delivery reports (the RAM ring: every drop
+    /// since the last delivery; the flash store: the drops counted on flash
+    /// ahead of it, so they survive a power cut).
     fn dropped_since_delivery(&self) -> u32;
     /// Frames dropped since boot.
     fn dropped_total(&self) -> u32;

@@ -4,7 +4,8 @@
 //!   the device ids; builds on the host too.
 //! * [`app`]: the device loop every board runs: `Device::step` on the real
 //!   drivers, the MQTT 3.1.1 client on a UART pipe, the Modbus RTU slave on
-//!   another UART, the frames in the flash store.
+//!   another UART, the frames in the flash store; its state is one struct a
+//!   board keeps in a static.
 //! * [`predict`]: the alarms the firmware raises on that script, computed
 //!   on the host with the same firmware and edge-rules code.
 //! * `platform` (target only): QEMU's mps2-an386 (Cortex-M4F, also built
@@ -31,8 +32,8 @@ pub fn predict(kind: DeviceKind, run_ms: u64, mut on: impl FnMut(u64, &Transitio
     match kind {
         DeviceKind::Gas => predict_on(&world, world::gas(&world), run_ms, &mut on),
         DeviceKind::WaterPressure => predict_on(&world, world::water(&world), run_ms, &mut on),
-        DeviceKind::Electrical => predict_on(&world, world::electrical(), run_ms, &mut on),
-        DeviceKind::Crane => predict_on(&world, world::crane(), run_ms, &mut on),
+        DeviceKind::Electrical => predict_on(&world, world::electrical(&world), run_ms, &mut on),
+        DeviceKind::Crane => predict_on(&world, world::crane(&world), run_ms, &mut on),
     }
 }
 

@@ -2,12 +2,17 @@
 #![no_std]
 #![no_main]
 
-use anquan_reference::platform;
+use anquan_reference::platform::{self, Image};
 use anquan_reference::world::{self, World};
+use static_cell::StaticCell;
+
+/// The scripted world the parts sense.
+static WORLD: StaticCell<World> = StaticCell::new();
+/// The device, its MQTT client and Modbus slave: static RAM.
+static STATE: StaticCell<Image<world::Crane<'static>>> = StaticCell::new();
 
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
 #[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    let world = World::new();
-    platform::start(&world, world::crane())
+    platform::start(WORLD.init(World::new()), world::crane, &STATE)
 }

@@ -5,6 +5,6 @@ pub mod mps2;
 pub mod riscv;
 
 #[cfg(target_arch = "arm")]
-pub use mps2::start;
+pub use mps2::{Image, start};
 #[cfg(target_arch = "riscv32")]
-pub use riscv::start;
+pub use riscv::{Image, start};

@@ -3,34 +3,43 @@
 //! transparent DTU; UART2: the Modbus RTU line), SysTick at 1 kHz on the
 //! 25 MHz system clock, semihosting for the console and the exit code,
 //! and 32 KiB of the PSRAM standing in for the NOR flash of the frame
-//! store. The stack is painted at boot so its deepest use can be measured.
+//! store. The stack is painted at reset and again when the loop starts, so
+//! the deepest use of each phase can be measured.
 //!
 //! Memory-mapped I/O is the one place the images need `unsafe`: every
 //! access goes through [`reg`] with addresses from the AN385/AN386
 //! application notes (UART1 0x4000_5000, IRQ 2; UART2 0x4000_6000, IRQ 4).
 #![allow(unsafe_code)]
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::convert::Infallible;
-use core::sync::atomic::{AtomicU32, Ordering};
 
+use anquan_firmware::Sensors;
 use anquan_firmware::store::RamFlash;
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::exception;
 use critical_section::Mutex;
 use embedded_io::{ErrorType, Read, ReadReady, Write};
+use static_cell::StaticCell;
 
-use crate::app::{self, Platform};
+use crate::app::{self, BoardStats, Platform, State};
 use crate::world::World;
 
 const SYSCLK_HZ: u32 = 25_000_000;
+const TICK_RELOAD: u32 = SYSCLK_HZ / 1000 - 1;
 const UART1: usize = 0x4000_5000;
 const UART2: usize = 0x4000_6000;
 const FLASH_BASE: usize = 0x2100_0000;
 /// The frame store's emulated NOR flash: 8 pages of 4 KiB.
 pub const FLASH_BYTES: usize = 32 * 1024;
 const PAINT: u32 = 0xA5A5_A5A5;
+
+/// The emulated NOR flash.
+pub type Flash = RamFlash<'static, 4096>;
+/// The loop's state on this board, for the images' statics.
+pub type Image<S> = State<S, Flash, MqttUart>;
 
 /// A memory-mapped register.
 fn reg(addr: usize) -> *mut u32 {
@@ -68,87 +77,100 @@ unsafe impl InterruptNumber for Irq {
     }
 }
 
-/// A receive ring filled by an interrupt handler: bytes and arrival µs.
-struct Ring<const N: usize> {
-    bytes: [(u8, u32); N],
+/// A receive ring filled by an interrupt handler; `T` is what is kept per
+/// byte besides the byte (`()` for a byte stream, the arrival time for the
+/// Modbus line, whose framing is timing).
+struct Ring<T: Copy, const N: usize> {
+    bytes: [u8; N],
+    meta: [T; N],
     head: usize,
     len: usize,
     overruns: u32,
 }
 
-impl<const N: usize> Ring<N> {
-    const fn new() -> Self {
+impl<T: Copy, const N: usize> Ring<T, N> {
+    const fn new(zero: T) -> Self {
         Self {
-            bytes: [(0, 0); N],
+            bytes: [0; N],
+            meta: [zero; N],
             head: 0,
             len: 0,
             overruns: 0,
         }
     }
-    fn push(&mut self, b: u8, at: u32) {
+    fn push(&mut self, b: u8, meta: T) {
         if self.len == N {
             self.overruns = self.overruns.wrapping_add(1);
             return;
         }
-        self.bytes[(self.head + self.len) % N] = (b, at);
+        let at = (self.head + self.len) % N;
+        self.bytes[at] = b;
+        self.meta[at] = meta;
         self.len += 1;
     }
-    fn pop(&mut self) -> Option<(u8, u32)> {
+    fn pop(&mut self) -> Option<(u8, T)> {
         if self.len == 0 {
             return None;
         }
-        let v = self.bytes[self.head];
+        let v = (self.bytes[self.head], self.meta[self.head]);
         self.head = (self.head + 1) % N;
         self.len -= 1;
         Some(v)
     }
 }
 
-static MQTT_RX: Mutex<RefCell<Ring<512>>> = Mutex::new(RefCell::new(Ring::new()));
-static MODBUS_RX: Mutex<RefCell<Ring<300>>> = Mutex::new(RefCell::new(Ring::new()));
-static TICKS_MS: AtomicU32 = AtomicU32::new(0);
+/// MQTT bytes from the DTU: 512 bytes of slack at 115 200 baud is ~44 ms
+/// of loop latency (the client reads every tick; broker packets are 2–4
+/// bytes).
+static MQTT_RX: Mutex<RefCell<Ring<(), 512>>> = Mutex::new(RefCell::new(Ring::new(())));
+/// Modbus bytes with their arrival time (low 32 bits of µs): one whole
+/// request (256 bytes at most).
+static MODBUS_RX: Mutex<RefCell<Ring<u32, 256>>> = Mutex::new(RefCell::new(Ring::new(0)));
+/// Milliseconds counted by SysTick.
+static TICKS_MS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
 #[exception]
 fn SysTick() {
-    // Only this handler writes the counter: load + store is enough (no
-    // read-modify-write atomics on Cortex-M0+).
-    TICKS_MS.store(
-        TICKS_MS.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    critical_section::with(|cs| {
+        let t = TICKS_MS.borrow(cs);
+        t.set(t.get() + 1);
+    });
 }
 
-/// µs since boot (wraps after 71 minutes; the loop widens it).
-fn micros32() -> u32 {
-    loop {
-        let ms = TICKS_MS.load(Ordering::Relaxed);
-        // SAFETY: SysTick's current value register, read-only use.
-        let val = unsafe { (*cortex_m::peripheral::SYST::PTR).cvr.read() };
-        if TICKS_MS.load(Ordering::Relaxed) == ms {
-            let reload = SYSCLK_HZ / 1000 - 1;
-            return ms
-                .wrapping_mul(1000)
-                .wrapping_add((reload - val.min(reload)) / (SYSCLK_HZ / 1_000_000));
+/// µs since boot: the ticks counted plus the position in the current
+/// millisecond. Read with interrupts masked, the count and the SysTick
+/// counter cannot move apart except by a wrap whose interrupt is still
+/// pending: then the count is one behind, and the counter is read again on
+/// the new millisecond. (Without that check a read straddling a wrap comes
+/// out up to 1 ms early, which is what made the images' clock run
+/// backwards under host load.)
+fn micros() -> u64 {
+    critical_section::with(|cs| {
+        let mut ms = TICKS_MS.borrow(cs).get();
+        let mut current = SYST::get_current();
+        if SCB::is_pendst_pending() {
+            ms += 1;
+            current = SYST::get_current();
         }
-    }
-}
-
-fn drain(uart: usize, ring: &'static Mutex<RefCell<Ring<512>>>) {
-    while read(uart + STATE) & RX_FULL != 0 {
-        let b = read(uart + DATA) as u8;
-        critical_section::with(|cs| ring.borrow_ref_mut(cs).push(b, micros32()));
-    }
-    write(uart + INTCLEAR, 0b10);
+        let into_ms = (TICK_RELOAD - current.min(TICK_RELOAD)) / (SYSCLK_HZ / 1_000_000);
+        ms * 1000 + u64::from(into_ms)
+    })
 }
 
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
     match irqn {
-        2 => drain(UART1, &MQTT_RX),
+        2 => {
+            while read(UART1 + STATE) & RX_FULL != 0 {
+                let b = read(UART1 + DATA) as u8;
+                critical_section::with(|cs| MQTT_RX.borrow_ref_mut(cs).push(b, ()));
+            }
+            write(UART1 + INTCLEAR, 0b10);
+        }
         4 => {
             while read(UART2 + STATE) & RX_FULL != 0 {
                 let b = read(UART2 + DATA) as u8;
-                let at = micros32();
+                let at = micros() as u32;
                 critical_section::with(|cs| MODBUS_RX.borrow_ref_mut(cs).push(b, at));
             }
             write(UART2 + INTCLEAR, 0b10);
@@ -171,6 +193,7 @@ fn uart_write(base: usize, bytes: &[u8]) {
 }
 
 /// The MQTT UART as an `embedded-io` pipe.
+#[derive(Debug)]
 pub struct MqttUart;
 
 impl ErrorType for MqttUart {
@@ -183,7 +206,7 @@ impl Read for MqttUart {
         critical_section::with(|cs| {
             let mut r = MQTT_RX.borrow_ref_mut(cs);
             while n < buf.len() {
-                let Some((b, _)) = r.pop() else { break };
+                let Some((b, ())) = r.pop() else { break };
                 buf[n] = b;
                 n += 1;
             }
@@ -209,6 +232,7 @@ impl Write for MqttUart {
 }
 
 /// The Modbus UART's transmitter.
+#[derive(Debug)]
 pub struct ModbusTx;
 
 impl ErrorType for ModbusTx {
@@ -230,6 +254,8 @@ unsafe extern "C" {
     static mut _stack_start: u32;
 }
 
+/// The stack's lowest and highest address: from the end of the statics
+/// to the top of the RAM.
 fn stack_bounds() -> (usize, usize) {
     // Only the addresses of the linker symbols are taken.
     (
@@ -238,37 +264,55 @@ fn stack_bounds() -> (usize, usize) {
     )
 }
 
-/// Paints the free RAM between the statics and the current stack pointer.
+/// Paints the free stack below the current stack pointer (interrupts
+/// masked, so no handler's frame is under the brush).
 fn paint_stack() {
-    let (bottom, _) = stack_bounds();
-    let sp = cortex_m::register::msp::read() as usize;
+    cortex_m::interrupt::free(|_| {
+        let (bottom, _) = stack_bounds();
+        let sp = cortex_m::register::msp::read() as usize;
+        let mut p = bottom;
+        while p + 64 < sp {
+            // SAFETY: free RAM below the live stack, above the statics.
+            unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+            p += 4;
+        }
+    });
+}
+
+/// The deepest stack use since the last paint, bytes.
+fn stack_used() -> usize {
+    let (bottom, top) = stack_bounds();
     let mut p = bottom;
-    while p + 256 < sp {
-        // SAFETY: free RAM below the live stack, above the statics.
-        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+    // SAFETY: reads of RAM between the statics and the stack top.
+    while p < top && unsafe { core::ptr::read_volatile(p as *const u32) } == PAINT {
         p += 4;
     }
+    top - p
 }
 
 /// The board.
+#[derive(Debug)]
 pub struct Mps2 {
-    high_us: u64,
-    last_us: u32,
+    last_us: u64,
+    stack_boot: usize,
+    clock_clamps: u32,
 }
 
 impl Platform for Mps2 {
     fn now_us(&mut self) -> u64 {
-        let now = micros32();
+        let now = micros();
         if now < self.last_us {
-            self.high_us += 1 << 32;
+            self.clock_clamps = self.clock_clamps.saturating_add(1);
+            return self.last_us;
         }
         self.last_us = now;
-        self.high_us | u64::from(now)
+        now
     }
 
     fn modbus_rx(&mut self) -> Option<(u8, u64)> {
         let (b, at) = critical_section::with(|cs| MODBUS_RX.borrow_ref_mut(cs).pop())?;
-        // Widen the 32-bit arrival time relative to now.
+        // Widen the 32-bit arrival time relative to now (the ring is
+        // drained every tick, far within the 71 minutes of its range).
         let now = self.now_us();
         let back = (now as u32).wrapping_sub(at);
         Some((b, now.saturating_sub(u64::from(back))))
@@ -282,59 +326,23 @@ impl Platform for Mps2 {
         cortex_m_semihosting::hprintln!("{}", line);
     }
 
-    fn stack_now(&self) -> usize {
-        stack_bounds().1 - cortex_m::register::msp::read() as usize
-    }
-
-    fn stack_used(&self) -> usize {
-        let (bottom, top) = stack_bounds();
-        let mut p = bottom;
-        // SAFETY: reads of RAM between the statics and the stack top.
-        while p < top && unsafe { core::ptr::read_volatile(p as *const u32) } == PAINT {
-            p += 4;
+    fn stats(&self) -> BoardStats {
+        let overruns = critical_section::with(|cs| {
+            MQTT_RX
+                .borrow_ref(cs)
+                .overruns
+                .saturating_add(MODBUS_RX.borrow_ref(cs).overruns)
+        });
+        BoardStats {
+            stack_boot: self.stack_boot,
+            stack_loop: stack_used(),
+            rx_overruns: overruns,
+            clock_clamps: self.clock_clamps,
         }
-        top - p
     }
 }
 
-/// Boots the board and runs `kind`'s device; exits QEMU with the result.
-pub fn start<S: anquan_firmware::Sensors>(world: &World, sensors: S) -> ! {
-    paint_stack();
-    let Some(mut cp) = cortex_m::Peripherals::take() else {
-        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
-        loop {}
-    };
-    cp.SYST.set_clock_source(SystClkSource::Core);
-    cp.SYST.set_reload(SYSCLK_HZ / 1000 - 1);
-    cp.SYST.clear_current();
-    cp.SYST.enable_counter();
-    cp.SYST.enable_interrupt();
-    uart_init(UART1, 115_200);
-    uart_init(UART2, app::BAUD);
-    // SAFETY: the handlers above are ready before the lines are unmasked.
-    unsafe {
-        cortex_m::peripheral::NVIC::unmask(Irq::Uart1Rx);
-        cortex_m::peripheral::NVIC::unmask(Irq::Uart2Rx);
-    }
-    // The emulated flash starts as a factory-erased part.
-    // SAFETY: PSRAM at 0x2100_0000 (16 MiB) is used by nothing else.
-    let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_BASE as *mut u8, FLASH_BYTES) };
-    mem.fill(0xFF);
-    let flash = RamFlash::<4096>::new(mem);
-    let mut board = Mps2 {
-        high_us: 0,
-        last_us: 0,
-    };
-    let code = app::run(
-        &mut board,
-        world,
-        sensors,
-        MqttUart,
-        ModbusTx,
-        flash,
-        0..FLASH_BYTES as u32,
-        crate::world::RUN_MS,
-    );
+fn exit(code: i32) -> ! {
     cortex_m_semihosting::debug::exit(if code == 0 {
         cortex_m_semihosting::debug::EXIT_SUCCESS
     } else {
@@ -345,8 +353,74 @@ pub fn start<S: anquan_firmware::Sensors>(world: &World, sensors: S) -> ! {
     }
 }
 
+/// Builds the loop's state in `state`, in a frame of its own: the
+/// temporaries of construction are gone from the stack when the loop runs.
+// The `&mut` comes from the `StaticCell`, not from `world`.
+#[allow(clippy::mut_from_ref)]
+#[inline(never)]
+fn boot<S: Sensors>(
+    world: &'static World,
+    sensors: fn(&'static World) -> S,
+    state: &'static StaticCell<Image<S>>,
+) -> &'static mut Image<S> {
+    // The emulated flash starts as a factory-erased part.
+    // SAFETY: PSRAM at 0x2100_0000 (16 MiB) is used by nothing else.
+    let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_BASE as *mut u8, FLASH_BYTES) };
+    mem.fill(0xFF);
+    // Built straight into the static where the optimiser can.
+    state.init_with(|| {
+        match State::new(
+            world,
+            sensors(world),
+            MqttUart,
+            RamFlash::new(mem),
+            0..FLASH_BYTES as u32,
+        ) {
+            Ok(st) => st,
+            Err(refused) => {
+                cortex_m_semihosting::hprintln!("E {:?}", refused);
+                exit(refused as i32)
+            }
+        }
+    })
+}
+
+/// Boots the board and runs the device whose front end `sensors` builds
+/// in `world`, with its state in `state`; exits QEMU with the result.
+pub fn start<S: Sensors>(
+    world: &'static World,
+    sensors: fn(&'static World) -> S,
+    state: &'static StaticCell<Image<S>>,
+) -> ! {
+    paint_stack();
+    let Some(mut cp) = cortex_m::Peripherals::take() else {
+        exit(1);
+    };
+    cp.SYST.set_clock_source(SystClkSource::Core);
+    cp.SYST.set_reload(TICK_RELOAD);
+    cp.SYST.clear_current();
+    cp.SYST.enable_counter();
+    cp.SYST.enable_interrupt();
+    uart_init(UART1, 115_200);
+    uart_init(UART2, app::BAUD);
+    // SAFETY: the handlers above are ready before the lines are unmasked.
+    unsafe {
+        cortex_m::peripheral::NVIC::unmask(Irq::Uart1Rx);
+        cortex_m::peripheral::NVIC::unmask(Irq::Uart2Rx);
+    }
+    let st = boot(world, sensors, state);
+    let mut board = Mps2 {
+        last_us: 0,
+        stack_boot: stack_used(),
+        clock_clamps: 0,
+    };
+    // The loop's own measurement starts here.
+    paint_stack();
+    let code = app::run(&mut board, world, st, ModbusTx, crate::world::RUN_MS);
+    exit(code)
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
-    loop {}
+    exit(1)
 }

@@ -8,10 +8,12 @@
 
 use core::convert::Infallible;
 
+use anquan_firmware::Sensors;
 use anquan_firmware::store::RamFlash;
 use embedded_io::{ErrorType, Read, ReadReady, Write};
+use static_cell::StaticCell;
 
-use crate::app::{self, Platform};
+use crate::app::{self, BoardStats, Platform, State};
 use crate::world::World;
 
 const UART_MQTT: usize = 0x1000_0000;
@@ -24,6 +26,11 @@ const RBR: usize = 0;
 const THR: usize = 0;
 const LSR: usize = 5;
 
+/// The emulated NOR flash.
+pub type Flash = RamFlash<'static, 4096>;
+/// The loop's state on this board, for the images' statics.
+pub type Image<S> = State<S, Flash, Uart>;
+
 fn rd(addr: usize) -> u8 {
     // SAFETY: a register of the board's 16550 UARTs.
     unsafe { core::ptr::read_volatile(addr as *const u8) }
@@ -33,14 +40,21 @@ fn wr(addr: usize, v: u8) {
     unsafe { core::ptr::write_volatile(addr as *mut u8, v) }
 }
 fn micros() -> u64 {
-    // SAFETY: the CLINT's mtime, read-only.
-    let lo = unsafe { core::ptr::read_volatile(MTIME as *const u32) };
-    // SAFETY: as above.
-    let hi = unsafe { core::ptr::read_volatile((MTIME + 4) as *const u32) };
-    ((u64::from(hi) << 32) | u64::from(lo)) / 10
+    loop {
+        // SAFETY: the CLINT's mtime, read-only; high, low, high again so
+        // a carry between the halves is never seen.
+        let hi = unsafe { core::ptr::read_volatile((MTIME + 4) as *const u32) };
+        // SAFETY: as above.
+        let lo = unsafe { core::ptr::read_volatile(MTIME as *const u32) };
+        // SAFETY: as above.
+        if hi == unsafe { core::ptr::read_volatile((MTIME + 4) as *const u32) } {
+            return ((u64::from(hi) << 32) | u64::from(lo)) / 10;
+        }
+    }
 }
 
 /// A 16550 UART as an `embedded-io` pipe (polled).
+#[derive(Debug)]
 pub struct Uart(usize);
 
 impl ErrorType for Uart {
@@ -75,6 +89,7 @@ impl Write for Uart {
 }
 
 /// The board.
+#[derive(Debug)]
 pub struct Board;
 
 impl Platform for Board {
@@ -86,29 +101,12 @@ impl Platform for Board {
     }
     fn wait(&mut self) {}
     fn log(&mut self, _: &str) {}
-    fn stack_used(&self) -> usize {
-        0
-    }
-    fn stack_now(&self) -> usize {
-        0
+    fn stats(&self) -> BoardStats {
+        BoardStats::default()
     }
 }
 
-/// Boots the board and runs the device; powers off with the result.
-pub fn start<S: anquan_firmware::Sensors>(world: &World, sensors: S) -> ! {
-    // SAFETY: RAM set aside for the emulated flash.
-    let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_BASE as *mut u8, FLASH_BYTES) };
-    mem.fill(0xFF);
-    let code = app::run(
-        &mut Board,
-        world,
-        sensors,
-        Uart(UART_MQTT),
-        Uart(UART_MODBUS),
-        RamFlash::<4096>::new(mem),
-        0..FLASH_BYTES as u32,
-        crate::world::RUN_MS,
-    );
+fn exit(code: i32) -> ! {
     // SAFETY: the SiFive test device: 0x5555 = pass, 0x3333 = fail.
     unsafe {
         core::ptr::write_volatile(
@@ -116,14 +114,57 @@ pub fn start<S: anquan_firmware::Sensors>(world: &World, sensors: S) -> ! {
             if code == 0 {
                 0x5555
             } else {
-                0x3333 | (1 << 16)
+                0x3333 | ((code as u32) << 16)
             },
         )
     };
-    loop {}
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Builds the loop's state in `state`, in a frame of its own.
+// The `&mut` comes from the `StaticCell`, not from `world`.
+#[allow(clippy::mut_from_ref)]
+#[inline(never)]
+fn boot<S: Sensors>(
+    world: &'static World,
+    sensors: fn(&'static World) -> S,
+    state: &'static StaticCell<Image<S>>,
+) -> &'static mut Image<S> {
+    // SAFETY: RAM set aside for the emulated flash.
+    let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_BASE as *mut u8, FLASH_BYTES) };
+    mem.fill(0xFF);
+    match State::new(
+        world,
+        sensors(world),
+        Uart(UART_MQTT),
+        RamFlash::new(mem),
+        0..FLASH_BYTES as u32,
+    ) {
+        Ok(st) => state.init(st),
+        Err(refused) => exit(refused as i32),
+    }
+}
+
+/// Boots the board and runs the device; powers off with the result.
+pub fn start<S: Sensors>(
+    world: &'static World,
+    sensors: fn(&'static World) -> S,
+    state: &'static StaticCell<Image<S>>,
+) -> ! {
+    let st = boot(world, sensors, state);
+    let code = app::run(
+        &mut Board,
+        world,
+        st,
+        Uart(UART_MODBUS),
+        crate::world::RUN_MS,
+    );
+    exit(code)
 }
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+    exit(1)
 }
