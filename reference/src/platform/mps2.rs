@@ -157,24 +157,28 @@ fn micros() -> u64 {
     })
 }
 
+/// Takes what a UART received. The interrupt is acknowledged *before* the
+/// data register is read: a byte landing after the last read then raises
+/// the interrupt again. (Acknowledged after, such a byte's interrupt was
+/// wiped while its byte sat unread: the UART stayed full and silent for
+/// good, which under host load stalled the Modbus link.)
+fn receive(uart: usize, mut take: impl FnMut(u8)) {
+    write(uart + INTCLEAR, 0b10);
+    while read(uart + STATE) & RX_FULL != 0 {
+        take(read(uart + DATA) as u8);
+    }
+}
+
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
     match irqn {
-        2 => {
-            while read(UART1 + STATE) & RX_FULL != 0 {
-                let b = read(UART1 + DATA) as u8;
-                critical_section::with(|cs| MQTT_RX.borrow_ref_mut(cs).push(b, ()));
-            }
-            write(UART1 + INTCLEAR, 0b10);
-        }
-        4 => {
-            while read(UART2 + STATE) & RX_FULL != 0 {
-                let b = read(UART2 + DATA) as u8;
-                let at = micros() as u32;
-                critical_section::with(|cs| MODBUS_RX.borrow_ref_mut(cs).push(b, at));
-            }
-            write(UART2 + INTCLEAR, 0b10);
-        }
+        2 => receive(UART1, |b| {
+            critical_section::with(|cs| MQTT_RX.borrow_ref_mut(cs).push(b, ()));
+        }),
+        4 => receive(UART2, |b| {
+            let at = micros() as u32;
+            critical_section::with(|cs| MODBUS_RX.borrow_ref_mut(cs).push(b, at));
+        }),
         _ => {}
     }
 }
