@@ -74,6 +74,11 @@ fn mqtt(data: &[u8]) {
     }
 }
 
+/// The line: 0xFE is a pause of 10 ms (not a byte on the wire), 0xFD sends
+/// the next input byte as it is (so 0xFD and 0xFE can be sent too), any
+/// other value is a byte 1.146 ms after the previous one (9600 baud).
+/// The board polls the slave before every byte, except during every 8th
+/// pause (it was busy: the frame that ended is dropped unanswered).
 fn rtu(data: &[u8]) {
     let rig = GasRig::new();
     let (Ok(site), Ok(id)) = (Id::new("s1"), Id::new("gas-1")) else { return };
@@ -82,13 +87,31 @@ fn rtu(data: &[u8]) {
     let diagnostics = [7u16; 8];
     let mut out = Vec::new();
     let mut t = 0u64;
-    for &b in data {
-        // A byte value of 0xFE ends a frame with a long pause.
-        t += if b == 0xFE { 10_000 } else { 1_146 };
-        slave.on_byte(b, t);
+    let mut pauses = 0u32;
+    let mut bytes = data.iter().copied();
+    while let Some(b) = bytes.next() {
+        let byte = match b {
+            0xFE => {
+                t += 10_000;
+                pauses += 1;
+                if pauses % 8 != 0 {
+                    let mut served = Served { device: &mut device, now_ms: t / 1000, diagnostics: &diagnostics };
+                    let _ = slave.poll(t, &mut served, &mut out);
+                    check_answer(&mut out);
+                }
+                continue;
+            }
+            0xFD => match bytes.next() {
+                Some(b) => b,
+                None => break,
+            },
+            b => b,
+        };
+        t += 1_146;
         let mut served = Served { device: &mut device, now_ms: t / 1000, diagnostics: &diagnostics };
         let _ = slave.poll(t, &mut served, &mut out);
         check_answer(&mut out);
+        slave.on_byte(byte, t);
     }
     let mut served = Served { device: &mut device, now_ms: t / 1000, diagnostics: &diagnostics };
     let _ = slave.poll(t + 10_000, &mut served, &mut out);

@@ -164,7 +164,9 @@ where
             r.answered,
             r.exceptions,
             r.crc_errors,
-            r.too_short.saturating_add(r.oversized),
+            r.too_short
+                .saturating_add(r.oversized)
+                .saturating_add(r.unpolled),
             r.other_units,
             stack as u32,
         ];
@@ -250,7 +252,9 @@ where
         r.answered,
         r.exceptions,
         r.crc_errors,
-        r.too_short.saturating_add(r.oversized),
+        r.too_short
+            .saturating_add(r.oversized)
+            .saturating_add(r.unpolled),
         r.char_gaps,
         r.other_units,
         world.buzzer(),

@@ -93,6 +93,10 @@ pub struct RtuStats {
     /// Gaps over t1.5 inside a frame (counted only: the CRC decides;
     /// transparent converters often add such gaps).
     pub char_gaps: u32,
+    /// Frames that ended while the board was not polling and were still
+    /// unanswered when the next frame began (the master had moved on; a
+    /// late answer would collide with its next request): dropped.
+    pub unpolled: u32,
 }
 
 /// The register banks a slave serves.
@@ -134,6 +138,7 @@ impl RtuSlave {
                 oversized: 0,
                 other_units: 0,
                 char_gaps: 0,
+                unpolled: 0,
             },
         }
     }
@@ -153,8 +158,8 @@ impl RtuSlave {
         if let Some(last) = self.last_byte_us {
             let gap = at_us.saturating_sub(last);
             if gap >= self.config.t35_us() {
-                // The previous frame ended and was never polled: take it now.
-                self.discard_pending();
+                // The previous frame ended and was never polled.
+                self.discard_unpolled();
             } else if gap > self.config.t15_us() && self.len > 0 {
                 self.stats.char_gaps = self.stats.char_gaps.saturating_add(1);
             }
@@ -168,10 +173,10 @@ impl RtuSlave {
         }
     }
 
-    /// A frame that ended unpolled is handled as torn (counted).
-    fn discard_pending(&mut self) {
+    /// Drops a frame that ended unpolled (counted).
+    fn discard_unpolled(&mut self) {
         if self.len > 0 || self.overflow {
-            self.stats.too_short = self.stats.too_short.saturating_add(1);
+            self.stats.unpolled = self.stats.unpolled.saturating_add(1);
         }
         self.len = 0;
         self.overflow = false;
@@ -532,12 +537,16 @@ mod tests {
         assert_eq!(bank.holding[1], 42);
         // A request torn by a long pause: both halves are discarded.
         let req = with_crc(&[7, 3, 0, 0, 0, 1]);
-        for b in &req[..3] {
-            s.on_byte(*b, t);
-            t += 1_000;
-        }
-        t += 50_000;
+        assert!(exchange(&mut s, &mut bank, &req[..3], &mut t).is_empty());
         assert!(exchange(&mut s, &mut bank, &req[3..], &mut t).is_empty());
+        // A request that ended while the board was busy elsewhere: still
+        // unanswered when the next one starts, it is dropped.
+        for b in &req {
+            s.on_byte(*b, t);
+            t += 1_146;
+        }
+        t += 20_000;
+        assert!(exchange(&mut s, &mut bank, &req, &mut t).len() == 7);
         let st = s.stats();
         assert_eq!(
             (
@@ -545,11 +554,12 @@ mod tests {
                 st.too_short,
                 st.other_units,
                 st.oversized,
-                st.broadcasts
+                st.broadcasts,
+                st.unpolled
             ),
-            (2, 2, 1, 1, 1)
+            (2, 2, 1, 1, 1, 1)
         );
-        assert_eq!(st.answered, 0);
+        assert_eq!(st.answered, 1);
         // And the next good request is answered.
         assert_eq!(
             exchange(&mut s, &mut bank, &with_crc(&[7, 3, 0, 0, 0, 1]), &mut t),
