@@ -222,9 +222,22 @@ fn every_kind_boots_and_raises_the_predicted_alarms() {
     }
 }
 
-/// The MQTT path: QEMU's UART1 is a TCP client of Mosquitto.
+/// Both paths at once (each runs 75 s of emulated time; side by side they
+/// cost the CI one run, not two).
 #[test]
-fn gas_image_over_mqtt_reaches_the_gateway_and_the_alarm_intake() {
+fn gas_images_end_to_end_over_mqtt_and_modbus_rtu() {
+    let mqtt = std::thread::spawn(mqtt_path);
+    let rtu = std::thread::spawn(rtu_path);
+    for path in [mqtt, rtu] {
+        if let Err(panic) = path.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The MQTT path: QEMU's UART1 is a TCP client of Mosquitto, the gateway
+/// forwards the alarms to the HTTP intake.
+fn mqtt_path() {
     let mq = Mosquitto::start();
     let rx = Receiver::start("tok");
     let gw = GatewayProcess::start(&Setup {
@@ -273,9 +286,9 @@ fn gas_image_over_mqtt_reaches_the_gateway_and_the_alarm_intake() {
     );
 }
 
-/// The Modbus path: QEMU's UART2 is a TCP server polled over RTU.
-#[test]
-fn gas_image_as_rtu_slave_is_polled_by_the_gateway() {
+/// The Modbus path: QEMU's UART2 is a TCP server, polled over RTU by the
+/// gateway's `rtu_over_tcp` link.
+fn rtu_path() {
     let port = free_port();
     let mq = Mosquitto::start();
     let rx = Receiver::start("tok");
