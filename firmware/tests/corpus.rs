@@ -175,7 +175,7 @@ fn device_links(data: &[u8]) -> usize {
             0xFE => {
                 t += 10_000;
                 pauses += 1;
-                if pauses % 8 != 0 {
+                if !pauses.is_multiple_of(8) {
                     let mut served = Served {
                         device: &mut device,
                         now_ms: t / 1000,

@@ -94,7 +94,7 @@ fn rtu(data: &[u8]) {
             0xFE => {
                 t += 10_000;
                 pauses += 1;
-                if pauses % 8 != 0 {
+                if !pauses.is_multiple_of(8) {
                     let mut served = Served { device: &mut device, now_ms: t / 1000, diagnostics: &diagnostics };
                     let _ = slave.poll(t, &mut served, &mut out);
                     check_answer(&mut out);
