@@ -68,6 +68,10 @@ enum Command {
     /// Run scenario files and compare the alarms with their expected
     /// timelines; a readable diff, non-zero exit on any mismatch.
     Verify(scenario_cli::RunArgs),
+    /// The false-alarm budget: run quiet days (scenarios without
+    /// expectations) and report alarms per device per day; non-zero exit
+    /// when a device is over budget.
+    Budget(scenario_cli::BudgetArgs),
     /// Emulate many devices over a few reused connections and report the
     /// achieved frame rate.
     Load(anquan_sim::load::LoadArgs),
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         } => modbus_server(&listen, rtu.as_deref(), baud, &devices, speed, &site),
         Command::Run(args) => scenario_cli::run(&args),
         Command::Verify(args) => scenario_cli::verify(&args),
+        Command::Budget(args) => scenario_cli::budget(&args),
         Command::Load(args) => anquan_sim::load::main(&args),
         Command::Frames { scenario, seed } => scenario_cli::frames(&scenario, seed),
     }
