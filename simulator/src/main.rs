@@ -125,17 +125,19 @@ fn electrical(t: f32) -> Vec<(Metric, f32)> {
     ]
 }
 
-/// A pipe burst at t = 600 s: pressure falls from 0.45 MPa to 0.04 MPa.
+/// A pipe burst at t = 600 s: pressure falls from 0.45 MPa until the
+/// network is drained (0.01 MPa).
 fn water(t: f32) -> Vec<(Metric, f32)> {
     let p = if t < 600.0 {
         0.45
     } else {
-        (0.45 - (t - 600.0) * 0.01).max(0.04)
+        (0.45 - (t - 600.0) * 0.01).max(0.01)
     };
     vec![(Metric::PressureMpa, p)]
 }
 
-/// A lift near the moment limit while a gust of 16 m/s blows from t = 840 s for 60 s.
+/// A lift near the moment limit (92 %, the pre-warning) while a gust of
+/// 16 m/s blows from t = 840 s for 60 s: lifting in Beaufort 6 or more.
 fn crane(t: f32) -> Vec<(Metric, f32)> {
     let wind = if (840.0..900.0).contains(&t) {
         16.0

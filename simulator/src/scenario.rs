@@ -559,6 +559,7 @@ impl Scenario {
                         Event::Offline { .. }
                             | Event::BrokerOutage { .. }
                             | Event::PowerOff { .. }
+                            | Event::LinkJitter { .. }
                             | Event::CorruptPayloads { .. }
                     )
                 });
@@ -640,6 +641,30 @@ window_s = [10, 100]
     }
 
     #[test]
+    fn the_start_time_is_rfc_3339() {
+        let with = |start: &str| {
+            Scenario::parse(
+                &format!("name = \"t\"\nsite = \"s\"\nduration_s = 1\nstart = \"{start}\"\n"),
+                Path::new("."),
+            )
+        };
+        let s = with("2024-11-25T07:00:00+08:00").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.start_ms(), 1_732_489_200_000);
+        let e = with("tomorrow morning")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("start: `tomorrow morning`"), "{e}");
+        let e = with("1970-01-01T00:00:00Z")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.contains("outside 2000–2200"), "{e}");
+        let none = parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(none.start_ms(), crate::device::START_MS);
+    }
+
+    #[test]
     fn mistakes_are_refused_naming_the_key() {
         let cases = [
             (
@@ -677,6 +702,18 @@ window_s = [10, 100]
             (
                 "\n[devices.model]\nload_t = 3\n",
                 "load_t: not a parameter of a water_pressure device",
+            ),
+            (
+                "\n[devices.model]\ndrift_lel = 1\n",
+                "drift_lel: not a parameter of a water_pressure device",
+            ),
+            (
+                "\n[[events]]\nat_s = 1\ndevice = \"gas-1\"\ntype = \"power_off\"\nduration_s = 30\nannounced = true\n",
+                "1 minute to 14 days",
+            ),
+            (
+                "\n[[events]]\nat_s = 1\ndevice = \"gas-1\"\ntype = \"link_jitter\"\nduration_s = 60\nmean_interval_s = 10\nmin_s = 50\nmax_s = 20\n",
+                "min_s <= max_s",
             ),
         ];
         for (extra, want) in cases {
