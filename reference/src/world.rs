@@ -10,8 +10,8 @@
 //!
 //! | kind | script | parts |
 //! |---|---|---|
-//! | `gas` | clean air (0.5 %LEL) for 20 s, then a leak rising 1.5 %LEL/s to 60 %LEL | ADS1115 register model on I²C (pellistor bridge on AIN0−AIN1, CO amplifier at its zero on AIN2) |
-//! | `water_pressure` | 0.45 MPa for 20 s, the pump stops (0.12 MPa static head), a burst at 45 s (0.04 MPa) | two 4–20 mA loops across 250 Ω shunts on the analog input |
+//! | `gas` | clean air (0.5 %LEL) for 20 s, then a leak rising 2 %LEL/s to 60 %LEL; at 50 s the valve is shut and ventilation brings it down 5 %LEL/s (the alarm clears) | ADS1115 register model on I²C (pellistor bridge on AIN0−AIN1, CO amplifier at its zero on AIN2) |
+//! | `water_pressure` | 0.45 MPa for 20 s, a riser valve left half shut (0.06 MPa), a burst at 40 s (0.015 MPa), repaired and refilled at 55 s (0.45 MPa) | two 4–20 mA loops across 250 Ω shunts on the analog input |
 //! | `electrical` | 60 mA residual current and cables at 28–32 °C; from 20 s an insulation fault lets the residual current rise 20 mA/s (to 1.2 A); from 30 s a loose joint heats cable 1 by 2.5 °C/s (to 140 °C) | RMS converter and winding check on the analog input; four MAX31865 register models (PT100, 3-wire) on SPI |
 //! | `crane` | 2.4 t on the hook at 18 m, 6 m/s wind, mast 0.09° off plumb; from 20 s the trolley runs out at 0.5 m/s (moment past 110 % at ~58 s); from 40 s the wind rises 0.3 m/s per second (to 16 m/s) | HX711 bit-level model on two pins; three SSI encoder models (25-bit Gray); SCL3300 off-frame SPI model; the anemometer's 4–20 mA loop on the analog input |
 //!
@@ -85,17 +85,23 @@ fn ramp(ms: u64, quiet: f32, from_s: f32, per_s: f32, limit: f32) -> f32 {
     }
 }
 
-/// Combustible gas at the detector, %LEL, at uptime `ms`.
+/// Combustible gas at the detector, %LEL, at uptime `ms`: a leak from
+/// 20 s, the valve shut at 50 s and the room ventilated.
 pub fn gas_lel(ms: u64) -> f32 {
-    ramp(ms, 0.5, 20.0, 1.5, 60.0)
+    if ms < 50_000 {
+        ramp(ms, 0.5, 20.0, 2.0, 60.0)
+    } else {
+        ramp(ms, 60.0, 50.0, -5.0, 0.5)
+    }
 }
 
 /// Fire-water pressure, MPa, at uptime `ms`.
 pub fn water_mpa(ms: u64) -> f32 {
     match ms / 1000 {
         0..20 => 0.45,
-        20..45 => 0.12,
-        _ => 0.04,
+        20..40 => 0.06,
+        40..55 => 0.015,
+        _ => 0.45,
     }
 }
 
@@ -125,7 +131,7 @@ pub fn radius_m(ms: u64) -> f32 {
 
 /// Hook height, m.
 pub fn height_m(_ms: u64) -> f32 {
-    42.3
+    32.3
 }
 
 /// Slew angle, degrees (the jib turns slowly all along).
