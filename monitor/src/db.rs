@@ -36,8 +36,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         8,
+        "public_reports",
+        include_str!("../migrations/0008_public_reports.sql"),
+    ),
+    (
+        9,
         "last_mile",
-        include_str!("../migrations/0008_last_mile.sql"),
+        include_str!("../migrations/0009_last_mile.sql"),
     ),
 ];
 

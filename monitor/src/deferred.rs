@@ -9,8 +9,8 @@
 use sqlx::AnyConnection;
 
 use crate::db;
-use crate::policy::ChannelKind;
 use crate::error::Result;
+use crate::policy::ChannelKind;
 
 /// One bound value.
 #[derive(Debug, Clone)]

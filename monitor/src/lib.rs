@@ -25,10 +25,12 @@ pub mod error;
 pub mod events;
 pub mod evidence;
 pub mod export;
+pub mod first_run;
 pub mod gatekeeper;
 pub mod intake;
 pub mod messages;
 pub mod metrics;
+pub mod moderation;
 pub mod notify;
 pub mod openapi;
 pub mod photo;
@@ -43,6 +45,7 @@ pub mod scheduler;
 pub use anquan_secret as secret;
 pub mod snapshots;
 pub mod templates;
+pub mod text;
 pub mod warnings;
 pub mod web;
 pub mod work;
@@ -76,6 +79,10 @@ pub struct App {
     pub policies: Arc<policy::Policies>,
     /// Sign-in failures (rate limit).
     pub limiter: Arc<web::auth::Limiter>,
+    /// Password verifications at once (the global sign-in guard).
+    pub signin_gate: Arc<web::auth::VerifyGate>,
+    /// Which peers may name the client in `X-Forwarded-For`.
+    pub proxies: Arc<web::client::TrustedProxies>,
     /// Prometheus metrics of this replica (`GET /metrics`).
     pub metrics: Arc<metrics::Metrics>,
     /// Intake tokens, their site scopes and rate limits.
@@ -107,6 +114,14 @@ impl App {
         let public_limit = Arc::new(gatekeeper::PublicLimit::new(
             cfg.server.public_reports_per_min,
         ));
+        let signin_gate = Arc::new(web::auth::VerifyGate::new(
+            cfg.web.signin_parallel,
+            cfg.web.signin_queue,
+        )?);
+        let proxies = Arc::new(
+            web::client::TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(Error::Config)?,
+        );
         let app = Self {
             db,
             cfg: Arc::new(cfg),
@@ -117,6 +132,8 @@ impl App {
             events: events::Bus::new(),
             policies,
             limiter: Arc::new(web::auth::Limiter::default()),
+            signin_gate,
+            proxies,
             metrics: Arc::new(metrics::Metrics::new()),
             gatekeeper,
             public_limit,

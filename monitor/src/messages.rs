@@ -321,7 +321,11 @@ pub struct Facts {
 /// text): messages are rendered for every notice an alarm storm makes.
 static COMPILED: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = env();
-    for e in CATALOGUE.warning.values().chain(CATALOGUE.reminder.values()) {
+    for e in CATALOGUE
+        .warning
+        .values()
+        .chain(CATALOGUE.reminder.values())
+    {
         for f in [&e.zh, &e.en] {
             for t in [&f.title, &f.body, &f.sms, &f.voice] {
                 if let Err(err) = env.add_template(t.as_str(), t.as_str()) {

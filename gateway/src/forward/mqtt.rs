@@ -99,10 +99,10 @@ impl MqttDest {
                         None
                     }
                 };
-                if let Some(m) = msg {
-                    if tx.send(m).await.is_err() {
-                        return;
-                    }
+                if let Some(m) = msg
+                    && tx.send(m).await.is_err()
+                {
+                    return;
                 }
             }
         });

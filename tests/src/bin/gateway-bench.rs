@@ -176,10 +176,8 @@ async fn subscriber(port: u16, id: &str, filter: &str, keep: bool) -> Counter {
                         g.0.get_or_insert(now);
                         g.1 = Some(now);
                     }
-                    if keep {
-                        if let Ok(mut a) = ar.lock() {
-                            a.push((now, p.payload.to_vec()));
-                        }
+                    if keep && let Ok(mut a) = ar.lock() {
+                        a.push((now, p.payload.to_vec()));
                     }
                 }
                 Ok(_) => {}
