@@ -57,13 +57,13 @@ impl Default for AckConfig {
 impl AckConfig {
     /// Checks the values.
     pub fn validate(&self) -> std::result::Result<(), ConfigError> {
-        if let Some(s) = &self.secret {
-            if s.expose().len() < 32 {
-                return Err(ConfigError::new(
-                    "ack.secret",
-                    "must be at least 32 characters (it signs the acknowledgement links)",
-                ));
-            }
+        if let Some(s) = &self.secret
+            && s.expose().len() < 32
+        {
+            return Err(ConfigError::new(
+                "ack.secret",
+                "must be at least 32 characters (it signs the acknowledgement links)",
+            ));
         }
         if self.ttl_min == 0 {
             return Err(ConfigError::new("ack.ttl_min", "must be at least 1"));

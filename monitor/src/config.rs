@@ -745,12 +745,12 @@ impl Config {
                 self.notify.voice.as_ref().map(|v| &v.templates),
             ),
         ] {
-            if let Some(t) = t {
-                if !t.contains_key("call") {
-                    out.push(format!(
-                        "{key}.templates has no `call` template: calls will not go out on this channel"
-                    ));
-                }
+            if let Some(t) = t
+                && !t.contains_key("call")
+            {
+                out.push(format!(
+                    "{key}.templates has no `call` template: calls will not go out on this channel"
+                ));
             }
         }
         out
@@ -1005,13 +1005,13 @@ impl Config {
                 ));
             }
         }
-        if let Some(t) = &self.notify.callbacks.token {
-            if t.expose().len() < 16 {
-                return Err(ConfigError::new(
-                    "notify.callbacks.token",
-                    "must be at least 16 characters (it authenticates the providers' callbacks)",
-                ));
-            }
+        if let Some(t) = &self.notify.callbacks.token
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError::new(
+                "notify.callbacks.token",
+                "must be at least 16 characters (it authenticates the providers' callbacks)",
+            ));
         }
         self.ack.validate()?;
         for (i, p) in self.seed.people.iter().enumerate() {
@@ -1128,13 +1128,13 @@ impl Seed {
                     format!("no region {:?} in seed.regions", v.region_id),
                 ));
             }
-            if let Some(g) = &v.grid_id {
-                if !grids.contains(g.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("seed.venues[{i}].grid_id"),
-                        format!("no grid {g:?} in seed.grids"),
-                    ));
-                }
+            if let Some(g) = &v.grid_id
+                && !grids.contains(g.as_str())
+            {
+                return Err(ConfigError::new(
+                    format!("seed.venues[{i}].grid_id"),
+                    format!("no grid {g:?} in seed.grids"),
+                ));
             }
             venues.insert(v.id.as_str());
         }

@@ -470,13 +470,13 @@ impl PolicyConfig {
                 .map(|(i, g)| (format!("chain[{i}]"), g));
             for (name, g) in groups.iter().map(|(n, g)| (n.to_string(), *g)).chain(chain) {
                 for (i, s) in g.iter().enumerate() {
-                    if let Selector::Person(id) = s {
-                        if !people.contains(id.as_str()) {
-                            return Err(ConfigError::new(
-                                format!("{key}.{name}[{i}]"),
-                                format!("no person {id:?} in seed.people"),
-                            ));
-                        }
+                    if let Selector::Person(id) = s
+                        && !people.contains(id.as_str())
+                    {
+                        return Err(ConfigError::new(
+                            format!("{key}.{name}[{i}]"),
+                            format!("no person {id:?} in seed.people"),
+                        ));
                     }
                 }
             }
@@ -536,10 +536,10 @@ impl PolicyConfig {
                 .chain(&p.no_response)
                 .chain(&p.closure)
             {
-                if let Selector::Person(id) = s {
-                    if !named.contains(id) {
-                        named.push(id.clone());
-                    }
+                if let Selector::Person(id) = s
+                    && !named.contains(id)
+                {
+                    named.push(id.clone());
                 }
             }
         }

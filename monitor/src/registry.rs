@@ -188,18 +188,18 @@ impl Person {
         use crate::policy::ChannelKind;
         check_id(&format!("{key}.id"), &self.id)?;
         check_role(&format!("{key}.role"), &self.role)?;
-        if let Some(p) = &self.phone {
-            if !valid_phone(p) {
-                return Err(ConfigError::new(
-                    format!("{key}.phone"),
-                    "a mobile number: 11 digits (13800000001) or +<country><number>",
-                ));
-            }
+        if let Some(p) = &self.phone
+            && !valid_phone(p)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.phone"),
+                "a mobile number: 11 digits (13800000001) or +<country><number>",
+            ));
         }
-        if let Some(l) = &self.lang {
-            if crate::messages::Lang::parse(l).is_none() {
-                return Err(ConfigError::new(format!("{key}.lang"), "zh or en"));
-            }
+        if let Some(l) = &self.lang
+            && crate::messages::Lang::parse(l).is_none()
+        {
+            return Err(ConfigError::new(format!("{key}.lang"), "zh or en"));
         }
         let listed = match &self.channels {
             Some(c) => crate::directory::parse_channels(c)
@@ -220,13 +220,13 @@ impl Person {
                 ));
             }
         }
-        if let Some(e) = &self.email {
-            if e.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(ConfigError::new(
-                    format!("{key}.email"),
-                    "not an e-mail address",
-                ));
-            }
+        if let Some(e) = &self.email
+            && e.parse::<lettre::message::Mailbox>().is_err()
+        {
+            return Err(ConfigError::new(
+                format!("{key}.email"),
+                "not an e-mail address",
+            ));
         }
         if let Some(w) = &self.webhook
             && !(w.starts_with("http://") || w.starts_with("https://"))
@@ -291,30 +291,30 @@ impl Duty {
     /// Checks the values.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         check_role(&format!("{key}.role"), &self.role)?;
-        if let Some(d) = &self.days {
-            if crate::rota::parse_days(d).is_none_or(|m| m == 0) {
-                return Err(ConfigError::new(
-                    format!("{key}.days"),
-                    "weekdays 1-7 (Monday = 1), e.g. \"12345\"",
-                ));
-            }
+        if let Some(d) = &self.days
+            && crate::rota::parse_days(d).is_none_or(|m| m == 0)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.days"),
+                "weekdays 1-7 (Monday = 1), e.g. \"12345\"",
+            ));
         }
         window(key, self.start.as_deref(), self.end.as_deref())?;
-        if let Some(h) = &self.holidays {
-            if crate::rota::Holidays::parse(h).is_none() {
-                return Err(ConfigError::new(
-                    format!("{key}.holidays"),
-                    "work, skip or only",
-                ));
-            }
+        if let Some(h) = &self.holidays
+            && crate::rota::Holidays::parse(h).is_none()
+        {
+            return Err(ConfigError::new(
+                format!("{key}.holidays"),
+                "work, skip or only",
+            ));
         }
-        if let (Some(f), Some(u)) = (self.from_ms, self.until_ms) {
-            if u <= f {
-                return Err(ConfigError::new(
-                    format!("{key}.until_ms"),
-                    "must be after from_ms",
-                ));
-            }
+        if let (Some(f), Some(u)) = (self.from_ms, self.until_ms)
+            && u <= f
+        {
+            return Err(ConfigError::new(
+                format!("{key}.until_ms"),
+                "must be after from_ms",
+            ));
         }
         Ok(())
     }

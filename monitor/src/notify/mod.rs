@@ -532,21 +532,21 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
         let ch: String = r.try_get("channel")?;
         let target: String = r.try_get("target")?;
         let kind = ChannelKind::parse(&ch);
-        if let Some(k) = kind {
-            if let Err(at) = app.notifier.limit(k, &target, now) {
-                w.throttled += 1;
-                app.metrics
-                    .notifications_throttled
-                    .with_label_values(&[&ch])
-                    .inc();
-                sqlx::query("UPDATE deliveries SET next_ms = $1, last_error = $2 WHERE id = $3 AND state = 'QUEUED'")
+        if let Some(k) = kind
+            && let Err(at) = app.notifier.limit(k, &target, now)
+        {
+            w.throttled += 1;
+            app.metrics
+                .notifications_throttled
+                .with_label_values(&[&ch])
+                .inc();
+            sqlx::query("UPDATE deliveries SET next_ms = $1, last_error = $2 WHERE id = $3 AND state = 'QUEUED'")
                     .bind(at)
                     .bind(format!("held back by notify limits until {}", crate::messages::time(crate::messages::Lang::En, at)))
                     .bind(&id)
                     .execute(&app.db)
                     .await?;
-                continue;
-            }
+            continue;
         }
         let n = sqlx::query(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2 \
@@ -884,10 +884,10 @@ pub async fn list(
 pub fn phone_key(p: &str) -> String {
     let d: String = p.chars().filter(char::is_ascii_digit).collect();
     for prefix in ["0086", "86"] {
-        if let Some(rest) = d.strip_prefix(prefix) {
-            if rest.len() == 11 {
-                return rest.to_string();
-            }
+        if let Some(rest) = d.strip_prefix(prefix)
+            && rest.len() == 11
+        {
+            return rest.to_string();
         }
     }
     d

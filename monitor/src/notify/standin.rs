@@ -366,18 +366,18 @@ fn aliyun_check(
             "SignatureNonce used before (replay)".into(),
         ));
     }
-    if let Some(t) = p.get("TemplateParam").or_else(|| p.get("TtsParam")) {
-        if !serde_json::from_str::<Value>(t).is_ok_and(|v| v.is_object()) {
-            return Err(fail(
-                "isv.INVALID_JSON_PARAM",
-                "TemplateParam/TtsParam is not a JSON object".into(),
-            ));
-        }
+    if let Some(t) = p.get("TemplateParam").or_else(|| p.get("TtsParam"))
+        && !serde_json::from_str::<Value>(t).is_ok_and(|v| v.is_object())
+    {
+        return Err(fail(
+            "isv.INVALID_JSON_PARAM",
+            "TemplateParam/TtsParam is not a JSON object".into(),
+        ));
     }
-    if let Some(o) = p.get("OutId") {
-        if o.len() > 15 {
-            return Err(fail("isv.INVALID_PARAMETERS", "OutId over 15 bytes".into()));
-        }
+    if let Some(o) = p.get("OutId")
+        && o.len() > 15
+    {
+        return Err(fail("isv.INVALID_PARAMETERS", "OutId over 15 bytes".into()));
     }
     Ok(p)
 }
@@ -432,11 +432,11 @@ async fn aliyun_voice(State(s): State<S>, body: Bytes) -> Response {
         Err(r) => return *r,
     };
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
-    if let Some(n) = p.get("PlayTimes") {
-        if !matches!(n.as_str(), "1" | "2" | "3") {
-            refuse(&s.1, P, format!("PlayTimes {n}"));
-            return aliyun_error("isv.INVALID_PARAMETERS", "PlayTimes must be 1-3");
-        }
+    if let Some(n) = p.get("PlayTimes")
+        && !matches!(n.as_str(), "1" | "2" | "3")
+    {
+        refuse(&s.1, P, format!("PlayTimes {n}"));
+        return aliyun_error("isv.INVALID_PARAMETERS", "PlayTimes must be 1-3");
     }
     let params: Value = serde_json::from_str(&get("TtsParam")).unwrap_or(Value::Null);
     let id = accept(
