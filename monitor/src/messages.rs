@@ -233,6 +233,11 @@ pub fn unit(kind: &str, rule: &str) -> String {
     {
         Some(RuleKind::Threshold { metric, .. }) => metric.unit().to_string(),
         Some(RuleKind::RateOfChange { metric, .. }) => format!("{}/min", metric.unit()),
+        // The engine reports an all-of rule's first condition.
+        Some(RuleKind::AllOf { conditions, .. }) => conditions
+            .first()
+            .map(|c| c.metric.unit().to_string())
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }
