@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
 
 /// `[rules]`.
@@ -76,7 +76,42 @@ pub fn load(path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
 #[derive(Debug)]
 pub struct Rules {
     file: RuleFile,
-    shared: HashMap<(String, DeviceKind), (Arc<RuleSet>, u64)>,
+    shared: HashMap<(String, DeviceKind), RuleRef>,
+}
+
+/// A device's rule set, with what the gateway needs to know about it.
+#[derive(Debug, Clone)]
+pub struct RuleRef {
+    /// The rules.
+    pub set: Arc<RuleSet>,
+    /// Its [`fingerprint`].
+    pub fp: u64,
+    /// It judges a frame without looking at the clock (see
+    /// [`judges_without_the_clock`]).
+    pub replayable: bool,
+}
+
+impl RuleRef {
+    fn new(set: RuleSet) -> Self {
+        Self {
+            fp: fingerprint(&set),
+            replayable: judges_without_the_clock(&set),
+            set: Arc::new(set),
+        }
+    }
+}
+
+/// Whether every enabled rule judges a frame from the frame and the rule
+/// state alone: no rate of change (a rate is measured over time) and no
+/// debounce in time. Offline rules qualify: a frame only ever clears them,
+/// and whether it does depends on the state alone (the value reported, the
+/// silence, is clock time, which is why the judge never sends offline
+/// transitions early). Such a set judges a frame redelivered after a crash
+/// into the same transitions, whenever that happens.
+pub fn judges_without_the_clock(set: &RuleSet) -> bool {
+    set.rules().iter().filter(|r| r.enabled).all(|r| {
+        r.debounce.ms == 0 && !matches!(r.kind, anquan_edge_rules::RuleKind::RateOfChange { .. })
+    })
 }
 
 /// A fingerprint of a rule set (FNV-1a of its TOML form), stored with each
@@ -99,26 +134,15 @@ impl Rules {
         }
     }
 
-    /// The rule set of one device, with its [`fingerprint`].
-    pub fn for_device(
-        &mut self,
-        site: &str,
-        kind: DeviceKind,
-        device: &str,
-    ) -> (Arc<RuleSet>, u64) {
+    /// The rule set of one device.
+    pub fn for_device(&mut self, site: &str, kind: DeviceKind, device: &str) -> RuleRef {
         if self.file.has_device(device) {
-            let set = self.file.rules_for(site, kind, device);
-            let fp = fingerprint(&set);
-            return (Arc::new(set), fp);
+            return RuleRef::new(self.file.rules_for(site, kind, device));
         }
         let file = &self.file;
         self.shared
             .entry((site.to_string(), kind))
-            .or_insert_with(|| {
-                let set = file.rules_for(site, kind, device);
-                let fp = fingerprint(&set);
-                (Arc::new(set), fp)
-            })
+            .or_insert_with(|| RuleRef::new(file.rules_for(site, kind, device)))
             .clone()
     }
 }
@@ -222,17 +246,37 @@ mod tests {
         )
         .unwrap();
         let mut r = Rules::new(file);
-        let (a, fa) = r.for_device("s1", DeviceKind::Gas, "a");
-        let (b, fb) = r.for_device("s1", DeviceKind::Gas, "b");
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(fa, fb);
-        let (s, fs) = r.for_device("s1", DeviceKind::Gas, "special");
-        assert!(!Arc::ptr_eq(&a, &s));
-        assert_ne!(*a, *s);
-        assert_ne!(fa, fs);
-        let (other_site, fo) = r.for_device("s2", DeviceKind::Gas, "c");
-        assert!(!Arc::ptr_eq(&a, &other_site));
-        assert_eq!(fa, fo, "same rules, same fingerprint");
+        let a = r.for_device("s1", DeviceKind::Gas, "a");
+        let b = r.for_device("s1", DeviceKind::Gas, "b");
+        assert!(Arc::ptr_eq(&a.set, &b.set));
+        assert_eq!(a.fp, b.fp);
+        let s = r.for_device("s1", DeviceKind::Gas, "special");
+        assert!(!Arc::ptr_eq(&a.set, &s.set));
+        assert_ne!(*a.set, *s.set);
+        assert_ne!(a.fp, s.fp);
+        let other_site = r.for_device("s2", DeviceKind::Gas, "c");
+        assert!(!Arc::ptr_eq(&a.set, &other_site.set));
+        assert_eq!(a.fp, other_site.fp, "same rules, same fingerprint");
+    }
+
+    #[test]
+    fn which_default_sets_judge_without_the_clock() {
+        use anquan_edge_rules::defaults::for_kind;
+        for kind in [DeviceKind::Gas, DeviceKind::Electrical, DeviceKind::Crane] {
+            assert!(judges_without_the_clock(&for_kind(kind)), "{kind:?}");
+        }
+        // water.pressure_drop is a rate of change.
+        assert!(!judges_without_the_clock(&for_kind(
+            DeviceKind::WaterPressure
+        )));
+        let file = RuleFile::parse(
+            "[kind.water_pressure.rules.\"water.pressure_drop\"]\nenabled = false\n\
+             [kind.gas.rules.\"gas.lel\"]\ndebounce = { samples = 1, seconds = 5 }\n",
+        )
+        .unwrap();
+        let mut r = Rules::new(file);
+        assert!(r.for_device("s", DeviceKind::WaterPressure, "w").replayable);
+        assert!(!r.for_device("s", DeviceKind::Gas, "g").replayable);
     }
 
     #[test]
