@@ -462,6 +462,7 @@ impl Pipeline {
                 });
             }
         }
+        links.handled.fetch_add(closed.inputs, Ordering::Release);
         links.points.notify_one();
         for tail in &links.alarms {
             tail.wake();
@@ -469,7 +470,6 @@ impl Pipeline {
         for e in closed.events {
             let _ = links.subscribers.send(e);
         }
-        links.handled.fetch_add(closed.inputs, Ordering::Release);
         self.gauges();
         true
     }

@@ -45,6 +45,8 @@ fn a_55_percent_lel_frame_from_mosquitto_pub_raises_red_everywhere() {
         ("s1", "gas-0001", "gw-test")
     );
     assert_eq!(ev.event_id.as_str(), "gw-test/s1/gas-0001/gas.lel/1");
+    // The device clock is within the skew bound: the event carries its time.
+    assert_eq!(ev.ts_ms, ts);
 
     // At the HTTP receiver, with the bearer token.
     let got = eventually(T, "the HTTP receiver got the alarm", || {
