@@ -381,17 +381,26 @@ pub async fn run(
             .mqtt_subscribed
             .set(i64::from(state == State::Subscribed));
     };
+    // One timer each for the watchdog and the linger, reset as needed (not
+    // a new timer per message).
+    let far = Duration::from_secs(365 * 24 * 3600);
+    let tick = watchdog.unwrap_or(far);
+    let dog = tokio::time::sleep(tick);
+    tokio::pin!(dog);
+    let stop = tokio::time::sleep(far);
+    tokio::pin!(stop);
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         flush_acks(&client, &mut pending, *committed.borrow(), &handled);
         if shutdown.is_cancelled() && linger_until.is_none() {
-            linger_until = Some(tokio::time::Instant::now() + linger);
+            let until = tokio::time::Instant::now() + linger;
+            linger_until = Some(until);
+            stop.as_mut().reset(until);
             // What arrives from now on stays the broker's (not judged, not
             // acknowledged: redelivered after the restart).
             tx = None;
         }
-        let stop =
-            linger_until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        let tick = watchdog.unwrap_or(Duration::from_secs(3600));
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
             r = committed.changed(), if pipeline_open => {
@@ -399,19 +408,22 @@ pub async fn run(
                 pipeline_open = r.is_ok();
                 continue;
             }
-            () = shutdown.cancelled(), if linger_until.is_none() => continue,
-            () = tokio::time::sleep_until(stop) => {
+            () = &mut cancelled, if linger_until.is_none() => continue,
+            () = &mut stop, if linger_until.is_some() => {
                 let _ = client.try_disconnect();
                 let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
                 set_link(State::Down, None);
                 return;
             }
-            () = tokio::time::sleep_until(last_msg + tick), if watchdog.is_some() => {
-                tracing::warn!(silent_s = tick.as_secs(), "mqtt: no message for the watchdog period; reconnecting");
-                metrics.mqtt_disconnects.inc();
-                set_link(State::Down, None);
-                eventloop.clean();
-                last_msg = tokio::time::Instant::now();
+            () = &mut dog, if watchdog.is_some() => {
+                if last_msg.elapsed() >= tick {
+                    tracing::warn!(silent_s = tick.as_secs(), "mqtt: no message for the watchdog period; reconnecting");
+                    metrics.mqtt_disconnects.inc();
+                    set_link(State::Down, None);
+                    eventloop.clean();
+                    last_msg = tokio::time::Instant::now();
+                }
+                dog.as_mut().reset(last_msg + tick);
                 continue;
             }
         };

@@ -163,6 +163,8 @@ pub struct Pipeline {
     /// The previous run crashed: until the broker says whether it kept our
     /// session, early alarms may have left for frames it no longer holds.
     unsure_of_broker: bool,
+    /// `frames_processed_total` for telemetry, event, status.
+    processed: [prometheus::IntCounter; 3],
 }
 
 impl Pipeline {
@@ -177,8 +179,11 @@ impl Pipeline {
         let (online, offline) = judge.online_offline();
         metrics.devices.with_label_values(&["online"]).set(online);
         metrics.devices.with_label_values(&["offline"]).set(offline);
+        let processed = ["telemetry", "event", "status"]
+            .map(|l| metrics.frames_processed.with_label_values(&[l]));
         Self {
             judge,
+            processed,
             limiter: RateLimiter::new(cfg.log_interval),
             cfg,
             clock,
@@ -198,12 +203,28 @@ impl Pipeline {
         let mut commit: Option<Commit> = None;
         let mut rx_open = true;
         let busy_at = links.rx.max_capacity() / 2;
+        // The batch deadline: one timer, re-armed when it fires early (an
+        // input moved the idle deadline on) or when the deadline moves
+        // earlier, not on every input.
+        let timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let room = open.inputs < self.cfg.max_batch as u64;
             let due = open.due(&self.cfg).filter(|_| commit.is_none());
+            match (due, armed) {
+                (Some(d), a) if a.is_none_or(|a| d < a) => {
+                    timer.as_mut().reset(d);
+                    armed = Some(d);
+                }
+                (None, _) => armed = None,
+                _ => {}
+            }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = &mut cancelled => break,
                 (closed, result) = in_flight(&mut commit), if commit.is_some() => {
                     commit = None;
                     if !self.finish(closed, result, &links) {
@@ -229,7 +250,7 @@ impl Pipeline {
                     }
                     self.gauges();
                 }
-                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+                () = &mut timer, if armed.is_some() => armed = None,
             }
             links
                 .busy
@@ -264,10 +285,12 @@ impl Pipeline {
         let now = self.clock.now_ms();
         match self.judge.judge(&a.input, now, &mut open.fx) {
             Ok(acc) => {
-                self.metrics
-                    .frames_processed
-                    .with_label_values(&[a.input.body.label()])
-                    .inc();
+                let i = match a.input.body {
+                    crate::judge::Body::Telemetry(_) => 0,
+                    crate::judge::Body::Event(_) => 1,
+                    crate::judge::Body::Status(_) => 2,
+                };
+                self.processed[i].inc();
                 self.note(&a.input, acc);
             }
             Err(r) => self.rejected(&a.input, r),

@@ -206,30 +206,47 @@ pub struct DrainConfig {
     pub final_flush: Duration,
 }
 
-/// Background deletions, one transaction at a time, coalesced.
+/// Deletions of delivered entries: handed to the store to ride along with
+/// the pipeline's next commit; when no commit comes for [`FLUSH_AFTER`] (a
+/// quiet gateway), deleted in a transaction of their own.
 #[derive(Debug)]
 struct Deleter {
     q: Queue,
     store: Arc<Store>,
-    pending: Vec<u64>,
+    waiting_since: Option<tokio::time::Instant>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How long deletions wait for a commit to ride along with.
+const FLUSH_AFTER: Duration = Duration::from_millis(250);
+
 impl Deleter {
     fn push(&mut self, keys: Vec<u64>) {
-        self.pending.extend(keys);
-        self.kick();
+        self.store.remove_later(self.q, keys);
+        self.waiting_since
+            .get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// When it should look again (`None`: nothing waits).
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.waiting_since.map(|t| t + FLUSH_AFTER)
     }
 
     fn kick(&mut self) {
-        if self.pending.is_empty() || self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        let Some(since) = self.waiting_since else {
+            return;
+        };
+        if !self.store.has_removals() {
+            self.waiting_since = None;
             return;
         }
-        let mut keys = std::mem::take(&mut self.pending);
-        keys.sort_unstable();
+        if since.elapsed() < FLUSH_AFTER || self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        self.waiting_since = None;
         let (store, q) = (self.store.clone(), self.q);
         self.task = Some(tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.remove(q, &keys) {
+            if let Err(e) = store.flush_removals() {
                 tracing::error!(queue = q.as_str(), error = %e, "cannot delete delivered entries (they will be delivered again)");
             }
         }));
@@ -239,9 +256,144 @@ impl Deleter {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
-        self.kick();
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.flush_removals()).await;
+    }
+}
+
+/// Metrics and backoff of one drain.
+#[derive(Debug)]
+struct Books {
+    q: Queue,
+    name: &'static str,
+    metrics: Metrics,
+    /// A forwarder's labelled series, looked up once.
+    fwd: Option<Fwd>,
+    backoff: Backoff,
+    retry_at: Option<tokio::time::Instant>,
+}
+
+#[derive(Debug)]
+struct Fwd {
+    sent: prometheus::IntCounter,
+    seconds: prometheus::Histogram,
+    unauthorized: prometheus::IntGauge,
+    early: prometheus::IntCounter,
+    in_flight: prometheus::IntGauge,
+}
+
+impl Books {
+    fn new(q: Queue, name: &'static str, metrics: &Metrics, backoff: BackoffConfig) -> Self {
+        let l = [name];
+        Self {
+            q,
+            name,
+            fwd: (q != Queue::Points).then(|| Fwd {
+                sent: metrics.forward_sent.with_label_values(&l),
+                seconds: metrics.forward_seconds.with_label_values(&l),
+                unauthorized: metrics.forward_unauthorized.with_label_values(&l),
+                early: metrics.forward_early.with_label_values(&l),
+                in_flight: metrics.forward_in_flight.with_label_values(&l),
+            }),
+            metrics: metrics.clone(),
+            backoff: Backoff::new(backoff),
+            retry_at: None,
+        }
+    }
+
+    fn is_sink(&self) -> bool {
+        self.q == Queue::Points
+    }
+
+    /// Books the end of a delivery: metrics, logs, backoff, the window.
+    fn finished(&mut self, w: &mut Window, done: Done, end: u64) {
+        let Done {
+            keys,
+            oldest,
+            points,
+            took,
+            result,
+        } = done;
+        let (is_sink, name) = (self.is_sink(), self.name);
+        let outcome = match result {
+            Ok(()) => {
+                if is_sink {
+                    self.metrics.sink_write_seconds.observe(took.as_secs_f64());
+                    self.metrics.sink_points.inc_by(points);
+                    if self.backoff.attempts() > 0 {
+                        tracing::info!(
+                            after_attempts = self.backoff.attempts(),
+                            "sink: writing again"
+                        );
+                    }
+                } else if let Some(f) = &self.fwd {
+                    f.sent.inc_by(keys.len() as u64);
+                    let age = wall_ms().saturating_sub(oldest) as f64 / 1000.0;
+                    f.seconds.observe(age);
+                    f.unauthorized.set(0);
+                    f.early
+                        .inc_by(keys.iter().filter(|k| **k >= end).count() as u64);
+                }
+                self.backoff.reset();
+                Outcome::Delivered
+            }
+            Err(Failure::Rejected(why)) => {
+                if is_sink {
+                    self.metrics
+                        .sink_errors
+                        .with_label_values(&["rejected"])
+                        .inc();
+                    tracing::error!(entries = keys.len(), reason = %why, "sink: the time-series database rejected a batch for good; moved to the dead-letter table");
+                } else {
+                    self.metrics
+                        .forward_dead_letter
+                        .with_label_values(&[name])
+                        .inc();
+                    self.metrics
+                        .forward_errors
+                        .with_label_values(&[name, "rejected"])
+                        .inc();
+                    tracing::error!(dest = name, reason = %why, keys = ?keys, "forward: alarm event rejected for good; kept in the dead-letter table");
+                }
+                Outcome::Rejected(why)
+            }
+            Err(f) => {
+                let (kind, why) = match f {
+                    Failure::Unauthorized(w) => ("unauthorized", w),
+                    Failure::Retry(w) | Failure::Rejected(w) => ("unavailable", w),
+                };
+                if is_sink {
+                    self.metrics.sink_errors.with_label_values(&[kind]).inc();
+                } else {
+                    self.metrics
+                        .forward_errors
+                        .with_label_values(&[name, kind])
+                        .inc();
+                    if let (Some(f), "unauthorized") = (&self.fwd, kind) {
+                        f.unauthorized.set(1);
+                    }
+                }
+                // Concurrent failures of one outage count as one attempt.
+                if self.retry_at.is_none() {
+                    let delay = self.backoff.next_delay();
+                    self.retry_at = Some(tokio::time::Instant::now() + delay);
+                    let attempt = self.backoff.attempts();
+                    if kind == "unauthorized" && !is_sink {
+                        tracing::error!(dest = name, error = %why, attempt, "forward: the monitor refuses our credentials (check forward.http.token); alarms stay queued");
+                    } else if attempt == 1 || attempt.is_multiple_of(10) {
+                        if is_sink {
+                            tracing::warn!(attempt, error = %why, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
+                        } else {
+                            tracing::warn!(dest = name, error = %why, attempt, "forward: delivery failed; alarms stay queued");
+                        }
+                    }
+                }
+                Outcome::Retry
+            }
+        };
+        w.done(&keys, &outcome, end);
+        if is_sink && outcome == Outcome::Retry {
+            w.forget_waiting();
         }
     }
 }
@@ -258,21 +410,17 @@ pub async fn run<D: Destination>(
     shutdown: CancellationToken,
 ) {
     let q = cfg.queue;
-    let name = dest.name();
-    let is_sink = q == Queue::Points;
+    let mut books = Books::new(q, dest.name(), &metrics, cfg.backoff);
     let dest = Arc::new(dest);
     let mut w = Window::new(cfg.policy, cfg.window);
-    let mut backoff = Backoff::new(cfg.backoff);
-    let mut retry_at: Option<tokio::time::Instant> = None;
     let mut deleter = Deleter {
         q,
         store: store.clone(),
-        pending: Vec::new(),
+        waiting_since: None,
         task: None,
     };
     let mut flying: JoinSet<Done> = JoinSet::new();
     let mut deadline: Option<tokio::time::Instant> = None;
-    let early_sent = metrics.forward_early.with_label_values(&[name]);
     loop {
         // What came in.
         if let Some(rx) = inbox.rx.as_mut() {
@@ -283,17 +431,7 @@ pub async fn run<D: Destination>(
         }
         while let Some(r) = flying.try_join_next() {
             if let Ok(done) = r {
-                finished(
-                    &mut w,
-                    done,
-                    &store,
-                    q,
-                    name,
-                    &metrics,
-                    &mut backoff,
-                    &mut retry_at,
-                    &early_sent,
-                );
+                books.finished(&mut w, done, store.end(q));
             }
         }
         // Read the store when committed entries are not in the window.
@@ -346,10 +484,10 @@ pub async fn run<D: Destination>(
         // Start what may start.
         let now = tokio::time::Instant::now();
         let mut wait: Option<tokio::time::Instant> = None;
-        if retry_at.is_some_and(|t| t > now) {
-            wait = retry_at;
+        if books.retry_at.is_some_and(|t| t > now) {
+            wait = books.retry_at;
         } else {
-            retry_at = None;
+            books.retry_at = None;
             let end = store.end(q);
             let may = match cfg.policy {
                 Policy::Alarms { window, .. } => window.saturating_sub(w.in_flight()),
@@ -394,14 +532,11 @@ pub async fn run<D: Destination>(
                 });
             }
         }
-        if !is_sink {
-            metrics
-                .forward_in_flight
-                .with_label_values(&[name])
-                .set(w.in_flight() as i64);
+        if let Some(f) = &books.fwd {
+            f.in_flight.set(w.in_flight() as i64);
         }
         // Wait for something to happen.
-        let until = [wait, deadline]
+        let until = [wait, deadline, deleter.due()]
             .into_iter()
             .flatten()
             .min()
@@ -409,7 +544,7 @@ pub async fn run<D: Destination>(
         tokio::select! {
             Some(r) = flying.join_next() => {
                 if let Ok(done) = r {
-                    finished(&mut w, done, &store, q, name, &metrics, &mut backoff, &mut retry_at, &early_sent);
+                    books.finished(&mut w, done, store.end(q));
                 }
             }
             Some(item) = recv(&mut inbox.rx) => {
@@ -439,112 +574,6 @@ async fn recv(rx: &mut Option<mpsc::Receiver<Arc<Item>>>) -> Option<Arc<Item>> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Books the end of a delivery: metrics, logs, backoff, the window.
-#[allow(clippy::too_many_arguments)]
-fn finished(
-    w: &mut Window,
-    done: Done,
-    store: &Store,
-    q: Queue,
-    name: &'static str,
-    metrics: &Metrics,
-    backoff: &mut Backoff,
-    retry_at: &mut Option<tokio::time::Instant>,
-    early_sent: &prometheus::IntCounter,
-) {
-    let Done {
-        keys,
-        oldest,
-        points,
-        took,
-        result,
-    } = done;
-    let end = store.end(q);
-    let is_sink = q == Queue::Points;
-    let outcome = match result {
-        Ok(()) => {
-            if is_sink {
-                metrics.sink_write_seconds.observe(took.as_secs_f64());
-                metrics.sink_points.inc_by(points);
-                if backoff.attempts() > 0 {
-                    tracing::info!(after_attempts = backoff.attempts(), "sink: writing again");
-                }
-            } else {
-                metrics
-                    .forward_sent
-                    .with_label_values(&[name])
-                    .inc_by(keys.len() as u64);
-                let age = wall_ms().saturating_sub(oldest) as f64 / 1000.0;
-                metrics
-                    .forward_seconds
-                    .with_label_values(&[name])
-                    .observe(age);
-                metrics
-                    .forward_unauthorized
-                    .with_label_values(&[name])
-                    .set(0);
-                early_sent.inc_by(keys.iter().filter(|k| **k >= end).count() as u64);
-            }
-            backoff.reset();
-            Outcome::Delivered
-        }
-        Err(Failure::Rejected(why)) => {
-            if is_sink {
-                metrics.sink_errors.with_label_values(&["rejected"]).inc();
-                tracing::error!(entries = keys.len(), reason = %why, "sink: the time-series database rejected a batch for good; moved to the dead-letter table");
-            } else {
-                metrics.forward_dead_letter.with_label_values(&[name]).inc();
-                metrics
-                    .forward_errors
-                    .with_label_values(&[name, "rejected"])
-                    .inc();
-                tracing::error!(dest = name, reason = %why, keys = ?keys, "forward: alarm event rejected for good; kept in the dead-letter table");
-            }
-            Outcome::Rejected(why)
-        }
-        Err(f) => {
-            let (kind, why) = match f {
-                Failure::Unauthorized(w) => ("unauthorized", w),
-                Failure::Retry(w) | Failure::Rejected(w) => ("unavailable", w),
-            };
-            if is_sink {
-                metrics.sink_errors.with_label_values(&[kind]).inc();
-            } else {
-                metrics
-                    .forward_errors
-                    .with_label_values(&[name, kind])
-                    .inc();
-                if kind == "unauthorized" {
-                    metrics
-                        .forward_unauthorized
-                        .with_label_values(&[name])
-                        .set(1);
-                }
-            }
-            // Concurrent failures of one outage count as one attempt.
-            if retry_at.is_none() {
-                let delay = backoff.next_delay();
-                *retry_at = Some(tokio::time::Instant::now() + delay);
-                let attempt = backoff.attempts();
-                if kind == "unauthorized" && !is_sink {
-                    tracing::error!(dest = name, error = %why, attempt, "forward: the monitor refuses our credentials (check forward.http.token); alarms stay queued");
-                } else if attempt == 1 || attempt.is_multiple_of(10) {
-                    if is_sink {
-                        tracing::warn!(attempt, error = %why, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
-                    } else {
-                        tracing::warn!(dest = name, error = %why, attempt, "forward: delivery failed; alarms stay queued");
-                    }
-                }
-            }
-            Outcome::Retry
-        }
-    };
-    w.done(&keys, &outcome, end);
-    if is_sink && outcome == Outcome::Retry {
-        w.forget_waiting();
     }
 }
 

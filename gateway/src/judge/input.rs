@@ -33,17 +33,6 @@ pub enum Body {
     Status(DeviceStatus),
 }
 
-impl Body {
-    /// The metrics label (`frames_processed_total{topic}`).
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Telemetry(_) => "telemetry",
-            Self::Event(_) => "event",
-            Self::Status(_) => "status",
-        }
-    }
-}
-
 /// What the source does with an input the gateway did not acknowledge.
 ///
 /// It decides whether the input's alarms may leave before the input is

@@ -289,6 +289,8 @@ pub struct Store {
     stats: [Stats; 3],
     /// Whether the previous run ended with [`Store::close_cleanly`].
     was_clean: bool,
+    /// Delivered entries to delete with the next commit (per queue).
+    removals: std::sync::Mutex<[Vec<u64>; 3]>,
 }
 
 fn meta_key(q: Queue, what: &str) -> String {
@@ -374,6 +376,7 @@ impl Store {
             alarm_queues: alarm_queues.to_vec(),
             stats: Default::default(),
             was_clean: true,
+            removals: Default::default(),
         };
         let (db, was_clean) = this.load()?;
         this.was_clean = was_clean;
@@ -514,7 +517,8 @@ impl Store {
     /// to be dropped to respect the byte caps.
     pub fn commit(&self, batch: &Batch, now_ms: u64) -> Result<Dropped, StoreError> {
         let _w = self.write.lock().map_err(storage)?;
-        let (dropped, new_stats) = self.with_db(|db| {
+        let removals = std::mem::take(&mut *self.removals.lock().map_err(storage)?);
+        let result = self.with_db(|db| {
             let mut dropped = Dropped::default();
             let mut txn = db.begin_write().map_err(storage)?;
             txn.set_durability(Durability::Immediate).map_err(storage)?;
@@ -527,8 +531,31 @@ impl Store {
                     s.end.load(Ordering::Relaxed),
                 );
             }
+            // Deletions of delivered entries ride along (see `remove_later`).
+            for q in Queue::ALL {
+                let keys = &removals[q.index()];
+                if keys.is_empty() {
+                    continue;
+                }
+                let mut table = txn.open_table(q.table()).map_err(storage)?;
+                let (_, freed, items) = remove_keys(&mut table, q, keys)?;
+                let st = &mut new_stats[q.index()];
+                st.0 = st.0.saturating_sub(items);
+                st.1 = st.1.saturating_sub(freed);
+            }
             {
                 let mut meta = txn.open_table(META).map_err(storage)?;
+                for q in Queue::ALL {
+                    if !removals[q.index()].is_empty() {
+                        let (items, bytes, _) = new_stats[q.index()];
+                        meta.insert(meta_key(q, "bytes").as_str(), bytes)
+                            .map_err(storage)?;
+                        if q == Queue::Points {
+                            meta.insert(meta_key(q, "items").as_str(), items)
+                                .map_err(storage)?;
+                        }
+                    }
+                }
                 // Points: at most two entries per batch.
                 let blocks = [
                     (Block::Readings, &batch.readings, batch.readings_count),
@@ -626,7 +653,19 @@ impl Store {
             }
             txn.commit().map_err(storage)?;
             Ok((dropped, new_stats))
-        })?;
+        });
+        let (dropped, new_stats) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // Rolled back: the deletions are still to do.
+                if let Ok(mut r) = self.removals.lock() {
+                    for (q, keys) in removals.into_iter().enumerate() {
+                        r[q].extend(keys);
+                    }
+                }
+                return Err(e);
+            }
+        };
         for q in Queue::ALL {
             let (items, bytes, end) = new_stats[q.index()];
             let s = &self.stats[q.index()];
@@ -677,31 +716,48 @@ impl Store {
         Ok(self.peek_after(q, None, 1, 1)?.into_iter().next())
     }
 
-    /// Deletes `keys` (ascending) of `q`: the far end acknowledged them.
-    /// Not fsynced on its own: if it is lost in a crash the entries are
+    /// Deletes `keys` of `q` (the far end acknowledged them) with the next
+    /// commit: one write transaction fewer per delivery. Until then they
+    /// count as waiting. [`Store::flush_removals`] deletes them at once
+    /// (for a gateway with nothing to commit).
+    pub fn remove_later(&self, q: Queue, keys: Vec<u64>) {
+        if let Ok(mut r) = self.removals.lock() {
+            r[q.index()].extend(keys);
+        }
+    }
+
+    /// Whether deletions wait for a commit.
+    pub fn has_removals(&self) -> bool {
+        self.removals
+            .lock()
+            .is_ok_and(|r| r.iter().any(|k| !k.is_empty()))
+    }
+
+    /// Deletes what [`Store::remove_later`] queued, in a transaction of its
+    /// own. Not fsynced on its own: if it is lost in a crash the entries are
     /// delivered again, which the receivers tolerate (idempotent event ids,
     /// same points).
-    pub fn remove(&self, q: Queue, keys: &[u64]) -> Result<u64, StoreError> {
-        if keys.is_empty() {
+    pub fn flush_removals(&self) -> Result<u64, StoreError> {
+        let _w = self.write.lock().map_err(storage)?;
+        let removals = std::mem::take(&mut *self.removals.lock().map_err(storage)?);
+        if removals.iter().all(Vec::is_empty) {
             return Ok(0);
         }
-        let _w = self.write.lock().map_err(storage)?;
-        let (removed, freed, items) = self.with_db(|db| {
+        let result = self.with_db(|db| {
             let mut txn = db.begin_write().map_err(storage)?;
             txn.set_durability(Durability::None).map_err(storage)?;
-            let (mut removed, mut freed, mut items) = (0u64, 0u64, 0u64);
-            {
-                let mut table = txn.open_table(q.table()).map_err(storage)?;
-                for k in keys {
-                    if let Some(v) = table.remove(*k).map_err(storage)? {
-                        let v = v.value();
-                        freed += charged(q, v.len());
-                        items += u64::from(entry(q, *k, v).count);
-                        removed += 1;
-                    }
+            let mut done = [(0u64, 0u64, 0u64); 3];
+            for q in Queue::ALL {
+                let keys = &removals[q.index()];
+                if keys.is_empty() {
+                    continue;
                 }
+                let mut table = txn.open_table(q.table()).map_err(storage)?;
+                done[q.index()] = remove_keys(&mut table, q, keys)?;
+                drop(table);
                 let s = &self.stats[q.index()];
                 let mut meta = txn.open_table(META).map_err(storage)?;
+                let (_, freed, items) = done[q.index()];
                 meta.insert(
                     meta_key(q, "bytes").as_str(),
                     s.bytes.load(Ordering::Relaxed).saturating_sub(freed),
@@ -716,18 +772,40 @@ impl Store {
                 }
             }
             txn.commit().map_err(storage)?;
-            Ok((removed, freed, items))
-        })?;
-        let s = &self.stats[q.index()];
-        s.items.store(
-            s.items.load(Ordering::Relaxed).saturating_sub(items),
-            Ordering::Relaxed,
-        );
-        s.bytes.store(
-            s.bytes.load(Ordering::Relaxed).saturating_sub(freed),
-            Ordering::Relaxed,
-        );
-        Ok(removed)
+            Ok(done)
+        });
+        let done = match result {
+            Ok(d) => d,
+            Err(e) => {
+                if let Ok(mut r) = self.removals.lock() {
+                    for (q, keys) in removals.into_iter().enumerate() {
+                        r[q].extend(keys);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut total = 0;
+        for q in Queue::ALL {
+            let (removed, freed, items) = done[q.index()];
+            let s = &self.stats[q.index()];
+            s.items.store(
+                s.items.load(Ordering::Relaxed).saturating_sub(items),
+                Ordering::Relaxed,
+            );
+            s.bytes.store(
+                s.bytes.load(Ordering::Relaxed).saturating_sub(freed),
+                Ordering::Relaxed,
+            );
+            total += removed;
+        }
+        Ok(total)
+    }
+
+    /// Deletes `keys` of `q` now (see [`Store::remove_later`]).
+    pub fn remove(&self, q: Queue, keys: &[u64]) -> Result<u64, StoreError> {
+        self.remove_later(q, keys.to_vec());
+        self.flush_removals()
     }
 
     /// Moves the entries `keys` of `q` to the dead-letter table, with the
@@ -838,6 +916,24 @@ impl Store {
                 .map_or(0, |v| v.value()))
         })
     }
+}
+
+/// Deletes `keys` from `table`; (entries, bytes, items) removed.
+fn remove_keys(
+    table: &mut redb::Table<u64, &[u8]>,
+    q: Queue,
+    keys: &[u64],
+) -> Result<(u64, u64, u64), StoreError> {
+    let (mut removed, mut freed, mut items) = (0u64, 0u64, 0u64);
+    for k in keys {
+        if let Some(v) = table.remove(*k).map_err(storage)? {
+            let v = v.value();
+            freed += charged(q, v.len());
+            items += u64::from(entry(q, *k, v).count);
+            removed += 1;
+        }
+    }
+    Ok((removed, freed, items))
 }
 
 /// Drops the oldest points entries until `excess` bytes are freed:
