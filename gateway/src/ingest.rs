@@ -305,7 +305,19 @@ pub fn connect(
     o.set_manual_acks(true);
     // Acks travel through the request channel: make room for every frame
     // that can be unacknowledged at once.
-    Ok(AsyncClient::new(o, ack_capacity))
+    let (client, eventloop) = AsyncClient::new(o, ack_capacity);
+    Ok((client, no_delay(eventloop)))
+}
+
+/// Turns Nagle's algorithm off on the connection (rumqttc leaves it on):
+/// with it, a small packet written while an earlier one is unacknowledged
+/// waits for the peer's (delayed) TCP ACK, up to 40 ms, which is what a
+/// stream of PUBACKs and alarm publishes is.
+pub fn no_delay(mut eventloop: EventLoop) -> EventLoop {
+    let mut n = eventloop.network_options();
+    n.set_tcp_nodelay(true);
+    eventloop.set_network_options(n);
+    eventloop
 }
 
 /// What ingest is connected to.

@@ -90,6 +90,7 @@ impl MqttDest {
         opts.set_inflight(cfg.window);
         let window = usize::from(cfg.window);
         let (client, eventloop) = AsyncClient::new(opts, window + 16);
+        let eventloop = crate::ingest::no_delay(eventloop);
         let (tx, rx) = mpsc::channel(window);
         tokio::spawn(connection(
             client,

@@ -102,6 +102,13 @@ fn parse_args() -> Args {
 /// Arrivals at a subscriber: (when, device number, seq or transition n).
 type Arrivals = Arc<Mutex<Vec<(Instant, u32, u32)>>>;
 
+/// The bench's own clients must not add Nagle's delays to what they
+/// measure.
+fn nodelay(mut n: rumqttc::NetworkOptions) -> rumqttc::NetworkOptions {
+    n.set_tcp_nodelay(true);
+    n
+}
+
 /// The device number of `gas-000123`.
 fn device_no(id: &str) -> u32 {
     id.trim_start_matches("gas-").parse().unwrap_or(u32::MAX)
@@ -130,6 +137,7 @@ async fn subscriber(port: u16, id: &str, filter: &str, alarms: bool) -> (Arc<Ato
     o.set_max_packet_size(16 * 1024, 16 * 1024);
     o.set_inflight(1_000);
     let (c, mut el) = AsyncClient::new(o, 1_000);
+    el.set_network_options(nodelay(el.network_options()));
     let _ = c.subscribe(filter, QoS::AtLeastOnce).await;
     let count = Arc::new(AtomicU64::new(0));
     let arrivals: Arrivals = Arc::new(Mutex::new(Vec::with_capacity(1 << 20)));
@@ -202,6 +210,7 @@ impl Load {
             o.set_inflight(1_000);
             o.set_max_packet_size(16 * 1024, 16 * 1024);
             let (c, mut el) = AsyncClient::new(o, 10_000);
+            el.set_network_options(nodelay(el.network_options()));
             let a = acked.clone();
             tokio::spawn(async move {
                 loop {
