@@ -439,22 +439,23 @@ pub async fn run<D: Destination>(
         if w.wants_load(end) {
             let (s, from, room) = (store.clone(), w.next(), cfg.window.saturating_sub(w.len()));
             let max_items = match cfg.policy {
-                Policy::Batches { max_points } => max_points.max(1) * 2,
+                Policy::Batches { max_points } => {
+                    (max_points.max(1) * 2).saturating_sub(w.points())
+                }
                 Policy::Alarms { .. } => room,
             };
             let read = tokio::task::spawn_blocking(move || {
-                s.peek_after(q, from.checked_sub(1), max_items, room)
+                s.peek(q, from.checked_sub(1), max_items, room)
             })
             .await;
             match read {
-                Ok(Ok(entries)) => {
-                    w.loaded(
-                        entries
-                            .into_iter()
-                            .map(|e| Arc::new(Item::stored(e)))
-                            .collect(),
-                        end,
-                    );
+                Ok(Ok(p)) => {
+                    let items = p
+                        .entries
+                        .into_iter()
+                        .map(|e| Arc::new(Item::stored(e)))
+                        .collect();
+                    w.loaded(items, end, p.exhausted);
                 }
                 other => {
                     tracing::error!(queue = q.as_str(), error = ?other.err(), "cannot read the durable buffer");

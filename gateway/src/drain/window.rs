@@ -145,6 +145,11 @@ impl Window {
         self.slots.is_empty()
     }
 
+    /// Points (items' counts) held.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
     /// Deliveries in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -179,8 +184,9 @@ impl Window {
     }
 
     /// Items read from the store after [`Window::next`], in key order;
-    /// `end` was read before them (every key below it is committed).
-    pub fn loaded(&mut self, items: Vec<Arc<Item>>, end: u64) {
+    /// `end` was read before them (every key below it is committed);
+    /// `exhausted`: the store had nothing after the last of them.
+    pub fn loaded(&mut self, items: Vec<Arc<Item>>, end: u64, exhausted: bool) {
         for item in items {
             if item.key < self.next {
                 continue;
@@ -191,7 +197,7 @@ impl Window {
             self.next = item.key + 1;
             self.insert(item, end);
         }
-        if self.has_room() {
+        if exhausted {
             // Everything committed was read: the rest of the keys below
             // `end` were delivered (deleted) or dropped at the cap.
             self.next = self.next.max(end);

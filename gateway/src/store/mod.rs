@@ -224,6 +224,16 @@ pub struct Entry {
     pub data: Bytes,
 }
 
+/// A read of a queue's head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// The entries, in key order.
+    pub entries: Vec<Entry>,
+    /// No entry of the queue lies above the last one returned (when it was
+    /// read).
+    pub exhausted: bool,
+}
+
 /// What one batch writes.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -686,28 +696,52 @@ impl Store {
         max_items: usize,
         max_entries: usize,
     ) -> Result<Vec<Entry>, StoreError> {
+        Ok(self.peek(q, after, max_items, max_entries)?.entries)
+    }
+
+    /// As [`Store::peek_after`], and whether the queue ended there (no
+    /// entry above the last one returned).
+    pub fn peek(
+        &self,
+        q: Queue,
+        after: Option<u64>,
+        max_items: usize,
+        max_entries: usize,
+    ) -> Result<Peek, StoreError> {
         if after == Some(u64::MAX) {
-            return Ok(Vec::new());
+            return Ok(Peek {
+                entries: Vec::new(),
+                exhausted: true,
+            });
         }
         self.with_db(|db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(q.table()).map_err(storage)?;
-            let mut out = Vec::new();
+            let mut entries = Vec::new();
             let mut items = 0usize;
             let from = after.map_or(0, |k| k + 1);
             for item in table.range(from..).map_err(storage)? {
-                if out.len() >= max_entries || (items >= max_items && !out.is_empty()) {
-                    break;
+                if entries.len() >= max_entries || (items >= max_items && !entries.is_empty()) {
+                    return Ok(Peek {
+                        entries,
+                        exhausted: false,
+                    });
                 }
                 let (k, v) = item.map_err(storage)?;
                 let e = entry(q, k.value(), v.value());
-                if items + e.count as usize > max_items && !out.is_empty() {
-                    break;
+                if items + e.count as usize > max_items && !entries.is_empty() {
+                    return Ok(Peek {
+                        entries,
+                        exhausted: false,
+                    });
                 }
                 items += e.count as usize;
-                out.push(e);
+                entries.push(e);
             }
-            Ok(out)
+            Ok(Peek {
+                entries,
+                exhausted: true,
+            })
         })
     }
 

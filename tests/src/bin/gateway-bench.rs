@@ -759,6 +759,9 @@ async fn main() {
     if a.registry > 0 {
         registry(&gw, pid, &mut load, a.registry).await;
     }
+    if let Ok(path) = std::env::var("ANQUAN_BENCH_LOG") {
+        let _ = std::fs::write(path, gw.log());
+    }
     drop(load);
     drop(gw);
 
@@ -991,6 +994,12 @@ async fn monitor_outage(
             healed.elapsed().as_secs_f64()
         );
         proxy.heal();
+        // Delivered entries are deleted with the next commit (or alone
+        // after a moment): start the next round from an empty queue.
+        wait_until("the queue emptied", Duration::from_secs(60), || {
+            depth() == 0.0
+        })
+        .await;
     }
     let (requests, duplicates, _) = rx.counts();
     println!("(receiver: {requests} requests, {duplicates} repeats absorbed)");

@@ -49,7 +49,7 @@ fn the_window_stays_contiguous_whichever_way_items_come() {
     let mut w = Window::new(HTTP, 100);
     // Keys 0..3 were committed before we started: read from the store.
     assert!(w.wants_load(3));
-    w.loaded(vec![alarm(1, 1, 0, false), alarm(2, 1, 0, false)], 3);
+    w.loaded(vec![alarm(1, 1, 0, false), alarm(2, 1, 0, false)], 3, true);
     assert_eq!(w.next(), 3, "key 0 was delivered before the restart");
     // An announcement out of turn (one got lost) is left to the store.
     assert!(!w.announce(alarm(4, 2, 0, true), 3));
@@ -58,7 +58,7 @@ fn the_window_stays_contiguous_whichever_way_items_come() {
     assert_eq!((w.next(), w.len()), (5, 4));
     // A full window takes nothing and the store keeps the rest.
     let mut small = Window::new(HTTP, 1);
-    small.loaded(vec![alarm(0, 1, 0, false), alarm(1, 1, 0, false)], 2);
+    small.loaded(vec![alarm(0, 1, 0, false), alarm(1, 1, 0, false)], 2, true);
     assert_eq!((small.len(), small.next()), (1, 1));
     assert!(!small.wants_load(2), "full: the store keeps the rest");
 }
@@ -77,6 +77,7 @@ fn one_request_per_chain_in_order_and_red_first() {
             alarm(4, 3, 3, false),
         ],
         5,
+        true,
     );
     let first = w.launch(5, 10);
     assert_eq!(
@@ -127,7 +128,7 @@ fn mqtt_keeps_a_chain_in_flight_together() {
         },
         100,
     );
-    w.loaded((0..5).map(|k| alarm(k, 7, 1, false)).collect(), 5);
+    w.loaded((0..5).map(|k| alarm(k, 7, 1, false)).collect(), 5, true);
     assert_eq!(keys(&w.launch(5, 10)), [vec![0], vec![1], vec![2]]);
     w.done(&[0], &Outcome::Delivered, 5);
     assert_eq!(keys(&w.launch(5, 10)), [vec![3]]);
@@ -136,7 +137,11 @@ fn mqtt_keeps_a_chain_in_flight_together() {
 #[test]
 fn points_go_one_write_at_a_time_in_order() {
     let mut w = Window::new(Policy::Batches { max_points: 10 }, 100);
-    w.loaded(vec![points(0, 4, 1), points(1, 4, 2), points(2, 4, 3)], 3);
+    w.loaded(
+        vec![points(0, 4, 1), points(1, 4, 2), points(2, 4, 3)],
+        3,
+        true,
+    );
     assert_eq!(w.waiting(3), (12, Some(1)));
     assert_eq!(keys(&w.launch(3, 1)), [vec![0, 1]]);
     assert!(w.launch(3, 1).is_empty(), "one write at a time");
@@ -205,7 +210,11 @@ proptest! {
 #[test]
 fn points_are_read_again_after_a_failed_write() {
     let mut w = Window::new(Policy::Batches { max_points: 4 }, 100);
-    w.loaded(vec![points(3, 4, 1), points(4, 4, 2), points(5, 4, 3)], 6);
+    w.loaded(
+        vec![points(3, 4, 1), points(4, 4, 2), points(5, 4, 3)],
+        6,
+        true,
+    );
     assert_eq!(w.len(), 2, "two writes' worth in memory");
     assert_eq!(w.next(), 5);
     assert_eq!(keys(&w.launch(6, 1)), [vec![3]]);
@@ -213,6 +222,19 @@ fn points_are_read_again_after_a_failed_write() {
     w.forget_waiting();
     assert_eq!((w.len(), w.next()), (0, 3));
     // Meanwhile the store dropped key 3 at its cap.
-    w.loaded(vec![points(4, 4, 2), points(5, 4, 3)], 6);
+    w.loaded(vec![points(4, 4, 2), points(5, 4, 3)], 6, true);
     assert_eq!(keys(&w.launch(6, 1)), [vec![4]]);
+}
+
+#[test]
+fn a_read_cut_short_by_its_budget_leaves_the_rest_to_the_next_read() {
+    // The store held keys 0..10 but the read stopped after two (its item
+    // budget), with the window still having room: the keys after them
+    // must be read next, not skipped.
+    let mut w = Window::new(Policy::Batches { max_points: 100 }, 100);
+    w.loaded(vec![points(0, 4, 1), points(1, 4, 1)], 10, false);
+    assert_eq!(w.next(), 2);
+    assert!(w.wants_load(10));
+    w.loaded(vec![points(2, 4, 1)], 10, true);
+    assert_eq!(w.next(), 10, "the rest was delivered or dropped");
 }
