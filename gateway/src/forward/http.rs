@@ -37,7 +37,7 @@ fn default_timeout() -> u64 {
 }
 
 fn default_concurrency() -> usize {
-    64
+    128
 }
 
 impl HttpConfig {

@@ -943,7 +943,7 @@ async fn monitor_outage(
     });
     let mut load = Load::connect(mq.port(), connections, "drain").await;
     println!(
-        "\n## 5. Alarms drained after a monitor outage (HTTP, concurrency 64, one request per alarm chain)\n"
+        "\n## 5. Alarms drained after a monitor outage (HTTP, forward.http.concurrency 128, one request per alarm chain)\n"
     );
     println!(
         "| link to the monitor | alarms in the backlog | first to last delivery | alarms/s | from healing (incl. the retry backoff) |"
