@@ -62,5 +62,49 @@ fn evaluate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, evaluate);
+/// The offline check a gateway runs every second for every device: a
+/// device heard recently (one comparison), and a device silent for a night
+/// outside its working hours (the working time of its silence is counted at
+/// every check). Baseline: the healthy device's check without hours.
+fn tick(c: &mut Criterion) {
+    // Monday 2024-11-25 00:00 +08:00.
+    const MON: u64 = 1_732_464_000_000;
+    const H: u64 = 3_600_000;
+    let mut g = c.benchmark_group("tick");
+    let plain = defaults::for_kind(DeviceKind::Crane);
+    let mut scheduled = plain.clone();
+    let mut hours = anquan_edge_rules::Hours::new(8 * 60).unwrap_or_default();
+    for d in 0..6u16 {
+        let _ = hours.push(d * 1440 + 7 * 60, d * 1440 + 19 * 60);
+    }
+    scheduled.set_hours(hours);
+    let mut healthy = DeviceState::new(MON + 10 * H);
+    let mut t = MON + 10 * H;
+    g.bench_function("healthy/baseline_no_hours", |b| {
+        b.iter(|| {
+            t += 1;
+            plain.tick(&mut healthy, black_box(t))
+        })
+    });
+    let mut healthy2 = DeviceState::new(MON + 10 * H);
+    let mut t = MON + 10 * H;
+    g.bench_function("healthy/with_hours", |b| {
+        b.iter(|| {
+            t += 1;
+            scheduled.tick(&mut healthy2, black_box(t))
+        })
+    });
+    // Silent since 19:00 on Monday, checked through the night.
+    let mut silent = DeviceState::new(MON + 19 * H);
+    let mut t = MON + 22 * H;
+    g.bench_function("silent_at_night/with_hours", |b| {
+        b.iter(|| {
+            t += 1;
+            scheduled.tick(&mut silent, black_box(t))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, evaluate, tick);
 criterion_main!(benches);

@@ -22,7 +22,9 @@
 //! Rule kinds ([`RuleKind`]): graded thresholds above or below with
 //! hysteresis, rate of change per minute, all-of combinations, offline
 //! (silence or the MQTT last will) and sensor faults. Every rule has a
-//! [`Debounce`] (consecutive samples and/or milliseconds).
+//! [`Debounce`] (consecutive samples and/or milliseconds). A rule set's
+//! [`Hours`] say when a device's silence counts, and a device may announce
+//! a planned power-off (`power_off_min`) so that it raises nothing.
 
 #![no_std]
 
@@ -33,9 +35,11 @@ pub mod defaults;
 mod engine;
 #[cfg(feature = "std")]
 pub mod file;
+pub mod hours;
 mod rule;
 
 pub use engine::{DeviceState, RuleSet, SNAPSHOT_LEN, Transition, Transitions};
+pub use hours::Hours;
 pub use rule::{Band, Condition, Debounce, Direction, Levels, Rule, RuleError, RuleKind};
 
 /// Most rules per device.

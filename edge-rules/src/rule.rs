@@ -326,13 +326,13 @@ fn check_levels(direction: Direction, levels: &Levels) -> Result<(), RuleError> 
                 direction,
             });
         }
-        if let Some((lower, lb)) = prev {
-            if direction.crossed(lb.raise, band.raise) {
-                return Err(RuleError::LevelsOutOfOrder {
-                    lower,
-                    higher: level,
-                });
-            }
+        if let Some((lower, lb)) = prev
+            && direction.crossed(lb.raise, band.raise)
+        {
+            return Err(RuleError::LevelsOutOfOrder {
+                lower,
+                higher: level,
+            });
         }
         prev = Some((level, band));
     }

@@ -33,14 +33,18 @@ use crate::modbus::{
     Status,
 };
 use crate::mqtt::{self, Publish, PublishError, Qos, Transport};
-use crate::outbox::Outbox;
+use crate::outbox::{FrameStore, Outbox};
 use crate::scale;
 use crate::sensors::{ChannelSample, Sample, Sensors};
 
-/// Default size of the offline buffer, bytes: 256 gas frames, 256
-/// water-pressure frames, 192 electrical frames, 177 crane frames (see the
-/// README's memory budget).
-pub const DEFAULT_OUTBOX_BYTES: usize = 4_608;
+/// Default size of the offline buffer, bytes: 227 gas frames, 256
+/// water-pressure frames, 170 electrical frames, 157 crane frames, so at
+/// least 39 minutes of 15 s telemetry. 4 KiB keeps every kind's whole
+/// device (state, rules, buffer, front end) under the 8 KiB RAM budget with
+/// ~700 B to spare on a 32-bit MCU (see the README's memory budget); a
+/// board with more RAM names a bigger [`Outbox`], one with spare flash uses
+/// the flash store instead.
+pub const DEFAULT_OUTBOX_BYTES: usize = 4_096;
 
 /// How soon a failed self-test is repeated.
 pub const SELF_TEST_RETRY_MS: u32 = 60_000;
@@ -220,7 +224,7 @@ struct Button {
 /// and alarm state, channel state, the latest frame and the offline buffer.
 /// Its size is the device's RAM budget (see the README).
 #[derive(Debug)]
-pub struct Core<const Q: usize = DEFAULT_OUTBOX_BYTES> {
+pub struct Core<O = Outbox<DEFAULT_OUTBOX_BYTES>> {
     config: DeviceConfig,
     kind: DeviceKind,
     rules: RuleSet,
@@ -229,7 +233,7 @@ pub struct Core<const Q: usize = DEFAULT_OUTBOX_BYTES> {
     self_test_faults: Faults,
     board_faults: FaultSet,
     latest: Frame,
-    outbox: Outbox<Q>,
+    outbox: O,
     seq: u32,
     started: bool,
     now_ms: u64,
@@ -247,19 +251,15 @@ pub struct Core<const Q: usize = DEFAULT_OUTBOX_BYTES> {
 
 /// A device: its hardware and its firmware state.
 ///
-/// `Q` is the offline buffer's size in bytes; [`Device::new`] uses
-/// [`DEFAULT_OUTBOX_BYTES`], [`Device::with_outbox`] any other.
+/// `O` is the offline buffer: by default a RAM [`Outbox`] of
+/// [`DEFAULT_OUTBOX_BYTES`]; [`Device::with_outbox`] takes a RAM outbox of
+/// another size, [`Device::with_store`] any [`FrameStore`] (a flash-backed
+/// [`crate::store::FlashOutbox`] that survives a power cut).
 #[derive(Debug)]
-pub struct Device<
-    S,
-    B = NoPin,
-    R = NoPin,
-    K = NoPin,
-    C = NoClock,
-    const Q: usize = DEFAULT_OUTBOX_BYTES,
-> {
+pub struct Device<S, B = NoPin, R = NoPin, K = NoPin, C = NoClock, O = Outbox<DEFAULT_OUTBOX_BYTES>>
+{
     hal: Hal<S, B, R, K, C>,
-    core: Core<Q>,
+    core: Core<O>,
 }
 
 /// The filter and stuck limit of `metric`: the config's override, else the
@@ -347,7 +347,7 @@ where
     }
 }
 
-impl<S, B, R, K, C, const Q: usize> Device<S, B, R, K, C, Q>
+impl<S, B, R, K, C, const Q: usize> Device<S, B, R, K, C, Outbox<Q>>
 where
     S: Sensors,
     B: OutputPin,
@@ -355,12 +355,34 @@ where
     K: InputPin,
     C: Clock,
 {
-    /// A device with a buffer of `Q` bytes (name `Q` in the type:
-    /// `Device::<_, _, _, _, _, 8192>::with_outbox(…)`).
+    /// A device with a RAM buffer of `Q` bytes (name it in the type:
+    /// `Device::<_, _, _, _, _, Outbox<8192>>::with_outbox(…)`).
     pub fn with_outbox(
         config: DeviceConfig,
         rules: RuleSet,
         hal: Hal<S, B, R, K, C>,
+    ) -> Result<Self, ConfigError> {
+        Device::with_store(config, rules, hal, Outbox::new())
+    }
+}
+
+impl<S, B, R, K, C, O> Device<S, B, R, K, C, O>
+where
+    S: Sensors,
+    B: OutputPin,
+    R: OutputPin,
+    K: InputPin,
+    C: Clock,
+    O: FrameStore,
+{
+    /// A device that keeps its frames in `store` (e.g. a
+    /// [`crate::store::FlashOutbox`] on the board's NOR flash, which may
+    /// already hold frames from before a power cut: they go out first).
+    pub fn with_store(
+        config: DeviceConfig,
+        rules: RuleSet,
+        hal: Hal<S, B, R, K, C>,
+        store: O,
     ) -> Result<Self, ConfigError> {
         let kind = hal.sensors.kind();
         config.validate(kind)?;
@@ -381,7 +403,7 @@ where
                 self_test_faults: Faults::new(),
                 board_faults: FaultSet::EMPTY,
                 latest: Frame::new(),
-                outbox: Outbox::new(),
+                outbox: store,
                 seq: 0,
                 started: false,
                 now_ms: 0,
@@ -642,6 +664,7 @@ where
             let status = mqtt::online(&c.config.site, &c.config.device);
             match transport.publish(&status.publish()) {
                 Ok(()) => c.online_session = Some(session),
+                Err(PublishError::Pending) => return,
                 Err(_) => {
                     c.stats.publish_errors = c.stats.publish_errors.saturating_add(1);
                     return;
@@ -676,6 +699,7 @@ where
                     c.stats.published = c.stats.published.saturating_add(1);
                     out.published = out.published.saturating_add(1);
                 }
+                Err(PublishError::Pending) => break,
                 Err(e) => {
                     c.stats.publish_errors = c.stats.publish_errors.saturating_add(1);
                     if e == PublishError::NotConnected {
@@ -752,7 +776,7 @@ where
     }
 
     /// The offline buffer.
-    pub fn outbox(&self) -> &Outbox<Q> {
+    pub fn outbox(&self) -> &O {
         &self.core.outbox
     }
 
@@ -772,7 +796,7 @@ where
     }
 
     /// The firmware state (for its size; see the README's memory budget).
-    pub fn core(&self) -> &Core<Q> {
+    pub fn core(&self) -> &Core<O> {
         &self.core
     }
 
@@ -880,7 +904,32 @@ where
     }
 }
 
-impl<const Q: usize> Core<Q> {
+impl<S, B, R, K, C, O> modbus::rtu::RegisterMaps for Device<S, B, R, K, C, O>
+where
+    S: Sensors,
+    B: OutputPin,
+    R: OutputPin,
+    K: InputPin,
+    C: Clock,
+    O: FrameStore,
+{
+    fn read_input_registers(&self, address: u16, out: &mut [u16]) -> Result<(), RegisterError> {
+        Device::read_input_registers(self, address, out)
+    }
+    fn read_holding_registers(&self, address: u16, out: &mut [u16]) -> Result<(), RegisterError> {
+        Device::read_holding_registers(self, address, out)
+    }
+    fn write_holding_registers(
+        &mut self,
+        now_ms: u64,
+        address: u16,
+        values: &[u16],
+    ) -> Result<(), RegisterError> {
+        Device::write_holding_registers(self, now_ms, address, values)
+    }
+}
+
+impl<const Q: usize> Core<Outbox<Q>> {
     /// Size of the offline buffer, bytes.
     pub const fn outbox_bytes(&self) -> usize {
         Q

@@ -26,7 +26,11 @@
 //! * [`modbus`]: the register map of each kind, as pure encode/decode
 //!   functions shared with the gateway's poller and the simulator's server.
 //! * [`mqtt`]: topics, frames and the [`mqtt::Transport`] a board implements.
-//! * [`outbox`]: the store-and-forward ring of compact frames.
+//! * [`outbox`]: the store-and-forward ring of compact frames in RAM, and
+//!   the [`outbox::FrameStore`] trait; [`store`]: the same on NOR flash,
+//!   surviving power cuts.
+//! * [`mqtt::client`]: an MQTT 3.1.1 client over a byte pipe (4G DTU,
+//!   ESP-AT passthrough); [`modbus::rtu`]: a Modbus RTU slave on a UART.
 //! * `sim` (feature `sim`, std): register-level models of the parts, so a
 //!   host program runs the real drivers on simulated physics.
 
@@ -52,6 +56,7 @@ pub mod scale;
 pub mod sensors;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod store;
 
 pub use calibration::Calibration;
 pub use config::{ChannelOverride, ConfigError, DeviceConfig};

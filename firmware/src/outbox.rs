@@ -41,6 +41,60 @@ pub struct PushOutcome {
     pub refused: bool,
 }
 
+/// Where a device keeps its frames until the transport took them: the RAM
+/// [`Outbox`] here, or a flash-backed store that survives a power cut
+/// ([`crate::store::FlashOutbox`]). The device pushes every frame it makes,
+/// publishes the oldest, and removes it only once the transport said it is
+/// safe ([`FrameStore::delivered`]): at-least-once.
+pub trait FrameStore {
+    /// Appends a frame, making room by the store's drop policy (counted).
+    fn push(&mut self, frame: &Frame) -> PushOutcome;
+    /// The oldest frame, without removing it.
+    fn peek(&mut self) -> Option<Frame>;
+    /// Removes the oldest frame after it was delivered, and resets the
+    /// `dropped` count it carried.
+    fn delivered(&mut self);
+    /// Removes the oldest frame undelivered, counting it as dropped.
+    fn discard_oldest(&mut self);
+    /// Frames held.
+    fn len(&self) -> usize;
+    /// Whether no frame is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `dropped` field of the frame [`FrameStore::peek`] returned: the
+    /// frames dropped that its delivery reports (the RAM ring: every drop
+    /// since the last delivery; the flash store: the drops counted on flash
+    /// ahead of it, so they survive a power cut).
+    fn dropped_since_delivery(&self) -> u32;
+    /// Frames dropped since boot.
+    fn dropped_total(&self) -> u32;
+}
+
+impl<const N: usize> FrameStore for Outbox<N> {
+    fn push(&mut self, frame: &Frame) -> PushOutcome {
+        Outbox::push(self, frame)
+    }
+    fn peek(&mut self) -> Option<Frame> {
+        Outbox::peek(self)
+    }
+    fn delivered(&mut self) {
+        Outbox::delivered(self);
+    }
+    fn discard_oldest(&mut self) {
+        Outbox::discard_oldest(self);
+    }
+    fn len(&self) -> usize {
+        Outbox::len(self)
+    }
+    fn dropped_since_delivery(&self) -> u32 {
+        Outbox::dropped_since_delivery(self)
+    }
+    fn dropped_total(&self) -> u32 {
+        Outbox::dropped_total(self)
+    }
+}
+
 /// The ring of compact frames; `N` bytes of storage.
 #[derive(Clone)]
 pub struct Outbox<const N: usize> {
@@ -77,7 +131,8 @@ pub fn record_len(frame: &Frame) -> usize {
     HEADER + 2 * frame.present().count_ones() as usize + 2 * frame.faults.len().min(MAX_FAULTS)
 }
 
-fn encode(frame: &Frame, out: &mut [u8; MAX_RECORD]) -> usize {
+/// Writes the compact record of `frame`; returns its length.
+pub fn encode(frame: &Frame, out: &mut [u8; MAX_RECORD]) -> usize {
     let nfaults = frame.faults.len().min(MAX_FAULTS);
     out[0] = if frame.event { EVENT_BIT } else { 0 } | nfaults as u8;
     out[1..5].copy_from_slice(&frame.seq.to_le_bytes());
@@ -96,7 +151,9 @@ fn encode(frame: &Frame, out: &mut [u8; MAX_RECORD]) -> usize {
     at
 }
 
-fn decode(rec: &[u8]) -> Frame {
+/// Reads a record [`encode`] wrote (missing bytes read as 0, unknown fault
+/// codes are skipped: never a panic).
+pub fn decode(rec: &[u8]) -> Frame {
     let mut frame = Frame::new();
     let get = |i: usize| rec.get(i).copied().unwrap_or(0);
     let header = get(0);

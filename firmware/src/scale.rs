@@ -20,7 +20,7 @@
 //! | `current_a` | 0 | 1 A | | `slew_deg` | 1 | 0.1 ° |
 //! | `pressure_mpa` | 3 | 0.001 MPa | | `wind_ms` | 2 | 0.01 m/s |
 //! | `level_m` | 2 | 0.01 m | | `tilt_deg` | 2 | 0.01 ° |
-//! | `alarm_btn`, `pump_on` | 0 | 1 | | | | |
+//! | `alarm_btn`, `pump_on`, `power_off_min` | 0 | 1 | | | | |
 
 use anquan_protocol::Metric;
 
@@ -46,7 +46,7 @@ pub const fn decimals(metric: Metric) -> u8 {
         Metric::SlewDeg => 1,
         Metric::WindMs => 2,
         Metric::TiltDeg => 2,
-        Metric::AlarmBtn | Metric::PumpOn => 0,
+        Metric::AlarmBtn | Metric::PumpOn | Metric::PowerOffMin => 0,
     }
 }
 

@@ -68,10 +68,10 @@ fn gas_ramp_events_and_buzzer() {
     relay.done();
 
     // The median of 3 delays a rising ramp by one sample: the filtered value
-    // at sample i is 2(i−1) %LEL. gas.lel raises at ≥ 5, 10, 25, 50 with no
-    // debounce, so blue at i = 4 (6 %LEL), yellow at 6 (10), orange at 14
-    // (26), red at 26 (50). After the shut-off at i = 41 the median holds
-    // 60 for one more sample, then 0 clears every level at i = 42.
+    // at sample i is 2(i−1) %LEL. gas.lel raises at ≥ 20 (orange) and 50
+    // (red) with no debounce, so orange at i = 11 (20 %LEL) and red at 26
+    // (50). After the shut-off at i = 41 the median holds 60 for one more
+    // sample, then 0 clears every level at i = 42.
     let got: Vec<(u64, &str, AlarmState, Level)> = transitions
         .iter()
         .map(|(i, t)| (*i, t.rule.as_str(), t.state, t.level))
@@ -79,9 +79,7 @@ fn gas_ramp_events_and_buzzer() {
     assert_eq!(
         got,
         [
-            (4, "gas.lel", AlarmState::Raised, Level::Blue),
-            (6, "gas.lel", AlarmState::Escalated, Level::Yellow),
-            (14, "gas.lel", AlarmState::Escalated, Level::Orange),
+            (11, "gas.lel", AlarmState::Raised, Level::Orange),
             (26, "gas.lel", AlarmState::Escalated, Level::Red),
             (42, "gas.lel", AlarmState::Cleared, Level::Red),
         ]
@@ -91,7 +89,7 @@ fn gas_ramp_events_and_buzzer() {
             .enumerate()
             .all(|(i, b)| *b == (from..to).contains(&i))
     };
-    assert!(on(&buzzer_samples, 6, 42), "buzzer {buzzer_samples:?}");
+    assert!(on(&buzzer_samples, 11, 42), "buzzer {buzzer_samples:?}");
     assert!(on(&relay_samples, 26, 42), "relay {relay_samples:?}");
 
     // One event frame per transition sample, sent in the same step, with
@@ -108,10 +106,7 @@ fn gas_ramp_events_and_buzzer() {
             )
         })
         .collect();
-    assert_eq!(
-        events,
-        [(4, 6.0), (6, 10.0), (14, 26.0), (26, 50.0), (42, 0.0)]
-    );
+    assert_eq!(events, [(11, 20.0), (26, 50.0), (42, 0.0)]);
     let telemetry: Vec<u64> = frames
         .iter()
         .filter(|(k, _)| *k == TopicKind::Telemetry)

@@ -29,7 +29,8 @@ fn electrical_residual_current_and_probe_faults() {
     let f = last_frame(&link);
     assert!((f.readings.get(Metric::ResidualMa).unwrap() - 120.0).abs() <= 1.0);
     assert!((f.readings.get(Metric::Temp3C).unwrap() - 61.0).abs() < 0.15);
-    assert_eq!(device.alarm_level(), Some(Level::Blue), "temp3 ≥ 55 °C");
+    // 61 °C on a loaded cable is ordinary: no level below 70 °C.
+    assert_eq!(device.alarm_level(), None, "temp3 at 61 °C");
 
     // 600 mA: orange after the rule's 2-sample debounce (+1 for the median).
     rig.set_residual_ma(600.0);
@@ -86,25 +87,22 @@ fn water_pressure_burst_and_loop_faults() {
     assert_eq!(f.readings.get(Metric::PressureMpa), Some(0.45));
     assert_eq!(f.readings.get(Metric::LevelM), Some(5.0));
 
-    // A burst: −0.3 MPa per minute. The rate rule fires before the
-    // absolute low-pressure levels.
-    let mut first_rate = None;
-    let mut first_low = None;
+    // A burst: −0.36 MPa per minute, down to a drained network. The static
+    // floor's levels follow it (yellow 0.07, orange 0.05, red 0.02 MPa);
+    // the rate rule ships disabled and says nothing.
+    let mut low = Vec::new();
     for s in 70..150u64 {
-        let p = 0.45 - 0.005 * (s - 70) as f32;
+        let p = 0.45 - 0.006 * (s - 70) as f32;
         rig.set_pressure_mpa(p);
         device.step_observed(s * 1_000, &mut link, |t| {
-            if t.rule == "water.pressure_drop" && first_rate.is_none() {
-                first_rate = Some(s);
-            }
-            if t.rule == "water.pressure_low" && first_low.is_none() {
-                first_low = Some(s);
+            assert_ne!(t.rule, "water.pressure_drop");
+            if t.rule == "water.pressure_low" {
+                low.push(t.level);
             }
         });
     }
-    let (rate, low) = (first_rate.unwrap(), first_low.unwrap());
-    assert!(rate < low, "rate at {rate}, low at {low}");
-    assert_eq!(device.rule_level("water.pressure_drop"), Some(Level::Red));
+    assert_eq!(low, [Level::Yellow, Level::Orange, Level::Red]);
+    assert_eq!(device.rule_level("water.pressure_low"), Some(Level::Red));
     assert!(rig.panel.relay.is_set());
 
     // Wire break: 0 mA is open_circuit; an NE 43 failure signal (2 mA) is
@@ -143,7 +141,7 @@ fn crane_overload_in_wind_cuts_the_hoist() {
     let mut device = rig.device(config("crane-0001")).unwrap();
     let mut link = TransportSim::connected();
     rig.set_radius_m(25.0);
-    rig.set_height_m(42.0);
+    rig.set_height_m(38.0);
     rig.set_slew_deg(-135.0);
     rig.set_load_t(2.0);
     for s in 0..3 {
@@ -153,7 +151,7 @@ fn crane_overload_in_wind_cuts_the_hoist() {
     let get = |m| t.readings.get(m).unwrap();
     assert!((get(Metric::LoadT) - 2.0).abs() <= 0.05);
     assert_eq!(get(Metric::RadiusM), 25.0);
-    assert_eq!(get(Metric::HeightM), 42.0);
+    assert_eq!(get(Metric::HeightM), 38.0);
     assert_eq!(get(Metric::SlewDeg), -135.0);
     assert!((get(Metric::MomentPct) - 2.0 / 3.39 * 100.0).abs() < 0.2);
     assert!((get(Metric::WindMs) - 2.0).abs() < 0.01);
@@ -168,17 +166,25 @@ fn crane_overload_in_wind_cuts_the_hoist() {
     assert_eq!(device.rule_level("crane.moment"), Some(Level::Yellow));
     assert!(rig.panel.buzzer.is_set());
     assert!(!rig.panel.relay.is_set());
-    // A gust of 15 m/s: wind orange, and moment ≥ 90 % AND wind ≥ 13.8 is
-    // red: the relay cuts hoisting.
+    // Wind of 15 m/s with the load on: lifting in Beaufort 6 or more is
+    // orange (crane.wind_lift), after two samples.
     rig.set_wind_ms(15.0);
     for s in 6..10 {
         device.step(s * 1_000, &mut link);
     }
-    assert_eq!(device.rule_level("crane.wind_lift"), Some(Level::Red));
+    assert_eq!(device.rule_level("crane.wind_lift"), Some(Level::Orange));
+    assert!(!rig.panel.relay.is_set());
+    // 3.4 t at 25 m is 100 % of the rated moment: red at once, the relay
+    // cuts hoisting.
+    rig.set_load_t(3.4);
+    for s in 10..12 {
+        device.step(s * 1_000, &mut link);
+    }
+    assert_eq!(device.rule_level("crane.moment"), Some(Level::Red));
     assert!(rig.panel.relay.is_set());
     // The trolley encoder's line breaks: no radius, no moment, a fault.
     rig.set_encoder_fault(Metric::RadiusM, Some(LineFault::Open));
-    device.step(10_000, &mut link);
+    device.step(12_000, &mut link);
     let t = device.latest_telemetry();
     assert_eq!(t.readings.get(Metric::RadiusM), None);
     assert_eq!(t.readings.get(Metric::MomentPct), None);
@@ -186,16 +192,16 @@ fn crane_overload_in_wind_cuts_the_hoist() {
         t.faults
             .contains(&Fault::on(FaultCode::OpenCircuit, Metric::RadiusM))
     );
-    // The mast leans 0.6°: tilt orange after two samples.
+    // The mast leans 1.2°: tilt orange after two samples.
     rig.set_encoder_fault(Metric::RadiusM, None);
-    rig.set_tilt_deg(0.6, 0.0);
-    for s in 11..15 {
+    rig.set_tilt_deg(1.2, 0.0);
+    for s in 13..17 {
         device.step(s * 1_000, &mut link);
     }
     assert_eq!(device.rule_level("crane.tilt"), Some(Level::Orange));
     // The inclinometer reports an internal error: self_test on tilt_deg.
     rig.inclinometer.set_error(true);
-    device.step(15_000, &mut link);
+    device.step(17_000, &mut link);
     assert!(
         device
             .latest_telemetry()

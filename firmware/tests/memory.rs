@@ -1,5 +1,6 @@
-//! The RAM budget: what the firmware owns per device, checked against the
-//! 8 KiB target (issue 4) and printed for the README:
+//! The RAM budget: what the firmware owns per device with the default RAM
+//! ring, checked against the 8 KiB target (issue 4) with a margin, and
+//! printed for the README:
 //! `cargo test -p anquan-firmware --test memory -- --nocapture`.
 
 use core::mem::size_of;
@@ -15,6 +16,10 @@ use anquan_firmware::{Core, DEFAULT_OUTBOX_BYTES, DeviceConfig, Frame};
 use anquan_protocol::DeviceKind;
 
 const BUDGET: usize = 8 * 1024;
+/// Room left under the budget on the host (x86-64 sizes: an upper bound of
+/// a 32-bit MCU's; the reference images print the target's own, see
+/// BENCHMARKS.md).
+const MARGIN: usize = 512;
 
 /// Bytes of one frame of `kind` with every channel present and no fault.
 fn full_record(kind: DeviceKind) -> usize {
@@ -27,7 +32,7 @@ fn full_record(kind: DeviceKind) -> usize {
 
 #[test]
 fn device_state_and_buffer_fit_the_budget() {
-    let core = size_of::<Core<DEFAULT_OUTBOX_BYTES>>();
+    let core = size_of::<Core<Outbox<DEFAULT_OUTBOX_BYTES>>>();
     let outbox = size_of::<Outbox<DEFAULT_OUTBOX_BYTES>>();
     println!("| part | bytes |");
     println!("|---|---|");
@@ -73,7 +78,10 @@ fn device_state_and_buffer_fit_the_budget() {
             "| {kind} | {cfg} | {total} | {rec} | {frames} | {} |",
             frames / 4
         );
-        assert!(total <= BUDGET, "{kind}: {total} bytes > {BUDGET}");
+        assert!(
+            total + MARGIN <= BUDGET,
+            "{kind}: {total} bytes leave less than {MARGIN} of {BUDGET}"
+        );
         // At least half an hour of telemetry survives an outage.
         assert!(frames >= 120, "{kind}: only {frames} frames");
     }

@@ -108,14 +108,15 @@ fn overflow_drops_oldest_telemetry_counts_it_and_keeps_events() {
     assert_eq!(delivered_events, events);
     // Delivered in seq order (with gaps where telemetry was dropped).
     assert!(frames.windows(2).all(|w| w[0].1.seq < w[1].1.seq));
-    // The newest telemetry is kept: the last hour is complete.
-    let last_hour = before
+    // The newest telemetry is kept: the last 45 minutes are complete (the
+    // 4 KiB ring holds 256 water-pressure frames, the events among them).
+    let last_minutes = before
         .iter()
         .filter(|(k, f)| {
-            *k == TopicKind::Telemetry && f.ts_ms >= SIM_EPOCH_MS + (end - 3_600) * 1_000
+            *k == TopicKind::Telemetry && f.ts_ms >= SIM_EPOCH_MS + (end - 2_700) * 1_000
         })
         .count();
-    assert_eq!(last_hour, 240);
+    assert_eq!(last_minutes, 180);
     assert!(
         before
             .iter()

@@ -176,16 +176,16 @@ impl Config {
         self.modbus.validate()?;
         for (li, l) in self.modbus.links.iter().enumerate() {
             for (di, d) in l.devices.iter().enumerate() {
-                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id) {
-                    if v.site != d.site || v.kind != d.kind {
-                        return Err(ConfigError::new(
-                            format!("modbus.links[{li}].devices[{di}].id"),
-                            format!(
-                                "`{}` is also in [[validate.devices]] with another site or kind",
-                                d.id
-                            ),
-                        ));
-                    }
+                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)
+                    && (v.site != d.site || v.kind != d.kind)
+                {
+                    return Err(ConfigError::new(
+                        format!("modbus.links[{li}].devices[{di}].id"),
+                        format!(
+                            "`{}` is also in [[validate.devices]] with another site or kind",
+                            d.id
+                        ),
+                    ));
                 }
             }
         }

@@ -149,13 +149,13 @@ impl MqttConfig {
         if self.port == 0 {
             return Err(ConfigError::new("mqtt.port", "must not be 0"));
         }
-        if let Some(id) = &self.client_id {
-            if id.is_empty() || id.len() > 128 {
-                return Err(ConfigError::new(
-                    "mqtt.client_id",
-                    "must be 1-128 characters",
-                ));
-            }
+        if let Some(id) = &self.client_id
+            && (id.is_empty() || id.len() > 128)
+        {
+            return Err(ConfigError::new(
+                "mqtt.client_id",
+                "must be 1-128 characters",
+            ));
         }
         if self.password.is_some() && self.username.is_none() {
             return Err(ConfigError::new("mqtt.password", "needs mqtt.username"));

@@ -295,10 +295,10 @@ impl Pipeline {
             }
             Err(r) => self.rejected(&a.input, r),
         }
-        if let Some(r) = a.receipt {
-            if let Some(slot) = open.receipts.get_mut(r.source) {
-                *slot = (*slot).max(r.seq);
-            }
+        if let Some(r) = a.receipt
+            && let Some(slot) = open.receipts.get_mut(r.source)
+        {
+            *slot = (*slot).max(r.seq);
         }
         open.inputs += 1;
         open.last_input = Instant::now();
@@ -362,10 +362,10 @@ impl Pipeline {
                 tracing::warn!(%device, missing, suppressed, "sequence gap: frames lost between device and gateway");
             }
         }
-        if acc.restart {
-            if let Some(suppressed) = self.limiter.check("device_restart") {
-                tracing::info!(%device, suppressed, "device restarted (sequence back to the start)");
-            }
+        if acc.restart
+            && let Some(suppressed) = self.limiter.check("device_restart")
+        {
+            tracing::info!(%device, suppressed, "device restarted (sequence back to the start)");
         }
         if acc.skewed {
             self.metrics.clock_skew.inc();

@@ -129,10 +129,10 @@ fn events(keys: usize, venues: usize, run: &str) -> Vec<(usize, Vec<u8>)> {
     let mut d = dups.into_iter();
     for (i, e) in out.into_iter().enumerate() {
         all.push(e);
-        if i % 3 == 2 {
-            if let Some(x) = d.next() {
-                all.push(x);
-            }
+        if i % 3 == 2
+            && let Some(x) = d.next()
+        {
+            all.push(x);
         }
     }
     all

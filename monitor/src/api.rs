@@ -34,6 +34,11 @@ pub fn router(app: App) -> Router {
                 .layer(axum::middleware::map_response(crate::web::security_headers)),
         )
         .route("/public/reports", post(public_report))
+        .route("/api/v1/public-reports", get(list_public_reports))
+        .route(
+            "/api/v1/public-reports/{id}/decide",
+            post(decide_public_report),
+        )
         .route("/api/v1/warnings", get(list_warnings))
         .route("/api/v1/warnings/{id}", get(get_warning))
         .route("/api/v1/warnings/{id}/ack", post(ack))
@@ -126,9 +131,13 @@ fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<B
     })
 }
 
+/// A JSON body as `T`; strings with control characters are refused first
+/// (see [`crate::text`]), whatever `T` does with them.
 fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(b);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let v: Value = serde_json::from_slice(b)
+        .map_err(|e| Error::BadRequest(format!("JSON body: not well-formed JSON: {e}")))?;
+    crate::text::check_json(&v)?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         Error::BadRequest(format!("JSON body, at {path}: {}", e.into_inner()))
     })
@@ -759,6 +768,10 @@ async fn move_hazard(
     Ok(axum::Json(NewState { id, state: m.to }))
 }
 
+/// The most deaths one accident record may carry: far above any accident
+/// on record, far below what could overflow a sum of them.
+const MAX_DEATHS: i64 = 10_000;
+
 /// An accident.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -770,8 +783,8 @@ struct AccidentBody {
     venue_id: Option<String>,
     /// When, Unix ms.
     at_ms: i64,
-    /// Deaths (not negative).
-    #[schema(minimum = 0)]
+    /// Deaths (0 to 10 000).
+    #[schema(minimum = 0, maximum = 10000)]
     deaths: i64,
     /// What happened.
     note: String,
@@ -792,11 +805,20 @@ async fn accident(
 ) -> Result<(StatusCode, axum::Json<Created>)> {
     operator(&app, &h)?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    if a.deaths < 0 {
-        return Err(Error::Invalid("deaths: must not be negative".into()));
+    if !(0..=MAX_DEATHS).contains(&a.deaths) {
+        return Err(Error::Invalid(format!("deaths: from 0 to {MAX_DEATHS}")));
     }
+    let now = app.now_ms();
+    if !(anquan_protocol::MIN_TS_MS as i64..=now).contains(&a.at_ms) {
+        return Err(Error::Invalid(
+            "at_ms: an accident is recorded after it happened: Unix ms from 2000-01-01 up to now"
+                .into(),
+        ));
+    }
+    crate::text::free("note", &a.note, 4000)?;
     let id = crate::db::new_id();
     let mut tx = app.db.begin().await?;
+    registry::check_place(&mut tx, &a.region_id, a.venue_id.as_deref()).await?;
     sqlx::query("INSERT INTO accidents (id, region_id, venue_id, at_ms, deaths, note) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(&a.region_id)
@@ -1141,12 +1163,12 @@ async fn public_venue(
 /// A public hazard report (no identity is taken or kept).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PublicReport {
+struct PublicReportBody {
     /// The venue (from its 安全码 page).
     venue_id: String,
     /// What kind of hazard.
-    #[schema(min_length = 1, max_length = 64)]
-    category: String,
+    #[schema(example = "fire")]
+    category: crate::openapi::ReportCategory,
     /// What was seen.
     #[schema(min_length = 1, max_length = 2000)]
     description: String,
@@ -1154,9 +1176,10 @@ struct PublicReport {
 
 #[utoipa::path(post, path = "/public/reports", tag = "public", operation_id = "public_report",
     summary = "A public hazard report (no token; the reporter is not stored; rate-limited per client address)",
-    request_body(content = PublicReport, content_type = "application/json"),
+    description = "The report waits for an officer's judgement (`/api/v1/public-reports`); only an accepted report enters the hazard ledger and may colour the venue's public code.",
+    request_body(content = PublicReportBody, content_type = "application/json"),
     responses(
-        (status = 202, description = "Received", body = PublicReceipt),
+        (status = 202, description = "Received, waiting for judgement", body = PublicReceipt),
         crate::openapi::PublicWriteErrors,
     ))]
 async fn public_report(
@@ -1165,29 +1188,14 @@ async fn public_report(
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<PublicReceipt>)> {
     app.public_limit.admit(&client.0)?;
-    let r: PublicReport = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    if r.description.trim().is_empty() || r.description.chars().count() > 2000 {
-        return Err(Error::Invalid(
-            "description: say what you saw, in at most 2000 characters".into(),
-        ));
-    }
-    if r.category.trim().is_empty() || r.category.chars().count() > 64 {
-        return Err(Error::Invalid("category: 1 to 64 characters".into()));
-    }
+    let r: PublicReportBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let mut tx = app.db.begin().await?;
-    // No identity is taken or kept: the actor is "public".
-    let (id, created) = work::create_hazard(
+    let id = crate::moderation::receive(
         &mut tx,
         app.now_ms(),
-        "public",
-        work::NewHazard {
-            venue_id: r.venue_id,
-            region_id: None,
-            category: r.category,
-            title: r.description,
-            source: "report".into(),
-            source_ref: None,
-        },
+        &r.venue_id,
+        r.category.as_str(),
+        &r.description,
     )
     .await?;
     tx.commit().await?;
@@ -1195,10 +1203,82 @@ async fn public_report(
         StatusCode::ACCEPTED,
         axum::Json(PublicReceipt {
             received: true,
-            hazard_id: id,
-            duplicate: !created,
+            report_id: id,
         }),
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/public-reports", tag = "hazards", operation_id = "list_public_reports",
+    summary = "Anonymous reports, oldest first (the moderation queue with `state=PENDING`)",
+    security(("api_token" = [])),
+    params(("state" = Option<crate::openapi::ReportState>, Query, description = "Only reports in this state")),
+    responses(
+        (status = 200, description = "The reports", body = [crate::moderation::PublicReport]),
+        crate::openapi::ListErrors,
+    ))]
+async fn list_public_reports(
+    State(app): State<App>,
+    h: HeaderMap,
+    Query(q): Q,
+) -> Result<axum::Json<Vec<crate::moderation::PublicReport>>> {
+    operator(&app, &h)?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(
+        crate::moderation::list(&mut c, q.get("state").map(String::as_str)).await?,
+    ))
+}
+
+/// An officer's judgement of an anonymous report.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReportDecision {
+    /// The person judging (registry id).
+    person_id: String,
+    /// Accept into the hazard ledger, or reject.
+    accept: bool,
+    /// The category to file it under (default: the reporter's).
+    #[serde(default)]
+    category: Option<crate::openapi::ReportCategory>,
+    /// Why.
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/public-reports/{id}/decide", tag = "hazards", operation_id = "decide_public_report",
+    summary = "Judge an anonymous report: accepted, it becomes a DETECTED hazard; rejected, it stays on record",
+    security(("api_token" = [])),
+    params(("id" = String, Path, description = "Report id")),
+    request_body(content = ReportDecision, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Judged", body = crate::moderation::PublicReport),
+        crate::openapi::WriteErrors,
+    ))]
+async fn decide_public_report(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<crate::moderation::PublicReport>> {
+    operator(&app, &h)?;
+    let d: ReportDecision = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let mut tx = app.db.begin().await?;
+    crate::moderation::decide(
+        &mut tx,
+        app.now_ms(),
+        &id,
+        &crate::moderation::Decision {
+            person: &d.person_id,
+            accept: d.accept,
+            category: d
+                .category
+                .as_ref()
+                .map(crate::openapi::ReportCategory::as_str),
+            reason: &d.reason,
+        },
+    )
+    .await?;
+    let out = crate::moderation::get(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(out))
 }
 
 /// `{"id", "state"}`: the new state of a warning, task or hazard.
@@ -1280,8 +1360,6 @@ struct Listed {
 struct PublicReceipt {
     /// Always true.
     received: bool,
-    /// The hazard opened (or the open one it joined).
-    hazard_id: String,
-    /// An open hazard of the same venue and category already existed.
-    duplicate: bool,
+    /// The report, waiting for an officer's judgement.
+    report_id: String,
 }

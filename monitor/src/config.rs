@@ -217,6 +217,12 @@ pub struct ServerConfig {
     /// Anonymous hazard reports (`POST /public/reports`) one client address
     /// may send per minute; above it 429. 0 = no limit.
     pub public_reports_per_min: u32,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `127.0.0.1`,
+    /// `10.0.0.0/8`) whose `X-Forwarded-For` names the client. From any
+    /// other peer the header is ignored (anyone can send it), and the
+    /// client is the peer itself. The client address keys the sign-in and
+    /// public-report limits.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -225,6 +231,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8088".into(),
             max_body_bytes: 64 * 1024,
             public_reports_per_min: 5,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -551,6 +558,29 @@ pub struct Route {
     pub roles: Vec<String>,
 }
 
+/// `url` with a relative SQLite file path made relative to `dir`
+/// (`sqlite://monitor.db?mode=rwc` → `sqlite:///etc/anquan/monitor.db?mode=rwc`);
+/// other URLs, absolute paths and in-memory databases unchanged.
+pub fn sqlite_url_under(url: &str, dir: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (file, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(f, q)| (f, Some(q)));
+    if file.is_empty() || file.starts_with(':') || Path::new(file).is_absolute() {
+        return url.to_string();
+    }
+    let full = dir.join(file);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", full.display()),
+        None => format!("sqlite://{}", full.display()),
+    }
+}
+
 /// The roles the service knows.
 pub const ROLES: [&str; 6] = [
     "principal",
@@ -578,12 +608,37 @@ pub struct Seed {
 }
 
 impl Config {
-    /// Reads, parses and validates `path`.
+    /// Reads, parses and validates `path`. Relative paths in it (the
+    /// SQLite file, the evidence directory, `file:` secrets, the SMTP CA
+    /// file) are relative to the file's directory, not to wherever the
+    /// service happens to be started from.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
         })?;
-        Self::parse_in(&text, path.parent())
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let mut cfg = Self::parse_in(&text, dir)?;
+        if let Some(d) = dir {
+            cfg.resolve_paths(d);
+        }
+        Ok(cfg)
+    }
+
+    /// Makes the relative paths of the configuration relative to `dir`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let under = |p: &str| -> Option<String> {
+            let path = Path::new(p);
+            (!p.is_empty() && path.is_relative()).then(|| dir.join(path).display().to_string())
+        };
+        self.database.url = sqlite_url_under(&self.database.url, dir);
+        if let Some(p) = under(&self.evidence.dir) {
+            self.evidence.dir = p;
+        }
+        if let Some(smtp) = self.notify.smtp.as_mut()
+            && let Some(p) = smtp.ca_file.as_deref().and_then(under)
+        {
+            smtp.ca_file = Some(p);
+        }
     }
 
     /// Parses and validates TOML text (`file:` secrets relative to the
@@ -645,6 +700,7 @@ impl Config {
                 format!("must be at least {}", anquan_protocol::MAX_PAYLOAD),
             ));
         }
+        crate::web::client::TrustedProxies::parse(&self.server.trusted_proxies)?;
         let u = &self.database.url;
         if !(u.starts_with("sqlite:")
             || u.starts_with("postgres://")
@@ -894,16 +950,16 @@ impl Config {
                 .person_id
                 .as_deref()
                 .and_then(|p| self.seed.people.iter().find(|x| x.id == p));
-            if let Some(p) = seeded {
-                if !crate::web::auth::role_fits(&u.role, &p.role) {
-                    return Err(ConfigError::new(
-                        format!("users[{i}].role"),
-                        format!(
-                            "{} does not fit person {} whose registry role is {}",
-                            u.role, p.id, p.role
-                        ),
-                    ));
-                }
+            if let Some(p) = seeded
+                && !crate::web::auth::role_fits(&u.role, &p.role)
+            {
+                return Err(ConfigError::new(
+                    format!("users[{i}].role"),
+                    format!(
+                        "{} does not fit person {} whose registry role is {}",
+                        u.role, p.id, p.role
+                    ),
+                ));
             }
         }
         self.seed.validate()
@@ -914,10 +970,11 @@ impl Config {
     pub fn roles_for(&self, level: Level) -> Vec<String> {
         let mut best: Option<(Level, &Route)> = None;
         for r in &self.routing {
-            if let Some(l) = Level::parse(&r.level) {
-                if l <= level && best.is_none_or(|(b, _)| l > b) {
-                    best = Some((l, r));
-                }
+            if let Some(l) = Level::parse(&r.level)
+                && l <= level
+                && best.is_none_or(|(b, _)| l > b)
+            {
+                best = Some((l, r));
             }
         }
         match best {
@@ -946,13 +1003,13 @@ impl Seed {
         let mut regions = HashSet::new();
         for (i, r) in self.regions.iter().enumerate() {
             r.validate(&format!("seed.regions[{i}]"))?;
-            if let Some(p) = &r.parent_id {
-                if !regions.contains(p.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("seed.regions[{i}].parent_id"),
-                        format!("region {p:?} must be listed before its children"),
-                    ));
-                }
+            if let Some(p) = &r.parent_id
+                && !regions.contains(p.as_str())
+            {
+                return Err(ConfigError::new(
+                    format!("seed.regions[{i}].parent_id"),
+                    format!("region {p:?} must be listed before its children"),
+                ));
             }
             if !regions.insert(r.id.as_str()) {
                 return Err(ConfigError::new(
@@ -1190,5 +1247,30 @@ secret = "0123456789abcdef"
         let cfg = Config::parse_in(&text, Some(dir.path())).unwrap();
         let s = cfg.notify.smtp.as_ref().unwrap();
         assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("from-file"));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let d = Path::new("/etc/anquan");
+        assert_eq!(
+            sqlite_url_under("sqlite://monitor.db?mode=rwc", d),
+            "sqlite:///etc/anquan/monitor.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_under("sqlite:data/m.db", d),
+            "sqlite:///etc/anquan/data/m.db"
+        );
+        for same in [
+            "sqlite:///var/lib/m.db?mode=rwc",
+            "sqlite::memory:",
+            "postgres://u@h/db",
+        ] {
+            assert_eq!(sqlite_url_under(same, d), same);
+        }
+        let mut cfg = Config::parse(MIN).unwrap();
+        cfg.evidence.dir = "evidence".into();
+        cfg.resolve_paths(d);
+        assert_eq!(cfg.evidence.dir, "/etc/anquan/evidence");
+        assert_eq!(cfg.database.url, "sqlite:///etc/anquan/monitor.db?mode=rwc");
     }
 }

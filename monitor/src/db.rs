@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event_scope",
         include_str!("../migrations/0007_event_scope.sql"),
     ),
+    (
+        8,
+        "public_reports",
+        include_str!("../migrations/0008_public_reports.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -27,7 +27,10 @@ pub fn xlsx(m: &Monthly) -> Result<Vec<u8>> {
         .write_string_with_format(
             0,
             0,
-            format!("报告 Report: {} {} {}", m.region_id, m.period, m.month),
+            {
+                let (zh, en) = crate::reports::title_of(&m.period);
+                format!("{zh} {en}: {} {}", m.region_id, m.month)
+            },
             &bold,
         )
         .map_err(fail)?;

@@ -96,13 +96,12 @@ impl Gatekeeper {
                 "unknown token; use one of auth.intake_tokens or auth.gateways[].token (the gateway's forward.http.token)",
             ));
         };
-        if let Some(l) = &e.limit {
-            if l.check().is_err() {
-                return Err(Error::TooMany(
-                    "this token's alarm rate is over auth.intake_per_token_per_s; retry shortly"
-                        .into(),
-                ));
-            }
+        if let Some(l) = &e.limit
+            && l.check().is_err()
+        {
+            return Err(Error::TooMany(
+                "this token's alarm rate is over auth.intake_per_token_per_s; retry shortly".into(),
+            ));
         }
         Ok(Grant {
             scope: e.scope.as_ref(),

@@ -17,9 +17,11 @@ pub mod deferred;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod first_run;
 pub mod gatekeeper;
 pub mod intake;
 pub mod metrics;
+pub mod moderation;
 pub mod notify;
 pub mod openapi;
 pub mod photo;
@@ -32,6 +34,7 @@ pub mod scheduler;
 pub use anquan_secret as secret;
 pub mod snapshots;
 pub mod templates;
+pub mod text;
 pub mod warnings;
 pub mod web;
 pub mod work;
@@ -63,6 +66,10 @@ pub struct App {
     pub live: web::live::Live,
     /// Sign-in failures (rate limit).
     pub limiter: Arc<web::auth::Limiter>,
+    /// Password verifications at once (the global sign-in guard).
+    pub signin_gate: Arc<web::auth::VerifyGate>,
+    /// Which peers may name the client in `X-Forwarded-For`.
+    pub proxies: Arc<web::client::TrustedProxies>,
     /// Prometheus metrics of this replica (`GET /metrics`).
     pub metrics: Arc<metrics::Metrics>,
     /// Intake tokens, their site scopes and rate limits.
@@ -89,6 +96,14 @@ impl App {
         let public_limit = Arc::new(gatekeeper::PublicLimit::new(
             cfg.server.public_reports_per_min,
         ));
+        let signin_gate = Arc::new(web::auth::VerifyGate::new(
+            cfg.web.signin_parallel,
+            cfg.web.signin_queue,
+        )?);
+        let proxies = Arc::new(
+            web::client::TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(Error::Config)?,
+        );
         let app = Self {
             db,
             cfg: Arc::new(cfg),
@@ -98,6 +113,8 @@ impl App {
             intake,
             live: web::live::Live::new(),
             limiter: Arc::new(web::auth::Limiter::default()),
+            signin_gate,
+            proxies,
             metrics: Arc::new(metrics::Metrics::new()),
             gatekeeper,
             public_limit,

@@ -25,12 +25,19 @@ enum Cmd {
         /// The TOML configuration.
         #[arg(long, default_value = "monitor.toml")]
         config: PathBuf,
+        /// Run even with the example's placeholder secrets and passwords
+        /// (a demonstration, never production).
+        #[arg(long)]
+        demo: bool,
     },
     /// Validates the configuration (names the bad key) and exits.
     Check {
         /// The TOML configuration.
         #[arg(long, default_value = "monitor.toml")]
         config: PathBuf,
+        /// Accept the example's placeholder secrets and passwords.
+        #[arg(long)]
+        demo: bool,
     },
     /// Reads a password from stdin (one line) and prints its argon2id PHC
     /// string for `[[users]] password_hash`.
@@ -47,6 +54,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
@@ -57,15 +66,13 @@ fn main() -> std::process::ExitCode {
         }
     };
     let r = match cli.cmd {
-        Cmd::Check { config } => Config::load(&config)
-            .map(|cfg| {
-                for w in cfg.warnings() {
-                    eprintln!("warning: {w}");
-                }
-                println!("{}: ok", config.display());
-            })
-            .map_err(anquan_monitor::Error::from),
-        Cmd::Serve { config } => rt.block_on(serve(config)),
+        Cmd::Check { config, demo } => load(&config, demo).map(|cfg| {
+            for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: ok", config.display());
+        }),
+        Cmd::Serve { config, demo } => rt.block_on(serve(config, demo)),
         Cmd::HashPassword => hash_password(),
         Cmd::Openapi => {
             println!("{}", anquan_monitor::openapi::json());
@@ -94,8 +101,33 @@ fn hash_password() -> anquan_monitor::Result<()> {
     Ok(())
 }
 
-async fn serve(path: PathBuf) -> anquan_monitor::Result<()> {
-    let cfg = Config::load(&path)?;
+/// Loads the configuration; without `demo`, refuses the example's
+/// placeholder secrets and passwords (every one named).
+fn load(path: &std::path::Path, demo: bool) -> anquan_monitor::Result<Config> {
+    let cfg = Config::load(path)?;
+    let problems = anquan_monitor::first_run::unsafe_settings(&cfg);
+    if problems.is_empty() {
+        return Ok(cfg);
+    }
+    if demo {
+        for p in &problems {
+            tracing::warn!("config (accepted for --demo): {p}");
+        }
+        return Ok(cfg);
+    }
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    Err(anquan_monitor::Error::Invalid(format!(
+        "{} setting(s) of {} are the example's placeholders or guessable passwords (listed above); \
+         replace them, or pass --demo for a throw-away demonstration",
+        problems.len(),
+        path.display()
+    )))
+}
+
+async fn serve(path: PathBuf, demo: bool) -> anquan_monitor::Result<()> {
+    let cfg = load(&path, demo)?;
     for w in cfg.warnings() {
         tracing::warn!("config: {w}");
     }

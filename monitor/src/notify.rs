@@ -298,10 +298,10 @@ fn channels(
     if let Some(w) = webhook {
         targets.push(("webhook", w));
     }
-    if app.notifier.has_email() {
-        if let Some(e) = email {
-            targets.push(("email", e));
-        }
+    if app.notifier.has_email()
+        && let Some(e) = email
+    {
+        targets.push(("email", e));
     }
     targets
 }

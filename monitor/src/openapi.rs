@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
@@ -69,6 +69,8 @@ use crate::error::Problem;
         crate::evidence::download,
         crate::api::public_venue,
         crate::api::public_report,
+        crate::api::list_public_reports,
+        crate::api::decide_public_report,
         crate::web::public::qr_svg,
         crate::web::public::qr_png,
         crate::web::pages::dashboard_json,
@@ -78,7 +80,7 @@ use crate::error::Problem;
     ),
     // Schemas reached from bodies and responses are collected by utoipa;
     // those of parameters are not, so they are named here.
-    components(schemas(Problem, RegistryTable, Period, ReportFormat)),
+    components(schemas(Problem, RegistryTable, Period, ReportFormat, ReportState)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ops", description = "Health, metrics and this document"),
@@ -595,6 +597,49 @@ pub enum RegistryRow {
     Person(crate::registry::Person),
     /// `duty`.
     Duty(crate::registry::Duty),
+}
+
+/// The category of an anonymous hazard report: the catalogue
+/// ([`crate::moderation::CATEGORIES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportCategory {
+    /// 消防 (blocked exits, extinguishers, alarms).
+    Fire,
+    /// 燃气 (a smell of gas, hoses, valves).
+    Gas,
+    /// 用电 (wiring, overloaded sockets, heaters).
+    Electrical,
+    /// 人员密集 (crowding).
+    Crowd,
+    /// Anything else.
+    Other,
+}
+
+impl ReportCategory {
+    /// The catalogue name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Fire => "fire",
+            Self::Gas => "gas",
+            Self::Electrical => "electrical",
+            Self::Crowd => "crowd",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// The state of an anonymous report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub enum ReportState {
+    /// Waiting for an officer.
+    Pending,
+    /// Accepted: a hazard of the ledger.
+    Accepted,
+    /// Rejected, with the reason.
+    Rejected,
 }
 
 /// A report period.

@@ -172,14 +172,13 @@ fn strip_webp(b: Bytes) -> Result<Vec<u8>, StripError> {
     // Rewrites the VP8X EXIF (and ICC) flag for the chunks that are left …
     w.set_exif(orientation.map(orientation_exif));
     // … but not the XMP flag (bit 2 of the first byte).
-    if let Some(vp8x) = w.chunks_mut().iter_mut().find(|c| c.id() == CHUNK_VP8X) {
-        if let RiffContent::Data(d) = vp8x.content_mut() {
-            if let Some(&first) = d.first() {
-                let mut v = d.to_vec();
-                v[0] = first & !0b0000_0100;
-                *d = Bytes::from(v);
-            }
-        }
+    if let Some(vp8x) = w.chunks_mut().iter_mut().find(|c| c.id() == CHUNK_VP8X)
+        && let RiffContent::Data(d) = vp8x.content_mut()
+        && let Some(&first) = d.first()
+    {
+        let mut v = d.to_vec();
+        v[0] = first & !0b0000_0100;
+        *d = Bytes::from(v);
     }
     Ok(w.encoder().bytes().to_vec())
 }

@@ -3,6 +3,23 @@
 //! data is shown or stored: the page has counts and dates only, and a
 //! report keeps no reporter identity (不得对举报人进行打击报复). The page
 //! itself is rendered in [`crate::web::public`].
+//!
+//! # Only judged input colours the public code
+//!
+//! The public code is what visitors and the venue's customers see, so only
+//! what a person or a firm rule has judged may change it:
+//!
+//! * a warning confirmed real always counts; a false alarm never does;
+//! * a warning not yet judged counts only if it is a danger reading at
+//!   yellow or above: unjudged offline and fault alarms (a dead battery, a
+//!   lost link) and blue notices do not colour the public code (they still
+//!   show on the duty screen and in the officers' status);
+//! * open hazards of the official ledger count (anonymous reports enter
+//!   it only once an officer accepts them: [`crate::moderation`]).
+//!
+//! Every colour other than green comes with its reasons (what, level,
+//! date), so the page never shows a red code next to "operation normal"
+//! without saying why.
 
 use anquan_protocol::Level;
 use serde::Serialize;
@@ -22,11 +39,13 @@ pub struct SafetyCode {
     pub sector: String,
     /// Address.
     pub address: String,
-    /// The code color of the period: the worse of the current dynamic
-    /// color and the highest level of the real (not false-alarm) warnings
-    /// raised in the period.
+    /// The code color of the period: the worst of what colours it now and
+    /// of the warnings raised in the period that may colour it (see the
+    /// module documentation).
     pub color: &'static str,
-    /// The dynamic color now (as `GET /api/v1/venues/{id}/status`).
+    /// What colours it now: open warnings that count and open hazards (the
+    /// officers' status, `GET /api/v1/venues/{id}/status`, counts every
+    /// open warning).
     pub current: &'static str,
     /// The period (`web.code_period`, CST): `2026-W46`, `2026-11`, `2026-Q4`.
     pub period: String,
@@ -40,7 +59,34 @@ pub struct SafetyCode {
     pub listed: bool,
     /// Operation suspended (interim control).
     pub operation_blocked: bool,
+    /// Why the code is not green: the warnings and hazards that colour it,
+    /// worst first (at most 10).
+    pub reasons: Vec<Reason>,
 }
+
+/// One thing that colours a public code.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Reason {
+    /// `warning` or `hazard`.
+    pub source: &'static str,
+    /// For a warning, the device kind (`gas`, `electrical`,
+    /// `water_pressure`, `crane`); for a hazard, its category.
+    pub what: String,
+    /// The colour it gives.
+    pub color: &'static str,
+    /// When it was raised or found, Unix ms.
+    pub at_ms: i64,
+    /// Still open now (else: earlier in the period).
+    pub open: bool,
+    /// What to show for `what` (the page puts the catalogue's name in the
+    /// reader's language here).
+    pub label: String,
+}
+
+/// The SQL condition (on `warnings`) of a warning that may colour the
+/// public code (see the module documentation).
+const PUBLIC_WARNING: &str = "(false_alarm = 0 OR (false_alarm IS NULL AND level <> 'blue' \
+     AND rule NOT LIKE '%.offline' AND rule NOT LIKE '%.fault'))";
 
 const RANK: [&str; 5] = ["green", "blue", "yellow", "orange", "red"];
 
@@ -119,32 +165,84 @@ pub async fn safety_code(
     .await?
     .try_get("n")?;
     let (period, start) = period_of(period, now_ms);
-    let mut color = st.color;
-    for r in sqlx::query(
-        "SELECT max_level FROM warnings WHERE venue_id = $1 AND raised_ms >= $2 AND (false_alarm IS NULL OR false_alarm = 0)",
-    )
+    let mut reasons = Vec::new();
+    // Open warnings that count now, and those raised in the period.
+    for r in sqlx::query(&format!(
+        "SELECT kind, level, max_level, raised_ms, state, clearable FROM warnings \
+         WHERE venue_id = $1 AND {PUBLIC_WARNING} \
+         AND ((state <> 'RESOLVED' AND clearable = 0) OR raised_ms >= $2)"
+    ))
     .bind(venue)
     .bind(start)
     .fetch_all(&mut *c)
     .await?
     {
-        if let Some(l) = Level::parse(&r.try_get::<String, _>("max_level")?) {
-            color = worse(color, l.as_str());
+        let open = r.try_get::<String, _>("state")? != "RESOLVED"
+            && r.try_get::<i64, _>("clearable")? == 0;
+        let raised: i64 = r.try_get("raised_ms")?;
+        // Open: its level now; earlier in the period: the worst it reached.
+        let col = if raised >= start {
+            "max_level"
+        } else {
+            "level"
+        };
+        if let Some(l) = Level::parse(&r.try_get::<String, _>(col)?) {
+            let what: String = r.try_get("kind")?;
+            reasons.push(Reason {
+                source: "warning",
+                label: what.clone(),
+                what,
+                color: l.as_str(),
+                at_ms: raised,
+                open,
+            });
         }
     }
+    for h in sqlx::query(
+        "SELECT category, severity, created_ms FROM hazards WHERE venue_id = $1 \
+         AND state NOT IN ('CLOSED', 'ARCHIVED')",
+    )
+    .bind(venue)
+    .fetch_all(&mut *c)
+    .await?
+    {
+        let major = crate::db::opt_str(&h, "severity")?.as_deref() == Some("major");
+        let what: String = h.try_get("category")?;
+        reasons.push(Reason {
+            source: "hazard",
+            label: what.clone(),
+            what,
+            color: if major { "orange" } else { "yellow" },
+            at_ms: h.try_get("created_ms")?,
+            open: true,
+        });
+    }
+    let rank = |c: &str| RANK.iter().position(|x| *x == c).unwrap_or(0);
+    reasons.sort_by(|a, b| {
+        rank(b.color)
+            .cmp(&rank(a.color))
+            .then(b.at_ms.cmp(&a.at_ms))
+    });
+    let color = reasons.iter().fold("green", |acc, r| worse(acc, r.color));
+    let current = reasons
+        .iter()
+        .filter(|r| r.open)
+        .fold("green", |acc, r| worse(acc, r.color));
+    reasons.truncate(10);
     Ok(SafetyCode {
         id: venue.into(),
         name: v.try_get("name")?,
         sector: v.try_get("sector")?,
         address: v.try_get("address")?,
         color,
-        current: st.color,
+        current,
         period,
         open_major: st.open_major_hazards,
         open_general: st.open_general_hazards,
         last_inspection_ms: last,
         listed: listed > 0,
         operation_blocked: st.operation_blocked,
+        reasons,
     })
 }
 

@@ -84,21 +84,21 @@ impl Venue {
         if self.name.trim().is_empty() {
             return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
         }
-        if let Some(lat) = self.lat {
-            if !(-90.0..=90.0).contains(&lat) {
-                return Err(ConfigError::new(
-                    format!("{key}.lat"),
-                    "must be within -90..90",
-                ));
-            }
+        if let Some(lat) = self.lat
+            && !(-90.0..=90.0).contains(&lat)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.lat"),
+                "must be within -90..90",
+            ));
         }
-        if let Some(lon) = self.lon {
-            if !(-180.0..=180.0).contains(&lon) {
-                return Err(ConfigError::new(
-                    format!("{key}.lon"),
-                    "must be within -180..180",
-                ));
-            }
+        if let Some(lon) = self.lon
+            && !(-180.0..=180.0).contains(&lon)
+        {
+            return Err(ConfigError::new(
+                format!("{key}.lon"),
+                "must be within -180..180",
+            ));
         }
         Ok(())
     }
@@ -146,21 +146,21 @@ impl Person {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         check_id(&format!("{key}.id"), &self.id)?;
         check_role(&format!("{key}.role"), &self.role)?;
-        if let Some(e) = &self.email {
-            if e.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(ConfigError::new(
-                    format!("{key}.email"),
-                    "not an e-mail address",
-                ));
-            }
+        if let Some(e) = &self.email
+            && e.parse::<lettre::message::Mailbox>().is_err()
+        {
+            return Err(ConfigError::new(
+                format!("{key}.email"),
+                "not an e-mail address",
+            ));
         }
-        if let Some(w) = &self.webhook {
-            if !(w.starts_with("http://") || w.starts_with("https://")) {
-                return Err(ConfigError::new(
-                    format!("{key}.webhook"),
-                    "must be an http(s) URL",
-                ));
-            }
+        if let Some(w) = &self.webhook
+            && !(w.starts_with("http://") || w.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                format!("{key}.webhook"),
+                "must be an http(s) URL",
+            ));
         }
         if self.email.is_none() && self.webhook.is_none() {
             return Err(ConfigError::new(
@@ -336,6 +336,57 @@ async fn exists(c: &mut AnyConnection, table: &str, id: &str, what: &'static str
         Some(_) => Ok(()),
         None => Err(Error::Invalid(format!(
             "{what} {id:?} does not exist; create it first"
+        ))),
+    }
+}
+
+/// 422 naming `key` unless person `id` is in the registry.
+pub async fn check_person(c: &mut AnyConnection, key: &str, id: &str) -> Result<()> {
+    check_ref(c, "people", key, "person", id).await
+}
+
+/// 422 naming `key` unless region `id` is in the registry.
+pub async fn check_region(c: &mut AnyConnection, key: &str, id: &str) -> Result<()> {
+    check_ref(c, "regions", key, "region", id).await
+}
+
+/// 422 unless the region and the venue (when given) exist and the venue
+/// lies in that region.
+pub async fn check_place(c: &mut AnyConnection, region: &str, venue: Option<&str>) -> Result<()> {
+    check_region(c, "region_id", region).await?;
+    if let Some(v) = venue {
+        check_ref(c, "venues", "venue_id", "venue", v).await?;
+        let chain = region_chain_of_venue(c, v).await?;
+        if !chain.iter().any(|r| r == region) {
+            return Err(Error::Invalid(format!(
+                "venue_id: venue {v:?} is not in region {region:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The regions a venue lies in: its own and every ancestor.
+async fn region_chain_of_venue(c: &mut AnyConnection, venue: &str) -> Result<Vec<String>> {
+    let r: String = sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
+        .bind(venue)
+        .fetch_one(&mut *c)
+        .await?;
+    region_chain(c, &r).await
+}
+
+async fn check_ref(
+    c: &mut AnyConnection,
+    table: &str,
+    key: &str,
+    what: &str,
+    id: &str,
+) -> Result<()> {
+    let sql = format!("SELECT id FROM {table} WHERE id = $1");
+    match sqlx::query(&sql).bind(id).fetch_optional(&mut *c).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Invalid(format!(
+            "{key}: no {what} {id:?} in the registry"
         ))),
     }
 }

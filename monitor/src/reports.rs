@@ -60,6 +60,19 @@ pub fn prior_year(ym: &str) -> Result<String> {
     Ok(format!("{:04}-{:02}", d.year() - 1, d.month()))
 }
 
+/// The title of a report of `period` (`daily` … `yearly`), Chinese and
+/// English.
+pub fn title_of(period: &str) -> (&'static str, &'static str) {
+    match period {
+        "daily" => ("日报", "Daily report"),
+        "weekly" => ("周报", "Weekly report"),
+        "half-monthly" => ("半月报", "Half-monthly report"),
+        "quarterly" => ("季度报告", "Quarterly report"),
+        "yearly" => ("年度报告", "Annual report"),
+        _ => ("月度报告", "Monthly report"),
+    }
+}
+
 /// The monthly report.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Monthly {
@@ -381,13 +394,15 @@ pub async fn report_for(
             continue;
         }
         let at: i64 = a.try_get("at_ms")?;
-        let d: i64 = a.try_get("deaths")?;
+        // Bounded on the way in; saturating here all the same, so no row
+        // can turn a count negative.
+        let d: i64 = a.try_get::<i64, _>("deaths")?.max(0);
         if (start..end).contains(&at) {
-            m.accidents.0 += 1;
-            m.deaths.0 += d;
+            m.accidents.0 = m.accidents.0.saturating_add(1);
+            m.deaths.0 = m.deaths.0.saturating_add(d);
         } else if (pstart..pend).contains(&at) {
-            m.accidents.1 += 1;
-            m.deaths.1 += d;
+            m.accidents.1 = m.accidents.1.saturating_add(1);
+            m.deaths.1 = m.deaths.1.saturating_add(d);
         }
     }
     m.accident_decline = decline_rate(m.accidents.1, m.accidents.0);
@@ -510,9 +525,10 @@ impl Monthly {
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
         };
+        let (zh, en) = title_of(&self.period);
         let mut out = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>月度报告 {} {}</title></head><body>\
-             <h1>月度报告 Monthly report: {} {}</h1><table border=\"1\"><tr><th>Indicator</th><th>Value</th></tr>",
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{zh} {} {}</title></head><body>\
+             <h1>{zh} {en}: {} {}</h1><table border=\"1\"><tr><th>Indicator</th><th>Value</th></tr>",
             esc(&self.region_id),
             esc(&self.month),
             esc(&self.region_id),

@@ -63,6 +63,20 @@ pub async fn create_task(
             "due_ms: a task needs a deadline (Unix ms)".into(),
         ));
     };
+    if due <= now {
+        // A deadline already passed would make the task overdue, escalate
+        // it and propose sanctions within seconds of its creation.
+        return Err(Error::Invalid(format!(
+            "due_ms: the deadline {due} is not in the future (now {now})"
+        )));
+    }
+    let title = crate::text::title("title", &t.title, 200)?;
+    if let Some(p) = &t.assignee_id {
+        crate::registry::check_person(c, "assignee_id", p).await?;
+    }
+    if let Some(r) = &t.region_id {
+        crate::registry::check_region(c, "region_id", r).await?;
+    }
     let mut region = t.region_id.clone();
     if let Some(v) = &t.venue_id {
         let r = sqlx::query("SELECT region_id FROM venues WHERE id = $1")
@@ -86,7 +100,7 @@ pub async fn create_task(
     )
     .bind(&id)
     .bind(&t.kind)
-    .bind(&t.title)
+    .bind(&title)
     .bind(t.venue_id.clone())
     .bind(region)
     .bind(t.warning_id.clone())
@@ -300,8 +314,10 @@ pub async fn create_hazard(
             h.source
         )));
     }
-    if h.category.trim().is_empty() {
-        return Err(Error::Invalid("category: must not be empty".into()));
+    crate::text::title("category", &h.category, 64)?;
+    let title = crate::text::title("title", &h.title, 200)?;
+    if let Some(r) = &h.region_id {
+        crate::registry::check_region(c, "region_id", r).await?;
     }
     let v = sqlx::query("SELECT region_id FROM venues WHERE id = $1")
         .bind(&h.venue_id)
@@ -334,7 +350,7 @@ pub async fn create_hazard(
     .bind(&h.venue_id)
     .bind(region)
     .bind(&h.category)
-    .bind(&h.title)
+    .bind(&title)
     .bind(&h.source)
     .bind(h.source_ref.clone())
     .bind(now)
@@ -953,10 +969,10 @@ async fn remind_one(app: &App, subject: &str, id: &str, now: i64) -> Result<usiz
                 format!("{subject} \"{title}\" is long overdue; 挂牌督办 proposed"),
             ),
         };
-        if matches!(step, Step::Before | Step::Due) {
-            if let Some(o) = &owner {
-                to.push(o.clone());
-            }
+        if matches!(step, Step::Before | Step::Due)
+            && let Some(o) = &owner
+        {
+            to.push(o.clone());
         }
         let role = match step {
             Step::Before => None,

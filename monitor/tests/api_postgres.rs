@@ -21,6 +21,8 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::cross_site_event_ids(&h).await;
+    let h = Harness::start(&pg.database("inputrules").await, false).await;
+    scenarios::input_rules(&h).await;
     let h = Harness::start(&pg.database("lifecycle").await, false).await;
     scenarios::warning_lifecycle(&h).await;
     let h = Harness::start(&pg.database("retries").await, false).await;
@@ -41,6 +43,8 @@ async fn postgres_scenarios_and_replicas() {
     scenarios::recurring_tasks(&h).await;
     let h = Harness::start(&pg.database("public").await, false).await;
     scenarios::public_side(&h).await;
+    let h = Harness::start(&pg.database("publiccode").await, false).await;
+    scenarios::public_code_counts_judged_input(&h).await;
     let w = common::web::WebHarness::start_on(Some(pg.database("web").await)).await;
     common::web::smoke(&w).await;
     let h = Harness::start(&pg.database("metrics").await, false).await;

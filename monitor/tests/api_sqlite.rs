@@ -202,6 +202,20 @@ async fn sqlite_metrics_count_intake_and_sla_breaches() {
     scenarios::metrics(&h).await;
 }
 
+/// Unjudged technical alarms do not colour the public code.
+#[tokio::test]
+async fn sqlite_public_code_counts_judged_input() {
+    let (h, _d) = harness(false).await;
+    scenarios::public_code_counts_judged_input(&h).await;
+}
+
+/// Deadlines, titles, control characters, references, bounded counts.
+#[tokio::test]
+async fn sqlite_input_rules() {
+    let (h, _d) = harness(false).await;
+    scenarios::input_rules(&h).await;
+}
+
 /// S1: event ids are scoped to the site the token speaks for.
 #[tokio::test]
 async fn sqlite_one_site_cannot_silence_another() {
@@ -369,7 +383,7 @@ async fn sqlite_public_reports_are_rate_limited() {
     for i in 0..5 {
         let r = client
             .post(format!("{}/public/reports", h.base))
-            .json(&serde_json::json!({"venue_id": "s1", "category": "fire.exit", "description": format!("blocked exit {i}")}))
+            .json(&serde_json::json!({"venue_id": "s1", "category": "fire", "description": format!("blocked exit {i}")}))
             .send()
             .await
             .unwrap();

@@ -1,13 +1,19 @@
-//! `anquan-monitor check`: the example is valid; a bad file fails and the
-//! message names the key.
+//! `anquan-monitor check`: the example is valid but refused for its
+//! placeholder secrets unless `--demo`; a bad file fails and the message
+//! names the key; logs carry no colour codes when not on a terminal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
 fn check(path: &std::path::Path) -> (bool, String) {
+    check_with(path, &["--demo"])
+}
+
+fn check_with(path: &std::path::Path, extra: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_anquan-monitor"))
         .args(["check", "--config"])
         .arg(path)
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -25,6 +31,25 @@ fn check_accepts_the_example_and_names_bad_keys() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitor.example.toml");
     let (ok, out) = check(&example);
     assert!(ok, "{out}");
+    assert!(
+        !out.contains('\x1b'),
+        "colour codes in a log that is not a terminal: {out:?}"
+    );
+    assert!(out.contains("accepted for --demo"), "{out}");
+    // Without --demo the example's secrets and password are refused, each
+    // named.
+    let (ok, out) = check_with(&example, &[]);
+    assert!(!ok, "{out}");
+    for key in [
+        "auth.intake_tokens[0]",
+        "auth.api_tokens[0]",
+        "auth.gateways[0].token",
+        "notify.webhook.secret",
+        "users[0].password_hash",
+    ] {
+        assert!(out.contains(key), "{key} not named: {out}");
+    }
+    assert!(out.contains("--demo"), "{out}");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     let text = std::fs::read_to_string(&example)

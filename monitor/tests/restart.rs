@@ -44,10 +44,10 @@ async fn start(cfg: &std::path::Path, base: &str, http: &reqwest::Client) -> Ser
         .unwrap();
     let s = Server(child);
     for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{base}/health")).send().await {
-            if r.status().is_success() {
-                return s;
-            }
+        if let Ok(r) = http.get(format!("{base}/health")).send().await
+            && r.status().is_success()
+        {
+            return s;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

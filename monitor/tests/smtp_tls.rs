@@ -215,10 +215,10 @@ async fn sink(mode: Mode, acceptor: TlsAcceptor) -> (u16, Mails) {
                         }
                     }
                     Mode::StartTls => {
-                        if let End::StartTls(tcp) = session(tcp, false, true, &mails).await {
-                            if let Ok(t) = acceptor.accept(tcp).await {
-                                session(t, true, true, &mails).await;
-                            }
+                        if let End::StartTls(tcp) = session(tcp, false, true, &mails).await
+                            && let Ok(t) = acceptor.accept(tcp).await
+                        {
+                            session(t, true, true, &mails).await;
                         }
                     }
                 }

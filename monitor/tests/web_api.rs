@@ -86,12 +86,20 @@ async fn sign_in_wrong_password_and_rate_limit() {
     let (s, _, body2) = sign("nobody", "nope".into()).await;
     assert_eq!(s, 401);
     assert!(body2.contains("用户名或密码错误"));
-    // Limit 3 failures per window: the third failure of "county" …
-    let (s, _, _) = sign("county", "nope2".into()).await;
-    assert_eq!(s, 401);
-    // … and now even the right password is refused (429) for a while.
-    let (s, c, _) = sign("county", password("county")).await;
+    // Limit 3 failures per (user, address) and window: the third failure
+    // of "county" …
+    for pw in ["nope2", "nope3"] {
+        let (s, _, _) = sign("county", pw.into()).await;
+        assert_eq!(s, 401);
+    }
+    // … and now even the right password is refused (429) for a while, in
+    // the user's language.
+    let (s, c, body) = sign("county", password("county")).await;
     assert_eq!((s, c), (429, None));
+    assert!(
+        body.contains("登录失败次数过多") && body.contains("15 分钟"),
+        "{body}"
+    );
     assert!(
         h.app
             .limiter
@@ -99,14 +107,167 @@ async fn sign_in_wrong_password_and_rate_limit() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
     );
-    // Counted on /metrics: one ok (the first), three failed, one refused.
+    // Counted on /metrics: one ok (the first), four failed, one refused.
     let m = &h.app.metrics.web_signins;
     assert_eq!(m.with_label_values(&["ok"]).get(), 1);
-    assert_eq!(m.with_label_values(&["failed"]).get(), 3);
+    assert_eq!(m.with_label_values(&["failed"]).get(), 4);
     assert_eq!(m.with_label_values(&["refused"]).get(), 1);
     h.clock.advance_ms(901_000);
     let (s, _, _) = sign("county", password("county")).await;
     assert_eq!(s, 303, "the window passed");
+}
+
+/// S3: failures lock one user at one address, never the address: behind
+/// a trusted reverse proxy every client has its own key (from
+/// `X-Forwarded-For`), and from any other peer the header is ignored.
+#[tokio::test]
+async fn a_lockout_is_per_user_and_address_behind_a_trusted_proxy() {
+    let h = WebHarness::start_tuned(None, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let room = Some("203.0.113.10");
+    for _ in 0..3 {
+        let r = h.post_sign_in_from("county", "wrong", room).await;
+        assert_eq!(status(r), 401);
+    }
+    let r = h
+        .post_sign_in_from("county", &password("county"), room)
+        .await;
+    assert_eq!(status(r), 429, "county is locked in the duty room");
+    // Another user in the same room, right password: in.
+    let r = h.post_sign_in_from("city", &password("city"), room).await;
+    assert_eq!(status(r), 303, "one user's failures do not lock the room");
+    // The same user from another address: in.
+    let r = h
+        .post_sign_in_from("county", &password("county"), Some("198.51.100.20"))
+        .await;
+    assert_eq!(status(r), 303, "nor the user elsewhere");
+    // A client cannot pick its own key by prepending addresses: the proxy
+    // appended the real one last.
+    let r = h
+        .post_sign_in_from("county", &password("county"), Some("1.2.3.4, 203.0.113.10"))
+        .await;
+    assert_eq!(status(r), 429);
+
+    // Without a trusted proxy the header is ignored: all these come from
+    // 127.0.0.1, whatever they claim.
+    let h = WebHarness::start().await;
+    for fake in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        let r = h.post_sign_in_from("county", "wrong", Some(fake)).await;
+        assert_eq!(status(r), 401);
+    }
+    let r = h
+        .post_sign_in_from("county", &password("county"), Some("10.0.0.4"))
+        .await;
+    assert_eq!(
+        status(r),
+        429,
+        "X-Forwarded-For from an untrusted peer is ignored"
+    );
+}
+
+/// Resident memory of this process, bytes.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// S2: a burst of 1 000 concurrent wrong sign-ins (no account needed, one
+/// address, every name different so the per-user limit does not stop
+/// them) with the real argon2id parameters (~19 MiB per check): at most
+/// `web.signin_parallel` checks ever run at once, the rest wait in a
+/// bounded queue or are refused at once (429, busy), none is a 5xx, and
+/// memory does not grow with the burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_burst_is_bounded_in_memory() {
+    // The first account by name is what unknown names are checked
+    // against: give it a hash with the real, default parameters.
+    let real = anquan_monitor::web::auth::hash_password("real-secret", None).unwrap();
+    let h = WebHarness::start_tuned(None, |c| {
+        c.users.push(anquan_monitor::web::auth::UserSeed {
+            username: "0-first".into(),
+            password_hash: real,
+            role: "admin".into(),
+            person_id: None,
+        });
+    })
+    .await;
+    let (cookie, token) = h.login_token().await;
+    // 1 000 concurrent requests from `token` (a wrong one is refused with
+    // 403 before any password is looked at).
+    let burst = |token: String| {
+        let mut tasks = Vec::new();
+        for i in 0..1000 {
+            let (http, base, cookie, token) = (
+                h.http.clone(),
+                h.base.clone(),
+                cookie.clone(),
+                token.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                http.post(format!("{base}/web/sign-in"))
+                    .header("cookie", cookie)
+                    .form(&[
+                        ("username", format!("nobody-{i}")),
+                        ("password", "wrong".to_string()),
+                        ("login_csrf", token),
+                    ])
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }));
+        }
+        tasks
+    };
+    // Warm up, in the same process: one verification, and the same burst
+    // of connections without a verification, so what the 1 000 requests
+    // themselves cost (client and server here) is paid before measuring.
+    let r = h.post_sign_in("0-first", "wrong").await;
+    assert_eq!(r.status().as_u16(), 401);
+    for t in burst("0".repeat(64)) {
+        assert_eq!(t.await.unwrap().unwrap(), 403);
+    }
+    let before = rss_bytes();
+    let tasks = burst(token.clone());
+    let mut by_status = std::collections::BTreeMap::new();
+    for t in tasks {
+        let s = t.await.unwrap().unwrap();
+        *by_status.entry(s).or_insert(0) += 1;
+    }
+    let after = rss_bytes();
+    assert_eq!(
+        by_status
+            .keys()
+            .copied()
+            .filter(|s| *s != 401 && *s != 429)
+            .count(),
+        0,
+        "{by_status:?}"
+    );
+    assert!(
+        by_status.get(&429).copied().unwrap_or(0) > 0,
+        "the queue overflowed: {by_status:?}"
+    );
+    let peak = h
+        .app
+        .signin_gate
+        .peak
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak <= h.app.cfg.web.signin_parallel as usize,
+        "{peak} checks ran at once"
+    );
+    assert_eq!(
+        h.app.metrics.web_signins.with_label_values(&["busy"]).get(),
+        by_status[&429] as u64
+    );
+    // 1 000 unbounded checks would take ~19 GiB; the gate allows two at
+    // a time (~40 MiB). 100 MiB leaves room for the allocator's slack.
+    let grew = after.saturating_sub(before);
+    assert!(grew < 100 << 20, "RSS grew by {} MiB", grew >> 20);
 }
 
 #[tokio::test]
@@ -1084,5 +1245,122 @@ async fn dashboard_matches_its_openapi_schema() {
         common::schema::response_schema(&doc, "get", "/web/api/dashboard", "200"),
         &d,
         "/web/api/dashboard",
+    );
+}
+
+/// 举报 moderation in the web: officers of the region see the queue and
+/// accept or reject with a reason; the enterprise may not judge reports.
+#[tokio::test]
+async fn officers_judge_public_reports_in_the_web() {
+    let h = WebHarness::start().await;
+    let post = |desc: &str| {
+        h.http
+            .post(format!("{}/public/reports", h.base))
+            .json(&serde_json::json!({"venue_id": "s1", "category": "gas", "description": desc}))
+            .send()
+    };
+    assert_eq!(
+        post("smell of gas by the kitchen")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        202
+    );
+    assert_eq!(
+        post("wires hanging loose").await.unwrap().status().as_u16(),
+        202
+    );
+    let (ent, _) = h.sign_in("ent").await;
+    let r = h
+        .http
+        .get(format!("{}/web/public-reports", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (grid, csrf) = h.sign_in("grid").await;
+    let page = h.page(&grid, "/web/public-reports").await;
+    assert!(
+        page.contains("smell of gas by the kitchen") && page.contains("群众举报"),
+        "{page}"
+    );
+    let list = h.api_get("/api/v1/public-reports?state=PENDING").await;
+    let ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let path = |id: &str| format!("/web/public-reports/{id}/decide");
+    // Without the CSRF token: refused.
+    assert_eq!(
+        h.form(
+            &grid,
+            &path(&ids[0]),
+            &[("accept", "true"), ("reason", "x")]
+        )
+        .await,
+        403
+    );
+    let s = h
+        .form(
+            &grid,
+            &path(&ids[0]),
+            &[
+                ("csrf", &csrf),
+                ("accept", "true"),
+                ("category", "gas"),
+                ("reason", "checked on site"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let s = h
+        .form(
+            &grid,
+            &path(&ids[1]),
+            &[
+                ("csrf", &csrf),
+                ("accept", "false"),
+                ("reason", "already fixed"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let hz = h.api_get("/api/v1/hazards").await;
+    let from_reports: Vec<_> = hz
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "report")
+        .collect();
+    assert_eq!(from_reports.len(), 1, "{hz}");
+    assert_eq!(from_reports[0]["source_ref"], ids[0].as_str());
+    let page = h.page(&grid, "/web/public-reports").await;
+    assert!(
+        !page.contains("smell of gas"),
+        "judged reports leave the queue"
+    );
+    // Judging twice: back to the queue with the reason.
+    let r = h
+        .http
+        .post(format!("{}{}", h.base, path(&ids[0])))
+        .header("cookie", format!("anquan_session={grid}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("accept", "true"),
+            ("reason", "again"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(
+        r.headers()["location"].to_str().unwrap().contains("err="),
+        "{:?}",
+        r.headers()
     );
 }

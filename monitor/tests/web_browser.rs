@@ -444,12 +444,13 @@ async fn browser_end_to_end() {
     let hzv = h.api_get(&format!("/api/v1/hazards/{hz}")).await;
     assert_eq!(hzv["signer"], "Director Wang");
 
-    // Public pages, opened from the URL in each venue's QR code.
+    // Public pages, opened from the URL in each venue's QR code. s5's blue
+    // notice is not judged yet: it does not colour the public code.
     for (v, color) in [
         ("s1", "red"),
         ("s3", "orange"),
         ("s4", "yellow"),
-        ("s5", "blue"),
+        ("s5", "green"),
         ("s6", "green"),
     ] {
         let png = h
@@ -516,6 +517,27 @@ async fn browser_end_to_end() {
         ))
         .await
         .unwrap();
+    // The report waits for an officer; accepted, it is a hazard.
+    let queue = h.api_get("/api/v1/public-reports?state=PENDING").await;
+    let pending: Vec<_> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["venue_id"] == "s6")
+        .collect();
+    assert_eq!(pending.len(), 1, "{queue}");
+    assert_eq!(
+        pending[0]["description"],
+        "灭火器过期 / extinguisher expired"
+    );
+    let rid = pending[0]["id"].as_str().unwrap().to_string();
+    let (s, r) = h
+        .api_post(
+            &format!("/api/v1/public-reports/{rid}/decide"),
+            serde_json::json!({"person_id": "grid", "accept": true, "reason": "checked"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
     let hz = h.api_get("/api/v1/hazards").await;
     let reported: Vec<_> = hz
         .as_array()
@@ -526,7 +548,7 @@ async fn browser_end_to_end() {
     assert_eq!(reported.len(), 1, "{hz}");
     assert_eq!(reported[0]["title"], "灭火器过期 / extinguisher expired");
     // The Leaflet markers follow pushed changes too (s6 is yellow now, from
-    // the report; a red alarm turns it red without a reload).
+    // the accepted report; a red alarm turns it red without a reload).
     c.goto(&format!("{base2}/web/map")).await.unwrap();
     wait_css(&c, "#live-status.on").await;
     wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#fbc02d\"]").await;

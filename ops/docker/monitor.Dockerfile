@@ -22,7 +22,8 @@ COPY --from=builder /usr/local/bin/anquan-monitor /usr/bin/anquan-monitor
 USER 10001:10001
 WORKDIR /var/lib/anquan-monitor
 COPY monitor/monitor.example.toml /etc/anquan-monitor/monitor.toml
-# Mount the real config (it holds tokens: use a secret mount) and set
+# The example is refused as it is (its tokens and password are public):
+# mount the real config (it holds tokens: use a secret mount) and set
 # server.listen = "0.0.0.0:8088"; database.url either
 # sqlite:///var/lib/anquan-monitor/monitor.db?mode=rwc (one replica, volume)
 # or postgres://... (several replicas).

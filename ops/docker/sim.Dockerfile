@@ -22,5 +22,6 @@ COPY --from=builder /usr/local/bin/anquan-sim /usr/bin/anquan-sim
 USER 10001:10001
 WORKDIR /var/lib/anquan-sim
 COPY simulator/scenarios /usr/share/anquan-sim/scenarios
+COPY simulator/budget /usr/share/anquan-sim/budget
 ENTRYPOINT ["/usr/bin/anquan-sim"]
 CMD ["--help"]

@@ -187,10 +187,10 @@ impl RawEvent<'_> {
             }
         }
         let unknown = |field| DecodeError::new(field, Problem::Unknown);
-        if let Some(v) = self.v {
-            if v != crate::CONTRACT_VERSION {
-                return Err(DecodeError::new(Field::V, Problem::Unsupported));
-            }
+        if let Some(v) = self.v
+            && v != crate::CONTRACT_VERSION
+        {
+            return Err(DecodeError::new(Field::V, Problem::Unsupported));
         }
         let event_id = EventId::new(need(self.event_id, Field::EventId)?)
             .map_err(|e| DecodeError::new(Field::EventId, Problem::BadId(e)))?;
@@ -397,5 +397,23 @@ mod tests {
             err(&with("event_id", &long)),
             DecodeError::new(Field::EventId, Problem::BadId(IdError::TooLong))
         );
+    }
+
+    /// The texts that tell a sender what is expected match the checks.
+    #[test]
+    fn error_texts_match_the_limits() {
+        assert!(
+            Field::EventId
+                .expected()
+                .contains(&format!("1-{MAX_EVENT_ID_LEN} ")),
+            "{}",
+            Field::EventId.expected()
+        );
+        let day = |ms: u64| ms / 86_400_000;
+        // 2000-01-01 and 2200-01-01 in days since 1970.
+        assert_eq!((day(MIN_TS_MS), day(MAX_TS_MS)), (10_957, 84_006));
+        assert!(Field::TsMs.expected().contains("2000-01-01 to 2200-01-01"));
+        let e = AlarmEvent::decode(GOOD.replace("1732300000000", "0").as_bytes()).unwrap_err();
+        assert_eq!(e.field, Field::TsMs);
     }
 }

@@ -80,11 +80,13 @@ impl Field {
             }
             Self::Kind => "one of gas, electrical, water_pressure, crane",
             Self::Seq | Self::Dropped => "an unsigned 32-bit integer",
-            Self::TsMs => "Unix milliseconds (0 when the device has no clock)",
+            Self::TsMs => {
+                "Unix milliseconds from 2000-01-01 to 2200-01-01 (in telemetry also 0: no clock)"
+            }
             Self::Readings => "an object of known reading names to numbers",
             Self::Reading(_) | Self::Value | Self::Threshold => "a finite number",
             Self::Faults => "an array of fault codes such as \"open_circuit:temp2_c\"",
-            Self::EventId => "a string of 1-192 characters [A-Za-z0-9_.:/-]",
+            Self::EventId => "a string of 1-256 characters [A-Za-z0-9_.:/-]",
             Self::Rule => "a string of 1-32 characters [A-Za-z0-9_.-]",
             Self::Level => "one of blue, yellow, orange, red",
             Self::State => "one of raised, escalated, downgraded, cleared",

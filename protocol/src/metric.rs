@@ -80,6 +80,12 @@ metrics! {
     AlarmBtn = "alarm_btn", "", [0.0, 1.0];
     /// Fire pump running contact: 1 running, 0 stopped (extension of v1).
     PumpOn = "pump_on", "", [0.0, 1.0];
+    /// Planned power-off, minutes (extension of v1): the device is about to
+    /// be switched off on purpose for this long (a crane keyed off after
+    /// work, a venue closing for the night) and says so in its last frame;
+    /// its silence is not judged until then. At most 14 days, so it fits the
+    /// devices' 16-bit fixed point.
+    PowerOffMin = "power_off_min", "min", [0.0, 20_160.0];
 }
 
 impl Metric {

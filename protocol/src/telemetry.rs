@@ -208,10 +208,10 @@ struct RawFrame<'a> {
 impl RawFrame<'_> {
     fn validate(self) -> Result<Telemetry, DecodeError> {
         let missing = |f| DecodeError::new(f, Problem::Missing);
-        if let Some(v) = self.v {
-            if v != crate::CONTRACT_VERSION {
-                return Err(DecodeError::new(Field::V, Problem::Unsupported));
-            }
+        if let Some(v) = self.v
+            && v != crate::CONTRACT_VERSION
+        {
+            return Err(DecodeError::new(Field::V, Problem::Unsupported));
         }
         let device = self.device.ok_or(missing(Field::Device))?;
         let device =

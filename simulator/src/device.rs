@@ -30,7 +30,8 @@ use crate::scenario::{DeviceSpec, Event, Scenario};
 /// The simulation step: the firmware's default sample period.
 pub const STEP_MS: u64 = 1_000;
 
-/// Unix time of the scenario's t = 0 (the firmware rigs' clock epoch).
+/// Unix time of a scenario's t = 0 unless it sets `start` (the firmware
+/// rigs' clock epoch).
 pub const START_MS: u64 = SIM_EPOCH_MS;
 
 /// A message the site sends at one instant.
@@ -89,6 +90,7 @@ enum Hw {
 fn hal<S>(
     sensors: S,
     p: &Panel,
+    epoch_ms: u64,
 ) -> Hal<
     S,
     anquan_firmware::sim::PinSim,
@@ -100,9 +102,16 @@ fn hal<S>(
         .with_buzzer(p.buzzer.clone())
         .with_relay(p.relay.clone())
         .with_button(p.button.clone())
-        .with_clock(EpochClock {
-            epoch_ms: SIM_EPOCH_MS,
-        })
+        .with_clock(EpochClock { epoch_ms })
+}
+
+/// Random link outages: ordinary cellular jitter.
+#[derive(Debug, Clone, Copy)]
+struct Jitter {
+    until_ms: u64,
+    mean_interval_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
 }
 
 /// A fault in force: channel, open (else short), until (ms, None = end).
@@ -136,17 +145,36 @@ pub struct VirtualDevice {
     button_release_ms: Option<u64>,
     /// Boot time (ms) of the firmware now running: its uptime clock starts here.
     boot_ms: u64,
+    /// Unix ms of t = 0: the devices' clock epoch.
+    epoch_ms: u64,
+    /// A planned power-off to announce at the next step, minutes.
+    announce: Option<f32>,
+    /// The last frame published and its topic (the announcement repeats it).
+    last_frame: Option<(String, Telemetry)>,
+    /// Frames carry the pump's running contact (`pump_on`).
+    pump_contact: bool,
+    jitter: Option<Jitter>,
+    /// The link's own random numbers, so that jitter does not change the
+    /// physics' noise.
+    link_rng: Rng,
 }
 
 impl VirtualDevice {
-    /// The device of `spec` at site `site`, running `rules`.
-    pub fn new(site: &Id, spec: &DeviceSpec, rules: RuleSet, seed: u64) -> Result<Self, String> {
+    /// The device of `spec` at site `site`, running `rules`, its clock
+    /// reading `epoch_ms` at t = 0.
+    pub fn new(
+        site: &Id,
+        spec: &DeviceSpec,
+        rules: RuleSet,
+        seed: u64,
+        epoch_ms: u64,
+    ) -> Result<Self, String> {
         let id = Id::new(&spec.id).map_err(|e| e.to_string())?;
         let mut config = DeviceConfig::new(site.clone(), id.clone());
         if let Some(p) = spec.report_period_s {
             config.report_period_ms = p * 1000;
         }
-        let hw = Self::build(spec.kind, &config, &rules, &spec.model)?;
+        let hw = Self::build(spec.kind, &config, &rules, &spec.model, epoch_ms)?;
         Ok(Self {
             id,
             kind: spec.kind,
@@ -163,6 +191,12 @@ impl VirtualDevice {
             faults: Vec::new(),
             button_release_ms: None,
             boot_ms: 0,
+            epoch_ms,
+            announce: None,
+            last_frame: None,
+            pump_contact: spec.model.pump_contact.unwrap_or(false),
+            jitter: None,
+            link_rng: Rng::derive(seed, &format!("{}/link", spec.id)),
         })
     }
 
@@ -171,6 +205,7 @@ impl VirtualDevice {
         config: &DeviceConfig,
         rules: &RuleSet,
         model: &crate::models::ModelParams,
+        epoch_ms: u64,
     ) -> Result<Hw, String> {
         let c = config.clone();
         let r = rules.clone();
@@ -179,20 +214,20 @@ impl VirtualDevice {
             DeviceKind::Gas => {
                 let rig = GasRig::new();
                 let det = GasDetector::new(rig.adc.clone(), NoDelay::default(), rig.config);
-                let dev = Device::with_rules(c, r, hal(det, &rig.panel)).map_err(e)?;
+                let dev = Device::with_rules(c, r, hal(det, &rig.panel, epoch_ms)).map_err(e)?;
                 Hw::Gas(rig, Box::new(dev), GasModel::new(model))
             }
             DeviceKind::Electrical => {
                 let rig = ElectricalRig::new();
                 let mon =
                     ElectricalMonitor::new(rig.adc.clone(), rig.rtds.clone().map(Some), rig.config);
-                let dev = Device::with_rules(c, r, hal(mon, &rig.panel)).map_err(e)?;
+                let dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch_ms)).map_err(e)?;
                 Hw::Electrical(rig, Box::new(dev), CableModel::new(model))
             }
             DeviceKind::WaterPressure => {
                 let rig = WaterRig::new();
                 let mon = PressureMonitor::new(rig.adc.clone(), rig.config);
-                let dev = Device::with_rules(c, r, hal(mon, &rig.panel)).map_err(e)?;
+                let dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch_ms)).map_err(e)?;
                 Hw::Water(rig, Box::new(dev), PipeModel::new(model))
             }
             DeviceKind::Crane => {
@@ -207,7 +242,7 @@ impl VirtualDevice {
                     inclinometer: rig.inclinometer.clone(),
                 };
                 let mon = CraneMonitor::new(buses, NoDelay::default(), rig.config.clone());
-                let dev = Device::with_rules(c, r, hal(mon, &rig.panel)).map_err(e)?;
+                let dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch_ms)).map_err(e)?;
                 Hw::Crane(rig, Box::new(dev), CraneModel::new(model))
             }
         })
@@ -218,11 +253,14 @@ impl VirtualDevice {
     fn reboot(&mut self, now_ms: u64) {
         let c = self.config.clone();
         let r = self.rules.clone();
+        // The board's real-time clock kept time while it was off; its
+        // uptime starts again at 0.
+        let epoch = self.epoch_ms + now_ms;
         let rebuilt: Result<(), anquan_firmware::ConfigError> = (|| {
             match &mut self.hw {
                 Hw::Gas(rig, dev, _) => {
                     let det = GasDetector::new(rig.adc.clone(), NoDelay::default(), rig.config);
-                    **dev = Device::with_rules(c, r, hal(det, &rig.panel))?;
+                    **dev = Device::with_rules(c, r, hal(det, &rig.panel, epoch))?;
                 }
                 Hw::Electrical(rig, dev, _) => {
                     let mon = ElectricalMonitor::new(
@@ -230,11 +268,11 @@ impl VirtualDevice {
                         rig.rtds.clone().map(Some),
                         rig.config,
                     );
-                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel))?;
+                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch))?;
                 }
                 Hw::Water(rig, dev, _) => {
                     let mon = PressureMonitor::new(rig.adc.clone(), rig.config);
-                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel))?;
+                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch))?;
                 }
                 Hw::Crane(rig, dev, _) => {
                     let buses = CraneBuses {
@@ -247,7 +285,7 @@ impl VirtualDevice {
                         inclinometer: rig.inclinometer.clone(),
                     };
                     let mon = CraneMonitor::new(buses, NoDelay::default(), rig.config.clone());
-                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel))?;
+                    **dev = Device::with_rules(c, r, hal(mon, &rig.panel, epoch))?;
                 }
             }
             Ok(())
@@ -311,9 +349,34 @@ impl VirtualDevice {
                 self.link_down_until = Some(self.link_down_until.map_or(u, |x| x.max(u)));
                 self.link.down();
             }
-            (_, Event::PowerOff { duration_s }) => {
+            (
+                _,
+                Event::PowerOff {
+                    duration_s,
+                    announced,
+                },
+            ) => {
+                if *announced {
+                    self.announce = Some((duration_s / 60.0).ceil() as f32);
+                }
                 self.off_until = Some(until(*duration_s));
                 self.link.down();
+            }
+            (
+                _,
+                Event::LinkJitter {
+                    duration_s,
+                    mean_interval_s,
+                    min_s,
+                    max_s,
+                },
+            ) => {
+                self.jitter = Some(Jitter {
+                    until_ms: until(*duration_s),
+                    mean_interval_ms: mean_interval_s * 1000.0,
+                    min_ms: min_s * 1000.0,
+                    max_ms: max_s * 1000.0,
+                });
             }
             (
                 _,
@@ -431,12 +494,58 @@ impl VirtualDevice {
         }
     }
 
+    /// The frame announcing a planned power-off of `minutes`: the last
+    /// frame again, one seq on, now, with `power_off_min`.
+    fn announcement(&mut self, t_ms: u64, index: usize, minutes: f32) -> Option<Outgoing> {
+        let (topic, mut f) = self.last_frame.clone()?;
+        f.seq = f.seq.wrapping_add(1);
+        f.ts_ms = (self.epoch_ms + t_ms).saturating_add_signed(self.skew_ms);
+        f.dropped = 0;
+        f.readings.set(Metric::PowerOffMin, minutes).ok()?;
+        let payload = f.to_vec().ok()?.to_vec();
+        self.last_frame = Some((topic.clone(), f));
+        Some(Outgoing {
+            t_ms,
+            device: index,
+            topic,
+            payload,
+            retain: false,
+            alive: true,
+        })
+    }
+
+    /// Starts a random outage now and then while jitter is on.
+    fn jitter(&mut self, t_ms: u64) {
+        let Some(j) = self.jitter else {
+            return;
+        };
+        if t_ms >= j.until_ms {
+            self.jitter = None;
+            return;
+        }
+        if self.link_down_until.is_some() || self.off_until.is_some() {
+            return;
+        }
+        let p = STEP_MS as f64 / j.mean_interval_ms;
+        if self.link_rng.uniform() < p {
+            let d = j.min_ms + (j.max_ms - j.min_ms) * self.link_rng.uniform();
+            self.link_down_until = Some(t_ms + d as u64);
+            self.link.down();
+        }
+    }
+
     /// Advances the device to `t_ms`: physics, firmware step, link.
     pub fn step(&mut self, t_ms: u64, index: usize, out: &mut Vec<Outgoing>) {
         if self.button_release_ms.is_some_and(|r| t_ms >= r) {
             self.panel().button.set(false);
             self.button_release_ms = None;
         }
+        if let Some(minutes) = self.announce.take()
+            && let Some(o) = self.announcement(t_ms, index, minutes)
+        {
+            out.push(o);
+        }
+        self.jitter(t_ms);
         self.sense(t_ms);
         if let Some(off) = self.off_until {
             if t_ms < off {
@@ -445,11 +554,11 @@ impl VirtualDevice {
             self.off_until = None;
             self.reboot(t_ms);
         }
-        if let Some(u) = self.link_down_until {
-            if t_ms >= u {
-                self.link_down_until = None;
-                self.link.up();
-            }
+        if let Some(u) = self.link_down_until
+            && t_ms >= u
+        {
+            self.link_down_until = None;
+            self.link.up();
         }
         let uptime = t_ms - self.boot_ms;
         match &mut self.hw {
@@ -475,13 +584,24 @@ impl VirtualDevice {
                 })
             );
             let mut payload = m.payload;
-            if is_frame && self.skew_ms != 0 {
-                if let Ok(mut f) = Telemetry::decode(&payload) {
-                    f.ts_ms = f.ts_ms.saturating_add_signed(self.skew_ms);
-                    if let Ok(v) = f.to_vec() {
-                        payload = v.to_vec();
-                    }
+            let pump = match &self.hw {
+                Hw::Water(_, _, model) if self.pump_contact => Some(model.pump_running()),
+                _ => None,
+            };
+            if is_frame
+                && (self.skew_ms != 0 || pump.is_some())
+                && let Ok(mut f) = Telemetry::decode(&payload)
+            {
+                f.ts_ms = f.ts_ms.saturating_add_signed(self.skew_ms);
+                if let Some(on) = pump {
+                    let _ = f.readings.set(Metric::PumpOn, if on { 1.0 } else { 0.0 });
                 }
+                if let Ok(v) = f.to_vec() {
+                    payload = v.to_vec();
+                }
+            }
+            if is_frame && let Ok(f) = Telemetry::decode(&payload) {
+                self.last_frame = Some((m.topic.clone(), f));
             }
             let mut alive = is_frame;
             if is_frame && t_ms < self.corrupt_until && payload.len() > 2 {
@@ -524,16 +644,6 @@ impl VirtualDevice {
             alive: false,
         }
     }
-
-    /// The offline rule's delay for this device, ms (None without one).
-    pub fn offline_after_ms(&self) -> Option<u64> {
-        self.rules.rules().iter().find_map(|r| match r.kind {
-            anquan_edge_rules::RuleKind::Offline { after_ms, .. } if r.enabled => {
-                Some(u64::from(after_ms))
-            }
-            _ => None,
-        })
-    }
 }
 
 /// A scenario's devices on its timeline.
@@ -547,6 +657,8 @@ pub struct Fleet {
     pub t_ms: u64,
     /// End of the scenario, ms.
     pub end_ms: u64,
+    /// Unix ms of t = 0.
+    pub start_ms: u64,
 }
 
 impl Fleet {
@@ -555,10 +667,11 @@ impl Fleet {
         let spec = &scenario.spec;
         let site = Id::new(&spec.site).map_err(|e| e.to_string())?;
         let mut devices = Vec::new();
+        let start_ms = scenario.start_ms();
         for d in &spec.devices {
             let rules = scenario.rules.rules_for(&spec.site, d.kind, &d.id);
             devices.push(
-                VirtualDevice::new(&site, d, rules, spec.seed)
+                VirtualDevice::new(&site, d, rules, spec.seed, start_ms)
                     .map_err(|e| format!("device {}: {e}", d.id))?,
             );
         }
@@ -581,6 +694,7 @@ impl Fleet {
             next_event: 0,
             t_ms: 0,
             end_ms: spec.duration_s * 1000,
+            start_ms,
         })
     }
 

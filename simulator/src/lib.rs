@@ -5,7 +5,9 @@
 //! ([`load`]), and the Modbus server of virtual devices ([`modbus`]), used
 //! by `anquan-sim modbus` and by the end-to-end tests.
 
+pub mod budget;
 pub mod device;
+pub mod judge;
 pub mod load;
 pub mod modbus;
 pub mod models;

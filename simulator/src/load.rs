@@ -199,14 +199,13 @@ pub async fn run(args: &LoadArgs) -> Result<LoadReport, String> {
                     let k = sent as usize;
                     let d = mine[k % mine.len()];
                     let seq = (k / mine.len()) as u32;
-                    if let Some((topic, payload)) = frame(&site, &devices[d], seq, wall_ms()) {
-                        if client
+                    if let Some((topic, payload)) = frame(&site, &devices[d], seq, wall_ms())
+                        && client
                             .publish(topic, QoS::AtLeastOnce, false, payload)
                             .await
                             .is_err()
-                        {
-                            return (client, poll);
-                        }
+                    {
+                        return (client, poll);
                     }
                     sent += 1;
                     sent_total.fetch_add(1, Ordering::Relaxed);

@@ -4,14 +4,18 @@
 //! * **gas**: the concentration at the detector diffuses towards the
 //!   source level (first order, time constant `tau_s`); a leak's source
 //!   rises at a given rate to its level; ventilation returns it to the
-//!   baseline. The same for CO.
+//!   baseline. The same for CO. A pellistor's zero drifts slowly
+//!   (`drift_lel`, an Ornstein–Uhlenbeck process with a 2 h correlation).
 //! * **electrical**: each cable's temperature follows its load current with
 //!   a thermal time constant: the steady-state rise over ambient grows with
 //!   the square of the current (Joule heating, `rise_at_rated_c` at
 //!   `rated_a`). Residual current ramps to a set value.
 //! * **water**: the network pressure follows the pump (set point while it
 //!   runs, the static head of the roof tank when it stops), minus what a
-//!   slow leak has lost; a burst collapses it within seconds.
+//!   slow leak has lost; a burst collapses it within seconds. A jockey pump
+//!   makes it a saw-tooth (`jockey_mpa` lost over `jockey_s`, then topped
+//!   up), and a monitor wired to the pump's running contact reports
+//!   `pump_on` (`pump_contact`).
 //! * **crane**: a lifting cycle (hook on, lift, trolley out, set down,
 //!   trolley back) with the load and radius of the current lift; wind is a
 //!   mean plus turbulence (Ornstein–Uhlenbeck) plus gusts.
@@ -34,6 +38,8 @@ pub struct ModelParams {
     pub noise_lel: Option<f64>,
     /// Gas: clean-air CO, ppm (1).
     pub baseline_co: Option<f64>,
+    /// Gas: zero drift of the LEL sensor (standard deviation), %LEL (0).
+    pub drift_lel: Option<f64>,
     /// Gas and water and electrical: time constant, s (gas 30, water 15,
     /// electrical 600).
     pub tau_s: Option<f64>,
@@ -57,6 +63,15 @@ pub struct ModelParams {
     pub pump_on: Option<bool>,
     /// Water: tank level, m (5).
     pub level_m: Option<f64>,
+    /// Water: the monitor reports the pump's running contact as `pump_on`
+    /// (false). Our firmware has no such input; the simulator adds the
+    /// reading to the frames, as a third-party monitor would.
+    pub pump_contact: Option<bool>,
+    /// Water: pressure a jockey pump lets go before it tops the network up,
+    /// MPa (0: none).
+    pub jockey_mpa: Option<f64>,
+    /// Water: one jockey-pump cycle, s (600).
+    pub jockey_s: Option<f64>,
     // crane
     /// Crane: hook load of each lift, t (2).
     pub load_t: Option<f64>,
@@ -75,12 +90,13 @@ pub struct ModelParams {
 impl ModelParams {
     /// Refuses keys that do not belong to `kind` and values out of range.
     pub fn check(&self, kind: DeviceKind) -> Result<(), String> {
-        let given: [(&str, bool, &[DeviceKind]); 20] = {
+        let given: [(&str, bool, &[DeviceKind]); 24] = {
             use DeviceKind::*;
             [
                 ("baseline_lel", self.baseline_lel.is_some(), &[Gas]),
                 ("noise_lel", self.noise_lel.is_some(), &[Gas]),
                 ("baseline_co", self.baseline_co.is_some(), &[Gas]),
+                ("drift_lel", self.drift_lel.is_some(), &[Gas]),
                 (
                     "tau_s",
                     self.tau_s.is_some(),
@@ -103,6 +119,13 @@ impl ModelParams {
                 ("static_mpa", self.static_mpa.is_some(), &[WaterPressure]),
                 ("pump_on", self.pump_on.is_some(), &[WaterPressure]),
                 ("level_m", self.level_m.is_some(), &[WaterPressure]),
+                (
+                    "pump_contact",
+                    self.pump_contact.is_some(),
+                    &[WaterPressure],
+                ),
+                ("jockey_mpa", self.jockey_mpa.is_some(), &[WaterPressure]),
+                ("jockey_s", self.jockey_s.is_some(), &[WaterPressure]),
                 ("load_t", self.load_t.is_some(), &[Crane]),
                 ("radius_m", self.radius_m.is_some(), &[Crane]),
                 ("cycle_s", self.cycle_s.is_some(), &[Crane]),
@@ -121,9 +144,18 @@ impl ModelParams {
             ("tau_s", self.tau_s),
             ("rated_a", self.rated_a),
             ("cycle_s", self.cycle_s),
+            ("jockey_s", self.jockey_s),
         ] {
             if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
                 return Err(format!("{key}: must be above 0"));
+            }
+        }
+        for (key, v) in [
+            ("drift_lel", self.drift_lel),
+            ("jockey_mpa", self.jockey_mpa),
+        ] {
+            if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                return Err(format!("{key}: must be 0 or more"));
             }
         }
         Ok(())
@@ -154,6 +186,8 @@ pub struct GasModel {
     baseline_lel: f64,
     baseline_co: f64,
     noise_lel: f64,
+    drift_sigma: f64,
+    drift: f64,
     /// Diffusion time constant, s.
     pub tau_s: f64,
     source_lel: f64,
@@ -175,6 +209,8 @@ impl GasModel {
             baseline_lel: b,
             baseline_co: c,
             noise_lel: p.noise_lel.unwrap_or(0.2),
+            drift_sigma: p.drift_lel.unwrap_or(0.0),
+            drift: 0.0,
             tau_s: p.tau_s.unwrap_or(30.0),
             source_lel: b,
             target_lel: b,
@@ -216,7 +252,13 @@ impl GasModel {
         self.source_co = ramp(self.source_co, self.target_co, self.rate_co, dt);
         self.lel = lag(self.lel, self.source_lel, self.tau_s, dt);
         self.co = lag(self.co, self.source_co, self.tau_s, dt);
-        let lel = (self.lel + self.noise_lel * rng.normal()).clamp(0.0, 100.0);
+        if self.drift_sigma > 0.0 {
+            // Ornstein–Uhlenbeck, 2 h correlation time.
+            let theta = 1.0 / 7200.0;
+            self.drift += -theta * self.drift * dt
+                + self.drift_sigma * (2.0 * theta * dt).sqrt() * rng.normal();
+        }
+        let lel = (self.lel + self.drift + self.noise_lel * rng.normal()).clamp(0.0, 100.0);
         let co = (self.co + 0.3 * rng.normal()).max(0.0);
         (lel, co)
     }
@@ -287,6 +329,9 @@ pub struct PipeModel {
     static_head: f64,
     tau_s: f64,
     pump_on: bool,
+    jockey_mpa: f64,
+    jockey_s: f64,
+    t: f64,
     leak_rate: f64,
     leak_loss: f64,
     burst: Option<f64>,
@@ -305,6 +350,9 @@ impl PipeModel {
             static_head,
             tau_s: p.tau_s.unwrap_or(15.0),
             pump_on,
+            jockey_mpa: p.jockey_mpa.unwrap_or(0.0),
+            jockey_s: p.jockey_s.unwrap_or(600.0),
+            t: 0.0,
             leak_rate: 0.0,
             leak_loss: 0.0,
             burst: None,
@@ -316,6 +364,11 @@ impl PipeModel {
     /// Pump on or off.
     pub fn pump(&mut self, on: bool) {
         self.pump_on = on;
+    }
+
+    /// Whether the pump runs (its running contact).
+    pub fn pump_running(&self) -> bool {
+        self.pump_on
     }
 
     /// A slow leak.
@@ -337,8 +390,11 @@ impl PipeModel {
 
     /// Advances by `dt`; returns (MPa, tank level m).
     pub fn step(&mut self, dt: f64, rng: &mut Rng) -> (f64, f64) {
+        self.t += dt;
         let head = if self.pump_on {
-            self.setpoint
+            // A jockey pump lets the pressure sag, then tops it up.
+            let phase = (self.t / self.jockey_s).rem_euclid(1.0);
+            self.setpoint - self.jockey_mpa * phase
         } else {
             self.static_head
         };

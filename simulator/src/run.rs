@@ -3,11 +3,15 @@
 //! * **In process** (default): the gateway's embedded broker and the
 //!   gateway itself, on a simulated clock that this loop moves one step
 //!   (1 s) at a time. Before moving on it waits until the gateway has
-//!   handled every message of the step, and while a silent device is due
-//!   for its offline alarm it also waits for the gateway's offline check to
-//!   have run at the new time; so a run is deterministic at any speed, and
-//!   as fast as the gateway commits (`--as-fast-as-possible`, the default)
-//!   or paced to `--speed N` times real time.
+//!   handled every message of the step, and when a device is due for an
+//!   offline alarm (a shadow of the rule engine, [`crate::judge`], says
+//!   when, working hours and planned power-offs included) it also waits
+//!   for the gateway's offline check to have run at the new time; so a run
+//!   is deterministic at any speed, and as fast as the gateway commits
+//!   (`--as-fast-as-possible`, the default) or paced to `--speed N` times
+//!   real time.
+//! * **Engine only** ([`run_engine`]): the same messages judged by the
+//!   rule engine alone ([`crate::judge`]), no gateway: for long runs.
 //! * **External broker** (`--broker host:port`): the frames go to that
 //!   broker in real time or `--speed N` times faster, for a gateway running
 //!   separately (on its own, real clock); the alarms it publishes on
@@ -22,7 +26,8 @@ use anquan_gateway::{Clock, Config, Gateway, GatewayHandle};
 use anquan_protocol::{AlarmEvent, Telemetry, Topic, TopicKind};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::device::{Fleet, Outgoing, START_MS};
+use crate::device::{Fleet, Outgoing};
+use crate::judge::Judge;
 use crate::scenario::Scenario;
 
 /// How to run.
@@ -195,8 +200,9 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
     let rules = tmp.path().join("rules.toml");
     std::fs::write(&rules, &scenario.rules_toml).map_err(|e| e.to_string())?;
     let port = free_port()?;
+    let start_ms = fleet.start_ms;
     let clock = Arc::new(CountingClock::default());
-    clock.ms.store(START_MS, Ordering::SeqCst);
+    clock.ms.store(start_ms, Ordering::SeqCst);
     let gw = Gateway::start_with_clock(gateway_config(tmp.path(), port, &rules)?, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -210,37 +216,26 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
     let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
     let poller = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
 
-    let offline_after: Vec<Option<u64>> =
-        fleet.devices.iter().map(|d| d.offline_after_ms()).collect();
-    let mut last_alive = vec![0u64; fleet.devices.len()];
+    let mut shadow = Judge::new(scenario)?;
     let started = Instant::now();
     let mut report = RunReport::default();
     let mut sent = 0u64;
     while !fleet.done() {
         let t = fleet.t_ms;
-        clock.ms.store(START_MS + t, Ordering::SeqCst);
+        let now = start_ms + t;
+        clock.ms.store(now, Ordering::SeqCst);
         // The offline check at `t` runs before the frames of `t` are
         // handled: a device silent for exactly the offline delay is
         // offline, whatever the race between the gateway's timer and
-        // these frames would otherwise say.
-        let due = last_alive.iter().zip(&offline_after).any(|(l, a)| {
-            a.is_some_and(|a| {
-                let silence = t.saturating_sub(*l);
-                (a..=a + 2_000).contains(&silence)
-            })
-        });
-        if due {
+        // these frames would otherwise say. The shadow engine says when.
+        if !shadow.tick(now).is_empty() {
             let reads = clock.reads.load(Ordering::SeqCst);
             wait_reads(&clock, reads, 2).await?;
         }
         let out = fleet.step();
         let n = out.len();
         for o in out {
-            if o.alive {
-                if let Some(l) = last_alive.get_mut(o.device) {
-                    *l = t;
-                }
-            }
+            shadow.feed(&o, now);
             publish(&client, &o, o.payload.clone()).await?;
             sent += 1;
         }
@@ -249,7 +244,7 @@ async fn run_in_process(scenario: &Scenario, opts: &RunOptions) -> Result<RunRep
         }
         while let Ok(e) = alarms.try_recv() {
             let o = Observed {
-                t_s: e.ts_ms.saturating_sub(START_MS) as f64 / 1000.0,
+                t_s: e.ts_ms.saturating_sub(start_ms) as f64 / 1000.0,
                 event: e,
             };
             if opts.print {
@@ -363,14 +358,13 @@ async fn run_external(
                 kind: TopicKind::Telemetry | TopicKind::Event,
                 ..
             }) = Topic::parse(&o.topic)
+                && let Ok(mut f) = Telemetry::decode(&payload)
             {
-                if let Ok(mut f) = Telemetry::decode(&payload) {
-                    // Device time on the real clock, skew kept.
-                    let skew = f.ts_ms as i64 - (START_MS + t) as i64;
-                    f.ts_ms = to_wall(t).saturating_add_signed(skew);
-                    if let Ok(v) = f.to_vec() {
-                        payload = v.to_vec();
-                    }
+                // Device time on the real clock, skew kept.
+                let skew = f.ts_ms as i64 - (fleet.start_ms + t) as i64;
+                f.ts_ms = to_wall(t).saturating_add_signed(skew);
+                if let Ok(v) = f.to_vec() {
+                    payload = v.to_vec();
                 }
             }
             publish(&client, &o, payload).await?;
@@ -383,6 +377,41 @@ async fn run_external(
     collect(&mut rx, &mut report);
     let _ = client.disconnect().await;
     poller.abort();
+    report.simulated_s = fleet.end_ms / 1000;
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Runs `scenario` with the rule engine alone ([`crate::judge`]): each
+/// simulated second the offline checks, then that second's messages. No
+/// broker, no gateway, no disk: a simulated day of a small site takes a
+/// second or two.
+pub fn run_engine(scenario: &Scenario, print: bool) -> Result<RunReport, String> {
+    let started = Instant::now();
+    let mut fleet = Fleet::new(scenario)?;
+    let mut judge = Judge::new(scenario)?;
+    let start_ms = fleet.start_ms;
+    let mut report = RunReport::default();
+    let keep = |events: Vec<AlarmEvent>, report: &mut RunReport| {
+        for e in events {
+            let o = Observed {
+                t_s: e.ts_ms.saturating_sub(start_ms) as f64 / 1000.0,
+                event: e,
+            };
+            if print {
+                println!("{}", format_alarm(&o));
+            }
+            report.alarms.push(o);
+        }
+    };
+    while !fleet.done() {
+        let now = start_ms + fleet.t_ms;
+        keep(judge.tick(now), &mut report);
+        for o in fleet.step() {
+            report.messages += 1;
+            keep(judge.feed(&o, now), &mut report);
+        }
+    }
     report.simulated_s = fleet.end_ms / 1000;
     report.wall_s = started.elapsed().as_secs_f64();
     Ok(report)

@@ -44,6 +44,11 @@ pub struct Spec {
     pub seed: u64,
     /// Simulated duration, s.
     pub duration_s: u64,
+    /// When t = 0 is, RFC 3339 (`"2024-11-25T06:00:00+08:00"`): what the
+    /// devices' clocks and the gateway's clock read, so that working hours
+    /// fall where the scenario says. Default 2024-11-22T18:26:40Z.
+    #[serde(default)]
+    pub start: Option<String>,
     /// Site rules file (edge-rules `RuleFile` TOML), relative to the
     /// scenario file.
     #[serde(default)]
@@ -196,10 +201,29 @@ pub enum Event {
         last_will: bool,
     },
     /// The device is powered off for `duration_s` and boots again (seq
-    /// restarts at 0, the buffer is lost).
+    /// restarts at 0, the buffer is lost). With `announced`, it first sends
+    /// a frame saying so (`power_off_min`, the planned power-off of the wire
+    /// contract), as a crane keyed off after work or a venue closing does.
     PowerOff {
         /// s.
         duration_s: f64,
+        /// A planned power-off, announced in a last frame.
+        #[serde(default)]
+        announced: bool,
+    },
+    /// The device's cellular link drops now and then for `duration_s`:
+    /// outages start at random (on average one every `mean_interval_s`) and
+    /// last between `min_s` and `max_s`; frames buffered meanwhile go out on
+    /// reconnect. Ordinary 4G jitter.
+    LinkJitter {
+        /// s.
+        duration_s: f64,
+        /// Mean time between outages, s.
+        mean_interval_s: f64,
+        /// Shortest outage, s.
+        min_s: f64,
+        /// Longest outage, s.
+        max_s: f64,
     },
     /// A sensor fault on `channel` (a metric name) for `duration_s`
     /// (absent: to the end).
@@ -274,6 +298,7 @@ impl Event {
             Self::Tilt { .. } => "tilt",
             Self::Offline { .. } => "offline",
             Self::PowerOff { .. } => "power_off",
+            Self::LinkJitter { .. } => "link_jitter",
             Self::SensorFault { .. } => "sensor_fault",
             Self::CorruptPayloads { .. } => "corrupt_payloads",
             Self::ClockSkew { .. } => "clock_skew",
@@ -316,6 +341,16 @@ impl std::fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// Unix ms of an RFC 3339 time, after 2000 (devices' clocks start there).
+fn start_ms(s: &str) -> Result<u64, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("`{s}`: {e} (expected RFC 3339, e.g. 2024-11-25T06:00:00+08:00)"))?;
+    u64::try_from(t.timestamp_millis())
+        .ok()
+        .filter(|ms| (anquan_protocol::MIN_TS_MS..anquan_protocol::MAX_TS_MS).contains(ms))
+        .ok_or_else(|| format!("`{s}`: outside 2000–2200"))
+}
+
 fn err(where_: &str, msg: impl std::fmt::Display) -> ScenarioError {
     ScenarioError(format!("{where_}: {msg}"))
 }
@@ -338,6 +373,9 @@ impl Scenario {
         if spec.duration_s == 0 {
             return Err(err("duration_s", "must be at least 1"));
         }
+        if let Some(s) = &spec.start {
+            start_ms(s).map_err(|e| err("start", e))?;
+        }
         let mut rules_doc = match &spec.rules {
             Some(p) => {
                 let p = dir.join(p);
@@ -355,10 +393,10 @@ impl Scenario {
             if !ids.insert(d.id.clone()) {
                 return Err(err(&format!("{key}.id"), format!("`{}` twice", d.id)));
             }
-            if let Some(p) = d.report_period_s {
-                if !(1..=3600).contains(&p) {
-                    return Err(err(&format!("{key}.report_period_s"), "must be 1–3600"));
-                }
+            if let Some(p) = d.report_period_s
+                && !(1..=3600).contains(&p)
+            {
+                return Err(err(&format!("{key}.report_period_s"), "must be 1–3600"));
             }
             d.model
                 .check(d.kind)
@@ -421,19 +459,43 @@ impl Scenario {
                     let kind = kind_of(d).ok_or_else(|| {
                         err(&format!("{key}.device"), format!("`{d}` is not declared"))
                     })?;
-                    if let Some(kinds) = what.kinds() {
-                        if !kinds.contains(&kind) {
-                            return Err(err(&key, format!("does not apply to a {kind} device")));
-                        }
+                    if let Some(kinds) = what.kinds()
+                        && !kinds.contains(&kind)
+                    {
+                        return Err(err(&key, format!("does not apply to a {kind} device")));
                     }
                     if let Event::SensorFault { channel, fault, .. } = what {
                         crate::device::check_fault(kind, channel, fault.as_deref())
                             .map_err(|m| err(&key, m))?;
                     }
-                    if let Event::LoadCurrent { channel, .. } = what {
-                        if !(1..=4).contains(channel) {
-                            return Err(err(&format!("{key}.channel"), "must be 1–4"));
-                        }
+                    if let Event::LoadCurrent { channel, .. } = what
+                        && !(1..=4).contains(channel)
+                    {
+                        return Err(err(&format!("{key}.channel"), "must be 1–4"));
+                    }
+                    if let Event::PowerOff {
+                        duration_s,
+                        announced: true,
+                    } = what
+                        && !(60.0..=20_160.0 * 60.0).contains(duration_s)
+                    {
+                        return Err(err(
+                            &format!("{key}.duration_s"),
+                            "an announced power-off lasts 1 minute to 14 days",
+                        ));
+                    }
+                    if let Event::LinkJitter {
+                        mean_interval_s,
+                        min_s,
+                        max_s,
+                        ..
+                    } = what
+                        && !(*mean_interval_s > 0.0 && *min_s >= 1.0 && max_s >= min_s)
+                    {
+                        return Err(err(
+                            &key,
+                            "needs mean_interval_s > 0 and 1 <= min_s <= max_s",
+                        ));
                     }
                 }
             }
@@ -470,6 +532,15 @@ impl Scenario {
         &self.spec.name
     }
 
+    /// Unix ms of t = 0.
+    pub fn start_ms(&self) -> u64 {
+        self.spec
+            .start
+            .as_deref()
+            .and_then(|s| start_ms(s).ok())
+            .unwrap_or(crate::device::START_MS)
+    }
+
     /// Rules of the scenario's devices judged on the gateway's clock
     /// (offline, rate of change, debounce in ms): against a gateway on the
     /// real clock they only verify at `--speed 1`.
@@ -488,6 +559,7 @@ impl Scenario {
                         Event::Offline { .. }
                             | Event::BrokerOutage { .. }
                             | Event::PowerOff { .. }
+                            | Event::LinkJitter { .. }
                             | Event::CorruptPayloads { .. }
                     )
                 });
@@ -569,6 +641,30 @@ window_s = [10, 100]
     }
 
     #[test]
+    fn the_start_time_is_rfc_3339() {
+        let with = |start: &str| {
+            Scenario::parse(
+                &format!("name = \"t\"\nsite = \"s\"\nduration_s = 1\nstart = \"{start}\"\n"),
+                Path::new("."),
+            )
+        };
+        let s = with("2024-11-25T07:00:00+08:00").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.start_ms(), 1_732_489_200_000);
+        let e = with("tomorrow morning")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("start: `tomorrow morning`"), "{e}");
+        let e = with("1970-01-01T00:00:00Z")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.contains("outside 2000–2200"), "{e}");
+        let none = parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(none.start_ms(), crate::device::START_MS);
+    }
+
+    #[test]
     fn mistakes_are_refused_naming_the_key() {
         let cases = [
             (
@@ -606,6 +702,18 @@ window_s = [10, 100]
             (
                 "\n[devices.model]\nload_t = 3\n",
                 "load_t: not a parameter of a water_pressure device",
+            ),
+            (
+                "\n[devices.model]\ndrift_lel = 1\n",
+                "drift_lel: not a parameter of a water_pressure device",
+            ),
+            (
+                "\n[[events]]\nat_s = 1\ndevice = \"gas-1\"\ntype = \"power_off\"\nduration_s = 30\nannounced = true\n",
+                "1 minute to 14 days",
+            ),
+            (
+                "\n[[events]]\nat_s = 1\ndevice = \"gas-1\"\ntype = \"link_jitter\"\nduration_s = 60\nmean_interval_s = 10\nmin_s = 50\nmax_s = 20\n",
+                "min_s <= max_s",
             ),
         ];
         for (extra, want) in cases {

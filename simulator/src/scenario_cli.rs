@@ -33,9 +33,32 @@ pub struct RunArgs {
     linger_s: f64,
 }
 
+/// Arguments of `budget`.
+#[derive(clap::Args, Debug)]
+pub struct BudgetArgs {
+    /// Budget scenario files (TOML, no `[[expect]]`), or directories of
+    /// them (`simulator/budget/`).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Alarms per device per simulated day allowed.
+    #[arg(long, default_value_t = 0.0)]
+    max_per_device_day: f64,
+    /// Judge through the in-process gateway (embedded broker, durable
+    /// buffer) instead of the rule engine alone: the same rules, slower.
+    #[arg(long)]
+    via_gateway: bool,
+    /// Use this seed instead of the scenario's.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
 fn files(args: &RunArgs) -> Result<Vec<PathBuf>, String> {
+    expand(&args.scenarios)
+}
+
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
-    for p in &args.scenarios {
+    for p in paths {
         if p.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("{}: {e}", p.display()))?
@@ -177,6 +200,63 @@ pub fn verify(args: &RunArgs) -> ExitCode {
             files.len(),
             failed.join(", ")
         );
+        ExitCode::FAILURE
+    }
+}
+
+/// `anquan-sim budget`.
+pub fn budget(args: &BudgetArgs) -> ExitCode {
+    let files = match expand(&args.scenarios) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("anquan-sim budget: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut over = Vec::new();
+    for f in &files {
+        let mut s = match Scenario::load(f) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("anquan-sim budget: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !s.spec.expect.is_empty() {
+            eprintln!(
+                "anquan-sim budget: {}: a budget day expects nothing; verify it instead",
+                f.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        if let Some(seed) = args.seed {
+            s.spec.seed = seed;
+        }
+        match anquan_sim::budget::run(&s, args.via_gateway) {
+            Ok(r) => {
+                print!(
+                    "{}",
+                    anquan_sim::budget::render(&r, args.max_per_device_day)
+                );
+                if r.worst_per_day() > args.max_per_device_day {
+                    over.push(r.name);
+                }
+            }
+            Err(e) => {
+                println!("{}: ERROR {e}", s.name());
+                over.push(s.name().to_string());
+            }
+        }
+    }
+    if over.is_empty() {
+        println!(
+            "anquan-sim budget: {} day(s) within {} alarm(s) per device per day",
+            files.len(),
+            args.max_per_device_day
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("anquan-sim budget: OVER BUDGET: {}", over.join(", "));
         ExitCode::FAILURE
     }
 }

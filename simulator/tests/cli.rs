@@ -75,3 +75,42 @@ fn frames_prints_the_same_bytes_for_the_same_seed() {
         .collect();
     assert!(elec.windows(2).any(|w| w[0] == w[1]), "no duplicate");
 }
+
+#[test]
+fn budget_counts_alarms_per_device_day_and_fails_over_budget() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let budget = |path: &Path, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_anquan-sim"))
+            .arg("budget")
+            .arg(path)
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| panic!("anquan-sim: {e}"));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // A quiet scenario is within a budget of 0.
+    let (ok, out) = budget(&dir.join("water-pump-failure.toml"), &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("wp-0001"), "{out}");
+    assert!(out.contains("within 0 alarm(s)"), "{out}");
+    // One that alarms, stripped of its expectations, is over budget.
+    let text = std::fs::read_to_string(dir.join("gas-sensor-fault.toml")).expect("read");
+    let quiet = &text[..text.find("[[expect]]").unwrap_or(text.len())];
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("noisy.toml");
+    std::fs::write(&path, quiet).expect("write");
+    let (ok, out) = budget(&path, &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("OVER BUDGET"), "{out}");
+    // A generous budget lets it pass.
+    let (ok, out) = budget(&path, &["--max-per-device-day", "1000"]);
+    assert!(ok, "{out}");
+    // A scenario that expects alarms is not a budget day.
+    let (ok, out) = budget(&dir.join("gas-leak.toml"), &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("verify it instead"), "{out}");
+}

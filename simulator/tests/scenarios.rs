@@ -64,7 +64,10 @@ scenarios! {
     scenario_broker_outage => "broker-outage.toml",
     scenario_corrupt_payloads_offline => "corrupt-payloads-offline.toml",
     scenario_crane_gusty_lift => "crane-gusty-lift.toml",
+    scenario_crane_off_after_work => "crane-off-after-work.toml",
+    scenario_crane_overload => "crane-overload.toml",
     scenario_crane_tilt_and_encoder => "crane-tilt-and-encoder.toml",
+    scenario_crane_wind_lift => "crane-wind-lift.toml",
     scenario_electrical_day => "electrical-day.toml",
     scenario_electrical_overload => "electrical-overload.toml",
     scenario_electrical_probe_fault => "electrical-probe-fault.toml",
@@ -72,12 +75,15 @@ scenarios! {
     scenario_gas_leak => "gas-leak.toml",
     scenario_gas_sensor_fault => "gas-sensor-fault.toml",
     scenario_link_faults_quiet => "link-faults-quiet.toml",
+    scenario_link_jitter_4g => "link-jitter-4g.toml",
     scenario_offline_and_last_will => "offline-and-last-will.toml",
     scenario_offline_short => "offline-short.toml",
     scenario_quiet_site_hour => "quiet-site-hour.toml",
     scenario_rules_override => "rules-override.toml",
+    scenario_venue_closed_at_night => "venue-closed-at-night.toml",
     scenario_water_leak_and_burst => "water-leak-and-burst.toml",
     scenario_water_pump_failure => "water-pump-failure.toml",
+    scenario_water_pump_pressure => "water-pump-pressure.toml",
 }
 
 #[test]
@@ -167,6 +173,7 @@ fn the_library_covers_every_kind_rule_kind_and_link_fault() {
         "pipe_burst",
         "gust",
         "load_current",
+        "link_jitter",
     ] {
         assert!(events.contains(e), "no scenario has a {e} event");
     }
@@ -256,8 +263,13 @@ fn clock_rules_are_named_for_scenarios_that_need_the_gateway_clock() {
     assert!(load("gas-leak.toml").clock_rules().is_empty());
     assert!(load("crane-gusty-lift.toml").clock_rules().is_empty());
     assert_eq!(
-        load("water-pump-failure.toml").clock_rules(),
+        load("water-leak-and-burst.toml").clock_rules(),
         ["water.pressure_drop"]
+    );
+    assert!(load("water-pump-failure.toml").clock_rules().is_empty());
+    assert_eq!(
+        load("water-pump-pressure.toml").clock_rules(),
+        ["water.pump_pressure"]
     );
     assert_eq!(
         load("broker-outage.toml").clock_rules(),
@@ -289,4 +301,79 @@ fn expectations_hold_for_another_seed() {
         failed.is_empty(),
         "failed with seed + 1000: {failed:?}\n{report}"
     );
+}
+
+/// The quiet scenarios of issue 18 are quiet because of the working hours,
+/// the announced power-off and the 4G timing, not because nothing happens:
+/// judged without them, the same messages raise offline alarms.
+#[test]
+fn quiet_nights_and_jitter_alarm_without_hours_and_4g_timing() {
+    use anquan_edge_rules::file::RuleFile;
+    use anquan_sim::run::run_engine;
+    let raised = |s: &Scenario| {
+        let r = run_engine(s, false).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+        let mut v: Vec<String> = r
+            .alarms
+            .iter()
+            .filter(|o| o.event.state == anquan_protocol::AlarmState::Raised)
+            .map(|o| format!("{} {}", o.event.device.as_str(), o.event.rule.as_str()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    // The judge agrees with the gateway: quiet as shipped.
+    for f in [
+        "crane-off-after-work.toml",
+        "venue-closed-at-night.toml",
+        "link-jitter-4g.toml",
+    ] {
+        assert!(raised(&load(f)).is_empty(), "{f}");
+    }
+    // No working hours: the crane switched off without a word is offline
+    // in the evening; the one that announced its power-off is not.
+    let mut s = load("crane-off-after-work.toml");
+    s.rules = RuleFile::default();
+    assert_eq!(raised(&s), ["crane-02 crane.offline"]);
+    let mut s = load("venue-closed-at-night.toml");
+    s.rules = RuleFile::default();
+    assert_eq!(raised(&s), ["elec-b1 elec.offline", "gas-b1 gas.offline"]);
+    // Judged on a wired link's 45 s, ordinary 4G outages are alarms.
+    let mut s = load("link-jitter-4g.toml");
+    s.rules = RuleFile::parse(
+        "[kind.gas]\nlink = \"wired\"\n[kind.electrical]\nlink = \"wired\"\n\
+         [kind.water_pressure]\nlink = \"wired\"\n[kind.crane]\nlink = \"wired\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(raised(&s).len() >= 3, "{:?}", raised(&s));
+}
+
+/// The engine-only judge and the in-process gateway see the same alarms.
+#[test]
+fn the_engine_judge_agrees_with_the_gateway() {
+    use anquan_sim::run::run_engine;
+    for f in [
+        "offline-and-last-will.toml",
+        "crane-overload.toml",
+        "water-pump-pressure.toml",
+    ] {
+        let s = load(f);
+        let key = |r: &anquan_sim::run::RunReport| {
+            r.alarms
+                .iter()
+                .map(|o| {
+                    (
+                        o.t_s as u64,
+                        o.event.device.to_string(),
+                        o.event.rule.to_string(),
+                        o.event.level,
+                        o.event.state,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let gw = run_blocking(&s, &RunOptions::default()).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let engine = run_engine(&s, false).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(key(&gw), key(&engine), "{f}");
+    }
 }

@@ -243,10 +243,10 @@ impl Load {
     /// Stops publishing and waits until the broker holds every frame.
     fn finish(mut self) -> u32 {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            if let Ok(p) = t.join() {
-                p.wait_acked(SETTLE);
-            }
+        if let Some(t) = self.thread.take()
+            && let Ok(p) = t.join()
+        {
+            p.wait_acked(SETTLE);
         }
         self.rounds()
     }

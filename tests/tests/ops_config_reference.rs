@@ -160,16 +160,14 @@ enum Def {
 fn doc_of(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for a in attrs {
-        if let syn::Meta::NameValue(nv) = &a.meta {
-            if nv.path.is_ident("doc") {
-                if let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) = &nv.value
-                {
-                    lines.push(s.value().trim().to_string());
-                }
-            }
+        if let syn::Meta::NameValue(nv) = &a.meta
+            && nv.path.is_ident("doc")
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            lines.push(s.value().trim().to_string());
         }
     }
     lines.join(" ").trim().to_string()

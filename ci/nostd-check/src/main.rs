@@ -54,9 +54,30 @@ fn check() -> Result<(), i32> {
     if t.len() != 1 || t[0].level != Level::Red || t[0].state != AlarmState::Raised || t[0].rule != "gas.lel" {
         return Err(20);
     }
-    let t = rules.tick(&mut state, 60_000);
+    // Silent for the default (4G) offline delay.
+    let after = u64::from(defaults::OFFLINE_AFTER_MS);
+    if !rules.tick(&mut state, 15_000 + after - 1).is_empty() {
+        return Err(21);
+    }
+    let t = rules.tick(&mut state, 15_000 + after);
     if t.len() != 1 || t[0].rule != "gas.offline" {
         return Err(21);
+    }
+    // Working hours: Monday 07:00-19:00 (+08:00). Silent from Monday 19:00,
+    // nothing overnight; raised the offline delay after 07:00 on Tuesday.
+    const MON: u64 = 1_732_464_000_000;
+    const H: u64 = 3_600_000;
+    let mut hours = anquan_edge_rules::Hours::new(8 * 60).map_err(|_| 22)?;
+    hours.push(7 * 60, 19 * 60).map_err(|_| 22)?;
+    hours.push(1440 + 7 * 60, 1440 + 19 * 60).map_err(|_| 22)?;
+    let mut rules = rules;
+    rules.set_hours(hours);
+    let mut state = DeviceState::new(MON + 19 * H);
+    if !rules.tick(&mut state, MON + 31 * H + after - 1).is_empty() {
+        return Err(23);
+    }
+    if rules.tick(&mut state, MON + 31 * H + after).len() != 1 {
+        return Err(24);
     }
     Ok(())
 }
@@ -211,11 +232,11 @@ fn firmware() -> Result<(), i32> {
             return Err(32);
         }
     }
-    // Median of 3, then gas.lel: blue 4 s, yellow 6 s, orange 14 s, red 26 s.
+    // Median of 3, then gas.lel: orange (20 %LEL) at 11 s, red (50 %LEL) at 26 s.
     if device.alarm_level() != Some(Level::Red) || !on.get() || rises.get() != 1 {
         return Err(33);
     }
-    if link.bad != 0 || link.events != 4 || link.statuses != 2 {
+    if link.bad != 0 || link.events != 2 || link.statuses != 2 {
         return Err(34);
     }
     if link.frames != device.stats().frames || device.outbox().len() != 0 || link.last_lel != 60.0 {

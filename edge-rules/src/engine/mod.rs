@@ -1,9 +1,14 @@
 //! The rule set, the per-device state machine and the transitions it reports.
 
-use anquan_protocol::{AlarmState, Fault, Level, Readings, RuleId};
+use anquan_protocol::{AlarmState, Fault, Level, Metric, Readings, RuleId};
 
+use crate::hours::Hours;
 use crate::rule::{Condition, Direction, Levels, Rule, RuleError, RuleKind};
 use crate::{MAX_RATE_RULES, MAX_RULES};
+
+/// The longest planned power-off honoured, ms: the wire contract's range of
+/// `power_off_min` (14 days).
+const MAX_PLANNED_OFF_MS: u64 = 20_160 * 60_000;
 
 /// An alarm transition of one rule on one device.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +33,12 @@ pub struct Transition {
 /// The transitions of one evaluation, in rule order.
 pub type Transitions = heapless::Vec<Transition, MAX_RULES>;
 
-/// The rules of one device, in evaluation order.
+/// The rules of one device, in evaluation order, and the hours in which
+/// its silence counts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuleSet {
     rules: heapless::Vec<Rule, MAX_RULES>,
+    hours: Hours,
 }
 
 /// Per-rule state, kept small: the gateway holds one [`DeviceState`] per
@@ -233,11 +240,22 @@ fn graded(direction: Direction, levels: &Levels, v: f32, current: Option<Level>)
 }
 
 impl RuleSet {
-    /// An empty rule set.
+    /// An empty rule set, silence judged at all hours.
     pub const fn new() -> Self {
         Self {
             rules: heapless::Vec::new(),
+            hours: Hours::ALWAYS,
         }
+    }
+
+    /// The working hours: offline rules judge silence only inside them.
+    pub fn hours(&self) -> &Hours {
+        &self.hours
+    }
+
+    /// Sets the working hours.
+    pub fn set_hours(&mut self, hours: Hours) {
+        self.hours = hours;
     }
 
     /// Validates and appends a rule.
@@ -285,7 +303,9 @@ impl RuleSet {
     }
 
     /// Evaluates one frame's readings and faults at `now_ms` and returns the
-    /// transitions. Marks the device as seen (clearing an offline alarm).
+    /// transitions. Marks the device as seen (clearing an offline alarm); a
+    /// frame announcing a planned power-off (`power_off_min`) marks it seen
+    /// until the end of that time, so its silence is not judged before.
     pub fn evaluate(
         &self,
         state: &mut DeviceState,
@@ -296,6 +316,13 @@ impl RuleSet {
         let mut out = Transitions::new();
         let silence_s = now_ms.saturating_sub(state.last_seen_ms) as f32 / 1000.0;
         state.last_seen_ms = now_ms;
+        if let Some(min) = readings.get(Metric::PowerOffMin)
+            && min > 0.0
+        {
+            // Whole minutes, capped; `min > 0.0` is false for NaN.
+            let planned = (min.min(20_160.0) as u64).saturating_mul(60_000);
+            state.last_seen_ms = now_ms.saturating_add(planned.min(MAX_PLANNED_OFF_MS));
+        }
         let mut rate_slot = 0;
         for (i, rule) in self.rules.iter().enumerate() {
             let rate_index = matches!(rule.kind, RuleKind::RateOfChange { .. }).then(|| {
@@ -372,14 +399,22 @@ impl RuleSet {
     }
 
     /// Checks the offline rules at `now_ms`; call it periodically (every
-    /// second is plenty) for every device.
+    /// second is plenty) for every device. Only silence inside the working
+    /// hours counts: a device switched off at 19:00 with hours until 19:00
+    /// is judged again from the next morning's start of work.
     pub fn tick(&self, state: &mut DeviceState, now_ms: u64) -> Transitions {
         let mut out = Transitions::new();
         let silence_ms = now_ms.saturating_sub(state.last_seen_ms);
         for (i, rule) in self.rules.iter().enumerate() {
             if let (true, RuleKind::Offline { after_ms, level }) = (rule.enabled, &rule.kind) {
                 let s = &mut state.rules[i];
-                if s.level == 0 && silence_ms >= u64::from(*after_ms) {
+                let after = u64::from(*after_ms);
+                // Working time never exceeds the silence: the cheap test
+                // first, so a healthy device costs one comparison.
+                if s.level == 0
+                    && silence_ms >= after
+                    && self.hours.working_ms(state.last_seen_ms, now_ms) >= after
+                {
                     let threshold = *after_ms as f32 / 1000.0;
                     commit(
                         &mut out,
@@ -398,19 +433,29 @@ impl RuleSet {
 
     /// Applies a device status message (the MQTT `status` topic, whose
     /// `offline` is usually the broker publishing the last will): `offline`
-    /// raises the offline rules at once, `online` clears them and restarts
-    /// the silence clock.
+    /// raises the offline rules at once, inside the working hours and unless
+    /// the device announced a planned power-off that is still running
+    /// (outside them it is only silence, judged when work starts); `online`
+    /// clears them and restarts the silence clock.
     pub fn status(&self, state: &mut DeviceState, online: bool, now_ms: u64) -> Transitions {
         let mut out = Transitions::new();
         let silence_s = now_ms.saturating_sub(state.last_seen_ms) as f32 / 1000.0;
+        let planned = state.last_seen_ms > now_ms;
+        let judged = !planned && self.hours.contains(now_ms);
         if online {
             state.last_seen_ms = now_ms;
         }
         for (i, rule) in self.rules.iter().enumerate() {
             if let (true, RuleKind::Offline { after_ms, level }) = (rule.enabled, &rule.kind) {
                 let s = &mut state.rules[i];
-                let target = (!online).then_some(*level);
-                if decode(s.level) != target {
+                let current = decode(s.level);
+                let target = match (online, judged) {
+                    (true, _) => None,
+                    (false, true) => Some(*level),
+                    // Neither raises nor clears.
+                    (false, false) => current,
+                };
+                if current != target {
                     let threshold = *after_ms as f32 / 1000.0;
                     commit(&mut out, s, rule, target, silence_s, threshold, now_ms);
                 }
@@ -442,14 +487,13 @@ impl RuleSet {
         let mut new_rate = 0;
         for (j, rule) in self.rules.iter().enumerate() {
             let is_rate = matches!(rule.kind, RuleKind::RateOfChange { .. });
-            if let Some(i) = old.position(&rule.id) {
-                if rule.enabled && old.rules[i].kind.type_name() == rule.kind.type_name() {
-                    next.rules[j] = state.rules[i];
-                    if is_rate {
-                        if let Some(h) = state.rates.get(old_rates[i]) {
-                            next.rates[new_rate] = *h;
-                        }
-                    }
+            if let Some(i) = old.position(&rule.id)
+                && rule.enabled
+                && old.rules[i].kind.type_name() == rule.kind.type_name()
+            {
+                next.rules[j] = state.rules[i];
+                if is_rate && let Some(h) = state.rates.get(old_rates[i]) {
+                    next.rates[new_rate] = *h;
                 }
             }
             if is_rate {

@@ -155,7 +155,8 @@ mod tests {
         let rules = defaults::for_kind(DeviceKind::Gas);
         let mut s = DeviceState::new(0);
         s.resume_at(100_000);
-        assert!(rules.tick(&mut s, 120_000).is_empty());
-        assert!(!rules.tick(&mut s, 150_000).is_empty());
+        let after = u64::from(defaults::OFFLINE_AFTER_MS);
+        assert!(rules.tick(&mut s, 100_000 + after - 1).is_empty());
+        assert!(!rules.tick(&mut s, 100_000 + after).is_empty());
     }
 }

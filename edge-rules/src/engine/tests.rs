@@ -429,6 +429,138 @@ fn last_will_raises_offline_at_once() {
     assert_eq!(rules.tick(&mut st, 65_000)[0].state, Raised);
 }
 
+/// 2024-11-25 00:00 +08:00, a Monday, as Unix ms.
+const MON: u64 = 1_732_464_000_000;
+const H: u64 = 3_600_000;
+
+/// Offline after 180 s, working hours Monday to Friday 07:00–19:00.
+fn site_with_hours() -> RuleSet {
+    let mut rules = set([rule(
+        "off",
+        Debounce::IMMEDIATE,
+        RuleKind::Offline {
+            after_ms: 180_000,
+            level: Level::Orange,
+        },
+    )]);
+    let mut hours = crate::Hours::new(8 * 60).unwrap();
+    for d in 0..5u16 {
+        hours.push(d * 1440 + 7 * 60, d * 1440 + 19 * 60).unwrap();
+    }
+    rules.set_hours(hours);
+    rules
+}
+
+/// Ticks every second over `[from, to)`; the times of the transitions.
+fn tick_over(rules: &RuleSet, st: &mut DeviceState, from: u64, to: u64) -> Vec<(u64, AlarmState)> {
+    let mut out = Vec::new();
+    let mut t = from;
+    while t < to {
+        for tr in rules.tick(st, t) {
+            out.push((t, tr.state));
+        }
+        t += S;
+    }
+    out
+}
+
+#[test]
+fn silence_counts_only_inside_working_hours() {
+    let rules = site_with_hours();
+    // Last heard Monday 18:59; switched off for the night.
+    let mut st = DeviceState::new(MON + 18 * H + 59 * 60_000);
+    // Nothing overnight: one working minute before 19:00, then none.
+    assert!(tick_over(&rules, &mut st, MON + 19 * H, MON + 31 * H).is_empty());
+    // Tuesday: 60 s counted on Monday, so 120 s more after 07:00.
+    let got = tick_over(&rules, &mut st, MON + 31 * H, MON + 31 * H + 300 * S);
+    assert_eq!(got, [(MON + 31 * H + 120 * S, AlarmState::Raised)]);
+}
+
+#[test]
+fn a_device_heard_before_work_starts_raises_nothing() {
+    let rules = site_with_hours();
+    let mut st = DeviceState::new(MON + 19 * H);
+    // Friday evening to Monday 07:02: a weekend of silence.
+    let fri_evening = MON + 4 * 24 * H + 19 * H;
+    st.resume_at(fri_evening);
+    assert!(
+        tick_over(
+            &rules,
+            &mut st,
+            fri_evening,
+            MON + 7 * 24 * H + 7 * H + 120 * S
+        )
+        .is_empty()
+    );
+    // Heard at 07:02: quiet.
+    let now = MON + 7 * 24 * H + 7 * H + 120 * S;
+    assert!(
+        rules
+            .evaluate(&mut st, &Readings::new(), &[], now)
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_last_will_outside_hours_is_only_silence() {
+    let rules = site_with_hours();
+    let mut st = DeviceState::new(MON + 19 * H + 60 * S);
+    // The broker publishes the will at 19:02, outside the hours: nothing,
+    // and it does not clear an alarm either.
+    assert!(
+        rules
+            .status(&mut st, false, MON + 19 * H + 120 * S)
+            .is_empty()
+    );
+    assert_eq!(st.level(0), None);
+    // Inside the hours it raises at once.
+    let mut st = DeviceState::new(MON + 10 * H);
+    let t = rules.status(&mut st, false, MON + 10 * H + 5 * S);
+    assert_eq!(
+        (t[0].state, t[0].level),
+        (AlarmState::Raised, Level::Orange)
+    );
+    // A will after hours leaves a standing alarm alone.
+    assert!(rules.status(&mut st, false, MON + 20 * H).is_empty());
+    assert_eq!(st.level(0), Some(Level::Orange));
+    // `online` clears it whenever it comes.
+    assert_eq!(
+        rules.status(&mut st, true, MON + 21 * H)[0].state,
+        AlarmState::Cleared
+    );
+}
+
+#[test]
+fn an_announced_power_off_raises_nothing_until_it_ends() {
+    let rules = offline_rules(); // offline after 45 s, always judged
+    let mut st = DeviceState::new(0);
+    // The last frame says: off for 12 hours.
+    let off = one(Metric::PowerOffMin, 720.0);
+    assert!(rules.evaluate(&mut st, &off, &[], 10 * S).is_empty());
+    // The broker's last will and twelve hours of silence: nothing.
+    assert!(rules.status(&mut st, false, 20 * S).is_empty());
+    assert!(rules.tick(&mut st, 10 * S + 12 * H).is_empty());
+    // Not back 45 s after the announced end: offline.
+    assert!(rules.tick(&mut st, 10 * S + 12 * H + 44 * S).is_empty());
+    let t = rules.tick(&mut st, 10 * S + 12 * H + 45 * S);
+    assert_eq!(
+        (t[0].state, t[0].level),
+        (AlarmState::Raised, Level::Orange)
+    );
+    // Back early instead: the plan is over at the first frame.
+    let mut st = DeviceState::new(0);
+    rules.evaluate(&mut st, &off, &[], 10 * S);
+    rules.evaluate(&mut st, &Readings::new(), &[], H);
+    assert_eq!(st.last_seen_ms(), H);
+    assert!(!rules.tick(&mut st, H + 45 * S).is_empty());
+    // Nonsense is ignored: NaN, negative, zero.
+    for v in [f32::NAN, -5.0, 0.0] {
+        let mut st = DeviceState::new(0);
+        rules.evaluate(&mut st, &one(Metric::PowerOffMin, v), &[], 10 * S);
+        assert_eq!(st.last_seen_ms(), 10 * S, "{v}");
+    }
+}
+
 #[test]
 fn fault_rule_follows_fault_codes() {
     use AlarmState::*;

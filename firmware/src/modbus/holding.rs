@@ -259,9 +259,10 @@ mod tests {
         assert_eq!(
             regs[..n],
             [
-                15, 1000, 2, 4, 0b11, // gas.lel in 0.01 %LEL
-                500, 400, 1000, 800, 2500, 2000, 5000, 4000, // gas.co in ppm
-                10, 8, 25, 20, 50, 40, 150, 120,
+                15, 1000, 2, 4, 0b11, // gas.lel in 0.01 %LEL: blue, yellow off
+                0x8000, 0x8000, 0x8000, 0x8000, 2000, 1500, 5000, 4000,
+                // gas.co in ppm: blue, yellow off
+                0x8000, 0x8000, 0x8000, 0x8000, 150, 100, 300, 200,
             ]
         );
         assert_eq!(decode_holding_registers(map, &regs[..n]).unwrap(), s);
@@ -348,7 +349,8 @@ mod tests {
         );
         assert_eq!(bad(2, 5), RegisterError::new(2, Problem::OutOfRange));
         assert_eq!(bad(4, 0b100), RegisterError::new(4, Problem::Reserved));
-        assert_eq!(bad(6, 0x8000), RegisterError::new(5, Problem::HalfBand));
+        // Half of gas.lel's orange band switched off.
+        assert_eq!(bad(10, 0x8000), RegisterError::new(9, Problem::HalfBand));
         assert_eq!(
             decode_holding_registers(map, &good[..20])
                 .unwrap_err()

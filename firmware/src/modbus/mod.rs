@@ -38,6 +38,7 @@
 
 mod holding;
 mod input;
+pub mod rtu;
 
 use core::fmt;
 

@@ -401,11 +401,11 @@ impl Judge {
     }
 
     fn touch(&mut self, device: &str) {
-        if let Some(d) = self.devices.get_mut(device) {
-            if !d.dirty {
-                d.dirty = true;
-                self.dirty.push(device.into());
-            }
+        if let Some(d) = self.devices.get_mut(device)
+            && !d.dirty
+        {
+            d.dirty = true;
+            self.dirty.push(device.into());
         }
     }
 

@@ -264,13 +264,13 @@ impl ModbusConfig {
                         format!("unit {} is used twice on this link", d.unit),
                     ));
                 }
-                if let Some(p) = d.poll_interval_ms {
-                    if !(10..=86_400_000).contains(&p) {
-                        return Err(ConfigError::new(
-                            dk("poll_interval_ms"),
-                            "must be 10-86400000",
-                        ));
-                    }
+                if let Some(p) = d.poll_interval_ms
+                    && !(10..=86_400_000).contains(&p)
+                {
+                    return Err(ConfigError::new(
+                        dk("poll_interval_ms"),
+                        "must be 10-86400000",
+                    ));
                 }
                 self.resolve_map(li, di, d)?;
             }

@@ -263,11 +263,11 @@ impl Conn {
                 self.down_until = None;
                 self.reconnect.reset();
             }
-            if self.link.turnaround_ms > 0 {
-                if let Some(last) = self.last_request {
-                    tokio::time::sleep_until(last + Duration::from_millis(self.link.turnaround_ms))
-                        .await;
-                }
+            if self.link.turnaround_ms > 0
+                && let Some(last) = self.last_request
+            {
+                tokio::time::sleep_until(last + Duration::from_millis(self.link.turnaround_ms))
+                    .await;
             }
             let Some(ctx) = self.ctx.as_mut() else {
                 continue;

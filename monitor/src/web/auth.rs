@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, Params};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -168,15 +168,48 @@ pub fn hash_password(password: &str, params: Option<Params>) -> Result<String> {
         .to_string())
 }
 
+thread_local! {
+    /// The argon2 working memory of this thread, kept between checks: the
+    /// sign-in gate's threads allocate it once instead of once per check,
+    /// so memory stays flat under any number of sign-ins.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Whether `password` matches the PHC string (its own parameters).
 pub fn verify_password(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(alg), Ok(params), Some(expected), Some(salt)) = (
+        argon2::Algorithm::try_from(h.algorithm),
+        Params::try_from(&h),
+        h.hash,
+        h.salt,
+    ) else {
+        return false;
+    };
+    let version = match h.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let hashed = BLOCKS.with(|b| {
+        let Ok(mut blocks) = b.try_borrow_mut() else {
+            return false;
+        };
+        if blocks.len() < params.block_count() {
+            blocks.resize(params.block_count(), argon2::Block::default());
+        }
+        Argon2::new(alg, version, params)
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut blocks[..])
+            .is_ok()
+    });
+    hashed && ct_eq(&out, expected.as_bytes())
 }
 
 /// A signed-in user (extractor: pages redirect to sign-in without one,
@@ -336,10 +369,12 @@ pub async fn sign_in(app: &App, username: &str, password: &str) -> Result<Option
         },
     };
     let pw = password.to_string();
-    // Argon2 is deliberately slow: off the async workers.
-    let ok = tokio::task::spawn_blocking(move || verify_password(&phc, &pw))
-        .await
-        .map_err(|e| Error::Unavailable(format!("password check failed: {e}")))?;
+    // Argon2 is deliberately slow and large: off the async workers, and
+    // only as many at once as the gate allows.
+    let ok = app
+        .signin_gate
+        .run(move || verify_password(&phc, &pw))
+        .await?;
     if !(ok && known) {
         return Ok(None);
     }
@@ -400,8 +435,14 @@ pub fn session_cookie(app: &App, raw: &str) -> String {
     format!("{SESSION_COOKIE}={raw}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}")
 }
 
-/// Failed sign-ins per user and per client address within a window; over
-/// the limit, sign-in answers 429 without checking the password.
+/// Failed sign-ins per (account, client address) within a window. A try
+/// is counted *before* its password is verified (a reservation, given back
+/// on success), so a burst of attempts in flight cannot all be verified
+/// before the first failure is recorded; over the limit sign-in answers 429
+/// without verifying. Keyed on the pair, five wrong passwords for one name
+/// lock that name at that address only: neither the other users behind the
+/// same address (a duty room behind one proxy) nor the same user elsewhere.
+/// The global guard is [`VerifyGate`].
 #[derive(Debug, Default)]
 pub struct Limiter {
     failures: Mutex<HashMap<String, (u32, i64)>>,
@@ -409,36 +450,32 @@ pub struct Limiter {
     pub rejected: AtomicU64,
 }
 
+/// The limiter's key for `username` signing in from `address`.
+pub fn limit_key(username: &str, address: &str) -> String {
+    format!("{address} {username}")
+}
+
 impl Limiter {
-    /// Whether `keys` may try now.
-    pub fn allowed(&self, keys: &[String], now: i64, max: u32, window_ms: i64) -> bool {
-        let Ok(m) = self.failures.lock() else {
+    /// Counts one try against `key` unless it already has `max` failures in
+    /// the window; returns whether the try may go on.
+    pub fn reserve(&self, key: &str, now: i64, max: u32, window_ms: i64) -> bool {
+        let Ok(mut m) = self.failures.lock() else {
             return false;
         };
-        let ok = keys.iter().all(|k| {
-            m.get(k)
-                .is_none_or(|&(n, since)| n < max || now - since >= window_ms)
-        });
-        if !ok {
+        if m.len() > 100_000 {
+            m.retain(|_, (_, since)| now - *since < window_ms);
+        }
+        let e = m.entry(key.to_string()).or_insert((0, now));
+        if now - e.1 >= window_ms {
+            *e = (0, now);
+        }
+        if e.0 >= max {
+            drop(m);
             self.rejected.fetch_add(1, Ordering::Relaxed);
+            return false;
         }
-        ok
-    }
-
-    /// Counts a failure against `keys`.
-    pub fn failed(&self, keys: &[String], now: i64, window_ms: i64) {
-        if let Ok(mut m) = self.failures.lock() {
-            if m.len() > 100_000 {
-                m.retain(|_, (_, since)| now - *since < window_ms);
-            }
-            for k in keys {
-                let e = m.entry(k.clone()).or_insert((0, now));
-                if now - e.1 >= window_ms {
-                    *e = (0, now);
-                }
-                e.0 += 1;
-            }
-        }
+        e.0 += 1;
+        true
     }
 
     /// Forgets the failures of `key` (a successful sign-in).
@@ -447,7 +484,115 @@ impl Limiter {
             m.remove(key);
         }
     }
+
+    /// Gives back one reserved try of `key` whose password was never
+    /// checked (the verification gate was full).
+    pub fn refund(&self, key: &str) {
+        if let Ok(mut m) = self.failures.lock()
+            && let Some(e) = m.get_mut(key)
+        {
+            e.0 = e.0.saturating_sub(1);
+        }
+    }
 }
+
+/// The global guard on sign-in cost: at most `parallel` password
+/// verifications run at once, on `parallel` threads of their own, and at
+/// most `queue` more wait; beyond that a sign-in is refused at once.
+/// Argon2id takes ~19 MiB per verification with the default parameters:
+/// without a bound a burst of wrong sign-ins (no account needed) takes
+/// memory in proportion to the burst. Dedicated threads matter as much as
+/// the bound: the allocator keeps a freed block in the arena of the thread
+/// that used it, so checks spread over a blocking pool of hundreds of
+/// threads leave hundreds of MiB behind even when only two ran at a time.
+#[derive(Debug)]
+pub struct VerifyGate {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+    in_flight: std::sync::Arc<AtomicUsize>,
+    limit: usize,
+    running: std::sync::Arc<AtomicUsize>,
+    /// The most verifications seen running at once.
+    pub peak: std::sync::Arc<AtomicUsize>,
+    /// Sign-ins refused because every slot and queue place was taken.
+    pub busy: AtomicU64,
+}
+
+impl VerifyGate {
+    /// `parallel` threads (at least one) and `queue` waiting places. The
+    /// threads end when the gate is dropped.
+    pub fn new(parallel: u32, queue: u32) -> std::io::Result<Self> {
+        let parallel = parallel.max(1) as usize;
+        let limit = parallel + queue as usize;
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(limit);
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..parallel {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("signin-check-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking a job.
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Self {
+            jobs,
+            in_flight: std::sync::Arc::new(AtomicUsize::new(0)),
+            limit,
+            running: std::sync::Arc::new(AtomicUsize::new(0)),
+            peak: std::sync::Arc::new(AtomicUsize::new(0)),
+            busy: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs the blocking `check` on a gate thread; [`Error::TooMany`] when
+    /// the gate is full. A place is held until the check has run, so a
+    /// client that hangs up mid-verification does not free it early.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::TooMany(BUSY.into()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (running, peak, in_flight) = (
+            self.running.clone(),
+            self.peak.clone(),
+            self.in_flight.clone(),
+        );
+        let job = Box::new(move || {
+            let now = running.fetch_add(1, Ordering::AcqRel) + 1;
+            peak.fetch_max(now, Ordering::AcqRel);
+            let out = check();
+            running.fetch_sub(1, Ordering::AcqRel);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(out);
+        });
+        if self.jobs.try_send(job).is_err() {
+            // Cannot happen while the channel holds `limit` jobs and the
+            // count above admits at most `limit`; refuse rather than block.
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::TooMany(BUSY.into()));
+        }
+        rx.await
+            .map_err(|_| Error::Unavailable("the password check stopped".into()))
+    }
+}
+
+/// The reason [`VerifyGate::run`] gives when it is full.
+pub const BUSY: &str = "too many sign-ins at once; retry in a few seconds";
 
 /// Who may move a hazard `from → to` (MONITOR-SPEC §3: the enterprise
 /// rectifies and may fix on the spot (立查立改); the grid officer and the
@@ -493,6 +638,12 @@ pub fn may_move_task(role: &str, from: &str, to: &str, is_assignee: bool) -> boo
 /// Who may acknowledge a warning (everyone in the workflow; not admin).
 pub fn may_ack(role: &str) -> bool {
     role != "admin"
+}
+
+/// Who may judge anonymous public reports (the officers who judge
+/// hazards: grid, county, city).
+pub fn may_judge_reports(role: &str) -> bool {
+    matches!(role, "grid" | "county" | "city")
 }
 
 /// Who may list a hazard (挂牌督办).
@@ -564,18 +715,65 @@ mod tests {
     }
 
     #[test]
-    fn limiter_counts_per_key_and_window() {
+    fn limiter_reserves_per_account_and_address() {
         let l = Limiter::default();
-        let k = vec!["u:a".to_string(), "ip:x".to_string()];
+        let a = limit_key("a", "10.0.0.1");
         for _ in 0..3 {
-            assert!(l.allowed(&k, 0, 3, 1000));
-            l.failed(&k, 0, 1000);
+            assert!(l.reserve(&a, 0, 3, 1000), "counted before verifying");
         }
-        assert!(!l.allowed(&k, 10, 3, 1000));
-        assert!(!l.allowed(&["ip:x".to_string()], 10, 3, 1000));
-        assert!(l.allowed(&["u:b".to_string()], 10, 3, 1000));
-        assert!(l.allowed(&k, 1000, 3, 1000), "the window passed");
-        assert_eq!(l.rejected.load(Ordering::Relaxed), 2);
+        assert!(!l.reserve(&a, 10, 3, 1000), "the fourth try is refused");
+        assert!(
+            l.reserve(&limit_key("b", "10.0.0.1"), 10, 3, 1000),
+            "another user, same address"
+        );
+        assert!(
+            l.reserve(&limit_key("a", "10.0.0.2"), 10, 3, 1000),
+            "same user, another address"
+        );
+        assert!(l.reserve(&a, 1000, 3, 1000), "the window passed");
+        assert!(l.reserve(&a, 1000, 3, 1000));
+        assert!(l.reserve(&a, 1000, 3, 1000));
+        assert!(!l.reserve(&a, 1001, 3, 1000), "full again");
+        l.refund(&a);
+        assert!(l.reserve(&a, 1001, 3, 1000), "a refunded try");
+        assert!(!l.reserve(&a, 1001, 3, 1000));
+        l.clear(&a);
+        assert!(l.reserve(&a, 1001, 3, 1000));
+        assert_eq!(l.rejected.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_gate_bounds_running_and_waiting_checks() {
+        let g = std::sync::Arc::new(VerifyGate::new(2, 3).unwrap());
+        let go = std::sync::Arc::new(std::sync::Barrier::new(1));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (g, go) = (g.clone(), go.clone());
+            tasks.push(tokio::spawn(async move {
+                g.run(move || {
+                    go.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        let mut busy = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(Error::TooMany(_)) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok + busy, 20);
+        assert!(ok >= 5, "the slots and the queue were used: {ok}");
+        assert!(busy >= 1, "20 at once over 2 + 3 places: some refused");
+        assert!(
+            g.peak.load(Ordering::Relaxed) <= 2,
+            "never more than 2 at once"
+        );
+        assert_eq!(g.busy.load(Ordering::Relaxed), busy);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! [`crate::api`] is unchanged for gateways and scripts.
 
 pub mod auth;
+pub mod client;
 pub mod data;
 pub mod i18n;
 pub mod live;
@@ -40,10 +41,19 @@ pub struct WebConfig {
     pub cookie_secure: Option<bool>,
     /// Session lifetime, minutes (fixed from sign-in).
     pub session_ttl_min: u64,
-    /// Failed sign-ins per user and per client address …
+    /// Failed sign-ins per (user, client address) …
     pub signin_max_failures: u32,
-    /// … within this window, seconds; over it sign-in answers 429.
+    /// … within this window, seconds; over it sign-in answers 429 for that
+    /// user from that address only (other users at the same address, e.g.
+    /// a duty room behind one proxy, are not locked out).
     pub signin_window_s: u64,
+    /// Password verifications (argon2id, ~19 MiB and tens of ms each) run at
+    /// once, whatever the number of sign-ins in flight: the memory and CPU
+    /// a burst of sign-ins can take is bounded by this, not by the burst.
+    pub signin_parallel: u32,
+    /// Sign-ins that may wait for a verification slot; beyond it the answer
+    /// is 429 at once (busy), without touching the password.
+    pub signin_queue: u32,
     /// Optional map tiles for the risk map (Leaflet, vendored), e.g.
     /// `https://tile.openstreetmap.org/{z}/{x}/{y}.png`. Empty: the
     /// schematic SVG map only (always there, works offline).
@@ -64,6 +74,8 @@ impl Default for WebConfig {
             session_ttl_min: 480,
             signin_max_failures: 5,
             signin_window_s: 900,
+            signin_parallel: 2,
+            signin_queue: 16,
             map_tile_url: String::new(),
             map_attribution: String::new(),
             code_period: "month".into(),
@@ -108,6 +120,7 @@ impl WebConfig {
                 u64::from(self.signin_max_failures),
             ),
             ("web.signin_window_s", self.signin_window_s),
+            ("web.signin_parallel", u64::from(self.signin_parallel)),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(k, "must be at least 1"));
@@ -155,6 +168,11 @@ pub fn router(upload_limit: usize) -> Router<App> {
         .route("/web/hazards/{id}", get(pages::hazard))
         .route("/web/hazards/{id}/transition", post(pages::move_hazard))
         .route("/web/hazards/{id}/list", post(pages::list_hazard))
+        .route("/web/public-reports", get(pages::public_reports))
+        .route(
+            "/web/public-reports/{id}/decide",
+            post(pages::decide_public_report),
+        )
         .route(
             "/web/hazards/{id}/evidence",
             post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),

@@ -4,11 +4,9 @@
 //! API uses (whose gates answer 409/422).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -111,26 +109,7 @@ pub async fn set_lang(
         .into_response()
 }
 
-/// The client address (for the sign-in limit); `unknown` when the server
-/// runs without connection info.
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &S,
-    ) -> std::result::Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string()),
-        ))
-    }
-}
+pub use crate::web::client::ClientIp;
 
 /// The pre-session CSRF cookie of the sign-in form (double submit): a
 /// cross-site page cannot sign a victim's browser in to an attacker's
@@ -198,24 +177,43 @@ pub async fn sign_in(
     let w = &app.cfg.web;
     let window = w.signin_window_s as i64 * 1000;
     let now = app.now_ms();
-    let keys = [format!("u:{}", f.username), format!("ip:{ip}")];
+    let key = auth::limit_key(&f.username, &ip);
+    let form_again = |status: StatusCode, error: String| -> Result<Response> {
+        let html = page(
+            "sign_in.html",
+            base(lang, None),
+            context! {
+                next => local(f.next.as_deref()),
+                error => Some(error),
+                username => f.username.clone(),
+                login_csrf => f.login_csrf.clone(),
+            },
+        )?;
+        Ok((status, html).into_response())
+    };
+    // The try is counted before the password is checked: attempts in
+    // flight cannot all be verified before the first failure lands.
     if !app
         .limiter
-        .allowed(&keys, now, w.signin_max_failures, window)
+        .reserve(&key, now, w.signin_max_failures, window)
     {
-        tracing::warn!(user = %f.username, %ip, "sign-in refused: too many failures");
+        tracing::warn!(user = %f.username, %ip, "sign-in refused: too many failures for this user from this address");
         app.metrics
             .web_signins
             .with_label_values(&["refused"])
             .inc();
-        return Err(Error::TooMany(format!(
-            "too many failed sign-ins; wait {} s",
-            w.signin_window_s
-        )));
+        let minutes = w.signin_window_s.div_ceil(60).to_string();
+        let msg = crate::web::i18n::text(lang, "signin_locked").replace("{minutes}", &minutes);
+        let mut r = form_again(StatusCode::TOO_MANY_REQUESTS, msg)?;
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from(w.signin_window_s),
+        );
+        return Ok(r);
     }
-    match auth::sign_in(&app, &f.username, &f.password).await? {
-        Some(raw) => {
-            app.limiter.clear(&keys[0]);
+    match auth::sign_in(&app, &f.username, &f.password).await {
+        Ok(Some(raw)) => {
+            app.limiter.clear(&key);
             app.metrics.web_signins.with_label_values(&["ok"]).inc();
             Ok((
                 StatusCode::SEE_OTHER,
@@ -226,22 +224,29 @@ pub async fn sign_in(
             )
                 .into_response())
         }
-        None => {
-            app.limiter.failed(&keys, now, window);
+        Ok(None) => {
             app.metrics.web_signins.with_label_values(&["failed"]).inc();
             tracing::info!(user = %f.username, %ip, "sign-in failed");
-            let html = page(
-                "sign_in.html",
-                base(lang, None),
-                context! {
-                    next => local(f.next.as_deref()),
-                    error => Some(crate::web::i18n::text(lang, "signin_failed")),
-                    username => f.username,
-                    login_csrf => f.login_csrf,
-                },
-            )?;
-            Ok((StatusCode::UNAUTHORIZED, html).into_response())
+            form_again(
+                StatusCode::UNAUTHORIZED,
+                crate::web::i18n::text(lang, "signin_failed"),
+            )
         }
+        Err(Error::TooMany(_)) => {
+            // The gate is full: the password was not checked, so the try
+            // is not a failure.
+            app.limiter.refund(&key);
+            app.metrics.web_signins.with_label_values(&["busy"]).inc();
+            tracing::warn!(user = %f.username, %ip, "sign-in refused: every verification slot is taken");
+            let mut r = form_again(
+                StatusCode::TOO_MANY_REQUESTS,
+                crate::web::i18n::text(lang, "signin_busy"),
+            )?;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(2u32));
+            Ok(r)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -613,13 +618,13 @@ pub async fn move_hazard(
         auth::may_move_hazard(&s.role, from, &to),
         &format!("move a hazard {from} → {to}"),
     )?;
-    if to == "CLOSED" {
-        if let Some(level) = row["listed_level"].as_str() {
-            s.require(
-                level == s.role,
-                &format!("close (摘牌) a hazard listed by the {level} level"),
-            )?;
-        }
+    if to == "CLOSED"
+        && let Some(level) = row["listed_level"].as_str()
+    {
+        s.require(
+            level == s.role,
+            &format!("close (摘牌) a hazard listed by the {level} level"),
+        )?;
     }
     let person = s.person()?.to_string();
     let fields = work::HazardFields {
@@ -704,6 +709,87 @@ pub async fn tasks(
         base(s.lang, Some(&s)),
         context! { nav => "tasks", tasks => ts, reminders => rs, own => own, error => q.get("err").cloned() },
     )
+}
+
+/// `GET /web/public-reports`: the anonymous reports waiting for judgement
+/// in the user's region.
+pub async fn public_reports(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
+    s.require(auth::may_judge_reports(&s.role), "judge public reports")?;
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let names: HashMap<String, String> = data::venues(&mut c, &scope)
+        .await?
+        .iter()
+        .map(|v| (v.id.clone(), v.name.clone()))
+        .collect();
+    let rows: Vec<Value> = crate::moderation::list(&mut c, Some("PENDING"))
+        .await?
+        .into_iter()
+        .filter(|r| scope.sees(Some(&r.region_id)))
+        .map(|r| {
+            let name = names
+                .get(&r.venue_id)
+                .cloned()
+                .unwrap_or_else(|| r.venue_id.clone());
+            let mut v = json!(r);
+            v["venue_name"] = json!(name);
+            v
+        })
+        .collect();
+    page(
+        "public_reports.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "public_reports",
+            rows => rows,
+            categories => crate::moderation::CATEGORIES,
+            error => q.get("err").cloned(),
+        },
+    )
+}
+
+/// `POST /web/public-reports/{id}/decide`: accept (into the hazard ledger,
+/// under the category chosen) or reject, with a reason; back to the list.
+pub async fn decide_public_report(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    s.require(auth::may_judge_reports(&s.role), "judge public reports")?;
+    let person = s.person()?.to_string();
+    let mut tx = app.db.begin().await?;
+    let report = crate::moderation::get(&mut tx, &id).await?;
+    let scope = data::Scope::of(&mut tx, &s).await?;
+    s.require(
+        scope.sees(Some(&report.region_id)),
+        "act outside its region",
+    )?;
+    let accept = f.get("accept").map(String::as_str) == Some("true");
+    let reason = non_empty(&f, "reason").unwrap_or_default();
+    let category = non_empty(&f, "category");
+    let r = crate::moderation::decide(
+        &mut tx,
+        app.now_ms(),
+        &id,
+        &crate::moderation::Decision {
+            person: &person,
+            accept,
+            category: category.as_deref(),
+            reason: &reason,
+        },
+    )
+    .await;
+    if r.is_ok() {
+        tx.commit().await?;
+    }
+    redirect_back(r, "/web/public-reports", refused)
 }
 
 /// `GET /web/reports`: links to the generated reports.

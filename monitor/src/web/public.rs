@@ -26,7 +26,17 @@ pub fn venue_url(app: &App, venue: &str) -> String {
 /// `GET /public/venues/{id}`: the safety-code page.
 pub async fn venue_page(app: &App, lang: crate::web::i18n::Lang, id: &str) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let sc = crate::public::safety_code(&mut c, id, app.now_ms(), &app.cfg.web.code_period).await?;
+    let mut sc =
+        crate::public::safety_code(&mut c, id, app.now_ms(), &app.cfg.web.code_period).await?;
+    // Each reason named in the reader's language: the catalogue's name of
+    // a category or device kind, else the category as filed.
+    for r in &mut sc.reasons {
+        let key = format!("cat_{}", r.what);
+        let name = crate::web::i18n::text(lang, &key);
+        if name != key {
+            r.label = name;
+        }
+    }
     page(
         "public_venue.html",
         base(lang, None),

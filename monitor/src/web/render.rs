@@ -51,6 +51,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "poster.html",
         include_str!("../../web/templates/poster.html"),
     ),
+    (
+        "public_reports.html",
+        include_str!("../../web/templates/public_reports.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
 ];
 

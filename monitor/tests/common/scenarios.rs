@@ -41,9 +41,10 @@ pub async fn intake_contract(h: &Harness) {
     let (s, _) = h.raw_alarm(GW, vec![b' '; 2000]).await;
     assert_eq!(s, 413);
     // Over server.max_body_bytes the server answers 413 without reading
-    // the rest, so the client may see the reset before the answer.
-    let r = h
-        .http
+    // the rest, so the client may see the reset before the answer. A
+    // client of its own: the connection the server drops must not go back
+    // to the pool the next requests use.
+    let r = reqwest::Client::new()
         .post(format!("{}/api/v1/alarms", h.base))
         .bearer_auth(GW)
         .body(vec![b' '; 200_000])
@@ -915,62 +916,127 @@ pub async fn recurring_tasks(h: &Harness) {
 /// data, and an anonymous 举报 that becomes a hazard and turns the code
 /// yellow.
 pub async fn public_side(h: &Harness) {
-    let r = h
-        .http
-        .get(format!("{}/public/venues/s1", h.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let page = r.text().await.unwrap();
+    let page_of = |venue: &'static str| async move {
+        let r = h
+            .http
+            .get(format!("{}/public/venues/{venue}", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    };
+    let report = |body: Value| async move {
+        let r = h
+            .http
+            .post(format!("{}/public/reports", h.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let page = page_of("s1").await;
     assert!(
         page.contains("Scenic area") && page.contains("绿码 green"),
         "{page}"
     );
-    let r = h
-        .http
-        .post(format!("{}/public/reports", h.base))
-        .json(&json!({"venue_id": "s1", "category": "fire.exit", "description": "exit 3 is chained shut"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let a: Value = r.json().await.unwrap();
-    let (_, hz) = h
-        .get(&format!(
-            "/api/v1/hazards/{}",
-            a["hazard_id"].as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(hz["source"], "report");
-    assert_eq!(hz["state"], "DETECTED");
-    let (_, au) = h
-        .get(&format!(
-            "/api/v1/audit?entity_id={}",
-            a["hazard_id"].as_str().unwrap()
-        ))
-        .await;
+    assert!(
+        !page.contains("code-why"),
+        "a green code needs no reasons: {page}"
+    );
+    // Only the catalogue's categories (S4), something said, a real venue.
+    let (s, p) = report(
+        json!({"venue_id": "s1", "category": "fire.exit", "description": "exit 3 is chained shut"}),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("category"), "{p}");
+    let (s, _) = report(json!({"venue_id": "s1", "category": "fire", "description": "  "})).await;
+    assert_eq!(s, 422);
+    let (s, _) =
+        report(json!({"venue_id": "nowhere", "category": "fire", "description": "x"})).await;
+    assert_eq!(s, 404);
+    // A report waits for judgement: no hazard, no colour.
+    let (s, a) = report(
+        json!({"venue_id": "s1", "category": "fire", "description": "exit 3 is chained shut"}),
+    )
+    .await;
+    assert_eq!(s, 202, "{a}");
+    let rid = a["report_id"].as_str().unwrap().to_string();
+    let (_, hz) = h.get("/api/v1/hazards").await;
+    assert_eq!(hz.as_array().unwrap().len(), 0, "{hz}");
+    assert!(page_of("s1").await.contains("绿码 green"));
+    let (_, au) = h.get(&format!("/api/v1/audit?entity_id={rid}")).await;
     assert_eq!(au[0]["actor"], "public", "no reporter identity is kept");
-    let page = h
-        .http
-        .get(format!("{}/public/venues/s1", h.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (s, q) = h.get("/api/v1/public-reports?state=PENDING").await;
+    assert_eq!(s, 200);
+    assert_eq!(q.as_array().unwrap().len(), 1, "{q}");
+    assert_eq!(q[0]["id"], rid.as_str());
+    let (s, _) = h.get("/api/v1/public-reports?state=BOGUS").await;
+    assert_eq!(s, 422);
+    // Judged by a person of the registry.
+    let decide = |id: String, body: Value| async move {
+        h.post(&format!("/api/v1/public-reports/{id}/decide"), body)
+            .await
+    };
+    let (s, p) = decide(
+        rid.clone(),
+        json!({"person_id": "nobody", "accept": true, "reason": "seen"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{p}");
+    let (s, p) = decide(rid.clone(), json!({"person_id": "grid", "accept": true, "category": "fire", "reason": "verified on site"})).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["state"], "ACCEPTED");
+    let hid = p["hazard_id"].as_str().unwrap().to_string();
+    let (_, hz) = h.get(&format!("/api/v1/hazards/{hid}")).await;
+    assert_eq!(
+        (
+            hz["source"].as_str(),
+            hz["state"].as_str(),
+            hz["category"].as_str()
+        ),
+        (Some("report"), Some("DETECTED"), Some("fire"))
+    );
+    assert_eq!(hz["source_ref"], rid.as_str());
+    let (s, _) = decide(
+        rid.clone(),
+        json!({"person_id": "grid", "accept": false, "reason": "again"}),
+    )
+    .await;
+    assert_eq!(s, 409, "judged once");
+    // Now the public code is yellow, and says why.
+    let page = page_of("s1").await;
     assert!(page.contains("黄码 yellow"), "{page}");
+    assert!(
+        page.contains("id=\"code-why\"") && page.contains("隐患 · 消防"),
+        "{page}"
+    );
     // No names or contacts of people on the page.
     assert!(!page.contains("safety1") && !page.contains("example.invalid"));
-    let r = h
-        .http
-        .post(format!("{}/public/reports", h.base))
-        .json(&json!({"venue_id": "s1", "category": "x", "description": ""}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    assert!(
+        !page.contains("exit 3"),
+        "the report's text stays with the officers"
+    );
+    // A rejected report stays on record, without a hazard.
+    let (_, a) =
+        report(json!({"venue_id": "s1", "category": "crowd", "description": "too many people"}))
+            .await;
+    let rid2 = a["report_id"].as_str().unwrap().to_string();
+    let (s, p) = decide(
+        rid2,
+        json!({"person_id": "grid", "accept": false, "reason": "a normal holiday crowd"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        (p["state"].as_str(), p["hazard_id"].as_str()),
+        (Some("REJECTED"), None)
+    );
+    let (_, hz) = h.get("/api/v1/hazards").await;
+    assert_eq!(hz.as_array().unwrap().len(), 1, "{hz}");
     let r = h
         .http
         .get(format!("{}/public/venues/nowhere", h.base))
@@ -978,6 +1044,67 @@ pub async fn public_side(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+}
+
+/// The public code counts only judged input: unjudged offline and fault
+/// alarms and blue notices leave it green (the officers' status shows
+/// them); a danger reading colours it at once, with its reason; a
+/// confirmed false alarm never colours it.
+pub async fn public_code_counts_judged_input(h: &Harness) {
+    let page = || async {
+        h.http
+            .get(format!("{}/public/venues/s1", h.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    for (n, rule, level) in [
+        (1, "gas.lel", "blue"),
+        (2, "gas.offline", "yellow"),
+        (3, "gas.fault", "orange"),
+    ] {
+        let (s, a) = h
+            .alarm(&event_on(n, "gas-0001", rule, "raised", level))
+            .await;
+        assert_eq!(s, 200, "{a}");
+    }
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(
+        st["color"], "orange",
+        "the officers see every open warning: {st}"
+    );
+    let p = page().await;
+    assert!(p.contains("绿码 green") && !p.contains("code-why"), "{p}");
+    let (_, a) = h
+        .alarm(&event_on(4, "gas-0001", "gas.co", "raised", "orange"))
+        .await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    let p = page().await;
+    assert!(
+        p.contains("橙码 orange") && p.contains("报警 · 燃气"),
+        "{p}"
+    );
+    // Confirmed a false alarm: green again, for the whole period.
+    h.tick().await;
+    let (s, r) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/ack"),
+            json!({"person_id": "safety1"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "grid", "false_alarm": true, "reason": "kitchen steam"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let p = page().await;
+    assert!(p.contains("绿码 green"), "{p}");
 }
 
 /// `GET /metrics` (no token): the value of one sample, `None` when absent.
@@ -1672,6 +1799,9 @@ pub async fn annual_report(h: &Harness) {
     let y2026 = 1_767_196_800_000;
     let y2027 = y2026 + 365 * DAY;
     let accident = |at_ms: i64, deaths: i64| json!({"region_id": "town", "venue_id": "s1", "at_ms": at_ms, "deaths": deaths, "note": "yoy"});
+    // Accidents are recorded after they happen: it is now just past
+    // midnight on 2027-01-01.
+    h.clock.set_ms(y2027 + MIN);
     // 2025: 18 accidents, 23 deaths; the last one a minute before 2026.
     for i in 0..18 {
         let at = if i == 17 {
@@ -1727,6 +1857,16 @@ pub async fn annual_report(h: &Harness) {
         .await;
     assert_eq!(s, 200);
     assert!(csv.contains("yearly 2026"), "{csv}");
+    // Titled by its period, not "月度报告".
+    let (s, html) = h
+        .get_text("/api/v1/reports/yearly?region=county&date=2026-12-31&format=html")
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<title>年度报告 county 2026</title>"),
+        "{html}"
+    );
+    assert!(!html.contains("月度报告"), "{html}");
     let (s, _) = h
         .get("/api/v1/reports/decade?region=city&date=2026-06-01")
         .await;
@@ -2224,4 +2364,95 @@ pub async fn cross_site_event_ids(h: &Harness) {
     .await
     .unwrap_or(0.0);
     assert!(reused >= 4.0, "event_id_reused = {reused}");
+}
+
+/// What people type is checked before it is stored: no deadline in the
+/// past, titles that say something, no control characters anywhere in a
+/// JSON body, references that exist, bounded accident counts that never
+/// wrap in a report.
+pub async fn input_rules(h: &Harness) {
+    let now = h.clock_now();
+    let task = |due: i64, title: &str| {
+        json!({"actor": "grid", "kind": "inspection", "title": title, "venue_id": "s1",
+               "assignee_id": "safety1", "due_ms": due})
+    };
+    let refused = |s: u16, p: &Value, key: &str| {
+        assert_eq!(s, 422, "{p}");
+        assert!(p["detail"].as_str().unwrap().starts_with(key), "{key}: {p}");
+    };
+    let (s, p) = h.post("/api/v1/tasks", task(now - 1, "检查消防通道")).await;
+    refused(s, &p, "due_ms");
+    let (s, p) = h.post("/api/v1/tasks", task(now, "检查消防通道")).await;
+    refused(s, &p, "due_ms");
+    let (s, p) = h.post("/api/v1/tasks", task(now + DAY, "   ")).await;
+    refused(s, &p, "title");
+    let (s, p) = h.post("/api/v1/tasks", task(now + DAY, "a\u{0}b")).await;
+    refused(s, &p, "title");
+    let mut t = task(now + DAY, "检查消防通道");
+    t["assignee_id"] = "nobody".into();
+    let (s, p) = h.post("/api/v1/tasks", t).await;
+    refused(s, &p, "assignee_id");
+    let (s, p) = h
+        .post("/api/v1/tasks", task(now + DAY, "  检查消防通道 "))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (_, t) = h
+        .get(&format!("/api/v1/tasks/{}", p["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(t["title"], "检查消防通道", "stored trimmed: {t}");
+    // A NUL anywhere in a JSON body, even in a field that is ignored.
+    let (s, p) = h
+        .post(
+            "/api/v1/hazards",
+            json!({"actor": "grid", "venue_id": "s1", "category": "fire\u{0}exit",
+               "title": "堵塞", "source": "inspection"}),
+        )
+        .await;
+    refused(s, &p, "category");
+
+    let accident = |region: &str, venue: &str, at: i64, deaths: i64| json!({"region_id": region, "venue_id": venue, "at_ms": at, "deaths": deaths, "note": "n"});
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("town", "s1", now - DAY, 10_001),
+        )
+        .await;
+    refused(s, &p, "deaths");
+    let (s, p) = h
+        .post("/api/v1/accidents", accident("town", "s1", now - DAY, -1))
+        .await;
+    refused(s, &p, "deaths");
+    let (s, p) = h
+        .post("/api/v1/accidents", accident("town", "s1", now + DAY, 1))
+        .await;
+    refused(s, &p, "at_ms");
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("atlantis", "s1", now - DAY, 1),
+        )
+        .await;
+    refused(s, &p, "region_id");
+    let (s, p) = h
+        .post(
+            "/api/v1/accidents",
+            accident("town", "nowhere", now - DAY, 1),
+        )
+        .await;
+    refused(s, &p, "venue_id");
+    // The largest counts add up without wrapping.
+    for _ in 0..3 {
+        let (s, p) = h
+            .post(
+                "/api/v1/accidents",
+                accident("town", "s1", now - DAY, 10_000),
+            )
+            .await;
+        assert_eq!(s, 201, "{p}");
+    }
+    let (s, r) = h
+        .get("/api/v1/reports/monthly?region=city&month=2026-11")
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["deaths"][0], 30_000, "{r}");
 }

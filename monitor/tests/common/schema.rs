@@ -74,10 +74,10 @@ fn check(doc: &Value, s: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
         out.push(format!("{at}: {v} is not of type {}", s["type"]));
         return;
     }
-    if let Some(e) = s["enum"].as_array() {
-        if !e.contains(v) {
-            out.push(format!("{at}: {v} is not one of {}", s["enum"]));
-        }
+    if let Some(e) = s["enum"].as_array()
+        && !e.contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {}", s["enum"]));
     }
     if let (Some(props), Some(o)) = (s["properties"].as_object(), v.as_object()) {
         for (k, val) in o {

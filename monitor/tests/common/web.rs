@@ -83,15 +83,24 @@ impl WebHarness {
 
     /// On `db_url` (PostgreSQL), or SQLite in a temp dir.
     pub async fn start_on(db_url: Option<String>) -> Self {
+        Self::start_tuned(db_url, |_| {}).await
+    }
+
+    /// As [`WebHarness::start_on`], with `tune` applied to the configuration.
+    pub async fn start_tuned(
+        db_url: Option<String>,
+        tune: impl FnOnce(&mut anquan_monitor::Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
-        let cfg = super::config(
+        let mut cfg = super::config(
             &db_url.unwrap_or_else(|| super::sqlite_url(&dir)),
             "http://127.0.0.1:9",
             None,
             &extra(&base, &dir.path().join("evidence")),
         );
+        tune(&mut cfg);
         let clock = Arc::new(ManualClock::new(T0));
         let app = App::new(cfg, clock.clone()).await.unwrap();
         let router =
@@ -210,10 +219,22 @@ impl WebHarness {
 
     /// POSTs the sign-in form (with a fresh form token).
     pub async fn post_sign_in(&self, user: &str, pw: &str) -> reqwest::Response {
+        self.post_sign_in_from(user, pw, None).await
+    }
+
+    /// POSTs the sign-in form with `X-Forwarded-For: from` when given.
+    pub async fn post_sign_in_from(
+        &self,
+        user: &str,
+        pw: &str,
+        from: Option<&str>,
+    ) -> reqwest::Response {
         let (cookie, token) = self.login_token().await;
-        self.http
-            .post(format!("{}/web/sign-in", self.base))
-            .header("cookie", cookie)
+        let mut req = self.http.post(format!("{}/web/sign-in", self.base));
+        if let Some(ip) = from {
+            req = req.header("x-forwarded-for", ip);
+        }
+        req.header("cookie", cookie)
             .form(&[
                 ("username", user),
                 ("password", pw),

@@ -1,14 +1,19 @@
-//! MQTT: the topics and payloads of the wire contract, and the small
-//! [`Transport`] a board's network stack implements. The firmware owns no
-//! TCP/TLS stack and no MQTT session: the board does (e.g. an embassy-net or
-//! lwIP stack with an MQTT client, or a cellular module's AT MQTT), and
-//! tells the device whether a session is up.
+//! MQTT: the topics and payloads of the wire contract, the small
+//! [`Transport`] the device publishes through, and [`client`], an MQTT 3.1.1
+//! client of its own for boards whose network module is a transparent byte
+//! pipe (a 4G DTU in transparent mode, ESP-AT passthrough, a W5500 socket):
+//! [`client::Client`] implements [`Transport`] over any `embedded-io` stream.
+//! A board with its own MQTT stack (lwIP, a module's AT MQTT) implements
+//! [`Transport`] itself instead.
 //!
 //! Session duties of the board: connect with the last will from
 //! [`last_will`] (`sites/{site}/devices/{device}/status` = `offline`,
 //! retained, QoS 1), keep-alive, reconnect. The device publishes the
 //! retained `online` status itself at the start of every new session, then
 //! its buffered frames, oldest first.
+
+pub mod client;
+pub mod codec;
 
 use anquan_protocol::{
     DeviceStatus, EncodeError, Id, MAX_PAYLOAD, MAX_TOPIC_LEN, Telemetry, Topic, TopicKind,
@@ -44,6 +49,9 @@ pub enum PublishError {
     NotConnected,
     /// The stack cannot take more now (window full, socket buffer full).
     Busy,
+    /// Sent, waiting for the broker's PUBACK: offer the same message again
+    /// on a later step and it answers `Ok` once acknowledged. Not an error.
+    Pending,
 }
 
 /// The board's side of MQTT.

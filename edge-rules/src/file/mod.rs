@@ -26,10 +26,20 @@
 //! kind = "gas"
 //! [device.gas-0001.rules."gas.co"]
 //! enabled = false
+//!
+//! # Layer settings: working hours, link type, a crane's limits.
+//! [site.yard-3]
+//! hours = ["mon-sat 07:00-19:00"]
+//! link = "4g"
+//! [device.crane-01]
+//! kind = "crane"
+//! crane = { rated_load_t = 8, max_radius_m = 60.5, max_height_m = 45 }
 //! ```
 //!
 //! Resolution for a device: built-in defaults of its kind → `kind.<kind>` →
-//! `site.<site>.kind.<kind>` → `device.<id>`. A patch of an existing rule
+//! `site.<site>` settings → `site.<site>.kind.<kind>` → `device.<id>`; in
+//! each section its settings (`hours`, `utc_offset`, `link`, `crane`, see
+//! [`settings`]) apply before its rule patches. A patch of an existing rule
 //! changes only the keys it gives; a rule id that does not exist yet needs a
 //! `type` and every key of that type. Every combination the file can produce
 //! is validated when it is loaded, and an error names the line and the key.
@@ -45,6 +55,10 @@ use toml::Spanned;
 
 use crate::rule::{Band, Condition, Debounce, Direction, Levels, Rule, RuleKind};
 use crate::{RuleSet, defaults};
+
+mod settings;
+
+use settings::{CranePatch, HoursSpec, RawSettings, Settings};
 
 /// An error in a rules file: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +99,10 @@ struct Doc {
 struct KindSection {
     #[serde(default)]
     rules: BTreeMap<String, Spanned<Patch>>,
+    hours: Option<Spanned<HoursSpec>>,
+    utc_offset: Option<Spanned<String>>,
+    link: Option<Spanned<String>>,
+    crane: Option<Spanned<CranePatch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +110,10 @@ struct KindSection {
 struct SiteSection {
     #[serde(default)]
     kind: BTreeMap<String, Spanned<KindSection>>,
+    hours: Option<Spanned<HoursSpec>>,
+    utc_offset: Option<Spanned<String>>,
+    link: Option<Spanned<String>>,
+    crane: Option<Spanned<CranePatch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +123,10 @@ struct DeviceSection {
     site: Option<String>,
     #[serde(default)]
     rules: BTreeMap<String, Spanned<Patch>>,
+    hours: Option<Spanned<HoursSpec>>,
+    utc_offset: Option<Spanned<String>>,
+    link: Option<Spanned<String>>,
+    crane: Option<Spanned<CranePatch>>,
 }
 
 /// The keys of one rule table; all optional, since a patch gives only what
@@ -158,18 +184,37 @@ struct Located {
     line: usize,
 }
 
+/// One section's settings and rule patches.
+#[derive(Debug, Clone, Default)]
+struct Layer {
+    settings: Settings,
+    patches: Vec<Located>,
+}
+
+impl Layer {
+    fn apply(&self, set: &mut RuleSet, kind: DeviceKind) -> Result<(), RuleFileError> {
+        self.settings.apply(set, kind)?;
+        for p in &self.patches {
+            apply(set, p)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 struct DeviceEntry {
     kind: DeviceKind,
     site: Option<String>,
-    patches: Vec<Located>,
+    layer: Layer,
 }
 
 /// A parsed and fully validated rules file.
 #[derive(Debug, Clone, Default)]
 pub struct RuleFile {
-    kinds: BTreeMap<DeviceKind, Vec<Located>>,
-    sites: BTreeMap<(String, DeviceKind), Vec<Located>>,
+    kinds: BTreeMap<DeviceKind, Layer>,
+    /// `[site.<site>]` settings, for every kind of the site.
+    site_settings: BTreeMap<String, Settings>,
+    sites: BTreeMap<(String, DeviceKind), Layer>,
     devices: BTreeMap<String, DeviceEntry>,
 }
 
@@ -206,14 +251,14 @@ impl RuleFile {
             key: "(syntax)".to_string(),
             message: e.message().trim().to_string(),
         })?;
-        if let Some(v) = doc.version {
-            if v != 1 {
-                return Err(RuleFileError {
-                    line: None,
-                    key: "version".to_string(),
-                    message: format!("unsupported rules file version {v} (expected 1)"),
-                });
-            }
+        if let Some(v) = doc.version
+            && v != 1
+        {
+            return Err(RuleFileError {
+                line: None,
+                key: "version".to_string(),
+                message: format!("unsupported rules file version {v} (expected 1)"),
+            });
         }
         let located = |prefix: &str, rules: BTreeMap<String, Spanned<Patch>>| {
             rules
@@ -235,13 +280,26 @@ impl RuleFile {
                 })
                 .collect::<Result<Vec<_>, RuleFileError>>()
         };
+        let kind_layer = |section: KindSection, prefix: &str, line: usize, kind: DeviceKind| {
+            let settings = RawSettings {
+                hours: section.hours,
+                utc_offset: section.utc_offset,
+                link: section.link,
+                crane: section.crane,
+            }
+            .check(src, prefix, line, Some(kind))?;
+            Ok::<_, RuleFileError>(Layer {
+                settings,
+                patches: located(prefix, section.rules)?,
+            })
+        };
         let mut file = RuleFile::default();
         for (name, section) in doc.kind {
             let line = line_of(src, section.span().start);
             let prefix = format!("kind.{}", quote(&name));
             let kind = parse_kind(&name, &prefix, line)?;
             file.kinds
-                .insert(kind, located(&prefix, section.into_inner().rules)?);
+                .insert(kind, kind_layer(section.into_inner(), &prefix, line, kind)?);
         }
         for (site, section) in doc.site {
             let site_line = line_of(src, section.span().start);
@@ -253,13 +311,22 @@ impl RuleFile {
                     message: "site id must be 1-64 characters [A-Za-z0-9_-]".to_string(),
                 });
             }
-            for (name, section) in section.into_inner().kind {
+            let section = section.into_inner();
+            let settings = RawSettings {
+                hours: section.hours,
+                utc_offset: section.utc_offset,
+                link: section.link,
+                crane: section.crane,
+            }
+            .check(src, &site_key, site_line, None)?;
+            file.site_settings.insert(site.clone(), settings);
+            for (name, section) in section.kind {
                 let line = line_of(src, section.span().start);
                 let prefix = format!("{site_key}.kind.{}", quote(&name));
                 let kind = parse_kind(&name, &prefix, line)?;
                 file.sites.insert(
                     (site.clone(), kind),
-                    located(&prefix, section.into_inner().rules)?,
+                    kind_layer(section.into_inner(), &prefix, line, kind)?,
                 );
             }
         }
@@ -275,13 +342,29 @@ impl RuleFile {
             }
             let section = section.into_inner();
             let kind = parse_kind(&section.kind, &format!("{prefix}.kind"), line)?;
+            if let Some(site) = &section.site
+                && !anquan_protocol::Id::is_valid(site)
+            {
+                return Err(RuleFileError {
+                    line: Some(line),
+                    key: format!("{prefix}.site"),
+                    message: "site id must be 1-64 characters [A-Za-z0-9_-]".to_string(),
+                });
+            }
+            let settings = RawSettings {
+                hours: section.hours,
+                utc_offset: section.utc_offset,
+                link: section.link,
+                crane: section.crane,
+            }
+            .check(src, &prefix, line, Some(kind))?;
             let patches = located(&prefix, section.rules)?;
             file.devices.insert(
                 device,
                 DeviceEntry {
                     kind,
                     site: section.site,
-                    patches,
+                    layer: Layer { settings, patches },
                 },
             );
         }
@@ -302,11 +385,17 @@ impl RuleFile {
     /// Builds every rule set the file can produce, so that a mistake is
     /// found at load time and not when a device first reports.
     fn validate_all(&self) -> Result<(), RuleFileError> {
+        // Every site a section names, with or without its own rules.
+        let mut sites: Vec<&str> = self.site_settings.keys().map(String::as_str).collect();
+        sites.extend(self.sites.keys().map(|(s, _)| s.as_str()));
+        sites.extend(self.devices.values().filter_map(|e| e.site.as_deref()));
+        sites.sort_unstable();
+        sites.dedup();
         for kind in DeviceKind::ALL {
             self.layered(None, kind, None)?;
-        }
-        for (site, kind) in self.sites.keys() {
-            self.layered(Some(site), *kind, None)?;
+            for site in &sites {
+                self.layered(Some(site), kind, None)?;
+            }
         }
         for (device, entry) in &self.devices {
             match &entry.site {
@@ -315,10 +404,8 @@ impl RuleFile {
                 }
                 None => {
                     self.layered(None, entry.kind, Some(device))?;
-                    for (site, kind) in self.sites.keys() {
-                        if *kind == entry.kind {
-                            self.layered(Some(site), entry.kind, Some(device))?;
-                        }
+                    for site in &sites {
+                        self.layered(Some(site), entry.kind, Some(device))?;
                     }
                 }
             }
@@ -333,22 +420,21 @@ impl RuleFile {
         device: Option<&str>,
     ) -> Result<RuleSet, RuleFileError> {
         let mut set = defaults::for_kind(kind);
-        let mut apply_all = |patches: &[Located]| -> Result<(), RuleFileError> {
-            for p in patches {
-                apply(&mut set, p)?;
-            }
-            Ok(())
-        };
-        if let Some(p) = self.kinds.get(&kind) {
-            apply_all(p)?;
+        if let Some(layer) = self.kinds.get(&kind) {
+            layer.apply(&mut set, kind)?;
         }
-        if let Some(p) = site.and_then(|s| self.sites.get(&(s.to_string(), kind))) {
-            apply_all(p)?;
+        if let Some(s) = site {
+            if let Some(settings) = self.site_settings.get(s) {
+                settings.apply(&mut set, kind)?;
+            }
+            if let Some(layer) = self.sites.get(&(s.to_string(), kind)) {
+                layer.apply(&mut set, kind)?;
+            }
         }
         if let Some(entry) = device.and_then(|d| self.devices.get(d)) {
             let site_matches = entry.site.as_deref().is_none_or(|s| Some(s) == site);
             if entry.kind == kind && site_matches {
-                apply_all(&entry.patches)?;
+                entry.layer.apply(&mut set, kind)?;
             }
         }
         Ok(set)
@@ -737,6 +823,23 @@ fn existing_enabled(set: &RuleSet, id: &str) -> bool {
 pub fn to_toml(prefix: &str, set: &RuleSet) -> String {
     use core::fmt::Write;
     let mut s = String::new();
+    let _ = writeln!(s, "[{prefix}]");
+    let hours = set.hours();
+    if hours.is_always() {
+        let _ = writeln!(s, "hours = \"always\"");
+    } else {
+        let entries: Vec<String> = settings::hours_entries(hours)
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect();
+        let _ = writeln!(s, "hours = [{}]", entries.join(", "));
+        let _ = writeln!(
+            s,
+            "utc_offset = \"{}\"",
+            settings::offset_text(hours.utc_offset_min())
+        );
+    }
+    let _ = writeln!(s);
     for r in set.rules() {
         let _ = writeln!(s, "[{prefix}.rules.{}]", quote(&r.id));
         let _ = writeln!(s, "type = \"{}\"", r.kind.type_name());
@@ -834,7 +937,7 @@ red = { raise = 40, clear = 30 }
 
 [site.s1.kind.gas.rules."gas.lel"]
 red = { raise = 35 }
-blue = { off = true }
+orange = { off = true }
 
 [device.gas-0001]
 kind = "gas"
@@ -844,14 +947,14 @@ debounce = { samples = 3 }
         let f = RuleFile::parse(src).unwrap();
         let band = |set: &RuleSet| match &set.get("gas.lel").unwrap().kind {
             RuleKind::Threshold { levels, .. } => {
-                (levels.get(Level::Red).unwrap(), levels.get(Level::Blue))
+                (levels.get(Level::Red).unwrap(), levels.get(Level::Orange))
             }
             _ => unreachable!(),
         };
         let other_site = f.rules_for("s2", DeviceKind::Gas, "gas-0002");
         assert_eq!(
             band(&other_site),
-            (Band::new(40.0, 30.0), Some(Band::new(5.0, 4.0)))
+            (Band::new(40.0, 30.0), Some(Band::new(20.0, 15.0)))
         );
         let s1 = f.rules_for("s1", DeviceKind::Gas, "gas-0002");
         assert_eq!(band(&s1), (Band::new(35.0, 30.0), None));
@@ -1032,26 +1135,226 @@ red = { clear = 35 }
         assert!(e.key.starts_with("device.g1"), "{e}");
     }
 
+    const MON: u64 = 1_732_464_000_000; // 2024-11-25 00:00 +08:00, a Monday
+    const H: u64 = 3_600_000;
+
+    #[test]
+    fn hours_and_link_apply_per_layer() {
+        let src = r#"
+[kind.crane]
+hours = ["mon-sat 07:00-19:00"]
+
+[site.yard]
+link = "wired"
+
+[site.night]
+hours = ["22:00-06:00"]
+utc_offset = "+00:00"
+
+[device.crane-9]
+kind = "crane"
+site = "yard"
+hours = "always"
+"#;
+        let f = RuleFile::parse(src).unwrap_or_else(|e| panic!("{e}"));
+        let crane = f.rules_for("other", DeviceKind::Crane, "c1");
+        assert!(crane.hours().contains(MON + 8 * H));
+        assert!(!crane.hours().contains(MON + 20 * H));
+        assert!(!crane.hours().contains(MON + 6 * 24 * H + 8 * H), "Sunday");
+        let after = |set: &RuleSet, id: &str| match set.get(id).map(|r| &r.kind) {
+            Some(RuleKind::Offline { after_ms, .. }) => *after_ms,
+            _ => 0,
+        };
+        assert_eq!(after(&crane, "crane.offline"), 180_000, "4G by default");
+        let yard = f.rules_for("yard", DeviceKind::Gas, "g1");
+        assert_eq!(after(&yard, "gas.offline"), 45_000);
+        assert!(yard.hours().is_always(), "kind.crane hours are for cranes");
+        // The device's own `always` replaces the kind's hours.
+        let c9 = f.rules_for("yard", DeviceKind::Crane, "crane-9");
+        assert!(c9.hours().is_always());
+        assert_eq!(after(&c9, "crane.offline"), 45_000);
+        // 22:00-06:00 UTC every day wraps at midnight and at the week's end.
+        let night = f.rules_for("night", DeviceKind::Gas, "g2");
+        // MON is Sunday 16:00 UTC.
+        assert!(night.hours().contains(MON + 7 * H), "Sunday 23:00 UTC");
+        assert!(night.hours().contains(MON + 12 * H), "Monday 04:00 UTC");
+        assert!(!night.hours().contains(MON + 20 * H), "Monday 12:00 UTC");
+        assert!(night.hours().contains(MON + 31 * H), "Monday 23:00 UTC");
+        assert_eq!(night.hours().spans().len(), 8);
+    }
+
+    #[test]
+    fn crane_limits_set_the_limit_rules() {
+        let src = r#"
+[device.c1]
+kind = "crane"
+crane = { rated_load_t = 10, max_radius_m = 60.5, max_height_m = 52, slew_limit_deg = 360 }
+[device.c1.rules."crane.height"]
+red = { raise = 50, clear = 49.5 }
+"#;
+        let f = RuleFile::parse(src).unwrap_or_else(|e| panic!("{e}"));
+        let set = f.rules_for("s", DeviceKind::Crane, "c1");
+        let levels = |id: &str| match set.get(id).map(|r| &r.kind) {
+            Some(RuleKind::Threshold { levels, .. }) => *levels,
+            _ => Levels::NONE,
+        };
+        assert_eq!(
+            levels("crane.load").get(Level::Red),
+            Some(Band::new(10.0, 9.5))
+        );
+        assert_eq!(
+            levels("crane.load").get(Level::Yellow),
+            Some(Band::new(9.0, 8.5))
+        );
+        assert_eq!(
+            levels("crane.radius").get(Level::Red),
+            Some(Band::new(60.5, 60.0))
+        );
+        // The section's own patch comes after its settings.
+        assert_eq!(
+            levels("crane.height").get(Level::Red),
+            Some(Band::new(50.0, 49.5))
+        );
+        assert_eq!(
+            levels("crane.slew_neg").get(Level::Orange),
+            Some(Band::new(-360.0, -350.0))
+        );
+        // Other devices keep the example crane's.
+        let other = f.rules_for("s", DeviceKind::Crane, "c2");
+        assert_eq!(other, defaults::crane());
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let cases = [
+            (
+                "[site.s1]\nhours = [\"mon-fri 07:00\"]\n",
+                "site.s1.hours[0]",
+                "has no end",
+            ),
+            (
+                "[site.s1]\nhours = [\"mon-fri 07:00-\"]\n",
+                "site.s1.hours[0]",
+                "has no end",
+            ),
+            (
+                "[site.s1]\nhours = [\"mon-fri 07:00-19:00\", \"fri 18:00-20:00\"]\n",
+                "site.s1.hours[1]",
+                "overlaps site.s1.hours[0]",
+            ),
+            (
+                "[site.s1]\nhours = [\"mon,mon 07:00-09:00\"]\n",
+                "site.s1.hours[0]",
+                "names a day twice",
+            ),
+            (
+                "[site.s1]\nhours = [\"07:00-07:00\"]\n",
+                "site.s1.hours[0]",
+                "is empty",
+            ),
+            (
+                "[site.s1]\nhours = [\"mon-fry 07:00-19:00\"]\n",
+                "site.s1.hours[0]",
+                "unknown day `fry`",
+            ),
+            (
+                "[site.s1]\nhours = [\"7:00-19:00\"]\n",
+                "site.s1.hours[0]",
+                "not a time",
+            ),
+            (
+                "[site.s1]\nhours = [\"25:00-26:00\"]\n",
+                "site.s1.hours[0]",
+                "not a time",
+            ),
+            ("[site.s1]\nhours = []\n", "site.s1.hours", "empty list"),
+            (
+                "[site.s1]\nhours = \"never\"\n",
+                "site.s1.hours",
+                "expected \"always\"",
+            ),
+            (
+                "[site.s1]\nutc_offset = \"+08:00\"\n",
+                "site.s1.utc_offset",
+                "same section",
+            ),
+            (
+                "[site.s1]\nhours = \"always\"\nutc_offset = \"8\"\n",
+                "site.s1.utc_offset",
+                "not a UTC offset",
+            ),
+            (
+                "[device.d1]\nkind = \"gas\"\nlink = \"5g\"\n",
+                "device.d1.link",
+                "unknown link `5g`",
+            ),
+            (
+                "[kind.gas]\ncrane = { rated_load_t = 6 }\n",
+                "kind.gas.crane",
+                "crane devices only",
+            ),
+            (
+                "[device.c1]\nkind = \"crane\"\ncrane = { rated_load_t = -1 }\n",
+                "device.c1.crane.rated_load_t",
+                "above 0",
+            ),
+            (
+                "[device.c1]\nkind = \"crane\"\ncrane = { tons = 6 }\n",
+                "(syntax)",
+                "tons",
+            ),
+        ];
+        for (src, key, msg) in cases {
+            let e = parse_err(src);
+            assert_eq!(e.key, key, "{src}: {e}");
+            assert!(e.message.contains(msg), "{src}: {e}");
+            assert!(e.line.is_some(), "{src}: {e}");
+        }
+        // 17 spans: a week of two shifts and a third on three days.
+        let entries: Vec<String> = [
+            "mon-sun 06:00-12:00",
+            "mon-sun 13:00-19:00",
+            "mon-wed 20:00-21:00",
+        ]
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+        let e = parse_err(&format!("[site.s1]\nhours = [{}]\n", entries.join(", ")));
+        assert!(e.message.contains("more than 16"), "{e}");
+    }
+
     #[test]
     fn effective_rules_print_and_parse_back() {
+        let scheduled = RuleFile::parse(
+            "[site.s]\nhours = [\"mon-fri 07:00-12:00\", \"mon-fri 13:00-19:00\", \"sun 22:00-06:00\"]\nutc_offset = \"+07:30\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         for kind in DeviceKind::ALL {
-            let set = defaults::for_kind(kind);
-            let text = to_toml(&format!("kind.{kind}"), &set);
-            // As patches of the same rules: every key given, nothing changes.
-            let f = RuleFile::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-            assert_eq!(f.rules_for("s", kind, "d"), set);
-            // As new rules under fresh ids they rebuild the same rules.
-            if set.rules().len() * 2 > crate::MAX_RULES {
-                continue;
+            for set in [
+                defaults::for_kind(kind),
+                scheduled.rules_for("s", kind, "d"),
+            ] {
+                round_trip(kind, set);
             }
-            let renamed = text.replace("rules.\"", "rules.\"x");
-            let f = RuleFile::parse(&renamed).unwrap_or_else(|e| panic!("{e}\n{renamed}"));
-            let got = f.rules_for("s", kind, "d");
-            for r in set.rules() {
-                let mut copy = got.get(&format!("x{}", r.id)).unwrap().clone();
-                copy.id = r.id.clone();
-                assert_eq!(&copy, r);
-            }
+        }
+    }
+
+    fn round_trip(kind: DeviceKind, set: RuleSet) {
+        let text = to_toml(&format!("kind.{kind}"), &set);
+        // As patches of the same rules: every key given, nothing changes.
+        let f = RuleFile::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(f.rules_for("s", kind, "d"), set);
+        // As new rules under fresh ids they rebuild the same rules.
+        if set.rules().len() * 2 > crate::MAX_RULES {
+            return;
+        }
+        let renamed = text.replace("rules.\"", "rules.\"x");
+        let f = RuleFile::parse(&renamed).unwrap_or_else(|e| panic!("{e}\n{renamed}"));
+        let got = f.rules_for("s", kind, "d");
+        for r in set.rules() {
+            let mut copy = got.get(&format!("x{}", r.id)).unwrap().clone();
+            copy.id = r.id.clone();
+            assert_eq!(&copy, r);
         }
     }
 }
