@@ -86,32 +86,49 @@ pub struct RuleRef {
     pub set: Arc<RuleSet>,
     /// Its [`fingerprint`].
     pub fp: u64,
-    /// It judges a frame without looking at the clock (see
-    /// [`judges_without_the_clock`]).
+    /// No enabled rule measures a rate of change (a rate is measured over
+    /// time, so every frame's verdict rests on the clock).
     pub replayable: bool,
+    /// The enabled rules with a debounce in time: they look at the clock
+    /// only while their condition holds or they are active (see
+    /// [`RuleRef::clock_free`]).
+    pub timed: Vec<usize>,
 }
 
 impl RuleRef {
     fn new(set: RuleSet) -> Self {
+        let enabled = || set.rules().iter().enumerate().filter(|(_, r)| r.enabled);
         Self {
             fp: fingerprint(&set),
-            replayable: judges_without_the_clock(&set),
+            replayable: !enabled()
+                .any(|(_, r)| matches!(r.kind, anquan_edge_rules::RuleKind::RateOfChange { .. })),
+            timed: enabled()
+                .filter(|(_, r)| {
+                    r.debounce.ms > 0
+                        && !matches!(r.kind, anquan_edge_rules::RuleKind::Offline { .. })
+                })
+                .map(|(i, _)| i)
+                .collect(),
             set: Arc::new(set),
         }
+    }
+
+    /// Whether, in `state`, no rule of the set would look at the clock for
+    /// a frame that leaves them as they are: no rate rule, and every rule
+    /// with a debounce in time quiet with nothing pending. A frame judged
+    /// from and into such states comes out the same whenever it is judged
+    /// (the CO rule held for 15 minutes costs the gas set nothing while CO
+    /// is low).
+    pub fn clock_free(&self, state: &anquan_edge_rules::DeviceState) -> bool {
+        self.replayable && self.timed.iter().all(|&i| state.is_settled(i))
     }
 }
 
 /// Whether every enabled rule judges a frame from the frame and the rule
-/// state alone: no rate of change (a rate is measured over time) and no
-/// debounce in time. Offline rules qualify: a frame only ever clears them,
-/// and whether it does depends on the state alone (the value reported, the
-/// silence, is clock time, which is why the judge never sends offline
-/// transitions early). Such a set judges a frame redelivered after a crash
-/// into the same transitions, whenever that happens.
+/// state alone, in every state: no rate of change and no debounce in time.
 pub fn judges_without_the_clock(set: &RuleSet) -> bool {
-    set.rules().iter().filter(|r| r.enabled).all(|r| {
-        r.debounce.ms == 0 && !matches!(r.kind, anquan_edge_rules::RuleKind::RateOfChange { .. })
-    })
+    let r = RuleRef::new(set.clone());
+    r.replayable && r.timed.is_empty()
 }
 
 /// A fingerprint of a rule set (FNV-1a of its TOML form), stored with each
@@ -261,22 +278,36 @@ mod tests {
 
     #[test]
     fn which_default_sets_judge_without_the_clock() {
+        use anquan_edge_rules::DeviceState;
         use anquan_edge_rules::defaults::for_kind;
-        for kind in [DeviceKind::Gas, DeviceKind::Electrical, DeviceKind::Crane] {
-            assert!(judges_without_the_clock(&for_kind(kind)), "{kind:?}");
+        // Every default set has a rule held in time (CO for 15 minutes,
+        // a pump running without pressure, a sustained lean): clock-free
+        // while those are quiet, not once one starts counting.
+        for kind in DeviceKind::ALL {
+            let r = RuleRef::new(for_kind(kind));
+            assert!(r.replayable, "{kind:?}: no rate rule by default");
+            assert!(r.clock_free(&DeviceState::new(0)), "{kind:?}");
         }
-        // water.pressure_drop is a rate of change.
-        assert!(!judges_without_the_clock(&for_kind(
-            DeviceKind::WaterPressure
-        )));
+        let gas = RuleRef::new(for_kind(DeviceKind::Gas));
+        assert!(!gas.timed.is_empty() && !judges_without_the_clock(&gas.set));
+        let mut st = DeviceState::new(0);
+        let co = |ppm: f32| {
+            let mut m = anquan_protocol::Readings::new();
+            m.set(anquan_protocol::Metric::CoPpm, ppm).unwrap();
+            m
+        };
+        let _ = gas.set.evaluate(&mut st, &co(40.0), &[], 1_000);
+        assert!(!gas.clock_free(&st), "the 15-minute CO hold is counting");
+        let _ = gas.set.evaluate(&mut st, &co(2.0), &[], 2_000);
+        assert!(gas.clock_free(&st), "CO low again: nothing pending");
+        // A rate rule switched on: never clock-free.
         let file = RuleFile::parse(
-            "[kind.water_pressure.rules.\"water.pressure_drop\"]\nenabled = false\n\
-             [kind.gas.rules.\"gas.lel\"]\ndebounce = { samples = 1, seconds = 5 }\n",
+            "[kind.water_pressure.rules.\"water.pressure_drop\"]\nenabled = true\n",
         )
         .unwrap();
         let mut r = Rules::new(file);
-        assert!(r.for_device("s", DeviceKind::WaterPressure, "w").replayable);
-        assert!(!r.for_device("s", DeviceKind::Gas, "g").replayable);
+        let wp = r.for_device("s", DeviceKind::WaterPressure, "w");
+        assert!(!wp.replayable && !wp.clock_free(&DeviceState::new(0)));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The alarm fast lane, observed from outside: with a long group-commit
 //! interval, a gas alarm reaches an `alarms/#` subscriber before its frame
-//! is committed (the gateway has handled nothing yet), while a water
-//! pressure alarm (its default rules measure a rate over time, so judging
-//! its frame again after a crash could come out differently) waits for the
-//! commit. Embedded broker, gateway in process, real clock.
+//! is committed (the gateway has handled nothing yet), while the alarm of
+//! a frame that starts a rule held in time (CO above 26 ppm for 15
+//! minutes: judging the frame again after a crash could come out
+//! differently) waits for the commit. Embedded broker, gateway in process, real clock.
 
 // Test helpers outside #[test] fns: a failed setup step is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -55,7 +55,7 @@ async fn alarms_subscriber(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gas_alarm_leaves_before_its_commit_and_a_rate_rule_alarm_after() {
+async fn a_gas_alarm_leaves_before_its_commit_and_one_under_a_timed_rule_after() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = Config::parse(&format!(
@@ -110,26 +110,17 @@ async fn a_gas_alarm_leaves_before_its_commit_and_a_rate_rule_alarm_after() {
     }
     assert_eq!(gw.messages_handled(), 1);
 
-    // Water pressure: the default pressure-drop rule is a rate; its alarms
-    // wait for their commit.
-    let frame = |seq: u32, p: f32| {
-        format!(
-            r#"{{"device":"wp-1","kind":"water_pressure","seq":{seq},"ts_ms":{now},"readings":{{"pressure_mpa":{p}}}}}"#
-        )
-    };
+    // CO above 26 ppm starts gas.co_sustained's 15-minute hold, a rule
+    // that now looks at the clock: judged again after a crash the frame
+    // could come out differently, so its LEL alarm waits for the commit.
+    let frame = format!(
+        r#"{{"device":"gas-2","kind":"gas","seq":1,"ts_ms":{now},"readings":{{"lel_pct":60,"co_ppm":40}}}}"#
+    );
     dev.publish(
-        "sites/s1/devices/wp-1/telemetry",
+        "sites/s1/devices/gas-2/telemetry",
         QoS::AtLeastOnce,
         false,
-        frame(1, 0.01),
-    )
-    .await
-    .unwrap();
-    dev.publish(
-        "sites/s1/devices/wp-1/telemetry",
-        QoS::AtLeastOnce,
-        false,
-        frame(2, 0.01),
+        frame,
     )
     .await
     .unwrap();
@@ -138,9 +129,9 @@ async fn a_gas_alarm_leaves_before_its_commit_and_a_rate_rule_alarm_after() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (e.rule.as_str(), e.level),
-        ("water.pressure_low", Level::Red)
+        (e.device.as_str(), e.rule.as_str(), e.level),
+        ("gas-2", "gas.lel", Level::Red)
     );
-    assert_eq!(gw.messages_handled(), 3, "sent only after its commit");
+    assert_eq!(gw.messages_handled(), 2, "sent only after its commit");
     gw.shutdown().await;
 }

@@ -24,10 +24,14 @@
 //! differently, so an alarm is early only when:
 //!
 //! * its input is delivered again until acknowledged ([`Guarantee::UntilAcked`]);
-//! * the device's rule set judges frames without looking at the clock:
-//!   no rate-of-change rule and no debounce in time (rules with a debounce
-//!   in samples, thresholds, combinations and faults qualify; every
-//!   default set but water pressure's, whose pressure-drop rule is a rate);
+//! * the device's rules judged the frame without looking at the clock: no
+//!   enabled rate-of-change rule, and every rule with a debounce in time
+//!   quiet with nothing pending before and after the frame
+//!   ([`RuleRef::clock_free`]; debounces in samples, thresholds,
+//!   combinations and faults never look at it). Every default set
+//!   qualifies while its held-in-time rules (CO for 15 minutes, a pump
+//!   running without pressure, a sustained lean) are quiet; while one
+//!   counts, the device's alarms wait for their commit;
 //! * nothing happened to the device since its last commit that will not
 //!   happen again in the same way: a device restart (seq back to the
 //!   start: a redelivered copy is a duplicate instead), an input delivered
@@ -352,18 +356,19 @@ impl Judge {
         accepted.dropped = frame.dropped;
         let time = DeviceTime::judge(frame.ts_ms, now_ms, skew);
         accepted.skewed = matches!(time, DeviceTime::Skewed(_));
+        let clock_free_before = dev.rules.clock_free(&dev.state);
         let tr = dev
             .rules
             .set
             .evaluate(&mut dev.state, &frame.readings, &frame.faults, now_ms);
+        let clock_free = clock_free_before && dev.rules.clock_free(&dev.state);
         let line = line::frame(site, frame, time.ms());
         push_line(&mut fx.readings, &mut fx.readings_count, &line);
         // Judged again after a crash, would this frame come out the same
         // way? Not if it will not come again, nor if its verdict rests on
         // the DUP flag (a restart: the redelivered copy is a duplicate),
-        // nor if its rules look at the clock.
-        let repeatable =
-            input.guarantee != Guarantee::Once && !accepted.restart && dev.rules.replayable;
+        // nor if its rules looked at the clock for it.
+        let repeatable = input.guarantee != Guarantee::Once && !accepted.restart && clock_free;
         let speed = if !repeatable {
             Speed::Committed { settled: false }
         } else if dev.unsure_until <= durable {

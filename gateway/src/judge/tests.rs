@@ -74,16 +74,18 @@ fn alarm_time_is_the_device_clock_when_trusted_else_the_receive_time() {
     let ts: Vec<u64> = take(&mut fx).iter().map(|a| a.event.ts_ms).collect();
     assert_eq!(ts, [T0 - 2_000, T0 + 5, T0 + 7]);
     assert!(fx.readings.contains(&format!(" {}", T0 - 2_000)));
-    // Silence is the gateway's: an offline alarm carries the gateway time.
+    // Silence is the gateway's: an offline alarm carries the gateway time
+    // (the first tick starts the silence clock; the default link is 4G).
     let later = T0 + 46_000;
+    let after = u64::from(anquan_edge_rules::defaults::OFFLINE_AFTER_MS);
     j.tick(later, true, &mut fx);
-    j.tick(later + 60_000, true, &mut fx);
+    j.tick(later + after + 1_000, true, &mut fx);
     let offline = take(&mut fx);
     assert_eq!(offline.len(), 3, "{offline:?}");
     assert!(
         offline
             .iter()
-            .all(|a| a.event.ts_ms == later + 60_000 && !a.early)
+            .all(|a| a.event.ts_ms == later + after + 1_000 && !a.early)
     );
 }
 
@@ -121,7 +123,39 @@ fn only_repeatable_judgments_go_early() {
     assert_eq!(a[0].event.state, AlarmState::Cleared);
     assert!(!a[0].early);
 
-    // Water pressure's default set has a rate rule: never early.
+    // CO held above 26 ppm starts the 15-minute hold of gas.co_sustained:
+    // a rule that now looks at the clock, so the frame's LEL alarm waits
+    // for its commit; CO low again and committed: early again.
+    let with_co = |seq: u32, lel: f32, co: f32| {
+        let mut f = frame(DeviceKind::Gas, "c", seq, 0, ("lel_pct", lel));
+        f.readings.set(anquan_protocol::Metric::CoPpm, co).unwrap();
+        Input {
+            site: id("s1"),
+            device: id("c"),
+            body: Body::Telemetry(f),
+            guarantee: QOS1,
+        }
+    };
+    j.judge(&with_co(1, 60.0, 40.0), T0 + 10, &mut fx).unwrap();
+    let a = take(&mut fx);
+    assert_eq!(a[0].event.rule.as_str(), "gas.lel");
+    assert!(!a[0].early, "the CO hold is counting");
+    j.judge(&with_co(2, 1.0, 2.0), T0 + 11, &mut fx).unwrap();
+    assert!(
+        !take(&mut fx)[0].early,
+        "judged from a state that rests on the clock"
+    );
+    let (b, _) = j.close_batch();
+    j.committed(b);
+    j.judge(&with_co(3, 60.0, 2.0), T0 + 12, &mut fx).unwrap();
+    assert!(take(&mut fx)[0].early, "CO low and committed");
+
+    // A rate rule switched on (water.pressure_drop is off by default):
+    // never early.
+    let file =
+        RuleFile::parse("[kind.water_pressure.rules.\"water.pressure_drop\"]\nenabled = true\n")
+            .unwrap();
+    let mut j = Judge::new(id("gw"), ValidateConfig::default(), file, vec![], true, T0);
     let wp = Input {
         site: id("s1"),
         device: id("wp"),
@@ -271,10 +305,11 @@ fn per_device_state_stays_small() {
 /// One step of a device's life in the property test below.
 #[derive(Debug, Clone)]
 enum Step {
-    /// A frame over MQTT QoS 1 with this %LEL.
-    Frame { device: u8, lel: u8 },
+    /// A frame over MQTT QoS 1 with this %LEL and CO ppm (CO above 26 ppm
+    /// starts gas.co_sustained's 15-minute hold: a rule on the clock).
+    Frame { device: u8, lel: u8, co: u8 },
     /// The same over a source that delivers once (Modbus, QoS 0).
-    Once { device: u8, lel: u8 },
+    Once { device: u8, lel: u8, co: u8 },
     /// The device rebooted: its sequence starts over.
     Reboot { device: u8 },
     /// A status message (QoS 1).
@@ -289,12 +324,15 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     let lel = prop_oneof![Just(1u8), Just(12), Just(30), Just(60)];
+    let co = prop_oneof![4 => Just(0u8), 1 => Just(40), 1 => Just(200)];
     prop_oneof![
-        8 => (0u8..3, lel.clone()).prop_map(|(device, lel)| Step::Frame { device, lel }),
-        1 => (0u8..3, lel).prop_map(|(device, lel)| Step::Once { device, lel }),
+        8 => (0u8..3, lel.clone(), co.clone()).prop_map(|(device, lel, co)| Step::Frame { device, lel, co }),
+        1 => (0u8..3, lel, co).prop_map(|(device, lel, co)| Step::Once { device, lel, co }),
         1 => (0u8..3).prop_map(|device| Step::Reboot { device }),
         1 => (0u8..3, any::<bool>()).prop_map(|(device, online)| Step::Status { device, online }),
         1 => (1u32..60_000).prop_map(|ms| Step::Tick { ms }),
+        // Long enough for the CO hold to complete between two frames.
+        1 => (600_000u32..1_200_000).prop_map(|ms| Step::Tick { ms }),
         2 => Just(Step::Close),
         2 => Just(Step::Commit),
     ]
@@ -356,17 +394,20 @@ proptest! {
         for s in steps {
             now += 7;
             match s {
-                Step::Frame { device, lel } | Step::Once { device, lel } => {
+                Step::Frame { device, lel, co } | Step::Once { device, lel, co } => {
                     let d = usize::from(device);
                     seq[d] += 1;
                     let once = matches!(s, Step::Once { .. });
-                    let input = gas(
+                    let mut input = gas(
                         &format!("g{device}"),
                         seq[d],
                         0,
                         f32::from(lel),
                         if once { Guarantee::Once } else { QOS1 },
                     );
+                    if let Body::Telemetry(f) = &mut input.body {
+                        f.readings.set(anquan_protocol::Metric::CoPpm, f32::from(co)).unwrap();
+                    }
                     let _ = j.judge(&input, now, &mut fx);
                     if !once {
                         unacked.push((open, input));
