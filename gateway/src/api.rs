@@ -14,9 +14,9 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigError, parse_addr};
+use crate::error::{ConfigError, parse_addr};
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Queue};
+use crate::store::{Queue, Store};
 
 /// `[api]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,35 +48,34 @@ impl ApiConfig {
 #[derive(Debug, Clone)]
 struct AppState {
     metrics: Metrics,
-    outbox: Arc<Outbox>,
+    store: Arc<Store>,
 }
 
 /// Refreshes the gauges computed on demand (queue depth, bytes, age).
-pub fn refresh_queue_gauges(metrics: &Metrics, outbox: &Outbox) {
+pub fn refresh_queue_gauges(metrics: &Metrics, store: &Store) {
     let now = crate::clock::wall_ms();
     for q in Queue::ALL {
         let name = q.as_str();
         metrics
             .queue_depth
             .with_label_values(&[name])
-            .set(outbox.len(q) as i64);
+            .set(store.len(q) as i64);
         metrics
             .queue_bytes
             .with_label_values(&[name])
-            .set(outbox.bytes(q) as i64);
-        let age = outbox
-            .oldest_ms(q)
+            .set(store.bytes(q) as i64);
+        let age = store
+            .first(q)
             .ok()
             .flatten()
-            .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            .map_or(0.0, |e| now.saturating_sub(e.enqueued_ms) as f64 / 1000.0);
         metrics.queue_oldest_age.with_label_values(&[name]).set(age);
     }
 }
 
 async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
     let st = s.clone();
-    let _ =
-        tokio::task::spawn_blocking(move || refresh_queue_gauges(&st.metrics, &st.outbox)).await;
+    let _ = tokio::task::spawn_blocking(move || refresh_queue_gauges(&st.metrics, &st.store)).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
@@ -91,9 +90,9 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
         "status": if healthy { "ok" } else { "degraded" },
         "mqtt_connected": connected,
         "buffer_writable": buffer_ok,
-        "queue_points": s.outbox.len(Queue::Points),
-        "queue_alarms_http": s.outbox.len(Queue::AlarmsHttp),
-        "queue_alarms_mqtt": s.outbox.len(Queue::AlarmsMqtt),
+        "queue_points": s.store.len(Queue::Points),
+        "queue_alarms_http": s.store.len(Queue::AlarmsHttp),
+        "queue_alarms_mqtt": s.store.len(Queue::AlarmsMqtt),
     });
     let code = if healthy {
         StatusCode::OK
@@ -107,7 +106,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 pub async fn serve(
     cfg: ApiConfig,
     metrics: Metrics,
-    outbox: Arc<Outbox>,
+    store: Arc<Store>,
     shutdown: CancellationToken,
 ) -> Result<Option<(SocketAddr, impl std::future::Future<Output = ()>)>, std::io::Error> {
     if cfg.listen.is_empty() {
@@ -118,7 +117,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_page))
-        .with_state(AppState { metrics, outbox });
+        .with_state(AppState { metrics, store });
     let fut = async move {
         let r = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -25,15 +25,15 @@ impl Default for BackoffConfig {
 
 impl BackoffConfig {
     /// Checks the values; `key` is where they sit in the config.
-    pub fn validate(&self, key: &str) -> Result<(), crate::config::ConfigError> {
+    pub fn validate(&self, key: &str) -> Result<(), crate::error::ConfigError> {
         if self.initial_ms == 0 {
-            return Err(crate::config::ConfigError::new(
+            return Err(crate::error::ConfigError::new(
                 format!("{key}.initial_ms"),
                 "must be at least 1",
             ));
         }
         if self.max_ms < self.initial_ms {
-            return Err(crate::config::ConfigError::new(
+            return Err(crate::error::ConfigError::new(
                 format!("{key}.max_ms"),
                 "must be at least initial_ms",
             ));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, parse_addr};
+use crate::error::{ConfigError, parse_addr};
 
 /// `[broker]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -93,7 +93,10 @@ pub fn main() -> ExitCode {
             for w in cfg.warnings() {
                 tracing::warn!("config: {w}");
             }
-            let rt = match tokio::runtime::Runtime::new() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");

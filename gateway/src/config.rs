@@ -5,45 +5,14 @@
 //!
 //! `gateway.example.toml` documents every key.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anquan_protocol::Id;
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::ConfigError;
 use crate::secret::Secret;
-use crate::{api, broker, forward, ingest, logging, modbus, outbox, rules, sink, validate};
-
-/// A configuration error: which key, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The key path, e.g. `sink.influx.url`, or `(file)` / `(syntax)`.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl From<crate::secret::SecretError> for ConfigError {
-    fn from(e: crate::secret::SecretError) -> Self {
-        Self::new(e.key, e.message)
-    }
-}
-
-impl ConfigError {
-    /// An error at `key`.
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config: {}: {}", self.key, self.message)
-    }
-}
+use crate::{api, broker, forward, ingest, logging, modbus, rules, sink, store, validate};
 
 /// `[gateway]`: who this gateway is and where it keeps its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +49,7 @@ pub struct Config {
     pub rules: rules::RulesConfig,
     /// The durable disk buffer.
     #[serde(default)]
-    pub buffer: outbox::BufferConfig,
+    pub buffer: store::BufferConfig,
     /// Where time series go.
     #[serde(default)]
     pub sink: sink::SinkConfig,
@@ -242,12 +211,6 @@ fn syntax(src: &str, e: &toml::de::Error) -> ConfigError {
         "(syntax)",
         format!("{}{}", e.message().trim(), line.unwrap_or_default()),
     )
-}
-
-/// Checks a `host:port` socket address string.
-pub(crate) fn parse_addr(key: &str, s: &str) -> Result<std::net::SocketAddr, ConfigError> {
-    s.parse()
-        .map_err(|e| ConfigError::new(key, format!("`{s}` is not an ip:port address ({e})")))
 }
 
 #[cfg(test)]

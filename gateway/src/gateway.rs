@@ -6,21 +6,25 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anquan_protocol::AlarmEvent;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::drain::{self, DrainConfig, Inbox, Policy, Tail};
+use crate::error::ConfigError;
 use crate::forward::http::HttpDest;
 use crate::forward::mqtt::MqttDest;
+use crate::judge::Judge;
+use crate::link::{self, LinkRx};
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, OutboxError, Queue};
-use crate::pipeline::{Links, Pipeline};
+use crate::pipeline::{Links, Pipeline, PipelineConfig};
+use crate::store::{Queue, Store, StoreError};
 use crate::{api, broker, forward, ingest, rules, sink};
 
 /// Why the gateway did not start.
@@ -34,7 +38,7 @@ pub enum StartError {
     Broker(#[from] broker::BrokerError),
     /// The durable buffer could not be opened.
     #[error(transparent)]
-    Buffer(#[from] OutboxError),
+    Buffer(#[from] StoreError),
     /// The API listener could not bind.
     #[error("api.listen: {0}")]
     Api(std::io::Error),
@@ -48,6 +52,7 @@ const FINAL_FLUSH: Duration = Duration::from_secs(5);
 pub struct GatewayHandle {
     stop_ingest: CancellationToken,
     stop_drain: CancellationToken,
+    pipeline: JoinHandle<bool>,
     front: Vec<JoinHandle<()>>,
     back: Vec<JoinHandle<()>>,
     alarms: broadcast::Sender<AlarmEvent>,
@@ -55,7 +60,8 @@ pub struct GatewayHandle {
     handled: Arc<AtomicU64>,
     api_addr: Option<SocketAddr>,
     mqtt_addr: (String, u16),
-    outbox: Arc<Outbox>,
+    store: Arc<Store>,
+    link: LinkRx,
     devices_at_start: usize,
 }
 
@@ -91,73 +97,107 @@ impl Gateway {
         let alarm_queues = cfg.forward.queues();
         let dir = cfg.gateway.data_dir.clone();
         let bcfg = cfg.buffer.clone();
-        let outbox = Arc::new(
-            tokio::task::spawn_blocking(move || Outbox::open(&dir, &bcfg, &alarm_queues))
+        let store = Arc::new(
+            tokio::task::spawn_blocking(move || Store::open(&dir, &bcfg, &alarm_queues))
                 .await
-                .map_err(|e| OutboxError::Storage(e.to_string()))??,
+                .map_err(|e| StoreError::Storage(e.to_string()))??,
         );
-        let ob = outbox.clone();
-        let records = tokio::task::spawn_blocking(move || ob.devices())
+        if !store.was_clean() {
+            tracing::warn!(
+                "the previous run did not stop cleanly; resuming from the durable buffer"
+            );
+        }
+        let st = store.clone();
+        let records = tokio::task::spawn_blocking(move || st.devices())
             .await
-            .map_err(|e| OutboxError::Storage(e.to_string()))??;
+            .map_err(|e| StoreError::Storage(e.to_string()))??;
         let writer = sink::Writer::new(&cfg.sink, &cfg.gateway.data_dir)?;
 
         let stop_ingest = CancellationToken::new();
         let stop_drain = CancellationToken::new();
         let (alarms, _) = broadcast::channel(4_096);
         let handled = Arc::new(AtomicU64::new(0));
+        let busy = Arc::new(AtomicBool::new(false));
         let client_id = cfg
             .mqtt
             .client_id
             .clone()
             .unwrap_or_else(|| format!("anquan-gateway-{}", cfg.gateway.id));
-        let ack_capacity = cfg.mqtt.channel_capacity + cfg.buffer.max_batch + 1_024;
+        let ack_capacity = cfg.mqtt.channel_capacity + 2 * cfg.buffer.max_batch + 1_024;
         let (client, eventloop) = ingest::connect(&cfg.mqtt, &client_id, ack_capacity)?;
         let (tx, rx) = mpsc::channel(cfg.mqtt.channel_capacity);
         let (reload_tx, reload_rx) = mpsc::channel(4);
+        let (link_tx, link_rx) = link::channel();
+        let (mqtt_committed_tx, mqtt_committed) = watch::channel(0u64);
 
         let mut front = Vec::new();
         let mut back = Vec::new();
-        let sink_wake = Arc::new(Notify::new());
-        let mut wake = vec![sink_wake.clone()];
-
+        let mut tails = Vec::new();
+        let alarm_drain = |queue, policy| DrainConfig {
+            queue,
+            policy,
+            window: forward::LOOKAHEAD,
+            linger: Duration::ZERO,
+            backoff: cfg.forward.backoff,
+            final_flush: FINAL_FLUSH,
+        };
         if let Some(h) = &cfg.forward.http {
-            let n = Arc::new(Notify::new());
-            wake.push(n.clone());
-            back.push(tokio::spawn(forward::run(
+            let (tail, inbox) = Tail::new(forward::LOOKAHEAD);
+            tails.push(tail);
+            back.push(tokio::spawn(drain::run(
                 HttpDest::new(h)?,
-                Queue::AlarmsHttp,
-                cfg.forward.backoff,
-                outbox.clone(),
-                n,
+                alarm_drain(
+                    Queue::AlarmsHttp,
+                    Policy::Alarms {
+                        window: h.concurrency,
+                        per_chain: 1,
+                    },
+                ),
+                store.clone(),
+                inbox,
+                None,
                 metrics.clone(),
                 stop_drain.clone(),
-                FINAL_FLUSH,
             )));
         }
         if let Some(m) = cfg.forward.mqtt.as_ref().filter(|m| m.enabled) {
-            let n = Arc::new(Notify::new());
-            wake.push(n.clone());
-            let dest = MqttDest::new(&cfg.mqtt, m, &client_id, stop_drain.clone())?;
-            back.push(tokio::spawn(forward::run(
-                dest,
-                Queue::AlarmsMqtt,
-                cfg.forward.backoff,
-                outbox.clone(),
-                n,
+            let (tail, inbox) = Tail::new(forward::LOOKAHEAD);
+            tails.push(tail);
+            let window = usize::from(m.window);
+            back.push(tokio::spawn(drain::run(
+                MqttDest::new(&cfg.mqtt, m, &client_id, stop_drain.clone())?,
+                alarm_drain(
+                    Queue::AlarmsMqtt,
+                    Policy::Alarms {
+                        window,
+                        per_chain: window,
+                    },
+                ),
+                store.clone(),
+                inbox,
+                None,
                 metrics.clone(),
                 stop_drain.clone(),
-                FINAL_FLUSH,
             )));
         }
-        back.push(tokio::spawn(sink::run(
-            cfg.sink.clone(),
-            writer,
-            outbox.clone(),
-            sink_wake,
+        let sink_wake = Arc::new(Notify::new());
+        back.push(tokio::spawn(drain::run(
+            sink::SinkDest::new(writer),
+            DrainConfig {
+                queue: Queue::Points,
+                policy: Policy::Batches {
+                    max_points: cfg.sink.batch_size,
+                },
+                window: 4 * cfg.sink.batch_size / 100 + 64,
+                linger: Duration::from_millis(cfg.sink.flush_interval_ms),
+                backoff: cfg.sink.backoff,
+                final_flush: FINAL_FLUSH,
+            },
+            store.clone(),
+            Inbox::wake_only(sink_wake.clone()),
+            Some(busy.clone()),
             metrics.clone(),
             stop_drain.clone(),
-            FINAL_FLUSH,
         )));
 
         // Modbus devices are declared devices: their frames come from us.
@@ -171,33 +211,46 @@ impl Gateway {
                 });
             }
         }
-        let pipeline = Pipeline::new(
+        let judge = Judge::new(
             cfg.gateway.id.clone(),
             vcfg,
-            cfg.buffer.max_batch,
-            Duration::from_millis(cfg.rules.offline_tick_ms),
             rule_file,
             records,
-            clock,
-            metrics.clone(),
-            Duration::from_secs(cfg.log.reject_log_interval_s.max(1)),
+            store.was_clean(),
+            clock.now_ms(),
         );
-        let devices_at_start = pipeline.device_count();
+        let devices_at_start = judge.device_count();
+        let log_interval = Duration::from_secs(cfg.log.reject_log_interval_s.max(1));
+        let pipeline = Pipeline::new(
+            judge,
+            PipelineConfig {
+                max_batch: cfg.buffer.max_batch,
+                commit_interval: Duration::from_millis(cfg.buffer.commit_interval_ms),
+                commit_idle: Duration::from_millis(cfg.buffer.commit_idle_ms),
+                tick_every: Duration::from_millis(cfg.rules.offline_tick_ms),
+                log_interval,
+            },
+            &store,
+            clock.clone(),
+            metrics.clone(),
+        );
         let links = Links {
             rx,
             reload: reload_rx,
-            client: Some(client.clone()),
-            outbox: outbox.clone(),
-            wake,
-            alarms: alarms.clone(),
+            link: link_rx.clone(),
+            store: store.clone(),
+            receipts: vec![mqtt_committed_tx],
+            points: sink_wake,
+            alarms: tails,
+            subscribers: alarms.clone(),
             handled: handled.clone(),
+            busy,
         };
-        let clock_for_modbus = pipeline.clock();
-        front.push(tokio::spawn(pipeline.run(links, stop_ingest.clone())));
+        let pipeline = tokio::spawn(pipeline.run(links, stop_ingest.clone()));
         front.extend(crate::modbus::poll::spawn(
             &cfg.modbus,
             tx.clone(),
-            clock_for_modbus,
+            clock.clone(),
             metrics.clone(),
             stop_ingest.clone(),
         )?);
@@ -205,8 +258,15 @@ impl Gateway {
             cfg.mqtt.clone(),
             client,
             eventloop,
-            tx,
-            metrics.clone(),
+            ingest::Links {
+                tx,
+                source: 0,
+                committed: mqtt_committed,
+                link: link_tx,
+                handled: handled.clone(),
+                metrics: metrics.clone(),
+            },
+            log_interval,
             stop_ingest.clone(),
             Duration::from_millis(300),
         )));
@@ -219,7 +279,7 @@ impl Gateway {
         let api_addr = match api::serve(
             cfg.api.clone(),
             metrics.clone(),
-            outbox.clone(),
+            store.clone(),
             stop_drain.clone(),
         )
         .await
@@ -236,12 +296,13 @@ impl Gateway {
             mqtt = %format!("{}:{}", cfg.mqtt.host, cfg.mqtt.port),
             api = ?api_addr,
             devices = devices_at_start,
-            points_waiting = outbox.len(Queue::Points),
+            points_waiting = store.len(Queue::Points),
             "gateway started"
         );
         Ok(GatewayHandle {
             stop_ingest,
             stop_drain,
+            pipeline,
             front,
             back,
             alarms,
@@ -249,7 +310,8 @@ impl Gateway {
             handled,
             api_addr,
             mqtt_addr: (cfg.mqtt.host.clone(), cfg.mqtt.port),
-            outbox,
+            store,
+            link: link_rx,
             devices_at_start,
         })
     }
@@ -257,7 +319,7 @@ impl Gateway {
 
 impl GatewayHandle {
     /// Alarm events, as they are committed (a slow receiver may lag and
-    /// miss some: this is for display; the durable path is the outbox).
+    /// miss some: this is for display; the durable path is the store).
     pub fn subscribe_alarms(&self) -> broadcast::Receiver<AlarmEvent> {
         self.alarms.subscribe()
     }
@@ -272,14 +334,13 @@ impl GatewayHandle {
     /// after [`Gateway::start`] must wait for this first: a frame published
     /// before the subscription reaches no one.
     pub async fn wait_subscribed(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.metrics.mqtt_subscribed.get() != 1 {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        let mut link = self.link.clone();
+        tokio::time::timeout(
+            timeout,
+            link.wait_for(|l| l.state == link::State::Subscribed),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
     }
 
     /// MQTT messages fully handled so far (committed and acknowledged, or
@@ -300,7 +361,7 @@ impl GatewayHandle {
 
     /// Entries waiting in a durable queue.
     pub fn queue_len(&self, q: Queue) -> u64 {
-        self.outbox.len(q)
+        self.store.len(q)
     }
 
     /// Devices known at start (declared plus remembered).
@@ -310,7 +371,8 @@ impl GatewayHandle {
 
     /// Whether a front task (ingest or pipeline) has ended by itself.
     pub fn is_failed(&self) -> bool {
-        !self.stop_ingest.is_cancelled() && self.front.iter().any(JoinHandle::is_finished)
+        !self.stop_ingest.is_cancelled()
+            && (self.pipeline.is_finished() || self.front.iter().any(JoinHandle::is_finished))
     }
 
     /// Graceful shutdown: stop taking frames, commit and acknowledge what
@@ -321,12 +383,21 @@ impl GatewayHandle {
         for t in self.front {
             let _ = t.await;
         }
+        // Everything judged is committed: nothing left early that the
+        // store does not hold.
+        if self.pipeline.await.unwrap_or(false) {
+            let st = self.store.clone();
+            match tokio::task::spawn_blocking(move || st.close_cleanly()).await {
+                Ok(Ok(())) => {}
+                other => tracing::warn!(error = ?other, "cannot record the clean stop"),
+            }
+        }
         self.stop_drain.cancel();
         for t in self.back {
             let _ = t.await;
         }
         tracing::info!(
-            points_waiting = self.outbox.len(Queue::Points),
+            points_waiting = self.store.len(Queue::Points),
             "gateway stopped"
         );
     }

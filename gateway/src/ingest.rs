@@ -1,34 +1,56 @@
 //! MQTT ingest with rumqttc: TCP or TLS (rustls), username/password or
 //! client certificates, a persistent session (`clean_session = false`, fixed
 //! client id) so QoS 1 frames published while the gateway restarts wait in
-//! the broker, and manual acknowledgements: a frame is acknowledged only
-//! after its effects are committed to the durable buffer (`pipeline`).
+//! the broker.
 //!
-//! rumqttc neither resubscribes nor keeps its pending queue across a
-//! session the broker forgot, so we subscribe again on every CONNACK.
+//! This module is the MQTT edge of the gateway: it turns a publish into the
+//! judge's transport-neutral [`Input`] (topic → site, device and channel;
+//! payload → decoded frame or status; QoS and DUP → [`Guarantee`]) and
+//! rejects, counts and logs what does not decode. It owns the broker's
+//! acknowledgements: every publish forwarded to the pipeline carries a
+//! receipt number, and a QoS 1 publish is acknowledged only once the
+//! pipeline reports (on a `watch` channel) that every receipt up to its own
+//! is committed to the durable store. Acknowledgements go out in the order
+//! the publishes came in.
+//!
+//! The broker keeps our subscriptions in the persistent session; when it
+//! says it has none (`session_present = false`: a first start, or a broker
+//! that lost its state) we subscribe. Subscribing again to a session that
+//! has them would make the broker send every retained status once more.
 //! Connection errors back off exponentially. A watchdog reconnects when no
-//! message at all arrived for `watchdog_s` (a half-open link).
+//! message at all arrived for `watchdog_s` (a half-open link). The link's
+//! state goes out on a `watch` channel ([`crate::link`]).
 //!
-//! Back-pressure: publishes go to the pipeline through a bounded channel;
+//! Back-pressure: inputs go to the pipeline through a bounded channel;
 //! when it is full this task stops polling the socket, so the broker (and
 //! its in-flight window) holds the rest. Nothing piles up in memory.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anquan_protocol::GATEWAY_SUBSCRIPTIONS;
+use anquan_protocol::{
+    DeviceStatus, GATEWAY_SUBSCRIPTIONS, Id, Telemetry, Topic, TopicError, TopicKind,
+};
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
     TlsConfiguration, Transport,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
+use crate::judge::{Body, Guarantee, Input};
+use crate::link::{LinkTx, State};
+use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
+use crate::pipeline::{Arrival, Receipt};
 use crate::secret::Secret;
+use crate::validate::Reject;
 
 /// `[mqtt.tls]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,11 +256,42 @@ impl MqttConfig {
     }
 }
 
-/// One message for the pipeline.
-#[derive(Debug)]
-pub struct Incoming {
-    /// The publish (topic, payload, pkid, QoS, DUP flag).
-    pub publish: Publish,
+/// Turns a publish into the judge's input, or says why it is rejected.
+pub fn decode(p: &Publish) -> Result<Input, Reject> {
+    let Topic::Device {
+        site,
+        device,
+        kind: channel,
+    } = Topic::parse(p.topic.as_str()).map_err(Reject::BadTopic)?
+    else {
+        return Err(Reject::BadTopic(TopicError::Unknown));
+    };
+    let site = Id::new(site).map_err(|e| Reject::BadTopic(TopicError::BadSite(e)))?;
+    let device = Id::new(device).map_err(|e| Reject::BadTopic(TopicError::BadDevice(e)))?;
+    let body = match channel {
+        TopicKind::Status => {
+            Body::Status(DeviceStatus::parse(&p.payload).ok_or(Reject::BadStatus)?)
+        }
+        TopicKind::Telemetry | TopicKind::Event => {
+            let frame = Telemetry::decode(&p.payload).map_err(|e| Reject::Decode(e.problem))?;
+            if channel == TopicKind::Event {
+                Body::Event(frame)
+            } else {
+                Body::Telemetry(frame)
+            }
+        }
+    };
+    let guarantee = if p.qos == QoS::AtMostOnce {
+        Guarantee::Once
+    } else {
+        Guarantee::UntilAcked { repeat: p.dup }
+    };
+    Ok(Input {
+        site,
+        device,
+        body,
+        guarantee,
+    })
 }
 
 /// The ingest connection: the client (to acknowledge) and its event loop.
@@ -251,23 +304,68 @@ pub fn connect(
     o.set_clean_session(!cfg.persistent_session);
     o.set_manual_acks(true);
     // Acks travel through the request channel: make room for every frame
-    // that can be unacknowledged at once, so acknowledging never waits on
-    // the event loop (which may itself wait on the pipeline).
-    Ok(AsyncClient::new(o, ack_capacity))
+    // that can be unacknowledged at once.
+    let (client, eventloop) = AsyncClient::new(o, ack_capacity);
+    Ok((client, no_delay(eventloop)))
 }
 
-/// Polls the connection until `shutdown`, feeding publishes on device
-/// topics to `tx`. After `shutdown` it keeps polling for `linger` so that
-/// the last acknowledgements reach the broker, then disconnects.
+/// Turns Nagle's algorithm off on the connection (rumqttc leaves it on):
+/// with it, a small packet written while an earlier one is unacknowledged
+/// waits for the peer's (delayed) TCP ACK, up to 40 ms, which is what a
+/// stream of PUBACKs and alarm publishes is.
+pub fn no_delay(mut eventloop: EventLoop) -> EventLoop {
+    let mut n = eventloop.network_options();
+    n.set_tcp_nodelay(true);
+    eventloop.set_network_options(n);
+    eventloop
+}
+
+/// What ingest is connected to.
+#[derive(Debug)]
+pub struct Links {
+    /// The inputs, to the pipeline.
+    pub tx: mpsc::Sender<Arrival>,
+    /// This source's number in the pipeline's receipts.
+    pub source: usize,
+    /// Every receipt up to this one is committed (from the pipeline).
+    pub committed: watch::Receiver<u64>,
+    /// The link state, for the pipeline and embedders.
+    pub link: LinkTx,
+    /// Messages fully handled (rejected here, or committed).
+    pub handled: Arc<AtomicU64>,
+    /// The gateway's metrics.
+    pub metrics: Metrics,
+}
+
+/// A publish waiting for its acknowledgement: its receipt (0: rejected
+/// here, acknowledge in turn) and what the PUBACK needs.
+#[derive(Debug)]
+struct Pending {
+    receipt: u64,
+    ack: Publish,
+}
+
+/// Polls the connection until `shutdown`, feeding inputs to the pipeline
+/// and acknowledging what it committed. After `shutdown` it keeps polling
+/// for `linger` so that the last acknowledgements reach the broker, then
+/// disconnects.
 pub async fn run(
     cfg: MqttConfig,
     client: AsyncClient,
     mut eventloop: EventLoop,
-    tx: mpsc::Sender<Incoming>,
-    metrics: Metrics,
+    links: Links,
+    log_interval: Duration,
     shutdown: CancellationToken,
     linger: Duration,
 ) {
+    let Links {
+        tx,
+        source,
+        mut committed,
+        link,
+        handled,
+        metrics,
+    } = links;
     let mut backoff = Backoff::new(cfg.backoff);
     let subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
         .iter()
@@ -277,54 +375,127 @@ pub async fn run(
     let mut last_msg = tokio::time::Instant::now();
     let mut tx = Some(tx);
     let mut linger_until: Option<tokio::time::Instant> = None;
+    let mut limiter = RateLimiter::new(log_interval);
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut next_receipt = 0u64;
+    let mut pipeline_open = true;
+    let set_link = |state: State, session: Option<bool>| {
+        link.send_if_modified(|l| {
+            let before = *l;
+            l.state = state;
+            if l.first_session_present.is_none() {
+                l.first_session_present = session;
+            }
+            *l != before
+        });
+        metrics.mqtt_connected.set(i64::from(state != State::Down));
+        metrics
+            .mqtt_subscribed
+            .set(i64::from(state == State::Subscribed));
+    };
+    // One timer each for the watchdog and the linger, reset as needed (not
+    // a new timer per message).
+    let far = Duration::from_secs(365 * 24 * 3600);
+    let tick = watchdog.unwrap_or(far);
+    let dog = tokio::time::sleep(tick);
+    tokio::pin!(dog);
+    let stop = tokio::time::sleep(far);
+    tokio::pin!(stop);
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
+        flush_acks(&client, &mut pending, *committed.borrow(), &handled);
         if shutdown.is_cancelled() && linger_until.is_none() {
-            linger_until = Some(tokio::time::Instant::now() + linger);
+            let until = tokio::time::Instant::now() + linger;
+            linger_until = Some(until);
+            stop.as_mut().reset(until);
+            // What arrives from now on stays the broker's (not judged, not
+            // acknowledged: redelivered after the restart).
+            tx = None;
         }
-        let stop =
-            linger_until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        let tick = watchdog.unwrap_or(Duration::from_secs(3600));
         let ev = tokio::select! {
             ev = eventloop.poll() => ev,
-            () = shutdown.cancelled(), if linger_until.is_none() => continue,
-            () = tokio::time::sleep_until(stop) => {
+            r = committed.changed(), if pipeline_open => {
+                // An error: the pipeline ended; nothing more will be committed.
+                pipeline_open = r.is_ok();
+                continue;
+            }
+            () = &mut cancelled, if linger_until.is_none() => continue,
+            () = &mut stop, if linger_until.is_some() => {
                 let _ = client.try_disconnect();
                 let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
-                metrics.mqtt_connected.set(0);
+                set_link(State::Down, None);
                 return;
             }
-            () = tokio::time::sleep_until(last_msg + tick), if watchdog.is_some() => {
-                tracing::warn!(silent_s = tick.as_secs(), "mqtt: no message for the watchdog period; reconnecting");
-                metrics.mqtt_disconnects.inc();
-                metrics.mqtt_connected.set(0);
-                eventloop.clean();
-                last_msg = tokio::time::Instant::now();
+            () = &mut dog, if watchdog.is_some() => {
+                if last_msg.elapsed() >= tick {
+                    tracing::warn!(silent_s = tick.as_secs(), "mqtt: no message for the watchdog period; reconnecting");
+                    metrics.mqtt_disconnects.inc();
+                    set_link(State::Down, None);
+                    eventloop.clean();
+                    last_msg = tokio::time::Instant::now();
+                }
+                dog.as_mut().reset(last_msg + tick);
                 continue;
             }
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                metrics.mqtt_connected.set(1);
-                metrics.mqtt_subscribed.set(0);
                 last_msg = tokio::time::Instant::now();
-                tracing::info!(host = %cfg.host, port = cfg.port, session_present = ack.session_present, "mqtt: connected; subscribing");
                 backoff.reset();
-                // From another task: the request channel may be full of
-                // acknowledgements, and only this task (polling) drains it.
-                let (c, s) = (client.clone(), subs.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = c.subscribe_many(s).await {
-                        tracing::error!(error = %e, "mqtt: cannot queue the subscription");
-                    }
-                });
+                if ack.session_present {
+                    tracing::info!(host = %cfg.host, port = cfg.port, session_present = true, "mqtt: connected; the broker kept our session and subscriptions");
+                    set_link(State::Subscribed, Some(true));
+                } else {
+                    tracing::info!(host = %cfg.host, port = cfg.port, session_present = false, "mqtt: connected; subscribing");
+                    set_link(State::Connected, Some(false));
+                    // From another task: the request channel may be full of
+                    // acknowledgements, and only this task (polling) drains it.
+                    let (c, s) = (client.clone(), subs.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = c.subscribe_many(s).await {
+                            tracing::error!(error = %e, "mqtt: cannot queue the subscription");
+                        }
+                    });
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 last_msg = tokio::time::Instant::now();
                 metrics.frames_received.inc();
-                if let Some(t) = &tx {
-                    // Blocks when the pipeline is full: back-pressure.
-                    if t.send(Incoming { publish: p }).await.is_err() {
-                        tx = None;
+                let ack = (p.qos != QoS::AtMostOnce).then(|| {
+                    let mut a = Publish::new("", p.qos, Vec::<u8>::new());
+                    a.pkid = p.pkid;
+                    a
+                });
+                match decode(&p) {
+                    Ok(input) => {
+                        let receipt = ack.as_ref().map(|_| {
+                            next_receipt += 1;
+                            next_receipt
+                        });
+                        if let (Some(r), Some(ack)) = (receipt, ack) {
+                            pending.push_back(Pending { receipt: r, ack });
+                        }
+                        let arrival = Arrival {
+                            input,
+                            receipt: receipt.map(|seq| Receipt { source, seq }),
+                        };
+                        if let Some(t) = &tx {
+                            // Blocks when the pipeline is full: back-pressure.
+                            if t.send(arrival).await.is_err() {
+                                tx = None;
+                            }
+                        }
+                    }
+                    Err(r) => {
+                        metrics.reject(r.as_str());
+                        log_reject(&mut limiter, r, &p);
+                        match ack {
+                            Some(ack) => pending.push_back(Pending { receipt: 0, ack }),
+                            None => {
+                                handled.fetch_add(1, Ordering::Release);
+                            }
+                        }
                     }
                 }
             }
@@ -333,13 +504,12 @@ pub async fn run(
                 if s.return_codes.iter().any(|c| matches!(c, R::Failure)) {
                     tracing::error!(codes = ?s.return_codes, "mqtt: the broker refused a subscription (check its ACL)");
                 } else {
-                    metrics.mqtt_subscribed.set(1);
+                    set_link(State::Subscribed, None);
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                metrics.mqtt_connected.set(0);
-                metrics.mqtt_subscribed.set(0);
+                set_link(State::Down, None);
                 metrics.mqtt_disconnects.inc();
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, attempt = backoff.attempts(), retry_in_ms = delay.as_millis() as u64, "mqtt: connection lost");
@@ -352,5 +522,120 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Hands the acknowledgements of committed (or rejected) publishes to the
+/// client, in order, as far as its request channel has room. Never
+/// awaited: only this task drains that channel (by polling).
+fn flush_acks(
+    client: &AsyncClient,
+    pending: &mut VecDeque<Pending>,
+    committed: u64,
+    handled: &AtomicU64,
+) {
+    while let Some(p) = pending.front() {
+        if p.receipt > committed {
+            return;
+        }
+        match client.try_ack(&p.ack) {
+            Ok(()) => {}
+            Err(rumqttc::ClientError::TryRequest(_)) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot acknowledge (the broker will redeliver)");
+            }
+        }
+        if p.receipt == 0 {
+            handled.fetch_add(1, Ordering::Release);
+        }
+        pending.pop_front();
+    }
+}
+
+fn log_reject(limiter: &mut RateLimiter, r: Reject, p: &Publish) {
+    let Some(suppressed) = limiter.check(r.as_str()) else {
+        return;
+    };
+    let payload = String::from_utf8_lossy(&p.payload[..p.payload.len().min(160)]).into_owned();
+    match r {
+        Reject::Decode(_) => {
+            let detail = Telemetry::decode(&p.payload)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            tracing::warn!(reason = r.as_str(), topic = %p.topic, error = %detail, %payload, suppressed, "frame rejected");
+        }
+        Reject::BadTopic(e) => {
+            tracing::warn!(reason = r.as_str(), topic = %p.topic, error = %e, suppressed, "message rejected");
+        }
+        _ => {
+            tracing::warn!(reason = r.as_str(), topic = %p.topic, %payload, suppressed, "frame rejected");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(topic: &str, payload: &str, qos: QoS, dup: bool) -> Publish {
+        let mut p = Publish::new(topic, qos, payload.as_bytes().to_vec());
+        p.dup = dup;
+        p
+    }
+
+    #[test]
+    fn publishes_become_transport_neutral_inputs() {
+        let frame =
+            r#"{"device":"gas-1","kind":"gas","seq":3,"ts_ms":0,"readings":{"lel_pct":1.0}}"#;
+        let i = decode(&publish(
+            "sites/s1/devices/gas-1/telemetry",
+            frame,
+            QoS::AtLeastOnce,
+            true,
+        ))
+        .unwrap();
+        assert_eq!((i.site.as_str(), i.device.as_str()), ("s1", "gas-1"));
+        assert!(matches!(i.body, Body::Telemetry(ref f) if f.seq == 3));
+        assert_eq!(i.guarantee, Guarantee::UntilAcked { repeat: true });
+        let i = decode(&publish(
+            "sites/s1/devices/gas-1/event",
+            frame,
+            QoS::AtMostOnce,
+            false,
+        ))
+        .unwrap();
+        assert!(matches!(i.body, Body::Event(_)));
+        assert_eq!(i.guarantee, Guarantee::Once);
+        let i = decode(&publish(
+            "sites/s1/devices/gas-1/status",
+            " offline\n",
+            QoS::AtLeastOnce,
+            false,
+        ))
+        .unwrap();
+        assert_eq!(i.body, Body::Status(DeviceStatus::Offline));
+    }
+
+    #[test]
+    fn what_does_not_decode_says_why() {
+        let reason = |t: &str, p: &str| {
+            decode(&publish(t, p, QoS::AtLeastOnce, false))
+                .unwrap_err()
+                .as_str()
+        };
+        assert_eq!(
+            reason("sites/s1/devices/bad.id/telemetry", "{}"),
+            "bad_topic"
+        );
+        assert_eq!(reason("alarms/s1/gas-1", "{}"), "bad_topic");
+        assert_eq!(
+            reason("sites/s1/devices/gas-1/status", "maybe"),
+            "bad_status"
+        );
+        assert_eq!(
+            reason("sites/s1/devices/gas-1/telemetry", "not json"),
+            "malformed"
+        );
     }
 }

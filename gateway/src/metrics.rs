@@ -64,8 +64,14 @@ pub struct Metrics {
     pub forward_dead_letter: IntCounterVec,
     /// 1 while a destination answers 401/403 (token or permissions wrong).
     pub forward_unauthorized: IntGaugeVec,
-    /// Time from commit to delivery confirmation, by destination.
+    /// Time from judging (or storing) to delivery confirmation, by
+    /// destination.
     pub forward_seconds: HistogramVec,
+    /// Alarm events confirmed by the far end before their batch was
+    /// committed (the fast lane), by destination.
+    pub forward_early: IntCounterVec,
+    /// Deliveries in flight, by destination.
+    pub forward_in_flight: IntGaugeVec,
     /// 1 while the ingest MQTT connection is up.
     pub mqtt_connected: IntGauge,
     /// 1 once the broker acknowledged the subscriptions of the current
@@ -259,7 +265,7 @@ impl Metrics {
             commit_batch: histogram(
                 &r,
                 "commit_batch_frames",
-                "Frames per committed batch",
+                "Inputs per committed batch",
                 vec![
                     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
                 ],
@@ -310,12 +316,24 @@ impl Metrics {
                 HistogramVec::new(
                     HistogramOpts::new(
                         format!("{P}forward_seconds"),
-                        "Time from commit to confirmed delivery",
+                        "Time from judging the alarm to confirmed delivery",
                     )
                     .buckets(latency_buckets()),
                     &["dest"],
                 )
                 .unwrap_or_else(|_| unreachable_metric()),
+            ),
+            forward_early: counter_vec(
+                &r,
+                "forward_early_total",
+                "Alarm events delivered before their batch was committed (fast lane)",
+                &["dest"],
+            ),
+            forward_in_flight: gauge_vec(
+                &r,
+                "forward_in_flight",
+                "Alarm deliveries in flight",
+                &["dest"],
             ),
             mqtt_connected: reg(
                 &r,

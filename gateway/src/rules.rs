@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
 
 /// `[rules]`.
@@ -76,7 +76,59 @@ pub fn load(path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
 #[derive(Debug)]
 pub struct Rules {
     file: RuleFile,
-    shared: HashMap<(String, DeviceKind), (Arc<RuleSet>, u64)>,
+    shared: HashMap<(String, DeviceKind), RuleRef>,
+}
+
+/// A device's rule set, with what the gateway needs to know about it.
+#[derive(Debug, Clone)]
+pub struct RuleRef {
+    /// The rules.
+    pub set: Arc<RuleSet>,
+    /// Its [`fingerprint`].
+    pub fp: u64,
+    /// No enabled rule measures a rate of change (a rate is measured over
+    /// time, so every frame's verdict rests on the clock).
+    pub replayable: bool,
+    /// The enabled rules with a debounce in time: they look at the clock
+    /// only while their condition holds or they are active (see
+    /// [`RuleRef::clock_free`]).
+    pub timed: Vec<usize>,
+}
+
+impl RuleRef {
+    fn new(set: RuleSet) -> Self {
+        let enabled = || set.rules().iter().enumerate().filter(|(_, r)| r.enabled);
+        Self {
+            fp: fingerprint(&set),
+            replayable: !enabled()
+                .any(|(_, r)| matches!(r.kind, anquan_edge_rules::RuleKind::RateOfChange { .. })),
+            timed: enabled()
+                .filter(|(_, r)| {
+                    r.debounce.ms > 0
+                        && !matches!(r.kind, anquan_edge_rules::RuleKind::Offline { .. })
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            set: Arc::new(set),
+        }
+    }
+
+    /// Whether, in `state`, no rule of the set would look at the clock for
+    /// a frame that leaves them as they are: no rate rule, and every rule
+    /// with a debounce in time quiet with nothing pending. A frame judged
+    /// from and into such states comes out the same whenever it is judged
+    /// (the CO rule held for 15 minutes costs the gas set nothing while CO
+    /// is low).
+    pub fn clock_free(&self, state: &anquan_edge_rules::DeviceState) -> bool {
+        self.replayable && self.timed.iter().all(|&i| state.is_settled(i))
+    }
+}
+
+/// Whether every enabled rule judges a frame from the frame and the rule
+/// state alone, in every state: no rate of change and no debounce in time.
+pub fn judges_without_the_clock(set: &RuleSet) -> bool {
+    let r = RuleRef::new(set.clone());
+    r.replayable && r.timed.is_empty()
 }
 
 /// A fingerprint of a rule set (FNV-1a of its TOML form), stored with each
@@ -99,26 +151,15 @@ impl Rules {
         }
     }
 
-    /// The rule set of one device, with its [`fingerprint`].
-    pub fn for_device(
-        &mut self,
-        site: &str,
-        kind: DeviceKind,
-        device: &str,
-    ) -> (Arc<RuleSet>, u64) {
+    /// The rule set of one device.
+    pub fn for_device(&mut self, site: &str, kind: DeviceKind, device: &str) -> RuleRef {
         if self.file.has_device(device) {
-            let set = self.file.rules_for(site, kind, device);
-            let fp = fingerprint(&set);
-            return (Arc::new(set), fp);
+            return RuleRef::new(self.file.rules_for(site, kind, device));
         }
         let file = &self.file;
         self.shared
             .entry((site.to_string(), kind))
-            .or_insert_with(|| {
-                let set = file.rules_for(site, kind, device);
-                let fp = fingerprint(&set);
-                (Arc::new(set), fp)
-            })
+            .or_insert_with(|| RuleRef::new(file.rules_for(site, kind, device)))
             .clone()
     }
 }
@@ -222,17 +263,51 @@ mod tests {
         )
         .unwrap();
         let mut r = Rules::new(file);
-        let (a, fa) = r.for_device("s1", DeviceKind::Gas, "a");
-        let (b, fb) = r.for_device("s1", DeviceKind::Gas, "b");
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(fa, fb);
-        let (s, fs) = r.for_device("s1", DeviceKind::Gas, "special");
-        assert!(!Arc::ptr_eq(&a, &s));
-        assert_ne!(*a, *s);
-        assert_ne!(fa, fs);
-        let (other_site, fo) = r.for_device("s2", DeviceKind::Gas, "c");
-        assert!(!Arc::ptr_eq(&a, &other_site));
-        assert_eq!(fa, fo, "same rules, same fingerprint");
+        let a = r.for_device("s1", DeviceKind::Gas, "a");
+        let b = r.for_device("s1", DeviceKind::Gas, "b");
+        assert!(Arc::ptr_eq(&a.set, &b.set));
+        assert_eq!(a.fp, b.fp);
+        let s = r.for_device("s1", DeviceKind::Gas, "special");
+        assert!(!Arc::ptr_eq(&a.set, &s.set));
+        assert_ne!(*a.set, *s.set);
+        assert_ne!(a.fp, s.fp);
+        let other_site = r.for_device("s2", DeviceKind::Gas, "c");
+        assert!(!Arc::ptr_eq(&a.set, &other_site.set));
+        assert_eq!(a.fp, other_site.fp, "same rules, same fingerprint");
+    }
+
+    #[test]
+    fn which_default_sets_judge_without_the_clock() {
+        use anquan_edge_rules::DeviceState;
+        use anquan_edge_rules::defaults::for_kind;
+        // Every default set has a rule held in time (CO for 15 minutes,
+        // a pump running without pressure, a sustained lean): clock-free
+        // while those are quiet, not once one starts counting.
+        for kind in DeviceKind::ALL {
+            let r = RuleRef::new(for_kind(kind));
+            assert!(r.replayable, "{kind:?}: no rate rule by default");
+            assert!(r.clock_free(&DeviceState::new(0)), "{kind:?}");
+        }
+        let gas = RuleRef::new(for_kind(DeviceKind::Gas));
+        assert!(!gas.timed.is_empty() && !judges_without_the_clock(&gas.set));
+        let mut st = DeviceState::new(0);
+        let co = |ppm: f32| {
+            let mut m = anquan_protocol::Readings::new();
+            m.set(anquan_protocol::Metric::CoPpm, ppm).unwrap();
+            m
+        };
+        let _ = gas.set.evaluate(&mut st, &co(40.0), &[], 1_000);
+        assert!(!gas.clock_free(&st), "the 15-minute CO hold is counting");
+        let _ = gas.set.evaluate(&mut st, &co(2.0), &[], 2_000);
+        assert!(gas.clock_free(&st), "CO low again: nothing pending");
+        // A rate rule switched on: never clock-free.
+        let file = RuleFile::parse(
+            "[kind.water_pressure.rules.\"water.pressure_drop\"]\nenabled = true\n",
+        )
+        .unwrap();
+        let mut r = Rules::new(file);
+        let wp = r.for_device("s", DeviceKind::WaterPressure, "w");
+        assert!(!wp.replayable && !wp.clock_free(&DeviceState::new(0)));
     }
 
     #[test]

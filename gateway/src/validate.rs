@@ -4,12 +4,12 @@
 //! clock check. Decoding itself is `anquan_protocol`'s.
 //!
 //! Everything here is pure (no I/O, no clock reads) so it is tested
-//! exhaustively in place; `pipeline` calls it.
+//! exhaustively in place; the judge (`judge`) calls it.
 
 use anquan_protocol::{DeviceKind, Id, Problem, TopicError};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// What to do with a frame from a device the config does not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -105,7 +105,12 @@ pub struct AlarmEvent {
     pub value: f32,
     /// The threshold it crossed.
     pub threshold: f32,
-    /// When, in Unix ms (gateway time unless the device clock is trusted).
+    /// When, in Unix ms: the time stamp of the frame that caused it when the
+    /// gateway trusts the device clock (non-zero and within its skew
+    /// bound), else the gateway's receive time; the gateway's time for a
+    /// transition no frame caused (silence, status, rules reload). Not part
+    /// of the event's identity: judged again after a gateway crash, a
+    /// transition may carry a later receive time.
     pub ts_ms: u64,
     /// The gateway that judged it.
     pub gateway: Id,

@@ -13,7 +13,12 @@ use crate::services::{free_port, http_get, kill, wait_for_port};
 /// `anquan-gateway`'s), so Cargo builds it with the tests, with the same
 /// features, and no test has to run `cargo build`. Found next to the
 /// running executable (tests run from `target/<profile>/deps/`).
+/// `ANQUAN_GATEWAY_BIN` names another build instead (the bench compares
+/// an older gateway with it).
 pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ANQUAN_GATEWAY_BIN") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
     let name = "anquan-gateway-under-test";
     exe.ancestors()

@@ -139,6 +139,11 @@ impl Receiver {
             .unwrap_or_default()
     }
 
+    /// How many distinct events were accepted (cheap: no copies).
+    pub fn accepted(&self) -> usize {
+        self.inner.lock().map(|s| s.order.len()).unwrap_or(0)
+    }
+
     /// (requests, duplicate ids accepted again, 401s given).
     pub fn counts(&self) -> (u64, u64, u64) {
         self.inner

@@ -153,6 +153,16 @@ impl DeviceState {
         self.rules.get(index).and_then(|s| decode(s.level))
     }
 
+    /// Whether rule number `index` is quiet with no change pending: the
+    /// state a frame that does not meet the rule leaves it in, whatever
+    /// the time. (A gateway uses it to know that a rule with a debounce in
+    /// time did not look at the clock for a frame.)
+    pub fn is_settled(&self, index: usize) -> bool {
+        self.rules
+            .get(index)
+            .is_none_or(|s| s.level == 0 && s.count == 0)
+    }
+
     /// The highest active level over all rules.
     pub fn max_level(&self) -> Option<Level> {
         self.rules.iter().filter_map(|s| decode(s.level)).max()

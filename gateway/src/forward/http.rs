@@ -1,12 +1,16 @@
 //! HTTP delivery: `POST {url}/api/v1/alarms`, `Authorization: Bearer`,
-//! body = the `AlarmEvent` JSON of anquan-protocol.
+//! body = the `AlarmEvent` JSON of anquan-protocol. Up to `concurrency`
+//! requests at once over a pool of keep-alive connections; the drain keeps
+//! one request per (site, device, rule) in flight, since requests on
+//! different connections may arrive in any order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
 use crate::delivery::{Failure, classify_status, is_accepted};
+use crate::error::ConfigError;
 use crate::secret::Secret;
 
 /// `[forward.http]`.
@@ -22,10 +26,18 @@ pub struct HttpConfig {
     /// Timeout of one request, ms.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Requests in flight at once (each on its own connection). A backlog
+    /// drains at about `concurrency / round trip` alarms per second.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
 }
 
 fn default_timeout() -> u64 {
     5_000
+}
+
+fn default_concurrency() -> usize {
+    128
 }
 
 impl HttpConfig {
@@ -41,16 +53,22 @@ impl HttpConfig {
                 "must be at least 1",
             ));
         }
+        if !(1..=1_024).contains(&self.concurrency) {
+            return Err(ConfigError::new(
+                "forward.http.concurrency",
+                "must be between 1 and 1024",
+            ));
+        }
         Ok(())
     }
 }
 
 /// The HTTP destination.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HttpDest {
     client: reqwest::Client,
-    endpoint: String,
-    auth: String,
+    endpoint: Arc<str>,
+    auth: Arc<str>,
 }
 
 impl HttpDest {
@@ -58,6 +76,8 @@ impl HttpDest {
     pub fn new(cfg: &HttpConfig) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
+            .pool_max_idle_per_host(cfg.concurrency)
+            .tcp_nodelay(true)
             .use_rustls_tls()
             .build()
             .map_err(|e| {
@@ -65,27 +85,43 @@ impl HttpDest {
             })?;
         Ok(Self {
             client,
-            endpoint: format!("{}/api/v1/alarms", cfg.url.trim_end_matches('/')),
-            auth: format!("Bearer {}", cfg.token.expose()),
+            endpoint: format!("{}/api/v1/alarms", cfg.url.trim_end_matches('/')).into(),
+            auth: format!("Bearer {}", cfg.token.expose()).into(),
         })
     }
 }
 
-impl super::Destination for HttpDest {
+impl crate::drain::Destination for HttpDest {
     fn name(&self) -> &'static str {
         "http"
     }
 
-    async fn send(&mut self, event_json: &[u8]) -> Result<(), Failure> {
+    fn deliver(
+        &self,
+        items: Vec<Arc<crate::drain::Item>>,
+    ) -> impl std::future::Future<Output = Result<(), Failure>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            for item in items {
+                this.post(item.data.clone()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl HttpDest {
+    async fn post(&self, body: bytes::Bytes) -> Result<(), Failure> {
+        let endpoint = &*self.endpoint;
         let resp = self
             .client
-            .post(&self.endpoint)
-            .header(reqwest::header::AUTHORIZATION, &self.auth)
+            .post(endpoint)
+            .header(reqwest::header::AUTHORIZATION, &*self.auth)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(event_json.to_vec())
+            .body(body)
             .send()
             .await
-            .map_err(|e| Failure::Retry(format!("{}: {e}", self.endpoint)))?;
+            .map_err(|e| Failure::Retry(format!("{endpoint}: {e}")))?;
         let status = resp.status().as_u16();
         if is_accepted(status) {
             return Ok(());
@@ -94,8 +130,7 @@ impl super::Destination for HttpDest {
         Err(classify_status(
             status,
             format!(
-                "HTTP {status} from {}: {}",
-                self.endpoint,
+                "HTTP {status} from {endpoint}: {}",
                 text.chars().take(200).collect::<String>()
             ),
         ))

@@ -13,7 +13,7 @@ use anquan_firmware::scale::{ABSENT, factor};
 use anquan_protocol::{DeviceKind, MAX_READINGS, Metric};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Which Modbus table a value lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

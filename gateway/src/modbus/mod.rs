@@ -1,15 +1,19 @@
 //! Modbus polling: the gateway reads Modbus TCP, RTU (serial) and
-//! RTU-over-TCP devices through register maps and feeds their readings into
-//! the same pipeline as MQTT frames, so validation, rules, sink and alarms
-//! apply unchanged.
+//! RTU-over-TCP devices through register maps and hands their readings to
+//! the judge as the same transport-neutral input as MQTT frames, so
+//! validation, rules, sink and alarms apply unchanged.
 //!
 //! ```text
 //! [[modbus.links]] ─ one task per link ─ devices polled one after another
 //!     └─ [[modbus.links.devices]] map ─▶ plan (merged reads) ─▶ decode
-//!          ─▶ Telemetry {seq: gateway counter, ts_ms: gateway time}
-//!          ─▶ pipeline (as `sites/{site}/devices/{id}/telemetry`)
-//!     K failed polls in a row ─▶ `status = offline` through the pipeline
+//!          ─▶ Input { Telemetry {seq: gateway counter, ts_ms: gateway time}, Guarantee::Once }
+//!          ─▶ pipeline ─▶ judge
+//!     K failed polls in a row ─▶ Input { Status(offline) } through the same path
 //! ```
+//!
+//! A poll's reading is delivered once (nothing redelivers it after a
+//! crash), so its alarms wait for their commit instead of taking the fast
+//! lane.
 //!
 //! * [`map`]: register specs, decoding, shipped maps, map checks;
 //! * [`plan`]: merging a device's values into as few reads as allowed;
@@ -26,7 +30,7 @@ use anquan_protocol::{DeviceKind, Id};
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffConfig;
-use crate::config::{ConfigError, parse_addr};
+use crate::error::{ConfigError, parse_addr};
 use map::{Map, MapConfig, RegisterSpec};
 
 /// How a link reaches its devices.

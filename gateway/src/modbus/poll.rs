@@ -9,7 +9,7 @@
 //! (except "busy"/"acknowledge"); the other reads of the poll go on. A
 //! poll with no successful read is a failed poll; after `offline_after`
 //! failed polls in a row the device is reported `offline` through the
-//! pipeline's status path (the kind's offline rule), and `online` again
+//! judge's status input (the kind's offline rule), and `online` again
 //! with its next good poll. An offline device gets a single attempt per
 //! read (no retries), so a dead slave costs the bus one timeout per poll.
 
@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anquan_firmware::modbus::{RegisterMap, decode_input_registers, map_for};
 use anquan_protocol::{DeviceStatus, Faults, Id, Readings, Telemetry};
-use rumqttc::{Publish, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -31,19 +30,19 @@ use super::plan::{Plan, Read, plan, spans};
 use super::{LinkConfig, ModbusConfig, Parity, Transport};
 use crate::backoff::Backoff;
 use crate::clock::SharedClock;
-use crate::config::ConfigError;
-use crate::ingest::Incoming;
+use crate::error::ConfigError;
+use crate::judge::{Body, Guarantee, Input};
 use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
+use crate::pipeline::Arrival;
 
 /// One device's polling state.
 #[derive(Debug)]
 struct Device {
     id: Id,
+    site: Id,
     kind: anquan_protocol::DeviceKind,
     unit: u8,
-    telemetry_topic: String,
-    status_topic: String,
     map: Map,
     plan: Plan,
     /// Our firmware's map: one read of the whole image, firmware decoder.
@@ -85,7 +84,7 @@ pub fn exception_reason(e: ExceptionCode) -> String {
 /// config was validated, so this fails only on a config that was not).
 pub fn spawn(
     cfg: &ModbusConfig,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::Sender<Arrival>,
     clock: SharedClock,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -117,10 +116,9 @@ pub fn spawn(
                 .reset();
             devices.push(Device {
                 id: d.id.clone(),
+                site: d.site.clone(),
                 kind: d.kind,
                 unit: d.unit,
-                telemetry_topic: format!("sites/{}/devices/{}/telemetry", d.site, d.id),
-                status_topic: format!("sites/{}/devices/{}/status", d.site, d.id),
                 map,
                 plan,
                 firmware,
@@ -406,16 +404,23 @@ async fn poll_device(
     Some((readings, Faults::new()))
 }
 
-fn publish(topic: &str, payload: Vec<u8>) -> Incoming {
-    Incoming {
-        publish: Publish::new(topic, QoS::AtMostOnce, payload),
+/// A poll's result for the judge: read once, never delivered again.
+fn input(d: &Device, body: Body) -> Arrival {
+    Arrival {
+        input: Input {
+            site: d.site.clone(),
+            device: d.id.clone(),
+            body,
+            guarantee: Guarantee::Once,
+        },
+        receipt: None,
     }
 }
 
 async fn run_link(
     link: LinkConfig,
     mut devices: Vec<Device>,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::Sender<Arrival>,
     clock: SharedClock,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -477,10 +482,7 @@ async fn run_link(
                     d.offline = false;
                     offline_gauge.dec();
                     tracing::info!(link = %name, device = %d.id, "modbus: device answers again");
-                    out.push(publish(
-                        &d.status_topic,
-                        DeviceStatus::Online.as_str().as_bytes().to_vec(),
-                    ));
+                    out.push(input(d, Body::Status(DeviceStatus::Online)));
                 }
                 let frame = Telemetry {
                     device: d.id.clone(),
@@ -492,12 +494,7 @@ async fn run_link(
                     dropped: 0,
                 };
                 d.seq = d.seq.wrapping_add(1);
-                match frame.to_vec() {
-                    Ok(p) => out.push(publish(&d.telemetry_topic, p.to_vec())),
-                    Err(e) => {
-                        tracing::warn!(link = %name, device = %d.id, error = ?e, "modbus: cannot encode the frame");
-                    }
-                }
+                out.push(input(d, Body::Telemetry(frame)));
             }
             None => {
                 polls_failed.inc();
@@ -510,10 +507,7 @@ async fn run_link(
                     d.offline = true;
                     offline_gauge.inc();
                     tracing::warn!(link = %name, device = %d.id, failures = d.failures, "modbus: device not answering; reporting it offline");
-                    out.push(publish(
-                        &d.status_topic,
-                        DeviceStatus::Offline.as_str().as_bytes().to_vec(),
-                    ));
+                    out.push(input(d, Body::Status(DeviceStatus::Offline)));
                 }
             }
         }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use influxdb2::api::write::TimestampPrecision;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
 use crate::delivery::{Failure, classify_status};
+use crate::error::ConfigError;
 use crate::secret::Secret;
 
 /// `[sink.influx]`.
@@ -93,7 +93,7 @@ impl InfluxWriter {
     }
 
     /// Writes one batch of lines.
-    pub async fn write(&mut self, body: String) -> Result<(), Failure> {
+    pub async fn write(&self, body: String) -> Result<(), Failure> {
         match self
             .client
             .write_line_protocol_with_precision(

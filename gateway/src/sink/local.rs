@@ -46,7 +46,7 @@ impl LocalWriter {
     }
 
     /// Writes one batch.
-    pub async fn write(&mut self, body: String) -> Result<(), Failure> {
+    pub async fn write(&self, body: String) -> Result<(), Failure> {
         match self {
             Self::File(p) => {
                 let io = |e: std::io::Error| Failure::Retry(format!("{}: {e}", p.display()));
@@ -56,7 +56,7 @@ impl LocalWriter {
                 let mut f = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&*p)
+                    .open(p)
                     .await
                     .map_err(io)?;
                 f.write_all(body.as_bytes()).await.map_err(io)?;

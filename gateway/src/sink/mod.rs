@@ -1,10 +1,11 @@
-//! The time-series sink: drains the durable `points` queue, in order, into
-//! InfluxDB 2 / VictoriaMetrics (`influx`) or a local file or stdout
-//! (`local`). Batches by size (`batch_size`) and time (`flush_interval_ms`
-//! after the oldest waiting point); an entry is deleted only after the far
-//! end confirmed the write; failures back off exponentially. A batch the
-//! far end rejects as malformed (400/413/422) goes to the dead-letter table
-//! instead of blocking the queue forever.
+//! The time-series sink: the destination of the durable `points` queue's
+//! drain (`drain`), in order, into InfluxDB 2 / VictoriaMetrics (`influx`)
+//! or a local file or stdout (`local`). Batches by size (`batch_size`) and
+//! time (`flush_interval_ms` after the oldest waiting point), and harder
+//! while the pipeline is busy (alarms first); an entry is deleted only
+//! after the far end confirmed the write; failures back off exponentially.
+//! A batch the far end rejects as malformed (400/413/422) goes to the
+//! dead-letter table instead of blocking the queue forever.
 
 pub mod influx;
 pub mod line;
@@ -12,18 +13,13 @@ pub mod local;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-use crate::backoff::{Backoff, BackoffConfig};
-use crate::clock::wall_ms;
-use crate::config::ConfigError;
+use crate::backoff::BackoffConfig;
 use crate::delivery::Failure;
-use crate::metrics::Metrics;
-use crate::outbox::{Acker, Outbox, Queue};
+use crate::drain::{Destination, Item};
+use crate::error::ConfigError;
 
 /// Which sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -132,7 +128,7 @@ impl Writer {
         })
     }
 
-    async fn write(&mut self, body: String) -> Result<(), Failure> {
+    async fn write(&self, body: String) -> Result<(), Failure> {
         match self {
             Self::Influx(w) => w.write(body).await,
             Self::Local(w) => w.write(body).await,
@@ -140,131 +136,35 @@ impl Writer {
     }
 }
 
-/// Drains the points queue until `shutdown`; then makes one last attempt
-/// to flush what is waiting (bounded by `final_flush`).
-pub async fn run(
-    cfg: SinkConfig,
-    mut writer: Writer,
-    outbox: Arc<Outbox>,
-    notify: Arc<Notify>,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-    final_flush: Duration,
-) {
-    let mut backoff = Backoff::new(cfg.backoff);
-    let flush = Duration::from_millis(cfg.flush_interval_ms);
-    let mut acker = Acker::new(Queue::Points, outbox.clone());
-    let mut stop_at: Option<Instant> = None;
-    loop {
-        acker.kick();
-        if shutdown.is_cancelled() && stop_at.is_none() {
-            stop_at = Some(Instant::now() + final_flush);
-        }
-        if stop_at.is_some_and(|t| Instant::now() >= t) {
-            break;
-        }
-        let waiting = acker.waiting();
-        if waiting == 0 {
-            if stop_at.is_some() {
-                break;
+/// The time-series destination: one write per delivery, the items' lines
+/// joined.
+#[derive(Debug, Clone)]
+pub struct SinkDest(Arc<Writer>);
+
+impl SinkDest {
+    /// Writes through `writer`.
+    pub fn new(writer: Writer) -> Self {
+        Self(Arc::new(writer))
+    }
+}
+
+impl Destination for SinkDest {
+    fn name(&self) -> &'static str {
+        "sink"
+    }
+
+    fn deliver(
+        &self,
+        items: Vec<Arc<Item>>,
+    ) -> impl std::future::Future<Output = Result<(), Failure>> + Send + 'static {
+        let writer = self.0.clone();
+        async move {
+            let mut body = String::with_capacity(items.iter().map(|i| i.data.len() + 1).sum());
+            for i in &items {
+                body.push_str(&String::from_utf8_lossy(&i.data));
+                body.push('\n');
             }
-            tokio::select! {
-                () = notify.notified() => {}
-                () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(flush) => {}
-            }
-            continue;
-        }
-        if waiting < cfg.batch_size as u64 && stop_at.is_none() {
-            let ob = outbox.clone();
-            let cursor = acker.cursor();
-            let oldest =
-                tokio::task::spawn_blocking(move || ob.oldest_after_ms(Queue::Points, cursor))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .flatten()
-                    .unwrap_or(0);
-            let due = oldest.saturating_add(cfg.flush_interval_ms);
-            let now = wall_ms();
-            if now < due {
-                tokio::select! {
-                    () = notify.notified() => {}
-                    () = shutdown.cancelled() => {}
-                    () = tokio::time::sleep(Duration::from_millis(due - now)) => {}
-                }
-                continue;
-            }
-        }
-        let ob = outbox.clone();
-        let (n, cursor) = (cfg.batch_size, acker.cursor());
-        let entries = match tokio::task::spawn_blocking(move || {
-            ob.peek_after(Queue::Points, cursor, n)
-        })
-        .await
-        {
-            Ok(Ok(e)) => e,
-            other => {
-                tracing::error!(error = ?other.err(), "sink: cannot read the buffer");
-                tokio::time::sleep(backoff.next_delay()).await;
-                continue;
-            }
-        };
-        let Some(last) = entries.last().map(|e| e.key) else {
-            // The counters ran ahead of the table (a deletion in flight):
-            // look again shortly.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        };
-        let mut body = String::with_capacity(entries.iter().map(|e| e.data.len() + 1).sum());
-        for e in &entries {
-            body.push_str(&String::from_utf8_lossy(&e.data));
-            body.push('\n');
-        }
-        let started = Instant::now();
-        match writer.write(body).await {
-            Ok(()) => {
-                metrics
-                    .sink_write_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.sink_points.inc_by(entries.len() as u64);
-                acker.delivered(last, entries.len() as u64);
-                if backoff.attempts() > 0 {
-                    tracing::info!(after_attempts = backoff.attempts(), "sink: writing again");
-                }
-                backoff.reset();
-            }
-            Err(Failure::Rejected(why)) => {
-                metrics.sink_errors.with_label_values(&["rejected"]).inc();
-                tracing::error!(points = entries.len(), reason = %why, "sink: the time-series database rejected a batch for good; moved to the dead-letter table");
-                let ob = outbox.clone();
-                let keys: Vec<u64> = entries.iter().map(|e| e.key).collect();
-                let _ = tokio::task::spawn_blocking(move || {
-                    for k in keys {
-                        let _ = ob.dead_letter(Queue::Points, k, &why);
-                    }
-                })
-                .await;
-            }
-            Err(f) => {
-                let (kind, why) = match f {
-                    Failure::Unauthorized(w) => ("unauthorized", w),
-                    Failure::Retry(w) | Failure::Rejected(w) => ("unavailable", w),
-                };
-                metrics.sink_errors.with_label_values(&[kind]).inc();
-                let delay = backoff.next_delay();
-                if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
-                    tracing::warn!(attempt = backoff.attempts(), error = %why, waiting, retry_in_ms = delay.as_millis() as u64, "sink: write failed; points stay buffered");
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled(), if stop_at.is_none() => {}
-                }
-                if stop_at.is_some() {
-                    break;
-                }
-            }
+            writer.write(body).await
         }
     }
-    acker.finish().await;
 }
