@@ -391,8 +391,8 @@ impl DemoMonitor {
 
     /// One scheduler pass (SLA calls, reminders, deliveries) at the demo's
     /// time; returns a line per message sent since the last pass. The
-    /// site's safety officer answers the first red call about the crane by
-    /// SMS reply code, one pass after it arrived.
+    /// site's safety officer answers the first call about the crane's
+    /// lift in strong wind by SMS reply code, one pass after it arrived.
     pub async fn tick(&self) -> Result<Vec<String>, String> {
         let mut out = Vec::new();
         let pending = self.reply.lock().ok().and_then(|mut r| r.take());
@@ -435,7 +435,7 @@ impl DemoMonitor {
             out.push(self.line(r));
             let crane_call = r.provider == "aliyun-sms"
                 && r.template == "SMS_CALL"
-                && r.params["level"] == "红色"
+                && r.params["reading"] == "大风中起吊"
                 && r.params["device"] == device_info("crane-0001").0
                 && self.who(&r.to) == "safety1";
             if crane_call && !self.replied.swap(true, std::sync::atomic::Ordering::SeqCst) {

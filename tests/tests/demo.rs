@@ -88,7 +88,7 @@ fn demo_prints_the_expected_alarms() {
     // the site's people at once by SMS, voice and the WeCom group (the
     // providers' stand-ins), in Chinese with the value, the unit and the
     // deadline; the county when nobody answered (叫应); the safety
-    // officer's SMS reply code acknowledged the crane's red warning and
+    // officer's SMS reply code acknowledged the crane's wind warning and
     // everyone called heard of it (闭环).
     assert!(
         stdout.contains(&format!(
@@ -99,17 +99,17 @@ fn demo_prints_the_expected_alarms() {
         "{stdout}"
     );
     for line in [
-        "monitor -> safety1  sms    【安全监管】红色预警:滨江工地1号塔吊大风中起吊",
+        "monitor -> safety1  sms    【安全监管】橙色预警:滨江工地1号塔吊大风中起吊",
         "monitor -> safety1  voice  TTS_CALL",
         "monitor -> group    wecom  @safety1 【红色预警】",
         "monitor -> county1  sms    【安全监管】抄送红色预警:滨江工地可燃气体浓度",
         "%LEL(阈值50)",
-        "monitor -> county1  sms    【安全监管】红色预警:滨江工地消防水压传感器消防水压过低0.04MPa(阈值0.05)",
+        "monitor -> county1  sms    【安全监管】红色预警:滨江工地消防水压传感器消防水压过低0.01MPa(阈值0.02)",
         "monitor -> countyld sms",
         "to the call about the crane: acknowledged",
         "monitor -> manager  sms    【安全监管】已确认:滨江工地大风中起吊预警由王安全接手处置",
         "monitor -> grid1    sms    【安全监管】已恢复:滨江工地可燃气体浓度预警现场恢复",
-        "crane.wind_lift      max red    ACKED    by safety1 (sms)",
+        "crane.wind_lift      max orange ACKED    by safety1 (sms)",
         "the real APIs are not reached",
     ] {
         assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");
