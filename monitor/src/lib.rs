@@ -36,6 +36,7 @@ pub mod openapi;
 pub mod photo;
 pub mod policy;
 pub mod public;
+pub mod recurrence;
 pub mod registry;
 pub mod report_mail;
 pub mod reports;

@@ -1,7 +1,7 @@
 //! What the alarm rules read while an intake batch is taken: the open
-//! warning of each alarm, the venue of each device, the call lists, the
-//! alarm counts behind the 重点风控 and recurrence rules, the hazards those
-//! rules look at.
+//! warning of each alarm, the venue of each device, the call lists. (The
+//! 重点风控 and recurrence rules count only warnings a person confirmed
+//! real: they run at the confirmation, `crate::recurrence`, not here.)
 //!
 //! On the fast path ([`Memo::batch`]) these are fetched with one query per
 //! kind for the whole batch. With SQLite each statement is a round trip to
@@ -15,7 +15,7 @@
 //! the prefetch did not cover still goes to the database, so the prefetch
 //! only saves time and never decides an answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use anquan_protocol::{AlarmEvent, AlarmState};
 use sqlx::{AnyConnection, Row};
@@ -29,15 +29,6 @@ pub use crate::warnings::Record as Open;
 /// A venue and its region (none for an unregistered site).
 pub type Place = (Option<String>, Option<String>);
 
-/// The hazards of one venue and category that the recurrence rule reads.
-#[derive(Debug, Clone, Default)]
-pub struct HazardsOf {
-    /// Hazards not CLOSED or ARCHIVED.
-    pub open: i64,
-    /// The newest CLOSED or ARCHIVED hazard: id and state.
-    pub latest_closed: Option<(String, String)>,
-}
-
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Memo {
@@ -50,12 +41,6 @@ pub struct Memo {
     places: HashMap<(String, String), Place>,
     /// People, contacts, histories, grants.
     pub ctx: crate::warnings::Ctx,
-    /// Venues whose counts below are known (`since` of the batch).
-    counted: HashSet<String>,
-    venue_alarms: HashMap<String, i64>,
-    rule_alarms: HashMap<(String, String), i64>,
-    proposed: HashMap<String, bool>,
-    hazards: HashMap<(String, String), HazardsOf>,
 }
 
 /// Placeholders for `n` values bound in order from the `from`th: `$from, …`,
@@ -149,16 +134,6 @@ impl Memo {
                 .push(g);
         }
         m.ctx.loaded.extend(ids);
-        if opening.is_empty() {
-            return Ok(m);
-        }
-        let mut venues: Vec<String> = m.places.values().filter_map(|p| p.0.clone()).collect();
-        venues.sort();
-        venues.dedup();
-        if venues.is_empty() {
-            return Ok(m);
-        }
-        m.prefetch_counts(app, c, &venues, now).await?;
         Ok(m)
     }
 
@@ -236,70 +211,6 @@ impl Memo {
             self.places
                 .insert((e.site.to_string(), e.device.to_string()), place);
         }
-        Ok(())
-    }
-
-    async fn prefetch_counts(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        venues: &[String],
-        now: i64,
-    ) -> Result<()> {
-        let since = now - (app.cfg.key_risk.window_days as i64) * 86_400_000;
-        let vp = padded(venues);
-        let list = marks(c, 2, vp.len());
-        let sql = format!(
-            "SELECT venue_id, rule, COUNT(*) AS n FROM warnings \
-             WHERE raised_ms >= {} AND venue_id IN ({list}) GROUP BY venue_id, rule",
-            marks(c, 1, 1)
-        );
-        let mut q = sqlx::query(&sql).bind(since);
-        for v in &vp {
-            q = q.bind(*v);
-        }
-        for r in q.fetch_all(&mut *c).await? {
-            let v: String = r.try_get("venue_id")?;
-            let rule: String = r.try_get("rule")?;
-            let n: i64 = r.try_get("n")?;
-            *self.venue_alarms.entry(v.clone()).or_default() += n;
-            self.rule_alarms.insert((v, rule), n);
-        }
-        let list = marks(c, 1, vp.len());
-        let sql = format!("SELECT venue_id FROM key_risk_proposals WHERE venue_id IN ({list})");
-        let mut q = sqlx::query(&sql);
-        for v in &vp {
-            q = q.bind(*v);
-        }
-        for v in venues {
-            self.proposed.insert(v.clone(), false);
-        }
-        for r in q.fetch_all(&mut *c).await? {
-            self.proposed.insert(r.try_get("venue_id")?, true);
-        }
-        let sql = format!(
-            "SELECT venue_id, category, id, state, created_ms FROM hazards WHERE venue_id IN ({list}) \
-             ORDER BY created_ms DESC"
-        );
-        let mut q = sqlx::query(&sql);
-        for v in &vp {
-            q = q.bind(*v);
-        }
-        let mut hazards: HashMap<(String, String), HazardsOf> = HashMap::new();
-        for r in q.fetch_all(&mut *c).await? {
-            let key = (r.try_get("venue_id")?, r.try_get("category")?);
-            let state: String = r.try_get("state")?;
-            let h = hazards.entry(key).or_default();
-            if state == "CLOSED" || state == "ARCHIVED" {
-                if h.latest_closed.is_none() {
-                    h.latest_closed = Some((r.try_get("id")?, state));
-                }
-            } else {
-                h.open += 1;
-            }
-        }
-        self.hazards.extend(hazards);
-        self.counted.extend(venues.iter().cloned());
         Ok(())
     }
 
@@ -385,85 +296,5 @@ impl Memo {
         let p = super::venue_of(c, site, device).await?;
         self.places.insert(k, p.clone());
         Ok(p)
-    }
-
-    /// Fetches the counts, proposal and hazards of `venue` unless known.
-    /// Warnings opened here are written only at the end, so the counts
-    /// fetched never include them, and [`Memo::count_opened`] adds each.
-    async fn ensure_counted(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        venue: &str,
-        now: i64,
-    ) -> Result<()> {
-        if !self.counted.contains(venue) {
-            self.prefetch_counts(app, c, &[venue.to_string()], now)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Counts a warning just opened at `venue` for `rule` and returns the
-    /// warnings of the venue, and of the venue and rule, in the window
-    /// (this one included).
-    pub async fn count_opened(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        venue: &str,
-        rule: &str,
-        now: i64,
-    ) -> Result<(i64, i64)> {
-        self.ensure_counted(app, c, venue, now).await?;
-        let v = self.venue_alarms.entry(venue.to_string()).or_default();
-        *v += 1;
-        let v = *v;
-        let r = self
-            .rule_alarms
-            .entry((venue.to_string(), rule.to_string()))
-            .or_default();
-        *r += 1;
-        Ok((v, *r))
-    }
-
-    /// Whether `venue` has a 重点风控 proposal (in any state).
-    pub async fn proposed(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        venue: &str,
-        now: i64,
-    ) -> Result<bool> {
-        self.ensure_counted(app, c, venue, now).await?;
-        Ok(self.proposed.get(venue).copied().unwrap_or(false))
-    }
-
-    /// Notes that `venue` now has a proposal.
-    pub fn set_proposed(&mut self, venue: &str) {
-        self.proposed.insert(venue.to_string(), true);
-    }
-
-    /// The hazards of `venue` in `category` that recurrence reads.
-    pub async fn hazards(
-        &mut self,
-        app: &App,
-        c: &mut AnyConnection,
-        venue: &str,
-        category: &str,
-        now: i64,
-    ) -> Result<HazardsOf> {
-        self.ensure_counted(app, c, venue, now).await?;
-        let k = (venue.to_string(), category.to_string());
-        Ok(self.hazards.get(&k).cloned().unwrap_or_default())
-    }
-
-    /// Notes that a hazard of `venue` in `category` is open now (created or
-    /// reopened).
-    pub fn hazard_opened(&mut self, venue: &str, category: &str) {
-        self.hazards
-            .entry((venue.to_string(), category.to_string()))
-            .or_default()
-            .open += 1;
     }
 }

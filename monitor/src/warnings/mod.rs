@@ -866,6 +866,21 @@ pub async fn confirm(
     .await?;
     let mut task = None;
     if !false_alarm {
+        // 重点风控 and recurrence count confirmed-real warnings only.
+        if let Some(venue) = r.venue_id.as_deref() {
+            crate::recurrence::on_confirmed_real(
+                app,
+                &mut tx,
+                crate::recurrence::Confirmed {
+                    id,
+                    venue,
+                    region: r.region_id.as_deref(),
+                    rule: &r.rule,
+                },
+                now,
+            )
+            .await?;
+        }
         let level = r.w.level;
         let assignee = assignee
             .map(str::to_string)
