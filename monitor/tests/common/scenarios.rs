@@ -200,22 +200,7 @@ pub async fn warning_lifecycle(h: &Harness) {
         )
         .await;
     assert_eq!(s, 409);
-    for (to, extra) in [
-        ("IN_PROGRESS", json!({})),
-        (
-            "SUBMITTED",
-            json!({"evidence": "valve replaced, photo p1.jpg"}),
-        ),
-        ("REVIEWED", json!({})),
-        ("DONE", json!({})),
-    ] {
-        let mut b = json!({"to": to, "actor": "safety2", "reason": "step"});
-        for (k, v) in extra.as_object().unwrap() {
-            b[k] = v.clone();
-        }
-        let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
-        assert_eq!(s, 200, "{to}: {p}");
-    }
+    dispose(h, &task, "safety2", "valve replaced, photo p1.jpg").await;
     let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
     assert_eq!(wj["state"], "RESOLVED");
     let (_, st) = h.get("/api/v1/venues/s1/status").await;
@@ -498,6 +483,24 @@ pub async fn hazards_and_reminders(h: &Harness) {
     assert_eq!(s, 422, "evidence required: {p}");
 }
 
+/// Walks a disposal task to DONE as `actor` (IN_PROGRESS, SUBMITTED with
+/// `evidence`, REVIEWED, DONE).
+async fn dispose(h: &Harness, task: &str, actor: &str, evidence: &str) {
+    for (to, extra) in [
+        ("IN_PROGRESS", json!({})),
+        ("SUBMITTED", json!({ "evidence": evidence })),
+        ("REVIEWED", json!({})),
+        ("DONE", json!({})),
+    ] {
+        let mut b = json!({"to": to, "actor": actor, "reason": "step"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
+        assert_eq!(s, 200, "{to}: {p}");
+    }
+}
+
 /// Raises a yellow gas.lel alarm at the venue's detector (event `n`),
 /// acknowledges it and confirms it false or real; returns the warning.
 async fn judged_alarm(h: &Harness, n: u32, false_alarm: bool) -> String {
@@ -519,20 +522,13 @@ async fn judged_alarm(h: &Harness, n: u32, false_alarm: bool) -> String {
     assert_eq!(s, 200, "{p}");
     if !false_alarm {
         // Disposal done: the warning closes, the next alarm opens anew.
-        let task = p["task_id"].as_str().unwrap().to_string();
-        for (to, extra) in [
-            ("IN_PROGRESS", json!({})),
-            ("SUBMITTED", json!({"evidence": "valve replaced"})),
-            ("REVIEWED", json!({})),
-            ("DONE", json!({})),
-        ] {
-            let mut b = json!({"to": to, "actor": "safety1", "reason": "step"});
-            for (k, v) in extra.as_object().unwrap() {
-                b[k] = v.clone();
-            }
-            let (s, p) = h.post(&format!("/api/v1/tasks/{task}/transition"), b).await;
-            assert_eq!(s, 200, "{to}: {p}");
-        }
+        dispose(
+            h,
+            p["task_id"].as_str().unwrap(),
+            "safety1",
+            "valve replaced",
+        )
+        .await;
         let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
         assert_eq!(wj["state"], "RESOLVED");
     }
