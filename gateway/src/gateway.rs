@@ -211,7 +211,7 @@ impl Gateway {
                 });
             }
         }
-        let judge = Judge::new(
+        let mut judge = Judge::new(
             cfg.gateway.id.clone(),
             vcfg,
             rule_file,
@@ -220,6 +220,8 @@ impl Gateway {
             clock.now_ms(),
         );
         let devices_at_start = judge.device_count();
+        let (sites_tx, sites_rx) = watch::channel(Vec::new());
+        judge.publish_sites(sites_tx);
         let log_interval = Duration::from_secs(cfg.log.reject_log_interval_s.max(1));
         let pipeline = Pipeline::new(
             judge,
@@ -270,6 +272,20 @@ impl Gateway {
             stop_ingest.clone(),
             Duration::from_millis(300),
         )));
+        if let Some(h) = cfg.forward.http.as_ref().filter(|h| h.heartbeat_s > 0) {
+            back.push(tokio::spawn(crate::heartbeat::run(
+                HttpDest::new(h)?,
+                cfg.gateway.id.to_string(),
+                h.heartbeat_s,
+                crate::heartbeat::Sources {
+                    sites: sites_rx,
+                    link: link_rx.clone(),
+                    store: store.clone(),
+                },
+                metrics.clone(),
+                stop_drain.clone(),
+            )));
+        }
         back.push(tokio::spawn(rules::watch(
             cfg.rules.clone(),
             reload_tx,

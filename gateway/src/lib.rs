@@ -25,6 +25,7 @@ pub mod drain;
 pub mod error;
 pub mod forward;
 mod gateway;
+pub mod heartbeat;
 pub mod ingest;
 pub mod judge;
 pub mod link;

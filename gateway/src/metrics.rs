@@ -62,6 +62,8 @@ pub struct Metrics {
     pub forward_errors: IntCounterVec,
     /// Alarm events the far end rejected for good (kept on disk).
     pub forward_dead_letter: IntCounterVec,
+    /// Heartbeats to the monitor, by result (`ok`, `failed`).
+    pub heartbeats: IntCounterVec,
     /// 1 while a destination answers 401/403 (token or permissions wrong).
     pub forward_unauthorized: IntGaugeVec,
     /// Time from judging (or storing) to delivery confirmation, by
@@ -305,6 +307,18 @@ impl Metrics {
                 "Alarm events rejected for good by the far end (kept on disk)",
                 &["dest"],
             ),
+            heartbeats: {
+                let m = counter_vec(
+                    &r,
+                    "heartbeats_total",
+                    "Heartbeats to the monitor, by result",
+                    &["result"],
+                );
+                for v in ["ok", "failed"] {
+                    m.with_label_values(&[v]);
+                }
+                m
+            },
             forward_unauthorized: gauge_vec(
                 &r,
                 "forward_unauthorized",

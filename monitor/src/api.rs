@@ -27,6 +27,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(crate::metrics::page))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/alarms", post(alarm))
+        .route("/api/v1/gateways/{id}/heartbeat", post(heartbeat))
         .route(
             "/public/venues/{id}",
             get(public_venue)
@@ -197,6 +198,54 @@ async fn alarm_in(
     let ev = intake::decode(&b)?;
     grant.allow_site(ev.site.as_str())?;
     app.intake.accept(ev).await
+}
+
+#[utoipa::path(post, path = "/api/v1/gateways/{id}/heartbeat", tag = "intake", operation_id = "gateway_heartbeat",
+    summary = "A gateway's heartbeat: the sites it serves and its state (site liveness)",
+    description = "Takes a gateway token; a token bound to a gateway (`[[auth.gateways]]`) may report only for that gateway (its `name`) and its sites (403). Two intervals without a heartbeat make the gateway silent: an orange `site.gateway_offline` warning for each site it serves, and `no_data` on their venues until it is heard again.",
+    security(("intake_token" = [])),
+    params(("id" = String, Path, description = "The gateway's id (its `gateway.id`)")),
+    request_body(content = crate::liveness::Heartbeat, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded", body = crate::liveness::Beat),
+        crate::openapi::IntakeErrors,
+    ))]
+async fn heartbeat(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<crate::liveness::Beat>> {
+    let out = heartbeat_in(&app, &h, &id, b).await;
+    let result = match &out {
+        Ok(_) => Some("accepted"),
+        Err(Error::Unauthorized(_) | Error::Forbidden(_)) => Some("refused"),
+        Err(Error::Invalid(_) | Error::BadRequest(_) | Error::TooLarge(_)) => Some("invalid"),
+        Err(_) => None,
+    };
+    if let Some(r) = result {
+        app.metrics.heartbeats.with_label_values(&[r]).inc();
+    }
+    if let Err(e) = &out {
+        tracing::warn!(gateway = %id, error = %e, "heartbeat refused");
+    }
+    Ok(axum::Json(out?))
+}
+
+async fn heartbeat_in(
+    app: &App,
+    h: &HeaderMap,
+    id: &str,
+    b: std::result::Result<Bytes, BytesRejection>,
+) -> Result<crate::liveness::Beat> {
+    let grant = app.gatekeeper.admit(bearer(h)?)?;
+    grant.allow_gateway(id)?;
+    let b = body(b, app.cfg.server.max_body_bytes)?;
+    let hb: crate::liveness::Heartbeat = parse(&b)?;
+    for s in &hb.sites {
+        grant.allow_site(s)?;
+    }
+    crate::liveness::beat(app, id, &hb).await
 }
 
 type Q = Query<HashMap<String, String>>;

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "last_mile",
         include_str!("../migrations/0009_last_mile.sql"),
     ),
+    (
+        10,
+        "gateway_liveness",
+        include_str!("../migrations/0010_gateway_liveness.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

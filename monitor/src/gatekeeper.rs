@@ -57,6 +57,19 @@ impl Grant<'_> {
     }
 }
 
+impl Grant<'_> {
+    /// Whether the token may report for the gateway `id`: a token bound to
+    /// a gateway only for that one (its `name`).
+    pub fn allow_gateway(&self, id: &str) -> Result<()> {
+        match self.scope {
+            Some((name, _)) if name != id => Err(Error::Forbidden(format!(
+                "the token of gateway '{name}' may not report for gateway '{id}'"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Gatekeeper {
     /// From `[auth]`.
     pub fn new(cfg: &AuthConfig) -> Self {

@@ -28,6 +28,7 @@ pub mod export;
 pub mod first_run;
 pub mod gatekeeper;
 pub mod intake;
+pub mod liveness;
 pub mod messages;
 pub mod metrics;
 pub mod moderation;

@@ -58,6 +58,12 @@ pub struct Metrics {
     pub ack_refused: IntCounterVec,
     /// Reminder ladder steps fired, by rung.
     pub reminders_fired: IntCounterVec,
+    /// Gateway heartbeats, by result (accepted, refused: an unknown or
+    /// unauthorised gateway or a site it may not name, invalid).
+    pub heartbeats: IntCounterVec,
+    /// Gateways judged silent (two intervals without a heartbeat): their
+    /// sites are blind.
+    pub gateways_silent: IntCounter,
     /// Open hazards by severity (general, major, unjudged).
     pub hazards_open: IntGaugeVec,
     /// Open tasks past their deadline.
@@ -101,6 +107,8 @@ pub const REJECT_REASONS: [&str; 5] = [
     "bad_request",
     "unavailable",
 ];
+/// `result` label values of `heartbeats_total`.
+pub const HEARTBEAT_RESULTS: [&str; 3] = ["accepted", "refused", "invalid"];
 /// Where database errors are counted.
 pub const DB_SOURCES: [&str; 4] = ["api", "intake", "scheduler", "metrics"];
 /// Hazard severities (`unjudged` until set).
@@ -272,6 +280,18 @@ impl Metrics {
                 "Reminder ladder steps (事项催办) fired, by rung.",
                 "rung",
                 &RUNGS,
+            ),
+            heartbeats: counter_vec(
+                &r,
+                "heartbeats_total",
+                "Gateway heartbeats, by result.",
+                "result",
+                &HEARTBEAT_RESULTS,
+            ),
+            gateways_silent: counter(
+                &r,
+                "gateways_silent_total",
+                "Gateways judged silent (two intervals without a heartbeat).",
             ),
             hazards_open: gauge_vec(
                 &r,
@@ -494,10 +514,12 @@ mod tests {
             "anquan_monitor_evidence_rejected_total{reason=\"type\"}",
             "anquan_monitor_web_signins_total{result=\"refused\"}",
             "anquan_monitor_intake_batches_total{path=\"fallback\"}",
+            "anquan_monitor_heartbeats_total{result=\"refused\"}",
+            "anquan_monitor_gateways_silent_total",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 22 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 22);
+        // 24 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 24);
     }
 }

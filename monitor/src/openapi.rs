@@ -34,6 +34,7 @@ use crate::error::Problem;
         crate::metrics::page,
         crate::api::openapi,
         crate::api::alarm,
+        crate::api::heartbeat,
         crate::api::list_warnings,
         crate::api::get_warning,
         crate::api::ack,

@@ -30,6 +30,8 @@ pub struct Tick {
     pub throttled: usize,
     /// Reports generated on schedule (snapshots).
     pub reports: usize,
+    /// Gateways judged silent (their sites blind).
+    pub silent_gateways: usize,
 }
 
 /// One pass at the clock's now.
@@ -41,6 +43,7 @@ pub async fn tick(app: &App) -> Result<Tick> {
     let worked = notify::deliver_tick(app, now).await?;
     warnings::on_deliveries(app, &worked.outcomes).await?;
     let reports = crate::snapshots::tick(app, now).await?;
+    let silent_gateways = crate::liveness::check(app, now).await?;
     Ok(Tick {
         tasks,
         calls,
@@ -49,6 +52,7 @@ pub async fn tick(app: &App) -> Result<Tick> {
         failed: worked.failed,
         throttled: worked.throttled,
         reports,
+        silent_gateways,
     })
 }
 

@@ -22,6 +22,13 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::cross_site_event_ids(&h).await;
+    let h = Harness::start_with(
+        &pg.database("liveness").await,
+        false,
+        scenarios::SCOPED_GATEWAYS,
+    )
+    .await;
+    scenarios::gateway_liveness(&h).await;
     let h = Harness::start(&pg.database("inputrules").await, false).await;
     scenarios::input_rules(&h).await;
     let h = Harness::start(&pg.database("lifecycle").await, false).await;

@@ -225,6 +225,14 @@ async fn sqlite_one_site_cannot_silence_another() {
     scenarios::cross_site_event_ids(&h).await;
 }
 
+/// Site liveness: a silent gateway's venues are blind, never green.
+#[tokio::test]
+async fn sqlite_gateway_liveness() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_with(&sqlite_url(&dir), false, scenarios::SCOPED_GATEWAYS).await;
+    scenarios::gateway_liveness(&h).await;
+}
+
 /// `[[auth.gateways]]`: a site-scoped token may report its own sites only
 /// (403, counted, nothing stored), and each intake token has its own rate
 /// limit (429 with Retry-After, which the gateway retries).

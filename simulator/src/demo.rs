@@ -42,6 +42,9 @@ enabled = true
 [forward.http]
 url = "{monitor}"
 token = "{token}"
+# The demo's clocks are simulated and the heartbeat runs on real time: the
+# monitor would take the gateway for silent after two simulated minutes.
+heartbeat_s = 0
 
 [api]
 listen = ""

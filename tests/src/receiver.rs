@@ -25,6 +25,8 @@ struct Inner {
     requests: u64,
     duplicates: u64,
     unauthorized: u64,
+    /// Heartbeats with the right token: (gateway, body).
+    heartbeats: Vec<(String, serde_json::Value)>,
 }
 
 /// The receiver, serving on a free loopback port until dropped.
@@ -66,6 +68,28 @@ async fn intake(
     StatusCode::OK
 }
 
+/// `POST /api/v1/gateways/{id}/heartbeat`: recorded (right token, JSON
+/// body), 200; never scripted (the outage script is for alarms).
+async fn heartbeat(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(mut s) = inner.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    };
+    let expected = format!("Bearer {}", s.token);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let Ok(v) = serde_json::from_slice(&body) else {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    };
+    s.heartbeats.push((id, v));
+    StatusCode::OK
+}
+
 impl Receiver {
     /// Starts one that accepts `token`.
     pub fn start(token: &str) -> Self {
@@ -82,6 +106,7 @@ impl Receiver {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
             .route("/api/v1/alarms", post(intake))
+            .route("/api/v1/gateways/{id}/heartbeat", post(heartbeat))
             .with_state(inner.clone());
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -124,6 +149,14 @@ impl Receiver {
         if let Ok(mut s) = self.inner.lock() {
             s.script.extend(statuses.iter().copied());
         }
+    }
+
+    /// Heartbeats received: (gateway, body), in order.
+    pub fn heartbeats(&self) -> Vec<(String, serde_json::Value)> {
+        self.inner
+            .lock()
+            .map(|s| s.heartbeats.clone())
+            .unwrap_or_default()
     }
 
     /// Accepted events, one per id, in arrival order.

@@ -382,3 +382,47 @@ fn a_full_buffer_drops_oldest_first_counts_and_raises_it() {
     let v: serde_json::Value = serde_json::from_str(alarm).expect("JSON logs");
     assert_eq!(v["level"], "ERROR");
 }
+
+/// Site liveness: the gateway posts a heartbeat every `heartbeat_s` with
+/// the sites it serves (learnt from its devices' frames), its broker link
+/// and its queues, to `{url}/api/v1/gateways/{id}/heartbeat` on the
+/// forwarder's token; none while it knows no site.
+#[test]
+fn the_gateway_reports_its_sites_on_a_heartbeat() {
+    let mq = Mosquitto::start();
+    let rx = Receiver::start("hb-token");
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        extra: format!(
+            "[forward.http]\nurl = \"{}\"\ntoken = \"hb-token\"\nheartbeat_s = 5\n\n",
+            rx.url()
+        ),
+        ..Setup::default()
+    });
+    let mut p = Publisher::connect(mq.port(), "devs");
+    frame(&mut p, "gas-1", 1, 1.0);
+    let (id, hb) = eventually(T, "a heartbeat naming site s1", || {
+        rx.heartbeats().into_iter().find(|(_, b)| {
+            b["sites"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s == "s1"))
+        })
+    });
+    assert_eq!(id, "gw-test");
+    assert_eq!(hb["interval_s"], 5, "{hb}");
+    assert_eq!(hb["broker_connected"], true, "{hb}");
+    assert!(
+        hb["buffered"].is_u64() && hb["alarms_queued"].is_u64(),
+        "{hb}"
+    );
+    // Before the first frame the gateway knew no site: nothing was sent
+    // without one.
+    assert!(
+        rx.heartbeats()
+            .iter()
+            .all(|(_, b)| !b["sites"].as_array().is_none_or(|a| a.is_empty())),
+        "{:?}",
+        rx.heartbeats()
+    );
+    assert!(gw.metric(r#"anquan_gateway_heartbeats_total{result="ok"}"#) >= 1.0);
+}

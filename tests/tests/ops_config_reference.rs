@@ -93,18 +93,18 @@ from = "monitor@example.invalid"
 [notify.sms]
 provider = "aliyun"
 access_key_id = "LTAI-example"
-access_key_secret = "env:ALIYUN_SMS_SECRET"
+access_key_secret = "example-sms-secret"
 sign_name = "安全监管"
 
 [notify.voice]
 provider = "aliyun"
 access_key_id = "LTAI-example"
-access_key_secret = "env:ALIYUN_VMS_SECRET"
+access_key_secret = "example-vms-secret"
 
 [[notify.robots]]
 name = "town-duty"
 kind = "wecom"
-url = "env:WECOM_TOWN_DUTY_URL"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example"
 
 [[policy.overrides]]
 venues = ["s1"]

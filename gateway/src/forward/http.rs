@@ -30,6 +30,17 @@ pub struct HttpConfig {
     /// drains at about `concurrency / round trip` alarms per second.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Seconds between heartbeats to the monitor
+    /// (`POST {url}/api/v1/gateways/{gateway.id}/heartbeat`: the sites this
+    /// gateway serves, its broker link, buffer and queue), 5 to 3600; 0 =
+    /// none. Two missed heartbeats make the monitor treat those sites as
+    /// blind (a warning per site; their venues never show green).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_s: u32,
+}
+
+fn default_heartbeat() -> u32 {
+    30
 }
 
 fn default_timeout() -> u64 {
@@ -53,6 +64,12 @@ impl HttpConfig {
                 "must be at least 1",
             ));
         }
+        if self.heartbeat_s != 0 && !(5..=3_600).contains(&self.heartbeat_s) {
+            return Err(ConfigError::new(
+                "forward.http.heartbeat_s",
+                "0 (no heartbeat) or 5 to 3600",
+            ));
+        }
         if !(1..=1_024).contains(&self.concurrency) {
             return Err(ConfigError::new(
                 "forward.http.concurrency",
@@ -69,6 +86,7 @@ pub struct HttpDest {
     client: reqwest::Client,
     endpoint: Arc<str>,
     auth: Arc<str>,
+    base: Arc<str>,
 }
 
 impl HttpDest {
@@ -87,6 +105,7 @@ impl HttpDest {
             client,
             endpoint: format!("{}/api/v1/alarms", cfg.url.trim_end_matches('/')).into(),
             auth: format!("Bearer {}", cfg.token.expose()).into(),
+            base: cfg.url.trim_end_matches('/').into(),
         })
     }
 }
@@ -133,6 +152,45 @@ impl HttpDest {
                 "HTTP {status} from {endpoint}: {}",
                 text.chars().take(200).collect::<String>()
             ),
+        ))
+    }
+}
+
+/// What a heartbeat reports (the monitor's `liveness::Heartbeat`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heartbeat {
+    /// The sites this gateway serves (its devices' sites).
+    pub sites: Vec<String>,
+    /// Seconds until the next heartbeat.
+    pub interval_s: u32,
+    /// Whether the ingest link to the broker is up.
+    pub broker_connected: bool,
+    /// Points buffered for the time-series database.
+    pub buffered: u64,
+    /// Alarms waiting for delivery to the monitor.
+    pub alarms_queued: u64,
+}
+
+impl HttpDest {
+    /// Posts one heartbeat of `gateway`; the error says why it failed.
+    pub async fn heartbeat(&self, gateway: &str, hb: &Heartbeat) -> Result<(), String> {
+        let url = format!("{}/api/v1/gateways/{gateway}/heartbeat", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .header(reqwest::header::AUTHORIZATION, &*self.auth)
+            .json(hb)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status().as_u16();
+        if is_accepted(status) {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(format!(
+            "HTTP {status} from {url}: {}",
+            text.chars().take(200).collect::<String>()
         ))
     }
 }

@@ -154,6 +154,8 @@ pub struct Judge {
     offline: i64,
     /// Not hearing the devices since the last tick (true at start).
     deaf: bool,
+    /// Where the known sites are published (the heartbeat reports them).
+    sites_tx: Option<tokio::sync::watch::Sender<Vec<String>>>,
 }
 
 impl Judge {
@@ -180,6 +182,7 @@ impl Judge {
             offline: 0,
             deaf: true,
             cfg,
+            sites_tx: None,
         };
         for (id, rec) in records {
             let Some(r) = DeviceRecord::parse(&rec) else {
@@ -242,10 +245,20 @@ impl Judge {
         (self.online, self.offline)
     }
 
+    /// Publishes the sites the judge knows (its devices' sites, declared,
+    /// recorded or seen) on `tx`, now and whenever a new one appears.
+    pub fn publish_sites(&mut self, tx: tokio::sync::watch::Sender<Vec<String>>) {
+        tx.send_replace(self.sites.iter().map(Id::to_string).collect());
+        self.sites_tx = Some(tx);
+    }
+
     fn site_index(&mut self, site: &Id) -> u32 {
         match self.sites.iter().position(|s| s == site) {
             Some(i) => i as u32,
             None => {
+                if let Some(tx) = &self.sites_tx {
+                    tx.send_modify(|v| v.push(site.to_string()));
+                }
                 self.sites.push(site.clone());
                 (self.sites.len() - 1) as u32
             }

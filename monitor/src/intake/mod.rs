@@ -253,7 +253,7 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
             out.push(s.answer(ev));
             continue;
         }
-        let warning_id = apply(app, &mut tx, &mut d, &mut m, ev, now).await?;
+        let warning_id = apply(app, &mut tx, &mut d, &mut m, &Signal::of(ev), now).await?;
         // Without ON CONFLICT: another replica storing the same event
         // meanwhile fails the batch, and the careful path answers it.
         d.event(ev, warning_id.as_deref(), now);
@@ -446,7 +446,7 @@ async fn accept_in(
     }
     let mut d = Deferred::default();
     let mut m = Memo::empty();
-    let warning_id = apply(app, tx, &mut d, &mut m, ev, now).await?;
+    let warning_id = apply(app, tx, &mut d, &mut m, &Signal::of(ev), now).await?;
     m.write(&mut d, now);
     d.flush(tx).await?;
     if let Some(w) = &warning_id {
@@ -469,16 +469,83 @@ pub fn alarm_key(ev: &AlarmEvent) -> String {
     format!("{}/{}/{}", ev.site, ev.device, ev.rule)
 }
 
+/// What the warning logic reads of an alarm transition: an event a gateway
+/// sent, or a condition the monitor judges itself (a gateway gone silent,
+/// `crate::liveness`), which has no device kind of the wire contract.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    /// Site.
+    pub site: String,
+    /// Device (or the gateway, for a liveness signal).
+    pub device: String,
+    /// Device kind (`gas`, …, or `gateway`).
+    pub kind: String,
+    /// Rule id.
+    pub rule: String,
+    /// Level.
+    pub level: anquan_protocol::Level,
+    /// Raised, escalated, downgraded or cleared.
+    pub state: AlarmState,
+    /// The value judged.
+    pub value: f32,
+    /// The threshold crossed.
+    pub threshold: f32,
+    /// The transition's id, for the audit.
+    pub event_id: String,
+    /// Who judged it (`gateway:<id>` in the audit).
+    pub gateway: String,
+}
+
+impl Signal {
+    /// An event from a gateway.
+    pub fn of(ev: &AlarmEvent) -> Self {
+        Self {
+            site: ev.site.to_string(),
+            device: ev.device.to_string(),
+            kind: ev.kind.to_string(),
+            rule: ev.rule.to_string(),
+            level: ev.level,
+            state: ev.state,
+            value: ev.value,
+            threshold: ev.threshold,
+            event_id: ev.event_id.to_string(),
+            gateway: ev.gateway.to_string(),
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}/{}/{}", self.site, self.device, self.rule)
+    }
+}
+
+/// Applies a signal the monitor judged itself, in its own transaction:
+/// the same warning logic as an event from a gateway, without an alarm
+/// event row. Returns the warning it opened or changed.
+pub async fn apply_signal(app: &App, sig: &Signal) -> Result<Option<String>> {
+    let now = app.now_ms();
+    let mut tx = app.db.begin().await?;
+    let mut d = Deferred::default();
+    let mut m = Memo::empty();
+    let w = apply(app, &mut tx, &mut d, &mut m, sig, now).await?;
+    m.write(&mut d, now);
+    d.flush(&mut tx).await?;
+    tx.commit().await?;
+    if let Some(w) = &w {
+        app.events.publish(Event::Warning(w.clone()));
+    }
+    Ok(w)
+}
+
 /// Applies a new event to its alarm's warning; returns the warning.
 async fn apply(
     app: &App,
     c: &mut AnyConnection,
     d: &mut Deferred,
     m: &mut Memo,
-    ev: &AlarmEvent,
+    ev: &Signal,
     now: i64,
 ) -> Result<Option<String>> {
-    let key = alarm_key(ev);
+    let key = ev.key();
     let actor = format!("gateway:{}", ev.gateway);
     let Some(mut w) = m.open(c, &key).await? else {
         if ev.state == AlarmState::Cleared {
@@ -526,12 +593,12 @@ async fn create(
     c: &mut AnyConnection,
     d: &mut Deferred,
     m: &mut Memo,
-    ev: &AlarmEvent,
+    ev: &Signal,
     key: &str,
     actor: &str,
     now: i64,
 ) -> Result<String> {
-    let (venue, region) = m.place(c, ev.site.as_str(), ev.device.as_str()).await?;
+    let (venue, region) = m.place(c, &ev.site, &ev.device).await?;
     let id = db::new_id();
     let (state, fx) = machine::open(ev.level);
     let mut w = Open {
@@ -541,7 +608,7 @@ async fn create(
         region_id: region.clone(),
         site: ev.site.to_string(),
         device: ev.device.to_string(),
-        kind: ev.kind.to_string(),
+        kind: ev.kind.clone(),
         rule: ev.rule.to_string(),
         w: state,
         ladder: Ladder::NEW,

@@ -1117,8 +1117,13 @@ pub async fn rungs_of(
 pub struct VenueStatus {
     /// The venue.
     pub venue_id: String,
-    /// `red`, `orange`, `yellow`, `blue` or `green`.
+    /// `red`, `orange`, `yellow`, `blue` or `green`; `grey` when the
+    /// venue's gateway is silent and nothing else colours it (never green
+    /// while blind).
     pub color: &'static str,
+    /// A gateway serving the venue's site missed two heartbeats: its
+    /// readings and alarms are not arriving.
+    pub no_data: bool,
     /// Warnings not resolved and not cleared at the source.
     pub active_warnings: i64,
     /// Open 一般 hazards.
@@ -1154,7 +1159,7 @@ pub fn color(max_active: Option<Level>, major: i64, other: i64) -> &'static str 
 
 /// Computes a venue's status.
 pub async fn venue_status(c: &mut AnyConnection, venue: &str) -> Result<VenueStatus> {
-    let v = sqlx::query("SELECT key_risk FROM venues WHERE id = $1")
+    let v = sqlx::query("SELECT key_risk, site FROM venues WHERE id = $1")
         .bind(venue)
         .fetch_optional(&mut *c)
         .await?
@@ -1163,6 +1168,11 @@ pub async fn venue_status(c: &mut AnyConnection, venue: &str) -> Result<VenueSta
             id: venue.into(),
         })?;
     let key_risk: i64 = v.try_get("key_risk")?;
+    let site: Option<String> = opt_str(&v, "site")?;
+    let no_data = match &site {
+        Some(s) => crate::liveness::site_blind(c, s).await?,
+        None => false,
+    };
     let rows = sqlx::query(
         "SELECT level FROM warnings WHERE venue_id = $1 AND state <> 'RESOLVED' AND clearable = 0",
     )
@@ -1197,7 +1207,11 @@ pub async fn venue_status(c: &mut AnyConnection, venue: &str) -> Result<VenueSta
     .is_some();
     Ok(VenueStatus {
         venue_id: venue.into(),
-        color: color(max, major, general),
+        color: match color(max, major, general) {
+            "green" if no_data => "grey",
+            c => c,
+        },
+        no_data,
         active_warnings: rows.len() as i64,
         open_general_hazards: general,
         open_major_hazards: major,

@@ -266,7 +266,7 @@ pub const MAP_H: f64 = 460.0;
 pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueView>> {
     use std::collections::HashMap;
     let rows = sqlx::query(
-        "SELECT id, name, sector, region_id, lat, lon FROM venues ORDER BY region_id, id",
+        "SELECT id, name, sector, region_id, lat, lon, site FROM venues ORDER BY region_id, id",
     )
     .fetch_all(&mut *c)
     .await?;
@@ -317,6 +317,16 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             .or_default()
             .push(json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}));
     }
+    // Sites whose gateway is silent: their venues are blind, never green.
+    let blind: HashSet<String> = sqlx::query(
+        "SELECT s.site FROM gateway_sites s JOIN gateway_heartbeats g ON g.gateway = s.gateway \
+         WHERE g.silent_since_ms IS NOT NULL",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("site"))
+    .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::with_capacity(rows.len());
     let mut coords = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -334,8 +344,12 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             r.try_get::<Option<f64>, _>("lon")?,
         );
         coords.push((lat, lon));
+        let no_data = opt_str(r, "site")?.is_some_and(|s| blind.contains(&s));
         out.push(VenueView {
-            color: warnings::color(max, major, other),
+            color: match warnings::color(max, major, other) {
+                "green" if no_data => "grey",
+                c => c,
+            },
             id,
             name: r.try_get("name")?,
             sector: r.try_get("sector")?,

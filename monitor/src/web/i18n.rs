@@ -147,7 +147,7 @@ mod tests {
         for l in ["red", "orange", "yellow", "blue"] {
             keys.push(format!("lv_{l}"));
         }
-        for c in ["red", "orange", "yellow", "blue", "green"] {
+        for c in ["red", "orange", "yellow", "blue", "green", "grey"] {
             keys.push(format!("code_{c}"));
         }
         for p in crate::reports::PERIODS {

@@ -2581,3 +2581,135 @@ pub async fn input_rules(h: &Harness) {
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["deaths"][0], 30_000, "{r}");
 }
+
+/// Posts a heartbeat of `gateway` with `token`.
+async fn heartbeat(h: &Harness, token: &str, gateway: &str, body: Value) -> (u16, Value) {
+    let r = h
+        .http
+        .post(format!("{}/api/v1/gateways/{gateway}/heartbeat", h.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Site liveness (issue 18): a gateway that misses two heartbeats makes
+/// its sites blind: an orange `site.gateway_offline` warning at the venue,
+/// `no_data` on its status, never green (grey once the warning is closed
+/// while the gateway is still silent); the next heartbeat clears it. A
+/// heartbeat for another gateway, a site outside the token's scope, bad
+/// values or no token are refused and counted. `h` has
+/// [`SCOPED_GATEWAYS`].
+pub async fn gateway_liveness(h: &Harness) {
+    let beat = json!({"sites": ["s1"], "interval_s": 30, "broker_connected": true,
+                      "buffered": 12, "alarms_queued": 0, "last_frame_ms": T0});
+    let (s, b) = heartbeat(h, S1_TOKEN, "gw-01", beat.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b, json!({"recovered": false, "sites": 1}));
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(
+        (st["color"].as_str(), st["no_data"].as_bool()),
+        (Some("green"), Some(false))
+    );
+
+    // Refused: another gateway's name, another site, bad values, no token.
+    let (s, p) = heartbeat(h, S1_TOKEN, "gw-02", beat.clone()).await;
+    assert_eq!(s, 403, "{p}");
+    let mut other_site = beat.clone();
+    other_site["sites"] = json!(["s1", "s2"]);
+    let (s, p) = heartbeat(h, S1_TOKEN, "gw-01", other_site).await;
+    assert_eq!(s, 403, "{p}");
+    let mut bad = beat.clone();
+    bad["interval_s"] = json!(1);
+    let (s, p) = heartbeat(h, S1_TOKEN, "gw-01", bad).await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("interval_s"), "{p}");
+    let (s, _) = heartbeat(h, "", "gw-01", beat.clone()).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        metric(h, r#"anquan_monitor_heartbeats_total{result="refused"}"#).await,
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(h, r#"anquan_monitor_heartbeats_total{result="invalid"}"#).await,
+        Some(1.0)
+    );
+
+    // One interval late: still heard.
+    h.clock.advance_ms(45_000);
+    assert_eq!(h.tick().await.silent_gateways, 0);
+    // Two intervals without a heartbeat: silent, once (a second tick and
+    // a second replica's tick find nothing more to do).
+    h.clock.advance_ms(16_000);
+    assert_eq!(h.tick().await.silent_gateways, 1);
+    assert_eq!(h.tick().await.silent_gateways, 0);
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    let blind: Vec<&Value> = ws
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["rule"] == "site.gateway_offline")
+        .collect();
+    assert_eq!(blind.len(), 1, "{ws}");
+    let w = blind[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(blind[0]["venue_id"], "s1");
+    assert_eq!(blind[0]["level"], "orange");
+    assert_eq!(blind[0]["device"], "gw-01");
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(
+        (st["color"].as_str(), st["no_data"].as_bool()),
+        (Some("orange"), Some(true))
+    );
+    let (_, st2) = h.get("/api/v1/venues/s2/status").await;
+    assert_eq!(st2["no_data"], false, "another gateway's site is not blind");
+    // The venue's people were called about it.
+    let (_, ladder) = h.get(&format!("/api/v1/warnings/{w}/ladder")).await;
+    assert!(!ladder.as_array().unwrap().is_empty(), "{ladder}");
+
+    // Heard again: cleared at the source, status back.
+    let (s, b) = heartbeat(h, S1_TOKEN, "gw-01", beat.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["recovered"], true);
+    let (_, wj) = h.get(&format!("/api/v1/warnings/{w}")).await;
+    assert_eq!(wj["clearable"], 1, "{wj}");
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(st["no_data"], false);
+
+    // Silent again; the warning is judged (a planned outage) and closed
+    // while the gateway is still silent: grey, not green.
+    h.clock.advance_ms(61_000);
+    assert_eq!(h.tick().await.silent_gateways, 1);
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    let w = ws
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["rule"] == "site.gateway_offline" && w["state"] != "RESOLVED")
+        .and_then(|w| w["id"].as_str())
+        .unwrap()
+        .to_string();
+    h.post(
+        &format!("/api/v1/warnings/{w}/ack"),
+        json!({"person_id": "safety1"}),
+    )
+    .await;
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/warnings/{w}/confirm"),
+            json!({"person_id": "safety1", "false_alarm": true, "reason": "planned power cut"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (_, st) = h.get("/api/v1/venues/s1/status").await;
+    assert_eq!(
+        (st["color"].as_str(), st["no_data"].as_bool()),
+        (Some("grey"), Some(true))
+    );
+    assert_eq!(
+        metric(h, "anquan_monitor_gateways_silent_total").await,
+        Some(2.0)
+    );
+}

@@ -236,7 +236,7 @@
     recount();
   }
 
-  var HEX = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2", green: "#388e3c" };
+  var HEX = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2", green: "#388e3c", grey: "#757575" };
   // Leaflet markers by venue id (filled in below when the map is on).
   var markers = {};
 
