@@ -108,7 +108,9 @@ pub struct AlarmEvent {
     /// When, in Unix ms: the time stamp of the frame that caused it when the
     /// gateway trusts the device clock (non-zero and within its skew
     /// bound), else the gateway's receive time; the gateway's time for a
-    /// transition no frame caused (silence, status, rules reload). Not part
+    /// transition no frame caused (silence, status, rules reload) and for
+    /// any offline rule's (a device back from an outage often sends frames
+    /// it buffered first, stamped when the outage began). Not part
     /// of the event's identity: judged again after a gateway crash, a
     /// transition may carry a later receive time.
     pub ts_ms: u64,

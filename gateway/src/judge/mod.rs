@@ -322,7 +322,13 @@ impl Judge {
         // (only the value differs), so it does not unsettle the device,
         // unless the status will not come again.
         let settled = input.guarantee != Guarantee::Once || tr.is_empty();
-        self.emit(device, tr, now_ms, Speed::Committed { settled }, fx);
+        self.emit(
+            device,
+            tr,
+            (now_ms, now_ms),
+            Speed::Committed { settled },
+            fx,
+        );
         Ok(Accepted::default())
     }
 
@@ -394,7 +400,7 @@ impl Judge {
         if !repeatable {
             dev.unsure_until = open;
         }
-        self.emit(device, tr, time.ms(), speed, fx);
+        self.emit(device, tr, (time.ms(), now_ms), speed, fx);
         self.touch(device);
         Ok(accepted)
     }
@@ -428,13 +434,16 @@ impl Judge {
     }
 
     /// Turns transitions into alarm events (numbered durably) and points.
-    /// `ts_ms` is the events' time: the frame's (device time when trusted,
-    /// else the receive time) or the gateway's.
+    /// `(frame_ms, heard_ms)`: the frame's time (device time when trusted,
+    /// else the receive time) and the gateway's. An offline rule's
+    /// transition carries the gateway's: silence is measured on its clock,
+    /// and a device coming back after an outage often sends the frames it
+    /// buffered first, whose device time is when the outage began.
     fn emit(
         &mut self,
         device: &str,
         transitions: Transitions,
-        ts_ms: u64,
+        (frame_ms, heard_ms): (u64, u64),
         speed: Speed,
         fx: &mut Effects,
     ) {
@@ -480,7 +489,7 @@ impl Judge {
                 state: tr.state,
                 value: tr.value,
                 threshold: tr.threshold,
-                ts_ms,
+                ts_ms: if offline_rule { heard_ms } else { frame_ms },
                 gateway: self.gateway.clone(),
             };
             push_line(
@@ -520,7 +529,13 @@ impl Judge {
         for (id, tr) in fired {
             // Silence is measured on the clock: judged again after a
             // crash, it may fire at another moment or not at all.
-            self.emit(&id, tr, now_ms, Speed::Committed { settled: false }, fx);
+            self.emit(
+                &id,
+                tr,
+                (now_ms, now_ms),
+                Speed::Committed { settled: false },
+                fx,
+            );
         }
     }
 
@@ -548,7 +563,13 @@ impl Judge {
             dev.state = state;
             dev.rules = new;
             dev.unsure_until = self.batch;
-            self.emit(&id, tr, now_ms, Speed::Committed { settled: false }, fx);
+            self.emit(
+                &id,
+                tr,
+                (now_ms, now_ms),
+                Speed::Committed { settled: false },
+                fx,
+            );
             self.touch(&id);
         }
         changed

@@ -87,6 +87,20 @@ fn alarm_time_is_the_device_clock_when_trusted_else_the_receive_time() {
             .iter()
             .all(|a| a.event.ts_ms == later + after + 1_000 && !a.early)
     );
+    // Back after the outage, the device first sends a frame it buffered
+    // 100 s ago (its clock trusted): the frame's readings keep their time,
+    // the end of the silence is when the gateway heard it.
+    let heard = later + after + 5_000;
+    j.judge(&gas("g1", 2, heard - 100_000, 1.0, QOS1), heard, &mut fx)
+        .unwrap();
+    let back = take(&mut fx);
+    let clear = back
+        .iter()
+        .find(|a| a.event.rule.as_str() == "gas.offline")
+        .expect("offline cleared");
+    assert_eq!(clear.event.state, AlarmState::Cleared);
+    assert_eq!(clear.event.ts_ms, heard);
+    assert!(fx.readings.contains(&format!(" {}", heard - 100_000)));
 }
 
 #[test]
