@@ -501,6 +501,21 @@ async fn dispose(h: &Harness, task: &str, actor: &str, evidence: &str) {
     }
 }
 
+/// safety1 acknowledges warning `w`, then confirms it false or real;
+/// the confirmation's answer.
+async fn ack_then_confirm(h: &Harness, w: &str, false_alarm: bool, reason: &str) -> (u16, Value) {
+    h.post(
+        &format!("/api/v1/warnings/{w}/ack"),
+        json!({"person_id": "safety1"}),
+    )
+    .await;
+    h.post(
+        &format!("/api/v1/warnings/{w}/confirm"),
+        json!({"person_id": "safety1", "false_alarm": false_alarm, "reason": reason}),
+    )
+    .await
+}
+
 /// Raises a yellow gas.lel alarm at the venue's detector (event `n`),
 /// acknowledges it and confirms it false or real; returns the warning.
 async fn judged_alarm(h: &Harness, n: u32, false_alarm: bool) -> String {
@@ -508,17 +523,7 @@ async fn judged_alarm(h: &Harness, n: u32, false_alarm: bool) -> String {
         .alarm(&event_on(n, "gas-0001", "gas.lel", "raised", "yellow"))
         .await;
     let w = a["warning_id"].as_str().unwrap().to_string();
-    h.post(
-        &format!("/api/v1/warnings/{w}/ack"),
-        json!({"person_id": "safety1"}),
-    )
-    .await;
-    let (s, p) = h
-        .post(
-            &format!("/api/v1/warnings/{w}/confirm"),
-            json!({"person_id": "safety1", "false_alarm": false_alarm, "reason": "test"}),
-        )
-        .await;
+    let (s, p) = ack_then_confirm(h, &w, false_alarm, "test").await;
     assert_eq!(s, 200, "{p}");
     if !false_alarm {
         // Disposal done: the warning closes, the next alarm opens anew.
@@ -2691,17 +2696,7 @@ pub async fn gateway_liveness(h: &Harness) {
         .and_then(|w| w["id"].as_str())
         .unwrap()
         .to_string();
-    h.post(
-        &format!("/api/v1/warnings/{w}/ack"),
-        json!({"person_id": "safety1"}),
-    )
-    .await;
-    let (s, p) = h
-        .post(
-            &format!("/api/v1/warnings/{w}/confirm"),
-            json!({"person_id": "safety1", "false_alarm": true, "reason": "planned power cut"}),
-        )
-        .await;
+    let (s, p) = ack_then_confirm(h, &w, true, "planned power cut").await;
     assert_eq!(s, 200, "{p}");
     let (_, st) = h.get("/api/v1/venues/s1/status").await;
     assert_eq!(
