@@ -126,7 +126,10 @@ pub async fn beat(app: &App, gateway: &str, hb: &Heartbeat) -> Result<Beat> {
     let silent_since = was.and_then(|(s, _)| s);
     if let Some(since) = silent_since {
         let silence_s = ((now - since) / 1000) as f32;
-        for site in before.iter().chain(sites.iter()) {
+        let mut blind: Vec<&String> = before.iter().chain(sites.iter()).collect();
+        blind.sort();
+        blind.dedup();
+        for site in blind {
             signal(
                 app,
                 gateway,
