@@ -1,6 +1,9 @@
-//! The HTTP API (axum). `POST /api/v1/alarms` takes the gateway's bearer
-//! token (`auth.intake_tokens`); every other `/api/v1` endpoint takes an
-//! operator token (`auth.api_tokens`). Errors are problem+json.
+//! The HTTP API (axum). `POST /api/v1/alarms` and the heartbeat take a
+//! gateway's bearer token (`auth.intake_tokens`, `[[auth.gateways]]`);
+//! every other `/api/v1` endpoint takes a [`Caller`]: a person (session or
+//! personal token) acting as themselves under their role and region, or
+//! an operator token naming the person it acts for. Errors are
+//! problem+json.
 
 use std::collections::HashMap;
 
@@ -16,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::caller::{self, Caller};
 use crate::error::{Error, Result};
+use crate::web::auth;
 use crate::{App, evidence, intake, notify, registry, reports, warnings, work};
 
 /// The router.
@@ -39,6 +44,15 @@ pub fn router(app: App) -> Router {
         .route(
             "/api/v1/public-reports/{id}/decide",
             post(decide_public_report),
+        )
+        .route("/api/v1/me", get(crate::me::whoami))
+        .route(
+            "/api/v1/me/tokens",
+            get(crate::me::list_tokens).post(crate::me::issue_token),
+        )
+        .route(
+            "/api/v1/me/tokens/{id}",
+            axum::routing::delete(crate::me::revoke_token),
         )
         .route("/api/v1/warnings", get(list_warnings))
         .route("/api/v1/warnings/{id}", get(get_warning))
@@ -99,7 +113,7 @@ pub fn router(app: App) -> Router {
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer(h: &HeaderMap) -> Result<&str> {
+pub(crate) fn bearer(h: &HeaderMap) -> Result<&str> {
     let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Err(Error::Unauthorized("send Authorization: Bearer <token>"));
     };
@@ -124,7 +138,7 @@ pub(crate) fn operator(app: &App, h: &HeaderMap) -> Result<()> {
     }
 }
 
-fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes> {
+pub(crate) fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes> {
     b.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::TooLarge(limit)
@@ -136,7 +150,7 @@ fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<B
 
 /// A JSON body as `T`; strings with control characters are refused first
 /// (see [`crate::text`]), whatever `T` does with them.
-fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     let v: Value = serde_json::from_slice(b)
         .map_err(|e| Error::BadRequest(format!("JSON body: not well-formed JSON: {e}")))?;
     crate::text::check_json(&v)?;
@@ -252,7 +266,7 @@ type Q = Query<HashMap<String, String>>;
 
 #[utoipa::path(get, path = "/api/v1/warnings", tag = "warnings", operation_id = "list_warnings",
     summary = "Warnings, newest first",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("state" = Option<String>, Query, description = "Only warnings in this state (`RAISED`, `NOTIFIED`, `ACKED`, `DISPOSING`, `RESOLVED`)")),
     responses(
         (status = 200, description = "Warning rows", body = [crate::rows::Warning]),
@@ -260,19 +274,17 @@ type Q = Query<HashMap<String, String>>;
     ))]
 async fn list_warnings(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        warnings::list(&mut c, q.get("state").map(String::as_str)).await?,
-    ))
+    let rows = warnings::list(&mut c, q.get("state").map(String::as_str)).await?;
+    Ok(axum::Json(caller.only_visible(&mut c, rows).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/warnings/{id}", tag = "warnings", operation_id = "get_warning",
     summary = "One warning with its alarm events",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Warning id")),
     responses(
         (status = 200, description = "The warning", body = crate::rows::WarningDetail),
@@ -280,17 +292,18 @@ async fn list_warnings(
     ))]
 async fn get_warning(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(warnings::get(&mut c, &id).await?))
+    let w = warnings::get(&mut c, &id).await?;
+    caller.sees_row(&mut c, &w).await?;
+    Ok(axum::Json(w))
 }
 
 #[utoipa::path(get, path = "/api/v1/warnings/{id}/ladder", tag = "warnings", operation_id = "warning_ladder",
     summary = "The warning's 叫应 ladder: who was called, informed and told of the outcome, when, by which channels",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Warning id")),
     responses(
         (status = 200, description = "The ladder's rungs, oldest first", body = [crate::warnings::Rung]),
@@ -298,12 +311,12 @@ async fn get_warning(
     ))]
 async fn warning_ladder(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<warnings::Rung>>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    warnings::load(&mut c, &id).await?;
+    let w = warnings::get(&mut c, &id).await?;
+    caller.sees_row(&mut c, &w).await?;
     Ok(axum::Json(warnings::rungs(&mut c, &id).await?))
 }
 
@@ -337,7 +350,10 @@ async fn callback(
 #[serde(deny_unknown_fields)]
 struct AckBody {
     /// The person answering (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// Free text.
     #[serde(default)]
     note: String,
@@ -345,7 +361,7 @@ struct AckBody {
 
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/ack", tag = "warnings", operation_id = "ack",
     summary = "Acknowledge a warning (叫应 answered)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Warning id")),
     request_body(content = AckBody, content_type = "application/json"),
     responses(
@@ -354,13 +370,15 @@ struct AckBody {
     ))]
 async fn ack(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<NewState>> {
-    operator(&app, &h)?;
+    caller.require(auth::may_ack, "acknowledge warnings")?;
     let a: AckBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    warnings::ack(&app, &id, &a.person_id, warnings::Via::Api, &a.note).await?;
+    let person = caller.acts_as("person_id", a.person_id.as_deref())?;
+    warning_visible(&app, &caller, &id).await?;
+    warnings::ack(&app, &id, &person, warnings::Via::Api, &a.note).await?;
     Ok(axum::Json(NewState {
         id,
         state: "ACKED".into(),
@@ -372,7 +390,10 @@ async fn ack(
 #[serde(deny_unknown_fields)]
 struct ConfirmBody {
     /// The person confirming (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// A false alarm (→ RESOLVED) or real (→ DISPOSING with a disposal task).
     false_alarm: bool,
     /// Assignee of the disposal task.
@@ -384,7 +405,7 @@ struct ConfirmBody {
 
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/confirm", tag = "warnings", operation_id = "confirm",
     summary = "Confirm a warning: false alarm → RESOLVED; real → DISPOSING with a disposal task",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Warning id")),
     request_body(content = ConfirmBody, content_type = "application/json"),
     responses(
@@ -393,16 +414,18 @@ struct ConfirmBody {
     ))]
 async fn confirm(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Confirmed>> {
-    operator(&app, &h)?;
+    caller.require(auth::may_ack, "confirm warnings")?;
     let a: ConfirmBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let person = caller.acts_as("person_id", a.person_id.as_deref())?;
+    warning_visible(&app, &caller, &id).await?;
     let task = warnings::confirm(
         &app,
         &id,
-        &a.person_id,
+        &person,
         a.false_alarm,
         a.assignee_id.as_deref(),
         &a.reason,
@@ -425,14 +448,17 @@ async fn confirm(
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     /// The person resolving (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// Why.
     reason: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/resolve", tag = "warnings", operation_id = "resolve",
     summary = "DISPOSING → RESOLVED (every disposal task must be DONE)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Warning id")),
     request_body(content = ResolveBody, content_type = "application/json"),
     responses(
@@ -441,13 +467,15 @@ struct ResolveBody {
     ))]
 async fn resolve(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<NewState>> {
-    operator(&app, &h)?;
+    caller.require(auth::may_ack, "resolve warnings")?;
     let a: ResolveBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    warnings::resolve(&app, &id, &a.person_id, &a.reason).await?;
+    let person = caller.acts_as("person_id", a.person_id.as_deref())?;
+    warning_visible(&app, &caller, &id).await?;
+    warnings::resolve(&app, &id, &person, &a.reason).await?;
     Ok(axum::Json(NewState {
         id,
         state: "RESOLVED".into(),
@@ -456,7 +484,7 @@ async fn resolve(
 
 #[utoipa::path(get, path = "/api/v1/venues/{id}/status", tag = "warnings", operation_id = "venue_status",
     summary = "A venue's dynamic color, active warnings, open hazards, operation_blocked and 重点风控 flags",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Venue id")),
     responses(
         (status = 200, description = "The venue's state", body = crate::warnings::VenueStatus),
@@ -464,12 +492,20 @@ async fn resolve(
     ))]
 async fn venue_status(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<warnings::VenueStatus>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(warnings::venue_status(&mut c, &id).await?))
+    let status = warnings::venue_status(&mut c, &id).await?;
+    if caller.person().is_some() {
+        let region: Option<String> =
+            sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *c)
+                .await?;
+        caller.in_scope(&mut c, region.as_deref()).await?;
+    }
+    Ok(axum::Json(status))
 }
 
 /// Columns of the 重点风控 proposal JSON.
@@ -477,13 +513,13 @@ pub const KEY_RISK_COLS: &[&str] = &["venue_id", "proposed_ms", "alarms", "state
 
 #[utoipa::path(get, path = "/api/v1/key-risk/proposals", tag = "warnings", operation_id = "key_risk_list",
     summary = "重点风控 proposals",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     responses(
         (status = 200, description = "The proposals, oldest first", body = [crate::rows::KeyRiskProposal]),
         crate::openapi::ListErrors,
     ))]
-async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+async fn key_risk_list(State(app): State<App>, caller: Caller) -> Result<axum::Json<Vec<Value>>> {
+    caller.require(caller::may_read_records, "read 重点风控 proposals")?;
     let rows = sqlx::query(&format!(
         "SELECT {} FROM key_risk_proposals ORDER BY proposed_ms",
         KEY_RISK_COLS.join(", ")
@@ -502,7 +538,10 @@ async fn key_risk_list(State(app): State<App>, h: HeaderMap) -> Result<axum::Jso
 #[serde(deny_unknown_fields)]
 struct DecideBody {
     /// The person deciding (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// Accept or reject the proposal.
     accept: bool,
     /// Why.
@@ -511,7 +550,7 @@ struct DecideBody {
 
 #[utoipa::path(post, path = "/api/v1/key-risk/proposals/{venue}/decide", tag = "warnings", operation_id = "key_risk_decide",
     summary = "The human decision on a 重点风控 proposal",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("venue" = String, Path, description = "Venue id")),
     request_body(content = DecideBody, content_type = "application/json"),
     responses(
@@ -520,13 +559,14 @@ struct DecideBody {
     ))]
 async fn key_risk_decide(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(venue): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<VenueDecided>> {
-    operator(&app, &h)?;
+    caller.require(caller::may_decide, "decide 重点风控 proposals")?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    warnings::decide_key_risk(&app, &venue, &d.person_id, d.accept, &d.reason).await?;
+    let person = caller.acts_as("person_id", d.person_id.as_deref())?;
+    warnings::decide_key_risk(&app, &venue, &person, d.accept, &d.reason).await?;
     Ok(axum::Json(VenueDecided {
         venue_id: venue,
         accepted: d.accept,
@@ -535,7 +575,7 @@ async fn key_risk_decide(
 
 #[utoipa::path(get, path = "/api/v1/registry/{table}", tag = "registry", operation_id = "registry_list",
     summary = "Registry rows of one table",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
     responses(
         (status = 200, description = "The rows; the type is the table's (venues carry `key_risk`, not their coordinates)", body = [crate::rows::RegistryListRow]),
@@ -543,10 +583,10 @@ async fn key_risk_decide(
     ))]
 async fn registry_list(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(table): Path<String>,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+    caller.require(caller::may_read_records, "read the registry")?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(registry::list(&mut c, &table).await?))
 }
@@ -554,7 +594,7 @@ async fn registry_list(
 #[utoipa::path(put, path = "/api/v1/registry/{table}", tag = "registry", operation_id = "registry_put",
     summary = "Insert or replace a registry row (audited)",
     description = "The body is a row of `table`: a Region, Venue, Device, Person, Duty, Grid (with its officers), VenuePerson, DutyOverride or Holiday. `grid-people` are written with their grid.",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("table" = crate::openapi::RegistryTable, Path, description = "The table")),
     request_body(content = crate::openapi::RegistryRow, content_type = "application/json"),
     responses(
@@ -563,11 +603,11 @@ async fn registry_list(
     ))]
 async fn registry_put(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(table): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
-    operator(&app, &h)?;
+    caller.require(caller::may_write_registry, "write the registry")?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let mut tx = app.db.begin().await?;
     let id = match table.as_str() {
@@ -623,7 +663,7 @@ async fn registry_put(
     crate::db::audit(
         &mut tx,
         app.now_ms(),
-        "operator",
+        &caller.audit_name(),
         "registry",
         &format!("{table}/{id}"),
         None,
@@ -637,7 +677,7 @@ async fn registry_put(
 
 #[utoipa::path(delete, path = "/api/v1/registry/{table}/{id}", tag = "registry", operation_id = "registry_delete",
     summary = "Delete a registry row (audited)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(
         ("table" = crate::openapi::RegistryTable, Path, description = "The table"),
         ("id" = String, Path, description = "Row id"),
@@ -648,16 +688,16 @@ async fn registry_put(
     ))]
 async fn registry_delete(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path((table, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    operator(&app, &h)?;
+    caller.require(caller::may_write_registry, "write the registry")?;
     let mut tx = app.db.begin().await?;
     registry::delete(&mut tx, &table, &id).await?;
     crate::db::audit(
         &mut tx,
         app.now_ms(),
-        "operator",
+        &caller.audit_name(),
         "registry",
         &format!("{table}/{id}"),
         None,
@@ -671,7 +711,7 @@ async fn registry_delete(
 
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
     summary = "Tasks",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("state" = Option<String>, Query, description = "Only tasks in this state")),
     responses(
         (status = 200, description = "Task rows, newest first (at most 1000)", body = [crate::rows::Task]),
@@ -679,25 +719,28 @@ async fn registry_delete(
     ))]
 async fn list_tasks(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        work::list(
-            &mut c,
-            "tasks",
-            work::TASK_COLS,
-            q.get("state").map(String::as_str),
-        )
-        .await?,
-    ))
+    let rows = work::list(
+        &mut c,
+        "tasks",
+        work::TASK_COLS,
+        q.get("state").map(String::as_str),
+    )
+    .await?;
+    let mut rows = caller.only_visible(&mut c, rows).await?;
+    // The enterprise sees the tasks given to its own people, as in the web.
+    if let Some(s) = caller.person().filter(|s| s.role == "enterprise") {
+        rows.retain(|t| t["assignee_id"].as_str() == s.person_id.as_deref());
+    }
+    Ok(axum::Json(rows))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "get_task",
     summary = "One task with its evidence",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "The task", body = crate::rows::TaskDetail),
@@ -705,19 +748,19 @@ async fn list_tasks(
     ))]
 async fn get_task(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     let mut v = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+    caller.sees_row(&mut c, &v).await?;
     evidence::attach(&mut c, &mut v, evidence::Subject::Task, &id).await?;
     Ok(axum::Json(v))
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", operation_id = "create_task",
     summary = "Create a task (ASSIGNED with an assignee, else PLANNED)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     request_body(content = crate::openapi::CreateTask, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = Created),
@@ -725,24 +768,34 @@ async fn get_task(
     ))]
 async fn create_task(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
-    operator(&app, &h)?;
+    caller.require(caller::may_assign, "create tasks")?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, t) = split_actor::<work::NewTask>(v)?;
+    let actor = caller.acts_as("actor", actor.as_deref())?;
     let mut tx = app.db.begin().await?;
+    if caller.person().is_some() {
+        let region = place_region(&mut tx, t.region_id.as_deref(), t.venue_id.as_deref()).await?;
+        caller.in_scope(&mut tx, region.as_deref()).await?;
+    }
     let id = work::create_task(&mut tx, app.now_ms(), &format!("person:{actor}"), t).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
-fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(String, T)> {
-    let actor = v
-        .as_object_mut()
-        .and_then(|o| o.remove("actor"))
-        .and_then(|a| a.as_str().map(str::to_string))
-        .ok_or_else(|| Error::BadRequest("actor: give the id of the person acting".into()))?;
+/// The body's optional `actor` (see [`Caller::acts_as`]) and the rest as `T`.
+fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(Option<String>, T)> {
+    let actor = match v.as_object_mut().and_then(|o| o.remove("actor")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) => Some(a),
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "JSON body, at actor: the id of the person acting, a string".into(),
+            ));
+        }
+    };
     let t = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         Error::BadRequest(format!("JSON body, at {path}: {}", e.into_inner()))
@@ -752,7 +805,7 @@ fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(String, T)> {
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/transition", tag = "tasks", operation_id = "move_task",
     summary = "Move a task; DONE of a disposal task resolves its warning",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Task id")),
     request_body(content = crate::work::TaskMove, content_type = "application/json"),
     responses(
@@ -761,12 +814,23 @@ fn split_actor<T: DeserializeOwned>(mut v: Value) -> Result<(String, T)> {
     ))]
 async fn move_task(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<TaskMoved>> {
-    operator(&app, &h)?;
-    let m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let mut m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    m.actor = caller.acts_as("actor", Some(&m.actor))?;
+    if let Some(s) = caller.person() {
+        let mut c = app.db.acquire().await?;
+        let t = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+        caller.sees_row(&mut c, &t).await?;
+        let from = t["state"].as_str().unwrap_or_default();
+        let mine = t["assignee_id"].as_str() == Some(m.actor.as_str());
+        s.require(
+            auth::may_move_task(&s.role, from, &m.to, mine),
+            &format!("move a task {from} → {}", m.to),
+        )?;
+    }
     let hazards = work::move_task(&app, &id, &m).await?;
     Ok(axum::Json(TaskMoved {
         id,
@@ -777,7 +841,7 @@ async fn move_task(
 
 #[utoipa::path(get, path = "/api/v1/hazards", tag = "hazards", operation_id = "list_hazards",
     summary = "Hazards",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("state" = Option<String>, Query, description = "Only hazards in this state")),
     responses(
         (status = 200, description = "Hazard rows, newest first (at most 1000)", body = [crate::rows::Hazard]),
@@ -785,25 +849,23 @@ async fn move_task(
     ))]
 async fn list_hazards(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
-    Ok(axum::Json(
-        work::list(
-            &mut c,
-            "hazards",
-            work::HAZARD_COLS,
-            q.get("state").map(String::as_str),
-        )
-        .await?,
-    ))
+    let rows = work::list(
+        &mut c,
+        "hazards",
+        work::HAZARD_COLS,
+        q.get("state").map(String::as_str),
+    )
+    .await?;
+    Ok(axum::Json(caller.only_visible(&mut c, rows).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/hazards/{id}", tag = "hazards", operation_id = "get_hazard",
     summary = "One hazard with its evidence",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     responses(
         (status = 200, description = "The hazard", body = crate::rows::HazardDetail),
@@ -811,19 +873,19 @@ async fn list_hazards(
     ))]
 async fn get_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    operator(&app, &h)?;
     let mut c = app.db.acquire().await?;
     let mut v = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+    caller.sees_row(&mut c, &v).await?;
     evidence::attach(&mut c, &mut v, evidence::Subject::Hazard, &id).await?;
     Ok(axum::Json(v))
 }
 
 #[utoipa::path(post, path = "/api/v1/hazards", tag = "hazards", operation_id = "create_hazard",
     summary = "Create a hazard in DETECTED, or return the open one of the same venue and category",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     request_body(content = crate::openapi::CreateHazard, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = HazardCreated),
@@ -832,12 +894,13 @@ async fn get_hazard(
     ))]
 async fn create_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<HazardCreated>)> {
-    operator(&app, &h)?;
+    caller.require(caller::may_report_hazard, "record hazards")?;
     let v: Value = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let (actor, hz) = split_actor::<work::NewHazard>(v)?;
+    let actor = caller.acts_as("actor", actor.as_deref())?;
     // A public report's reporter is never stored (举报人 protected).
     let actor = if hz.source == "report" {
         "public".to_string()
@@ -845,6 +908,10 @@ async fn create_hazard(
         format!("person:{actor}")
     };
     let mut tx = app.db.begin().await?;
+    if caller.person().is_some() {
+        let region = place_region(&mut tx, None, Some(&hz.venue_id)).await?;
+        caller.in_scope(&mut tx, region.as_deref()).await?;
+    }
     let (id, created) = work::create_hazard(&mut tx, app.now_ms(), &actor, hz).await?;
     tx.commit().await?;
     Ok((
@@ -862,7 +929,7 @@ async fn create_hazard(
 
 #[utoipa::path(post, path = "/api/v1/hazards/{id}/transition", tag = "hazards", operation_id = "move_hazard",
     summary = "Move a hazard; the gate of the target state names the missing fields",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     request_body(content = crate::work::HazardMove, content_type = "application/json"),
     responses(
@@ -871,12 +938,30 @@ async fn create_hazard(
     ))]
 async fn move_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<NewState>> {
-    operator(&app, &h)?;
-    let m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let mut m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    m.actor = caller.acts_as("actor", Some(&m.actor))?;
+    if let Some(s) = caller.person() {
+        let mut c = app.db.acquire().await?;
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        caller.sees_row(&mut c, &row).await?;
+        let from = row["state"].as_str().unwrap_or_default();
+        s.require(
+            auth::may_move_hazard(&s.role, from, &m.to),
+            &format!("move a hazard {from} → {}", m.to),
+        )?;
+        if m.to == "CLOSED"
+            && let Some(level) = row["listed_level"].as_str()
+        {
+            s.require(
+                level == s.role,
+                &format!("close (摘牌) a hazard listed by the {level} level"),
+            )?;
+        }
+    }
     work::move_hazard(&app, &id, &m).await?;
     Ok(axum::Json(NewState { id, state: m.to }))
 }
@@ -905,7 +990,7 @@ struct AccidentBody {
 
 #[utoipa::path(post, path = "/api/v1/accidents", tag = "reports", operation_id = "accident",
     summary = "Record an accident (for the reports' decline rates)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     request_body(content = AccidentBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Recorded", body = Created),
@@ -913,10 +998,10 @@ struct AccidentBody {
     ))]
 async fn accident(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Created>)> {
-    operator(&app, &h)?;
+    caller.require(caller::may_decide, "record accidents")?;
     let a: AccidentBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     if !(0..=MAX_DEATHS).contains(&a.deaths) {
         return Err(Error::Invalid(format!("deaths: from 0 to {MAX_DEATHS}")));
@@ -932,6 +1017,7 @@ async fn accident(
     let id = crate::db::new_id();
     let mut tx = app.db.begin().await?;
     registry::check_place(&mut tx, &a.region_id, a.venue_id.as_deref()).await?;
+    caller.in_scope(&mut tx, Some(&a.region_id)).await?;
     sqlx::query("INSERT INTO accidents (id, region_id, venue_id, at_ms, deaths, note) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(&a.region_id)
@@ -944,7 +1030,7 @@ async fn accident(
     crate::db::audit(
         &mut tx,
         app.now_ms(),
-        "operator",
+        &caller.audit_name(),
         "accident",
         &id,
         None,
@@ -959,7 +1045,7 @@ async fn accident(
 #[utoipa::path(get, path = "/api/v1/reports/{period}", tag = "reports", operation_id = "report",
     summary = "Report of a region for one period",
     description = "`format=pdf` is printed by headless Chromium (`reports.chromium`); 503 when it cannot run.",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(
         ("period" = crate::openapi::Period, Path, description = "The period"),
         ("region" = String, Query, description = "Region id (with its subregions)"),
@@ -980,11 +1066,10 @@ async fn accident(
     ))]
 async fn report(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(period): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    operator(&app, &h)?;
     let region = q
         .get("region")
         .ok_or_else(|| Error::BadRequest("region: give ?region=<id>".into()))?;
@@ -1001,6 +1086,7 @@ async fn report(
         }
     };
     let mut c = app.db.acquire().await?;
+    caller.in_scope(&mut c, Some(region)).await?;
     let sector = q.get("sector").map(String::as_str);
     let m = reports::report_for(&mut c, region, sector, &period, &date).await?;
     drop(c);
@@ -1054,7 +1140,7 @@ pub(crate) async fn render_report(
 
 #[utoipa::path(get, path = "/api/v1/report-snapshots", tag = "reports", operation_id = "list_snapshots",
     summary = "Stored report snapshots",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(
         ("period" = Option<crate::openapi::Period>, Query, description = "Only this period"),
         ("region" = Option<String>, Query, description = "Only this region"),
@@ -1065,23 +1151,22 @@ pub(crate) async fn render_report(
     ))]
 async fn list_snapshots(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
-    Ok(axum::Json(
-        crate::snapshots::list(
-            &app,
-            q.get("period").map(String::as_str),
-            q.get("region").map(String::as_str),
-        )
-        .await?,
-    ))
+    let rows = crate::snapshots::list(
+        &app,
+        q.get("period").map(String::as_str),
+        q.get("region").map(String::as_str),
+    )
+    .await?;
+    let mut c = app.db.acquire().await?;
+    Ok(axum::Json(caller.only_visible(&mut c, rows).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/report-snapshots/{id}", tag = "reports", operation_id = "get_snapshot",
     summary = "One stored report snapshot, in any report format",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(
         ("id" = String, Path, description = "Snapshot id"),
         ("format" = Option<crate::openapi::ReportFormat>, Query, description = "Default json"),
@@ -1098,12 +1183,21 @@ async fn list_snapshots(
     ))]
 async fn get_snapshot(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    operator(&app, &h)?;
     let m = crate::snapshots::get(&app, &id).await?;
+    if caller.person().is_some() {
+        let region: Option<String> =
+            sqlx::query_scalar("SELECT region_id FROM report_snapshots WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&app.db)
+                .await?;
+        caller
+            .in_scope(&mut *app.db.acquire().await?, region.as_deref())
+            .await?;
+    }
     render_report(&app, m, q.get("format").map(String::as_str)).await
 }
 
@@ -1120,7 +1214,7 @@ pub const AUDIT_COLS: &[&str] = &[
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "audit",
     summary = "The audit trail (at most 5000 rows, oldest first)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("entity_id" = Option<String>, Query, description = "Only rows of this entity")),
     responses(
         (status = 200, description = "Audit rows, oldest first", body = [crate::rows::AuditRow]),
@@ -1128,10 +1222,10 @@ pub const AUDIT_COLS: &[&str] = &[
     ))]
 async fn audit(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+    caller.require(caller::may_read_records, "read the audit trail")?;
     let rows = sqlx::query(&format!(
         "SELECT {} FROM audit WHERE ($1 = '' OR entity_id = $1) ORDER BY id LIMIT 5000",
         AUDIT_COLS.join(", ")
@@ -1148,7 +1242,7 @@ async fn audit(
 
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "audit", operation_id = "deliveries",
     summary = "Notification deliveries and their receipts",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("subject_id" = Option<String>, Query, description = "Only deliveries about this warning or task")),
     responses(
         (status = 200, description = "Delivery rows, oldest first (at most 1000)", body = [crate::rows::Delivery]),
@@ -1156,10 +1250,10 @@ async fn audit(
     ))]
 async fn deliveries(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+    caller.require(caller::may_read_records, "read the deliveries")?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         notify::list(&mut c, q.get("subject_id").map(String::as_str)).await?,
@@ -1178,13 +1272,13 @@ pub const SANCTION_COLS: &[&str] = &[
 
 #[utoipa::path(get, path = "/api/v1/sanctions", tag = "hazards", operation_id = "sanctions",
     summary = "Sanction proposals",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     responses(
         (status = 200, description = "The proposals, oldest first", body = [crate::rows::SanctionProposal]),
         crate::openapi::ListErrors,
     ))]
-async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+async fn sanctions(State(app): State<App>, caller: Caller) -> Result<axum::Json<Vec<Value>>> {
+    caller.require(caller::may_read_records, "read sanction proposals")?;
     let rows = sqlx::query(&format!(
         "SELECT {} FROM sanction_proposals ORDER BY created_ms, id",
         SANCTION_COLS.join(", ")
@@ -1200,7 +1294,7 @@ async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Ve
 
 #[utoipa::path(post, path = "/api/v1/sanctions/{id}/decide", tag = "hazards", operation_id = "decide_sanction",
     summary = "The human decision on a sanction proposal",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Proposal id")),
     request_body(content = DecideBody, content_type = "application/json"),
     responses(
@@ -1209,13 +1303,14 @@ async fn sanctions(State(app): State<App>, h: HeaderMap) -> Result<axum::Json<Ve
     ))]
 async fn decide_sanction(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Decided>> {
-    operator(&app, &h)?;
+    caller.require(caller::may_decide, "decide sanctions")?;
     let d: DecideBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    work::decide_sanction(&app, &id, &d.person_id, d.accept, &d.reason).await?;
+    let person = caller.acts_as("person_id", d.person_id.as_deref())?;
+    work::decide_sanction(&app, &id, &person, d.accept, &d.reason).await?;
     Ok(axum::Json(Decided {
         id,
         accepted: d.accept,
@@ -1227,14 +1322,17 @@ async fn decide_sanction(
 #[serde(deny_unknown_fields)]
 struct ListBody {
     /// The county or city person listing it (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// Why.
     reason: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/hazards/{id}/list", tag = "hazards", operation_id = "list_hazard",
     summary = "挂牌督办: a county or city person lists an open hazard at their level",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     request_body(content = ListBody, content_type = "application/json"),
     responses(
@@ -1243,13 +1341,19 @@ struct ListBody {
     ))]
 async fn list_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Listed>> {
-    operator(&app, &h)?;
+    caller.require(auth::may_list, "list a hazard (挂牌督办)")?;
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
-    let level = work::list_hazard(&app, &id, &l.person_id, &l.reason).await?;
+    let person = caller.acts_as("person_id", l.person_id.as_deref())?;
+    if caller.person().is_some() {
+        let mut c = app.db.acquire().await?;
+        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        caller.sees_row(&mut c, &row).await?;
+    }
+    let level = work::list_hazard(&app, &id, &person, &l.reason).await?;
     Ok(axum::Json(Listed {
         id,
         listed_level: level,
@@ -1323,7 +1427,7 @@ async fn public_report(
 
 #[utoipa::path(get, path = "/api/v1/public-reports", tag = "hazards", operation_id = "list_public_reports",
     summary = "Anonymous reports, oldest first (the moderation queue with `state=PENDING`)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("state" = Option<crate::openapi::ReportState>, Query, description = "Only reports in this state")),
     responses(
         (status = 200, description = "The reports", body = [crate::moderation::PublicReport]),
@@ -1331,10 +1435,13 @@ async fn public_report(
     ))]
 async fn list_public_reports(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<crate::moderation::PublicReport>>> {
-    operator(&app, &h)?;
+    caller.require(
+        |r| auth::may_judge_reports(r) || r == "admin",
+        "read anonymous reports",
+    )?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(
         crate::moderation::list(&mut c, q.get("state").map(String::as_str)).await?,
@@ -1346,7 +1453,10 @@ async fn list_public_reports(
 #[serde(deny_unknown_fields)]
 struct ReportDecision {
     /// The person judging (registry id).
-    person_id: String,
+    /// Required with an operator token; a personal credential (session or
+    /// personal token) acts as its own person and may leave it out.
+    #[serde(default)]
+    person_id: Option<String>,
     /// Accept into the hazard ledger, or reject.
     accept: bool,
     /// The category to file it under (default: the reporter's).
@@ -1358,7 +1468,7 @@ struct ReportDecision {
 
 #[utoipa::path(post, path = "/api/v1/public-reports/{id}/decide", tag = "hazards", operation_id = "decide_public_report",
     summary = "Judge an anonymous report: accepted, it becomes a DETECTED hazard; rejected, it stays on record",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Report id")),
     request_body(content = ReportDecision, content_type = "application/json"),
     responses(
@@ -1367,19 +1477,20 @@ struct ReportDecision {
     ))]
 async fn decide_public_report(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<crate::moderation::PublicReport>> {
-    operator(&app, &h)?;
+    caller.require(auth::may_judge_reports, "judge anonymous reports")?;
     let d: ReportDecision = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
+    let person = caller.acts_as("person_id", d.person_id.as_deref())?;
     let mut tx = app.db.begin().await?;
     crate::moderation::decide(
         &mut tx,
         app.now_ms(),
         &id,
         &crate::moderation::Decision {
-            person: &d.person_id,
+            person: &person,
             accept: d.accept,
             category: d
                 .category
@@ -1392,6 +1503,36 @@ async fn decide_public_report(
     let out = crate::moderation::get(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(axum::Json(out))
+}
+
+/// 403 unless a person caller sees warning `id` (404 if there is none);
+/// a machine sees everything.
+async fn warning_visible(app: &App, caller: &Caller, id: &str) -> Result<()> {
+    if caller.person().is_none() {
+        return Ok(());
+    }
+    let mut c = app.db.acquire().await?;
+    let w = warnings::get(&mut c, id).await?;
+    caller.sees_row(&mut c, &w).await
+}
+
+/// The region a new task or hazard belongs to: its venue's, else the one
+/// given.
+async fn place_region(
+    c: &mut sqlx::AnyConnection,
+    region: Option<&str>,
+    venue: Option<&str>,
+) -> Result<Option<String>> {
+    if let Some(v) = venue {
+        let r: Option<String> = sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
+            .bind(v)
+            .fetch_optional(&mut *c)
+            .await?;
+        if r.is_some() {
+            return Ok(r);
+        }
+    }
+    Ok(region.map(str::to_string))
 }
 
 /// `{"id", "state"}`: the new state of a warning, task or hazard.

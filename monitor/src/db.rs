@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway_liveness",
         include_str!("../migrations/0010_gateway_liveness.sql"),
     ),
+    (
+        11,
+        "api_tokens",
+        include_str!("../migrations/0011_api_tokens.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
-use crate::api::operator;
+use crate::caller::Caller;
 use crate::db;
 use crate::error::{Error, Result};
 
@@ -251,11 +251,26 @@ pub async fn attach(
     Ok(())
 }
 
+/// 403 unless a person caller sees the task or hazard (404 if none).
+async fn subject_visible(app: &App, caller: &Caller, subject: Subject, id: &str) -> Result<()> {
+    if caller.person().is_none() {
+        return Ok(());
+    }
+    let (table, what, cols) = match subject {
+        Subject::Task => ("tasks", "task", crate::work::TASK_COLS),
+        Subject::Hazard => ("hazards", "hazard", crate::work::HAZARD_COLS),
+    };
+    let mut c = app.db.acquire().await?;
+    let row = crate::work::get(&mut c, table, what, cols, id).await?;
+    caller.sees_row(&mut c, &row).await
+}
+
 type Upload =
     std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>;
 
-/// Reads `actor` (the person uploading) and `file` from the form.
-async fn read_upload(app: &App, mp: Upload) -> Result<(String, Option<String>, Bytes)> {
+/// Reads `actor` (the person uploading; see [`Caller::acts_as`]) and
+/// `file` from the form.
+async fn read_upload(app: &App, mp: Upload) -> Result<(Option<String>, Option<String>, Bytes)> {
     let mut mp = mp.map_err(|e| {
         Error::BadRequest(format!(
             "send multipart/form-data with fields actor and file: {e}"
@@ -279,21 +294,23 @@ async fn read_upload(app: &App, mp: Upload) -> Result<(String, Option<String>, B
             _ => {}
         }
     }
-    let actor = actor
-        .filter(|a| !a.trim().is_empty())
-        .ok_or_else(|| Error::BadRequest("actor: give the id of the person uploading".into()))?;
+    let actor = actor.filter(|a| !a.trim().is_empty());
     let (name, data) = file.ok_or_else(|| Error::BadRequest("file: attach the photo".into()))?;
     Ok((actor, name, data))
 }
 
 async fn add_evidence(
     app: &App,
-    h: &HeaderMap,
+    caller: &Caller,
     subject: Subject,
     id: &str,
     mp: Upload,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    operator(app, h)?;
+    caller.require(
+        |r| r != "admin",
+        "upload evidence (the admin takes no part in the workflow)",
+    )?;
+    subject_visible(app, caller, subject, id).await?;
     let (actor, name, data) = read_upload(app, mp).await.inspect_err(|e| {
         let reason = match e {
             Error::TooLarge(_) => "too_large",
@@ -304,6 +321,7 @@ async fn add_evidence(
             .with_label_values(&[reason])
             .inc();
     })?;
+    let actor = caller.acts_as("actor", actor.as_deref())?;
     let v = add(app, subject, id, &actor, name.as_deref(), &data).await?;
     Ok((StatusCode::CREATED, axum::Json(v)))
 }
@@ -311,7 +329,7 @@ async fn add_evidence(
 /// `POST /api/v1/tasks/{id}/evidence`.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/evidence", tag = "tasks", operation_id = "add_task_evidence",
     summary = "Upload a photo to one task (audited)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Task id")),
     request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
     responses(
@@ -321,17 +339,17 @@ async fn add_evidence(
     ))]
 pub async fn add_task(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
     mp: Upload,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    add_evidence(&app, &h, Subject::Task, &id, mp).await
+    add_evidence(&app, &caller, Subject::Task, &id, mp).await
 }
 
 /// `POST /api/v1/hazards/{id}/evidence`.
 #[utoipa::path(post, path = "/api/v1/hazards/{id}/evidence", tag = "hazards", operation_id = "add_hazard_evidence",
     summary = "Upload a photo to one hazard (audited)",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     request_body(content = crate::openapi::EvidenceUpload, content_type = "multipart/form-data"),
     responses(
@@ -341,17 +359,17 @@ pub async fn add_task(
     ))]
 pub async fn add_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
     mp: Upload,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
-    add_evidence(&app, &h, Subject::Hazard, &id, mp).await
+    add_evidence(&app, &caller, Subject::Hazard, &id, mp).await
 }
 
 /// `GET /api/v1/tasks/{id}/evidence`.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/evidence", tag = "tasks", operation_id = "list_task_evidence",
     summary = "Photos of one task",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
@@ -359,10 +377,10 @@ pub async fn add_hazard(
     ))]
 pub async fn list_task(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+    subject_visible(&app, &caller, Subject::Task, &id).await?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(list(&mut c, Subject::Task, &id).await?))
 }
@@ -370,7 +388,7 @@ pub async fn list_task(
 /// `GET /api/v1/hazards/{id}/evidence`.
 #[utoipa::path(get, path = "/api/v1/hazards/{id}/evidence", tag = "hazards", operation_id = "list_hazard_evidence",
     summary = "Photos of one hazard",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Hazard id")),
     responses(
         (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
@@ -378,10 +396,10 @@ pub async fn list_task(
     ))]
 pub async fn list_hazard(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Result<axum::Json<Vec<Value>>> {
-    operator(&app, &h)?;
+    subject_visible(&app, &caller, Subject::Hazard, &id).await?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(list(&mut c, Subject::Hazard, &id).await?))
 }
@@ -389,7 +407,7 @@ pub async fn list_hazard(
 /// `GET /api/v1/evidence/{id}`: the photo, with its media type.
 #[utoipa::path(get, path = "/api/v1/evidence/{id}", tag = "tasks", operation_id = "get_evidence",
     summary = "One photo, with its media type",
-    security(("api_token" = [])),
+    security(("api_token" = []), ("session" = [])),
     params(("id" = String, Path, description = "Evidence id")),
     responses(
         (status = 200, description = "The photo", content(
@@ -401,10 +419,25 @@ pub async fn list_hazard(
     ))]
 pub async fn download(
     State(app): State<App>,
-    h: HeaderMap,
+    caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response> {
-    operator(&app, &h)?;
+    if caller.person().is_some() {
+        let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&app.db)
+            .await?;
+        if let Some(r) = row {
+            let subject: String = r.try_get("subject")?;
+            let of: String = r.try_get("subject_id")?;
+            let subject = if subject == "task" {
+                Subject::Task
+            } else {
+                Subject::Hazard
+            };
+            subject_visible(&app, &caller, subject, &of).await?;
+        }
+    }
     let (media, data) = open(&app, &id).await?;
     Ok((
         [

@@ -55,6 +55,23 @@ enum Cmd {
     /// Prints the OpenAPI 3 document of the HTTP API (the one served at
     /// `/api/openapi.json`) and exits.
     Openapi,
+    /// Issues a personal API token for a `[[users]]` account and prints it
+    /// (once: only its hash is stored). For a person without a browser at
+    /// hand; a signed-in person issues their own with `POST /api/v1/me/tokens`.
+    IssueToken {
+        /// The TOML configuration.
+        #[arg(long, default_value = "monitor.toml")]
+        config: PathBuf,
+        /// The account (`[[users]] username`).
+        #[arg(long)]
+        user: String,
+        /// What the token is for.
+        #[arg(long)]
+        label: String,
+        /// Lifetime in days (1-365).
+        #[arg(long, default_value_t = anquan_monitor::tokens::DEFAULT_DAYS)]
+        days: u32,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +106,12 @@ fn main() -> std::process::ExitCode {
             println!("{}", anquan_monitor::openapi::json());
             Ok(())
         }
+        Cmd::IssueToken {
+            config,
+            user,
+            label,
+            days,
+        } => rt.block_on(issue_token(&config, &user, &label, days)),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -97,6 +120,33 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn issue_token(
+    path: &std::path::Path,
+    user: &str,
+    label: &str,
+    days: u32,
+) -> anquan_monitor::Result<()> {
+    // The demo's placeholders do not matter here: nothing is served.
+    let cfg = load(path, true)?;
+    let db = anquan_monitor::db::connect(&cfg.database.url, 1).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut tx = db.begin().await?;
+    // The accounts are the file's, as `serve` would seed them.
+    anquan_monitor::web::auth::seed_users(&mut tx, &cfg.users, now).await?;
+    let t = anquan_monitor::tokens::NewToken {
+        label: label.to_string(),
+        days: Some(days),
+    };
+    let issued = anquan_monitor::tokens::issue(&mut tx, now, user, "cli:issue-token", &t).await?;
+    tx.commit().await?;
+    println!("{}", issued.token);
+    eprintln!(
+        "token {} for {user}, until {} (Unix ms); send it as Authorization: Bearer <token>",
+        issued.id, issued.expires_ms
+    );
+    Ok(())
 }
 
 fn sms_templates(provider: &str, lang: &str) -> anquan_monitor::Result<()> {

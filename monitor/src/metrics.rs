@@ -61,6 +61,9 @@ pub struct Metrics {
     /// Gateway heartbeats, by result (accepted, refused: an unknown or
     /// unauthorised gateway or a site it may not name, invalid).
     pub heartbeats: IntCounterVec,
+    /// `/api/v1` requests refused for their credential, by what was sent
+    /// (none, operator_token, personal_token, csrf).
+    pub api_refused: IntCounterVec,
     /// Gateways judged silent (two intervals without a heartbeat): their
     /// sites are blind.
     pub gateways_silent: IntCounter,
@@ -109,6 +112,8 @@ pub const REJECT_REASONS: [&str; 5] = [
 ];
 /// `result` label values of `heartbeats_total`.
 pub const HEARTBEAT_RESULTS: [&str; 3] = ["accepted", "refused", "invalid"];
+/// `credential` label values of `api_refused_total`.
+pub const API_CREDENTIALS: [&str; 4] = ["none", "operator_token", "personal_token", "csrf"];
 /// Where database errors are counted.
 pub const DB_SOURCES: [&str; 4] = ["api", "intake", "scheduler", "metrics"];
 /// Hazard severities (`unjudged` until set).
@@ -287,6 +292,13 @@ impl Metrics {
                 "Gateway heartbeats, by result.",
                 "result",
                 &HEARTBEAT_RESULTS,
+            ),
+            api_refused: counter_vec(
+                &r,
+                "api_refused_total",
+                "/api/v1 requests refused for their credential, by what was sent.",
+                "credential",
+                &API_CREDENTIALS,
             ),
             gateways_silent: counter(
                 &r,
@@ -516,10 +528,11 @@ mod tests {
             "anquan_monitor_intake_batches_total{path=\"fallback\"}",
             "anquan_monitor_heartbeats_total{result=\"refused\"}",
             "anquan_monitor_gateways_silent_total",
+            "anquan_monitor_api_refused_total{credential=\"none\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 24 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 24);
+        // 25 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 25);
     }
 }

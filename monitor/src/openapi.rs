@@ -24,8 +24,11 @@ use crate::error::Problem;
     info(
         title = "anquan-monitor",
         description = "The 六个自动 supervision service. `POST /api/v1/alarms` takes a gateway token \
-            (`[[auth.gateways]]` or `auth.intake_tokens`); every other `/api/v1` endpoint takes an \
-            operator token (`auth.api_tokens`); the `/web` endpoints take a signed-in session. \
+            (`[[auth.gateways]]` or `auth.intake_tokens`); every other `/api/v1` endpoint takes a \
+            person's credential (a signed-in session, with `X-CSRF-Token` on writes, or a personal \
+            API token `aqp_…` from `POST /api/v1/me/tokens`), acting as that person under their \
+            role and region, or an operator token (`auth.api_tokens`) for machines, which names the \
+            person it acts for (`person_id` / `actor`); the `/web` endpoints take a session. \
             Errors are `application/problem+json` (RFC 9457) whose `detail` says what to fix; an \
             internal failure answers 503 with an incident id (the log has the details)."
     ),
@@ -35,6 +38,10 @@ use crate::error::Problem;
         crate::api::openapi,
         crate::api::alarm,
         crate::api::heartbeat,
+        crate::me::whoami,
+        crate::me::list_tokens,
+        crate::me::issue_token,
+        crate::me::revoke_token,
         crate::api::list_warnings,
         crate::api::get_warning,
         crate::api::ack,
@@ -89,6 +96,7 @@ use crate::error::Problem;
     modifiers(&SecuritySchemes),
     tags(
         (name = "ops", description = "Health, metrics and this document"),
+        (name = "me", description = "The caller and their personal API tokens"),
         (name = "intake", description = "Alarm events from the gateways"),
         (name = "warnings", description = "Warnings, venue state, 重点风控"),
         (name = "registry", description = "Regions, grids, venues, devices, people, their venues, the rota, overrides, holidays"),
@@ -130,7 +138,11 @@ impl Modify for SecuritySchemes {
         );
         c.add_security_scheme(
             "api_token",
-            bearer("An operator token: one of `auth.api_tokens`"),
+            bearer(
+                "A personal API token (`aqp_…`, from `POST /api/v1/me/tokens`: acts as its \
+                 account's person, role and region) or an operator token (one of \
+                 `auth.api_tokens`: a machine, naming the person it acts for)",
+            ),
         );
         c.add_security_scheme(
             "session",
@@ -150,13 +162,20 @@ impl Modify for SecuritySchemes {
 #[derive(Debug, IntoResponses)]
 #[allow(dead_code)]
 pub enum ListErrors {
-    /// No or unknown token.
+    /// No or unknown credential.
     #[response(
         status = 401,
-        description = "No token, or not one of `auth.api_tokens`",
+        description = "No credential, or an unknown, expired or revoked one (a session, a personal token, one of `auth.api_tokens`)",
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    /// The caller may not.
+    #[response(
+        status = 403,
+        description = "The caller's role or region does not allow this (or, on a session, the CSRF token is missing)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
     /// Storage unavailable.
     #[response(
         status = 503,
@@ -170,13 +189,20 @@ pub enum ListErrors {
 #[derive(Debug, IntoResponses)]
 #[allow(dead_code)]
 pub enum LookupErrors {
-    /// No or unknown token.
+    /// No or unknown credential.
     #[response(
         status = 401,
-        description = "No token, or not one of `auth.api_tokens`",
+        description = "No credential, or an unknown, expired or revoked one (a session, a personal token, one of `auth.api_tokens`)",
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    /// The caller may not.
+    #[response(
+        status = 403,
+        description = "The caller's role or region does not allow this (or, on a session, the CSRF token is missing)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
     /// No such row.
     #[response(
         status = 404,
@@ -204,13 +230,20 @@ pub enum ReadErrors {
         content_type = "application/problem+json"
     )]
     BadRequest(Problem),
-    /// No or unknown token.
+    /// No or unknown credential.
     #[response(
         status = 401,
-        description = "No token, or not one of `auth.api_tokens`",
+        description = "No credential, or an unknown, expired or revoked one (a session, a personal token, one of `auth.api_tokens`)",
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    /// The caller may not.
+    #[response(
+        status = 403,
+        description = "The caller's role or region does not allow this (or, on a session, the CSRF token is missing)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
     /// No such row.
     #[response(
         status = 404,
@@ -245,10 +278,10 @@ pub enum WriteErrors {
         content_type = "application/problem+json"
     )]
     BadRequest(Problem),
-    /// No or unknown token.
+    /// No or unknown credential.
     #[response(
         status = 401,
-        description = "No token, or not one of `auth.api_tokens`",
+        description = "No credential, or an unknown, expired or revoked one (a session, a personal token, one of `auth.api_tokens`)",
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
@@ -768,9 +801,10 @@ impl PartialSchema for CreateHazard {
 
 impl ToSchema for CreateHazard {}
 
-/// `schema` (an object) with a required string property `actor` added: the
-/// create endpoints take the acting person beside the row's fields (and
-/// the row's schema allows no other property).
+/// `schema` (an object) with a string property `actor` added: the create
+/// endpoints take the acting person beside the row's fields (and the row's
+/// schema allows no other property). Required with an operator token only,
+/// so not `required` in the schema.
 fn with_actor(schema: RefOr<Schema>, description: &str) -> RefOr<Schema> {
     match schema {
         RefOr::T(Schema::Object(mut o)) => {
@@ -778,10 +812,12 @@ fn with_actor(schema: RefOr<Schema>, description: &str) -> RefOr<Schema> {
                 "actor".into(),
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .description(Some("The id of the person acting"))
+                    .description(Some(
+                        "The id of the person acting: required with an operator token; a \
+                         personal credential acts as its own person (another id is 403)",
+                    ))
                     .into(),
             );
-            o.required.insert(0, "actor".into());
             o.description = Some(description.into());
             RefOr::T(Schema::Object(o))
         }

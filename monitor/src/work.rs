@@ -131,7 +131,9 @@ pub async fn create_task(
 pub struct TaskMove {
     /// Target state.
     pub to: String,
-    /// The person acting.
+    /// The person acting (registry id): required with an operator token;
+    /// a personal credential acts as its own person and may leave it out.
+    #[serde(default)]
     pub actor: String,
     /// Why.
     pub reason: String,
@@ -415,7 +417,9 @@ pub struct HazardFields {
 pub struct HazardMove {
     /// Target state.
     pub to: String,
-    /// The person acting.
+    /// The person acting (registry id): required with an operator token;
+    /// a personal credential acts as its own person and may leave it out.
+    #[serde(default)]
     pub actor: String,
     /// Why.
     pub reason: String,

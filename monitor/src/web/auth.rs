@@ -318,7 +318,7 @@ impl FromRequestParts<App> for Session {
     }
 }
 
-async fn lookup(app: &App, raw: &str, lang: Lang) -> Result<Option<Session>> {
+pub(crate) async fn lookup(app: &App, raw: &str, lang: Lang) -> Result<Option<Session>> {
     if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
