@@ -104,12 +104,30 @@ pub fn router(app: App) -> Router {
                 .layer(DefaultBodyLimit::max(evidence::upload_limit(&app))),
         )
         .route("/api/v1/evidence/{id}", get(evidence::download))
+        // Every answer is problem+json, a path or a method the router does
+        // not serve included.
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             crate::metrics::count_db_errors,
         ))
         .with_state(app)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Error {
+    Error::NotFound {
+        what: "route",
+        id: uri.path().to_string(),
+    }
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Error {
+    Error::MethodNotAllowed(format!(
+        "{method} is not served at {}; /api/openapi.json lists the methods of every path",
+        uri.path()
+    ))
 }
 
 /// The token of `Authorization: Bearer <token>`.
@@ -270,7 +288,7 @@ type Q = Query<HashMap<String, String>>;
     params(("state" = Option<String>, Query, description = "Only warnings in this state (`RAISED`, `NOTIFIED`, `ACKED`, `DISPOSING`, `RESOLVED`)")),
     responses(
         (status = 200, description = "Warning rows", body = [crate::rows::Warning]),
-        crate::openapi::ListErrors,
+        crate::openapi::ReadErrors,
     ))]
 async fn list_warnings(
     State(app): State<App>,
@@ -715,7 +733,7 @@ async fn registry_delete(
     params(("state" = Option<String>, Query, description = "Only tasks in this state")),
     responses(
         (status = 200, description = "Task rows, newest first (at most 1000)", body = [crate::rows::Task]),
-        crate::openapi::ListErrors,
+        crate::openapi::ReadErrors,
     ))]
 async fn list_tasks(
     State(app): State<App>,
@@ -845,7 +863,7 @@ async fn move_task(
     params(("state" = Option<String>, Query, description = "Only hazards in this state")),
     responses(
         (status = 200, description = "Hazard rows, newest first (at most 1000)", body = [crate::rows::Hazard]),
-        crate::openapi::ListErrors,
+        crate::openapi::ReadErrors,
     ))]
 async fn list_hazards(
     State(app): State<App>,
@@ -1431,7 +1449,7 @@ async fn public_report(
     params(("state" = Option<crate::openapi::ReportState>, Query, description = "Only reports in this state")),
     responses(
         (status = 200, description = "The reports", body = [crate::moderation::PublicReport]),
-        crate::openapi::ListErrors,
+        crate::openapi::ReadErrors,
     ))]
 async fn list_public_reports(
     State(app): State<App>,

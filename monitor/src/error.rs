@@ -29,6 +29,9 @@ pub enum Error {
     /// missing (→ 403).
     #[error("{0}")]
     Forbidden(String),
+    /// The path exists, not with this method (→ 405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Too many attempts (sign-in rate limit, → 429).
     #[error("{0}")]
     TooMany(String),
@@ -110,6 +113,11 @@ impl Error {
             ),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Self::TooMany(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many",
@@ -163,6 +171,7 @@ impl IntoResponse for Error {
                 "unauthorized" => "urn:anquan:problem:unauthorized",
                 "not-found" => "urn:anquan:problem:not-found",
                 "forbidden" => "urn:anquan:problem:forbidden",
+                "method-not-allowed" => "urn:anquan:problem:method-not-allowed",
                 "too-many" => "urn:anquan:problem:too-many",
                 "conflict" => "urn:anquan:problem:conflict",
                 "event-id-reused" => "urn:anquan:problem:event-id-reused",

@@ -839,12 +839,51 @@ pub async fn get(
 }
 
 /// Rows of `table`, optionally in one state.
+/// Every task state.
+pub const TASK_STATES: [&str; 7] = [
+    "PLANNED",
+    "ASSIGNED",
+    "IN_PROGRESS",
+    "SUBMITTED",
+    "REVIEWED",
+    "DONE",
+    "OVERDUE",
+];
+
+/// Every hazard state.
+pub const HAZARD_STATES: [&str; 9] = [
+    "DETECTED",
+    "JUDGED",
+    "FILED",
+    "RECTIFYING",
+    "INTERIM_CONTROL",
+    "VERIFYING",
+    "CLOSED",
+    "ARCHIVED",
+    "REOPENED",
+];
+
+/// Rows of `table` (`tasks` or `hazards`), newest first, optionally of one
+/// state (422 for a state the table does not have: a typo must not read as
+/// "nothing there").
 pub async fn list(
     c: &mut AnyConnection,
     table: &str,
     cols: &[&str],
     state: Option<&str>,
 ) -> Result<Vec<serde_json::Value>> {
+    let states: &[&str] = if table == "tasks" {
+        &TASK_STATES
+    } else {
+        &HAZARD_STATES
+    };
+    if let Some(s) = state
+        && !states.contains(&s)
+    {
+        return Err(Error::Invalid(format!(
+            "state: unknown {s:?}; use one of {states:?}"
+        )));
+    }
     let rows = sqlx::query(&format!(
         "SELECT {} FROM {table} WHERE ($1 = '' OR state = $1) ORDER BY created_ms DESC, id LIMIT 1000",
         cols.join(", ")

@@ -428,3 +428,43 @@ fn issue_token_from_the_command_line() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_methods_and_filters_answer_problem_json() {
+    let h = WebHarness::start().await;
+    let op = Cred::Bearer(OP);
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/api/v1/nothing-here", 404),
+        (reqwest::Method::GET, "/no/such/page", 404),
+        (reqwest::Method::DELETE, "/api/v1/warnings", 405),
+        (reqwest::Method::PUT, "/api/v1/alarms", 405),
+        (reqwest::Method::GET, "/api/v1/warnings?state=BOGUS", 422),
+        (reqwest::Method::GET, "/api/v1/tasks?state=AAA", 422),
+        (reqwest::Method::GET, "/api/v1/hazards?state=open", 422),
+    ] {
+        let resp = h
+            .http
+            .request(method.clone(), format!("{}{path}", h.base))
+            .bearer_auth(OP)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(ct, "application/problem+json", "{method} {path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["status"], status, "{v}");
+        assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
+    }
+    // The filters' valid values still answer.
+    let (s, _) = Call { h: &h }
+        .get("/api/v1/hazards?state=DETECTED", &op)
+        .await;
+    assert_eq!(s, 200);
+}

@@ -1327,6 +1327,14 @@ pub async fn get(c: &mut AnyConnection, id: &str) -> Result<serde_json::Value> {
 
 /// Warnings, newest first, optionally in one state.
 pub async fn list(c: &mut AnyConnection, state: Option<&str>) -> Result<Vec<serde_json::Value>> {
+    if let Some(s) = state
+        && machine::Phase::parse(s).is_none()
+    {
+        let all = machine::Phase::ALL.map(machine::Phase::as_str);
+        return Err(Error::Invalid(format!(
+            "state: unknown {s:?}; use one of {all:?}"
+        )));
+    }
     let sql = format!(
         "SELECT {} FROM warnings WHERE ($1 = '' OR state = $1) ORDER BY raised_ms DESC, id LIMIT 1000",
         COLS.join(", ")
