@@ -362,7 +362,10 @@ async fn sqlite_sql_injection_attempts_are_plain_data() {
     assert_eq!(s, 200);
     for probe in ["' OR '1'='1", "x'; DROP TABLE warnings; --", "\" OR 1=1 --"] {
         let q: String = probe.bytes().map(|b| format!("%{b:02X}")).collect();
-        let (s, list) = h.get(&format!("/api/v1/warnings?state={q}")).await;
+        // A state filter is checked against the states before any SQL.
+        let (s, p) = h.get(&format!("/api/v1/warnings?state={q}")).await;
+        assert_eq!(s, 422, "{p}");
+        let (s, list) = h.get(&format!("/api/v1/audit?entity_id={q}")).await;
         assert_eq!(s, 200, "{list}");
         assert_eq!(list.as_array().map(Vec::len), Some(0), "{probe}: {list}");
         let (s, p) = h.get(&format!("/api/v1/hazards/{q}")).await;
