@@ -266,7 +266,9 @@ pub struct AuthConfig {
     /// Tokens the gateways use on `POST /api/v1/alarms`, valid for every
     /// site. Prefer `[[auth.gateways]]`, whose tokens are scoped.
     pub intake_tokens: Vec<String>,
-    /// Tokens for every other `/api/v1` endpoint (operators, UI).
+    /// Operator tokens for every other `/api/v1` endpoint: machines (a
+    /// duty-room phone system, a provisioning script) that name the person
+    /// they act for. People use their session or a personal API token.
     pub api_tokens: Vec<String>,
     /// `[[auth.gateways]]`: one token per gateway, valid only for the
     /// alarms of its sites (a stolen site token cannot raise alarms
