@@ -1165,7 +1165,7 @@ pub(crate) async fn render_report(
     ),
     responses(
         (status = 200, description = "Snapshot rows, newest first", body = [crate::rows::SnapshotRow]),
-        crate::openapi::ListErrors,
+        crate::openapi::ReadErrors,
     ))]
 async fn list_snapshots(
     State(app): State<App>,

@@ -322,6 +322,16 @@ async fn add_evidence(
             .inc();
     })?;
     let actor = caller.acts_as("actor", actor.as_deref())?;
+    // The uploader is a person of the registry, whoever names them (found
+    // by the API fuzzer: an operator token could store any text here).
+    crate::registry::check_person(&mut *app.db.acquire().await?, "actor", &actor)
+        .await
+        .inspect_err(|_| {
+            app.metrics
+                .evidence_rejected
+                .with_label_values(&["bad_request"])
+                .inc();
+        })?;
     let v = add(app, subject, id, &actor, name.as_deref(), &data).await?;
     Ok((StatusCode::CREATED, axum::Json(v)))
 }
@@ -373,7 +383,7 @@ pub async fn add_hazard(
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
-        crate::openapi::ListErrors,
+        crate::openapi::LookupErrors,
     ))]
 pub async fn list_task(
     State(app): State<App>,
@@ -392,7 +402,7 @@ pub async fn list_task(
     params(("id" = String, Path, description = "Hazard id")),
     responses(
         (status = 200, description = "Evidence rows, oldest first", body = [crate::rows::Evidence]),
-        crate::openapi::ListErrors,
+        crate::openapi::LookupErrors,
     ))]
 pub async fn list_hazard(
     State(app): State<App>,

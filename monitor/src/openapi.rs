@@ -93,7 +93,7 @@ use crate::error::Problem;
     // Schemas reached from bodies and responses are collected by utoipa;
     // those of parameters are not, so they are named here.
     components(schemas(Problem, RegistryTable, Period, ReportFormat, ReportState)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &AnyOfRows),
     tags(
         (name = "ops", description = "Health, metrics and this document"),
         (name = "me", description = "The caller and their personal API tokens"),
@@ -118,6 +118,30 @@ pub fn json() -> &'static str {
             format!("{{\"error\": \"cannot serialize the OpenAPI document: {e}\"}}")
         })
     })
+}
+
+/// Untagged row enums as `anyOf`, not the derived `oneOf`: their variants
+/// are rows of different tables that may share every property a given row
+/// has (a venue row is also a valid region row), so "exactly one" would
+/// refuse rows the API rightly sends.
+#[derive(Debug)]
+struct AnyOfRows;
+
+impl Modify for AnyOfRows {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let Some(c) = doc.components.as_mut() else {
+            return;
+        };
+        for name in ["RegistryListRow"] {
+            if let Some(RefOr::T(Schema::OneOf(one))) = c.schemas.get(name) {
+                let mut any = utoipa::openapi::schema::AnyOf::new();
+                any.items.clone_from(&one.items);
+                any.description.clone_from(&one.description);
+                c.schemas
+                    .insert(name.to_string(), RefOr::T(Schema::AnyOf(any)));
+            }
+        }
+    }
 }
 
 /// The security schemes named by the operations.
@@ -852,8 +876,9 @@ pub struct WebConfirmForm {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct EvidenceUpload {
-    /// Id of the person uploading.
-    actor: String,
+    /// Id of the person uploading: required with an operator token; a
+    /// personal credential uploads as its own person.
+    actor: Option<String>,
     /// JPEG, PNG or WebP (recognised by content), at most `evidence.max_bytes`.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,

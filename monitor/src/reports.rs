@@ -110,8 +110,14 @@ pub struct Monthly {
     /// 执法处罚率.
     pub penalty_rate: Option<f64>,
     /// Accidents this month / same month last year.
+    // A pair, stated as a two-item array: tools that read the document
+    // (schemathesis among them) do not all take 3.1's `prefixItems`.
+    #[schema(value_type = Vec<i64>, min_items = 2, max_items = 2)]
     pub accidents: (i64, i64),
     /// Deaths this month / same month last year.
+    // A pair, stated as a two-item array: tools that read the document
+    // (schemathesis among them) do not all take 3.1's `prefixItems`.
+    #[schema(value_type = Vec<i64>, min_items = 2, max_items = 2)]
     pub deaths: (i64, i64),
     /// 事故下降率 (accidents).
     pub accident_decline: Option<f64>,

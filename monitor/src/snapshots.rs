@@ -147,6 +147,14 @@ pub const COLS: &[&str] = &["id", "period", "label", "region_id", "generated_ms"
 
 /// The snapshots, newest first, optionally of one `period` and `region`.
 pub async fn list(app: &App, period: Option<&str>, region: Option<&str>) -> Result<Vec<Value>> {
+    if let Some(p) = period
+        && reports::period_name(p).is_none()
+    {
+        return Err(Error::Invalid(format!(
+            "period: unknown {p:?}; use one of {PERIODS:?}"
+        )));
+    }
+    let period = period.and_then(reports::period_name);
     let mut c = app.db.acquire().await?;
     let rows = sqlx::query(&format!(
         "SELECT {} FROM report_snapshots \

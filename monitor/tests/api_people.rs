@@ -441,6 +441,11 @@ async fn unknown_routes_methods_and_filters_answer_problem_json() {
         (reqwest::Method::GET, "/api/v1/warnings?state=BOGUS", 422),
         (reqwest::Method::GET, "/api/v1/tasks?state=AAA", 422),
         (reqwest::Method::GET, "/api/v1/hazards?state=open", 422),
+        (
+            reqwest::Method::GET,
+            "/api/v1/report-snapshots?period=AAA",
+            422,
+        ),
     ] {
         let resp = h
             .http
@@ -462,6 +467,16 @@ async fn unknown_routes_methods_and_filters_answer_problem_json() {
         assert_eq!(v["status"], status, "{v}");
         assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
     }
+    // The dashboard's JSON answers a script without a session with 401,
+    // not the sign-in page.
+    let r = h
+        .http
+        .get(format!("{}/web/api/dashboard", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     // The filters' valid values still answer.
     let (s, _) = Call { h: &h }
         .get("/api/v1/hazards?state=DETECTED", &op)

@@ -299,7 +299,12 @@ impl FromRequestParts<App> for Session {
         };
         match found {
             Some(s) => Ok(s),
-            None if parts.method == Method::GET && parts.uri.path() != "/web/events" => {
+            // Pages send a person to the sign-in; the JSON and the event
+            // stream answer 401 (a script cannot use a sign-in page).
+            None if parts.method == Method::GET
+                && parts.uri.path() != "/web/events"
+                && !parts.uri.path().starts_with("/web/api/") =>
+            {
                 let next = parts
                     .uri
                     .path_and_query()

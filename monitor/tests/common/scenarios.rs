@@ -1496,6 +1496,18 @@ pub async fn photo_evidence(h: &Harness, dir: &std::path::Path) {
     )
     .await;
     assert_eq!(s, 400, "{p}");
+    // The uploader an operator token names is a person of the registry.
+    let (s, p) = upload(
+        h,
+        &format!("/api/v1/tasks/{tid}/evidence"),
+        "{\"not\": \"a person\"}",
+        "a.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    assert_eq!(s, 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().starts_with("actor"), "{p}");
     // A hazard too; the same content is stored once.
     let (s, hz) = h
         .post(
