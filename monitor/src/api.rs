@@ -109,6 +109,7 @@ pub fn router(app: App) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::error::problem_for_plain))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             crate::metrics::count_db_errors,

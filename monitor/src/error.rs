@@ -212,6 +212,81 @@ impl IntoResponse for Error {
     }
 }
 
+/// Middleware: an error answer that is not problem+json (axum's extractor
+/// rejections are plain text: a form of the wrong content type, a path
+/// that is not valid UTF-8, a query that does not parse) becomes one, with
+/// the rejection's text as `detail` and its headers (`Allow`,
+/// `Retry-After`) kept. Answers with a body of another type (HTML pages,
+/// problem+json) pass unchanged.
+pub async fn problem_for_plain(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(plain && (status.is_client_error() || status.is_server_error())) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (kind, title) = match status.as_u16() {
+        400 => ("urn:anquan:problem:bad-request", "Bad request"),
+        401 => ("urn:anquan:problem:unauthorized", "Not authorized"),
+        403 => ("urn:anquan:problem:forbidden", "Forbidden"),
+        404 => ("urn:anquan:problem:not-found", "Not found"),
+        405 => (
+            "urn:anquan:problem:method-not-allowed",
+            "Method not allowed",
+        ),
+        413 => ("urn:anquan:problem:too-large", "Body too large"),
+        415 => (
+            "urn:anquan:problem:unsupported-media-type",
+            "Unsupported content type",
+        ),
+        422 => ("urn:anquan:problem:invalid", "The request breaks a rule"),
+        429 => ("urn:anquan:problem:too-many", "Too many attempts"),
+        _ if status.is_server_error() => (
+            "urn:anquan:problem:unavailable",
+            "Service unavailable; retry later",
+        ),
+        _ => ("urn:anquan:problem:bad-request", "Bad request"),
+    };
+    let detail = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_string()
+    } else {
+        text
+    };
+    let body = Problem {
+        kind,
+        title,
+        status: status.as_u16(),
+        detail,
+    };
+    let mut out = (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response();
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out.extensions_mut().extend(parts.extensions);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

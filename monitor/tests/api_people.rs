@@ -477,6 +477,32 @@ async fn unknown_routes_methods_and_filters_answer_problem_json() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // Extractor rejections too: a path that is not UTF-8, a form endpoint
+    // sent JSON.
+    let r = h
+        .http
+        .get(format!("{}/api/v1/warnings/%FF%FE", h.base))
+        .bearer_auth(OP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let (cookie, csrf) = h.sign_in("grid").await;
+    let r = h
+        .http
+        .post(format!("{}/web/warnings/x/ack", h.base))
+        .header("cookie", format!("anquan_session={cookie}"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({"note": "json, not a form"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], 415, "{v}");
+    assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
     // The filters' valid values still answer.
     let (s, _) = Call { h: &h }
         .get("/api/v1/hazards?state=DETECTED", &op)
