@@ -170,13 +170,35 @@ pub(crate) fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) 
 /// A JSON body as `T`; strings with control characters are refused first
 /// (see [`crate::text`]), whatever `T` does with them.
 pub(crate) fn parse<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    let v: Value = serde_json::from_slice(b)
+    let mut v: Value = serde_json::from_slice(b)
         .map_err(|e| Error::BadRequest(format!("JSON body: not well-formed JSON: {e}")))?;
     crate::text::check_json(&v)?;
+    integral(&mut v);
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         Error::BadRequest(format!("JSON body, at {path}: {}", e.into_inner()))
     })
+}
+
+/// Numbers without a fraction as integers (`5.0` → `5`), as JSON Schema
+/// counts them: a client that writes every number as a float is not
+/// refused where an integer is expected. Fractions and numbers beyond
+/// ±2^53 (where a float no longer says which integer it was) stay floats.
+fn integral(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                // In range by the check above: the cast is exact.
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral),
+        Value::Object(o) => o.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 #[utoipa::path(get, path = "/health", tag = "ops", operation_id = "health",
@@ -1635,4 +1657,29 @@ struct PublicReceipt {
     received: bool,
     /// The report, waiting for an officer's judgement.
     report_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Counts {
+        deaths: i64,
+        value: f64,
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let c: Counts = parse(br#"{"deaths": 5.0, "value": 2}"#).unwrap();
+        assert_eq!((c.deaths, c.value), (5, 2.0));
+        let e = parse::<Counts>(br#"{"deaths": 5.5, "value": 1}"#).unwrap_err();
+        assert!(e.to_string().starts_with("JSON body, at deaths:"), "{e}");
+        let e = parse::<Counts>(br#"{"deaths": 1e300, "value": 1}"#).unwrap_err();
+        assert!(e.to_string().contains("deaths"), "{e}");
+        let mut v = serde_json::json!([1.0, {"a": -3.0, "b": 0.25}]);
+        integral(&mut v);
+        assert_eq!(v, serde_json::json!([1, {"a": -3, "b": 0.25}]));
+    }
 }
