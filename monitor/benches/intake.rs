@@ -188,7 +188,7 @@ async fn intake(name: &str, url: &str, full: bool, fast: bool, run: &str) -> (Ap
     }
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1/alarms", l.local_addr().unwrap());
-    let router = anquan_monitor::api::router(app.clone());
+    let router = anquan_monitor::http::router(app.clone());
     tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
     // MONITOR_BENCH_ALARMS (default 2 500; 4 transitions each plus 25 %
     // duplicates) makes a longer, sustained run.

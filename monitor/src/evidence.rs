@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
-use crate::caller::Caller;
 use crate::db;
 use crate::error::{Error, Result};
+use crate::http::caller::Caller;
 
 /// What a photo may be: its media type from its magic bytes.
 pub fn sniff(b: &[u8]) -> Option<&'static str> {

@@ -14,9 +14,7 @@
 //! [`clock::Clock`], so tests never sleep.
 
 pub mod ack;
-pub mod api;
 pub mod callbacks;
-pub mod caller;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -28,9 +26,9 @@ pub mod evidence;
 pub mod export;
 pub mod first_run;
 pub mod gatekeeper;
+pub mod http;
 pub mod intake;
 pub mod liveness;
-pub mod me;
 pub mod messages;
 pub mod metrics;
 pub mod moderation;

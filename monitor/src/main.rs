@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anquan_monitor::{App, Config, api, clock::SystemClock, scheduler};
+use anquan_monitor::{App, Config, clock::SystemClock, http, scheduler};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -222,7 +222,7 @@ async fn serve(path: PathBuf, demo: bool) -> anquan_monitor::Result<()> {
     let events = app.events.clone();
     axum::serve(
         listener,
-        api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;

@@ -278,7 +278,7 @@ pub struct Evidence {
     created_ms: i64,
 }
 
-/// An audit row: the columns of [`crate::api::AUDIT_COLS`].
+/// An audit row: the columns of [`crate::http::audit::AUDIT_COLS`].
 #[derive(Debug, ToSchema)]
 pub struct AuditRow {
     /// When (Unix ms).
@@ -347,7 +347,7 @@ pub struct Delivery {
     receipt_ms: Option<i64>,
 }
 
-/// A 重点风控 proposal: the columns of [`crate::api::KEY_RISK_COLS`].
+/// A 重点风控 proposal: the columns of [`crate::http::warnings::KEY_RISK_COLS`].
 #[derive(Debug, ToSchema)]
 pub struct KeyRiskProposal {
     /// Venue.
@@ -360,7 +360,7 @@ pub struct KeyRiskProposal {
     state: String,
 }
 
-/// A sanction proposal: the columns of [`crate::api::SANCTION_COLS`].
+/// A sanction proposal: the columns of [`crate::http::work::SANCTION_COLS`].
 #[derive(Debug, ToSchema)]
 pub struct SanctionProposal {
     /// Id.
@@ -731,7 +731,7 @@ mod tests {
 
     #[test]
     fn audit_is_its_columns() {
-        assert_eq!(props::<AuditRow>(), cols(crate::api::AUDIT_COLS));
+        assert_eq!(props::<AuditRow>(), cols(crate::http::audit::AUDIT_COLS));
         all_required::<AuditRow>();
     }
 
@@ -743,8 +743,14 @@ mod tests {
 
     #[test]
     fn proposals_and_snapshots_are_their_columns() {
-        assert_eq!(props::<KeyRiskProposal>(), cols(crate::api::KEY_RISK_COLS));
-        assert_eq!(props::<SanctionProposal>(), cols(crate::api::SANCTION_COLS));
+        assert_eq!(
+            props::<KeyRiskProposal>(),
+            cols(crate::http::warnings::KEY_RISK_COLS)
+        );
+        assert_eq!(
+            props::<SanctionProposal>(),
+            cols(crate::http::work::SANCTION_COLS)
+        );
         assert_eq!(props::<SnapshotRow>(), cols(crate::snapshots::COLS));
         all_required::<KeyRiskProposal>();
         all_required::<SanctionProposal>();

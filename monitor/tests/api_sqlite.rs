@@ -117,7 +117,7 @@ async fn openapi_lists_every_route() {
     let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 
-    let api = routes_in(include_str!("../src/api.rs"));
+    let api = routes_in(include_str!("../src/http/mod.rs"));
     // Pages (HTML) are not API; the JSON, SSE, action and public endpoints
     // are.
     let web: Vec<String> = routes_in(include_str!("../src/web/mod.rs"))

@@ -13,7 +13,7 @@ mod common;
 
 use std::sync::Arc;
 
-use anquan_monitor::{App, Config, api, clock::SystemClock, db};
+use anquan_monitor::{App, Config, clock::SystemClock, db, http};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -113,7 +113,7 @@ impl Upgraded {
         let app = App::new(cfg, Arc::new(SystemClock)).await.unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
-        let router = api::router(app.clone());
+        let router = http::router(app.clone());
         tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
         Self {
             base,

@@ -727,7 +727,7 @@ async fn leaflet_map_only_with_a_tile_url() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(l, anquan_monitor::api::router(app))
+        axum::serve(l, anquan_monitor::http::router(app))
             .await
             .unwrap()
     });

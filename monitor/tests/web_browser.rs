@@ -293,7 +293,7 @@ async fn browser_end_to_end() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base2 = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(l, anquan_monitor::api::router(app2))
+        axum::serve(l, anquan_monitor::http::router(app2))
             .await
             .unwrap()
     });

@@ -315,7 +315,7 @@ grid_id = "demo-grid"
     let app = App::new(cfg, Arc::new(SimClock(clock)))
         .await
         .map_err(|e| format!("monitor: {e}"))?;
-    let router = anquan_monitor::api::router(app.clone())
+    let router = anquan_monitor::http::router(app.clone())
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
         let _ = axum::serve(ml, router).await;

@@ -276,7 +276,7 @@ fn drive_monitor() -> String {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
         tokio::spawn(async move {
-            let _ = axum::serve(l, anquan_monitor::api::router(app)).await;
+            let _ = axum::serve(l, anquan_monitor::http::router(app)).await;
         });
         let http = reqwest::Client::new();
         let page = || async {

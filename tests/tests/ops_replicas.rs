@@ -145,7 +145,7 @@ fn start_replica(rt: &tokio::runtime::Runtime, db_url: &str) -> u16 {
         let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
-        let _ = axum::serve(l, anquan_monitor::api::router(app)).await;
+        let _ = axum::serve(l, anquan_monitor::http::router(app)).await;
     });
     assert!(
         wait_for_port(port, Duration::from_secs(60)),

@@ -4,7 +4,7 @@
 //! dashboard, the public 安全码 page with its QR code and poster.
 //!
 //! Operators sign in with a password ([`auth`]); the bearer-token API in
-//! [`crate::api`] is unchanged for gateways and scripts.
+//! [`crate::http`] is unchanged for gateways and scripts.
 
 pub mod ack;
 pub mod auth;
@@ -145,7 +145,7 @@ impl WebConfig {
     }
 }
 
-/// The web routes (merged into [`crate::api::router`]); photo uploads may
+/// The web routes (merged into [`crate::http::router`]); photo uploads may
 /// be up to `upload_limit` bytes.
 pub fn router(upload_limit: usize) -> Router<App> {
     Router::new()

@@ -363,7 +363,7 @@ pub struct Dashboard {
     ),
     request_body(content = crate::openapi::WebAckForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Acknowledged", body = crate::api::NewState),
+        (status = 200, description = "Acknowledged", body = crate::http::NewState),
         crate::openapi::SessionErrors,
     ))]
 pub async fn ack(
@@ -372,7 +372,7 @@ pub async fn ack(
     h: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<axum::Json<crate::api::NewState>> {
+) -> Result<axum::Json<crate::http::NewState>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "acknowledge warnings")?;
     let region = warning_region(&app, &id).await?;
@@ -387,7 +387,7 @@ pub async fn ack(
         &format!("web ({}) {note}", s.username),
     )
     .await?;
-    Ok(axum::Json(crate::api::NewState {
+    Ok(axum::Json(crate::http::NewState {
         id,
         state: "ACKED".into(),
     }))
@@ -404,7 +404,7 @@ pub async fn ack(
     ),
     request_body(content = crate::openapi::WebConfirmForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Confirmed", body = crate::api::Confirmed),
+        (status = 200, description = "Confirmed", body = crate::http::warnings::Confirmed),
         crate::openapi::SessionErrors,
     ))]
 pub async fn confirm(
@@ -413,7 +413,7 @@ pub async fn confirm(
     h: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<axum::Json<crate::api::Confirmed>> {
+) -> Result<axum::Json<crate::http::warnings::Confirmed>> {
     s.check_csrf(csrf_of(&h, Some(&f)))?;
     s.require(auth::may_ack(&s.role), "confirm warnings")?;
     let region = warning_region(&app, &id).await?;
@@ -426,7 +426,7 @@ pub async fn confirm(
         .cloned()
         .unwrap_or_else(|| format!("confirmed in the web by {}", s.username));
     let task = warnings::confirm(&app, &id, person, false_alarm, None, &reason).await?;
-    Ok(axum::Json(crate::api::Confirmed {
+    Ok(axum::Json(crate::http::warnings::Confirmed {
         id,
         state: if false_alarm { "RESOLVED" } else { "DISPOSING" }.into(),
         task_id: task,
@@ -915,7 +915,7 @@ pub async fn snapshot(
         in_scope(&mut c, &s, Some(&region)).await?;
     }
     let m = crate::snapshots::get(&app, &id).await?;
-    crate::api::render_report(
+    crate::http::reports::render_report(
         &app,
         m,
         Some(q.get("format").map_or("html", String::as_str)),

@@ -13,7 +13,7 @@ pub mod web;
 use std::sync::{Arc, Mutex};
 
 use anquan_monitor::clock::ManualClock;
-use anquan_monitor::{App, Config, api, scheduler};
+use anquan_monitor::{App, Config, http, scheduler};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -305,7 +305,7 @@ impl Harness {
         let app = App::new(cfg, clock.clone()).await.unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", l.local_addr().unwrap());
-        let router = api::router(app.clone());
+        let router = http::router(app.clone());
         tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
         Self {
             base,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anquan_monitor::clock::ManualClock;
-use anquan_monitor::{App, api};
+use anquan_monitor::{App, http};
 use serde_json::{Value, json};
 
 use super::{GW, OP, T0};
@@ -104,7 +104,7 @@ impl WebHarness {
         let clock = Arc::new(ManualClock::new(T0));
         let app = App::new(cfg, clock.clone()).await.unwrap();
         let router =
-            api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            http::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
         Self {
             base,

@@ -59,7 +59,7 @@ impl FromRequestParts<App> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
-            let token = crate::api::bearer(&parts.headers)?;
+            let token = super::bearer(&parts.headers)?;
             if token.starts_with(crate::tokens::PREFIX) {
                 let lang = crate::web::lang_of(parts);
                 return match crate::tokens::lookup(app, token, lang).await? {
@@ -72,7 +72,7 @@ impl FromRequestParts<App> for Caller {
                     }
                 };
             }
-            return match crate::api::operator(app, &parts.headers) {
+            return match super::operator(app, &parts.headers) {
                 Ok(()) => Ok(Self::Machine),
                 Err(e) => {
                     refused(app, "operator_token");

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::caller::{Caller, Credential};
 use crate::App;
-use crate::caller::{Caller, Credential};
 use crate::error::{Error, Result};
 use crate::tokens::{self, Issued, NewToken, TokenInfo};
 use crate::web::auth::Session;
@@ -102,7 +102,7 @@ pub async fn issue_token(
             "sign in to issue a token: a personal token cannot issue another".into(),
         ));
     }
-    let t: NewToken = crate::api::parse(&crate::api::body(b, app.cfg.server.max_body_bytes)?)?;
+    let t: NewToken = super::parse(&super::body(b, app.cfg.server.max_body_bytes)?)?;
     let mut tx = app.db.begin().await?;
     let by = format!("user:{}", me.username);
     let issued = tokens::issue(&mut tx, app.now_ms(), &me.username, &by, &t).await?;
