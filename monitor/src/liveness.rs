@@ -271,14 +271,19 @@ pub async fn check(app: &App, now: i64) -> Result<usize> {
 
 /// Whether a gateway serving `site` is judged silent.
 pub async fn site_blind(c: &mut AnyConnection, site: &str) -> Result<bool> {
-    Ok(sqlx::query(
-        "SELECT 1 FROM gateway_sites s JOIN gateway_heartbeats g ON g.gateway = s.gateway \
+    Ok(blind_since(c, site).await?.is_some())
+}
+
+/// Since when `site` is blind (the earliest silence of its gateways), if
+/// it is.
+pub async fn blind_since(c: &mut AnyConnection, site: &str) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(g.silent_since_ms) FROM gateway_sites s JOIN gateway_heartbeats g ON g.gateway = s.gateway \
          WHERE s.site = $1 AND g.silent_since_ms IS NOT NULL",
     )
     .bind(site)
-    .fetch_optional(&mut *c)
-    .await?
-    .is_some())
+    .fetch_one(&mut *c)
+    .await?)
 }
 
 #[cfg(test)]

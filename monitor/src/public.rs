@@ -20,6 +20,10 @@
 //! Every colour other than green comes with its reasons (what, level,
 //! date), so the page never shows a red code next to "operation normal"
 //! without saying why.
+//!
+//! A venue whose gateway went silent is never green: with nothing else
+//! colouring it, its code is grey ("no data"), with the silence as its
+//! reason and its date ([`crate::liveness`]).
 
 use anquan_protocol::Level;
 use serde::Serialize;
@@ -85,8 +89,10 @@ pub struct Reason {
 
 /// The SQL condition (on `warnings`) of a warning that may colour the
 /// public code (see the module documentation).
+/// `%offline` takes the devices' `*.offline` rules and the monitor's own
+/// `site.gateway_offline`.
 const PUBLIC_WARNING: &str = "(false_alarm = 0 OR (false_alarm IS NULL AND level <> 'blue' \
-     AND rule NOT LIKE '%.offline' AND rule NOT LIKE '%.fault'))";
+     AND rule NOT LIKE '%offline' AND rule NOT LIKE '%.fault'))";
 
 const RANK: [&str; 5] = ["green", "blue", "yellow", "orange", "red"];
 
@@ -139,7 +145,7 @@ pub async fn safety_code(
     now_ms: i64,
     period: &str,
 ) -> Result<SafetyCode> {
-    let v = sqlx::query("SELECT name, sector, address FROM venues WHERE id = $1")
+    let v = sqlx::query("SELECT name, sector, address, site FROM venues WHERE id = $1")
         .bind(venue)
         .fetch_optional(&mut *c)
         .await?
@@ -217,17 +223,41 @@ pub async fn safety_code(
             open: true,
         });
     }
+    let blind = match crate::db::opt_str(&v, "site")? {
+        Some(site) => crate::liveness::blind_since(c, &site).await?,
+        None => None,
+    };
+    if let Some(since) = blind {
+        reasons.push(Reason {
+            source: "no_data",
+            what: "no_data".into(),
+            label: "no_data".into(),
+            color: "grey",
+            at_ms: since,
+            open: true,
+        });
+    }
     let rank = |c: &str| RANK.iter().position(|x| *x == c).unwrap_or(0);
     reasons.sort_by(|a, b| {
         rank(b.color)
             .cmp(&rank(a.color))
             .then(b.at_ms.cmp(&a.at_ms))
     });
-    let color = reasons.iter().fold("green", |acc, r| worse(acc, r.color));
-    let current = reasons
-        .iter()
-        .filter(|r| r.open)
-        .fold("green", |acc, r| worse(acc, r.color));
+    // Blind and nothing else: grey, never green.
+    let unless_blind = |c: &'static str| {
+        if c == "green" && blind.is_some() {
+            "grey"
+        } else {
+            c
+        }
+    };
+    let color = unless_blind(reasons.iter().fold("green", |acc, r| worse(acc, r.color)));
+    let current = unless_blind(
+        reasons
+            .iter()
+            .filter(|r| r.open)
+            .fold("green", |acc, r| worse(acc, r.color)),
+    );
     reasons.truncate(10);
     Ok(SafetyCode {
         id: venue.into(),

@@ -2682,6 +2682,14 @@ pub async fn gateway_liveness(h: &Harness) {
     );
     let (_, st2) = h.get("/api/v1/venues/s2/status").await;
     assert_eq!(st2["no_data"], false, "another gateway's site is not blind");
+    // The public code: the unjudged offline warning does not colour it,
+    // the blindness does: grey with its reason, never green.
+    let (s, page) = h.get_text("/public/venues/s1").await;
+    assert_eq!(s, 200);
+    assert!(page.contains(r#"id="code" data-color="grey""#), "{page}");
+    assert!(page.contains(r#"data-source="no_data""#), "{page}");
+    let (_, page2) = h.get_text("/public/venues/s2").await;
+    assert!(!page2.contains(r#"data-source="no_data""#), "{page2}");
     // The venue's people were called about it.
     let (_, ladder) = h.get(&format!("/api/v1/warnings/{w}/ladder")).await;
     assert!(!ladder.as_array().unwrap().is_empty(), "{ladder}");
@@ -2694,6 +2702,9 @@ pub async fn gateway_liveness(h: &Harness) {
     assert_eq!(wj["clearable"], 1, "{wj}");
     let (_, st) = h.get("/api/v1/venues/s1/status").await;
     assert_eq!(st["no_data"], false);
+    let (_, page) = h.get_text("/public/venues/s1").await;
+    assert!(!page.contains(r#"data-source="no_data""#), "{page}");
+    assert!(!page.contains(r#"data-color="grey""#), "{page}");
 
     // Silent again; the warning is judged (a planned outage) and closed
     // while the gateway is still silent: grey, not green.
