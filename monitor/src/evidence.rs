@@ -58,11 +58,25 @@ impl Subject {
         }
     }
 
-    fn table(self) -> &'static str {
+    /// Its table.
+    pub fn table(self) -> &'static str {
         match self {
             Self::Task => "tasks",
             Self::Hazard => "hazards",
         }
+    }
+
+    /// The columns of its JSON rows.
+    pub fn cols(self) -> &'static [&'static str] {
+        match self {
+            Self::Task => crate::work::TASK_COLS,
+            Self::Hazard => crate::work::HAZARD_COLS,
+        }
+    }
+
+    /// Its row, `what` in a 404 naming it.
+    pub async fn row(self, c: &mut AnyConnection, id: &str) -> Result<Value> {
+        crate::work::get(c, self.table(), self.name(), self.cols(), id).await
     }
 }
 
@@ -256,12 +270,8 @@ async fn subject_visible(app: &App, caller: &Caller, subject: Subject, id: &str)
     if caller.person().is_none() {
         return Ok(());
     }
-    let (table, what, cols) = match subject {
-        Subject::Task => ("tasks", "task", crate::work::TASK_COLS),
-        Subject::Hazard => ("hazards", "hazard", crate::work::HAZARD_COLS),
-    };
     let mut c = app.db.acquire().await?;
-    let row = crate::work::get(&mut c, table, what, cols, id).await?;
+    let row = subject.row(&mut c, id).await?;
     caller.sees_row(&mut c, &row).await
 }
 

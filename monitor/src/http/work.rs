@@ -1,5 +1,7 @@
 //! Tasks and hazards, 挂牌督办 and sanctions.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -12,8 +14,37 @@ use utoipa::ToSchema;
 use super::caller::{self, Caller};
 use super::{Created, DecideBody, NewState, Q, body, parse};
 use crate::error::{Error, Result};
+use crate::evidence::Subject;
 use crate::web::auth;
 use crate::{App, evidence, work};
+
+/// The rows of a ledger (tasks or hazards: they are listed and read alike)
+/// that the caller sees, newest first, of `?state=` when given.
+async fn ledger_rows(
+    app: &App,
+    caller: &Caller,
+    ledger: Subject,
+    q: &HashMap<String, String>,
+) -> Result<Vec<Value>> {
+    let mut c = app.db.acquire().await?;
+    let rows = work::list(
+        &mut c,
+        ledger.table(),
+        ledger.cols(),
+        q.get("state").map(String::as_str),
+    )
+    .await?;
+    caller.only_visible(&mut c, rows).await
+}
+
+/// One row of a ledger with its evidence, if the caller sees it.
+async fn ledger_row(app: &App, caller: &Caller, ledger: Subject, id: &str) -> Result<Value> {
+    let mut c = app.db.acquire().await?;
+    let mut v = ledger.row(&mut c, id).await?;
+    caller.sees_row(&mut c, &v).await?;
+    evidence::attach(&mut c, &mut v, ledger, id).await?;
+    Ok(v)
+}
 
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
     summary = "Tasks",
@@ -28,15 +59,7 @@ pub(super) async fn list_tasks(
     caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    let mut c = app.db.acquire().await?;
-    let rows = work::list(
-        &mut c,
-        "tasks",
-        work::TASK_COLS,
-        q.get("state").map(String::as_str),
-    )
-    .await?;
-    let mut rows = caller.only_visible(&mut c, rows).await?;
+    let mut rows = ledger_rows(&app, &caller, Subject::Task, &q).await?;
     // The enterprise sees the tasks given to its own people, as in the web.
     if let Some(s) = caller.person().filter(|s| s.role == "enterprise") {
         rows.retain(|t| t["assignee_id"].as_str() == s.person_id.as_deref());
@@ -57,11 +80,9 @@ pub(super) async fn get_task(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    let mut c = app.db.acquire().await?;
-    let mut v = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
-    caller.sees_row(&mut c, &v).await?;
-    evidence::attach(&mut c, &mut v, evidence::Subject::Task, &id).await?;
-    Ok(axum::Json(v))
+    Ok(axum::Json(
+        ledger_row(&app, &caller, Subject::Task, &id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", operation_id = "create_task",
@@ -128,7 +149,7 @@ pub(super) async fn move_task(
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
     if let Some(s) = caller.person() {
         let mut c = app.db.acquire().await?;
-        let t = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
+        let t = Subject::Task.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &t).await?;
         let from = t["state"].as_str().unwrap_or_default();
         let mine = t["assignee_id"].as_str() == Some(m.actor.as_str());
@@ -158,15 +179,9 @@ pub(super) async fn list_hazards(
     caller: Caller,
     Query(q): Q,
 ) -> Result<axum::Json<Vec<Value>>> {
-    let mut c = app.db.acquire().await?;
-    let rows = work::list(
-        &mut c,
-        "hazards",
-        work::HAZARD_COLS,
-        q.get("state").map(String::as_str),
-    )
-    .await?;
-    Ok(axum::Json(caller.only_visible(&mut c, rows).await?))
+    Ok(axum::Json(
+        ledger_rows(&app, &caller, Subject::Hazard, &q).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/hazards/{id}", tag = "hazards", operation_id = "get_hazard",
@@ -182,11 +197,9 @@ pub(super) async fn get_hazard(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    let mut c = app.db.acquire().await?;
-    let mut v = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-    caller.sees_row(&mut c, &v).await?;
-    evidence::attach(&mut c, &mut v, evidence::Subject::Hazard, &id).await?;
-    Ok(axum::Json(v))
+    Ok(axum::Json(
+        ledger_row(&app, &caller, Subject::Hazard, &id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/hazards", tag = "hazards", operation_id = "create_hazard",
@@ -252,7 +265,7 @@ pub(super) async fn move_hazard(
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
     if let Some(s) = caller.person() {
         let mut c = app.db.acquire().await?;
-        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        let row = Subject::Hazard.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;
         let from = row["state"].as_str().unwrap_or_default();
         s.require(
@@ -365,7 +378,7 @@ pub(super) async fn list_hazard(
     let person = caller.acts_as("person_id", l.person_id.as_deref())?;
     if caller.person().is_some() {
         let mut c = app.db.acquire().await?;
-        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
+        let row = Subject::Hazard.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;
     }
     let level = work::list_hazard(&app, &id, &person, &l.reason).await?;
