@@ -13,8 +13,10 @@ use crate::{App, notify};
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
     /// `disposal`, `patrol`, `inspection`, `grid_visit`, `dispatch`, `sampling`.
+    #[schema(pattern = "^(disposal|patrol|inspection|grid_visit|dispatch|sampling)$")]
     pub kind: String,
-    /// Title.
+    /// Title: one line, 1-200 characters (trimmed).
+    #[schema(min_length = 1)]
     pub title: String,
     /// Venue.
     #[serde(default)]
@@ -129,7 +131,8 @@ pub async fn create_task(
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskMove {
-    /// Target state.
+    /// Target state (one of [`TASK_STATES`]; the move must be allowed).
+    #[schema(pattern = "^(PLANNED|ASSIGNED|IN_PROGRESS|SUBMITTED|REVIEWED|DONE|OVERDUE)$")]
     pub to: String,
     /// The person acting (registry id): required with an operator token;
     /// a personal credential acts as its own person and may leave it out.
@@ -293,12 +296,16 @@ pub struct NewHazard {
     /// Region (default: the venue's).
     #[serde(default)]
     pub region_id: Option<String>,
-    /// Category (dedupe key with the venue; for alarms, the rule).
+    /// Category (dedupe key with the venue; for alarms, the rule): one
+    /// line, 1-64 characters (trimmed).
+    #[schema(min_length = 1)]
     pub category: String,
-    /// Title.
+    /// Title: one line, 1-200 characters (trimmed).
+    #[schema(min_length = 1)]
     pub title: String,
     /// `alarm`, `checklist`, `report` (public; the reporter is not stored),
     /// `inspection`, `third_party`.
+    #[schema(pattern = "^(alarm|checklist|report|inspection|third_party)$")]
     pub source: String,
     /// Reference (warning, task, checklist item).
     #[serde(default)]
@@ -415,7 +422,10 @@ pub struct HazardFields {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HazardMove {
-    /// Target state.
+    /// Target state (one of [`HAZARD_STATES`]; the move must be allowed).
+    #[schema(
+        pattern = "^(DETECTED|JUDGED|FILED|RECTIFYING|INTERIM_CONTROL|VERIFYING|CLOSED|ARCHIVED|REOPENED)$"
+    )]
     pub to: String,
     /// The person acting (registry id): required with an operator token;
     /// a personal credential acts as its own person and may leave it out.
@@ -1176,6 +1186,25 @@ async fn remind_one(app: &App, subject: &'static str, id: &str, now: i64) -> Res
 
 #[cfg(test)]
 mod tests {
+
+    /// The enumerations the schema states are the code's lists.
+    #[test]
+    fn schema_patterns_are_the_code_lists() {
+        use utoipa::PartialSchema;
+        let pattern = |schema: utoipa::openapi::RefOr<utoipa::openapi::Schema>, field: &str| {
+            let v = serde_json::to_value(schema).unwrap();
+            v["properties"][field]["pattern"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let alt = |xs: &[&str]| format!("^({})$", xs.join("|"));
+        assert_eq!(pattern(NewTask::schema(), "kind"), alt(&TASK_KINDS));
+        assert_eq!(pattern(NewHazard::schema(), "source"), alt(&SOURCES));
+        assert_eq!(pattern(TaskMove::schema(), "to"), alt(&TASK_STATES));
+        assert_eq!(pattern(HazardMove::schema(), "to"), alt(&HAZARD_STATES));
+    }
+
     use super::*;
     use crate::config::ReminderConfig;
 
