@@ -270,6 +270,10 @@ pub struct AuthConfig {
     /// duty-room phone system, a provisioning script) that name the person
     /// they act for. People use their session or a personal API token.
     pub api_tokens: Vec<String>,
+    /// `[[auth.operators]]`: named operator tokens, each optionally held to
+    /// some regions or to reading (prefer them to `api_tokens`, which are
+    /// unnamed and see everything).
+    pub operators: Vec<OperatorToken>,
     /// `[[auth.gateways]]`: one token per gateway, valid only for the
     /// alarms of its sites (a stolen site token cannot raise alarms
     /// elsewhere).
@@ -285,10 +289,29 @@ impl Default for AuthConfig {
         Self {
             intake_tokens: Vec::new(),
             api_tokens: Vec::new(),
+            operators: Vec::new(),
             gateways: Vec::new(),
             intake_per_token_per_s: 10_000,
         }
     }
+}
+
+/// `[[auth.operators]]`: a machine's operator token with a name (audit rows
+/// say `operator:<name>`) and, optionally, a narrower reach.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorToken {
+    /// Its name, for the audit trail and the logs.
+    pub name: String,
+    /// Its bearer token, at least 16 characters.
+    pub token: String,
+    /// The regions it sees and acts in, with the regions under them (as a
+    /// person of that region would); empty: every region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Reads only: every write it sends is refused (403).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// `[[auth.gateways]]`: a gateway's intake token and the sites it may
@@ -825,11 +848,42 @@ impl Config {
                 ));
             }
         }
-        if self.auth.api_tokens.is_empty() || self.auth.api_tokens.iter().any(|t| t.len() < 8) {
+        if (self.auth.api_tokens.is_empty() && self.auth.operators.is_empty())
+            || self.auth.api_tokens.iter().any(|t| t.len() < 8)
+        {
             return Err(ConfigError::new(
                 "auth.api_tokens",
-                "give at least one token, each at least 8 characters",
+                "give at least one token here or in [[auth.operators]], each at least 8 characters",
             ));
+        }
+        let mut op_tokens: HashSet<&str> =
+            self.auth.api_tokens.iter().map(String::as_str).collect();
+        let mut op_names = HashSet::new();
+        for (i, o) in self.auth.operators.iter().enumerate() {
+            if o.name.trim().is_empty() || !op_names.insert(o.name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("auth.operators[{i}].name"),
+                    "give every operator token a name of its own",
+                ));
+            }
+            if o.token.len() < 16 {
+                return Err(ConfigError::new(
+                    format!("auth.operators[{i}].token"),
+                    "must be at least 16 characters",
+                ));
+            }
+            if !op_tokens.insert(o.token.as_str()) || tokens.contains(o.token.as_str()) {
+                return Err(ConfigError::new(
+                    format!("auth.operators[{i}].token"),
+                    "is used twice; give every operator and gateway a token of its own",
+                ));
+            }
+            if o.regions.iter().any(|r| r.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    format!("auth.operators[{i}].regions"),
+                    "region ids must not be empty (leave the list empty for every region)",
+                ));
+            }
         }
         for (k, v) in [
             ("sla.red_min", self.sla.red_min),
@@ -1269,6 +1323,47 @@ secret = "0123456789abcdef"
         ))
         .unwrap_err();
         assert_eq!(e.key, "auth.gateways[0].token");
+        let op = |name: &str, token: &str, extra: &str| {
+            format!("[[auth.operators]]\nname = \"{name}\"\ntoken = \"{token}\"\n{extra}")
+        };
+        let ok = format!(
+            "{MIN}{}{}",
+            op("bridge", "bridge-token-0123456789", "regions = [\"r1\"]\n"),
+            op("reader", "reader-token-0123456789", "read_only = true\n")
+        );
+        let cfg = Config::parse(&ok).unwrap();
+        assert_eq!(cfg.auth.operators.len(), 2);
+        assert!(cfg.auth.operators[1].read_only);
+        for (extra, key) in [
+            (op("bridge", "short", ""), "auth.operators[0].token"),
+            (
+                op("", "bridge-token-0123456789", ""),
+                "auth.operators[0].name",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    op("a", "bridge-token-0123456789", ""),
+                    op("a", "other-token-0123456789", "")
+                ),
+                "auth.operators[1].name",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    op("a", "bridge-token-0123456789", ""),
+                    op("b", "bridge-token-0123456789", "")
+                ),
+                "auth.operators[1].token",
+            ),
+            (
+                op("a", "bridge-token-0123456789", "regions = [\"\"]\n"),
+                "auth.operators[0].regions",
+            ),
+        ] {
+            let e = Config::parse(&format!("{MIN}{extra}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
     }
 
     #[test]

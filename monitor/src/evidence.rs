@@ -267,7 +267,7 @@ pub async fn attach(
 
 /// 403 unless a person caller sees the task or hazard (404 if none).
 async fn subject_visible(app: &App, caller: &Caller, subject: Subject, id: &str) -> Result<()> {
-    if caller.person().is_none() {
+    if !caller.scoped() {
         return Ok(());
     }
     let mut c = app.db.acquire().await?;
@@ -442,7 +442,7 @@ pub async fn download(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response> {
-    if caller.person().is_some() {
+    if caller.scoped() {
         let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
             .bind(&id)
             .fetch_optional(&app.db)

@@ -40,6 +40,14 @@ pub fn unsafe_settings(cfg: &Config) -> Vec<ConfigError> {
             out.push(ConfigError::new(format!("auth.api_tokens[{i}]"), secret));
         }
     }
+    for (i, o) in cfg.auth.operators.iter().enumerate() {
+        if placeholder(&o.token) {
+            out.push(ConfigError::new(
+                format!("auth.operators[{i}].token"),
+                secret,
+            ));
+        }
+    }
     for (i, g) in cfg.auth.gateways.iter().enumerate() {
         if placeholder(&g.token) {
             out.push(ConfigError::new(

@@ -509,3 +509,93 @@ async fn unknown_routes_methods_and_filters_answer_problem_json() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn named_operator_tokens_keep_to_their_regions_and_reads() {
+    use anquan_monitor::config::OperatorToken;
+    const BRIDGE: &str = "bridge-token-0123456789";
+    const READER: &str = "reader-token-0123456789";
+    let h = WebHarness::start_tuned(None, |cfg| {
+        cfg.auth.operators.push(OperatorToken {
+            name: "phone-bridge".into(),
+            token: BRIDGE.into(),
+            regions: vec!["town".into()],
+            read_only: false,
+        });
+        cfg.auth.operators.push(OperatorToken {
+            name: "wall-display".into(),
+            token: READER.into(),
+            regions: Vec::new(),
+            read_only: true,
+        });
+    })
+    .await;
+    let c = Call { h: &h };
+    let (bridge, reader) = (Cred::Bearer(BRIDGE), Cred::Bearer(READER));
+    let (s, me) = c.get("/api/v1/me", &bridge).await;
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(me["credential"], "operator_token");
+    assert_eq!(me["username"], "phone-bridge");
+
+    let far = h.alarm("s7", "gas-s7", 1, "red").await;
+    let near = h.alarm("s1", "gas-0001", 2, "red").await;
+    // The town's bridge sees and acts in its town only.
+    let (_, v) = c.get("/api/v1/warnings", &bridge).await;
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&near.as_str()) && !ids.contains(&far.as_str()),
+        "{v}"
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/warnings/{far}"), &bridge).await.0,
+        403
+    );
+    let ack = json!({"person_id": "grid", "note": "answered on the phone"});
+    assert_eq!(
+        c.post(&format!("/api/v1/warnings/{far}/ack"), &bridge, ack.clone())
+            .await
+            .0,
+        403
+    );
+    let (s, v) = c
+        .post(&format!("/api/v1/warnings/{near}/ack"), &bridge, ack)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // A write without a person of its own is audited under the token's name.
+    let (s, v) = c
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/registry/holidays",
+            &bridge,
+            Some(json!({"date": "2026-12-30", "name": "drill day"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let trail = h
+        .api_get("/api/v1/audit?entity_id=holidays/2026-12-30")
+        .await;
+    assert_eq!(
+        audit_actors(&trail, "PUT"),
+        vec!["operator:phone-bridge"],
+        "{trail}"
+    );
+
+    // The wall display reads everything and writes nothing.
+    let (s, v) = c.get("/api/v1/warnings", &reader).await;
+    assert_eq!(s, 200);
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    let (s, v) = c
+        .post(
+            &format!("/api/v1/warnings/{far}/ack"),
+            &reader,
+            json!({"person_id": "city1"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("reads only"), "{v}");
+}

@@ -51,7 +51,18 @@ pub enum Caller {
     /// A person, with their account.
     Person(Session, Credential),
     /// An integration holding an operator token.
-    Machine,
+    Machine(Operator),
+}
+
+/// What an operator token may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operator {
+    /// Its name (`[[auth.operators]]`); none for `auth.api_tokens`.
+    pub name: Option<String>,
+    /// The regions it sees, with those under them; empty: all.
+    pub regions: Vec<String>,
+    /// Reads only.
+    pub read_only: bool,
 }
 
 impl FromRequestParts<App> for Caller {
@@ -72,13 +83,16 @@ impl FromRequestParts<App> for Caller {
                     }
                 };
             }
-            return match super::operator(app, &parts.headers) {
-                Ok(()) => Ok(Self::Machine),
-                Err(e) => {
-                    refused(app, "operator_token");
-                    Err(e)
-                }
-            };
+            let op = super::operator(app, &parts.headers).inspect_err(|_| {
+                refused(app, "operator_token");
+            })?;
+            if op.read_only && !matches!(parts.method, Method::GET | Method::HEAD) {
+                return Err(Error::Forbidden(format!(
+                    "operator token {} reads only",
+                    op.name.as_deref().unwrap_or("")
+                )));
+            }
+            return Ok(Self::Machine(op));
         }
         if let Some(raw) = auth::cookie(&parts.headers, SESSION_COOKIE) {
             let lang = crate::web::lang_of(parts);
@@ -111,7 +125,16 @@ impl Caller {
     pub fn person(&self) -> Option<&Session> {
         match self {
             Self::Person(s, _) => Some(s),
-            Self::Machine => None,
+            Self::Machine(_) => None,
+        }
+    }
+
+    /// Whether the caller is held to a part of the map (a person, or an
+    /// operator token with regions): lookups and actions check the region.
+    pub fn scoped(&self) -> bool {
+        match self {
+            Self::Person(..) => true,
+            Self::Machine(op) => !op.regions.is_empty(),
         }
     }
 
@@ -130,7 +153,7 @@ impl Caller {
                     _ => Ok(me.to_string()),
                 }
             }
-            Self::Machine => named.map(str::to_string).ok_or_else(|| {
+            Self::Machine(_) => named.map(str::to_string).ok_or_else(|| {
                 Error::BadRequest(format!(
                     "{field}: an operator token names the person it acts for (a personal credential acts as its own person)"
                 ))
@@ -144,7 +167,7 @@ impl Caller {
     pub fn require(&self, allowed: impl FnOnce(&str) -> bool, what: &str) -> Result<()> {
         match self {
             Self::Person(s, _) => s.require(allowed(&s.role), what),
-            Self::Machine => Ok(()),
+            Self::Machine(_) => Ok(()),
         }
     }
 
@@ -153,7 +176,8 @@ impl Caller {
     pub async fn scope(&self, c: &mut AnyConnection) -> Result<Scope> {
         match self {
             Self::Person(s, _) => Scope::of(c, s).await,
-            Self::Machine => Ok(Scope::all()),
+            Self::Machine(op) if op.regions.is_empty() => Ok(Scope::all()),
+            Self::Machine(op) => Scope::under(c, &op.regions, false).await,
         }
     }
 
@@ -179,10 +203,8 @@ impl Caller {
         c: &mut AnyConnection,
         mut rows: Vec<serde_json::Value>,
     ) -> Result<Vec<serde_json::Value>> {
-        if let Self::Person(..) = self {
-            let scope = self.scope(c).await?;
-            rows.retain(|r| scope.sees_row(r));
-        }
+        let scope = self.scope(c).await?;
+        rows.retain(|r| scope.sees_row(r));
         Ok(rows)
     }
 
@@ -191,7 +213,8 @@ impl Caller {
     pub fn audit_name(&self) -> String {
         match self {
             Self::Person(s, _) => format!("user:{}", s.username),
-            Self::Machine => "operator".into(),
+            Self::Machine(Operator { name: Some(n), .. }) => format!("operator:{n}"),
+            Self::Machine(_) => "operator".into(),
         }
     }
 }
@@ -263,11 +286,21 @@ mod tests {
 
     #[test]
     fn a_machine_names_the_person() {
-        assert_eq!(Caller::Machine.acts_as("actor", Some("p1")).unwrap(), "p1");
-        let e = Caller::Machine.acts_as("actor", None).unwrap_err();
+        assert_eq!(
+            Caller::Machine(Operator::default())
+                .acts_as("actor", Some("p1"))
+                .unwrap(),
+            "p1"
+        );
+        let e = Caller::Machine(Operator::default())
+            .acts_as("actor", None)
+            .unwrap_err();
         assert!(matches!(e, Error::BadRequest(_)));
         assert!(e.to_string().starts_with("actor:"), "{e}");
-        assert_eq!(Caller::Machine.audit_name(), "operator");
+        assert_eq!(
+            Caller::Machine(Operator::default()).audit_name(),
+            "operator"
+        );
     }
 
     #[test]
@@ -285,6 +318,10 @@ mod tests {
                 .require(may_write_registry, "w")
                 .is_err()
         );
-        assert!(Caller::Machine.require(|_| false, "anything").is_ok());
+        assert!(
+            Caller::Machine(Operator::default())
+                .require(|_| false, "anything")
+                .is_ok()
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::web::auth::Session;
 pub struct Me {
     /// `session`, `personal_token` or `operator_token`.
     pub credential: &'static str,
-    /// The account (none for an operator token).
+    /// The account, or the name of a named operator token.
     pub username: Option<String>,
     /// The web role (`enterprise`, `grid`, `county`, `city`, `admin`).
     pub role: Option<String>,
@@ -44,9 +44,9 @@ pub async fn whoami(caller: Caller) -> axum::Json<Me> {
             person_id: s.person_id,
             region_id: s.region_id,
         },
-        Caller::Machine => Me {
+        Caller::Machine(op) => Me {
             credential: "operator_token",
-            username: None,
+            username: op.name,
             role: None,
             person_id: None,
             region_id: None,

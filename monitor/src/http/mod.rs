@@ -162,19 +162,37 @@ pub(crate) fn bearer(h: &HeaderMap) -> Result<&str> {
     ))
 }
 
-/// An operator endpoint: one of `auth.api_tokens`.
-pub(crate) fn operator(app: &App, h: &HeaderMap) -> Result<()> {
-    let token = bearer(h)?;
-    // Compare every token in full, so timing does not reveal a prefix.
-    let ok = app.cfg.auth.api_tokens.iter().fold(false, |acc, t| {
-        acc | crate::gatekeeper::ct_eq(t.as_bytes(), token.as_bytes())
+/// The operator token of `Authorization: Bearer`: one of
+/// `[[auth.operators]]` (named, maybe narrower) or of `auth.api_tokens`
+/// (unnamed, every region, reads and writes).
+pub(crate) fn operator(app: &App, h: &HeaderMap) -> Result<caller::Operator> {
+    let token = bearer(h)?.as_bytes();
+    let ct = crate::gatekeeper::ct_eq;
+    // Compare every token in full, so timing does not reveal which matched
+    // or a prefix.
+    let named = app.cfg.auth.operators.iter().fold(None, |found, o| {
+        if ct(o.token.as_bytes(), token) {
+            Some(o)
+        } else {
+            found
+        }
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized(
-            "unknown token; use one of auth.api_tokens",
-        ))
+    let unnamed = app
+        .cfg
+        .auth
+        .api_tokens
+        .iter()
+        .fold(false, |acc, t| acc | ct(t.as_bytes(), token));
+    match (named, unnamed) {
+        (Some(o), _) => Ok(caller::Operator {
+            name: Some(o.name.clone()),
+            regions: o.regions.clone(),
+            read_only: o.read_only,
+        }),
+        (None, true) => Ok(caller::Operator::default()),
+        (None, false) => Err(Error::Unauthorized(
+            "unknown token; use one of [[auth.operators]] or auth.api_tokens",
+        )),
     }
 }
 

@@ -236,7 +236,7 @@ pub(super) async fn get_snapshot(
     Query(q): Q,
 ) -> Result<Response> {
     let m = crate::snapshots::get(&app, &id).await?;
-    if caller.person().is_some() {
+    if caller.scoped() {
         let region: Option<String> =
             sqlx::query_scalar("SELECT region_id FROM report_snapshots WHERE id = $1")
                 .bind(&id)

@@ -221,7 +221,7 @@ pub(super) async fn venue_status(
 ) -> Result<axum::Json<warnings::VenueStatus>> {
     let mut c = app.db.acquire().await?;
     let status = warnings::venue_status(&mut c, &id).await?;
-    if caller.person().is_some() {
+    if caller.scoped() {
         let region: Option<String> =
             sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
                 .bind(&id)
@@ -288,7 +288,7 @@ pub(super) async fn key_risk_decide(
 /// 403 unless a person caller sees warning `id` (404 if there is none);
 /// a machine sees everything.
 pub(super) async fn warning_visible(app: &App, caller: &Caller, id: &str) -> Result<()> {
-    if caller.person().is_none() {
+    if !caller.scoped() {
         return Ok(());
     }
     let mut c = app.db.acquire().await?;

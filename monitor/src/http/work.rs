@@ -103,7 +103,7 @@ pub(super) async fn create_task(
     let (actor, t) = split_actor::<work::NewTask>(v)?;
     let actor = caller.acts_as("actor", actor.as_deref())?;
     let mut tx = app.db.begin().await?;
-    if caller.person().is_some() {
+    if caller.scoped() {
         let region = place_region(&mut tx, t.region_id.as_deref(), t.venue_id.as_deref()).await?;
         caller.in_scope(&mut tx, region.as_deref()).await?;
     }
@@ -147,16 +147,18 @@ pub(super) async fn move_task(
 ) -> Result<axum::Json<TaskMoved>> {
     let mut m: work::TaskMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
-    if let Some(s) = caller.person() {
+    if caller.scoped() {
         let mut c = app.db.acquire().await?;
         let t = Subject::Task.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &t).await?;
-        let from = t["state"].as_str().unwrap_or_default();
-        let mine = t["assignee_id"].as_str() == Some(m.actor.as_str());
-        s.require(
-            auth::may_move_task(&s.role, from, &m.to, mine),
-            &format!("move a task {from} → {}", m.to),
-        )?;
+        if let Some(s) = caller.person() {
+            let from = t["state"].as_str().unwrap_or_default();
+            let mine = t["assignee_id"].as_str() == Some(m.actor.as_str());
+            s.require(
+                auth::may_move_task(&s.role, from, &m.to, mine),
+                &format!("move a task {from} → {}", m.to),
+            )?;
+        }
     }
     let hazards = work::move_task(&app, &id, &m).await?;
     Ok(axum::Json(TaskMoved {
@@ -227,7 +229,7 @@ pub(super) async fn create_hazard(
         format!("person:{actor}")
     };
     let mut tx = app.db.begin().await?;
-    if caller.person().is_some() {
+    if caller.scoped() {
         let region = place_region(&mut tx, None, Some(&hz.venue_id)).await?;
         caller.in_scope(&mut tx, region.as_deref()).await?;
     }
@@ -263,22 +265,24 @@ pub(super) async fn move_hazard(
 ) -> Result<axum::Json<NewState>> {
     let mut m: work::HazardMove = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
-    if let Some(s) = caller.person() {
+    if caller.scoped() {
         let mut c = app.db.acquire().await?;
         let row = Subject::Hazard.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;
-        let from = row["state"].as_str().unwrap_or_default();
-        s.require(
-            auth::may_move_hazard(&s.role, from, &m.to),
-            &format!("move a hazard {from} → {}", m.to),
-        )?;
-        if m.to == "CLOSED"
-            && let Some(level) = row["listed_level"].as_str()
-        {
+        if let Some(s) = caller.person() {
+            let from = row["state"].as_str().unwrap_or_default();
             s.require(
-                level == s.role,
-                &format!("close (摘牌) a hazard listed by the {level} level"),
+                auth::may_move_hazard(&s.role, from, &m.to),
+                &format!("move a hazard {from} → {}", m.to),
             )?;
+            if m.to == "CLOSED"
+                && let Some(level) = row["listed_level"].as_str()
+            {
+                s.require(
+                    level == s.role,
+                    &format!("close (摘牌) a hazard listed by the {level} level"),
+                )?;
+            }
         }
     }
     work::move_hazard(&app, &id, &m).await?;
@@ -376,7 +380,7 @@ pub(super) async fn list_hazard(
     caller.require(auth::may_list, "list a hazard (挂牌督办)")?;
     let l: ListBody = parse(&body(b, app.cfg.server.max_body_bytes)?)?;
     let person = caller.acts_as("person_id", l.person_id.as_deref())?;
-    if caller.person().is_some() {
+    if caller.scoped() {
         let mut c = app.db.acquire().await?;
         let row = Subject::Hazard.row(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;

@@ -130,6 +130,12 @@ impl Scope {
                 unplaced: false,
             });
         };
+        Self::under(c, std::slice::from_ref(root), s.role == "city").await
+    }
+
+    /// Regions `roots` and every region under them; `unplaced`: also what
+    /// has no region.
+    pub async fn under(c: &mut AnyConnection, roots: &[String], unplaced: bool) -> Result<Self> {
         let rows = sqlx::query("SELECT id, parent_id FROM regions")
             .fetch_all(&mut *c)
             .await?;
@@ -137,10 +143,10 @@ impl Scope {
         for r in &rows {
             edges.push((r.try_get("id")?, opt_str(r, "parent_id")?));
         }
-        let mut set = HashSet::from([root.clone()]);
+        let mut set: HashSet<String> = roots.iter().cloned().collect();
         // Breadth-first down the tree (regions form a tree; the set stops
         // a cycle from looping).
-        let mut frontier = vec![root.clone()];
+        let mut frontier = roots.to_vec();
         while let Some(p) = frontier.pop() {
             for (id, parent) in &edges {
                 if parent.as_deref() == Some(p.as_str()) && set.insert(id.clone()) {
@@ -150,7 +156,7 @@ impl Scope {
         }
         Ok(Self {
             regions: Some(set),
-            unplaced: s.role == "city",
+            unplaced,
         })
     }
 
