@@ -6,12 +6,14 @@
 //!   as the registry person of their account, under the role policy of the
 //!   web ([`crate::web::auth`]) and within their region: a body may leave
 //!   out `person_id` / `actor`, and naming anyone else is refused (403).
-//! * A **machine**: one of `auth.api_tokens`. An operator token belongs to
-//!   an integration the operator trusts (a duty-room telephone system, a
-//!   provisioning script); it is not a person, so a write names the person
-//!   it acts for, and that person must be in the registry; writes without a
-//!   person of their own (registry rows, accidents) are audited as
-//!   `operator`, a person's as `user:<account>`.
+//! * A **machine**: an operator token, named (`[[auth.operators]]`) or not
+//!   (`auth.api_tokens`). It belongs to an integration the operator trusts
+//!   (a duty-room telephone system, a provisioning script); it is not a
+//!   person, so a write names the person it acts for, and that person must
+//!   be in the registry. A named token may be held to regions and to
+//!   reading. Writes without a person of their own (registry rows,
+//!   accidents) are audited as `operator:<name>` (or `operator`), a
+//!   person's as `user:<account>`.
 //!
 //! The gateways' intake tokens are another credential altogether
 //! ([`crate::gatekeeper`]).
@@ -171,8 +173,8 @@ impl Caller {
         }
     }
 
-    /// What the caller sees: a person their region and below, a machine
-    /// everything.
+    /// What the caller sees: a person their region and below, an operator
+    /// token its regions and below, or everything when it has none.
     pub async fn scope(&self, c: &mut AnyConnection) -> Result<Scope> {
         match self {
             Self::Person(s, _) => Scope::of(c, s).await,
@@ -209,7 +211,8 @@ impl Caller {
     }
 
     /// Who the audit trail names for a write that has no person of its own
-    /// (a registry row, an accident): `user:<account>` or `operator`.
+    /// (a registry row, an accident): `user:<account>`, `operator:<name>`
+    /// or `operator`.
     pub fn audit_name(&self) -> String {
         match self {
             Self::Person(s, _) => format!("user:{}", s.username),
