@@ -96,61 +96,79 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// The problem type and title of an error answer with `status`: the one
+/// table behind the typed errors and the rewritten extractor rejections
+/// ([`problem_for_plain`]).
+fn problem_of(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("urn:anquan:problem:bad-request", "Bad request"),
+        401 => ("urn:anquan:problem:unauthorized", "Not authorized"),
+        403 => ("urn:anquan:problem:forbidden", "Forbidden"),
+        404 => ("urn:anquan:problem:not-found", "Not found"),
+        405 => (
+            "urn:anquan:problem:method-not-allowed",
+            "Method not allowed",
+        ),
+        409 => (
+            "urn:anquan:problem:conflict",
+            "Not allowed in the current state",
+        ),
+        410 => ("urn:anquan:problem:gone", "No longer valid"),
+        413 => ("urn:anquan:problem:too-large", "Body too large"),
+        415 => (
+            "urn:anquan:problem:unsupported-media-type",
+            "Unsupported content type",
+        ),
+        422 => ("urn:anquan:problem:invalid", "The request breaks a rule"),
+        429 => ("urn:anquan:problem:too-many", "Too many attempts"),
+        _ if status.is_server_error() => (
+            "urn:anquan:problem:unavailable",
+            "Service unavailable; retry later",
+        ),
+        _ => ("urn:anquan:problem:bad-request", "Bad request"),
+    }
+}
+
 impl Error {
-    fn status(&self) -> (StatusCode, &'static str, &'static str) {
+    fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            Self::Invalid(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "The request breaks a rule",
-            ),
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large"),
-            Self::UnsupportedMedia(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported content type",
-            ),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Not authorized"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
-            Self::MethodNotAllowed(_) => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-            ),
-            Self::TooMany(_) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many",
-                "Too many attempts",
-            ),
-            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            Self::Conflict(_) => (
-                StatusCode::CONFLICT,
-                "conflict",
-                "Not allowed in the current state",
-            ),
-            Self::Gone(_) => (StatusCode::GONE, "gone", "No longer valid"),
-            Self::EventReused(_) => (
-                StatusCode::CONFLICT,
-                "event-id-reused",
-                "Event id already used for another event",
-            ),
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::EventReused(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Db(_)
             | Self::Unavailable(_)
             | Self::Migrate(_)
             | Self::Io(_)
-            | Self::Config(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable; retry later",
-            ),
+            | Self::Config(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// Status, problem type and title; a reused event id is a conflict of
+    /// its own kind (the gateway tells it from a state conflict).
+    fn problem(&self) -> (StatusCode, &'static str, &'static str) {
+        let status = self.status();
+        let (kind, title) = match self {
+            Self::EventReused(_) => (
+                "urn:anquan:problem:event-id-reused",
+                "Event id already used for another event",
+            ),
+            _ => problem_of(status),
+        };
+        (status, kind, title)
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, kind, title) = self.status();
+        let (status, kind, title) = self.problem();
         let db_failure = matches!(self, Self::Db(_) | Self::Migrate(_));
         // Internal failures are logged in full under an incident id; the
         // answer names the id, never the SQL, the query or a path.
@@ -163,21 +181,7 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, incident = %incident, "request failed");
         }
         let body = Problem {
-            kind: match kind {
-                "bad-request" => "urn:anquan:problem:bad-request",
-                "invalid" => "urn:anquan:problem:invalid",
-                "too-large" => "urn:anquan:problem:too-large",
-                "unsupported-media-type" => "urn:anquan:problem:unsupported-media-type",
-                "unauthorized" => "urn:anquan:problem:unauthorized",
-                "not-found" => "urn:anquan:problem:not-found",
-                "forbidden" => "urn:anquan:problem:forbidden",
-                "method-not-allowed" => "urn:anquan:problem:method-not-allowed",
-                "too-many" => "urn:anquan:problem:too-many",
-                "conflict" => "urn:anquan:problem:conflict",
-                "event-id-reused" => "urn:anquan:problem:event-id-reused",
-                "gone" => "urn:anquan:problem:gone",
-                _ => "urn:anquan:problem:unavailable",
-            },
+            kind,
             title,
             status: status.as_u16(),
             detail: if internal {
@@ -236,28 +240,7 @@ pub async fn problem_for_plain(
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
-    let (kind, title) = match status.as_u16() {
-        400 => ("urn:anquan:problem:bad-request", "Bad request"),
-        401 => ("urn:anquan:problem:unauthorized", "Not authorized"),
-        403 => ("urn:anquan:problem:forbidden", "Forbidden"),
-        404 => ("urn:anquan:problem:not-found", "Not found"),
-        405 => (
-            "urn:anquan:problem:method-not-allowed",
-            "Method not allowed",
-        ),
-        413 => ("urn:anquan:problem:too-large", "Body too large"),
-        415 => (
-            "urn:anquan:problem:unsupported-media-type",
-            "Unsupported content type",
-        ),
-        422 => ("urn:anquan:problem:invalid", "The request breaks a rule"),
-        429 => ("urn:anquan:problem:too-many", "Too many attempts"),
-        _ if status.is_server_error() => (
-            "urn:anquan:problem:unavailable",
-            "Service unavailable; retry later",
-        ),
-        _ => ("urn:anquan:problem:bad-request", "Bad request"),
-    };
+    let (kind, title) = problem_of(status);
     let detail = if text.is_empty() {
         status
             .canonical_reason()
