@@ -74,6 +74,15 @@ impl Subject {
         }
     }
 
+    /// From [`Self::name`] as stored in the `evidence` table.
+    fn of_name(name: &str) -> Self {
+        if name == "task" {
+            Self::Task
+        } else {
+            Self::Hazard
+        }
+    }
+
     /// Its row, `what` in a 404 naming it.
     pub async fn row(self, c: &mut AnyConnection, id: &str) -> Result<Value> {
         crate::work::get(c, self.table(), self.name(), self.cols(), id).await
@@ -265,6 +274,29 @@ pub async fn attach(
     Ok(())
 }
 
+/// The region of the task or hazard photo `id` belongs to (404 for no such
+/// photo): whoever may see its subject may see the photo.
+pub async fn region(c: &mut AnyConnection, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "evidence",
+            id: id.into(),
+        })?;
+    let subject = Subject::of_name(&row.try_get::<String, _>("subject")?);
+    let of: String = row.try_get("subject_id")?;
+    Ok(sqlx::query_scalar::<_, Option<String>>(&format!(
+        "SELECT region_id FROM {} WHERE id = $1",
+        subject.table()
+    ))
+    .bind(of)
+    .fetch_optional(&mut *c)
+    .await?
+    .flatten())
+}
+
 /// 403 unless a person caller sees the task or hazard (404 if none).
 async fn subject_visible(app: &App, caller: &Caller, subject: Subject, id: &str) -> Result<()> {
     if !caller.scoped() {
@@ -443,20 +475,9 @@ pub async fn download(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response> {
     if caller.scoped() {
-        let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&app.db)
-            .await?;
-        if let Some(r) = row {
-            let subject: String = r.try_get("subject")?;
-            let of: String = r.try_get("subject_id")?;
-            let subject = if subject == "task" {
-                Subject::Task
-            } else {
-                Subject::Hazard
-            };
-            subject_visible(&app, &caller, subject, &of).await?;
-        }
+        let mut c = app.db.acquire().await?;
+        let r = region(&mut c, &id).await?;
+        caller.in_scope(&mut c, r.as_deref()).await?;
     }
     let (media, data) = open(&app, &id).await?;
     Ok((

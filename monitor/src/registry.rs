@@ -775,6 +775,16 @@ pub async fn check_place(c: &mut AnyConnection, region: &str, venue: Option<&str
     Ok(())
 }
 
+/// The region of venue `id`, if the venue exists.
+pub async fn venue_region(c: &mut AnyConnection, id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?,
+    )
+}
+
 /// The regions a venue lies in: its own and every ancestor.
 async fn region_chain_of_venue(c: &mut AnyConnection, venue: &str) -> Result<Vec<String>> {
     let r: String = sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")

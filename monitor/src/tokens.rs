@@ -7,13 +7,12 @@
 //! when its account leaves `[[users]]`.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use crate::App;
 use crate::error::{Error, Result};
-use crate::web::auth::Session;
+use crate::web::auth::{Session, sha256_hex};
 use crate::web::i18n::Lang;
 
 /// Every personal token starts with this, so a leaked one is recognisable
@@ -68,10 +67,6 @@ pub struct Issued {
     pub token: String,
     /// Stops working, Unix ms.
     pub expires_ms: i64,
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// Issues a token for account `username` (audited as `by`).

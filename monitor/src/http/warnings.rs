@@ -222,11 +222,7 @@ pub(super) async fn venue_status(
     let mut c = app.db.acquire().await?;
     let status = warnings::venue_status(&mut c, &id).await?;
     if caller.scoped() {
-        let region: Option<String> =
-            sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(&mut *c)
-                .await?;
+        let region = crate::registry::venue_region(&mut c, &id).await?;
         caller.in_scope(&mut c, region.as_deref()).await?;
     }
     Ok(axum::Json(status))

@@ -399,14 +399,10 @@ pub(super) async fn place_region(
     region: Option<&str>,
     venue: Option<&str>,
 ) -> Result<Option<String>> {
-    if let Some(v) = venue {
-        let r: Option<String> = sqlx::query_scalar("SELECT region_id FROM venues WHERE id = $1")
-            .bind(v)
-            .fetch_optional(&mut *c)
-            .await?;
-        if r.is_some() {
-            return Ok(r);
-        }
+    if let Some(v) = venue
+        && let Some(r) = crate::registry::venue_region(c, v).await?
+    {
+        return Ok(Some(r));
     }
     Ok(region.map(str::to_string))
 }

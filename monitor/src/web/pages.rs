@@ -957,29 +957,7 @@ pub async fn evidence(
 ) -> Result<Response> {
     {
         let mut c = app.db.acquire().await?;
-        let row = sqlx::query("SELECT subject, subject_id FROM evidence WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or(Error::NotFound {
-                what: "evidence",
-                id: id.clone(),
-            })?;
-        use sqlx::Row;
-        let subject: String = row.try_get("subject")?;
-        let subject_id: String = row.try_get("subject_id")?;
-        let table = if subject == "task" {
-            "tasks"
-        } else {
-            "hazards"
-        };
-        let region = sqlx::query_scalar::<_, Option<String>>(&format!(
-            "SELECT region_id FROM {table} WHERE id = $1"
-        ))
-        .bind(&subject_id)
-        .fetch_optional(&mut *c)
-        .await?
-        .flatten();
+        let region = crate::evidence::region(&mut c, &id).await?;
         in_scope(&mut c, &s, region.as_deref()).await?;
     }
     let (media, data) = crate::evidence::open(&app, &id).await?;
