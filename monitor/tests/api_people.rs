@@ -254,6 +254,30 @@ async fn roles_and_regions_bind_personal_credentials() {
         .post("/api/v1/tasks", &Cred::Bearer(&ent), task.clone())
         .await;
     assert_eq!(s, 403, "{v}");
+    // A new task or hazard must lie in the caller's region by both its
+    // venue and the region it names: the town's grid officer can neither
+    // file one about a town venue into another town (the row is stored
+    // under the region given) nor one about the other town's venue.
+    let mut elsewhere = task.clone();
+    elsewhere["region_id"] = json!("town2");
+    let mut far_venue = task.clone();
+    far_venue["venue_id"] = json!("s7");
+    far_venue["region_id"] = json!("town");
+    for body in [elsewhere, far_venue] {
+        let (s, v) = c
+            .post("/api/v1/tasks", &Cred::Bearer(&grid), body.clone())
+            .await;
+        assert_eq!(s, 403, "{body} → {v}");
+    }
+    let (s, v) = c
+        .post(
+            "/api/v1/hazards",
+            &Cred::Bearer(&grid),
+            json!({"venue_id": "s1", "region_id": "town2", "category": "fire",
+                   "title": "blocked exit", "source": "inspection"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
     let (s, v) = c.post("/api/v1/tasks", &Cred::Bearer(&grid), task).await;
     assert_eq!(s, 201, "{v}");
     let t = v["id"].as_str().unwrap().to_string();

@@ -104,8 +104,13 @@ pub(super) async fn create_task(
     let actor = caller.acts_as("actor", actor.as_deref())?;
     let mut tx = app.db.begin().await?;
     if caller.scoped() {
-        let region = place_region(&mut tx, t.region_id.as_deref(), t.venue_id.as_deref()).await?;
-        caller.in_scope(&mut tx, region.as_deref()).await?;
+        place_in_scope(
+            &caller,
+            &mut tx,
+            t.region_id.as_deref(),
+            t.venue_id.as_deref(),
+        )
+        .await?;
     }
     let id = work::create_task(&mut tx, app.now_ms(), &format!("person:{actor}"), t).await?;
     tx.commit().await?;
@@ -230,8 +235,13 @@ pub(super) async fn create_hazard(
     };
     let mut tx = app.db.begin().await?;
     if caller.scoped() {
-        let region = place_region(&mut tx, None, Some(&hz.venue_id)).await?;
-        caller.in_scope(&mut tx, region.as_deref()).await?;
+        place_in_scope(
+            &caller,
+            &mut tx,
+            hz.region_id.as_deref(),
+            Some(&hz.venue_id),
+        )
+        .await?;
     }
     let (id, created) = work::create_hazard(&mut tx, app.now_ms(), &actor, hz).await?;
     tx.commit().await?;
@@ -392,19 +402,30 @@ pub(super) async fn list_hazard(
     }))
 }
 
-/// The region a new task or hazard belongs to: its venue's, else the one
-/// given.
-pub(super) async fn place_region(
+/// 403 unless the caller oversees every region a new task or hazard
+/// names: the one given (the domain files the row there when present) and
+/// its venue's (the row is about that venue). Checking only one of them let
+/// a person file a task about a venue of their own region into another
+/// region, or about another region's venue into their own.
+pub(super) async fn place_in_scope(
+    caller: &Caller,
     c: &mut sqlx::AnyConnection,
     region: Option<&str>,
     venue: Option<&str>,
-) -> Result<Option<String>> {
-    if let Some(v) = venue
-        && let Some(r) = crate::registry::venue_region(c, v).await?
-    {
-        return Ok(Some(r));
+) -> Result<()> {
+    let venue_region = match venue {
+        Some(v) => crate::registry::venue_region(c, v).await?,
+        None => None,
+    };
+    if region.is_none() && venue_region.is_none() {
+        // Unplaced (or a venue that does not exist: the domain answers
+        // 422 for it): seen only by callers who see unplaced rows.
+        return caller.in_scope(c, None).await;
     }
-    Ok(region.map(str::to_string))
+    for r in [region, venue_region.as_deref()].into_iter().flatten() {
+        caller.in_scope(c, Some(r)).await?;
+    }
+    Ok(())
 }
 
 /// A sanction decision.
