@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_tokens",
         include_str!("../migrations/0011_api_tokens.sql"),
     ),
+    (
+        12,
+        "maintenance",
+        include_str!("../migrations/0012_maintenance.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -121,6 +121,7 @@ pub struct Deferred {
     deliveries: Rows,
     calls: Rows,
     grants: Rows,
+    holds: Rows,
 }
 
 /// The columns a warning change writes (then `id`).
@@ -201,6 +202,11 @@ impl Default for Deferred {
                 "INSERT INTO ack_grants (id, warning_id, person_id, code, issued_ms, expires_ms, used_ms, used_via) VALUES",
                 "",
                 8,
+            ),
+            holds: Rows::new(
+                "INSERT INTO maintenance_holds (warning_id, window_id, held_ms) VALUES",
+                " ON CONFLICT (warning_id) DO NOTHING",
+                3,
             ),
         }
     }
@@ -375,6 +381,16 @@ impl Deferred {
         ]);
     }
 
+    /// A warning's calls held back by a maintenance window (kept as it was
+    /// when already held).
+    pub fn hold(&mut self, warning: &str, window: &str, now_ms: i64) {
+        self.holds.rows.push(vec![
+            Val::Text(warning.into()),
+            Val::Text(window.into()),
+            Val::Int(now_ms),
+        ]);
+    }
+
     /// Writes everything pending, in the transaction `c`. On SQLite the
     /// statements go as one multi-statement query (one round trip; its
     /// `$n` are numbered across the statements), up to 30 000 parameters;
@@ -398,6 +414,7 @@ impl Deferred {
             &mut self.deliveries,
             &mut self.calls,
             &mut self.grants,
+            &mut self.holds,
         ] {
             all.extend(t.statements(&mut n, sqlite));
         }

@@ -29,6 +29,7 @@ pub mod gatekeeper;
 pub mod http;
 pub mod intake;
 pub mod liveness;
+pub mod maintenance;
 pub mod messages;
 pub mod metrics;
 pub mod moderation;

@@ -67,6 +67,8 @@ pub struct Metrics {
     /// Gateways judged silent (two intervals without a heartbeat): their
     /// sites are blind.
     pub gateways_silent: IntCounter,
+    /// Warning calls held back by a maintenance window.
+    pub warnings_held: IntCounter,
     /// Open hazards by severity (general, major, unjudged).
     pub hazards_open: IntGaugeVec,
     /// Open tasks past their deadline.
@@ -305,6 +307,11 @@ impl Metrics {
                 "gateways_silent_total",
                 "Gateways judged silent (two intervals without a heartbeat).",
             ),
+            warnings_held: counter(
+                &r,
+                "warnings_held_total",
+                "Warning calls held back by a maintenance window (recorded, nobody called).",
+            ),
             hazards_open: gauge_vec(
                 &r,
                 "hazards_open",
@@ -528,11 +535,12 @@ mod tests {
             "anquan_monitor_intake_batches_total{path=\"fallback\"}",
             "anquan_monitor_heartbeats_total{result=\"refused\"}",
             "anquan_monitor_gateways_silent_total",
+            "anquan_monitor_warnings_held_total",
             "anquan_monitor_api_refused_total{credential=\"none\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 25 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 25);
+        // 26 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 26);
     }
 }

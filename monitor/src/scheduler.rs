@@ -32,12 +32,16 @@ pub struct Tick {
     pub reports: usize,
     /// Gateways judged silent (their sites blind).
     pub silent_gateways: usize,
+    /// Warnings whose maintenance window ended with the alarm still active
+    /// (their calls start).
+    pub released: usize,
 }
 
 /// One pass at the clock's now.
 pub async fn tick(app: &App) -> Result<Tick> {
     let now = app.now_ms();
     let tasks = crate::templates::tick(app, now).await?;
+    let released = crate::maintenance::release(app, now).await?;
     let calls = warnings::tick(app, now).await?;
     let reminders = work::reminder_tick(app, now).await?;
     let worked = notify::deliver_tick(app, now).await?;
@@ -53,6 +57,7 @@ pub async fn tick(app: &App) -> Result<Tick> {
         throttled: worked.throttled,
         reports,
         silent_gateways,
+        released,
     })
 }
 

@@ -623,3 +623,67 @@ async fn named_operator_tokens_keep_to_their_regions_and_reads() {
     assert_eq!(s, 403, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("reads only"), "{v}");
 }
+
+#[tokio::test]
+async fn maintenance_windows_are_set_by_the_venues_people_and_officers() {
+    let h = WebHarness::start().await;
+    let c = Call { h: &h };
+    let ent = token_of(&h, "ent").await;
+    let grid = token_of(&h, "grid").await;
+    let admin = token_of(&h, "admin").await;
+    let ends = common::T0 + 3_600_000;
+    let window = |venue: &str| json!({"venue_id": venue, "ends_ms": ends, "reason": "servicing"});
+    // A venue of the town whose people do not include the enterprise's.
+    let (s, v) = c
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/registry/venues",
+            &Cred::Bearer(&admin),
+            Some(
+                json!({"id": "s3", "name": "Theatre", "sector": "theatre", "address": "3 Lake Road",
+                        "region_id": "town", "grid_id": "g1"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Its own venue: yes, audited as its person; another's in the same
+    // town, another town's, or the admin: no.
+    let (s, w) = c
+        .post("/api/v1/maintenance", &Cred::Bearer(&ent), window("s1"))
+        .await;
+    assert_eq!(s, 201, "{w}");
+    assert_eq!(w["created_by"], "person:safety1");
+    for (who, venue) in [(&ent, "s3"), (&ent, "s7"), (&grid, "s7"), (&admin, "s1")] {
+        let (s, v) = c
+            .post("/api/v1/maintenance", &Cred::Bearer(who), window(venue))
+            .await;
+        assert_eq!(s, 403, "{venue}: {v}");
+    }
+    // The grid officer over the town sets and ends any of its venues'.
+    let (s, w3) = c
+        .post("/api/v1/maintenance", &Cred::Bearer(&grid), window("s3"))
+        .await;
+    assert_eq!(s, 201, "{w3}");
+    let id = w3["id"].as_str().unwrap();
+    let (s, v) = c
+        .post(
+            &format!("/api/v1/maintenance/{id}/end"),
+            &Cred::Bearer(&ent),
+            json!({"reason": "not mine to end"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = c
+        .post(
+            &format!("/api/v1/maintenance/{id}/end"),
+            &Cred::Bearer(&grid),
+            json!({"reason": "done"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Each sees the windows of its region.
+    let (s, v) = c
+        .get("/api/v1/maintenance?all=true", &Cred::Bearer(&grid))
+        .await;
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(2)), "{v}");
+}

@@ -29,6 +29,8 @@ async fn postgres_scenarios_and_replicas() {
     )
     .await;
     scenarios::gateway_liveness(&h).await;
+    let h = Harness::start(&pg.database("maintenance").await, false).await;
+    scenarios::maintenance_windows(&h).await;
     let h = Harness::start(&pg.database("inputrules").await, false).await;
     scenarios::input_rules(&h).await;
     let h = Harness::start(&pg.database("lifecycle").await, false).await;

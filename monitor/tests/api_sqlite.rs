@@ -233,6 +233,14 @@ async fn sqlite_gateway_liveness() {
     scenarios::gateway_liveness(&h).await;
 }
 
+/// Maintenance windows hold calls, not records, and only for their time.
+#[tokio::test]
+async fn sqlite_maintenance_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start(&sqlite_url(&dir), false).await;
+    scenarios::maintenance_windows(&h).await;
+}
+
 /// `[[auth.gateways]]`: a site-scoped token may report its own sites only
 /// (403, counted, nothing stored), and each intake token has its own rate
 /// limit (429 with Retry-After, which the gateway retries).

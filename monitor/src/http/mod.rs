@@ -26,6 +26,7 @@ use crate::{App, evidence};
 pub mod audit;
 pub mod caller;
 pub mod intake;
+pub mod maintenance;
 pub mod me;
 pub mod public;
 pub mod registry;
@@ -77,6 +78,14 @@ pub fn router(app: App) -> Router {
             post(intake::callback),
         )
         .route("/api/v1/venues/{id}/status", get(warnings::venue_status))
+        .route(
+            "/api/v1/maintenance",
+            get(maintenance::list_maintenance).post(maintenance::set_maintenance),
+        )
+        .route(
+            "/api/v1/maintenance/{id}/end",
+            post(maintenance::end_maintenance),
+        )
         .route("/api/v1/key-risk/proposals", get(warnings::key_risk_list))
         .route(
             "/api/v1/key-risk/proposals/{venue}/decide",

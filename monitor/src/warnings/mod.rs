@@ -142,6 +142,8 @@ pub struct Ctx {
     pub grants: HashMap<String, Vec<Grant>>,
     /// Warnings whose history and grants were read.
     pub loaded: std::collections::HashSet<String>,
+    /// The maintenance windows in force (read once, at the first load).
+    pub windows: Option<Vec<crate::maintenance::Window>>,
 }
 
 impl Ctx {
@@ -154,6 +156,9 @@ impl Ctx {
         records: &[&Record],
         now: i64,
     ) -> Result<()> {
+        if self.windows.is_none() {
+            self.windows = Some(crate::maintenance::active(c, now).await?);
+        }
         let venues: Vec<String> = records.iter().filter_map(|r| r.venue_id.clone()).collect();
         let devices: Vec<String> = records.iter().map(|r| r.device.clone()).collect();
         self.dir
@@ -302,6 +307,35 @@ fn run_ladder(
     trigger: Trigger,
     now: i64,
 ) {
+    if !matches!(trigger, Trigger::Closure { .. })
+        && let Some(w) = crate::maintenance::covering(
+            ctx.windows.as_deref().unwrap_or_default(),
+            r.venue_id.as_deref(),
+            &r.device,
+            now,
+        )
+    {
+        // Recorded and shown, not called out: no ladder step, no deadline
+        // (the deadline watch would otherwise pick it up every tick).
+        r.ladder.due_ms = None;
+        d.hold(&r.id, &w.id, now);
+        d.audit(
+            now,
+            "system:maintenance",
+            "warning_call",
+            &r.id,
+            None,
+            "HELD",
+            &format!(
+                "maintenance window {} until {}: {} — nobody is called until it ends",
+                w.id,
+                messages::time(default_lang(app), w.ends_ms),
+                w.reason
+            ),
+        );
+        app.metrics.warnings_held.inc();
+        return;
+    }
     let level = match &trigger {
         Trigger::LevelUp(l) => *l,
         _ => r.w.max_level,
@@ -690,6 +724,59 @@ pub async fn act_in(
     d.warning(&r, now);
     d.flush(c).await?;
     Ok(Some(r))
+}
+
+/// A maintenance window that held `id`'s calls is over (its hold row
+/// already deleted in `c`'s transaction): a warning still waiting for an
+/// answer and active at the source starts its ladder (or, called before
+/// the window, gets a fresh deadline at its step); returns whether it did.
+/// Another window in force holds it again.
+pub async fn unhold(app: &App, c: &mut AnyConnection, id: &str, now: i64) -> Result<bool> {
+    let mut r = load(c, id).await?;
+    let mut d = Deferred::default();
+    if !r.w.phase.awaits_ack() || r.w.cleared {
+        d.audit(
+            now,
+            "system:maintenance",
+            "warning_call",
+            id,
+            Some("HELD"),
+            "RELEASED",
+            "maintenance over; the alarm cleared or was answered meanwhile: nobody to call",
+        );
+        d.flush(c).await?;
+        return Ok(false);
+    }
+    d.audit(
+        now,
+        "system:maintenance",
+        "warning_call",
+        id,
+        Some("HELD"),
+        "RELEASED",
+        "maintenance over with the alarm still active: calling",
+    );
+    let trigger = if r.ladder.step < 0 {
+        Trigger::Start
+    } else {
+        Trigger::Resume
+    };
+    let mut ctx = Ctx::default();
+    ctx.load(app, c, &[&r], now).await?;
+    let phase = r.w.phase;
+    apply(
+        app,
+        &mut ctx,
+        &mut d,
+        &mut r,
+        phase,
+        vec![Effect::Ladder(trigger)],
+        "system:maintenance",
+        now,
+    );
+    d.warning(&r, now);
+    d.flush(c).await?;
+    Ok(true)
 }
 
 /// [`act_in`] in its own transaction, then publishes the change.

@@ -2731,3 +2731,212 @@ pub async fn gateway_liveness(h: &Harness) {
         Some(2.0)
     );
 }
+
+/// Maintenance windows: bad windows refused naming the field; inside a
+/// device's window its alarm opens a warning that is shown and held (no
+/// call, no deadline) while another device of the venue calls as usual;
+/// ending the window early starts the held warning's calls; an alarm
+/// raised and cleared inside a venue's window calls nobody, then or after.
+pub async fn maintenance_windows(h: &Harness) {
+    const HOUR: i64 = 3_600_000;
+    let now = h.app.now_ms();
+    for (body, status, names) in [
+        (
+            json!({"venue_id": "s1", "ends_ms": now - 1, "reason": "calibration"}),
+            422,
+            "ends_ms",
+        ),
+        (
+            json!({"venue_id": "s1", "starts_ms": now - 2 * HOUR, "ends_ms": now + HOUR, "reason": "calibration"}),
+            422,
+            "starts_ms",
+        ),
+        (
+            json!({"venue_id": "s1", "ends_ms": now + 8 * 24 * HOUR, "reason": "calibration"}),
+            422,
+            "7 days",
+        ),
+        (
+            json!({"venue_id": "s1", "starts_ms": now + 100 * 24 * HOUR, "ends_ms": now + 101 * 24 * HOUR, "reason": "x"}),
+            422,
+            "90 days",
+        ),
+        (
+            json!({"venue_id": "s2", "device_id": "gas-0001", "ends_ms": now + HOUR, "reason": "calibration"}),
+            422,
+            "device_id",
+        ),
+        (
+            json!({"venue_id": "nowhere", "ends_ms": now + HOUR, "reason": "calibration"}),
+            404,
+            "nowhere",
+        ),
+        (
+            json!({"venue_id": "s1", "ends_ms": now + HOUR, "reason": " "}),
+            422,
+            "reason",
+        ),
+        (
+            json!({"venue_id": "s1", "ends_ms": now + HOUR, "reason": "cal\u{0}ibration"}),
+            422,
+            "reason",
+        ),
+    ] {
+        let (s, p) = h.post("/api/v1/maintenance", body.clone()).await;
+        assert_eq!(s, status, "{body} → {p}");
+        assert!(
+            p["detail"].as_str().unwrap_or_default().contains(names),
+            "{body} → {p}"
+        );
+    }
+    let (s, _) = h.get("/api/v1/maintenance?all=maybe").await;
+    assert_eq!(s, 422);
+
+    // A device under calibration for two hours.
+    let (s, win) = h
+        .post(
+            "/api/v1/maintenance",
+            json!({"venue_id": "s1", "device_id": "gas-0001", "ends_ms": now + 2 * HOUR,
+                   "reason": "calibration with test gas"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{win}");
+    let win_id = win["id"].as_str().unwrap().to_string();
+    assert_eq!(win["starts_ms"], now);
+    assert_eq!(win["created_by"], "operator");
+
+    let (s, _) = h.alarm(&event(1, "raised", "red")).await;
+    assert_eq!(s, 200);
+    let (s, _) = h
+        .alarm(&event_on(2, "gas-0002", "gas.lel", "raised", "red"))
+        .await;
+    assert_eq!(s, 200);
+    h.tick().await;
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    let id_of = |device: &str| {
+        ws.as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["device"] == device)
+            .unwrap_or_else(|| panic!("no warning of {device}: {ws}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (held, other) = (id_of("gas-0001"), id_of("gas-0002"));
+    // Shown, with the window that holds it; nobody called about it.
+    let (_, list) = h.get("/api/v1/maintenance").await;
+    assert_eq!(list[0]["id"], win_id.as_str(), "{list}");
+    assert_eq!(list[0]["held"], json!([held]), "{list}");
+    let (_, w) = h.get(&format!("/api/v1/warnings/{held}")).await;
+    assert_eq!(
+        (w["state"].as_str(), w["ack_due_ms"].as_i64()),
+        (Some("RAISED"), None),
+        "{w}"
+    );
+    let (_, ladder) = h.get(&format!("/api/v1/warnings/{held}/ladder")).await;
+    assert_eq!(ladder, json!([]), "held: {ladder}");
+    let called = |hooks: Vec<Hook>, warning: &str| {
+        hooks
+            .iter()
+            .filter(|k| k.body["subject_id"] == warning)
+            .count()
+    };
+    assert_eq!(called(h.hooks_for("safety1"), &held), 0);
+    // The window is the device's, not the venue's: its neighbour calls.
+    assert!(
+        called(h.hooks_for("safety1"), &other) > 0,
+        "not called about {other}"
+    );
+    assert_eq!(
+        metric(h, "anquan_monitor_warnings_held_total").await,
+        Some(1.0)
+    );
+    // An hour on, still held: the deadline watch has nothing to do.
+    h.clock.advance_ms(HOUR);
+    h.tick().await;
+    assert_eq!(called(h.hooks_for("safety1"), &held), 0);
+
+    // Ended early with the alarm still active: the calls start.
+    let (s, ended) = h
+        .post(
+            &format!("/api/v1/maintenance/{win_id}/end"),
+            json!({"reason": "detector back in service"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ended}");
+    assert_eq!(ended["ends_ms"], now + HOUR);
+    assert_eq!(ended["ended_by"], "operator");
+    let (s, p) = h
+        .post(
+            &format!("/api/v1/maintenance/{win_id}/end"),
+            json!({"reason": "again"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+    let t = h.tick().await;
+    assert_eq!(t.released, 1);
+    assert_eq!(h.tick().await.released, 0, "released once");
+    h.tick().await;
+    assert!(
+        called(h.hooks_for("safety1"), &held) > 0,
+        "the held warning calls after the window"
+    );
+    let (_, w) = h.get(&format!("/api/v1/warnings/{held}")).await;
+    assert!(w["ack_due_ms"].as_i64().is_some(), "{w}");
+    let (_, list) = h.get("/api/v1/maintenance").await;
+    assert_eq!(list, json!([]), "{list}");
+    let (_, all) = h.get("/api/v1/maintenance?all=true").await;
+    assert_eq!(all[0]["end_reason"], "detector back in service", "{all}");
+    let (_, trail) = h.get(&format!("/api/v1/audit?entity_id={win_id}")).await;
+    let states: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["to_state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"SET") && states.contains(&"ENDED"),
+        "{trail}"
+    );
+
+    // The whole venue, a power shutdown: an alarm raised and cleared
+    // inside it calls nobody, then or after the window.
+    let now = h.app.now_ms();
+    let (s, win) = h
+        .post(
+            "/api/v1/maintenance",
+            json!({"venue_id": "s1", "ends_ms": now + HOUR, "reason": "planned power shutdown"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{win}");
+    h.alarm(&event_on(3, "gas-0003", "gas.lel", "raised", "yellow"))
+        .await;
+    h.alarm(&event_on(4, "gas-0003", "gas.lel", "cleared", "yellow"))
+        .await;
+    h.tick().await;
+    let (_, ws) = h.get("/api/v1/warnings").await;
+    let quiet = ws
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["device"] == "gas-0003")
+        .unwrap_or_else(|| panic!("{ws}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.clock.advance_ms(HOUR);
+    assert_eq!(
+        h.tick().await.released,
+        0,
+        "cleared meanwhile: nothing to call"
+    );
+    h.tick().await;
+    for who in ["safety1", "safety2", "grid"] {
+        assert_eq!(
+            called(h.hooks_for(who), &quiet),
+            0,
+            "{who} called about {quiet}"
+        );
+    }
+}
