@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::T0;
 use common::web::{WebHarness, decode_qr_png, password};
 
 #[tokio::test]
@@ -1363,5 +1364,76 @@ async fn officers_judge_public_reports_in_the_web() {
         r.headers()["location"].to_str().unwrap().contains("err="),
         "{:?}",
         r.headers()
+    );
+}
+
+#[tokio::test]
+async fn maintenance_windows_from_the_web() {
+    let h = WebHarness::start().await;
+    let (ent, csrf) = h.sign_in("ent").await;
+    let page = h.page(&ent, "/web/maintenance").await;
+    assert!(
+        page.contains(r#"id="maintenance-new""#) && page.contains("维护"),
+        "{page}"
+    );
+    // Without the CSRF token: refused. A bad duration: back with the reason.
+    let set = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("venue_id", "s1"),
+            ("device_id", "gas-0001"),
+            ("reason", "标定 calibration"),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    assert_eq!(
+        h.form(&ent, "/web/maintenance", &set(&[("hours", "2")]))
+            .await,
+        403
+    );
+    let r = h
+        .http
+        .post(format!("{}/web/maintenance", h.base))
+        .header("cookie", format!("anquan_session={ent}"))
+        .form(&[set(&[("hours", "999")]), vec![("csrf", csrf.as_str())]].concat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/web/maintenance?err=hours"), "{back}");
+    let mut ok = set(&[("hours", "2")]);
+    ok.push(("csrf", &csrf));
+    assert_eq!(h.form(&ent, "/web/maintenance", &ok).await, 303);
+    let windows = h.api_get("/api/v1/maintenance").await;
+    assert_eq!(windows.as_array().map(Vec::len), Some(1), "{windows}");
+    let id = windows[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(windows[0]["ends_ms"], T0 + 2 * 3_600_000);
+    assert_eq!(windows[0]["created_by"], "person:safety1");
+    // Its alarm is held, and the page says so.
+    let w = h.alarm("s1", "gas-0001", 1, "red").await;
+    let page = h.page(&ent, "/web/maintenance").await;
+    assert!(
+        page.contains(&format!(r#"id="m-{id}""#)) && page.contains("标定 calibration"),
+        "{page}"
+    );
+    let windows = h.api_get("/api/v1/maintenance").await;
+    assert_eq!(windows[0]["held"], serde_json::json!([w]), "{windows}");
+    // The admin sees no form; ended from the web, the window is over.
+    let (admin, _) = h.sign_in("admin").await;
+    assert!(
+        !h.page(&admin, "/web/maintenance")
+            .await
+            .contains("maintenance-new")
+    );
+    let end = format!("/web/maintenance/{id}/end");
+    assert_eq!(
+        h.form(&ent, &end, &[("csrf", &csrf), ("reason", "done")])
+            .await,
+        303
+    );
+    assert_eq!(
+        h.api_get("/api/v1/maintenance").await,
+        serde_json::json!([])
     );
 }

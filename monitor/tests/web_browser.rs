@@ -554,6 +554,54 @@ async fn browser_end_to_end() {
     wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#fbc02d\"]").await;
     h.alarm("s6", "gas-s6", 99, "red").await;
     wait_css(&c, "#leaflet-map path.venue-s6[fill=\"#d32f2f\"]").await;
+
+    // A maintenance window set and ended from the web (the county user).
+    c.goto(&format!("{}/web/maintenance", h.base))
+        .await
+        .unwrap();
+    let form = wait_css(&c, "#maintenance-new").await;
+    c.execute(
+        "arguments[0].querySelector('[name=venue_id]').value = 's1';",
+        vec![serde_json::to_value(&form).unwrap()],
+    )
+    .await
+    .unwrap();
+    form.find(Locator::Css("input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("计划停电 power shutdown")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = wait_css(&c, "#windows tbody tr").await;
+    assert!(
+        row.text()
+            .await
+            .unwrap()
+            .contains("计划停电 power shutdown")
+    );
+    shot(&c, "maintenance").await;
+    let end = row
+        .find(Locator::Css("form input[name=reason]"))
+        .await
+        .unwrap();
+    end.send_keys("work finished").await.unwrap();
+    row.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "return document.querySelectorAll('#windows tbody tr').length === 0",
+    )
+    .await;
     c.close().await.unwrap();
 }
 

@@ -19,11 +19,8 @@ use crate::maintenance::{self, NewWindow, Window};
 /// venue's region; not the admin, who runs the system and takes no part in
 /// the workflow. A window silences calls: letting anyone of a region set
 /// one on any venue would be the cross-site suppression of S1 again.
-async fn may_hold(caller: &Caller, c: &mut AnyConnection, venue: &str) -> Result<()> {
-    caller.require(
-        |r| matches!(r, "enterprise" | "grid" | "county" | "city"),
-        "set maintenance windows",
-    )?;
+pub(crate) async fn may_hold(caller: &Caller, c: &mut AnyConnection, venue: &str) -> Result<()> {
+    caller.require(may_set, "set maintenance windows")?;
     let region = crate::registry::venue_region(c, venue).await?;
     if region.is_none() {
         return Err(Error::NotFound {
@@ -50,6 +47,11 @@ async fn may_hold(caller: &Caller, c: &mut AnyConnection, venue: &str) -> Result
         }
     }
     Ok(())
+}
+
+/// The roles that may set windows (for their venues, see [`may_hold`]).
+pub fn may_set(role: &str) -> bool {
+    matches!(role, "enterprise" | "grid" | "county" | "city")
 }
 
 #[utoipa::path(get, path = "/api/v1/maintenance", tag = "warnings", operation_id = "list_maintenance",

@@ -179,6 +179,11 @@ pub fn router(upload_limit: usize) -> Router<App> {
             "/web/hazards/{id}/evidence",
             post(pages::upload_photo).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
+        .route(
+            "/web/maintenance",
+            get(pages::maintenance).post(pages::set_maintenance),
+        )
+        .route("/web/maintenance/{id}/end", post(pages::end_maintenance))
         .route("/web/tasks", get(pages::tasks))
         .route("/web/tasks/{id}/transition", post(pages::move_task))
         .route("/web/reports", get(pages::reports))

@@ -800,6 +800,130 @@ pub async fn decide_public_report(
     redirect_back(r, "/web/public-reports", refused)
 }
 
+/// `GET /web/maintenance`: the windows not over yet in the user's region,
+/// with the alarms each holds; a form to set one and a button to end one
+/// for those who may ([`crate::http::maintenance`] has the rule).
+pub async fn maintenance(
+    State(app): State<App>,
+    s: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>> {
+    let mut c = app.db.acquire().await?;
+    let scope = data::Scope::of(&mut c, &s).await?;
+    let venues = data::venues(&mut c, &scope).await?;
+    let mut windows = crate::maintenance::list(&mut c, app.now_ms(), false).await?;
+    windows.retain(|w| scope.sees(Some(&w.region_id)));
+    crate::maintenance::with_holds(&mut c, &mut windows).await?;
+    let rows: Vec<Value> = windows
+        .into_iter()
+        .map(|w| {
+            let name = venues
+                .iter()
+                .find(|v| v.id == w.venue_id)
+                .map_or_else(|| w.venue_id.clone(), |v| v.name.clone());
+            let mut v = json!(w);
+            v["venue_name"] = json!(name);
+            v
+        })
+        .collect();
+    page(
+        "maintenance.html",
+        base(s.lang, Some(&s)),
+        context! {
+            nav => "maintenance",
+            windows => rows,
+            venues => venues,
+            may_set => crate::http::maintenance::may_set(&s.role),
+            error => q.get("err").cloned(),
+        },
+    )
+}
+
+/// `POST /web/maintenance` (form: `venue_id`, `device_id`, `starts`
+/// `YYYY-MM-DDTHH:MM` Beijing time or empty for now, `hours`, `reason`).
+pub async fn set_maintenance(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    let now = app.now_ms();
+    let caller =
+        crate::http::caller::Caller::Person(s.clone(), crate::http::caller::Credential::Session);
+    let venue = non_empty(&f, "venue_id").unwrap_or_default();
+    let r: Result<_> = async {
+        let starts = non_empty(&f, "starts")
+            .map(|t| local_minute(&t))
+            .transpose()?;
+        let hours: i64 = non_empty(&f, "hours")
+            .and_then(|h| h.parse().ok())
+            .filter(|h| (1..=24 * crate::maintenance::MAX_DAYS).contains(h))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "hours: a whole number from 1 to {}",
+                    24 * crate::maintenance::MAX_DAYS
+                ))
+            })?;
+        let mut tx = app.db.begin().await?;
+        crate::http::maintenance::may_hold(&caller, &mut tx, &venue).await?;
+        let w = crate::maintenance::create(
+            &mut tx,
+            now,
+            &format!("person:{}", s.person()?),
+            crate::maintenance::NewWindow {
+                venue_id: venue.clone(),
+                device_id: non_empty(&f, "device_id"),
+                starts_ms: starts,
+                ends_ms: starts.unwrap_or(now).max(now) + hours * 3_600_000,
+                reason: f.get("reason").cloned().unwrap_or_default(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(w)
+    }
+    .await;
+    redirect_back(r, "/web/maintenance", |e| {
+        refused(e) || matches!(e, Error::NotFound { .. })
+    })
+}
+
+/// `POST /web/maintenance/{id}/end` (form: `reason`).
+pub async fn end_maintenance(
+    State(app): State<App>,
+    s: Session,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response> {
+    s.check_csrf(csrf_of(&h, Some(&f)))?;
+    let caller =
+        crate::http::caller::Caller::Person(s.clone(), crate::http::caller::Credential::Session);
+    let mut tx = app.db.begin().await?;
+    let w = crate::maintenance::get(&mut tx, &id).await?;
+    crate::http::maintenance::may_hold(&caller, &mut tx, &w.venue_id).await?;
+    let r = crate::maintenance::end(
+        &mut tx,
+        app.now_ms(),
+        &id,
+        &format!("person:{}", s.person()?),
+        f.get("reason").map_or("", String::as_str),
+    )
+    .await;
+    if r.is_ok() {
+        tx.commit().await?;
+    }
+    redirect_back(r, "/web/maintenance", refused)
+}
+
+/// `YYYY-MM-DDTHH:MM` (a `datetime-local` input) in Beijing time → Unix ms.
+fn local_minute(s: &str) -> Result<i64> {
+    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .map_err(|_| Error::Invalid(format!("starts: {s:?} is not a time (YYYY-MM-DDTHH:MM)")))?;
+    Ok(t.and_utc().timestamp_millis() - 8 * 3_600_000)
+}
+
 /// `GET /web/reports`: links to the generated reports.
 pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;

@@ -36,6 +36,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("tasks.html", include_str!("../../web/templates/tasks.html")),
     (
+        "maintenance.html",
+        include_str!("../../web/templates/maintenance.html"),
+    ),
+    (
         "reports.html",
         include_str!("../../web/templates/reports.html"),
     ),
