@@ -15,10 +15,27 @@ CREATE TABLE maintenance_windows (
     end_reason TEXT
 );
 CREATE INDEX maintenance_windows_ends ON maintenance_windows (ends_ms);
--- The warnings whose calls a window holds back; the row goes when the
--- window is over and the ladder starts (or the warning closed meanwhile).
+-- The warnings whose first calls wait: held by a maintenance window
+-- (`window_id`, until it is over) or while an alarm storm may still group
+-- them (`until_ms`). The row goes when the ladder starts (or the warning
+-- closed or was grouped meanwhile).
 CREATE TABLE maintenance_holds (
     warning_id TEXT PRIMARY KEY,
-    window_id TEXT NOT NULL,
+    window_id TEXT,
+    until_ms BIGINT,
     held_ms BIGINT NOT NULL
 );
+-- The alarms a group warning (kind `group`) gathers: one row per alarm
+-- (site/device/rule); `left_ms` set when it recovered or broke out.
+CREATE TABLE warning_members (
+    group_id TEXT NOT NULL,
+    alarm_key TEXT NOT NULL,
+    device TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    level TEXT NOT NULL,
+    joined_ms BIGINT NOT NULL,
+    left_ms BIGINT,
+    left_why TEXT,
+    PRIMARY KEY (group_id, alarm_key)
+);
+CREATE INDEX warning_members_alarm ON warning_members (alarm_key);

@@ -74,6 +74,9 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// `[evidence]`: photo evidence on tasks and hazards.
     pub evidence: EvidenceConfig,
+    /// `[correlation]`: alarm storms grouped into one warning per cause
+    /// (`src/correlation.rs`).
+    pub correlation: crate::correlation::CorrelationConfig,
 }
 
 /// `[reports]`: `format=pdf` prints the HTML report with headless
@@ -796,6 +799,7 @@ impl Config {
             ));
         }
         crate::web::client::TrustedProxies::parse(&self.server.trusted_proxies)?;
+        self.correlation.validate()?;
         let u = &self.database.url;
         if !(u.starts_with("sqlite:")
             || u.starts_with("postgres://")

@@ -122,6 +122,7 @@ pub struct Deferred {
     calls: Rows,
     grants: Rows,
     holds: Rows,
+    members: Rows,
 }
 
 /// The columns a warning change writes (then `id`).
@@ -203,10 +204,16 @@ impl Default for Deferred {
                 "",
                 8,
             ),
+            members: Rows::new(
+                "INSERT INTO warning_members (group_id, alarm_key, device, rule, level, joined_ms, left_ms, left_why) VALUES",
+                " ON CONFLICT (group_id, alarm_key) DO UPDATE SET level = excluded.level, joined_ms = excluded.joined_ms, \
+                 left_ms = excluded.left_ms, left_why = excluded.left_why",
+                8,
+            ),
             holds: Rows::new(
-                "INSERT INTO maintenance_holds (warning_id, window_id, held_ms) VALUES",
+                "INSERT INTO maintenance_holds (warning_id, window_id, until_ms, held_ms) VALUES",
                 " ON CONFLICT (warning_id) DO NOTHING",
-                3,
+                4,
             ),
         }
     }
@@ -381,13 +388,33 @@ impl Deferred {
         ]);
     }
 
-    /// A warning's calls held back by a maintenance window (kept as it was
-    /// when already held).
-    pub fn hold(&mut self, warning: &str, window: &str, now_ms: i64) {
+    /// A warning's first calls held back: by a maintenance window
+    /// (`Ok(window)`, until it is over) or while a storm may still group
+    /// it (`Err(until_ms)`). Kept as it was when already held.
+    pub fn hold(&mut self, warning: &str, by: std::result::Result<&str, i64>, now_ms: i64) {
+        let (window, until) = match by {
+            Ok(w) => (Some(w.to_string()), None),
+            Err(t) => (None, Some(t)),
+        };
         self.holds.rows.push(vec![
             Val::Text(warning.into()),
-            Val::Text(window.into()),
+            Val::OptText(window),
+            Val::OptInt(until),
             Val::Int(now_ms),
+        ]);
+    }
+
+    /// A group membership's state ([`crate::correlation`]).
+    pub fn member(&mut self, key: &str, m: &crate::intake::memo::Member) {
+        self.members.rows.push(vec![
+            Val::Text(m.group_id.clone()),
+            Val::Text(key.into()),
+            Val::Text(m.device.clone()),
+            Val::Text(m.rule.clone()),
+            Val::Text(m.level.as_str().into()),
+            Val::Int(m.joined_ms),
+            Val::OptInt(m.left.map(|l| l.0)),
+            Val::OptText(m.left.map(|l| l.1.to_string())),
         ]);
     }
 
@@ -415,6 +442,7 @@ impl Deferred {
             &mut self.calls,
             &mut self.grants,
             &mut self.holds,
+            &mut self.members,
         ] {
             all.extend(t.statements(&mut n, sqlite));
         }

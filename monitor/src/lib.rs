@@ -17,6 +17,7 @@ pub mod ack;
 pub mod callbacks;
 pub mod clock;
 pub mod config;
+pub mod correlation;
 pub mod db;
 pub mod deferred;
 pub mod directory;

@@ -334,7 +334,8 @@ pub struct Hold {
 /// The warnings held now (at most 5000, longest held first).
 pub async fn holds(c: &mut AnyConnection) -> Result<Vec<Hold>> {
     let rows = sqlx::query(
-        "SELECT warning_id, window_id, held_ms FROM maintenance_holds ORDER BY held_ms, warning_id LIMIT 5000",
+        "SELECT warning_id, window_id, held_ms FROM maintenance_holds WHERE window_id IS NOT NULL \
+         ORDER BY held_ms, warning_id LIMIT 5000",
     )
     .fetch_all(&mut *c)
     .await?;
@@ -362,16 +363,19 @@ pub async fn with_holds(c: &mut AnyConnection, windows: &mut [Window]) -> Result
     Ok(())
 }
 
-/// Lets go of the warnings whose windows are over: each one still waiting
-/// for an answer and still active at the source starts (or resumes) its
-/// call ladder now; one that cleared or was answered meanwhile just leaves
-/// the hold. Each release is a compare-and-delete of its hold row, so
+/// Lets go of the warnings whose hold is over (their window ended, or the
+/// storm grouping's settle time passed): each one still waiting for an
+/// answer and still active at the source starts (or resumes) its call
+/// ladder now; one that cleared, was answered or was grouped meanwhile
+/// just leaves the hold. Each release is a compare-and-delete of its hold row, so
 /// replicas ticking together release it once. Returns how many started
 /// calling.
 pub async fn release(app: &App, now: i64) -> Result<usize> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT h.warning_id FROM maintenance_holds h \
-         WHERE NOT EXISTS (SELECT 1 FROM maintenance_windows m WHERE m.id = h.window_id AND m.ends_ms > $1) \
+         WHERE (h.window_id IS NOT NULL AND NOT EXISTS \
+                (SELECT 1 FROM maintenance_windows m WHERE m.id = h.window_id AND m.ends_ms > $1)) \
+            OR (h.window_id IS NULL AND h.until_ms <= $1) \
          ORDER BY h.held_ms LIMIT 200",
     )
     .bind(now)

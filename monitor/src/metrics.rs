@@ -69,6 +69,8 @@ pub struct Metrics {
     pub gateways_silent: IntCounter,
     /// Warning calls held back by a maintenance window.
     pub warnings_held: IntCounter,
+    /// Group warnings formed from an alarm storm (one cause).
+    pub groups_formed: IntCounter,
     /// Open hazards by severity (general, major, unjudged).
     pub hazards_open: IntGaugeVec,
     /// Open tasks past their deadline.
@@ -312,6 +314,11 @@ impl Metrics {
                 "warnings_held_total",
                 "Warning calls held back by a maintenance window (recorded, nobody called).",
             ),
+            groups_formed: counter(
+                &r,
+                "groups_formed_total",
+                "Group warnings formed from alarms of one cause (alarm storms).",
+            ),
             hazards_open: gauge_vec(
                 &r,
                 "hazards_open",
@@ -536,11 +543,12 @@ mod tests {
             "anquan_monitor_heartbeats_total{result=\"refused\"}",
             "anquan_monitor_gateways_silent_total",
             "anquan_monitor_warnings_held_total",
+            "anquan_monitor_groups_formed_total",
             "anquan_monitor_api_refused_total{credential=\"none\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 26 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 26);
+        // 27 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 27);
     }
 }

@@ -48,6 +48,7 @@ use crate::error::Problem;
         crate::http::warnings::confirm,
         crate::http::warnings::resolve,
         crate::http::warnings::warning_ladder,
+        crate::http::storms::warning_members,
         crate::http::intake::callback,
         crate::web::ack::page_handler,
         crate::web::ack::confirm,

@@ -31,6 +31,7 @@ pub mod me;
 pub mod public;
 pub mod registry;
 pub mod reports;
+pub mod storms;
 pub mod warnings;
 pub mod work;
 
@@ -72,6 +73,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/api/v1/warnings/{id}/ladder",
             get(warnings::warning_ladder),
+        )
+        .route(
+            "/api/v1/warnings/{id}/members",
+            get(storms::warning_members),
         )
         .route(
             "/callbacks/{provider}/{kind}/{token}",

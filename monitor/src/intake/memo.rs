@@ -39,8 +39,31 @@ pub struct Memo {
     /// Warnings to write, in order of first change.
     dirty: Vec<String>,
     places: HashMap<(String, String), Place>,
+    /// Alarm key → its membership of an open group (none: not a member).
+    members: HashMap<String, Option<Member>>,
+    /// Memberships to write, by (group, alarm key), in order of change.
+    dirty_members: Vec<((String, String), Member)>,
+    /// Scopes (`site:<id>` / `venue:<id>`) whose open warnings were read.
+    scopes: std::collections::HashSet<String>,
     /// People, contacts, histories, grants.
     pub ctx: crate::warnings::Ctx,
+}
+
+/// An alarm's place in a group warning ([`crate::correlation`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// The group warning.
+    pub group_id: String,
+    /// Device.
+    pub device: String,
+    /// Rule.
+    pub rule: String,
+    /// Its level now.
+    pub level: anquan_protocol::Level,
+    /// When it joined.
+    pub joined_ms: i64,
+    /// When and why it left (recovered, broke out).
+    pub left: Option<(i64, &'static str)>,
 }
 
 /// Placeholders for `n` values bound in order from the `from`th: `$from, …`,
@@ -100,6 +123,9 @@ impl Memo {
         keys.sort();
         keys.dedup();
         m.fetch_open(c, &keys).await?;
+        if app.cfg.correlation.enabled {
+            m.fetch_members(c, &keys).await?;
+        }
         // Places of the alarms that may open a warning.
         let opening: Vec<&AlarmEvent> = keyed
             .iter()
@@ -262,8 +288,12 @@ impl Memo {
         self.ctx.load(app, c, &[w], now).await
     }
 
-    /// Hands the warnings changed since to `d` (updates, then inserts).
+    /// Hands the warnings changed since to `d` (updates, then inserts),
+    /// and the memberships.
     pub fn write(&mut self, d: &mut Deferred, now: i64) {
+        for ((_, key), m) in std::mem::take(&mut self.dirty_members) {
+            d.member(&key, &m);
+        }
         let dirty = std::mem::take(&mut self.dirty);
         for id in dirty
             .iter()
@@ -280,6 +310,145 @@ impl Memo {
                 r.new = false;
             }
         }
+    }
+
+    /// The active memberships of the alarms `keys` in open groups.
+    async fn fetch_members(&mut self, c: &mut AnyConnection, keys: &[String]) -> Result<()> {
+        let keys_p = padded(keys);
+        let sql = format!(
+            "SELECT m.group_id AS group_id, m.alarm_key AS alarm_key, m.device AS device, m.rule AS rule, \
+             m.level AS level, m.joined_ms AS joined_ms FROM warning_members m \
+             JOIN warnings w ON w.id = m.group_id \
+             WHERE m.alarm_key IN ({}) AND m.left_ms IS NULL AND w.state <> 'RESOLVED'",
+            marks(c, 1, keys_p.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &keys_p {
+            q = q.bind(*k);
+        }
+        for k in keys {
+            self.members.insert(k.clone(), None);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let level: String = r.try_get("level")?;
+            self.members.insert(
+                r.try_get("alarm_key")?,
+                Some(Member {
+                    group_id: r.try_get("group_id")?,
+                    device: r.try_get("device")?,
+                    rule: r.try_get("rule")?,
+                    level: anquan_protocol::Level::parse(&level)
+                        .unwrap_or(anquan_protocol::Level::Blue),
+                    joined_ms: r.try_get("joined_ms")?,
+                    left: None,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// The active membership of alarm `key` in an open group.
+    pub async fn member(&mut self, c: &mut AnyConnection, key: &str) -> Result<Option<Member>> {
+        if !self.members.contains_key(key) {
+            self.fetch_members(c, &[key.to_string()]).await?;
+        }
+        Ok(self
+            .members
+            .get(key)
+            .cloned()
+            .flatten()
+            .filter(|m| m.left.is_none()))
+    }
+
+    /// Records a membership's new state (written by [`Memo::write`]); one
+    /// that left is no longer found by [`Memo::member`].
+    pub fn set_member(&mut self, key: &str, m: Member) {
+        let k = (m.group_id.clone(), key.to_string());
+        match self.dirty_members.iter_mut().find(|(have, _)| *have == k) {
+            Some((_, pending)) => *pending = m.clone(),
+            None => self.dirty_members.push((k, m.clone())),
+        }
+        self.members.insert(key.to_string(), Some(m));
+    }
+
+    /// A warning by id (an open group a member names), from memory or the
+    /// database (locked on PostgreSQL); none when it is resolved.
+    pub async fn by_id(&mut self, c: &mut AnyConnection, id: &str) -> Result<Option<Open>> {
+        if let Some(r) = self.rows.get(id) {
+            return Ok((r.w.phase != crate::warnings::machine::Phase::Resolved).then(|| r.clone()));
+        }
+        let sql = format!(
+            "SELECT {} FROM warnings WHERE id = $1 AND state <> 'RESOLVED'{}",
+            crate::warnings::RECORD_COLS,
+            if is_sqlite(c) { "" } else { " FOR UPDATE" }
+        );
+        let Some(r) = sqlx::query(&sql).bind(id).fetch_optional(&mut *c).await? else {
+            return Ok(None);
+        };
+        let rec = Open::from_row(&r)?;
+        self.open
+            .entry(rec.alarm_key.clone())
+            .or_insert_with(|| Some(rec.id.clone()));
+        self.rows.insert(rec.id.clone(), rec.clone());
+        Ok(Some(rec))
+    }
+
+    /// The open warnings (not groups, waiting for an answer, not cleared)
+    /// raised at or after `since` in a site (`by_site`) or venue `scope`:
+    /// the candidates of a group. Read from the database once per scope
+    /// (locked on PostgreSQL), then from memory, which holds the ones this
+    /// batch opened.
+    pub async fn open_in(
+        &mut self,
+        c: &mut AnyConnection,
+        by_site: bool,
+        scope: &str,
+        since: i64,
+    ) -> Result<Vec<Open>> {
+        let tag = format!("{}:{scope}", if by_site { "site" } else { "venue" });
+        if self.scopes.insert(tag) {
+            let sql = format!(
+                "SELECT {} FROM warnings WHERE {} = $1 AND state IN ('RAISED', 'NOTIFIED') AND clearable = 0 \
+                 AND kind <> $2 AND raised_ms >= $3{}",
+                crate::warnings::RECORD_COLS,
+                if by_site { "site" } else { "venue_id" },
+                if is_sqlite(c) { "" } else { " FOR UPDATE" }
+            );
+            let rows = sqlx::query(&sql)
+                .bind(scope)
+                .bind(crate::correlation::GROUP_KIND)
+                .bind(since)
+                .fetch_all(&mut *c)
+                .await?;
+            for r in rows {
+                let rec = Open::from_row(&r)?;
+                if self.rows.contains_key(&rec.id) {
+                    continue;
+                }
+                self.open
+                    .entry(rec.alarm_key.clone())
+                    .or_insert_with(|| Some(rec.id.clone()));
+                self.rows.insert(rec.id.clone(), rec);
+            }
+        }
+        let mut out: Vec<Open> = self
+            .rows
+            .values()
+            .filter(|r| {
+                r.kind != crate::correlation::GROUP_KIND
+                    && r.w.phase.awaits_ack()
+                    && !r.w.cleared
+                    && r.raised_ms >= since
+                    && if by_site {
+                        r.site == scope
+                    } else {
+                        r.venue_id.as_deref() == Some(scope)
+                    }
+            })
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.raised_ms, &a.id).cmp(&(b.raised_ms, &b.id)));
+        Ok(out)
     }
 
     /// The venue and region of a device (by binding) or of a site.

@@ -40,6 +40,7 @@ use crate::warnings::ladder::Ladder;
 use crate::warnings::machine::{self, Effect, Input, Phase};
 use crate::{App, warnings};
 
+mod groups;
 pub mod memo;
 
 use memo::{Memo, Open};
@@ -547,6 +548,12 @@ async fn apply(
 ) -> Result<Option<String>> {
     let key = ev.key();
     let actor = format!("gateway:{}", ev.gateway);
+    if app.cfg.correlation.enabled
+        && ev.kind != crate::liveness::KIND
+        && let groups::Grouped::Into(id) = groups::correlate(app, c, d, m, ev, &key, now).await?
+    {
+        return Ok(Some(id));
+    }
     let Some(mut w) = m.open(c, &key).await? else {
         if ev.state == AlarmState::Cleared {
             // A clear for an alarm we have no open warning for: kept as an
@@ -637,6 +644,9 @@ async fn create(
             ev.level, ev.rule, ev.device, ev.value, ev.threshold, ev.event_id
         ),
     );
+    if let Some(wait) = groups::settle_of(app, ev) {
+        m.ctx.settle.insert(id.clone(), now + wait);
+    }
     m.ensure_ctx(app, c, &w, now).await?;
     warnings::apply(app, &mut m.ctx, d, &mut w, Phase::Raised, fx, actor, now);
     m.save(w);

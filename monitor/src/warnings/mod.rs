@@ -144,6 +144,9 @@ pub struct Ctx {
     pub loaded: std::collections::HashSet<String>,
     /// The maintenance windows in force (read once, at the first load).
     pub windows: Option<Vec<crate::maintenance::Window>>,
+    /// New warnings whose first calls wait until then (Unix ms) while an
+    /// alarm storm may still group them ([`crate::correlation`]).
+    pub settle: HashMap<String, i64>,
 }
 
 impl Ctx {
@@ -318,7 +321,7 @@ fn run_ladder(
         // Recorded and shown, not called out: no ladder step, no deadline
         // (the deadline watch would otherwise pick it up every tick).
         r.ladder.due_ms = None;
-        d.hold(&r.id, &w.id, now);
+        d.hold(&r.id, Ok(&w.id), now);
         d.audit(
             now,
             "system:maintenance",
@@ -334,6 +337,25 @@ fn run_ladder(
             ),
         );
         app.metrics.warnings_held.inc();
+        return;
+    }
+    if matches!(trigger, Trigger::Start)
+        && let Some(&until) = ctx.settle.get(&r.id)
+    {
+        r.ladder.due_ms = None;
+        d.hold(&r.id, Err(until), now);
+        d.audit(
+            now,
+            "system:correlation",
+            "warning_call",
+            &r.id,
+            None,
+            "HELD",
+            &format!(
+                "first call waits until {} while other alarms of the same cause may arrive (one warning, one call per cause)",
+                messages::time(default_lang(app), until)
+            ),
+        );
         return;
     }
     let level = match &trigger {
@@ -606,9 +628,13 @@ pub fn facts(
             .as_deref()
             .and_then(|v| dir.venue(v))
             .map_or_else(|| r.site.clone(), |v| v.name.clone()),
-        device: dev
-            .and_then(|d| d.name.clone())
-            .unwrap_or_else(|| r.device.clone()),
+        // A group warning names its members' count as the reading's value.
+        device: if r.kind == crate::correlation::GROUP_KIND {
+            String::new()
+        } else {
+            dev.and_then(|d| d.name.clone())
+                .unwrap_or_else(|| r.device.clone())
+        },
         location: dev.and_then(|d| d.location.clone()).unwrap_or_default(),
         kind: r.kind.clone(),
         rule: r.rule.clone(),
@@ -726,15 +752,18 @@ pub async fn act_in(
     Ok(Some(r))
 }
 
-/// A maintenance window that held `id`'s calls is over (its hold row
-/// already deleted in `c`'s transaction): a warning still waiting for an
-/// answer and active at the source starts its ladder (or, called before
-/// the window, gets a fresh deadline at its step); returns whether it did.
+/// The hold on `id`'s calls is over (a maintenance window ended or a storm
+/// grouping's settle time passed; its hold row already deleted in `c`'s
+/// transaction): a warning still waiting for an answer, active at the
+/// source and not being called starts its ladder (or, called before a
+/// window, gets a fresh deadline at its step); returns whether it did.
 /// Another window in force holds it again.
 pub async fn unhold(app: &App, c: &mut AnyConnection, id: &str, now: i64) -> Result<bool> {
     let mut r = load(c, id).await?;
     let mut d = Deferred::default();
-    if !r.w.phase.awaits_ack() || r.w.cleared {
+    if !r.w.phase.awaits_ack() || r.w.cleared || r.ladder.due_ms.is_some() {
+        // Answered, cleared or grouped meanwhile; or its ladder already
+        // runs (a new highest level is called at once, held or not).
         d.audit(
             now,
             "system:maintenance",
@@ -742,7 +771,7 @@ pub async fn unhold(app: &App, c: &mut AnyConnection, id: &str, now: i64) -> Res
             id,
             Some("HELD"),
             "RELEASED",
-            "maintenance over; the alarm cleared or was answered meanwhile: nobody to call",
+            "hold over; the alarm cleared, was answered, grouped or called meanwhile: nothing to start",
         );
         d.flush(c).await?;
         return Ok(false);
@@ -754,7 +783,7 @@ pub async fn unhold(app: &App, c: &mut AnyConnection, id: &str, now: i64) -> Res
         id,
         Some("HELD"),
         "RELEASED",
-        "maintenance over with the alarm still active: calling",
+        "hold over with the alarm still active and nobody called: calling",
     );
     let trigger = if r.ladder.step < 0 {
         Trigger::Start

@@ -1608,6 +1608,8 @@ pub async fn report_files(h: &Harness, pdf: bool) {
 /// one event and 16 new alarms. One copy is new, the others are
 /// duplicates of it with the same warning; every new alarm has its
 /// warning, its RAISED audit row, its stored event and its queued call.
+/// (Each new alarm has a rule of its own: one rule on many devices at once
+/// would be a storm, gathered into one warning, `alarm_storms`.)
 pub async fn concurrent_intake(h: &Harness) {
     let mut calls = Vec::new();
     for i in 0..32u32 {
@@ -1617,7 +1619,7 @@ pub async fn concurrent_intake(h: &Harness) {
             event_on(
                 900 + i,
                 &format!("burst-{i}"),
-                "gas.lel",
+                &format!("gas.site_rule_{i}"),
                 "raised",
                 "yellow",
             )
@@ -2939,4 +2941,192 @@ pub async fn maintenance_windows(h: &Harness) {
             "{who} called about {quiet}"
         );
     }
+}
+
+/// Alarm storms (issue 22): a site losing power sends its devices' offline
+/// alarms together → one group warning, one call per person; members that
+/// recover leave it, one that goes red breaks out and is called at once,
+/// and when the last recovers the group clears. Red alarms are never
+/// grouped or held.
+pub async fn alarm_storms(h: &Harness) {
+    const SEC: i64 = 1000;
+    let offline = |n: u32, dev: &str, state: &str, level: &str| {
+        let mut e = event_on(n, dev, "gas.offline", state, level);
+        e["value"] = json!(0.0);
+        e["threshold"] = json!(0.0);
+        e
+    };
+    let calls_about = |id: &str| {
+        h.hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| k.body["subject_id"] == id && k.body["purpose"] == "call")
+            .count()
+    };
+    // Two devices go offline: each opens its own warning, whose first call
+    // waits while more of the same cause may come.
+    let (s, a) = h.alarm(&offline(1, "gas-0101", "raised", "yellow")).await;
+    assert_eq!(s, 200, "{a}");
+    h.clock.advance_ms(2 * SEC);
+    let (_, b) = h.alarm(&offline(2, "gas-0102", "raised", "yellow")).await;
+    let (first, second) = (
+        a["warning_id"].as_str().unwrap().to_string(),
+        b["warning_id"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(first, second);
+    h.tick().await;
+    h.tick().await;
+    assert_eq!(
+        calls_about(&first) + calls_about(&second),
+        0,
+        "held while a group may form"
+    );
+    // The third within the window: one group warning takes all three; the
+    // two held ones are folded into it, nobody was called about them.
+    h.clock.advance_ms(2 * SEC);
+    let (_, c) = h.alarm(&offline(3, "gas-0103", "raised", "yellow")).await;
+    let group = c["warning_id"].as_str().unwrap().to_string();
+    let (_, g) = h.get(&format!("/api/v1/warnings/{group}")).await;
+    assert_eq!(
+        (
+            g["kind"].as_str(),
+            g["rule"].as_str(),
+            g["value"].as_f64(),
+            g["level"].as_str()
+        ),
+        (
+            Some("group"),
+            Some("group.site_offline"),
+            Some(3.0),
+            Some("yellow")
+        ),
+        "{g}"
+    );
+    for w in [&first, &second] {
+        let (_, x) = h.get(&format!("/api/v1/warnings/{w}")).await;
+        assert_eq!(x["state"], "RESOLVED", "{x}");
+    }
+    assert_eq!(
+        metric(h, "anquan_monitor_groups_formed_total").await,
+        Some(1.0)
+    );
+    // 197 more of the same cause join it: no warning, no call of their own.
+    for n in 4..200u32 {
+        let (s, r) = h
+            .alarm(&offline(
+                n,
+                &format!("gas-{:04}", 100 + n),
+                "raised",
+                "yellow",
+            ))
+            .await;
+        assert_eq!(
+            (s, r["warning_id"].as_str()),
+            (200, Some(group.as_str())),
+            "{r}"
+        );
+    }
+    h.tick().await;
+    h.tick().await;
+    let (_, g) = h.get(&format!("/api/v1/warnings/{group}")).await;
+    assert_eq!(g["value"], 199.0, "{g}");
+    let (_, ws) = h.get("/api/v1/warnings?state=RAISED").await;
+    let (_, wn) = h.get("/api/v1/warnings?state=NOTIFIED").await;
+    let open: Vec<&Value> = ws
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(wn.as_array().unwrap())
+        .collect();
+    assert_eq!(open.len(), 1, "one warning for one cause: {open:?}");
+    // Each person on duty got one call for it, not 199.
+    for who in ["safety1", "safety2"] {
+        let theirs = h
+            .hooks_for(who)
+            .iter()
+            .filter(|k| k.body["purpose"] == "call")
+            .count();
+        assert!(theirs <= 1, "{who} got {theirs} calls");
+    }
+    assert!(calls_about(&group) >= 1, "the group is called");
+    let (_, members) = h.get(&format!("/api/v1/warnings/{group}/members")).await;
+    assert_eq!(members.as_array().map(Vec::len), Some(199), "{members}");
+
+    // A member recovers: it leaves; one goes red: it breaks out, its own
+    // warning called at once (no hold for red).
+    h.alarm(&offline(1001, "gas-0104", "cleared", "yellow"))
+        .await;
+    let (_, red) = h
+        .alarm(&offline(1002, "gas-0105", "escalated", "red"))
+        .await;
+    let red = red["warning_id"].as_str().unwrap().to_string();
+    assert_ne!(red, group);
+    h.tick().await;
+    h.tick().await;
+    assert!(
+        calls_about(&red) >= 1,
+        "the red break-out is called at once"
+    );
+    let (_, g) = h.get(&format!("/api/v1/warnings/{group}")).await;
+    assert_eq!(g["value"], 197.0, "{g}");
+    let (_, members) = h.get(&format!("/api/v1/warnings/{group}/members")).await;
+    let left: Vec<(&str, &str)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["left_ms"].is_null())
+        .map(|m| {
+            (
+                m["device"].as_str().unwrap(),
+                m["left_why"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        left,
+        vec![("gas-0104", "recovered"), ("gas-0105", "broke out")]
+    );
+    // Power back: every member recovers; the group clears at the source.
+    for n in 1..200u32 {
+        let dev = format!("gas-{:04}", 100 + n);
+        if dev == "gas-0104" || dev == "gas-0105" {
+            continue;
+        }
+        h.alarm(&offline(2000 + n, &dev, "cleared", "yellow")).await;
+    }
+    let (_, g) = h.get(&format!("/api/v1/warnings/{group}")).await;
+    assert_eq!(
+        (g["clearable"].as_i64(), g["value"].as_f64()),
+        (Some(1), Some(0.0)),
+        "{g}"
+    );
+
+    // Red alarms of one rule on three devices at once: never grouped, each
+    // its own warning, each called at once.
+    let mut reds = Vec::new();
+    for n in 0..3u32 {
+        let (_, r) = h
+            .alarm(&event_on(
+                3000 + n,
+                &format!("gas-09{n:02}"),
+                "gas.lel",
+                "raised",
+                "red",
+            ))
+            .await;
+        reds.push(r["warning_id"].as_str().unwrap().to_string());
+    }
+    h.tick().await;
+    h.tick().await;
+    reds.sort();
+    reds.dedup();
+    assert_eq!(reds.len(), 3);
+    for r in &reds {
+        assert!(calls_about(r) >= 1, "{r} not called");
+    }
+    assert_eq!(
+        metric(h, "anquan_monitor_groups_formed_total").await,
+        Some(1.0)
+    );
 }
