@@ -46,7 +46,8 @@ pub const GROUP_KIND: &str = "group";
 /// The device column of a group warning (it has many).
 pub const GROUP_DEVICE: &str = "*";
 
-/// `[correlation]`.
+/// `[correlation]`: alarm storms gathered into one warning per cause
+/// (monitor/README.md, "Alarm storms").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
@@ -125,7 +126,6 @@ pub struct GroupRule {
     pub window_s: u64,
     /// Seconds a matching alarm's first call waits while a group may form
     /// (0 to 300; 0: called at once, and only later ones are grouped).
-    #[serde(default)]
     pub settle_s: u64,
     /// The highest level a group takes (`blue`, `yellow` or `orange`; a
     /// red alarm always stands alone).
