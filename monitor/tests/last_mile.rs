@@ -99,3 +99,9 @@ async fn unreachable_and_fallback() {
     let dir = tempfile::tempdir().unwrap();
     lastmile::unreachable_and_fallback(&sqlite_url(&dir)).await;
 }
+
+#[tokio::test]
+async fn the_last_send_is_kept_for_red() {
+    let dir = tempfile::tempdir().unwrap();
+    lastmile::the_last_send_is_kept_for_red(&sqlite_url(&dir)).await;
+}

@@ -464,14 +464,20 @@ impl Notifier {
         }
     }
 
-    fn limit(&self, kind: ChannelKind, target: &str, now: i64) -> std::result::Result<(), i64> {
+    fn limit(
+        &self,
+        kind: ChannelKind,
+        target: &str,
+        red: bool,
+        now: i64,
+    ) -> std::result::Result<(), i64> {
         let rate = if kind.is_robot() {
             self.robot_rates.get(target)
         } else {
             self.rates.get(&kind)
         };
         match rate {
-            Some(r) => self.limits.take(kind, target, *r, now),
+            Some(r) => self.limits.take(kind, target, *r, red, now),
             None => Ok(()),
         }
     }
@@ -518,7 +524,7 @@ const CLAIM_COLS: &str = "subject, subject_id, person_id, channel, target, purpo
 /// Sends the due messages, red first. Returns what it did.
 pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
     let due = sqlx::query(
-        "SELECT id, channel, target FROM deliveries WHERE state = 'QUEUED' AND next_ms <= $1 AND lease_until <= $1 \
+        "SELECT id, channel, target, priority FROM deliveries WHERE state = 'QUEUED' AND next_ms <= $1 AND lease_until <= $1 \
          ORDER BY priority DESC, next_ms, id LIMIT 100",
     )
     .bind(now)
@@ -532,8 +538,9 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
         let ch: String = r.try_get("channel")?;
         let target: String = r.try_get("target")?;
         let kind = ChannelKind::parse(&ch);
+        let red = r.try_get::<i64, _>("priority")? >= Priority::warning(Level::Red, false).value();
         if let Some(k) = kind
-            && let Err(at) = app.notifier.limit(k, &target, now)
+            && let Err(at) = app.notifier.limit(k, &target, red, now)
         {
             w.throttled += 1;
             app.metrics

@@ -1048,3 +1048,42 @@ pub async fn unreachable_and_fallback(url: &str) {
         .collect();
     assert_eq!(called, ["safety1", "safety2"], "{ladder}");
 }
+
+/// The last SMS of a number's minute is kept for red: with two a minute,
+/// a yellow call takes the first, a second yellow waits, and a red call
+/// raised after it still goes at once.
+pub async fn the_last_send_is_kept_for_red(url: &str) {
+    let m = LastMile::start_with(url, Sms::Aliyun, "", |c| {
+        if let Some(s) = c.notify.sms.as_mut() {
+            s.per_minute = 2;
+        }
+    })
+    .await;
+    let h = &m.h;
+    h.alarm(&event_on(1, "gas-0080", "gas.lel", "raised", "yellow"))
+        .await;
+    h.tick().await;
+    let s1 = sms(&m.s.take(), "safety1");
+    assert_eq!(s1.len(), 1, "{s1:?}");
+    h.alarm(&event_on(1, "gas-0081", "gas.co", "raised", "yellow"))
+        .await;
+    let t = h.tick().await;
+    assert!(t.throttled >= 1, "{t:?}");
+    assert!(
+        sms(&m.s.take(), "safety1").is_empty(),
+        "the second yellow waits"
+    );
+    h.alarm(&red(1, "gas-0082")).await;
+    h.tick().await;
+    let s1 = sms(&m.s.take(), "safety1");
+    assert_eq!(s1.len(), 1, "{s1:?}");
+    assert_eq!(s1[0].params["level"], "红色", "red takes the kept send");
+    h.clock.advance_ms(MIN);
+    h.tick().await;
+    let s1 = sms(&m.s.take(), "safety1");
+    assert_eq!(s1.len(), 1, "{s1:?}");
+    assert_eq!(
+        s1[0].params["level"], "黄色",
+        "the yellow one in the next minute"
+    );
+}
