@@ -765,6 +765,34 @@ mod tests {
         is_its_columns::<DashboardRow>();
     }
 
+    /// A `DOUBLE PRECISION` column holding a whole number is still a float
+    /// in the JSON, a `BIGINT` an integer.
+    #[tokio::test]
+    async fn doubles_stay_floats() {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE e (event_id TEXT, state TEXT, level TEXT, value DOUBLE PRECISION, \
+             threshold DOUBLE PRECISION, ts_ms BIGINT)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO e VALUES ('e1', 'raised', 'red', 25, 20, 7)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let sql = format!("SELECT {} FROM e", WarningEvent::select());
+        let e: WarningEvent = sqlx::query_as(&sql).fetch_one(&mut c).await.unwrap();
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event_id":"e1","state":"raised","level":"red","value":25.0,"threshold":20.0,"ts_ms":7}"#
+        );
+    }
+
     #[test]
     fn joined_rows_add_their_fields() {
         let with = |mut c: BTreeSet<String>, more: &[&str]| {

@@ -1,5 +1,5 @@
 //! The queries behind the pages: read-only views over the same tables the
-//! API writes, shaped for templates (JSON values).
+//! API writes, as typed rows for the templates and the dashboard's JSON.
 
 use std::collections::HashSet;
 
@@ -482,21 +482,12 @@ pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Ledge
 /// CSV of ledger rows (RFC 4180 quoting; a UTF-8 BOM so spreadsheet
 /// programs read the Chinese text right).
 pub fn ledger_csv(rows: &[impl Serialize]) -> String {
-    let cols = [
-        "id",
-        "venue_id",
-        "venue_name",
-        "category",
-        "title",
-        "source",
-        "severity",
-        "state",
-        "due_ms",
-        "created_ms",
-        "closed_ms",
-        "listed_level",
-        "owner_id",
-    ];
+    // The ledger's columns; the region only scopes the rows.
+    let cols: Vec<&str> = LedgerRow::COLS
+        .iter()
+        .copied()
+        .filter(|c| *c != "region_id")
+        .collect();
     let cell = |v: &Value| {
         let s = match v {
             Value::Null => String::new(),
