@@ -64,8 +64,8 @@ async fn enrich(
                 Vec::new()
             };
             let more = DashboardExtra {
-                reading: messages::reading(lang, &w.rule).into(),
-                unit: messages::unit(&w.kind, &w.rule).into(),
+                reading: messages::reading(lang, &w.rule),
+                unit: messages::unit(&w.kind, &w.rule),
                 now_ms: now,
                 calling,
                 ladder,
