@@ -181,7 +181,7 @@ row! {
 /// The photos of a task or hazard.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Photos {
-    /// Its photo evidence (a hazard's 验收记录 photos too), oldest first.
+    /// Its photo evidence (a hazard's: the 验收记录 photos), oldest first.
     pub photos: Vec<Evidence>,
 }
 
