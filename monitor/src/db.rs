@@ -274,23 +274,48 @@ pub fn opt_str(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>> {
     Ok(row.try_get::<Option<String>, _>(col)?)
 }
 
-/// Row → JSON object over `cols` (integers, floats, text or null).
-pub fn row_json(row: &sqlx::any::AnyRow, cols: &[&str]) -> Result<serde_json::Value> {
-    use sqlx::Row;
-    let mut m = serde_json::Map::new();
-    for &c in cols {
-        let v = if let Ok(v) = row.try_get::<Option<i64>, _>(c) {
-            v.map_or(serde_json::Value::Null, serde_json::Value::from)
-        } else if let Ok(v) = row.try_get::<Option<f64>, _>(c) {
-            v.map_or(serde_json::Value::Null, serde_json::Value::from)
-        } else {
-            row.try_get::<Option<String>, _>(c)?
-                .map_or(serde_json::Value::Null, serde_json::Value::from)
-        };
-        m.insert(c.to_string(), v);
+/// A row type read straight from the database: its columns (the names of
+/// its fields, in order) and its decoder. Declared with [`row!`], which
+/// makes the struct, the column list and the decoder from one field list.
+pub trait Columns: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin {
+    /// The columns, in the order of the fields.
+    const COLS: &'static [&'static str];
+
+    /// The columns as a `SELECT` list.
+    fn select() -> String {
+        Self::COLS.join(", ")
     }
-    Ok(serde_json::Value::Object(m))
 }
+
+/// Declares a struct whose fields are columns, with its [`Columns`] and
+/// `sqlx::FromRow` (each field decoded from the column of its name: `i64`
+/// for integers, `f64` for `DOUBLE PRECISION`, `String`, `Option` of those
+/// where the column takes null). The derives (`Serialize`, `ToSchema`) are
+/// the caller's.
+macro_rules! row {
+    ($(#[$m:meta])* $vis:vis struct $name:ident {
+        $($(#[$fm:meta])* $fvis:vis $field:ident: $ty:ty),* $(,)?
+    }) => {
+        $(#[$m])*
+        $vis struct $name {
+            $($(#[$fm])* $fvis $field: $ty),*
+        }
+
+        impl $crate::db::Columns for $name {
+            const COLS: &'static [&'static str] = &[$(stringify!($field)),*];
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $name {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> sqlx::Result<Self> {
+                use sqlx::Row as _;
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+pub(crate) use row;
 
 #[cfg(test)]
 mod tests {

@@ -18,14 +18,14 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
-use crate::db;
+use crate::db::{self, Columns};
 use crate::error::{Error, Result};
 use crate::http::caller::Caller;
+use crate::rows::Evidence;
 
 /// What a photo may be: its media type from its magic bytes.
 pub fn sniff(b: &[u8]) -> Option<&'static str> {
@@ -66,14 +66,6 @@ impl Subject {
         }
     }
 
-    /// The columns of its JSON rows.
-    pub fn cols(self) -> &'static [&'static str] {
-        match self {
-            Self::Task => crate::work::TASK_COLS,
-            Self::Hazard => crate::work::HAZARD_COLS,
-        }
-    }
-
     /// From [`Self::name`] as stored in the `evidence` table.
     fn of_name(name: &str) -> Self {
         if name == "task" {
@@ -83,24 +75,12 @@ impl Subject {
         }
     }
 
-    /// Its row, `what` in a 404 naming it.
-    pub async fn row(self, c: &mut AnyConnection, id: &str) -> Result<Value> {
-        crate::work::get(c, self.table(), self.name(), self.cols(), id).await
+    /// Its row (a [`crate::rows::Task`] or [`crate::rows::Hazard`]), 404
+    /// naming it when there is none.
+    pub async fn row<T: Columns>(self, c: &mut AnyConnection, id: &str) -> Result<T> {
+        crate::work::get(c, self.table(), self.name(), id).await
     }
 }
-
-/// Columns of the evidence JSON.
-pub const COLS: &[&str] = &[
-    "id",
-    "subject",
-    "subject_id",
-    "sha256",
-    "media_type",
-    "bytes",
-    "filename",
-    "uploaded_by",
-    "created_ms",
-];
 
 fn path_of(dir: &str, sha: &str) -> PathBuf {
     Path::new(dir).join(sha)
@@ -138,7 +118,7 @@ pub async fn add(
     actor: &str,
     filename: Option<&str>,
     data: &[u8],
-) -> Result<serde_json::Value> {
+) -> Result<Evidence> {
     let m = &app.metrics;
     if data.len() > app.cfg.evidence.max_bytes {
         m.evidence_rejected.with_label_values(&["too_large"]).inc();
@@ -195,17 +175,17 @@ pub async fn add(
     )
     .await?;
     tx.commit().await?;
-    Ok(serde_json::json!({
-        "id": eid,
-        "subject": subject.name(),
-        "subject_id": id,
-        "sha256": sha,
-        "media_type": media,
-        "bytes": data.len(),
-        "filename": filename,
-        "uploaded_by": actor,
-        "created_ms": now,
-    }))
+    Ok(Evidence {
+        id: eid,
+        subject: subject.name().into(),
+        subject_id: id.into(),
+        sha256: sha,
+        media_type: media.into(),
+        bytes: i64::try_from(data.len()).unwrap_or(i64::MAX),
+        filename,
+        uploaded_by: actor.into(),
+        created_ms: now,
+    })
 }
 
 async fn exists(c: &mut AnyConnection, subject: Subject, id: &str) -> Result<()> {
@@ -220,21 +200,16 @@ async fn exists(c: &mut AnyConnection, subject: Subject, id: &str) -> Result<()>
 }
 
 /// The photos of `subject` `id`, oldest first.
-pub async fn list(
-    c: &mut AnyConnection,
-    subject: Subject,
-    id: &str,
-) -> Result<Vec<serde_json::Value>> {
+pub async fn list(c: &mut AnyConnection, subject: Subject, id: &str) -> Result<Vec<Evidence>> {
     let sql = format!(
         "SELECT {} FROM evidence WHERE subject = $1 AND subject_id = $2 ORDER BY created_ms, id",
-        COLS.join(", ")
+        Evidence::select()
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(subject.name())
         .bind(id)
         .fetch_all(&mut *c)
-        .await?;
-    rows.iter().map(|r| db::row_json(r, COLS)).collect()
+        .await?)
 }
 
 /// One photo: its media type and bytes.
@@ -258,20 +233,6 @@ pub async fn open(app: &App, id: &str) -> Result<(String, Vec<u8>)> {
 /// The body limit of an upload: the photo plus room for the form fields.
 pub fn upload_limit(app: &App) -> usize {
     app.cfg.evidence.max_bytes.saturating_add(64 * 1024)
-}
-
-/// Adds `photos` (the item's evidence rows) to a task or hazard's JSON.
-pub async fn attach(
-    c: &mut AnyConnection,
-    v: &mut Value,
-    subject: Subject,
-    id: &str,
-) -> Result<()> {
-    let photos = list(c, subject, id).await?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("photos".into(), photos.into());
-    }
-    Ok(())
 }
 
 /// The region of the task or hazard photo `id` belongs to (404 for no such
@@ -303,8 +264,11 @@ async fn subject_visible(app: &App, caller: &Caller, subject: Subject, id: &str)
         return Ok(());
     }
     let mut c = app.db.acquire().await?;
-    let row = subject.row(&mut c, id).await?;
-    caller.sees_row(&mut c, &row).await
+    let region = match subject {
+        Subject::Task => crate::work::task(&mut c, id).await?.region_id,
+        Subject::Hazard => crate::work::hazard(&mut c, id).await?.region_id,
+    };
+    caller.in_scope(&mut c, region.as_deref()).await
 }
 
 type Upload =
@@ -347,7 +311,7 @@ async fn add_evidence(
     subject: Subject,
     id: &str,
     mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Evidence>)> {
     caller.require(
         |r| r != "admin",
         "upload evidence (the admin takes no part in the workflow)",
@@ -394,7 +358,7 @@ pub async fn add_task(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
     mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Evidence>)> {
     add_evidence(&app, &caller, Subject::Task, &id, mp).await
 }
 
@@ -414,7 +378,7 @@ pub async fn add_hazard(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
     mp: Upload,
-) -> Result<(StatusCode, axum::Json<Value>)> {
+) -> Result<(StatusCode, axum::Json<Evidence>)> {
     add_evidence(&app, &caller, Subject::Hazard, &id, mp).await
 }
 
@@ -431,7 +395,7 @@ pub async fn list_task(
     State(app): State<App>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<Evidence>>> {
     subject_visible(&app, &caller, Subject::Task, &id).await?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(list(&mut c, Subject::Task, &id).await?))
@@ -450,7 +414,7 @@ pub async fn list_hazard(
     State(app): State<App>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<Evidence>>> {
     subject_visible(&app, &caller, Subject::Hazard, &id).await?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(list(&mut c, Subject::Hazard, &id).await?))

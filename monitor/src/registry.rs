@@ -11,21 +11,25 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::config::{ConfigError, check_role};
+use crate::db::{Columns, row};
 use crate::error::{Error, Result};
+use crate::rows::RegistryListRow;
 
-/// A region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Region {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// `city`, `county` or `town`.
-    pub tier: String,
-    /// The enclosing region (none for a city).
-    #[serde(default)]
-    pub parent_id: Option<String>,
+row! {
+    /// A region.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Region {
+        /// Id.
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// `city`, `county` or `town`.
+        pub tier: String,
+        /// The enclosing region (none for a city).
+        #[serde(default)]
+        pub parent_id: Option<String>,
+    }
 }
 
 impl Region {
@@ -114,55 +118,59 @@ impl Venue {
     }
 }
 
-/// A device bound to a venue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Device {
-    /// Device id (as in the wire contract).
-    pub id: String,
-    /// Venue.
-    pub venue_id: String,
-    /// `gas`, `electrical`, `water_pressure`, `crane`.
-    pub kind: String,
-    /// Its name in messages (e.g. `燃气探测器1`); the id when none.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Where it is (e.g. `游客中心厨房`).
-    #[serde(default)]
-    pub location: Option<String>,
+row! {
+    /// A device bound to a venue.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Device {
+        /// Device id (as in the wire contract).
+        pub id: String,
+        /// Venue.
+        pub venue_id: String,
+        /// `gas`, `electrical`, `water_pressure`, `crane`.
+        pub kind: String,
+        /// Its name in messages (e.g. `燃气探测器1`); the id when none.
+        #[serde(default)]
+        pub name: Option<String>,
+        /// Where it is (e.g. `游客中心厨房`).
+        #[serde(default)]
+        pub location: Option<String>,
+    }
 }
 
-/// A person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Person {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Main role (see `config::ROLES`).
-    pub role: String,
-    /// Home region.
-    pub region_id: String,
-    /// E-mail address for notices.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Webhook URL (IM/SMS gateway profile) for notices.
-    #[serde(default)]
-    pub webhook: Option<String>,
-    /// Mobile number (SMS, voice calls, the robots' mentions):
-    /// `13800000001` or `+8613800000001`.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// The language of their messages: `zh` or `en` (none: `notify.lang`).
-    #[serde(default)]
-    pub lang: Option<String>,
-    /// Their channels in their order of preference, comma-separated:
-    /// `sms`, `voice`, `wecom:<robot>`, `dingtalk:<robot>`,
-    /// `feishu:<robot>`, `webhook`, `email`. None: SMS and voice if they
-    /// have a phone, then the webhook, then e-mail.
-    #[serde(default)]
-    pub channels: Option<String>,
+row! {
+    /// A person.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Person {
+        /// Id.
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// Main role (see `config::ROLES`).
+        pub role: String,
+        /// Home region.
+        pub region_id: String,
+        /// E-mail address for notices.
+        #[serde(default)]
+        pub email: Option<String>,
+        /// Webhook URL (IM/SMS gateway profile) for notices.
+        #[serde(default)]
+        pub webhook: Option<String>,
+        /// Mobile number (SMS, voice calls, the robots' mentions):
+        /// `13800000001` or `+8613800000001`.
+        #[serde(default)]
+        pub phone: Option<String>,
+        /// The language of their messages: `zh` or `en` (none: `notify.lang`).
+        #[serde(default)]
+        pub lang: Option<String>,
+        /// Their channels in their order of preference, comma-separated:
+        /// `sms`, `voice`, `wecom:<robot>`, `dingtalk:<robot>`,
+        /// `feishu:<robot>`, `webhook`, `email`. None: SMS and voice if they
+        /// have a phone, then the webhook, then e-mail.
+        #[serde(default)]
+        pub channels: Option<String>,
+    }
 }
 
 /// A mainland mobile number (11 digits from 1) or an E.164 number.
@@ -883,107 +891,37 @@ pub async fn on_duty(
     Ok(dir.nearest_on_duty(region, role, now_ms))
 }
 
-/// Columns of the `regions` list.
-pub const REGION_COLS: &[&str] = &["id", "name", "tier", "parent_id"];
-/// Columns of the `venues` list (not the coordinates; with `key_risk`).
-pub const VENUE_COLS: &[&str] = &[
-    "id",
-    "name",
-    "sector",
-    "address",
-    "region_id",
-    "site",
-    "key_risk",
-    "grid_id",
-];
-/// Columns of the `devices` list.
-pub const DEVICE_COLS: &[&str] = &["id", "venue_id", "kind", "name", "location"];
-/// Columns of the `people` list.
-pub const PERSON_COLS: &[&str] = &[
-    "id",
-    "name",
-    "role",
-    "region_id",
-    "email",
-    "webhook",
-    "phone",
-    "lang",
-    "channels",
-];
-/// Columns of the `duty` list (not the validity window).
-pub const DUTY_COLS: &[&str] = &[
-    "id",
-    "person_id",
-    "role",
-    "region_id",
-    "rank",
-    "days",
-    "start_min",
-    "end_min",
-    "holidays",
-];
-/// Columns of the `grids` list.
-pub const GRID_COLS: &[&str] = &["id", "name", "region_id"];
-/// Columns of the `venue-people` list.
-pub const VENUE_PERSON_COLS: &[&str] = &["id", "venue_id", "person_id", "role", "rank"];
-/// Columns of the `grid-people` list.
-pub const GRID_PERSON_COLS: &[&str] = &["grid_id", "person_id", "rank"];
-/// Columns of the `duty-overrides` list.
-pub const OVERRIDE_COLS: &[&str] = &[
-    "id",
-    "day",
-    "region_id",
-    "role",
-    "person_id",
-    "rank",
-    "start_min",
-    "end_min",
-];
-/// Columns of the `holidays` list.
-pub const HOLIDAY_COLS: &[&str] = &["day", "name"];
-
 /// The registry tables the API lists, writes and deletes from: the path
-/// name, the table, its columns, the order, the key column.
-pub const TABLES: &[(&str, &str, &[&str], &str, &str)] = &[
-    ("regions", "regions", REGION_COLS, "id", "id"),
-    ("venues", "venues", VENUE_COLS, "id", "id"),
-    ("devices", "devices", DEVICE_COLS, "id", "id"),
-    ("people", "people", PERSON_COLS, "id", "id"),
-    ("duty", "duty", DUTY_COLS, "region_id, role, rank, id", "id"),
-    ("grids", "grids", GRID_COLS, "id", "id"),
+/// name, the table, the order, the key column.
+pub const TABLES: &[(&str, &str, &str, &str)] = &[
+    ("regions", "regions", "id", "id"),
+    ("venues", "venues", "id", "id"),
+    ("devices", "devices", "id", "id"),
+    ("people", "people", "id", "id"),
+    ("duty", "duty", "region_id, role, rank, id", "id"),
+    ("grids", "grids", "id", "id"),
     (
         "venue-people",
         "venue_people",
-        VENUE_PERSON_COLS,
         "venue_id, role, rank, person_id",
         "id",
     ),
     (
         "grid-people",
         "grid_people",
-        GRID_PERSON_COLS,
         "grid_id, rank, person_id",
         "grid_id",
     ),
     (
         "duty-overrides",
         "duty_overrides",
-        OVERRIDE_COLS,
         "day, region_id, role, rank",
         "id",
     ),
-    ("holidays", "holidays", HOLIDAY_COLS, "day", "day"),
+    ("holidays", "holidays", "day", "day"),
 ];
 
-fn table(
-    what: &str,
-) -> Result<&'static (
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-    &'static str,
-    &'static str,
-)> {
+fn table(what: &str) -> Result<&'static (&'static str, &'static str, &'static str, &'static str)> {
     TABLES
         .iter()
         .find(|t| t.0 == what)
@@ -993,17 +931,41 @@ fn table(
         })
 }
 
-/// A JSON list of every row of a registry table.
-pub async fn list(c: &mut AnyConnection, what: &str) -> Result<Vec<serde_json::Value>> {
-    let (_, table, cols, order, _) = table(what)?;
-    let sql = format!("SELECT {} FROM {table} ORDER BY {order}", cols.join(", "));
-    let rows = sqlx::query(&sql).fetch_all(&mut *c).await?;
-    rows.iter().map(|r| crate::db::row_json(r, cols)).collect()
+/// Every row of a registry table, typed as the table's.
+pub async fn list(c: &mut AnyConnection, what: &str) -> Result<Vec<RegistryListRow>> {
+    use crate::rows::RegistryListRow as L;
+    async fn all<T: Columns>(
+        c: &mut AnyConnection,
+        table: &str,
+        order: &str,
+        as_row: fn(T) -> L,
+    ) -> Result<Vec<L>> {
+        let sql = format!("SELECT {} FROM {table} ORDER BY {order}", T::select());
+        let rows = sqlx::query_as::<_, T>(&sql).fetch_all(&mut *c).await?;
+        Ok(rows.into_iter().map(as_row).collect())
+    }
+    let &(name, table, order, _) = table(what)?;
+    match name {
+        "regions" => all(c, table, order, L::Region).await,
+        "venues" => all(c, table, order, L::Venue).await,
+        "devices" => all(c, table, order, L::Device).await,
+        "people" => all(c, table, order, L::Person).await,
+        "duty" => all(c, table, order, L::Duty).await,
+        "grids" => all(c, table, order, L::Grid).await,
+        "venue-people" => all(c, table, order, L::VenuePerson).await,
+        "grid-people" => all(c, table, order, L::GridPerson).await,
+        "duty-overrides" => all(c, table, order, L::Override).await,
+        "holidays" => all(c, table, order, L::Holiday).await,
+        _ => Err(Error::NotFound {
+            what: "registry table",
+            id: what.into(),
+        }),
+    }
 }
 
 /// Deletes a registry row (a grid's officers go with it).
 pub async fn delete(c: &mut AnyConnection, what: &str, id: &str) -> Result<()> {
-    let (name, table, _, _, key) = table(what)?;
+    let (name, table, _, key) = table(what)?;
     if *name == "grid-people" {
         return Err(Error::Invalid(
             "grid officers are written with their grid: PUT /api/v1/registry/grids".into(),

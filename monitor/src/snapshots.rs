@@ -16,11 +16,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{FixedOffset, TimeZone};
-use serde_json::Value;
 use sqlx::Row;
 
+use crate::db::Columns;
 use crate::error::{Error, Result};
 use crate::reports::{self, Monthly, PERIODS};
+use crate::rows::SnapshotRow;
 use crate::{App, db};
 
 /// How often the scheduler looks for ended periods (its tick is faster).
@@ -142,11 +143,12 @@ pub async fn tick(app: &App, now: i64) -> Result<usize> {
     Ok(written)
 }
 
-/// Columns of the snapshot list's JSON (not the report).
-pub const COLS: &[&str] = &["id", "period", "label", "region_id", "generated_ms"];
-
 /// The snapshots, newest first, optionally of one `period` and `region`.
-pub async fn list(app: &App, period: Option<&str>, region: Option<&str>) -> Result<Vec<Value>> {
+pub async fn list(
+    app: &App,
+    period: Option<&str>,
+    region: Option<&str>,
+) -> Result<Vec<SnapshotRow>> {
     if let Some(p) = period
         && reports::period_name(p).is_none()
     {
@@ -156,17 +158,16 @@ pub async fn list(app: &App, period: Option<&str>, region: Option<&str>) -> Resu
     }
     let period = period.and_then(reports::period_name);
     let mut c = app.db.acquire().await?;
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {} FROM report_snapshots \
          WHERE ($1 = '' OR period = $1) AND ($2 = '' OR region_id = $2) \
          ORDER BY generated_ms DESC, period, label, region_id LIMIT 1000",
-        COLS.join(", ")
+        SnapshotRow::select()
     ))
     .bind(period.unwrap_or(""))
     .bind(region.unwrap_or(""))
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter().map(|r| crate::db::row_json(r, COLS)).collect()
+    .await?)
 }
 
 /// One snapshot's report, as it was generated.

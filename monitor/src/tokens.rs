@@ -7,12 +7,12 @@
 //! when its account leaves `[[users]]`.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 use utoipa::ToSchema;
 
 use crate::App;
 use crate::error::{Error, Result};
-use crate::web::auth::{Session, sha256_hex};
+use crate::web::auth::{ACCOUNT, ACCOUNT_JOIN, Account, Session, sha256_hex};
 use crate::web::i18n::Lang;
 
 /// Every personal token starts with this, so a leaked one is recognisable
@@ -208,13 +208,10 @@ pub async fn lookup(app: &App, token: &str, lang: Lang) -> Result<Option<Session
         return Ok(None);
     }
     let now = app.now_ms();
-    let row = sqlx::query(
-        "SELECT t.id AS id, t.last_used_ms AS last_used_ms, u.username AS username, u.role AS role, \
-         u.person_id AS person_id, p.region_id AS region_id \
-         FROM api_tokens t JOIN web_users u ON u.username = t.username \
-         LEFT JOIN people p ON p.id = u.person_id \
-         WHERE t.secret_hash = $1 AND t.revoked_ms IS NULL AND t.expires_ms > $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {ACCOUNT}, s.id AS id, s.last_used_ms AS last_used_ms FROM api_tokens s {ACCOUNT_JOIN} \
+         WHERE s.secret_hash = $1 AND s.revoked_ms IS NULL AND s.expires_ms > $2"
+    ))
     .bind(sha256_hex(token))
     .bind(now)
     .fetch_optional(&app.db)
@@ -229,14 +226,10 @@ pub async fn lookup(app: &App, token: &str, lang: Lang) -> Result<Option<Session
             .execute(&app.db)
             .await?;
     }
-    Ok(Some(Session {
-        username: r.try_get("username")?,
-        role: r.try_get("role")?,
-        person_id: r.try_get("person_id")?,
-        region_id: r.try_get("region_id")?,
+    Ok(Some(Account::from_row(&r)?.session(
         // A bearer token is not sent by browsers on their own: no CSRF
         // token applies.
-        csrf: String::new(),
+        String::new(),
         lang,
-    }))
+    )))
 }

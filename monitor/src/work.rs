@@ -4,8 +4,9 @@
 use serde::Deserialize;
 use sqlx::{AnyConnection, Row};
 
-use crate::db::{self, HAZARD, TASK, opt_str};
+use crate::db::{self, Columns, HAZARD, TASK, opt_str};
 use crate::error::{Error, Result};
+use crate::rows::{Hazard, Task};
 use crate::{App, notify};
 
 /// A new task.
@@ -778,65 +779,16 @@ pub async fn reopen_in(
     Ok(())
 }
 
-/// Columns of the hazard JSON.
-pub const HAZARD_COLS: &[&str] = &[
-    "id",
-    "listed_level",
-    "listed_by",
-    "venue_id",
-    "region_id",
-    "category",
-    "title",
-    "source",
-    "source_ref",
-    "severity",
-    "state",
-    "owner_id",
-    "problem",
-    "measures",
-    "standard",
-    "responsibility",
-    "funds",
-    "plan",
-    "acceptance_unit",
-    "acceptance_record",
-    "signer",
-    "interim_watcher",
-    "penalty_case",
-    "due_ms",
-    "created_ms",
-    "closed_ms",
-    "reopened",
-];
-
-/// Columns of the task JSON.
-pub const TASK_COLS: &[&str] = &[
-    "id",
-    "kind",
-    "title",
-    "venue_id",
-    "region_id",
-    "warning_id",
-    "level",
-    "assignee_id",
-    "state",
-    "due_ms",
-    "evidence",
-    "created_ms",
-    "done_ms",
-];
-
-/// One row of `table` as JSON.
-pub async fn get(
+/// One row of `table` (404 naming `what` when there is none).
+pub async fn get<T: Columns>(
     c: &mut AnyConnection,
     table: &str,
     what: &'static str,
-    cols: &[&str],
     id: &str,
-) -> Result<serde_json::Value> {
-    let row = sqlx::query(&format!(
+) -> Result<T> {
+    sqlx::query_as(&format!(
         "SELECT {} FROM {table} WHERE id = $1",
-        cols.join(", ")
+        T::select()
     ))
     .bind(id)
     .fetch_optional(&mut *c)
@@ -844,11 +796,19 @@ pub async fn get(
     .ok_or(Error::NotFound {
         what,
         id: id.into(),
-    })?;
-    db::row_json(&row, cols)
+    })
 }
 
-/// Rows of `table`, optionally in one state.
+/// One task.
+pub async fn task(c: &mut AnyConnection, id: &str) -> Result<Task> {
+    get(c, "tasks", "task", id).await
+}
+
+/// One hazard.
+pub async fn hazard(c: &mut AnyConnection, id: &str) -> Result<Hazard> {
+    get(c, "hazards", "hazard", id).await
+}
+
 /// Every task state.
 pub const TASK_STATES: [&str; 7] = [
     "PLANNED",
@@ -876,12 +836,11 @@ pub const HAZARD_STATES: [&str; 9] = [
 /// Rows of `table` (`tasks` or `hazards`), newest first, optionally of one
 /// state (422 for a state the table does not have: a typo must not read as
 /// "nothing there").
-pub async fn list(
+pub async fn list<T: Columns>(
     c: &mut AnyConnection,
     table: &str,
-    cols: &[&str],
     state: Option<&str>,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<Vec<T>> {
     let states: &[&str] = if table == "tasks" {
         &TASK_STATES
     } else {
@@ -894,14 +853,13 @@ pub async fn list(
             "state: unknown {s:?}; use one of {states:?}"
         )));
     }
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {} FROM {table} WHERE ($1 = '' OR state = $1) ORDER BY created_ms DESC, id LIMIT 1000",
-        cols.join(", ")
+        T::select()
     ))
     .bind(state.unwrap_or(""))
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter().map(|r| db::row_json(r, cols)).collect()
+    .await?)
 }
 
 /// One ladder step.

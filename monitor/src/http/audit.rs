@@ -1,23 +1,13 @@
 //! The audit trail and the notification deliveries.
 
 use axum::extract::{Query, State};
-use serde_json::Value;
 
 use super::Q;
 use super::caller::{self, Caller};
+use crate::db::Columns;
 use crate::error::Result;
+use crate::rows::{AuditRow, Delivery};
 use crate::{App, notify};
-
-/// Columns of the audit JSON.
-pub const AUDIT_COLS: &[&str] = &[
-    "at_ms",
-    "actor",
-    "entity",
-    "entity_id",
-    "from_state",
-    "to_state",
-    "reason",
-];
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "audit",
     summary = "The audit trail (at most 5000 rows, oldest first)",
@@ -31,19 +21,16 @@ pub(super) async fn audit(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<AuditRow>>> {
     caller.require(caller::may_read_records, "read the audit trail")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM audit WHERE ($1 = '' OR entity_id = $1) ORDER BY id LIMIT 5000",
-        AUDIT_COLS.join(", ")
-    ))
-    .bind(q.get("entity_id").cloned().unwrap_or_default())
-    .fetch_all(&app.db)
-    .await?;
     Ok(axum::Json(
-        rows.iter()
-            .map(|r| crate::db::row_json(r, AUDIT_COLS))
-            .collect::<Result<_>>()?,
+        sqlx::query_as(&format!(
+            "SELECT {} FROM audit WHERE ($1 = '' OR entity_id = $1) ORDER BY id LIMIT 5000",
+            AuditRow::select()
+        ))
+        .bind(q.get("entity_id").cloned().unwrap_or_default())
+        .fetch_all(&app.db)
+        .await?,
     ))
 }
 
@@ -59,7 +46,7 @@ pub(super) async fn deliveries(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<Delivery>>> {
     caller.require(caller::may_read_records, "read the deliveries")?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(

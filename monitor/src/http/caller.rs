@@ -26,7 +26,7 @@ use sqlx::AnyConnection;
 use crate::App;
 use crate::error::{Error, Result};
 use crate::web::auth::{self, SESSION_COOKIE, Session};
-use crate::web::data::Scope;
+use crate::web::data::{InRegion, Scope};
 
 /// How a person proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,17 +194,17 @@ impl Caller {
         }
     }
 
-    /// 403 unless the caller sees the JSON row's `region_id`.
-    pub async fn sees_row(&self, c: &mut AnyConnection, row: &serde_json::Value) -> Result<()> {
-        self.in_scope(c, row["region_id"].as_str()).await
+    /// 403 unless the caller sees the row's region.
+    pub async fn sees_row(&self, c: &mut AnyConnection, row: &impl InRegion) -> Result<()> {
+        self.in_scope(c, row.region()).await
     }
 
-    /// Keeps the rows the caller sees (by their `region_id`).
-    pub async fn only_visible(
+    /// Keeps the rows the caller sees (by their region).
+    pub async fn only_visible<T: InRegion>(
         &self,
         c: &mut AnyConnection,
-        mut rows: Vec<serde_json::Value>,
-    ) -> Result<Vec<serde_json::Value>> {
+        mut rows: Vec<T>,
+    ) -> Result<Vec<T>> {
         let scope = self.scope(c).await?;
         rows.retain(|r| scope.sees_row(r));
         Ok(rows)

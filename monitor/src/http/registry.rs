@@ -4,7 +4,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::Value;
 
 use super::caller::{self, Caller};
 use super::{Created, body, parse};
@@ -23,7 +22,7 @@ pub(super) async fn registry_list(
     State(app): State<App>,
     caller: Caller,
     Path(table): Path<String>,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<crate::rows::RegistryListRow>>> {
     caller.require(caller::may_read_records, "read the registry")?;
     let mut c = app.db.acquire().await?;
     Ok(axum::Json(registry::list(&mut c, &table).await?))

@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller::{self, Caller};
@@ -201,7 +200,7 @@ pub(super) async fn list_snapshots(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<crate::rows::SnapshotRow>>> {
     let rows = crate::snapshots::list(
         &app,
         q.get("period").map(String::as_str),

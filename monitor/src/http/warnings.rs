@@ -4,12 +4,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller::{self, Caller};
 use super::{DecideBody, NewState, Q, body, parse};
+use crate::db::Columns;
 use crate::error::Result;
+use crate::rows::KeyRiskProposal;
 use crate::web::auth;
 use crate::{App, warnings};
 
@@ -25,7 +26,7 @@ pub(super) async fn list_warnings(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<crate::rows::Warning>>> {
     let mut c = app.db.acquire().await?;
     let rows = warnings::list(&mut c, q.get("state").map(String::as_str)).await?;
     Ok(axum::Json(caller.only_visible(&mut c, rows).await?))
@@ -43,10 +44,10 @@ pub(super) async fn get_warning(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<crate::rows::WarningDetail>> {
     let mut c = app.db.acquire().await?;
     let w = warnings::get(&mut c, &id).await?;
-    caller.sees_row(&mut c, &w).await?;
+    caller.sees_row(&mut c, &w.row).await?;
     Ok(axum::Json(w))
 }
 
@@ -65,7 +66,7 @@ pub(super) async fn warning_ladder(
 ) -> Result<axum::Json<Vec<warnings::Rung>>> {
     let mut c = app.db.acquire().await?;
     let w = warnings::get(&mut c, &id).await?;
-    caller.sees_row(&mut c, &w).await?;
+    caller.sees_row(&mut c, &w.row).await?;
     Ok(axum::Json(warnings::rungs(&mut c, &id).await?))
 }
 
@@ -228,9 +229,6 @@ pub(super) async fn venue_status(
     Ok(axum::Json(status))
 }
 
-/// Columns of the 重点风控 proposal JSON.
-pub const KEY_RISK_COLS: &[&str] = &["venue_id", "proposed_ms", "alarms", "state"];
-
 #[utoipa::path(get, path = "/api/v1/key-risk/proposals", tag = "warnings", operation_id = "key_risk_list",
     summary = "重点风控 proposals",
     security(("api_token" = []), ("session" = [])),
@@ -241,18 +239,15 @@ pub const KEY_RISK_COLS: &[&str] = &["venue_id", "proposed_ms", "alarms", "state
 pub(super) async fn key_risk_list(
     State(app): State<App>,
     caller: Caller,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<KeyRiskProposal>>> {
     caller.require(caller::may_read_records, "read 重点风控 proposals")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM key_risk_proposals ORDER BY proposed_ms",
-        KEY_RISK_COLS.join(", ")
-    ))
-    .fetch_all(&app.db)
-    .await?;
     Ok(axum::Json(
-        rows.iter()
-            .map(|r| crate::db::row_json(r, KEY_RISK_COLS))
-            .collect::<Result<_>>()?,
+        sqlx::query_as(&format!(
+            "SELECT {} FROM key_risk_proposals ORDER BY proposed_ms",
+            KeyRiskProposal::select()
+        ))
+        .fetch_all(&app.db)
+        .await?,
     ))
 }
 
@@ -289,7 +284,7 @@ pub(super) async fn warning_visible(app: &App, caller: &Caller, id: &str) -> Res
     }
     let mut c = app.db.acquire().await?;
     let w = warnings::get(&mut c, id).await?;
-    caller.sees_row(&mut c, &w).await
+    caller.sees_row(&mut c, &w.row).await
 }
 
 /// A confirmed warning.

@@ -13,37 +13,39 @@ use utoipa::ToSchema;
 
 use super::caller::{self, Caller};
 use super::{Created, DecideBody, NewState, Q, body, parse};
+use crate::db::Columns;
 use crate::error::{Error, Result};
 use crate::evidence::Subject;
+use crate::rows::{Hazard, HazardDetail, Photos, SanctionProposal, Task, TaskDetail};
 use crate::web::auth;
+use crate::web::data::InRegion;
 use crate::{App, evidence, work};
 
 /// The rows of a ledger (tasks or hazards: they are listed and read alike)
 /// that the caller sees, newest first, of `?state=` when given.
-async fn ledger_rows(
+async fn ledger_rows<T: Columns + InRegion>(
     app: &App,
     caller: &Caller,
     ledger: Subject,
     q: &HashMap<String, String>,
-) -> Result<Vec<Value>> {
+) -> Result<Vec<T>> {
     let mut c = app.db.acquire().await?;
-    let rows = work::list(
-        &mut c,
-        ledger.table(),
-        ledger.cols(),
-        q.get("state").map(String::as_str),
-    )
-    .await?;
+    let rows = work::list(&mut c, ledger.table(), q.get("state").map(String::as_str)).await?;
     caller.only_visible(&mut c, rows).await
 }
 
-/// One row of a ledger with its evidence, if the caller sees it.
-async fn ledger_row(app: &App, caller: &Caller, ledger: Subject, id: &str) -> Result<Value> {
+/// One row of a ledger with its photos, if the caller sees it.
+async fn ledger_row<T: Columns + InRegion>(
+    app: &App,
+    caller: &Caller,
+    ledger: Subject,
+    id: &str,
+) -> Result<(T, Photos)> {
     let mut c = app.db.acquire().await?;
-    let mut v = ledger.row(&mut c, id).await?;
-    caller.sees_row(&mut c, &v).await?;
-    evidence::attach(&mut c, &mut v, ledger, id).await?;
-    Ok(v)
+    let row = ledger.row(&mut c, id).await?;
+    caller.sees_row(&mut c, &row).await?;
+    let photos = evidence::list(&mut c, ledger, id).await?;
+    Ok((row, Photos { photos }))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
@@ -58,11 +60,11 @@ pub(super) async fn list_tasks(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
-    let mut rows = ledger_rows(&app, &caller, Subject::Task, &q).await?;
+) -> Result<axum::Json<Vec<Task>>> {
+    let mut rows: Vec<Task> = ledger_rows(&app, &caller, Subject::Task, &q).await?;
     // The enterprise sees the tasks given to its own people, as in the web.
     if let Some(s) = caller.person().filter(|s| s.role == "enterprise") {
-        rows.retain(|t| t["assignee_id"].as_str() == s.person_id.as_deref());
+        rows.retain(|t| t.assignee_id == s.person_id);
     }
     Ok(axum::Json(rows))
 }
@@ -79,10 +81,9 @@ pub(super) async fn get_task(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(
-        ledger_row(&app, &caller, Subject::Task, &id).await?,
-    ))
+) -> Result<axum::Json<TaskDetail>> {
+    let (row, more) = ledger_row(&app, &caller, Subject::Task, &id).await?;
+    Ok(axum::Json(TaskDetail { row, more }))
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", operation_id = "create_task",
@@ -154,11 +155,11 @@ pub(super) async fn move_task(
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
     if caller.scoped() {
         let mut c = app.db.acquire().await?;
-        let t = Subject::Task.row(&mut c, &id).await?;
+        let t = work::task(&mut c, &id).await?;
         caller.sees_row(&mut c, &t).await?;
         if let Some(s) = caller.person() {
-            let from = t["state"].as_str().unwrap_or_default();
-            let mine = t["assignee_id"].as_str() == Some(m.actor.as_str());
+            let from = t.state.as_str();
+            let mine = t.assignee_id.as_deref() == Some(m.actor.as_str());
             s.require(
                 auth::may_move_task(&s.role, from, &m.to, mine),
                 &format!("move a task {from} → {}", m.to),
@@ -185,7 +186,7 @@ pub(super) async fn list_hazards(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<Hazard>>> {
     Ok(axum::Json(
         ledger_rows(&app, &caller, Subject::Hazard, &q).await?,
     ))
@@ -203,10 +204,9 @@ pub(super) async fn get_hazard(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>> {
-    Ok(axum::Json(
-        ledger_row(&app, &caller, Subject::Hazard, &id).await?,
-    ))
+) -> Result<axum::Json<HazardDetail>> {
+    let (row, more) = ledger_row(&app, &caller, Subject::Hazard, &id).await?;
+    Ok(axum::Json(HazardDetail { row, more }))
 }
 
 #[utoipa::path(post, path = "/api/v1/hazards", tag = "hazards", operation_id = "create_hazard",
@@ -277,16 +277,16 @@ pub(super) async fn move_hazard(
     m.actor = caller.acts_as("actor", Some(&m.actor))?;
     if caller.scoped() {
         let mut c = app.db.acquire().await?;
-        let row = Subject::Hazard.row(&mut c, &id).await?;
+        let row = work::hazard(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;
         if let Some(s) = caller.person() {
-            let from = row["state"].as_str().unwrap_or_default();
+            let from = row.state.as_str();
             s.require(
                 auth::may_move_hazard(&s.role, from, &m.to),
                 &format!("move a hazard {from} → {}", m.to),
             )?;
             if m.to == "CLOSED"
-                && let Some(level) = row["listed_level"].as_str()
+                && let Some(level) = row.listed_level.as_deref()
             {
                 s.require(
                     level == s.role,
@@ -299,16 +299,6 @@ pub(super) async fn move_hazard(
     Ok(axum::Json(NewState { id, state: m.to }))
 }
 
-/// Columns of the sanction proposal JSON.
-pub const SANCTION_COLS: &[&str] = &[
-    "id",
-    "subject",
-    "subject_id",
-    "proposal",
-    "state",
-    "created_ms",
-];
-
 #[utoipa::path(get, path = "/api/v1/sanctions", tag = "hazards", operation_id = "sanctions",
     summary = "Sanction proposals",
     security(("api_token" = []), ("session" = [])),
@@ -319,18 +309,15 @@ pub const SANCTION_COLS: &[&str] = &[
 pub(super) async fn sanctions(
     State(app): State<App>,
     caller: Caller,
-) -> Result<axum::Json<Vec<Value>>> {
+) -> Result<axum::Json<Vec<SanctionProposal>>> {
     caller.require(caller::may_read_records, "read sanction proposals")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM sanction_proposals ORDER BY created_ms, id",
-        SANCTION_COLS.join(", ")
-    ))
-    .fetch_all(&app.db)
-    .await?;
     Ok(axum::Json(
-        rows.iter()
-            .map(|r| crate::db::row_json(r, SANCTION_COLS))
-            .collect::<Result<_>>()?,
+        sqlx::query_as(&format!(
+            "SELECT {} FROM sanction_proposals ORDER BY created_ms, id",
+            SanctionProposal::select()
+        ))
+        .fetch_all(&app.db)
+        .await?,
     ))
 }
 
@@ -392,7 +379,7 @@ pub(super) async fn list_hazard(
     let person = caller.acts_as("person_id", l.person_id.as_deref())?;
     if caller.scoped() {
         let mut c = app.db.acquire().await?;
-        let row = Subject::Hazard.row(&mut c, &id).await?;
+        let row = work::hazard(&mut c, &id).await?;
         caller.sees_row(&mut c, &row).await?;
     }
     let level = work::list_hazard(&app, &id, &person, &l.reason).await?;

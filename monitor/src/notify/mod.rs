@@ -846,44 +846,20 @@ pub async fn queue(c: &mut AnyConnection, now: i64, drafts: Vec<Draft>) -> Resul
     d.flush(c).await
 }
 
-/// Columns of the delivery JSON.
-pub const DELIVERY_COLS: &[&str] = &[
-    "id",
-    "subject",
-    "subject_id",
-    "person_id",
-    "channel",
-    "target",
-    "purpose",
-    "title",
-    "state",
-    "attempts",
-    "last_error",
-    "created_ms",
-    "sent_ms",
-    "priority",
-    "step",
-    "provider_id",
-    "receipt",
-    "receipt_ms",
-];
-
-/// Deliveries as JSON, optionally of one subject.
+/// Deliveries, optionally of one subject.
 pub async fn list(
     c: &mut AnyConnection,
     subject_id: Option<&str>,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<Vec<crate::rows::Delivery>> {
+    use crate::db::Columns as _;
     let sql = format!(
         "SELECT {} FROM deliveries WHERE ($1 = '' OR subject_id = $1) ORDER BY created_ms, id LIMIT 1000",
-        DELIVERY_COLS.join(", ")
+        crate::rows::Delivery::select()
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(subject_id.unwrap_or(""))
         .fetch_all(&mut *c)
-        .await?;
-    rows.iter()
-        .map(|r| db::row_json(r, DELIVERY_COLS))
-        .collect()
+        .await?)
 }
 
 /// Normalises a mainland mobile number for matching: digits only, without

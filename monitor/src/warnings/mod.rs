@@ -22,7 +22,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::App;
 use crate::ack::Grant;
-use crate::db::{self, opt_str};
+use crate::db::{self, Columns, opt_str};
 use crate::deferred::Deferred;
 use crate::directory::Directory;
 use crate::error::{Error, Result};
@@ -30,6 +30,7 @@ use crate::events::Event;
 use crate::messages::{self, Facts, Lang};
 use crate::notify::{Draft, Priority};
 use crate::policy::{ChannelKind, Policy, Selector};
+use crate::rows::{Events, Warning, WarningDetail, WarningEvent};
 use ladder::{Given, Groups, History, Ladder, Note, Notice, Purpose, Trigger};
 use machine::{Effect, Input, Phase};
 
@@ -1383,39 +1384,10 @@ pub async fn decide_key_risk(
     Ok(())
 }
 
-/// Columns of the warning JSON.
-pub const COLS: &[&str] = &[
-    "id",
-    "alarm_key",
-    "venue_id",
-    "region_id",
-    "site",
-    "device",
-    "kind",
-    "rule",
-    "level",
-    "max_level",
-    "state",
-    "clearable",
-    "false_alarm",
-    "raised_ms",
-    "acked_ms",
-    "acked_by",
-    "resolved_ms",
-    "ladder_step",
-    "ack_due_ms",
-    "value",
-    "threshold",
-    "acked_via",
-];
-
-/// Columns of an alarm event in the warning JSON's `events`.
-pub const EVENT_COLS: &[&str] = &["event_id", "state", "level", "value", "threshold", "ts_ms"];
-
-/// One warning as JSON with its events.
-pub async fn get(c: &mut AnyConnection, id: &str) -> Result<serde_json::Value> {
-    let sql = format!("SELECT {} FROM warnings WHERE id = $1", COLS.join(", "));
-    let row = sqlx::query(&sql)
+/// One warning with its events.
+pub async fn get(c: &mut AnyConnection, id: &str) -> Result<WarningDetail> {
+    let sql = format!("SELECT {} FROM warnings WHERE id = $1", Warning::select());
+    let row = sqlx::query_as::<_, Warning>(&sql)
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -1423,26 +1395,21 @@ pub async fn get(c: &mut AnyConnection, id: &str) -> Result<serde_json::Value> {
             what: "warning",
             id: id.into(),
         })?;
-    let mut v = db::row_json(&row, COLS)?;
-    let ev = sqlx::query(&format!(
+    let events = sqlx::query_as::<_, WarningEvent>(&format!(
         "SELECT {} FROM alarm_events WHERE warning_id = $1 ORDER BY received_ms, event_id",
-        EVENT_COLS.join(", ")
+        WarningEvent::select()
     ))
     .bind(id)
     .fetch_all(&mut *c)
     .await?;
-    let events: Vec<_> = ev
-        .iter()
-        .map(|r| db::row_json(r, EVENT_COLS))
-        .collect::<Result<_>>()?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("events".into(), events.into());
-    }
-    Ok(v)
+    Ok(WarningDetail {
+        row,
+        more: Events { events },
+    })
 }
 
 /// Warnings, newest first, optionally in one state.
-pub async fn list(c: &mut AnyConnection, state: Option<&str>) -> Result<Vec<serde_json::Value>> {
+pub async fn list(c: &mut AnyConnection, state: Option<&str>) -> Result<Vec<Warning>> {
     if let Some(s) = state
         && machine::Phase::parse(s).is_none()
     {
@@ -1453,13 +1420,12 @@ pub async fn list(c: &mut AnyConnection, state: Option<&str>) -> Result<Vec<serd
     }
     let sql = format!(
         "SELECT {} FROM warnings WHERE ($1 = '' OR state = $1) ORDER BY raised_ms DESC, id LIMIT 1000",
-        COLS.join(", ")
+        Warning::select()
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(state.unwrap_or(""))
         .fetch_all(&mut *c)
-        .await?;
-    rows.iter().map(|r| db::row_json(r, COLS)).collect()
+        .await?)
 }
 
 #[cfg(test)]

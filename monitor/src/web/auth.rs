@@ -17,10 +17,11 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::App;
 use crate::config::ConfigError;
+use crate::db::row;
 use crate::error::{Error, Result};
 use crate::web::i18n::Lang;
 
@@ -327,26 +328,52 @@ pub(crate) async fn lookup(app: &App, raw: &str, lang: Lang) -> Result<Option<Se
     if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT s.username AS username, s.csrf AS csrf, u.role AS role, u.person_id AS person_id, \
-         p.region_id AS region_id \
-         FROM web_sessions s JOIN web_users u ON u.username = s.username \
-         LEFT JOIN people p ON p.id = u.person_id \
-         WHERE s.id_hash = $1 AND s.expires_ms > $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {ACCOUNT}, s.csrf AS csrf FROM web_sessions s {ACCOUNT_JOIN} \
+         WHERE s.id_hash = $1 AND s.expires_ms > $2"
+    ))
     .bind(sha256_hex(raw))
     .bind(app.now_ms())
     .fetch_optional(&app.db)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    Ok(Some(Session {
-        username: r.try_get("username")?,
-        role: r.try_get("role")?,
-        person_id: r.try_get::<Option<String>, _>("person_id")?,
-        region_id: r.try_get::<Option<String>, _>("region_id")?,
-        csrf: r.try_get("csrf")?,
-        lang,
-    }))
+    Ok(Some(
+        Account::from_row(&r)?.session(r.try_get("csrf")?, lang),
+    ))
+}
+
+row! {
+    /// The account a session or a personal token acts as: its columns come
+    /// from [`ACCOUNT`] over [`ACCOUNT_JOIN`].
+    #[derive(Debug)]
+    pub(crate) struct Account {
+        username: String,
+        role: String,
+        person_id: Option<String>,
+        region_id: Option<String>,
+    }
+}
+
+/// The `SELECT` list of an [`Account`].
+pub(crate) const ACCOUNT: &str = "u.username AS username, u.role AS role, \
+     u.person_id AS person_id, p.region_id AS region_id";
+
+/// The joins [`ACCOUNT`] reads, from a table aliased `s` with a `username`.
+pub(crate) const ACCOUNT_JOIN: &str = "JOIN web_users u ON u.username = s.username \
+     LEFT JOIN people p ON p.id = u.person_id";
+
+impl Account {
+    /// The session of this account, with its CSRF token and language.
+    pub(crate) fn session(self, csrf: String, lang: Lang) -> Session {
+        Session {
+            username: self.username,
+            role: self.role,
+            person_id: self.person_id,
+            region_id: self.region_id,
+            csrf,
+            lang,
+        }
+    }
 }
 
 /// Checks a password; on success opens a session and returns the cookie

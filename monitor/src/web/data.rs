@@ -1,48 +1,24 @@
 //! The queries behind the pages: read-only views over the same tables the
-//! API writes, shaped for templates (JSON values).
+//! API writes, as typed rows for the templates and the dashboard's JSON.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use anquan_protocol::Level;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
-use crate::db::{self, opt_str};
+use crate::db::{Columns, opt_str, row};
 use crate::error::Result;
 use crate::messages::{self, Lang};
+use crate::registry::Region;
+use crate::rows::{
+    self, AuditRow, DashboardExtra, DashboardRow, DashboardWarning, DeviceState, LevelCounts,
+};
 use crate::warnings;
 
-/// Columns of a dashboard warning (the venue's name joined in).
-pub const WARNING_COLS: &[&str] = &[
-    "id",
-    "region_id",
-    "venue_id",
-    "venue_name",
-    "site",
-    "device",
-    "kind",
-    "rule",
-    "level",
-    "max_level",
-    "state",
-    "clearable",
-    "raised_ms",
-    "acked_by",
-    "value",
-    "threshold",
-    "ack_due_ms",
-    "ladder_step",
-    "device_name",
-    "location",
-    "acked_by_name",
-];
-
-/// What the dashboard adds to [`WARNING_COLS`] for each warning: the
-/// reading's name in the user's language and its unit, the server's now
-/// (for the deadline countdown), who is being called now, the 叫应 ladder.
-pub const WARNING_EXTRA: &[&str] = &["reading", "unit", "now_ms", "calling", "ladder"];
-
+/// The `SELECT` of a [`DashboardRow`] (the venue, device and acknowledger's
+/// names joined in).
 const WARNING_SELECT: &str = "SELECT w.id AS id, w.region_id AS region_id, w.venue_id AS venue_id, v.name AS venue_name, w.site AS site, \
      w.device AS device, w.kind AS kind, w.rule AS rule, w.level AS level, w.max_level AS max_level, \
      w.state AS state, w.clearable AS clearable, w.raised_ms AS raised_ms, w.acked_by AS acked_by, \
@@ -55,49 +31,48 @@ const WARNING_SELECT: &str = "SELECT w.id AS id, w.region_id AS region_id, w.ven
 const RED_FIRST: &str = "CASE w.level WHEN 'red' THEN 4 WHEN 'orange' THEN 3 WHEN 'yellow' THEN 2 ELSE 1 END DESC, \
      w.raised_ms DESC, w.id";
 
-/// Adds [`WARNING_EXTRA`] to dashboard rows.
-async fn enrich(c: &mut AnyConnection, rows: &mut [Value], lang: Lang, now: i64) -> Result<()> {
-    let ids: Vec<String> = rows
-        .iter()
-        .filter_map(|w| w["id"].as_str().map(str::to_string))
-        .collect();
+/// Adds what the dashboard shows beside each row: the reading's name and
+/// unit, now, who is being called, the ladder.
+async fn enrich(
+    c: &mut AnyConnection,
+    rows: Vec<DashboardRow>,
+    lang: Lang,
+    now: i64,
+) -> Result<Vec<DashboardWarning>> {
+    let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
     let mut ladders = warnings::rungs_of(c, &ids).await?;
-    for w in rows.iter_mut() {
-        let id = w["id"].as_str().unwrap_or_default().to_string();
-        let rule = w["rule"].as_str().unwrap_or_default().to_string();
-        let kind = w["kind"].as_str().unwrap_or_default().to_string();
-        let ladder = ladders.remove(&id).unwrap_or_default();
-        let step = w["ladder_step"].as_i64().unwrap_or(-1);
-        let waiting = matches!(w["state"].as_str(), Some("RAISED" | "NOTIFIED"))
-            && w["clearable"] != 1
-            && !w["ack_due_ms"].is_null();
-        let calling: Vec<String> = if waiting {
-            ladder
-                .iter()
-                .filter(|r| r.purpose == "call" && r.step == step)
-                .map(|r| {
-                    if r.name.is_empty() {
-                        r.person_id.clone()
-                    } else {
-                        r.name.clone()
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if let Some(o) = w.as_object_mut() {
-            o.insert("reading".into(), messages::reading(lang, &rule).into());
-            o.insert("unit".into(), messages::unit(&kind, &rule).into());
-            o.insert("now_ms".into(), now.into());
-            o.insert("calling".into(), json!(calling));
-            o.insert(
-                "ladder".into(),
-                serde_json::to_value(&ladder).unwrap_or(Value::Null),
-            );
-        }
-    }
-    Ok(())
+    Ok(rows
+        .into_iter()
+        .map(|w| {
+            let ladder = ladders.remove(&w.id).unwrap_or_default();
+            let waiting = matches!(w.state.as_str(), "RAISED" | "NOTIFIED")
+                && w.clearable != 1
+                && w.ack_due_ms.is_some();
+            let calling = if waiting {
+                ladder
+                    .iter()
+                    .filter(|r| r.purpose == "call" && r.step == w.ladder_step)
+                    .map(|r| {
+                        if r.name.is_empty() {
+                            r.person_id.clone()
+                        } else {
+                            r.name.clone()
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let more = DashboardExtra {
+                reading: messages::reading(lang, &w.rule),
+                unit: messages::unit(&w.kind, &w.rule),
+                now_ms: now,
+                calling,
+                ladder,
+            };
+            DashboardWarning { row: w, more }
+        })
+        .collect())
 }
 
 /// What a signed-in user sees: the region of their registry person and
@@ -169,9 +144,42 @@ impl Scope {
         }
     }
 
-    /// Whether the JSON row's `region_id` is visible.
-    pub fn sees_row(&self, row: &Value) -> bool {
-        self.sees(row["region_id"].as_str())
+    /// Whether the row's region is visible.
+    pub fn sees_row(&self, row: &impl InRegion) -> bool {
+        self.sees(row.region())
+    }
+}
+
+/// A row placed in a region (or in none: an unregistered site's warning).
+pub trait InRegion {
+    /// Its region.
+    fn region(&self) -> Option<&str>;
+}
+
+/// [`InRegion`] for rows with a nullable `region_id`.
+macro_rules! in_region {
+    ($($t:ty),*) => {$(
+        impl InRegion for $t {
+            fn region(&self) -> Option<&str> {
+                self.region_id.as_deref()
+            }
+        }
+    )*};
+}
+
+in_region!(
+    rows::Warning,
+    rows::Task,
+    rows::Hazard,
+    rows::DashboardRow,
+    LedgerRow,
+    TaskRow,
+    ReminderRow
+);
+
+impl InRegion for rows::SnapshotRow {
+    fn region(&self) -> Option<&str> {
+        Some(&self.region_id)
     }
 }
 
@@ -181,44 +189,41 @@ pub async fn warning_row(
     id: &str,
     lang: Lang,
     now: i64,
-) -> Result<Option<Value>> {
-    let row = sqlx::query(&format!("{WARNING_SELECT} WHERE w.id = $1"))
+) -> Result<Option<DashboardWarning>> {
+    let row = sqlx::query_as(&format!("{WARNING_SELECT} WHERE w.id = $1"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?;
-    let Some(r) = row else { return Ok(None) };
-    let mut v = vec![db::row_json(&r, WARNING_COLS)?];
-    enrich(c, &mut v, lang, now).await?;
-    Ok(v.pop())
+    Ok(enrich(c, Vec::from_iter(row), lang, now).await?.pop())
 }
 
 /// Open warnings (not resolved), red first (level, then newest).
-pub async fn active_warnings(c: &mut AnyConnection, lang: Lang, now: i64) -> Result<Vec<Value>> {
-    let rows = sqlx::query(&format!(
+pub async fn active_warnings(
+    c: &mut AnyConnection,
+    lang: Lang,
+    now: i64,
+) -> Result<Vec<DashboardWarning>> {
+    let rows = sqlx::query_as(&format!(
         "{WARNING_SELECT} WHERE w.state <> 'RESOLVED' ORDER BY {RED_FIRST} LIMIT 500"
     ))
     .fetch_all(&mut *c)
     .await?;
-    let mut v: Vec<Value> = rows
-        .iter()
-        .map(|r| db::row_json(r, WARNING_COLS))
-        .collect::<Result<_>>()?;
-    enrich(c, &mut v, lang, now).await?;
-    Ok(v)
+    enrich(c, rows, lang, now).await
 }
 
-/// Open warnings by level (red, orange, yellow, blue), zero-filled.
-pub fn counts_by_level(ws: &[Value]) -> BTreeMap<&'static str, i64> {
-    let mut m: BTreeMap<&'static str, i64> = ["red", "orange", "yellow", "blue"]
-        .into_iter()
-        .map(|l| (l, 0))
-        .collect();
+/// Open warnings by level, zero-filled.
+pub fn counts_by_level(ws: &[DashboardWarning]) -> LevelCounts {
+    let mut n = LevelCounts::default();
     for w in ws {
-        if let Some(l) = w["level"].as_str().and_then(Level::parse) {
-            *m.entry(l.as_str()).or_default() += 1;
+        match Level::parse(&w.row.level) {
+            Some(Level::Red) => n.red += 1,
+            Some(Level::Orange) => n.orange += 1,
+            Some(Level::Yellow) => n.yellow += 1,
+            Some(Level::Blue) => n.blue += 1,
+            None => {}
         }
     }
-    m
+    n
 }
 
 /// A venue with its risk color, devices and map position.
@@ -239,9 +244,8 @@ pub struct VenueView {
     pub open_hazards: i64,
     /// Active warnings.
     pub active_warnings: i64,
-    /// Devices: id, kind, online.
-    #[schema(value_type = Vec<crate::rows::DeviceState>)]
-    pub devices: Vec<Value>,
+    /// Devices.
+    pub devices: Vec<DeviceState>,
     /// Devices the monitor believes offline.
     pub offline: usize,
     /// Latitude (WGS 84), if known.
@@ -311,17 +315,21 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             e.1 += 1;
         }
     }
-    let mut devices: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut devices: HashMap<String, Vec<DeviceState>> = HashMap::new();
     for d in sqlx::query("SELECT id, venue_id, kind FROM devices ORDER BY id")
         .fetch_all(&mut *c)
         .await?
     {
-        let did: String = d.try_get("id")?;
-        let online = !offline.contains(&did);
+        let id: String = d.try_get("id")?;
+        let online = !offline.contains(&id);
         devices
             .entry(d.try_get("venue_id")?)
             .or_default()
-            .push(json!({"id": did, "kind": d.try_get::<String, _>("kind")?, "online": online}));
+            .push(DeviceState {
+                id,
+                kind: d.try_get("kind")?,
+                online,
+            });
     }
     // Sites whose gateway is silent: their venues are blind, never green.
     let blind: HashSet<String> = sqlx::query(
@@ -344,7 +352,7 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
         let (n_active, max) = active.get(&id).copied().unwrap_or_default();
         let (major, other) = open.get(&id).copied().unwrap_or_default();
         let devs = devices.remove(&id).unwrap_or_default();
-        let off = devs.iter().filter(|d| d["online"] == false).count();
+        let off = devs.iter().filter(|d| !d.online).count();
         let (lat, lon) = (
             r.try_get::<Option<f64>, _>("lat")?,
             r.try_get::<Option<f64>, _>("lon")?,
@@ -421,8 +429,29 @@ pub struct LedgerQuery {
     pub dir: String,
 }
 
+row! {
+    /// A row of the 隐患台账 (the venue's name joined in).
+    #[derive(Debug, Serialize)]
+    pub struct LedgerRow {
+        pub id: String,
+        pub region_id: Option<String>,
+        pub venue_id: String,
+        pub venue_name: Option<String>,
+        pub category: String,
+        pub title: String,
+        pub source: String,
+        pub severity: Option<String>,
+        pub state: String,
+        pub due_ms: Option<i64>,
+        pub created_ms: i64,
+        pub closed_ms: Option<i64>,
+        pub listed_level: Option<String>,
+        pub owner_id: Option<String>,
+    }
+}
+
 /// The ledger rows.
-pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value>> {
+pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<LedgerRow>> {
     let order = match q.sort.as_str() {
         "due" => "h.due_ms",
         "state" => "h.state",
@@ -431,7 +460,7 @@ pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value
         _ => "h.created_ms",
     };
     let dir = if q.dir == "asc" { "ASC" } else { "DESC" };
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT h.id AS id, h.region_id AS region_id, h.venue_id AS venue_id, v.name AS venue_name, h.category AS category, h.title AS title, \
          h.source AS source, h.severity AS severity, h.state AS state, h.due_ms AS due_ms, h.created_ms AS created_ms, \
          h.closed_ms AS closed_ms, h.listed_level AS listed_level, h.owner_id AS owner_id \
@@ -447,50 +476,18 @@ pub async fn hazards(c: &mut AnyConnection, q: &LedgerQuery) -> Result<Vec<Value
     .bind(&q.q)
     .bind(format!("%{}%", q.q))
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            db::row_json(
-                r,
-                &[
-                    "id",
-                    "region_id",
-                    "venue_id",
-                    "venue_name",
-                    "category",
-                    "title",
-                    "source",
-                    "severity",
-                    "state",
-                    "due_ms",
-                    "created_ms",
-                    "closed_ms",
-                    "listed_level",
-                    "owner_id",
-                ],
-            )
-        })
-        .collect()
+    .await?)
 }
 
 /// CSV of ledger rows (RFC 4180 quoting; a UTF-8 BOM so spreadsheet
 /// programs read the Chinese text right).
-pub fn ledger_csv(rows: &[Value]) -> String {
-    let cols = [
-        "id",
-        "venue_id",
-        "venue_name",
-        "category",
-        "title",
-        "source",
-        "severity",
-        "state",
-        "due_ms",
-        "created_ms",
-        "closed_ms",
-        "listed_level",
-        "owner_id",
-    ];
+pub fn ledger_csv(rows: &[impl Serialize]) -> String {
+    // The ledger's columns; the region only scopes the rows.
+    let cols: Vec<&str> = LedgerRow::COLS
+        .iter()
+        .copied()
+        .filter(|c| *c != "region_id")
+        .collect();
     let cell = |v: &Value| {
         let s = match v {
             Value::Null => String::new(),
@@ -514,6 +511,7 @@ pub fn ledger_csv(rows: &[Value]) -> String {
     out.push_str(&cols.join(","));
     out.push_str("\r\n");
     for r in rows {
+        let r = serde_json::to_value(r).unwrap_or_default();
         let line: Vec<String> = cols.iter().map(|c| cell(&r[*c])).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
@@ -522,28 +520,31 @@ pub fn ledger_csv(rows: &[Value]) -> String {
 }
 
 /// The audit trail of one entity, oldest first.
-pub async fn history(c: &mut AnyConnection, entity_id: &str) -> Result<Vec<Value>> {
-    let rows = sqlx::query(
-        "SELECT at_ms, actor, entity, from_state, to_state, reason FROM audit WHERE entity_id = $1 ORDER BY id LIMIT 1000",
-    )
+pub async fn history(c: &mut AnyConnection, entity_id: &str) -> Result<Vec<AuditRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {} FROM audit WHERE entity_id = $1 ORDER BY id LIMIT 1000",
+        AuditRow::select()
+    ))
     .bind(entity_id)
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            db::row_json(
-                r,
-                &[
-                    "at_ms",
-                    "actor",
-                    "entity",
-                    "from_state",
-                    "to_state",
-                    "reason",
-                ],
-            )
-        })
-        .collect()
+    .await?)
+}
+
+row! {
+    /// An open task as the tasks page lists it.
+    #[derive(Debug, Serialize)]
+    pub struct TaskRow {
+        pub id: String,
+        pub region_id: Option<String>,
+        pub kind: String,
+        pub title: String,
+        pub venue_id: Option<String>,
+        pub venue_name: Option<String>,
+        pub assignee_id: Option<String>,
+        pub state: String,
+        pub due_ms: i64,
+        pub created_ms: i64,
+    }
 }
 
 /// Tasks a role sees: the enterprise its own (assigned to its person),
@@ -552,8 +553,8 @@ pub async fn tasks(
     c: &mut AnyConnection,
     person: Option<&str>,
     own_only: bool,
-) -> Result<Vec<Value>> {
-    let rows = sqlx::query(
+) -> Result<Vec<TaskRow>> {
+    Ok(sqlx::query_as(
         "SELECT t.id AS id, t.region_id AS region_id, t.kind AS kind, t.title AS title, t.venue_id AS venue_id, v.name AS venue_name, \
          t.assignee_id AS assignee_id, t.state AS state, t.due_ms AS due_ms, t.created_ms AS created_ms \
          FROM tasks t LEFT JOIN venues v ON v.id = t.venue_id \
@@ -561,32 +562,26 @@ pub async fn tasks(
     )
     .bind(if own_only { person.unwrap_or("-") } else { "" })
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            db::row_json(
-                r,
-                &[
-                    "id",
-                    "region_id",
-                    "kind",
-                    "title",
-                    "venue_id",
-                    "venue_name",
-                    "assignee_id",
-                    "state",
-                    "due_ms",
-                    "created_ms",
-                ],
-            )
-        })
-        .collect()
+    .await?)
+}
+
+row! {
+    /// A reminder step with its task's or hazard's title and region.
+    #[derive(Debug, Serialize)]
+    pub struct ReminderRow {
+        pub subject: String,
+        pub subject_id: String,
+        pub step: String,
+        pub fired_ms: i64,
+        pub title: Option<String>,
+        pub region_id: Option<String>,
+    }
 }
 
 /// Recent reminder steps (事项催办), newest first, with the title and
 /// region of their task or hazard (for scoping).
-pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<Value>> {
-    let rows = sqlx::query(
+pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<ReminderRow>> {
+    Ok(sqlx::query_as(
         "SELECT r.subject AS subject, r.subject_id AS subject_id, r.step AS step, r.fired_ms AS fired_ms, \
          COALESCE(t.title, h.title) AS title, COALESCE(t.region_id, h.region_id) AS region_id \
          FROM reminders r \
@@ -595,32 +590,17 @@ pub async fn reminders(c: &mut AnyConnection) -> Result<Vec<Value>> {
          ORDER BY r.fired_ms DESC LIMIT 200",
     )
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            db::row_json(
-                r,
-                &[
-                    "subject",
-                    "subject_id",
-                    "step",
-                    "fired_ms",
-                    "title",
-                    "region_id",
-                ],
-            )
-        })
-        .collect()
+    .await?)
 }
 
 /// Regions for the report picker.
-pub async fn regions(c: &mut AnyConnection) -> Result<Vec<Value>> {
-    let rows = sqlx::query("SELECT id, name, tier FROM regions ORDER BY id")
-        .fetch_all(&mut *c)
-        .await?;
-    rows.iter()
-        .map(|r| db::row_json(r, &["id", "name", "tier"]))
-        .collect()
+pub async fn regions(c: &mut AnyConnection) -> Result<Vec<Region>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {} FROM regions ORDER BY id",
+        Region::select()
+    ))
+    .fetch_all(&mut *c)
+    .await?)
 }
 
 /// One bar of the device chart: a CST day and its alarm events by level.
@@ -712,6 +692,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
+        use serde_json::json;
         let rows = vec![json!({"id": "h1", "title": "a,\"b\"", "category": "=cmd()", "due_ms": 5})];
         let csv = ledger_csv(&rows);
         assert!(csv.starts_with('\u{feff}'));

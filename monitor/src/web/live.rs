@@ -51,9 +51,10 @@ pub async fn events(
                             Err(e) => Err(e.into()),
                         };
                         match row {
-                            Ok(Some(w)) if scope.sees_row(&w) => {
-                                Event::default().event("warning").data(w.to_string())
-                            }
+                            Ok(Some(w)) if scope.sees_row(&w.row) => Event::default()
+                                .event("warning")
+                                .json_data(&w)
+                                .unwrap_or_else(|_| Event::default().event("resync").data("{}")),
                             Ok(_) => continue,
                             Err(e) => {
                                 tracing::warn!(error = %e, "live: cannot read warning {id}");

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::db::HAZARD;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::rows::DashboardWarning;
 use crate::web::auth::{self, Session};
 use crate::web::render::{base, page};
 use crate::web::{UiLang, data, url_encode};
@@ -277,11 +278,14 @@ pub async fn sign_out(
         .into_response())
 }
 
-async fn dashboard_data(app: &App, s: &Session) -> Result<(Vec<Value>, Vec<data::VenueView>)> {
+async fn dashboard_data(
+    app: &App,
+    s: &Session,
+) -> Result<(Vec<DashboardWarning>, Vec<data::VenueView>)> {
     let mut c = app.db.acquire().await?;
     let scope = data::Scope::of(&mut c, s).await?;
     let mut ws = data::active_warnings(&mut c, s.lang, app.now_ms()).await?;
-    ws.retain(|w| scope.sees_row(w));
+    ws.retain(|w| scope.sees_row(&w.row));
     let vs = data::venues(&mut c, &scope).await?;
     Ok((ws, vs))
 }
@@ -301,7 +305,7 @@ async fn warning_region(app: &App, id: &str) -> Result<Option<String>> {
             what: "warning",
             id: id.into(),
         })?;
-    Ok(w["region_id"].as_str().map(str::to_string))
+    Ok(w.row.region_id)
 }
 
 /// `GET /web`: live alarms, counts by level, the risk map, devices.
@@ -344,11 +348,9 @@ pub async fn dashboard_json(State(app): State<App>, s: Session) -> Result<axum::
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Dashboard {
     /// Open warnings by level.
-    #[schema(value_type = crate::rows::LevelCounts)]
-    counts: std::collections::BTreeMap<&'static str, i64>,
+    counts: crate::rows::LevelCounts,
     /// Open (not resolved) warnings, newest first.
-    #[schema(value_type = Vec<crate::rows::DashboardWarning>)]
-    warnings: Vec<Value>,
+    warnings: Vec<DashboardWarning>,
     /// The venues with color and devices.
     venues: Vec<data::VenueView>,
 }
@@ -548,10 +550,10 @@ pub async fn hazard(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
-    let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-    in_scope(&mut c, &s, h["region_id"].as_str()).await?;
-    let state = h["state"].as_str().unwrap_or_default().to_string();
-    let listed = h["listed_level"].as_str().map(str::to_string);
+    let h = work::hazard(&mut c, &id).await?;
+    in_scope(&mut c, &s, h.region_id.as_deref()).await?;
+    let state = h.state.clone();
+    let listed = h.listed_level.clone();
     let actions: Vec<Value> = HAZARD
         .next(&state)
         .into_iter()
@@ -563,7 +565,7 @@ pub async fn hazard(
     let may_upload = open && s.role != "admin" && s.person_id.is_some();
     let history = data::history(&mut c, &id).await?;
     let photos = crate::evidence::list(&mut c, crate::evidence::Subject::Hazard, &id).await?;
-    let venue = h["venue_id"].as_str().unwrap_or_default().to_string();
+    let venue = h.venue_id.clone();
     let venue_name: Option<String> = sqlx::query_scalar("SELECT name FROM venues WHERE id = $1")
         .bind(&venue)
         .fetch_optional(&mut *c)
@@ -580,7 +582,7 @@ pub async fn hazard(
             history => history,
             photos => photos,
             may_upload => may_upload,
-            overdue => open && h["due_ms"].as_i64().is_some_and(|d| d < app.now_ms()),
+            overdue => open && h.due_ms.is_some_and(|d| d < app.now_ms()),
             error => q.get("err").cloned(),
         },
     )
@@ -617,17 +619,17 @@ pub async fn move_hazard(
     let to = f.get("to").cloned().unwrap_or_default();
     let row = {
         let mut c = app.db.acquire().await?;
-        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+        let row = work::hazard(&mut c, &id).await?;
+        in_scope(&mut c, &s, row.region_id.as_deref()).await?;
         row
     };
-    let from = row["state"].as_str().unwrap_or_default();
+    let from = row.state.as_str();
     s.require(
         auth::may_move_hazard(&s.role, from, &to),
         &format!("move a hazard {from} → {to}"),
     )?;
     if to == "CLOSED"
-        && let Some(level) = row["listed_level"].as_str()
+        && let Some(level) = row.listed_level.as_deref()
     {
         s.require(
             level == s.role,
@@ -673,8 +675,8 @@ pub async fn list_hazard(
     s.require(auth::may_list(&s.role), "list a hazard (挂牌督办)")?;
     {
         let mut c = app.db.acquire().await?;
-        let row = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-        in_scope(&mut c, &s, row["region_id"].as_str()).await?;
+        let row = work::hazard(&mut c, &id).await?;
+        in_scope(&mut c, &s, row.region_id.as_deref()).await?;
     }
     let person = s.person()?;
     let reason = non_empty(&f, "reason").unwrap_or_else(|| format!("web ({})", s.username));
@@ -698,18 +700,25 @@ pub async fn tasks(
     let scope = data::Scope::of(&mut c, &s).await?;
     let mut ts = data::tasks(&mut c, s.person_id.as_deref(), own).await?;
     ts.retain(|t| scope.sees_row(t));
-    for t in &mut ts {
-        let from = t["state"].as_str().unwrap_or_default().to_string();
-        let mine = s.person_id.is_some() && t["assignee_id"].as_str() == s.person_id.as_deref();
-        let acts: Vec<&str> = crate::db::TASK
-            .next(&from)
-            .into_iter()
-            .filter(|to| auth::may_move_task(&s.role, &from, to, mine))
-            .collect();
-        if let Some(o) = t.as_object_mut() {
-            o.insert("actions".into(), json!(acts));
-        }
+    /// A task with the moves this user may make.
+    #[derive(serde::Serialize)]
+    struct WithActions {
+        #[serde(flatten)]
+        t: data::TaskRow,
+        actions: Vec<&'static str>,
     }
+    let ts: Vec<WithActions> = ts
+        .into_iter()
+        .map(|t| {
+            let mine = s.person_id.is_some() && t.assignee_id == s.person_id;
+            let actions = crate::db::TASK
+                .next(&t.state)
+                .into_iter()
+                .filter(|to| auth::may_move_task(&s.role, &t.state, to, mine))
+                .collect();
+            WithActions { t, actions }
+        })
+        .collect();
     let mut rs = data::reminders(&mut c).await?;
     rs.retain(|r| scope.sees_row(r));
     page(
@@ -929,7 +938,7 @@ pub async fn reports(State(app): State<App>, s: Session) -> Result<Html<String>>
     let mut c = app.db.acquire().await?;
     let scope = data::Scope::of(&mut c, &s).await?;
     let mut regions = data::regions(&mut c).await?;
-    regions.retain(|r| scope.sees(r["id"].as_str()));
+    regions.retain(|r| scope.sees(Some(&r.id)));
     drop(c);
     let mut snapshots = crate::snapshots::list(&app, None, None).await?;
     snapshots.retain(|r| scope.sees_row(r));
@@ -1129,9 +1138,9 @@ pub async fn upload_photo(
     let person = s.person()?.to_string();
     {
         let mut c = app.db.acquire().await?;
-        let h = work::get(&mut c, "hazards", "hazard", work::HAZARD_COLS, &id).await?;
-        in_scope(&mut c, &s, h["region_id"].as_str()).await?;
-        if matches!(h["state"].as_str(), Some("CLOSED" | "ARCHIVED")) {
+        let h = work::hazard(&mut c, &id).await?;
+        in_scope(&mut c, &s, h.region_id.as_deref()).await?;
+        if matches!(h.state.as_str(), "CLOSED" | "ARCHIVED") {
             return Err(Error::Conflict(format!(
                 "hazard {id} is closed; reopen it to add evidence"
             )));
@@ -1172,10 +1181,10 @@ pub async fn move_task(
     let person = s.person()?.to_string();
     {
         let mut c = app.db.acquire().await?;
-        let t = work::get(&mut c, "tasks", "task", work::TASK_COLS, &id).await?;
-        in_scope(&mut c, &s, t["region_id"].as_str()).await?;
-        let from = t["state"].as_str().unwrap_or_default();
-        let mine = t["assignee_id"].as_str() == Some(person.as_str());
+        let t = work::task(&mut c, &id).await?;
+        in_scope(&mut c, &s, t.region_id.as_deref()).await?;
+        let from = t.state.as_str();
+        let mine = t.assignee_id.as_deref() == Some(person.as_str());
         s.require(
             auth::may_move_task(&s.role, from, &to, mine),
             &format!("move a task {from} → {to}"),

@@ -1780,6 +1780,23 @@ pub async fn scheduled_reports(h: &Harness) {
     assert_eq!(s, 404);
 }
 
+/// A row's `cols` as JSON text (integers, floats, text or null).
+fn row_text(r: &sqlx::any::AnyRow, cols: &[&str]) -> String {
+    use sqlx::Row;
+    let mut m = serde_json::Map::new();
+    for &c in cols {
+        let v = if let Ok(v) = r.try_get::<Option<i64>, _>(c) {
+            json!(v)
+        } else if let Ok(v) = r.try_get::<Option<f64>, _>(c) {
+            json!(v)
+        } else {
+            json!(r.try_get::<Option<String>, _>(c).unwrap())
+        };
+        m.insert(c.to_string(), v);
+    }
+    Value::Object(m).to_string()
+}
+
 /// What the intake rules left in the database, without ids and times that
 /// differ between two runs: each row as JSON text, sorted.
 async fn rule_state(h: &Harness) -> Vec<String> {
@@ -1835,10 +1852,7 @@ async fn rule_state(h: &Harness) -> Vec<String> {
     let mut out = Vec::new();
     for (sql, cols) in queries {
         let rows = sqlx::query(sql).fetch_all(&h.app.db).await.unwrap();
-        let mut table: Vec<String> = rows
-            .iter()
-            .map(|r| anquan_monitor::db::row_json(r, cols).unwrap().to_string())
-            .collect();
+        let mut table: Vec<String> = rows.iter().map(|r| row_text(r, cols)).collect();
         table.sort();
         out.push(format!("{sql}: {} rows", table.len()));
         out.extend(table);
