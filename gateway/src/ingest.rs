@@ -45,10 +45,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::error::ConfigError;
 use crate::judge::{Body, Guarantee, Input};
+use crate::lab::{self, Sequencer, Tick, TickAck, TickError};
 use crate::link::{LinkTx, State};
 use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
-use crate::pipeline::{Arrival, Receipt};
+use crate::pipeline::{Arrival, Inbound, Receipt};
 use crate::secret::Secret;
 use crate::validate::Reject;
 
@@ -324,7 +325,7 @@ pub fn no_delay(mut eventloop: EventLoop) -> EventLoop {
 #[derive(Debug)]
 pub struct Links {
     /// The inputs, to the pipeline.
-    pub tx: mpsc::Sender<Arrival>,
+    pub tx: mpsc::Sender<Inbound>,
     /// This source's number in the pipeline's receipts.
     pub source: usize,
     /// Every receipt up to this one is committed (from the pipeline).
@@ -335,6 +336,8 @@ pub struct Links {
     pub handled: Arc<AtomicU64>,
     /// The gateway's metrics.
     pub metrics: Metrics,
+    /// Lab mode: take clock ticks on [`lab::TICK_TOPIC`] ([`crate::lab`]).
+    pub lab_clock: bool,
 }
 
 /// A publish waiting for its acknowledgement: its receipt (0: rejected
@@ -365,12 +368,19 @@ pub async fn run(
         link,
         handled,
         metrics,
+        lab_clock,
     } = links;
     let mut backoff = Backoff::new(cfg.backoff);
-    let subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
+    let mut subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
         .iter()
         .map(|t| SubscribeFilter::new((*t).to_string(), QoS::AtLeastOnce))
         .collect();
+    if lab_clock {
+        subs.push(SubscribeFilter::new(
+            lab::TICK_TOPIC.to_string(),
+            QoS::AtLeastOnce,
+        ));
+    }
     let watchdog = (cfg.watchdog_s > 0).then(|| Duration::from_secs(cfg.watchdog_s));
     let mut last_msg = tokio::time::Instant::now();
     let mut tx = Some(tx);
@@ -379,6 +389,8 @@ pub async fn run(
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_receipt = 0u64;
     let mut pipeline_open = true;
+    // Lab mode: ticks in order with the frames around them.
+    let mut ticks = lab_clock.then(Sequencer::new);
     let set_link = |state: State, session: Option<bool>| {
         link.send_if_modified(|l| {
             let before = *l;
@@ -443,6 +455,16 @@ pub async fn run(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 last_msg = tokio::time::Instant::now();
                 backoff.reset();
+                if lab_clock && ack.session_present {
+                    // A session kept from a run without lab mode lacks it.
+                    // Ticks are never retained: nothing comes back twice.
+                    let c = client.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = c.subscribe(lab::TICK_TOPIC, QoS::AtLeastOnce).await {
+                            tracing::error!(error = %e, "mqtt: cannot queue the lab clock subscription");
+                        }
+                    });
+                }
                 if ack.session_present {
                     tracing::info!(host = %cfg.host, port = cfg.port, session_present = true, "mqtt: connected; the broker kept our session and subscriptions");
                     set_link(State::Subscribed, Some(true));
@@ -459,9 +481,28 @@ pub async fn run(
                     });
                 }
             }
+            Ok(Event::Incoming(Packet::Publish(p))) if lab_clock && p.topic == lab::TICK_TOPIC => {
+                last_msg = tokio::time::Instant::now();
+                if p.qos != QoS::AtMostOnce {
+                    let mut a = Publish::new("", p.qos, Vec::<u8>::new());
+                    a.pkid = p.pkid;
+                    pending.push_back(Pending { receipt: 0, ack: a });
+                }
+                if let Some(seq) = ticks.as_mut() {
+                    match seq.tick(&p.payload) {
+                        Ok(due) => {
+                            forward_ticks(due, seq, &tx, &client, &metrics, &mut limiter).await
+                        }
+                        Err(e) => refuse_tick(e, seq, &p.payload, &client, &metrics, &mut limiter),
+                    }
+                }
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 last_msg = tokio::time::Instant::now();
                 metrics.frames_received.inc();
+                // Lab mode counts live messages (not the retained copies a
+                // subscription brings, not re-deliveries) for the ticks.
+                let live = !p.retain && !p.dup;
                 let ack = (p.qos != QoS::AtMostOnce).then(|| {
                     let mut a = Publish::new("", p.qos, Vec::<u8>::new());
                     a.pkid = p.pkid;
@@ -482,7 +523,7 @@ pub async fn run(
                         };
                         if let Some(t) = &tx {
                             // Blocks when the pipeline is full: back-pressure.
-                            if t.send(arrival).await.is_err() {
+                            if t.send(arrival.into()).await.is_err() {
                                 tx = None;
                             }
                         }
@@ -497,6 +538,10 @@ pub async fn run(
                             }
                         }
                     }
+                }
+                if live && let Some(seq) = ticks.as_mut() {
+                    let due = seq.frame();
+                    forward_ticks(due, seq, &tx, &client, &metrics, &mut limiter).await;
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(s))) => {
@@ -522,6 +567,95 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Lab mode: hands the ticks now due to the pipeline, behind every frame
+/// received before them, and acknowledges each on [`lab::ACK_TOPIC`] once
+/// it is in the pipeline's channel (what the driver publishes after the
+/// acknowledgement is judged on the new time).
+async fn forward_ticks(
+    due: Vec<Tick>,
+    seq: &Sequencer,
+    tx: &Option<mpsc::Sender<Inbound>>,
+    client: &AsyncClient,
+    metrics: &Metrics,
+    limiter: &mut RateLimiter,
+) {
+    for t in due {
+        // Shutting down: the driver hears nothing and stops.
+        let Some(tx) = tx else { return };
+        if tx.send(Inbound::Clock(t.now_ms)).await.is_err() {
+            return;
+        }
+        metrics
+            .lab_clock_ticks
+            .with_label_values(&["applied"])
+            .inc();
+        let received = seq.received();
+        if received > t.frames
+            && let Some(suppressed) = limiter.check("lab_clock_frames_ahead")
+        {
+            tracing::warn!(
+                now_ms = t.now_ms,
+                frames = t.frames,
+                received,
+                suppressed,
+                "lab clock: more device messages received than the driver published before this tick (another publisher on the broker?); the run is not deterministic"
+            );
+        }
+        answer_tick(
+            client,
+            &TickAck {
+                now_ms: t.now_ms,
+                frames: received,
+                rejected: None,
+            },
+        );
+    }
+}
+
+/// Lab mode: counts, logs and answers a refused tick.
+fn refuse_tick(
+    e: TickError,
+    seq: &Sequencer,
+    payload: &[u8],
+    client: &AsyncClient,
+    metrics: &Metrics,
+    limiter: &mut RateLimiter,
+) {
+    metrics
+        .lab_clock_ticks
+        .with_label_values(&[e.as_str()])
+        .inc();
+    if let Some(suppressed) = limiter.check("lab_clock_refused") {
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(80)]).into_owned();
+        tracing::warn!(reason = e.as_str(), error = %e, payload = %shown, driven_ms = seq.last_ms(), suppressed, "lab clock: tick refused");
+    }
+    answer_tick(
+        client,
+        &TickAck {
+            now_ms: seq.last_ms().unwrap_or(0),
+            frames: seq.received(),
+            rejected: Some(e.as_str().to_string()),
+        },
+    );
+}
+
+/// Publishes a tick's answer; never awaits the request channel in the
+/// polling task (only it drains the channel): when it is full, a task
+/// waits for room.
+fn answer_tick(client: &AsyncClient, ack: &TickAck) {
+    let payload = ack.encode();
+    if let Err(rumqttc::ClientError::TryRequest(_)) =
+        client.try_publish(lab::ACK_TOPIC, QoS::AtLeastOnce, false, payload.clone())
+    {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let _ = c
+                .publish(lab::ACK_TOPIC, QoS::AtLeastOnce, false, payload)
+                .await;
+        });
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::clock::{SharedClock, wall_ms};
+use crate::clock::{ManualClock, SharedClock, wall_ms};
 use crate::drain::{self, Tail};
 use crate::judge::{Accepted, Effects, Input, Judge};
 use crate::link::{self, LinkRx};
@@ -41,6 +41,24 @@ pub struct Arrival {
     pub input: Input,
     /// Reported back to the source once committed.
     pub receipt: Option<Receipt>,
+}
+
+/// What the sources send the pipeline, in one channel, in order.
+#[derive(Debug)]
+pub enum Inbound {
+    /// An input.
+    Arrival(Arrival),
+    /// Lab mode ([`crate::lab`]): the driven clock moves to this Unix ms
+    /// time; the offline checks run at once, as the real clock's timer
+    /// would. Inputs before it are judged on the old time, inputs after it
+    /// on the new one.
+    Clock(u64),
+}
+
+impl From<Arrival> for Inbound {
+    fn from(a: Arrival) -> Self {
+        Self::Arrival(a)
+    }
 }
 
 /// A source's number for one input; sources number their inputs in order.
@@ -70,8 +88,8 @@ pub struct PipelineConfig {
 /// Everything the pipeline talks to.
 #[derive(Debug)]
 pub struct Links {
-    /// Inputs from every source.
-    pub rx: mpsc::Receiver<Arrival>,
+    /// Inputs (and lab clock ticks) from every source.
+    pub rx: mpsc::Receiver<Inbound>,
     /// Validated rules files from the watcher.
     pub reload: mpsc::Receiver<RuleFile>,
     /// The MQTT link (silence is judged only while subscribed).
@@ -165,6 +183,9 @@ pub struct Pipeline {
     unsure_of_broker: bool,
     /// `frames_processed_total` for telemetry, event, status.
     processed: [prometheus::IntCounter; 3],
+    /// Lab mode: the clock that [`Inbound::Clock`] moves (the same one as
+    /// `clock`).
+    driven: Option<ManualClock>,
 }
 
 impl Pipeline {
@@ -190,7 +211,15 @@ impl Pipeline {
             metrics,
             next_alarm_key: store.next_alarm_key(),
             unsure_of_broker: !store.was_clean(),
+            driven: None,
         }
+    }
+
+    /// Lab mode: [`Inbound::Clock`] moves `clock`, which must be the clock
+    /// the pipeline was made with.
+    pub fn with_driven_clock(mut self, clock: ManualClock) -> Self {
+        self.driven = Some(clock);
+        self
     }
 
     /// Runs until `shutdown`, then judges what is already waiting, commits
@@ -232,7 +261,7 @@ impl Pipeline {
                     }
                 }
                 m = links.rx.recv(), if rx_open && room => match m {
-                    Some(a) => self.take(a, &mut open, &links),
+                    Some(m) => self.inbound(m, &mut open, &links),
                     None => rx_open = false,
                 },
                 Some(file) = links.reload.recv() => {
@@ -241,15 +270,7 @@ impl Pipeline {
                     open.touched();
                     self.announce(&mut open, &links);
                 }
-                _ = tick.tick() => {
-                    let hearing = links.link.borrow().state == link::State::Subscribed;
-                    self.judge.tick(self.clock.now_ms(), hearing, &mut open.fx);
-                    if !open.fx.alarms.is_empty() {
-                        open.touched();
-                        self.announce(&mut open, &links);
-                    }
-                    self.gauges();
-                }
+                _ = tick.tick() => self.check_offline(&mut open, &links),
                 () = &mut timer, if armed.is_some() => armed = None,
             }
             links
@@ -267,14 +288,40 @@ impl Pipeline {
                 return false;
             }
         }
-        while let Ok(a) = links.rx.try_recv() {
-            self.take(a, &mut open, &links);
+        while let Ok(m) = links.rx.try_recv() {
+            self.inbound(m, &mut open, &links);
         }
         if open.is_empty() {
             return true;
         }
         let (closed, result) = self.close(&mut open, &links).await;
         self.finish(closed, result, &links)
+    }
+
+    fn inbound(&mut self, m: Inbound, open: &mut Open, links: &Links) {
+        match m {
+            Inbound::Arrival(a) => self.take(a, open, links),
+            Inbound::Clock(now_ms) => {
+                let Some(clock) = &self.driven else {
+                    tracing::warn!(now_ms, "a clock tick, but the clock is not driven; ignored");
+                    return;
+                };
+                clock.set_ms(now_ms);
+                self.check_offline(open, links);
+            }
+        }
+    }
+
+    /// Every device's offline rule at the clock's time (the periodic
+    /// check, and after a driven clock moved).
+    fn check_offline(&mut self, open: &mut Open, links: &Links) {
+        let hearing = links.link.borrow().state == link::State::Subscribed;
+        self.judge.tick(self.clock.now_ms(), hearing, &mut open.fx);
+        if !open.fx.alarms.is_empty() {
+            open.touched();
+            self.announce(open, links);
+        }
+        self.gauges();
     }
 
     /// Judges one arrival into the open batch.
