@@ -264,9 +264,14 @@ impl Gateway {
             clock.clone(),
             metrics.clone(),
         );
-        if let Some(c) = driven.clone() {
-            pipeline = pipeline.with_driven_clock(c);
-        }
+        let (lab_acks_tx, lab_acks) = match driven.clone() {
+            Some(c) => {
+                pipeline = pipeline.with_driven_clock(c);
+                let (tx, rx) = mpsc::channel(crate::lab::MAX_HELD_TICKS);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let links = Links {
             rx,
             reload: reload_rx,
@@ -278,6 +283,7 @@ impl Gateway {
             subscribers: alarms.clone(),
             handled: handled.clone(),
             busy,
+            lab_acks: lab_acks_tx,
         };
         let pipeline = tokio::spawn(pipeline.run(links, stop_ingest.clone()));
         front.extend(crate::modbus::poll::spawn(
@@ -298,7 +304,7 @@ impl Gateway {
                 link: link_tx,
                 handled: handled.clone(),
                 metrics: metrics.clone(),
-                lab_clock: driven.is_some(),
+                lab_acks,
             },
             log_interval,
             stop_ingest.clone(),

@@ -336,8 +336,9 @@ pub struct Links {
     pub handled: Arc<AtomicU64>,
     /// The gateway's metrics.
     pub metrics: Metrics,
-    /// Lab mode: take clock ticks on [`lab::TICK_TOPIC`] ([`crate::lab`]).
-    pub lab_clock: bool,
+    /// Lab mode ([`crate::lab`]): take clock ticks on [`lab::TICK_TOPIC`]
+    /// and publish the pipeline's acknowledgements of them, from here.
+    pub lab_acks: Option<mpsc::Receiver<TickAck>>,
 }
 
 /// A publish waiting for its acknowledgement: its receipt (0: rejected
@@ -368,8 +369,9 @@ pub async fn run(
         link,
         handled,
         metrics,
-        lab_clock,
+        mut lab_acks,
     } = links;
+    let lab_clock = lab_acks.is_some();
     let mut backoff = Backoff::new(cfg.backoff);
     let mut subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
         .iter()
@@ -433,6 +435,10 @@ pub async fn run(
                 continue;
             }
             () = &mut cancelled, if linger_until.is_none() => continue,
+            Some(ack) = next_ack(&mut lab_acks) => {
+                answer_tick(&client, &ack);
+                continue;
+            }
             () = &mut stop, if linger_until.is_some() => {
                 let _ = client.try_disconnect();
                 let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
@@ -490,9 +496,7 @@ pub async fn run(
                 }
                 if let Some(seq) = ticks.as_mut() {
                     match seq.tick(&p.payload) {
-                        Ok(due) => {
-                            forward_ticks(due, seq, &tx, &client, &metrics, &mut limiter).await
-                        }
+                        Ok(due) => forward_ticks(due, seq, &tx, &metrics, &mut limiter).await,
                         Err(e) => refuse_tick(e, seq, &p.payload, &client, &metrics, &mut limiter),
                     }
                 }
@@ -541,7 +545,7 @@ pub async fn run(
                 }
                 if live && let Some(seq) = ticks.as_mut() {
                     let due = seq.frame();
-                    forward_ticks(due, seq, &tx, &client, &metrics, &mut limiter).await;
+                    forward_ticks(due, seq, &tx, &metrics, &mut limiter).await;
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(s))) => {
@@ -570,29 +574,40 @@ pub async fn run(
     }
 }
 
+/// Lab mode: the pipeline's next acknowledgement of a tick (never, without
+/// lab mode).
+async fn next_ack(acks: &mut Option<mpsc::Receiver<TickAck>>) -> Option<TickAck> {
+    match acks {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Lab mode: hands the ticks now due to the pipeline, behind every frame
-/// received before them, and acknowledges each on [`lab::ACK_TOPIC`] once
-/// it is in the pipeline's channel (what the driver publishes after the
-/// acknowledgement is judged on the new time).
+/// received before them; the pipeline acknowledges each once applied
+/// (what the driver publishes after that is judged on the new time).
 async fn forward_ticks(
     due: Vec<Tick>,
     seq: &Sequencer,
     tx: &Option<mpsc::Sender<Inbound>>,
-    client: &AsyncClient,
     metrics: &Metrics,
     limiter: &mut RateLimiter,
 ) {
     for t in due {
         // Shutting down: the driver hears nothing and stops.
         let Some(tx) = tx else { return };
-        if tx.send(Inbound::Clock(t.now_ms)).await.is_err() {
+        let received = seq.received();
+        let tick = Inbound::Clock {
+            now_ms: t.now_ms,
+            frames: received,
+        };
+        if tx.send(tick).await.is_err() {
             return;
         }
         metrics
             .lab_clock_ticks
             .with_label_values(&["applied"])
             .inc();
-        let received = seq.received();
         if received > t.frames
             && let Some(suppressed) = limiter.check("lab_clock_frames_ahead")
         {
@@ -604,14 +619,6 @@ async fn forward_ticks(
                 "lab clock: more device messages received than the driver published before this tick (another publisher on the broker?); the run is not deterministic"
             );
         }
-        answer_tick(
-            client,
-            &TickAck {
-                now_ms: t.now_ms,
-                frames: received,
-                rejected: None,
-            },
-        );
     }
 }
 
@@ -637,6 +644,7 @@ fn refuse_tick(
         &TickAck {
             now_ms: seq.last_ms().unwrap_or(0),
             frames: seq.received(),
+            alarms: 0,
             rejected: Some(e.as_str().to_string()),
         },
     );

@@ -27,12 +27,16 @@
 //!   every earlier frame on the old time, then moves the clock and runs the
 //!   offline checks at the new time (what the real clock's periodic check
 //!   would do), then judges what follows.
-//! * **The frames after a tick wait for the tick.** Once a tick is in the
-//!   pipeline's channel, ingest publishes an acknowledgement on
-//!   [`ACK_TOPIC`] ([`TickAck`]: the time and the count of frames received
+//! * **The frames after a tick wait for the tick.** Once the pipeline has
+//!   applied a tick (moved the clock, run the offline checks), ingest
+//!   publishes an acknowledgement on [`ACK_TOPIC`] ([`TickAck`]: the time,
+//!   the count of frames received before the tick, the alarm events raised
 //!   so far). The driver publishes the next second's frames only after
 //!   that acknowledgement, so they reach ingest, and the channel, after the
-//!   tick.
+//!   tick. (Once the tick is in the channel would be enough for the order;
+//!   after it is applied the alarm count is final, so a driver knows after
+//!   its last tick how many alarms to wait for instead of guessing a
+//!   time.)
 //!
 //! The driver checks that the acknowledged count equals its own: a larger
 //! one means another publisher on the broker, whose frames would make the
@@ -162,9 +166,13 @@ pub struct TickAck {
     /// The tick's time when applied; when refused, the gateway's driven
     /// time (the last accepted tick's, 0 before any).
     pub now_ms: u64,
-    /// Device-topic messages the gateway had received live when it
-    /// answered.
+    /// Device-topic messages the gateway had received live before the
+    /// tick (when refused: so far).
     pub frames: u64,
+    /// Alarm events the gateway raised since it started, up to and
+    /// including those of this tick's offline checks (0 when refused).
+    #[serde(default)]
+    pub alarms: u64,
     /// Why the tick was refused (a [`TickError::as_str`]); absent when it
     /// was applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,6 +284,7 @@ mod tests {
         let a = TickAck {
             now_ms: T0,
             frames: 3,
+            alarms: 2,
             rejected: None,
         };
         assert_eq!(TickAck::decode(&a.encode()), Some(a.clone()));

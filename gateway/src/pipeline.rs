@@ -28,6 +28,7 @@ use crate::backoff::{Backoff, BackoffConfig};
 use crate::clock::{ManualClock, SharedClock, wall_ms};
 use crate::drain::{self, Tail};
 use crate::judge::{Accepted, Effects, Input, Judge};
+use crate::lab::TickAck;
 use crate::link::{self, LinkRx};
 use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
@@ -48,11 +49,16 @@ pub struct Arrival {
 pub enum Inbound {
     /// An input.
     Arrival(Arrival),
-    /// Lab mode ([`crate::lab`]): the driven clock moves to this Unix ms
-    /// time; the offline checks run at once, as the real clock's timer
-    /// would. Inputs before it are judged on the old time, inputs after it
-    /// on the new one.
-    Clock(u64),
+    /// Lab mode ([`crate::lab`]): the driven clock moves to `now_ms`; the
+    /// offline checks run at once, as the real clock's timer would, and
+    /// the tick is acknowledged on [`Links::lab_acks`]. Inputs before it
+    /// are judged on the old time, inputs after it on the new one.
+    Clock {
+        /// The new time, Unix ms.
+        now_ms: u64,
+        /// Device messages ingest received before the tick.
+        frames: u64,
+    },
 }
 
 impl From<Arrival> for Inbound {
@@ -108,6 +114,8 @@ pub struct Links {
     pub handled: Arc<AtomicU64>,
     /// Set while inputs queue up: the time-series sink holds back.
     pub busy: Arc<AtomicBool>,
+    /// Lab mode: applied ticks, for ingest to acknowledge.
+    pub lab_acks: Option<mpsc::Sender<TickAck>>,
 }
 
 /// The batch being filled.
@@ -186,6 +194,8 @@ pub struct Pipeline {
     /// Lab mode: the clock that [`Inbound::Clock`] moves (the same one as
     /// `clock`).
     driven: Option<ManualClock>,
+    /// Alarm events raised since the start.
+    raised: u64,
 }
 
 impl Pipeline {
@@ -212,6 +222,7 @@ impl Pipeline {
             next_alarm_key: store.next_alarm_key(),
             unsure_of_broker: !store.was_clean(),
             driven: None,
+            raised: 0,
         }
     }
 
@@ -301,13 +312,27 @@ impl Pipeline {
     fn inbound(&mut self, m: Inbound, open: &mut Open, links: &Links) {
         match m {
             Inbound::Arrival(a) => self.take(a, open, links),
-            Inbound::Clock(now_ms) => {
+            Inbound::Clock { now_ms, frames } => {
                 let Some(clock) = &self.driven else {
                     tracing::warn!(now_ms, "a clock tick, but the clock is not driven; ignored");
                     return;
                 };
                 clock.set_ms(now_ms);
                 self.check_offline(open, links);
+                let ack = TickAck {
+                    now_ms,
+                    frames,
+                    alarms: self.raised,
+                    rejected: None,
+                };
+                if let Some(tx) = &links.lab_acks
+                    && tx.try_send(ack).is_err()
+                {
+                    tracing::warn!(
+                        now_ms,
+                        "lab clock: ingest is not taking acknowledgements; this tick goes unanswered"
+                    );
+                }
             }
         }
     }
@@ -376,6 +401,7 @@ impl Pipeline {
         }
         let now = wall_ms();
         for a in std::mem::take(&mut open.fx.alarms) {
+            self.raised += 1;
             let e = a.event;
             self.metrics
                 .alarms

@@ -310,6 +310,8 @@ struct External {
     poller: tokio::task::JoinHandle<()>,
     alarms: tokio::sync::mpsc::UnboundedReceiver<AlarmEvent>,
     acks: tokio::sync::mpsc::UnboundedReceiver<TickAck>,
+    /// Alarm events received, for any site.
+    seen: u64,
 }
 
 impl External {
@@ -369,6 +371,7 @@ impl External {
             poller,
             alarms,
             acks,
+            seen: 0,
         })
     }
 
@@ -382,24 +385,37 @@ impl External {
         report: &mut RunReport,
     ) {
         while let Ok(e) = self.alarms.try_recv() {
-            if e.site.as_str() != scenario.spec.site
-                || !scenario
-                    .spec
-                    .devices
-                    .iter()
-                    .any(|d| d.id == e.device.as_str())
-            {
-                continue;
-            }
-            let o = Observed {
-                t_s: t_s(&e),
-                event: e,
-            };
-            if print {
-                println!("{}", format_alarm(&o));
-            }
-            report.alarms.push(o);
+            self.keep(scenario, e, &t_s, print, report);
         }
+    }
+
+    /// Counts an alarm event and keeps it if it is `scenario`'s.
+    fn keep(
+        &mut self,
+        scenario: &Scenario,
+        e: AlarmEvent,
+        t_s: &impl Fn(&AlarmEvent) -> f64,
+        print: bool,
+        report: &mut RunReport,
+    ) {
+        self.seen += 1;
+        if e.site.as_str() != scenario.spec.site
+            || !scenario
+                .spec
+                .devices
+                .iter()
+                .any(|d| d.id == e.device.as_str())
+        {
+            return;
+        }
+        let o = Observed {
+            t_s: t_s(&e),
+            event: e,
+        };
+        if print {
+            println!("{}", format_alarm(&o));
+        }
+        report.alarms.push(o);
     }
 
     async fn close(self) {
@@ -475,7 +491,7 @@ const TICK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Moves the gateway's clock to `now_ms` after the `frames` device
 /// messages published so far, and waits for its acknowledgement.
-async fn drive_to(ext: &mut External, now_ms: u64, frames: u64) -> Result<(), String> {
+async fn drive_to(ext: &mut External, now_ms: u64, frames: u64) -> Result<TickAck, String> {
     let tick = Tick { now_ms, frames };
     ext.client
         .publish(lab::TICK_TOPIC, QoS::AtLeastOnce, false, tick.encode())
@@ -512,7 +528,7 @@ async fn drive_to(ext: &mut External, now_ms: u64, frames: u64) -> Result<(), St
                 ack.frames
             ));
         }
-        return Ok(());
+        return Ok(ack);
     }
 }
 
@@ -590,12 +606,27 @@ async fn run_driven(
         ext.collect(scenario, t_s, opts.print, &mut report);
         pace(started, t, opts.speed).await;
     }
-    // A last tick, at the same time, after every message: all of them are
-    // in the gateway's pipeline once it is acknowledged.
-    drive_to(&mut ext, driven_to, heard).await?;
+    // A last tick, at the same time, after every message: once it is
+    // acknowledged the gateway has judged them all and says how many alarm
+    // events it raised; wait for those (at most `linger_s`).
+    let last = drive_to(&mut ext, driven_to, heard).await?;
     let linger = Duration::from_secs_f64(opts.linger_s.max(0.0));
-    tokio::time::sleep(linger).await;
+    let deadline = tokio::time::Instant::now() + linger;
     ext.collect(scenario, t_s, opts.print, &mut report);
+    while ext.seen < last.alarms {
+        match tokio::time::timeout_at(deadline, ext.alarms.recv()).await {
+            Ok(Some(e)) => ext.keep(scenario, e, &t_s, opts.print, &mut report),
+            _ => {
+                let seen = ext.seen;
+                ext.close().await;
+                return Err(format!(
+                    "the gateway raised {} alarm events, {seen} arrived on alarms/# within {} s \
+                     (is [forward.mqtt] enabled on the gateway?)",
+                    last.alarms, opts.linger_s
+                ));
+            }
+        }
+    }
     ext.close().await;
     report.simulated_s = fleet.end_ms / 1000;
     report.wall_s = started.elapsed().as_secs_f64();

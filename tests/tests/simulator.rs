@@ -15,7 +15,7 @@
 
 use anquan_e2e::gateway::{GatewayProcess, Setup};
 use anquan_e2e::services::Mosquitto;
-use anquan_sim::run::{RunOptions, run_blocking};
+use anquan_sim::run::{Observed, RunOptions, run_blocking, run_engine};
 use anquan_sim::scenario::Scenario;
 use anquan_sim::verify::{compare, render};
 
@@ -64,9 +64,13 @@ fn against_the_binary(scenario: &Scenario, clock: Clock) {
             },
             broker: Some(format!("127.0.0.1:{}", mq.port())),
             print: false,
-            // After the last tick every frame is in the gateway's pipeline;
-            // this is for the alarms still on their way over MQTT.
-            linger_s: 1.0,
+            // Driven: an upper bound; the run ends as soon as every alarm
+            // the gateway raised (it says how many) has arrived. Real
+            // clock: a pause for the last alarms.
+            linger_s: match clock {
+                Clock::Driven => 60.0,
+                Clock::Real { .. } => 2.0,
+            },
             drive_clock: matches!(clock, Clock::Driven),
         },
     )
@@ -81,6 +85,15 @@ fn against_the_binary(scenario: &Scenario, clock: Clock) {
     println!("{text}");
     assert!(v.passed(), "{text}\ngateway log:\n{}", gw.log());
     if let Clock::Driven = clock {
+        // On the driven clock the binary gives exactly the rule engine's
+        // alarms at the same simulated seconds (what the in-process run
+        // gives too): nothing depended on timing.
+        let engine = run_engine(scenario, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            transitions(&report.alarms),
+            transitions(&engine.alarms),
+            "{name}: the binary on the driven clock (left) and the rule engine (right) disagree"
+        );
         // Every tick was applied; none refused.
         let page = gw.metrics();
         let refused: Vec<&str> = page
@@ -96,6 +109,26 @@ fn against_the_binary(scenario: &Scenario, clock: Clock) {
             "{page}"
         );
     }
+}
+
+/// Alarm transitions in a comparable order: (ms, device, rule, state,
+/// level), sorted (alarms of one second may arrive in any order).
+fn transitions(alarms: &[Observed]) -> Vec<(u64, String, String, String, String)> {
+    let mut v: Vec<_> = alarms
+        .iter()
+        .map(|o| {
+            let e = &o.event;
+            (
+                (o.t_s * 1000.0).round() as u64,
+                e.device.to_string(),
+                e.rule.to_string(),
+                e.state.as_str().to_string(),
+                e.level.as_str().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -184,4 +217,87 @@ fn gas_leak_passes_on_the_gateways_real_clock() {
     // rule involved is judged per frame, so the real clock does not change
     // the outcome (`against_the_binary` refuses scenarios where it would).
     against_the_binary(&load("gas-leak.toml"), Clock::Real { speed: 60.0 });
+}
+
+#[test]
+fn a_driven_gateway_refuses_bad_ticks_and_holds_a_tick_for_its_frames() {
+    use anquan_e2e::mqtt::{gas_frame, telemetry_topic};
+    use anquan_gateway::lab::{ACK_TOPIC, TICK_TOPIC, TickAck};
+    use std::time::Duration;
+    const T0: u64 = 1_732_300_000_000;
+    let mq = Mosquitto::start();
+    let gw = GatewayProcess::start(&Setup {
+        mqtt_port: mq.port(),
+        extra: "[lab]\nclock = \"driven\"\n".into(),
+        ..Setup::default()
+    });
+    assert!(gw.log().contains("LAB MODE"), "{}", gw.log());
+    let acks = mq.subscribe(ACK_TOPIC, 8, Duration::from_secs(30));
+    let ticks = [
+        format!(r#"{{"now_ms":{T0},"frames":0}}"#),
+        format!(r#"{{"now_ms":{}}}"#, T0 - 1),
+        "not json".to_string(),
+        r#"{"now_ms":"soon"}"#.to_string(),
+        r#"{"now_ms":5}"#.to_string(),
+        format!(r#"{{"now_ms":{T0}{}}}"#, " ".repeat(300)),
+        format!(r#"{{"now_ms":{}}}"#, T0 + 60_000),
+    ];
+    mq.publish_lines(TICK_TOPIC, &ticks);
+    // Published before its frame: answered only once the frame is in.
+    mq.publish(
+        TICK_TOPIC,
+        &format!(r#"{{"now_ms":{},"frames":1}}"#, T0 + 75_000),
+    );
+    mq.publish(
+        &telemetry_topic("s1", "gas-1"),
+        &gas_frame("gas-1", 1, T0 + 75_000, 1.0),
+    );
+    let answers: Vec<TickAck> = acks
+        .lines()
+        .iter()
+        .map(|l| TickAck::decode(l.as_bytes()).unwrap_or_else(|| panic!("{l}")))
+        .collect();
+    let summary: Vec<(u64, u64, Option<&str>)> = answers
+        .iter()
+        .map(|a| (a.now_ms, a.frames, a.rejected.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (T0, 0, None),
+            (T0, 0, Some("backwards")),
+            (T0, 0, Some("malformed")),
+            (T0, 0, Some("malformed")),
+            (T0, 0, Some("out_of_range")),
+            (T0, 0, Some("oversized")),
+            (T0 + 60_000, 0, None),
+            (T0 + 75_000, 1, None),
+        ],
+        "gateway log:\n{}",
+        gw.log()
+    );
+    for (result, n) in [
+        ("applied", 3.0),
+        ("backwards", 1.0),
+        ("malformed", 2.0),
+        ("out_of_range", 1.0),
+        ("oversized", 1.0),
+    ] {
+        assert_eq!(
+            gw.metric(&format!(
+                "anquan_gateway_lab_clock_ticks_total{{result=\"{result}\"}}"
+            )),
+            n,
+            "{result}"
+        );
+    }
+    assert!(gw.log().contains("lab clock: tick refused"), "{}", gw.log());
+    // Still running, and the frame was judged on the driven clock (not
+    // skewed: its device time is the driven time, years from the wall's).
+    assert!(gw.healthz().is_some());
+    assert_eq!(gw.metric("anquan_gateway_clock_skew_total"), 0.0);
+    assert_eq!(
+        gw.metric(r#"anquan_gateway_frames_processed_total{topic="telemetry"}"#),
+        1.0
+    );
 }
