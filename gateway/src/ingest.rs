@@ -21,6 +21,11 @@
 //! message at all arrived for `watchdog_s` (a half-open link). The link's
 //! state goes out on a `watch` channel ([`crate::link`]).
 //!
+//! Lab mode (`[lab] clock = "driven"`, [`crate::lab`]): clock ticks on
+//! `lab/clock/tick` are put in order with the device messages around them
+//! here and handed to the pipeline in the same channel; the pipeline's
+//! acknowledgements go out from here.
+//!
 //! Back-pressure: inputs go to the pipeline through a bounded channel;
 //! when it is full this task stops polling the socket, so the broker (and
 //! its in-flight window) holds the rest. Nothing piles up in memory.

@@ -38,6 +38,10 @@
 //!   its last tick how many alarms to wait for instead of guessing a
 //!   time.)
 //!
+//! The periodic offline check (`rules.offline_tick_ms`) keeps running on
+//! real time; it reads the driven clock, which only a tick moves, so it
+//! finds nothing the tick's own check did not.
+//!
 //! The driver checks that the acknowledged count equals its own: a larger
 //! one means another publisher on the broker, whose frames would make the
 //! run's outcome depend on timing; it fails the run rather than verify it.

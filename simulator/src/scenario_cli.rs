@@ -96,7 +96,7 @@ fn warn_clock(args: &RunArgs, s: &Scenario) {
         if !rules.is_empty() {
             eprintln!(
                 "anquan-sim: warning: {}: {} run on the gateway's own clock, which --speed {speed} does not accelerate; \
-                 verify this scenario in process or at --speed 1",
+                 verify this scenario in process, at --speed 1, or with --drive-clock (a gateway with [lab] clock = \"driven\")",
                 s.name(),
                 rules.join(", ")
             );
