@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::ConfigError;
 use crate::secret::Secret;
-use crate::{api, broker, forward, ingest, logging, modbus, rules, sink, store, validate};
+use crate::{api, broker, forward, ingest, lab, logging, modbus, rules, sink, store, validate};
 
 /// `[gateway]`: who this gateway is and where it keeps its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,9 @@ pub struct Config {
     /// Modbus devices the gateway polls.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// Test-bench switches (a driven clock); off by default, never on a site.
+    #[serde(default)]
+    pub lab: lab::LabConfig,
 }
 
 impl Config {
@@ -123,14 +126,21 @@ impl Config {
     }
 
     /// What `check` and the start-up log warn about: secrets written in the
-    /// config file, secret files other users can read.
+    /// config file, secret files other users can read, lab mode.
     pub fn warnings(&self) -> Vec<String> {
         let mut shown = self.clone();
-        shown
+        let mut w: Vec<String> = shown
             .secrets_mut()
             .into_iter()
             .filter_map(|(key, s)| s.warning(key))
-            .collect()
+            .collect();
+        if self.lab.driven() {
+            w.push(format!(
+                "lab.clock: \"driven\": LAB MODE, the rules' clock moves only on ticks published on {}; never on a site",
+                crate::lab::TICK_TOPIC
+            ));
+        }
+        w
     }
 
     /// Makes relative paths relative to `dir`.
@@ -282,6 +292,22 @@ data_dir = "/tmp/x"
         ))
         .unwrap_err();
         assert_eq!(e.key, "forward.http.token", "{e}");
+    }
+
+    #[test]
+    fn the_lab_clock_is_off_unless_asked_for_and_warned_about() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(!c.lab.driven());
+        assert!(c.warnings().is_empty());
+        let c = Config::parse(&format!("{MINIMAL}\n[lab]\nclock = \"driven\"\n")).unwrap();
+        assert!(c.lab.driven());
+        assert!(
+            c.warnings().iter().any(|w| w.starts_with("lab.clock:")),
+            "{:?}",
+            c.warnings()
+        );
+        let e = Config::parse(&format!("{MINIMAL}\n[lab]\nclock = \"fast\"\n")).unwrap_err();
+        assert_eq!(e.key, "lab.clock", "{e}");
     }
 
     #[test]

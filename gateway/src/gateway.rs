@@ -14,7 +14,7 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{ManualClock, SharedClock, SystemClock, wall_ms};
 use crate::config::Config;
 use crate::drain::{self, DrainConfig, Inbox, Policy, Tail};
 use crate::error::ConfigError;
@@ -70,21 +70,49 @@ pub struct GatewayHandle {
 pub struct Gateway;
 
 impl Gateway {
-    /// Starts a gateway on the real clock.
+    /// Starts a gateway on the real clock, or, with `[lab] clock =
+    /// "driven"`, on a clock that ticks on MQTT move ([`crate::lab`]).
     pub async fn start(cfg: Config) -> Result<GatewayHandle, StartError> {
-        Self::start_with_clock(cfg, Arc::new(SystemClock)).await
+        if cfg.lab.driven() {
+            let driven = ManualClock::new(wall_ms());
+            return Self::launch(cfg, Arc::new(driven.clone()), Some(driven)).await;
+        }
+        Self::launch(cfg, Arc::new(SystemClock), None).await
     }
 
-    /// Starts a gateway whose rules run on `clock`.
+    /// Starts a gateway whose rules run on `clock` (which the embedding
+    /// program moves; `[lab] clock = "driven"` is refused).
     pub async fn start_with_clock(
+        cfg: Config,
+        clock: SharedClock,
+    ) -> Result<GatewayHandle, StartError> {
+        if cfg.lab.driven() {
+            return Err(ConfigError::new(
+                "lab.clock",
+                "\"driven\" needs the gateway's own clock; a program that brings its own clock moves it itself (use \"system\")",
+            )
+            .into());
+        }
+        Self::launch(cfg, clock, None).await
+    }
+
+    async fn launch(
         mut cfg: Config,
         clock: SharedClock,
+        driven: Option<ManualClock>,
     ) -> Result<GatewayHandle, StartError> {
         // One TLS provider for the process (ring); an embedding program may
         // have installed one already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         cfg.validate()?;
         let rule_file = cfg.rules.load()?;
+        if driven.is_some() {
+            tracing::warn!(
+                tick = crate::lab::TICK_TOPIC,
+                ack = crate::lab::ACK_TOPIC,
+                "LAB MODE ([lab] clock = \"driven\"): the rules' clock moves only on ticks published on the broker; anyone who can publish there sets this gateway's time. Never use this on a site"
+            );
+        }
         if cfg.broker.enabled {
             let bc = cfg.broker.clone();
             let addr = tokio::task::spawn_blocking(move || broker::start(&bc))
@@ -223,7 +251,7 @@ impl Gateway {
         let (sites_tx, sites_rx) = watch::channel(Vec::new());
         judge.publish_sites(sites_tx);
         let log_interval = Duration::from_secs(cfg.log.reject_log_interval_s.max(1));
-        let pipeline = Pipeline::new(
+        let mut pipeline = Pipeline::new(
             judge,
             PipelineConfig {
                 max_batch: cfg.buffer.max_batch,
@@ -236,6 +264,14 @@ impl Gateway {
             clock.clone(),
             metrics.clone(),
         );
+        let (lab_acks_tx, lab_acks) = match driven.clone() {
+            Some(c) => {
+                pipeline = pipeline.with_driven_clock(c);
+                let (tx, rx) = mpsc::channel(crate::lab::MAX_HELD_TICKS);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let links = Links {
             rx,
             reload: reload_rx,
@@ -247,6 +283,7 @@ impl Gateway {
             subscribers: alarms.clone(),
             handled: handled.clone(),
             busy,
+            lab_acks: lab_acks_tx,
         };
         let pipeline = tokio::spawn(pipeline.run(links, stop_ingest.clone()));
         front.extend(crate::modbus::poll::spawn(
@@ -267,6 +304,7 @@ impl Gateway {
                 link: link_tx,
                 handled: handled.clone(),
                 metrics: metrics.clone(),
+                lab_acks,
             },
             log_interval,
             stop_ingest.clone(),

@@ -21,6 +21,11 @@
 //! message at all arrived for `watchdog_s` (a half-open link). The link's
 //! state goes out on a `watch` channel ([`crate::link`]).
 //!
+//! Lab mode (`[lab] clock = "driven"`, [`crate::lab`]): clock ticks on
+//! `lab/clock/tick` are put in order with the device messages around them
+//! here and handed to the pipeline in the same channel; the pipeline's
+//! acknowledgements go out from here.
+//!
 //! Back-pressure: inputs go to the pipeline through a bounded channel;
 //! when it is full this task stops polling the socket, so the broker (and
 //! its in-flight window) holds the rest. Nothing piles up in memory.
@@ -45,10 +50,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::error::ConfigError;
 use crate::judge::{Body, Guarantee, Input};
+use crate::lab::{self, Sequencer, Tick, TickAck, TickError};
 use crate::link::{LinkTx, State};
 use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
-use crate::pipeline::{Arrival, Receipt};
+use crate::pipeline::{Arrival, Inbound, Receipt};
 use crate::secret::Secret;
 use crate::validate::Reject;
 
@@ -324,7 +330,7 @@ pub fn no_delay(mut eventloop: EventLoop) -> EventLoop {
 #[derive(Debug)]
 pub struct Links {
     /// The inputs, to the pipeline.
-    pub tx: mpsc::Sender<Arrival>,
+    pub tx: mpsc::Sender<Inbound>,
     /// This source's number in the pipeline's receipts.
     pub source: usize,
     /// Every receipt up to this one is committed (from the pipeline).
@@ -335,6 +341,9 @@ pub struct Links {
     pub handled: Arc<AtomicU64>,
     /// The gateway's metrics.
     pub metrics: Metrics,
+    /// Lab mode ([`crate::lab`]): take clock ticks on [`lab::TICK_TOPIC`]
+    /// and publish the pipeline's acknowledgements of them, from here.
+    pub lab_acks: Option<mpsc::Receiver<TickAck>>,
 }
 
 /// A publish waiting for its acknowledgement: its receipt (0: rejected
@@ -365,12 +374,20 @@ pub async fn run(
         link,
         handled,
         metrics,
+        mut lab_acks,
     } = links;
+    let lab_clock = lab_acks.is_some();
     let mut backoff = Backoff::new(cfg.backoff);
-    let subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
+    let mut subs: Vec<SubscribeFilter> = GATEWAY_SUBSCRIPTIONS
         .iter()
         .map(|t| SubscribeFilter::new((*t).to_string(), QoS::AtLeastOnce))
         .collect();
+    if lab_clock {
+        subs.push(SubscribeFilter::new(
+            lab::TICK_TOPIC.to_string(),
+            QoS::AtLeastOnce,
+        ));
+    }
     let watchdog = (cfg.watchdog_s > 0).then(|| Duration::from_secs(cfg.watchdog_s));
     let mut last_msg = tokio::time::Instant::now();
     let mut tx = Some(tx);
@@ -379,6 +396,8 @@ pub async fn run(
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_receipt = 0u64;
     let mut pipeline_open = true;
+    // Lab mode: ticks in order with the frames around them.
+    let mut ticks = lab_clock.then(Sequencer::new);
     let set_link = |state: State, session: Option<bool>| {
         link.send_if_modified(|l| {
             let before = *l;
@@ -421,6 +440,10 @@ pub async fn run(
                 continue;
             }
             () = &mut cancelled, if linger_until.is_none() => continue,
+            Some(ack) = next_ack(&mut lab_acks) => {
+                answer_tick(&client, &ack);
+                continue;
+            }
             () = &mut stop, if linger_until.is_some() => {
                 let _ = client.try_disconnect();
                 let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
@@ -443,6 +466,16 @@ pub async fn run(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 last_msg = tokio::time::Instant::now();
                 backoff.reset();
+                if lab_clock && ack.session_present {
+                    // A session kept from a run without lab mode lacks it.
+                    // Ticks are never retained: nothing comes back twice.
+                    let c = client.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = c.subscribe(lab::TICK_TOPIC, QoS::AtLeastOnce).await {
+                            tracing::error!(error = %e, "mqtt: cannot queue the lab clock subscription");
+                        }
+                    });
+                }
                 if ack.session_present {
                     tracing::info!(host = %cfg.host, port = cfg.port, session_present = true, "mqtt: connected; the broker kept our session and subscriptions");
                     set_link(State::Subscribed, Some(true));
@@ -459,9 +492,26 @@ pub async fn run(
                     });
                 }
             }
+            Ok(Event::Incoming(Packet::Publish(p))) if lab_clock && p.topic == lab::TICK_TOPIC => {
+                last_msg = tokio::time::Instant::now();
+                if p.qos != QoS::AtMostOnce {
+                    let mut a = Publish::new("", p.qos, Vec::<u8>::new());
+                    a.pkid = p.pkid;
+                    pending.push_back(Pending { receipt: 0, ack: a });
+                }
+                if let Some(seq) = ticks.as_mut() {
+                    match seq.tick(&p.payload) {
+                        Ok(due) => forward_ticks(due, seq, &tx, &metrics, &mut limiter).await,
+                        Err(e) => refuse_tick(e, seq, &p.payload, &client, &metrics, &mut limiter),
+                    }
+                }
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 last_msg = tokio::time::Instant::now();
                 metrics.frames_received.inc();
+                // Lab mode counts live messages (not the retained copies a
+                // subscription brings, not re-deliveries) for the ticks.
+                let live = !p.retain && !p.dup;
                 let ack = (p.qos != QoS::AtMostOnce).then(|| {
                     let mut a = Publish::new("", p.qos, Vec::<u8>::new());
                     a.pkid = p.pkid;
@@ -482,7 +532,7 @@ pub async fn run(
                         };
                         if let Some(t) = &tx {
                             // Blocks when the pipeline is full: back-pressure.
-                            if t.send(arrival).await.is_err() {
+                            if t.send(arrival.into()).await.is_err() {
                                 tx = None;
                             }
                         }
@@ -497,6 +547,10 @@ pub async fn run(
                             }
                         }
                     }
+                }
+                if live && let Some(seq) = ticks.as_mut() {
+                    let due = seq.frame();
+                    forward_ticks(due, seq, &tx, &metrics, &mut limiter).await;
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(s))) => {
@@ -522,6 +576,99 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Lab mode: the pipeline's next acknowledgement of a tick (never, without
+/// lab mode).
+async fn next_ack(acks: &mut Option<mpsc::Receiver<TickAck>>) -> Option<TickAck> {
+    match acks {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Lab mode: hands the ticks now due to the pipeline, behind every frame
+/// received before them; the pipeline acknowledges each once applied
+/// (what the driver publishes after that is judged on the new time).
+async fn forward_ticks(
+    due: Vec<Tick>,
+    seq: &Sequencer,
+    tx: &Option<mpsc::Sender<Inbound>>,
+    metrics: &Metrics,
+    limiter: &mut RateLimiter,
+) {
+    for t in due {
+        // Shutting down: the driver hears nothing and stops.
+        let Some(tx) = tx else { return };
+        let received = seq.received();
+        let tick = Inbound::Clock {
+            now_ms: t.now_ms,
+            frames: received,
+        };
+        if tx.send(tick).await.is_err() {
+            return;
+        }
+        metrics
+            .lab_clock_ticks
+            .with_label_values(&["applied"])
+            .inc();
+        if received > t.frames
+            && let Some(suppressed) = limiter.check("lab_clock_frames_ahead")
+        {
+            tracing::warn!(
+                now_ms = t.now_ms,
+                frames = t.frames,
+                received,
+                suppressed,
+                "lab clock: more device messages received than the driver published before this tick (another publisher on the broker?); the run is not deterministic"
+            );
+        }
+    }
+}
+
+/// Lab mode: counts, logs and answers a refused tick.
+fn refuse_tick(
+    e: TickError,
+    seq: &Sequencer,
+    payload: &[u8],
+    client: &AsyncClient,
+    metrics: &Metrics,
+    limiter: &mut RateLimiter,
+) {
+    metrics
+        .lab_clock_ticks
+        .with_label_values(&[e.as_str()])
+        .inc();
+    if let Some(suppressed) = limiter.check("lab_clock_refused") {
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(80)]).into_owned();
+        tracing::warn!(reason = e.as_str(), error = %e, payload = %shown, driven_ms = seq.last_ms(), suppressed, "lab clock: tick refused");
+    }
+    answer_tick(
+        client,
+        &TickAck {
+            now_ms: seq.last_ms().unwrap_or(0),
+            frames: seq.received(),
+            alarms: 0,
+            rejected: Some(e.as_str().to_string()),
+        },
+    );
+}
+
+/// Publishes a tick's answer; never awaits the request channel in the
+/// polling task (only it drains the channel): when it is full, a task
+/// waits for room.
+fn answer_tick(client: &AsyncClient, ack: &TickAck) {
+    let payload = ack.encode();
+    if let Err(rumqttc::ClientError::TryRequest(_)) =
+        client.try_publish(lab::ACK_TOPIC, QoS::AtLeastOnce, false, payload.clone())
+    {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let _ = c
+                .publish(lab::ACK_TOPIC, QoS::AtLeastOnce, false, payload)
+                .await;
+        });
     }
 }
 

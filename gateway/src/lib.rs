@@ -11,7 +11,8 @@
 //! One module per concept, each with its own config section: [`ingest`],
 //! [`modbus`], [`judge`] (with [`validate`] and [`rules`]), [`pipeline`],
 //! [`store`], [`drain`], [`sink`], [`forward`], [`api`], [`broker`],
-//! [`clock`], [`link`], [`secret`]. [`Gateway::start`] runs one in-process
+//! [`clock`], [`link`], [`secret`]; [`lab`] (a driven clock, for test
+//! benches only). [`Gateway::start`] runs one in-process
 //! (the simulator's demo does) and returns a [`GatewayHandle`].
 
 pub mod api;
@@ -28,6 +29,7 @@ mod gateway;
 pub mod heartbeat;
 pub mod ingest;
 pub mod judge;
+pub mod lab;
 pub mod link;
 pub mod logging;
 pub mod metrics;

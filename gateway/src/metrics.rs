@@ -100,6 +100,9 @@ pub struct Metrics {
     pub modbus_poll_seconds: Histogram,
     /// Time the last full cycle over a link's devices took, by link.
     pub modbus_cycle_seconds: prometheus::GaugeVec,
+    /// `lab_clock_ticks_total{result}`: lab mode only (`[lab] clock =
+    /// "driven"`), so on no dashboard.
+    pub lab_clock_ticks: IntCounterVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
@@ -428,6 +431,12 @@ impl Metrics {
                     &["link"],
                 )
                 .unwrap_or_else(|_| unreachable_metric()),
+            ),
+            lab_clock_ticks: counter_vec(
+                &r,
+                "lab_clock_ticks_total",
+                "Lab mode (driven clock): ticks applied, or refused by reason",
+                &["result"],
             ),
             registry: r,
         };

@@ -17,14 +17,28 @@
 //!   separately (on its own, real clock); the alarms it publishes on
 //!   `alarms/#` are collected. Device time stamps are moved to the real
 //!   clock so the gateway does not flag them as skewed.
+//! * **External broker, driven clock** (`--broker host:port
+//!   --drive-clock`, for a gateway started with `[lab] clock = "driven"`,
+//!   see `anquan_gateway::lab`): the gateway's clock follows the
+//!   scenario's. Before each simulated second that has frames, or at which
+//!   the shadow engine expects an offline alarm, a tick moves the
+//!   gateway's clock to it, naming how many device messages went before;
+//!   the frames of that second go out only once the gateway has
+//!   acknowledged the tick. So every frame is judged at its own simulated
+//!   second and the offline checks run at the same seconds as in process,
+//!   whatever the broker's ordering across topics: the alarms are the same
+//!   as in process, at any speed (as fast as possible by default). Device
+//!   time stamps stay the scenario's. One run per gateway start (its
+//!   driven clock never goes back).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anquan_gateway::lab::{self, Tick, TickAck};
 use anquan_gateway::{Clock, Config, Gateway, GatewayHandle};
-use anquan_protocol::{AlarmEvent, Telemetry, Topic, TopicKind};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use anquan_protocol::{AlarmEvent, GATEWAY_SUBSCRIPTIONS, Telemetry, Topic, TopicKind};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 
 use crate::device::{Fleet, Outgoing};
 use crate::judge::Judge;
@@ -43,6 +57,9 @@ pub struct RunOptions {
     /// After the last step, how long to wait for late alarms from an
     /// external gateway, s of real time.
     pub linger_s: f64,
+    /// External broker: drive the gateway's clock along the scenario's
+    /// (`[lab] clock = "driven"` on the gateway).
+    pub drive_clock: bool,
 }
 
 /// An alarm that arrived, with its scenario time.
@@ -112,6 +129,7 @@ pub fn run_blocking(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport,
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunReport, String> {
     match &opts.broker {
         None => run_in_process(scenario, opts).await,
+        Some(b) if opts.drive_clock => run_driven(scenario, b, opts).await,
         Some(b) => run_external(scenario, b, opts).await,
     }
 }
@@ -285,70 +303,141 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A connection to an external broker: the alarms a gateway publishes on
+/// `alarms/#` and, when driving its clock, its answers to the ticks.
+struct External {
+    client: AsyncClient,
+    poller: tokio::task::JoinHandle<()>,
+    alarms: tokio::sync::mpsc::UnboundedReceiver<AlarmEvent>,
+    acks: tokio::sync::mpsc::UnboundedReceiver<TickAck>,
+    /// Alarm events received, for any site.
+    seen: u64,
+}
+
+impl External {
+    async fn connect(broker: &str, drive_clock: bool) -> Result<Self, String> {
+        let (host, port) = parse_broker(broker)?;
+        let mut mqtt = MqttOptions::new(format!("anquan-sim-{}", std::process::id()), host, port);
+        mqtt.set_keep_alive(Duration::from_secs(30));
+        mqtt.set_max_packet_size(64 * 1024, 64 * 1024);
+        let (client, eventloop) = AsyncClient::new(mqtt, 1024);
+        // No Nagle: a tick written after the frames must not wait for their
+        // TCP acknowledgement (up to 40 ms per simulated second).
+        let mut eventloop = anquan_gateway::ingest::no_delay(eventloop);
+        let (tx, alarms) = tokio::sync::mpsc::unbounded_channel();
+        let (ack_tx, acks) = tokio::sync::mpsc::unbounded_channel();
+        let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
+        let poller = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = conn_tx.send(Ok(()));
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if p.topic == lab::ACK_TOPIC {
+                            if let Some(a) = TickAck::decode(&p.payload) {
+                                let _ = ack_tx.send(a);
+                            }
+                        } else if let Ok(e) = AlarmEvent::decode(&p.payload) {
+                            let _ = tx.send(e);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = conn_tx.send(Err(e.to_string()));
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        let mut subs = vec![SubscribeFilter::new("alarms/#".into(), QoS::AtLeastOnce)];
+        if drive_clock {
+            subs.push(SubscribeFilter::new(
+                lab::ACK_TOPIC.into(),
+                QoS::AtLeastOnce,
+            ));
+        }
+        client
+            .subscribe_many(subs)
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(Duration::from_secs(10), conn_rx.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) => return Err(format!("broker {broker}: {e}")),
+            _ => return Err(format!("broker {broker}: no SUBACK within 10 s")),
+        }
+        Ok(Self {
+            client,
+            poller,
+            alarms,
+            acks,
+            seen: 0,
+        })
+    }
+
+    /// Takes the alarms that arrived for `scenario`'s site and devices (the
+    /// broker may carry others); `t_s` gives an alarm's scenario time.
+    fn collect(
+        &mut self,
+        scenario: &Scenario,
+        t_s: impl Fn(&AlarmEvent) -> f64,
+        print: bool,
+        report: &mut RunReport,
+    ) {
+        while let Ok(e) = self.alarms.try_recv() {
+            self.keep(scenario, e, &t_s, print, report);
+        }
+    }
+
+    /// Counts an alarm event and keeps it if it is `scenario`'s.
+    fn keep(
+        &mut self,
+        scenario: &Scenario,
+        e: AlarmEvent,
+        t_s: &impl Fn(&AlarmEvent) -> f64,
+        print: bool,
+        report: &mut RunReport,
+    ) {
+        self.seen += 1;
+        if e.site.as_str() != scenario.spec.site
+            || !scenario
+                .spec
+                .devices
+                .iter()
+                .any(|d| d.id == e.device.as_str())
+        {
+            return;
+        }
+        let o = Observed {
+            t_s: t_s(&e),
+            event: e,
+        };
+        if print {
+            println!("{}", format_alarm(&o));
+        }
+        report.alarms.push(o);
+    }
+
+    async fn close(self) {
+        let _ = self.client.disconnect().await;
+        self.poller.abort();
+    }
+}
+
 async fn run_external(
     scenario: &Scenario,
     broker: &str,
     opts: &RunOptions,
 ) -> Result<RunReport, String> {
-    let (host, port) = parse_broker(broker)?;
     let speed = opts.speed.filter(|s| *s > 0.0).unwrap_or(1.0);
     let mut fleet = Fleet::new(scenario)?;
-    let mut mqtt = MqttOptions::new(format!("anquan-sim-{}", std::process::id()), host, port);
-    mqtt.set_keep_alive(Duration::from_secs(30));
-    mqtt.set_max_packet_size(64 * 1024, 64 * 1024);
-    let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, AlarmEvent)>();
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
-    let poller = tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = conn_tx.send(Ok(()));
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if let Ok(e) = AlarmEvent::decode(&p.payload) {
-                        let _ = tx.send((wall_ms(), e));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = conn_tx.send(Err(e.to_string()));
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-    });
-    client
-        .subscribe("alarms/#", QoS::AtLeastOnce)
-        .await
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(10), conn_rx.recv()).await {
-        Ok(Some(Ok(()))) => {}
-        Ok(Some(Err(e))) => return Err(format!("broker {broker}: {e}")),
-        _ => return Err(format!("broker {broker}: no SUBACK within 10 s")),
-    }
+    let mut ext = External::connect(broker, false).await?;
     let started = Instant::now();
     let wall_start = wall_ms();
     // Scenario ms → the wall-clock ms at which it is sent.
     let to_wall = move |t_ms: u64| wall_start + (t_ms as f64 / speed) as u64;
+    let t_s = |e: &AlarmEvent| e.ts_ms.saturating_sub(wall_start) as f64 * speed / 1000.0;
     let mut report = RunReport::default();
-    // Only this scenario's site and devices: the broker may carry others.
-    let site = scenario.spec.site.clone();
-    let ids: Vec<String> = scenario.spec.devices.iter().map(|d| d.id.clone()).collect();
-    let collect = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, AlarmEvent)>,
-                   report: &mut RunReport| {
-        while let Ok((_, e)) = rx.try_recv() {
-            if e.site.as_str() != site || !ids.iter().any(|d| d == e.device.as_str()) {
-                continue;
-            }
-            let t_s = e.ts_ms.saturating_sub(wall_start) as f64 * speed / 1000.0;
-            let o = Observed { t_s, event: e };
-            if opts.print {
-                println!("{}", format_alarm(&o));
-            }
-            report.alarms.push(o);
-        }
-    };
     while !fleet.done() {
         let t = fleet.t_ms;
         pace(started, t, Some(speed)).await;
@@ -367,16 +456,178 @@ async fn run_external(
                     payload = v.to_vec();
                 }
             }
-            publish(&client, &o, payload).await?;
+            publish(&ext.client, &o, payload).await?;
             report.messages += 1;
         }
-        collect(&mut rx, &mut report);
+        ext.collect(scenario, t_s, opts.print, &mut report);
     }
     let linger = Duration::from_secs_f64(opts.linger_s.max(0.0));
     tokio::time::sleep(linger).await;
-    collect(&mut rx, &mut report);
-    let _ = client.disconnect().await;
-    poller.abort();
+    ext.collect(scenario, t_s, opts.print, &mut report);
+    ext.close().await;
+    report.simulated_s = fleet.end_ms / 1000;
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Whether the gateway subscribes to `topic` (its device topics): what it
+/// counts for the ticks' frame counts.
+fn gateway_hears(topic: &str) -> bool {
+    GATEWAY_SUBSCRIPTIONS.iter().any(|filter| {
+        let (mut f, mut t) = (filter.split('/'), topic.split('/'));
+        loop {
+            match (f.next(), t.next()) {
+                (None, None) => return true,
+                (Some("+"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+    })
+}
+
+/// How long the driver waits for the gateway to acknowledge a tick.
+const TICK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Moves the gateway's clock to `now_ms` after the `frames` device
+/// messages published so far, and waits for its acknowledgement.
+async fn drive_to(ext: &mut External, now_ms: u64, frames: u64) -> Result<TickAck, String> {
+    let tick = Tick { now_ms, frames };
+    ext.client
+        .publish(lab::TICK_TOPIC, QoS::AtLeastOnce, false, tick.encode())
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + TICK_TIMEOUT;
+    loop {
+        let ack = match tokio::time::timeout_at(deadline, ext.acks.recv()).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return Err("the broker connection ended".into()),
+            Err(_) => {
+                return Err(format!(
+                    "the gateway did not acknowledge the clock tick to {now_ms} (after {frames} device messages) within {} s: \
+                     is it running with [lab] clock = \"driven\" on this broker, and did every message reach it?",
+                    TICK_TIMEOUT.as_secs()
+                ));
+            }
+        };
+        if let Some(why) = ack.rejected {
+            return Err(format!(
+                "the gateway refused the clock tick to {now_ms}: {why} (its clock is at {}; a driven gateway serves one run per start)",
+                ack.now_ms
+            ));
+        }
+        // The answer to a tick comes once the gateway has received at
+        // least its frames: anything less answers an earlier tick.
+        if ack.now_ms < now_ms || ack.frames < frames {
+            continue;
+        }
+        if ack.frames != frames {
+            return Err(format!(
+                "the gateway received {} device messages before the tick to {now_ms}, this run published {frames}: \
+                 another publisher on the broker? The result would depend on timing",
+                ack.frames
+            ));
+        }
+        return Ok(ack);
+    }
+}
+
+/// The first tick, repeated until the gateway answers: it may not have
+/// subscribed yet (a tick nobody subscribes to is lost).
+async fn drive_first(ext: &mut External, now_ms: u64) -> Result<(), String> {
+    let give_up = tokio::time::Instant::now() + TICK_TIMEOUT;
+    let tick = Tick { now_ms, frames: 0 };
+    loop {
+        ext.client
+            .publish(lab::TICK_TOPIC, QoS::AtLeastOnce, false, tick.encode())
+            .await
+            .map_err(|e| e.to_string())?;
+        let retry = (tokio::time::Instant::now() + Duration::from_millis(250)).min(give_up);
+        while let Ok(Some(ack)) = tokio::time::timeout_at(retry, ext.acks.recv()).await {
+            if let Some(why) = ack.rejected {
+                return Err(format!(
+                    "the gateway refused the first clock tick ({now_ms}): {why} (its clock is at {}; restart it for a new driven run)",
+                    ack.now_ms
+                ));
+            }
+            if ack.now_ms == now_ms {
+                if ack.frames != 0 {
+                    return Err(format!(
+                        "the gateway had received {} device messages before this run: restart it (and use a broker of its own) for a driven run",
+                        ack.frames
+                    ));
+                }
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(format!(
+                "no answer to the clock tick on {} within {} s: is a gateway with [lab] clock = \"driven\" connected to this broker?",
+                lab::TICK_TOPIC,
+                TICK_TIMEOUT.as_secs()
+            ));
+        }
+    }
+}
+
+async fn run_driven(
+    scenario: &Scenario,
+    broker: &str,
+    opts: &RunOptions,
+) -> Result<RunReport, String> {
+    let mut fleet = Fleet::new(scenario)?;
+    let mut shadow = Judge::new(scenario)?;
+    let start_ms = fleet.start_ms;
+    let mut ext = External::connect(broker, true).await?;
+    drive_first(&mut ext, start_ms).await?;
+    let started = Instant::now();
+    let t_s = |e: &AlarmEvent| e.ts_ms.saturating_sub(start_ms) as f64 / 1000.0;
+    let mut report = RunReport::default();
+    // Device messages published, as the gateway counts them.
+    let mut heard = 0u64;
+    let mut driven_to = start_ms;
+    while !fleet.done() {
+        let t = fleet.t_ms;
+        let now = start_ms + t;
+        // As in process: the offline checks at `t` run before the frames of
+        // `t` are judged; the shadow engine says when one is due.
+        let due = !shadow.tick(now).is_empty();
+        let out = fleet.step();
+        if due || !out.is_empty() {
+            drive_to(&mut ext, now, heard).await?;
+            driven_to = now;
+        }
+        for o in out {
+            shadow.feed(&o, now);
+            publish(&ext.client, &o, o.payload.clone()).await?;
+            report.messages += 1;
+            heard += u64::from(gateway_hears(&o.topic));
+        }
+        ext.collect(scenario, t_s, opts.print, &mut report);
+        pace(started, t, opts.speed).await;
+    }
+    // A last tick, at the same time, after every message: once it is
+    // acknowledged the gateway has judged them all and says how many alarm
+    // events it raised; wait for those (at most `linger_s`).
+    let last = drive_to(&mut ext, driven_to, heard).await?;
+    let linger = Duration::from_secs_f64(opts.linger_s.max(0.0));
+    let deadline = tokio::time::Instant::now() + linger;
+    ext.collect(scenario, t_s, opts.print, &mut report);
+    while ext.seen < last.alarms {
+        match tokio::time::timeout_at(deadline, ext.alarms.recv()).await {
+            Ok(Some(e)) => ext.keep(scenario, e, &t_s, opts.print, &mut report),
+            _ => {
+                let seen = ext.seen;
+                ext.close().await;
+                return Err(format!(
+                    "the gateway raised {} alarm events, {seen} arrived on alarms/# within {} s \
+                     (is [forward.mqtt] enabled on the gateway?)",
+                    last.alarms, opts.linger_s
+                ));
+            }
+        }
+    }
+    ext.close().await;
     report.simulated_s = fleet.end_ms / 1000;
     report.wall_s = started.elapsed().as_secs_f64();
     Ok(report)
@@ -448,4 +699,20 @@ pub fn stream_digest(scenario: &Scenario) -> Result<(u64, u64), String> {
         }
     }
     Ok((h, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_hears_its_device_topics_only() {
+        assert!(gateway_hears("sites/s1/devices/gas-1/telemetry"));
+        assert!(gateway_hears("sites/s1/devices/gas-1/event"));
+        assert!(gateway_hears("sites/s1/devices/gas-1/status"));
+        assert!(!gateway_hears("sites/s1/devices/gas-1/command"));
+        assert!(!gateway_hears("sites/s1/devices/gas-1/telemetry/x"));
+        assert!(!gateway_hears("alarms/s1/gas-1"));
+        assert!(!gateway_hears(lab::TICK_TOPIC));
+    }
 }

@@ -13,8 +13,9 @@ pub struct RunArgs {
     /// Scenario files (TOML), or directories of them.
     #[arg(required = true)]
     scenarios: Vec<PathBuf>,
-    /// Simulated seconds per real second (in process: pacing only, the
-    /// result is the same; external broker: default 1, real time).
+    /// Simulated seconds per real second (in process and with
+    /// --drive-clock: pacing only, the result is the same; external broker
+    /// without it: default 1, real time).
     #[arg(long, conflicts_with = "as_fast_as_possible")]
     speed: Option<f64>,
     /// In process: run as fast as the gateway commits (the default).
@@ -24,6 +25,12 @@ pub struct RunArgs {
     /// separately, and collect the alarms it publishes on `alarms/#`.
     #[arg(long)]
     broker: Option<String>,
+    /// With --broker: drive the gateway's clock along the scenario's (the
+    /// gateway runs with `[lab] clock = "driven"`, on a broker of its own,
+    /// restarted for each run). Every scenario then verifies as fast as
+    /// possible, offline and time-of-day rules included.
+    #[arg(long, requires = "broker")]
+    drive_clock: bool,
     /// Use this seed instead of the scenario's (does the expectation hold
     /// for other noise?).
     #[arg(long)]
@@ -53,7 +60,14 @@ pub struct BudgetArgs {
 }
 
 fn files(args: &RunArgs) -> Result<Vec<PathBuf>, String> {
-    expand(&args.scenarios)
+    let f = expand(&args.scenarios)?;
+    if args.drive_clock && f.len() > 1 {
+        return Err(format!(
+            "--drive-clock runs one scenario per gateway start (a driven clock never goes back, and the gateway counts every message it hears); got {}",
+            f.len()
+        ));
+    }
+    Ok(f)
 }
 
 fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
@@ -77,12 +91,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Warns when an external, accelerated run cannot judge clock-based rules.
 fn warn_clock(args: &RunArgs, s: &Scenario) {
     let speed = args.speed.unwrap_or(1.0);
-    if args.broker.is_some() && (speed - 1.0).abs() > f64::EPSILON {
+    if args.broker.is_some() && !args.drive_clock && (speed - 1.0).abs() > f64::EPSILON {
         let rules = s.clock_rules();
         if !rules.is_empty() {
             eprintln!(
                 "anquan-sim: warning: {}: {} run on the gateway's own clock, which --speed {speed} does not accelerate; \
-                 verify this scenario in process or at --speed 1",
+                 verify this scenario in process, at --speed 1, or with --drive-clock (a gateway with [lab] clock = \"driven\")",
                 s.name(),
                 rules.join(", ")
             );
@@ -100,6 +114,7 @@ fn options(args: &RunArgs, print: bool) -> RunOptions {
         broker: args.broker.clone(),
         print,
         linger_s: args.linger_s,
+        drive_clock: args.drive_clock,
     }
 }
 
@@ -132,7 +147,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             s.spec.seed,
             args.broker.as_deref().map_or(
                 "in process (embedded broker, gateway on a simulated clock)".to_string(),
-                |b| format!("broker {b}")
+                |b| if args.drive_clock {
+                    format!("broker {b}, driving the gateway's clock")
+                } else {
+                    format!("broker {b}")
+                }
             )
         );
         match run_blocking(&s, &options(args, true)) {

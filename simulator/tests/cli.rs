@@ -114,3 +114,29 @@ fn budget_counts_alarms_per_device_day_and_fails_over_budget() {
     assert!(!ok, "{out}");
     assert!(out.contains("verify it instead"), "{out}");
 }
+
+#[test]
+fn drive_clock_needs_a_broker_and_one_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_anquan-sim"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("anquan-sim: {e}"));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let one = dir.join("gas-leak.toml");
+    let one = one.to_str().unwrap_or_default();
+    let (ok, err) = run(&["verify", one, "--drive-clock"]);
+    assert!(!ok && err.contains("--broker"), "{err}");
+    // No connection is attempted: refused before (port 9 is discard).
+    let all = dir.to_str().unwrap_or_default();
+    let (ok, err) = run(&["verify", all, "--broker", "127.0.0.1:9", "--drive-clock"]);
+    assert!(
+        !ok && err.contains("one scenario per gateway start"),
+        "{err}"
+    );
+}

@@ -34,7 +34,7 @@ use crate::error::ConfigError;
 use crate::judge::{Body, Guarantee, Input};
 use crate::logging::RateLimiter;
 use crate::metrics::Metrics;
-use crate::pipeline::Arrival;
+use crate::pipeline::{Arrival, Inbound};
 
 /// One device's polling state.
 #[derive(Debug)]
@@ -84,7 +84,7 @@ pub fn exception_reason(e: ExceptionCode) -> String {
 /// config was validated, so this fails only on a config that was not).
 pub fn spawn(
     cfg: &ModbusConfig,
-    tx: mpsc::Sender<Arrival>,
+    tx: mpsc::Sender<Inbound>,
     clock: SharedClock,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -420,7 +420,7 @@ fn input(d: &Device, body: Body) -> Arrival {
 async fn run_link(
     link: LinkConfig,
     mut devices: Vec<Device>,
-    tx: mpsc::Sender<Arrival>,
+    tx: mpsc::Sender<Inbound>,
     clock: SharedClock,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -512,7 +512,7 @@ async fn run_link(
             }
         }
         for m in out {
-            if tx.send(m).await.is_err() {
+            if tx.send(m.into()).await.is_err() {
                 return;
             }
         }
