@@ -36,7 +36,9 @@
 
 use anquan_protocol::Level;
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
+
+use crate::db::Columns;
 
 use crate::config::ConfigError;
 use crate::error::Result;
@@ -265,50 +267,40 @@ impl CorrelationConfig {
     }
 }
 
-/// One alarm of a group warning.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct GroupMember {
-    /// The alarm: `site/device/rule`.
-    pub alarm_key: String,
-    /// Device id.
-    pub device: String,
-    /// Its rule.
-    pub rule: String,
-    /// Its level (the latest).
-    pub level: String,
-    /// When it joined (Unix ms).
-    pub joined_ms: i64,
-    /// When it left (Unix ms); none while in the group.
-    #[schema(required = true)]
-    pub left_ms: Option<i64>,
-    /// Why it left: `recovered` or `broke out` (went red on its own).
-    #[schema(required = true)]
-    pub left_why: Option<String>,
+crate::db::row! {
+    /// One alarm of a group warning.
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    pub struct GroupMember {
+        /// The alarm: `site/device/rule`.
+        pub alarm_key: String,
+        /// Device id.
+        pub device: String,
+        /// Its rule.
+        pub rule: String,
+        /// Its level (the latest).
+        pub level: String,
+        /// When it joined (Unix ms).
+        pub joined_ms: i64,
+        /// When it left (Unix ms); none while in the group.
+        #[schema(required = true)]
+        pub left_ms: Option<i64>,
+        /// Why it left: `recovered` or `broke out` (went red on its own).
+        #[schema(required = true)]
+        pub left_why: Option<String>,
+    }
 }
 
 /// The members of group warning `id`, those in it first, then by arrival
 /// (at most 10 000).
 pub async fn members(c: &mut AnyConnection, id: &str) -> Result<Vec<GroupMember>> {
-    let rows = sqlx::query(
-        "SELECT alarm_key, device, rule, level, joined_ms, left_ms, left_why FROM warning_members \
-         WHERE group_id = $1 ORDER BY CASE WHEN left_ms IS NULL THEN 0 ELSE 1 END, joined_ms, alarm_key LIMIT 10000",
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {} FROM warning_members WHERE group_id = $1 \
+         ORDER BY CASE WHEN left_ms IS NULL THEN 0 ELSE 1 END, joined_ms, alarm_key LIMIT 10000",
+        GroupMember::select()
+    ))
     .bind(id)
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(GroupMember {
-                alarm_key: r.try_get("alarm_key")?,
-                device: r.try_get("device")?,
-                rule: r.try_get("rule")?,
-                level: r.try_get("level")?,
-                joined_ms: r.try_get("joined_ms")?,
-                left_ms: r.try_get("left_ms")?,
-                left_why: crate::db::opt_str(r, "left_why")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::App;
-use crate::db::{self, opt_str};
+use crate::db::{self, Columns};
 use crate::error::{Error, Result};
 
 /// The longest window, in days: longer work is not maintenance, and an
@@ -32,34 +32,41 @@ const SKEW_MS: i64 = 5 * 60_000;
 /// Audit entity of windows.
 const ENTITY: &str = "maintenance";
 
-/// A maintenance window.
+crate::db::row! {
+    /// A maintenance window.
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    pub struct Window {
+        /// Window id.
+        pub id: String,
+        /// The venue.
+        pub venue_id: String,
+        /// The device (none: the whole venue).
+        #[schema(required = true)]
+        pub device_id: Option<String>,
+        /// The venue's region.
+        pub region_id: String,
+        /// Start (Unix ms).
+        pub starts_ms: i64,
+        /// End (Unix ms); moved to the moment it was ended early.
+        pub ends_ms: i64,
+        /// Why (the work done).
+        pub reason: String,
+        /// Who set it (`person:<id>`, `user:<account>` or `operator[:name]`).
+        pub created_by: String,
+        /// When it was set (Unix ms).
+        pub created_ms: i64,
+        /// Who ended it early.
+        #[schema(required = true)]
+        pub ended_by: Option<String>,
+        /// Why it was ended early.
+        #[schema(required = true)]
+        pub end_reason: Option<String>,
+    }
+}
+
+/// What a listed window adds: the warnings it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Window {
-    /// Window id.
-    pub id: String,
-    /// The venue.
-    pub venue_id: String,
-    /// The device (none: the whole venue).
-    #[schema(required = true)]
-    pub device_id: Option<String>,
-    /// The venue's region.
-    pub region_id: String,
-    /// Start (Unix ms).
-    pub starts_ms: i64,
-    /// End (Unix ms); moved to the moment it was ended early.
-    pub ends_ms: i64,
-    /// Why (the work done).
-    pub reason: String,
-    /// Who set it (`person:<id>`, `user:<account>` or `operator[:name]`).
-    pub created_by: String,
-    /// When it was set (Unix ms).
-    pub created_ms: i64,
-    /// Who ended it early.
-    #[schema(required = true)]
-    pub ended_by: Option<String>,
-    /// Why it was ended early.
-    #[schema(required = true)]
-    pub end_reason: Option<String>,
+pub struct Held {
     /// The warnings whose calls it holds now.
     pub held: Vec<String>,
 }
@@ -72,26 +79,6 @@ impl Window {
             && self.starts_ms <= now
             && now < self.ends_ms
     }
-}
-
-const COLS: &str = "id, venue_id, device_id, region_id, starts_ms, ends_ms, reason, created_by, \
-                    created_ms, ended_by, end_reason";
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Window> {
-    Ok(Window {
-        id: r.try_get("id")?,
-        venue_id: r.try_get("venue_id")?,
-        device_id: opt_str(r, "device_id")?,
-        region_id: r.try_get("region_id")?,
-        starts_ms: r.try_get("starts_ms")?,
-        ends_ms: r.try_get("ends_ms")?,
-        reason: r.try_get("reason")?,
-        created_by: r.try_get("created_by")?,
-        created_ms: r.try_get("created_ms")?,
-        ended_by: opt_str(r, "ended_by")?,
-        end_reason: opt_str(r, "end_reason")?,
-        held: Vec::new(),
-    })
 }
 
 /// A new window (`POST /api/v1/maintenance`).
@@ -177,7 +164,6 @@ pub async fn create(c: &mut AnyConnection, now: i64, actor: &str, w: NewWindow) 
         created_ms: now,
         ended_by: None,
         end_reason: None,
-        held: Vec::new(),
     };
     sqlx::query(
         "INSERT INTO maintenance_windows (id, venue_id, device_id, region_id, starts_ms, ends_ms, reason, \
@@ -217,8 +203,9 @@ pub async fn create(c: &mut AnyConnection, now: i64, actor: &str, w: NewWindow) 
 
 /// One window (404 when unknown).
 pub async fn get(c: &mut AnyConnection, id: &str) -> Result<Window> {
-    let r = sqlx::query(&format!(
-        "SELECT {COLS} FROM maintenance_windows WHERE id = $1"
+    sqlx::query_as(&format!(
+        "SELECT {} FROM maintenance_windows WHERE id = $1",
+        Window::select()
     ))
     .bind(id)
     .fetch_optional(&mut *c)
@@ -226,8 +213,7 @@ pub async fn get(c: &mut AnyConnection, id: &str) -> Result<Window> {
     .ok_or_else(|| Error::NotFound {
         what: "maintenance window",
         id: id.into(),
-    })?;
-    from_row(&r)
+    })
 }
 
 /// Ends a window now, before its time (409 when it is already over).
@@ -273,32 +259,32 @@ pub async fn end(
 /// Windows not over at `now` (current and planned), soonest end first; at
 /// most 1000. `all` adds those over, newest first.
 pub async fn list(c: &mut AnyConnection, now: i64, all: bool) -> Result<Vec<Window>> {
-    let rows = if all {
-        sqlx::query(&format!(
-            "SELECT {COLS} FROM maintenance_windows ORDER BY created_ms DESC, id LIMIT 1000"
+    let cols = Window::select();
+    Ok(if all {
+        sqlx::query_as(&format!(
+            "SELECT {cols} FROM maintenance_windows ORDER BY created_ms DESC, id LIMIT 1000"
         ))
         .fetch_all(&mut *c)
         .await?
     } else {
-        sqlx::query(&format!(
-            "SELECT {COLS} FROM maintenance_windows WHERE ends_ms > $1 ORDER BY ends_ms, id LIMIT 1000"
+        sqlx::query_as(&format!(
+            "SELECT {cols} FROM maintenance_windows WHERE ends_ms > $1 ORDER BY ends_ms, id LIMIT 1000"
         ))
         .bind(now)
         .fetch_all(&mut *c)
         .await?
-    };
-    rows.iter().map(from_row).collect()
+    })
 }
 
 /// The windows in force at `now` (what the warning logic checks).
 pub async fn active(c: &mut AnyConnection, now: i64) -> Result<Vec<Window>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM maintenance_windows WHERE starts_ms <= $1 AND ends_ms > $1"
+    Ok(sqlx::query_as(&format!(
+        "SELECT {} FROM maintenance_windows WHERE starts_ms <= $1 AND ends_ms > $1",
+        Window::select()
     ))
     .bind(now)
     .fetch_all(&mut *c)
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?)
 }
 
 /// The window among `windows` that holds back an alarm of `device` at
@@ -350,17 +336,30 @@ pub async fn holds(c: &mut AnyConnection) -> Result<Vec<Hold>> {
         .collect()
 }
 
-/// Fills each window's [`Window::held`].
-pub async fn with_holds(c: &mut AnyConnection, windows: &mut [Window]) -> Result<()> {
-    if windows.is_empty() {
-        return Ok(());
-    }
-    for h in holds(c).await? {
-        if let Some(w) = windows.iter_mut().find(|w| w.id == h.window_id) {
-            w.held.push(h.warning_id);
-        }
-    }
-    Ok(())
+/// Each window with the warnings it holds.
+pub async fn with_holds(
+    c: &mut AnyConnection,
+    windows: Vec<Window>,
+) -> Result<Vec<crate::rows::ListedWindow>> {
+    let holds = if windows.is_empty() {
+        Vec::new()
+    } else {
+        holds(c).await?
+    };
+    Ok(windows
+        .into_iter()
+        .map(|w| {
+            let held = holds
+                .iter()
+                .filter(|h| h.window_id == w.id)
+                .map(|h| h.warning_id.clone())
+                .collect();
+            crate::rows::ListedWindow {
+                row: w,
+                more: Held { held },
+            }
+        })
+        .collect())
 }
 
 /// Lets go of the warnings whose hold is over (their window ended, or the
@@ -418,7 +417,6 @@ mod tests {
             created_ms: 0,
             ended_by: None,
             end_reason: None,
-            held: Vec::new(),
         }
     }
 

@@ -8,9 +8,9 @@
 //! turned a venue's public code yellow.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use crate::db::{self, opt_str};
+use crate::db::{self, Columns};
 use crate::error::{Error, Result};
 
 /// The report categories the public form offers and an officer files
@@ -24,50 +24,33 @@ pub const MAX_DESCRIPTION: usize = 2000;
 /// The states of a report.
 pub const STATES: [&str; 3] = ["PENDING", "ACCEPTED", "REJECTED"];
 
-/// A report as an officer sees it (there is no reporter to show).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PublicReport {
-    /// Report id.
-    pub id: String,
-    /// The venue whose page it came from.
-    pub venue_id: String,
-    /// The venue's region.
-    pub region_id: String,
-    /// The category the reporter chose (one of the catalogue).
-    pub category: String,
-    /// What was seen.
-    pub description: String,
-    /// When it arrived, Unix ms.
-    pub received_ms: i64,
-    /// `PENDING`, `ACCEPTED` or `REJECTED`.
-    pub state: String,
-    /// When it was judged.
-    pub decided_ms: Option<i64>,
-    /// Who judged it (`person:<id>`).
-    pub decided_by: Option<String>,
-    /// Why.
-    pub reason: Option<String>,
-    /// The hazard an accepted report became.
-    pub hazard_id: Option<String>,
-}
-
-const COLS: &str = "id, venue_id, region_id, category, description, received_ms, state, decided_ms, \
-                    decided_by, reason, hazard_id";
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<PublicReport> {
-    Ok(PublicReport {
-        id: r.try_get("id")?,
-        venue_id: r.try_get("venue_id")?,
-        region_id: r.try_get("region_id")?,
-        category: r.try_get("category")?,
-        description: r.try_get("description")?,
-        received_ms: r.try_get("received_ms")?,
-        state: r.try_get("state")?,
-        decided_ms: r.try_get("decided_ms")?,
-        decided_by: opt_str(r, "decided_by")?,
-        reason: opt_str(r, "reason")?,
-        hazard_id: opt_str(r, "hazard_id")?,
-    })
+crate::db::row! {
+    /// A report as an officer sees it (there is no reporter to show).
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct PublicReport {
+        /// Report id.
+        pub id: String,
+        /// The venue whose page it came from.
+        pub venue_id: String,
+        /// The venue's region.
+        pub region_id: String,
+        /// The category the reporter chose (one of the catalogue).
+        pub category: String,
+        /// What was seen.
+        pub description: String,
+        /// When it arrived, Unix ms.
+        pub received_ms: i64,
+        /// `PENDING`, `ACCEPTED` or `REJECTED`.
+        pub state: String,
+        /// When it was judged.
+        pub decided_ms: Option<i64>,
+        /// Who judged it (`person:<id>`).
+        pub decided_by: Option<String>,
+        /// Why.
+        pub reason: Option<String>,
+        /// The hazard an accepted report became.
+        pub hazard_id: Option<String>,
+    }
 }
 
 fn check_category(key: &str, category: &str) -> Result<()> {
@@ -141,35 +124,37 @@ pub async fn list(c: &mut AnyConnection, state: Option<&str>) -> Result<Vec<Publ
             "state: unknown {s:?}; use one of {STATES:?}"
         )));
     }
-    let rows = match state {
-        Some(s) => sqlx::query(&format!(
-            "SELECT {COLS} FROM public_reports WHERE state = $1 ORDER BY received_ms, id LIMIT 1000"
+    let cols = PublicReport::select();
+    Ok(match state {
+        Some(s) => sqlx::query_as(&format!(
+            "SELECT {cols} FROM public_reports WHERE state = $1 ORDER BY received_ms, id LIMIT 1000"
         ))
         .bind(s)
         .fetch_all(&mut *c)
         .await?,
         None => {
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM public_reports ORDER BY received_ms, id LIMIT 1000"
+            sqlx::query_as(&format!(
+                "SELECT {cols} FROM public_reports ORDER BY received_ms, id LIMIT 1000"
             ))
             .fetch_all(&mut *c)
             .await?
         }
-    };
-    rows.iter().map(from_row).collect()
+    })
 }
 
 /// One report (404 when unknown).
 pub async fn get(c: &mut AnyConnection, id: &str) -> Result<PublicReport> {
-    let r = sqlx::query(&format!("SELECT {COLS} FROM public_reports WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "public report",
-            id: id.into(),
-        })?;
-    from_row(&r)
+    sqlx::query_as(&format!(
+        "SELECT {} FROM public_reports WHERE id = $1",
+        PublicReport::select()
+    ))
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or_else(|| Error::NotFound {
+        what: "public report",
+        id: id.into(),
+    })
 }
 
 /// An officer's judgement.

@@ -11,6 +11,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::db::row;
+use crate::maintenance::{Held, Window};
 
 /// A struct of `row` and `more` (both flattened into one JSON object),
 /// whose schema is `$row`'s with the properties of `$more` added.
@@ -662,6 +663,17 @@ pub struct DashboardExtra {
     pub calling: Vec<String>,
     /// The 叫应 ladder, oldest first.
     pub ladder: Vec<crate::warnings::Rung>,
+    /// Its first calls wait: `maintenance` (a maintenance window holds
+    /// them) or `storm` (while alarms of the same cause may still join);
+    /// none when not held.
+    #[schema(required = true)]
+    pub held: Option<String>,
+    /// The reading is not current: its device is offline or its site's
+    /// gateway is silent, so the value shown is the last one received.
+    pub stale: bool,
+    /// A group warning's alarms still in it (at most 50; `value` counts
+    /// them all); empty for a warning of one alarm.
+    pub members: Vec<crate::correlation::GroupMember>,
 }
 
 joined! {
@@ -692,6 +704,9 @@ pub struct DeviceState {
     pub kind: String,
     /// False while the monitor believes it offline.
     pub online: bool,
+    /// Its site's gateway is silent: nothing is known of it now (shown as
+    /// no data, not online).
+    pub no_data: bool,
 }
 
 /// `row` (an object schema) with the properties (and required ones) of
@@ -812,8 +827,18 @@ mod tests {
             props::<DashboardWarning>(),
             with(
                 props::<DashboardRow>(),
-                &["reading", "unit", "now_ms", "calling", "ladder"]
+                &[
+                    "reading", "unit", "now_ms", "calling", "ladder", "held", "stale", "members"
+                ]
             )
         );
+        assert_eq!(props::<ListedWindow>(), with(props::<Window>(), &["held"]));
     }
+}
+
+joined! {
+    /// A maintenance window with the warnings it holds
+    /// (`GET /api/v1/maintenance`).
+    ListedWindow = Window + Held,
+    "A maintenance window with the warnings whose calls it holds now"
 }

@@ -1437,3 +1437,77 @@ async fn maintenance_windows_from_the_web() {
         serde_json::json!([])
     );
 }
+
+/// The dashboard shows a storm as one line with its alarms behind a
+/// drill-down, marks a warning whose calls a maintenance window holds, and
+/// a reading that is no longer current (its device went offline); the JSON
+/// stays valid under its schema.
+#[tokio::test]
+async fn dashboard_shows_storms_holds_and_stale_readings() {
+    let h = WebHarness::start().await;
+    let gas = h.alarm("s1", "gas-0001", 1, "red").await;
+    let offline = |device: &'static str, n: u32| {
+        h.http
+            .post(format!("{}/api/v1/alarms", h.base))
+            .bearer_auth(common::GW)
+            .json(&serde_json::json!({
+                "event_id": format!("gw-01/s1/{device}/gas.offline/{n}"),
+                "site": "s1", "device": device, "kind": "gas", "rule": "gas.offline",
+                "level": "yellow", "state": "raised", "value": 0.0, "threshold": 0.0,
+                "ts_ms": T0, "gateway": "gw-01"
+            }))
+            .send()
+    };
+    for (n, d) in [(1, "gas-0001"), (2, "gas-x1"), (3, "gas-x2")] {
+        assert_eq!(offline(d, n).await.unwrap().status().as_u16(), 200);
+    }
+    let (s, w) = h
+        .api_post(
+            "/api/v1/maintenance",
+            serde_json::json!({"venue_id": "s3", "ends_ms": T0 + 3_600_000, "reason": "calibration"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    let held = h.alarm("s3", "gas-s3", 1, "orange").await;
+    let (cookie, _) = h.sign_in("admin").await;
+    let d: serde_json::Value =
+        serde_json::from_str(&h.page(&cookie, "/web/api/dashboard").await).unwrap();
+    let warnings = d["warnings"].as_array().unwrap();
+    let groups: Vec<_> = warnings.iter().filter(|w| w["kind"] == "group").collect();
+    assert_eq!(groups.len(), 1, "one line for the storm: {d}");
+    assert_eq!(groups[0]["value"], 3.0);
+    let mut members: Vec<&str> = groups[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["device"].as_str().unwrap())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["gas-0001", "gas-x1", "gas-x2"]);
+    assert!(
+        !warnings.iter().any(|w| w["rule"] == "gas.offline"),
+        "the offline alarms are in the group: {d}"
+    );
+    let by_id = |id: &str| warnings.iter().find(|w| w["id"] == id).unwrap();
+    assert_eq!(by_id(&gas)["stale"], true, "gas-0001 is offline: {d}");
+    assert_eq!(by_id(&held)["held"], "maintenance");
+    assert_eq!(by_id(&held)["stale"], false);
+    let page = h.page(&cookie, "/web").await;
+    assert!(page.contains(r#"<details class="members">"#), "{page}");
+    assert!(page.contains(r#"class="tag stale""#) && page.contains(r#"data-held="maintenance""#));
+    let doc: serde_json::Value = h
+        .http
+        .get(format!("{}/api/openapi.json", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    common::schema::assert_valid(
+        &doc,
+        common::schema::response_schema(&doc, "get", "/web/api/dashboard", "200"),
+        &d,
+        "/web/api/dashboard",
+    );
+}

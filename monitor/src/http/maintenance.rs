@@ -59,14 +59,14 @@ pub fn may_set(role: &str) -> bool {
     security(("api_token" = []), ("session" = [])),
     params(("all" = Option<bool>, Query, description = "Also the windows that are over (newest first)")),
     responses(
-        (status = 200, description = "The windows the caller's region covers, with the warnings each holds", body = [Window]),
+        (status = 200, description = "The windows the caller's region covers, with the warnings each holds", body = [crate::rows::ListedWindow]),
         crate::openapi::ReadErrors,
     ))]
 pub(super) async fn list_maintenance(
     State(app): State<App>,
     caller: Caller,
     Query(q): Q,
-) -> Result<axum::Json<Vec<Window>>> {
+) -> Result<axum::Json<Vec<crate::rows::ListedWindow>>> {
     let all = match q.get("all").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -80,8 +80,7 @@ pub(super) async fn list_maintenance(
     let scope = caller.scope(&mut c).await?;
     let mut windows = maintenance::list(&mut c, app.now_ms(), all).await?;
     windows.retain(|w| scope.sees(Some(&w.region_id)));
-    maintenance::with_holds(&mut c, &mut windows).await?;
-    Ok(axum::Json(windows))
+    Ok(axum::Json(maintenance::with_holds(&mut c, windows).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/maintenance", tag = "warnings", operation_id = "set_maintenance",

@@ -23,6 +23,6 @@ pub(super) async fn warning_members(
 ) -> Result<axum::Json<Vec<GroupMember>>> {
     let mut c = app.db.acquire().await?;
     let w = warnings::get(&mut c, &id).await?;
-    caller.sees_row(&mut c, &w).await?;
+    caller.sees_row(&mut c, &w.row).await?;
     Ok(axum::Json(crate::correlation::members(&mut c, &id).await?))
 }

@@ -1,7 +1,7 @@
 //! The queries behind the pages: read-only views over the same tables the
 //! API writes, as typed rows for the templates and the dashboard's JSON.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anquan_protocol::Level;
 use serde::Serialize;
@@ -41,6 +41,30 @@ async fn enrich(
 ) -> Result<Vec<DashboardWarning>> {
     let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
     let mut ladders = warnings::rungs_of(c, &ids).await?;
+    let blind = blind_sites(c).await?;
+    let offline = offline_devices(c).await?;
+    let mut held: HashMap<String, String> = HashMap::new();
+    for r in sqlx::query("SELECT warning_id, window_id FROM maintenance_holds")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        let why = if opt_str(&r, "window_id")?.is_some() {
+            "maintenance"
+        } else {
+            "storm"
+        };
+        held.insert(r.try_get("warning_id")?, why.to_string());
+    }
+    let mut members: HashMap<String, Vec<crate::correlation::GroupMember>> = HashMap::new();
+    for w in rows
+        .iter()
+        .filter(|w| w.kind == crate::correlation::GROUP_KIND)
+    {
+        let mut m = crate::correlation::members(c, &w.id).await?;
+        m.retain(|m| m.left_ms.is_none());
+        m.truncate(50);
+        members.insert(w.id.clone(), m);
+    }
     Ok(rows
         .into_iter()
         .map(|w| {
@@ -63,12 +87,20 @@ async fn enrich(
             } else {
                 Vec::new()
             };
+            // An offline or gateway warning is about the silence itself.
+            let about_silence = w.rule.contains("offline") || w.kind == crate::liveness::KIND;
+            let stale = !about_silence
+                && w.clearable != 1
+                && (offline.contains(&w.device) || blind.contains(&w.site));
             let more = DashboardExtra {
                 reading: messages::reading(lang, &w.rule),
                 unit: messages::unit(&w.kind, &w.rule),
                 now_ms: now,
                 calling,
                 ladder,
+                held: held.remove(&w.id),
+                stale,
+                members: members.remove(&w.id).unwrap_or_default(),
             };
             DashboardWarning { row: w, more }
         })
@@ -282,16 +314,13 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
     .await?;
     // Active warnings per venue: count and highest level.
     let mut active: HashMap<String, (i64, Option<Level>)> = HashMap::new();
-    let mut offline: HashSet<String> = HashSet::new();
+    let offline = offline_devices(c).await?;
     for r in sqlx::query(
-        "SELECT venue_id, device, rule, level FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0",
+        "SELECT venue_id, level FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0",
     )
     .fetch_all(&mut *c)
     .await?
     {
-        if r.try_get::<String, _>("rule")?.contains("offline") {
-            offline.insert(r.try_get("device")?);
-        }
         if let Some(v) = opt_str(&r, "venue_id")? {
             let e = active.entry(v).or_default();
             e.0 += 1;
@@ -329,18 +358,11 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
                 id,
                 kind: d.try_get("kind")?,
                 online,
+                no_data: false,
             });
     }
     // Sites whose gateway is silent: their venues are blind, never green.
-    let blind: HashSet<String> = sqlx::query(
-        "SELECT s.site FROM gateway_sites s JOIN gateway_heartbeats g ON g.gateway = s.gateway \
-         WHERE g.silent_since_ms IS NOT NULL",
-    )
-    .fetch_all(&mut *c)
-    .await?
-    .iter()
-    .map(|r| r.try_get::<String, _>("site"))
-    .collect::<std::result::Result<_, _>>()?;
+    let blind = blind_sites(c).await?;
     let mut out = Vec::with_capacity(rows.len());
     let mut coords = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -351,14 +373,17 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
         }
         let (n_active, max) = active.get(&id).copied().unwrap_or_default();
         let (major, other) = open.get(&id).copied().unwrap_or_default();
-        let devs = devices.remove(&id).unwrap_or_default();
+        let no_data = opt_str(r, "site")?.is_some_and(|s| blind.contains(&s));
+        let mut devs = devices.remove(&id).unwrap_or_default();
+        for d in devs.iter_mut().filter(|_| no_data) {
+            d.no_data = true;
+        }
         let off = devs.iter().filter(|d| !d.online).count();
         let (lat, lon) = (
             r.try_get::<Option<f64>, _>("lat")?,
             r.try_get::<Option<f64>, _>("lon")?,
         );
         coords.push((lat, lon));
-        let no_data = opt_str(r, "site")?.is_some_and(|s| blind.contains(&s));
         out.push(VenueView {
             color: match warnings::color(max, major, other) {
                 "green" if no_data => "grey",
@@ -380,6 +405,35 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
     }
     place(&mut out, &coords);
     Ok(out)
+}
+
+/// Sites whose gateway the monitor judged silent (`crate::liveness`).
+async fn blind_sites(c: &mut AnyConnection) -> Result<HashSet<String>> {
+    Ok(sqlx::query(
+        "SELECT s.site FROM gateway_sites s JOIN gateway_heartbeats g ON g.gateway = s.gateway \
+         WHERE g.silent_since_ms IS NOT NULL",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("site"))
+    .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Devices the monitor believes offline: an open, uncleared warning of an
+/// offline rule, or an offline alarm still in an open group (a site's
+/// power loss gathers them into one warning).
+async fn offline_devices(c: &mut AnyConnection) -> Result<HashSet<String>> {
+    Ok(sqlx::query(
+        "SELECT device FROM warnings WHERE state <> 'RESOLVED' AND clearable = 0 AND rule LIKE '%offline%' \
+         UNION SELECT m.device AS device FROM warning_members m JOIN warnings g ON g.id = m.group_id \
+         WHERE m.left_ms IS NULL AND g.state <> 'RESOLVED' AND m.rule LIKE '%offline%'",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("device"))
+    .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Projects coordinates into the map box (equirectangular over the

@@ -822,14 +822,14 @@ pub async fn maintenance(
     let venues = data::venues(&mut c, &scope).await?;
     let mut windows = crate::maintenance::list(&mut c, app.now_ms(), false).await?;
     windows.retain(|w| scope.sees(Some(&w.region_id)));
-    crate::maintenance::with_holds(&mut c, &mut windows).await?;
-    let rows: Vec<Value> = windows
+    let rows: Vec<Value> = crate::maintenance::with_holds(&mut c, windows)
+        .await?
         .into_iter()
         .map(|w| {
             let name = venues
                 .iter()
-                .find(|v| v.id == w.venue_id)
-                .map_or_else(|| w.venue_id.clone(), |v| v.name.clone());
+                .find(|v| v.id == w.row.venue_id)
+                .map_or_else(|| w.row.venue_id.clone(), |v| v.name.clone());
             let mut v = json!(w);
             v["venue_name"] = json!(name);
             v

@@ -113,11 +113,29 @@
     var c2 = cell("where");
     var venue = document.createElement("strong");
     venue.textContent = w.venue_name || w.site;
-    var link = document.createElement("a");
-    link.href = "/web/devices/" + encodeURIComponent(w.device);
-    link.textContent = w.device_name || w.device;
-    c2.appendChild(venue); c2.appendChild(document.createElement("br")); c2.appendChild(link);
-    if (w.location) { c2.appendChild(document.createTextNode(" · " + w.location)); }
+    c2.appendChild(venue); c2.appendChild(document.createElement("br"));
+    if (w.kind === "group") {
+      // A storm: one line, its alarms behind a drill-down.
+      var md = document.createElement("details");
+      md.className = "members";
+      var ms = document.createElement("summary");
+      ms.textContent = t("storm_members") + " (" + num(w.value) + ")";
+      md.appendChild(ms);
+      var ul = document.createElement("ul");
+      (w.members || []).forEach(function (m) {
+        var li = document.createElement("li");
+        li.textContent = m.device + " · " + t("lv_" + m.level);
+        ul.appendChild(li);
+      });
+      md.appendChild(ul);
+      c2.appendChild(md);
+    } else {
+      var link = document.createElement("a");
+      link.href = "/web/devices/" + encodeURIComponent(w.device);
+      link.textContent = w.device_name || w.device;
+      c2.appendChild(link);
+      if (w.location) { c2.appendChild(document.createTextNode(" · " + w.location)); }
+    }
     tr.appendChild(c2);
     var c3 = cell("reading");
     c3.appendChild(document.createTextNode(w.reading + " "));
@@ -129,6 +147,14 @@
     th.className = "muted";
     th.textContent = " / " + t("threshold") + " " + num(w.threshold) + w.unit;
     c3.appendChild(th);
+    if (w.stale) {
+      var st = document.createElement("span");
+      st.className = "tag stale";
+      st.title = t("stale_hint");
+      st.textContent = t("stale");
+      c3.appendChild(document.createTextNode(" "));
+      c3.appendChild(st);
+    }
     tr.appendChild(c3);
     var c4 = cell("raised"); c4.textContent = fmt(w.raised_ms); tr.appendChild(c4);
     var c5 = cell("due");
@@ -171,6 +197,14 @@
     tr.appendChild(c6);
     var c7 = cell("state");
     c7.textContent = t("w_" + w.state);
+    if (w.held) {
+      var hb = document.createElement("span");
+      hb.className = "tag held";
+      hb.setAttribute("data-held", w.held);
+      hb.textContent = t("held_" + w.held);
+      c7.appendChild(document.createElement("br"));
+      c7.appendChild(hb);
+    }
     if (w.acked_by_name) {
       c7.appendChild(document.createElement("br"));
       var by = document.createElement("span");
