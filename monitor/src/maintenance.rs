@@ -106,7 +106,8 @@ pub struct NewWindow {
 /// Sets a window; returns it. 404 for an unknown venue; 422 for a device
 /// not of the venue, a time in the past, an end before the start, a window
 /// longer than [`MAX_DAYS`] or starting more than [`MAX_AHEAD_DAYS`]
-/// ahead, an empty or oversized reason. Audited under `actor`.
+/// ahead, an empty or oversized reason; 409 when it overlaps a window of
+/// the same device or venue. Audited under `actor`.
 pub async fn create(c: &mut AnyConnection, now: i64, actor: &str, w: NewWindow) -> Result<Window> {
     let reason = crate::text::title("reason", &w.reason, 200)?;
     let region = crate::registry::venue_region(c, &w.venue_id)
@@ -150,6 +151,25 @@ pub async fn create(c: &mut AnyConnection, now: i64, actor: &str, w: NewWindow) 
     if w.ends_ms - starts > MAX_DAYS * DAY_MS {
         return Err(Error::Invalid(format!(
             "ends_ms: a window lasts at most {MAX_DAYS} days; set a new one when the work goes on"
+        )));
+    }
+    // One window at a time per place: a second one over the same device
+    // (or the venue, which covers its devices) in the same time would
+    // leave it unclear which one ended the silence.
+    let overlapping: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT id, starts_ms, ends_ms FROM maintenance_windows WHERE venue_id = $1 \
+         AND (device_id IS NULL OR $2 IS NULL OR device_id = $2) AND starts_ms < $3 AND ends_ms > $4 \
+         ORDER BY starts_ms LIMIT 1",
+    )
+    .bind(&w.venue_id)
+    .bind(w.device_id.clone())
+    .bind(w.ends_ms)
+    .bind(starts)
+    .fetch_optional(&mut *c)
+    .await?;
+    if let Some((other, from, to)) = overlapping {
+        return Err(Error::Conflict(format!(
+            "starts_ms/ends_ms: overlaps maintenance window {other} ({from} to {to}) of the same place; end it or choose another time"
         )));
     }
     let win = Window {

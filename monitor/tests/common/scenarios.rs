@@ -2820,6 +2820,24 @@ pub async fn maintenance_windows(h: &Harness) {
     let win_id = win["id"].as_str().unwrap().to_string();
     assert_eq!(win["starts_ms"], now);
     assert_eq!(win["created_by"], "operator");
+    // Overlapping it (the device, or its whole venue): refused, naming
+    // the window; no end: refused, naming the key.
+    for body in [
+        json!({"venue_id": "s1", "device_id": "gas-0001", "starts_ms": now + HOUR, "ends_ms": now + 3 * HOUR, "reason": "again"}),
+        json!({"venue_id": "s1", "ends_ms": now + HOUR, "reason": "whole venue"}),
+    ] {
+        let (s, p) = h.post("/api/v1/maintenance", body.clone()).await;
+        assert_eq!(s, 409, "{body} → {p}");
+        assert!(p["detail"].as_str().unwrap().contains(&win_id), "{p}");
+    }
+    let (s, p) = h
+        .post(
+            "/api/v1/maintenance",
+            json!({"venue_id": "s1", "reason": "open-ended"}),
+        )
+        .await;
+    assert!(s == 400 || s == 422, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("ends_ms"), "{p}");
 
     let (s, _) = h.alarm(&event(1, "raised", "red")).await;
     assert_eq!(s, 200);
