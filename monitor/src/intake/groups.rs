@@ -197,11 +197,9 @@ pub(super) async fn correlate(
         .filter(|w| w.ladder.step < 0 && w.ladder.due_ms.is_none() && w.acked_ms.is_none())
         .cloned()
         .collect();
-    let level = folded.iter().map(|w| w.w.level).fold(ev.level, Level::max);
-    for w in peers
-        .iter()
-        .filter(|p| !folded.iter().any(|f| f.id == p.id))
-    {
+    let level = peers.iter().map(|w| w.w.level).fold(ev.level, Level::max);
+    // Every peer is a member; those nobody was called about are folded in.
+    for w in &peers {
         m.set_member(
             &w.alarm_key,
             Member {
@@ -229,17 +227,6 @@ pub(super) async fn correlate(
                 "grouped into warning {id} ({}): one warning for one cause",
                 rule.group_rule()
             ),
-        );
-        m.set_member(
-            &w.alarm_key,
-            Member {
-                group_id: id.clone(),
-                device: w.device.clone(),
-                rule: w.rule.clone(),
-                level: w.w.level,
-                joined_ms: now,
-                left: None,
-            },
         );
         m.save(w);
     }
