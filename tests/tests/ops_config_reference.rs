@@ -275,60 +275,72 @@ fn collect(dir: &Path, defs: &mut BTreeMap<String, Def>) {
         }
         let src = std::fs::read_to_string(&p).unwrap_or_default();
         let file = syn::parse_file(&src).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        for item in file.items {
-            match item {
-                Item::Struct(s) => {
-                    let (derives, _, _, container_default) = serde_attrs(&s.attrs);
-                    if !derives {
-                        continue;
-                    }
-                    let Fields::Named(named) = &s.fields else {
-                        continue;
-                    };
-                    let fields = named
-                        .named
-                        .iter()
-                        .map(|f| {
-                            let (_, rename, _, has_default) = serde_attrs(&f.attrs);
-                            let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
-                            FieldDef {
-                                key: rename.unwrap_or(name),
-                                ty: f.ty.clone(),
-                                doc: doc_of(&f.attrs),
-                                has_default,
-                            }
-                        })
-                        .collect();
-                    defs.insert(
-                        s.ident.to_string(),
-                        Def::Struct {
-                            doc: doc_of(&s.attrs),
-                            fields,
-                            container_default,
-                        },
-                    );
+        collect_items(file.items, defs);
+    }
+}
+
+/// Records the serde structs and enums among `items`, including those
+/// declared inside a macro invocation whose body is items (the monitor's
+/// `row! { ... }` declares its typed rows, the seed tables among them, so).
+fn collect_items(items: Vec<Item>, defs: &mut BTreeMap<String, Def>) {
+    for item in items {
+        match item {
+            Item::Macro(m) => {
+                if let Ok(inner) = syn::parse2::<syn::File>(m.mac.tokens.clone()) {
+                    collect_items(inner.items, defs);
                 }
-                Item::Enum(e) => {
-                    let (derives, _, rename_all, _) = serde_attrs(&e.attrs);
-                    if !derives {
-                        continue;
-                    }
-                    let values = e
-                        .variants
-                        .iter()
-                        .map(|v| {
-                            let (_, rename, _, _) = serde_attrs(&v.attrs);
-                            rename.unwrap_or_else(|| match rename_all.as_deref() {
-                                Some("snake_case") => snake(&v.ident.to_string()),
-                                Some("lowercase") => v.ident.to_string().to_lowercase(),
-                                _ => v.ident.to_string(),
-                            })
-                        })
-                        .collect();
-                    defs.insert(e.ident.to_string(), Def::Enum { values });
-                }
-                _ => {}
             }
+            Item::Struct(s) => {
+                let (derives, _, _, container_default) = serde_attrs(&s.attrs);
+                if !derives {
+                    continue;
+                }
+                let Fields::Named(named) = &s.fields else {
+                    continue;
+                };
+                let fields = named
+                    .named
+                    .iter()
+                    .map(|f| {
+                        let (_, rename, _, has_default) = serde_attrs(&f.attrs);
+                        let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+                        FieldDef {
+                            key: rename.unwrap_or(name),
+                            ty: f.ty.clone(),
+                            doc: doc_of(&f.attrs),
+                            has_default,
+                        }
+                    })
+                    .collect();
+                defs.insert(
+                    s.ident.to_string(),
+                    Def::Struct {
+                        doc: doc_of(&s.attrs),
+                        fields,
+                        container_default,
+                    },
+                );
+            }
+            Item::Enum(e) => {
+                let (derives, _, rename_all, _) = serde_attrs(&e.attrs);
+                if !derives {
+                    continue;
+                }
+                let values = e
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        let (_, rename, _, _) = serde_attrs(&v.attrs);
+                        rename.unwrap_or_else(|| match rename_all.as_deref() {
+                            Some("snake_case") => snake(&v.ident.to_string()),
+                            Some("lowercase") => v.ident.to_string().to_lowercase(),
+                            _ => v.ident.to_string(),
+                        })
+                    })
+                    .collect();
+                defs.insert(e.ident.to_string(), Def::Enum { values });
+            }
+            _ => {}
         }
     }
 }
