@@ -466,6 +466,12 @@ pub struct NotifyConfig {
     /// The language of messages to people without their own `lang`: `zh`
     /// (default) or `en`.
     pub lang: String,
+    /// The digest window, ms (0: off): at most one non-red notice that
+    /// asks no answer goes to a person on one channel per window; what
+    /// comes meanwhile waits and goes as one message listing them all when
+    /// the window ends. The first notice goes at once; red, calls and
+    /// reminders of a call are never held.
+    pub digest_ms: u64,
     /// `[notify.webhook]`.
     pub webhook: WebhookConfig,
     /// `[notify.smtp]`; without it e-mail addresses are not used.
@@ -486,6 +492,7 @@ impl Default for NotifyConfig {
             max_attempts: 5,
             retry_base_ms: 2_000,
             lang: "zh".into(),
+            digest_ms: 60_000,
             webhook: WebhookConfig::default(),
             smtp: None,
             sms: None,
@@ -1048,6 +1055,12 @@ impl Config {
         }
         if crate::messages::Lang::parse(&self.notify.lang).is_none() {
             return Err(ConfigError::new("notify.lang", "must be zh or en"));
+        }
+        if self.notify.digest_ms > 3_600_000 {
+            return Err(ConfigError::new(
+                "notify.digest_ms",
+                "at most 3600000 (an hour): a longer window would hold notices past their use",
+            ));
         }
         if let Some(s) = &self.notify.sms {
             s.validate()?;

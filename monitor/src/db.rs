@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "maintenance",
         include_str!("../migrations/0012_maintenance.sql"),
     ),
+    (
+        13,
+        "digests",
+        include_str!("../migrations/0013_digests.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`].

@@ -138,6 +138,9 @@ pub struct Catalogue {
     pub warning: BTreeMap<String, Entry>,
     /// Reminders by rung.
     pub reminder: BTreeMap<String, Entry>,
+    /// Notices about notices: `digest` (several waiting notices in one
+    /// message, see `notify::digest`).
+    pub notice: BTreeMap<String, Entry>,
 }
 
 /// Parses a catalogue and compiles every template; the error names the
@@ -145,7 +148,11 @@ pub struct Catalogue {
 pub fn parse(src: &str) -> Result<Catalogue, String> {
     let c: Catalogue = toml::from_str(src).map_err(|e| e.to_string())?;
     let env = env();
-    for (group, entries) in [("warning", &c.warning), ("reminder", &c.reminder)] {
+    for (group, entries) in [
+        ("warning", &c.warning),
+        ("reminder", &c.reminder),
+        ("notice", &c.notice),
+    ] {
         for (k, e) in entries {
             for (lang, f) in [("zh", &e.zh), ("en", &e.en)] {
                 for (form, t) in [
@@ -183,6 +190,7 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
             subjects: Words::default(),
             warning: BTreeMap::new(),
             reminder: BTreeMap::new(),
+            notice: BTreeMap::new(),
         }
     })
 });
@@ -330,6 +338,7 @@ static COMPILED: LazyLock<Environment<'static>> = LazyLock::new(|| {
         .warning
         .values()
         .chain(CATALOGUE.reminder.values())
+        .chain(CATALOGUE.notice.values())
     {
         for f in [&e.zh, &e.en] {
             for t in [&f.title, &f.body, &f.sms, &f.voice] {
@@ -424,6 +433,31 @@ pub fn reminder(rung: &str, lang: Lang, subject: &str, id: &str, title: &str, du
     render_entry(e, lang, minijinja::Value::from_serialize(&vars), &vars)
 }
 
+/// Several waiting notices to one person on one channel as one message
+/// (`notify::digest`): `titles` are theirs, oldest first.
+pub fn digest(lang: Lang, titles: &[String]) -> Text {
+    let list: Vec<String> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}. {t}", i + 1))
+        .collect();
+    // The first title as a provider template variable: Alibaba Cloud caps
+    // a variable at 35 characters.
+    let first: String = titles
+        .first()
+        .map(|t| t.chars().take(30).collect())
+        .unwrap_or_default();
+    let vars = json!({
+        "count": titles.len(),
+        "first": first,
+        "list": list.join("\n"),
+    });
+    let Some(e) = CATALOGUE.notice.get("digest") else {
+        return fallback("digest", &vars);
+    };
+    render_entry(e, lang, minijinja::Value::from_serialize(&vars), &vars)
+}
+
 fn fallback(kind: &str, vars: &Value) -> Text {
     let s = format!("{kind}: {vars}");
     Text {
@@ -442,6 +476,7 @@ pub fn sms_template(group: &str, kind: &str, lang: Lang, numbered: bool) -> Opti
     let entries = match group {
         "warning" => &CATALOGUE.warning,
         "reminder" => &CATALOGUE.reminder,
+        "notice" => &CATALOGUE.notice,
         _ => return None,
     };
     let e = entries.get(kind)?;
@@ -467,13 +502,14 @@ pub fn sms_template(group: &str, kind: &str, lang: Lang, numbered: bool) -> Opti
 }
 
 /// Every message that may go by SMS as `(group, kind)`: the warning
-/// messages, then the task reminders.
+/// messages, the task reminders, then the digest.
 pub fn sms_kinds() -> Vec<(&'static str, &'static str)> {
     CATALOGUE
         .warning
         .keys()
         .map(|k| ("warning", k.as_str()))
         .chain(CATALOGUE.reminder.keys().map(|k| ("reminder", k.as_str())))
+        .chain(CATALOGUE.notice.keys().map(|k| ("notice", k.as_str())))
         .collect()
 }
 
@@ -501,6 +537,7 @@ pub fn param_order(template: &str) -> Option<&'static [String]> {
         .warning
         .get(template)
         .or_else(|| CATALOGUE.reminder.get(template))
+        .or_else(|| CATALOGUE.notice.get(template))
         .map(|e| e.params.as_slice())
 }
 
@@ -572,6 +609,34 @@ mod tests {
             }
         }
         assert!(parse("readings = 1").is_err());
+        assert!(c.notice.contains_key("digest"));
+    }
+
+    #[test]
+    fn a_digest_lists_every_title_and_its_sms_fits_one_segment() {
+        let titles: Vec<String> = (1..=3)
+            .map(|i| format!("【已解除】游客中心 可燃气体浓度 {i}"))
+            .collect();
+        let t = digest(Lang::Zh, &titles);
+        assert_eq!(t.title, "【汇总】3条通知");
+        for (i, title) in titles.iter().enumerate() {
+            assert!(
+                t.body.contains(&format!("{}. {title}", i + 1)),
+                "{}",
+                t.body
+            );
+        }
+        assert_eq!(t.params["count"], 3);
+        assert_eq!(t.params["first"], titles[0].as_str());
+        assert!(
+            t.params.get("list").is_none(),
+            "only the registered variables"
+        );
+        assert_eq!(sms_segments(&t.sms), 1, "{}", t.sms);
+        let long = vec!["长".repeat(80)];
+        let t = digest(Lang::En, &long);
+        assert_eq!(t.params["first"].as_str().unwrap().chars().count(), 30);
+        assert!(t.title.starts_with("[Digest] 1"));
     }
 
     #[test]

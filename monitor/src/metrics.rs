@@ -48,6 +48,8 @@ pub struct Metrics {
     pub notifications_throttled: IntCounterVec,
     /// Messages waiting in the queue, by channel (from the database).
     pub notifications_queued: IntGaugeVec,
+    /// Notices that went inside a digest (carrier included), by channel.
+    pub notifications_digested: IntCounterVec,
     /// Notices that could not be queued for a person, by reason
     /// (`not_registered`, `no_channel`).
     pub notices_unreachable: IntCounterVec,
@@ -262,6 +264,13 @@ impl Metrics {
                 "channel",
                 &CHANNELS,
             ),
+            notifications_digested: counter_vec(
+                &r,
+                "notifications_digested_total",
+                "Notices that went inside a digest (carrier included), by channel.",
+                "channel",
+                &CHANNELS,
+            ),
             notices_unreachable: counter_vec(
                 &r,
                 "notices_unreachable_total",
@@ -461,7 +470,7 @@ async fn refresh(app: &App) -> Result<()> {
         m.notifications_queued.with_label_values(&[c]).set(0);
     }
     for r in sqlx::query(
-        "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state = 'QUEUED' GROUP BY channel",
+        "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state IN ('QUEUED', 'MERGED') GROUP BY channel",
     )
     .fetch_all(&app.db)
     .await?
@@ -544,11 +553,12 @@ mod tests {
             "anquan_monitor_gateways_silent_total",
             "anquan_monitor_warnings_held_total",
             "anquan_monitor_groups_formed_total",
+            "anquan_monitor_notifications_digested_total{channel=\"sms\"}",
             "anquan_monitor_api_refused_total{credential=\"none\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 27 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 27);
+        // 28 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 28);
     }
 }

@@ -346,8 +346,9 @@ row! {
         pub purpose: String,
         /// Title.
         pub title: String,
-        /// `QUEUED`, `SENT`, `DELIVERED`, `UNDELIVERED` (by receipt) or
-        /// `FAILED`.
+        /// `QUEUED`, `SENT`, `DELIVERED`, `UNDELIVERED` (by receipt),
+        /// `FAILED`, or `MERGED` (waiting inside a digest, see
+        /// `digest_id`; then `SENT` or `FAILED` with it).
         pub state: String,
         /// Send attempts so far.
         pub attempts: i64,
@@ -374,6 +375,10 @@ row! {
         /// When it came (Unix ms).
         #[schema(required = true)]
         pub receipt_ms: Option<i64>,
+        /// The delivery that carried it as one digest
+        /// (`notify.digest_ms`), if one did.
+        #[schema(required = true)]
+        pub digest_id: Option<String>,
     }
 }
 

@@ -105,3 +105,9 @@ async fn the_last_send_is_kept_for_red() {
     let dir = tempfile::tempdir().unwrap();
     lastmile::the_last_send_is_kept_for_red(&sqlite_url(&dir)).await;
 }
+
+#[tokio::test]
+async fn notices_wait_for_a_digest_and_red_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    lastmile::notices_wait_for_a_digest_and_red_does_not(&sqlite_url(&dir)).await;
+}

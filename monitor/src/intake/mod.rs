@@ -115,25 +115,40 @@ type Job = (AlarmEvent, tokio::sync::oneshot::Sender<Result<Outcome>>);
 /// are taken together in the next one, and all are answered after it
 /// commits. One fsync per batch instead of per event; a 2xx still means
 /// stored.
+///
+/// Red first: red events wait in a lane of their own, and every batch
+/// takes what waits there before anything else, so in a storm of lower
+/// alarms (a power cut's offline events) a red alarm waits at most for the
+/// batch being written, not for the queue in front of it.
 #[derive(Debug, Clone)]
 pub struct Batcher {
     tx: tokio::sync::mpsc::Sender<Job>,
+    red: tokio::sync::mpsc::Sender<Job>,
     fast: Arc<AtomicBool>,
+}
+
+/// The queues [`Batcher::run`] drains: red events, and the rest.
+#[derive(Debug)]
+pub struct Lanes {
+    red: tokio::sync::mpsc::Receiver<Job>,
+    rest: tokio::sync::mpsc::Receiver<Job>,
 }
 
 /// The largest batch.
 pub const MAX_BATCH: usize = 256;
 
 impl Batcher {
-    /// The queue; [`Batcher::run`] drains it.
-    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Job>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+    /// The queues; [`Batcher::run`] drains them.
+    pub fn new() -> (Self, Lanes) {
+        let (tx, rest) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        let (red_tx, red) = tokio::sync::mpsc::channel(MAX_BATCH);
         (
             Self {
                 tx,
+                red: red_tx,
                 fast: Arc::new(AtomicBool::new(true)),
             },
-            rx,
+            Lanes { red, rest },
         )
     }
 
@@ -147,30 +162,28 @@ impl Batcher {
     /// Takes one event (waits for its batch to commit).
     pub async fn accept(&self, ev: AlarmEvent) -> Result<Outcome> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((ev, tx))
+        let lane = if ev.level == anquan_protocol::Level::Red {
+            &self.red
+        } else {
+            &self.tx
+        };
+        lane.send((ev, tx))
             .await
             .map_err(|_| Error::Unavailable("the intake worker stopped".into()))?;
         rx.await
             .map_err(|_| Error::Unavailable("the intake worker stopped".into()))?
     }
 
-    /// The worker: runs until every sender is gone. A batch first goes
-    /// through the fast path: one query finds the events already stored
-    /// (answered as duplicates), the others are applied without a
-    /// savepoint each. If anything in it fails (a race with another
-    /// replica, a bad row), the whole transaction is rolled back and the
-    /// batch is taken again event by event, each in its own savepoint, so
-    /// one bad event cannot fail the others.
-    pub async fn run(app: App, mut rx: tokio::sync::mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(j) => batch.push(j),
-                    Err(_) => break,
-                }
-            }
+    /// The worker: runs until every sender is gone. A batch takes the red
+    /// lane first, then fills up from the rest. It first goes through the
+    /// fast path: one query finds the events already stored (answered as
+    /// duplicates), the others are applied without a savepoint each. If
+    /// anything in it fails (a race with another replica, a bad row), the
+    /// whole transaction is rolled back and the batch is taken again event
+    /// by event, each in its own savepoint, so one bad event cannot fail
+    /// the others.
+    pub async fn run(app: App, mut lanes: Lanes) {
+        while let Some(batch) = lanes.next_batch().await {
             let results = batch_once(&app, &batch).await;
             for r in &results {
                 if let Ok(Outcome {
@@ -186,6 +199,30 @@ impl Batcher {
                 let _ = reply.send(r);
             }
         }
+    }
+}
+
+impl Lanes {
+    /// The next batch: waits for an event, then takes every red one
+    /// waiting and fills up with the others, up to [`MAX_BATCH`]. None
+    /// when both lanes are closed.
+    async fn next_batch(&mut self) -> Option<Vec<Job>> {
+        let first = tokio::select! {
+            biased;
+            Some(j) = self.red.recv() => j,
+            Some(j) = self.rest.recv() => j,
+            else => return None,
+        };
+        let mut batch = vec![first];
+        for lane in [&mut self.red, &mut self.rest] {
+            while batch.len() < MAX_BATCH {
+                match lane.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+        }
+        Some(batch)
     }
 }
 
@@ -676,5 +713,52 @@ pub async fn venue_of(
     match row {
         Some(r) => Ok((Some(r.try_get("id")?), Some(r.try_get("region_id")?))),
         None => Ok((None, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn job(n: usize, level: &str) -> (Job, tokio::sync::oneshot::Receiver<Result<Outcome>>) {
+        let body = serde_json::json!({
+            "v": 1, "event_id": format!("gw1/s1/gas-0001/gas.lel/{n}"), "site": "s1",
+            "device": format!("gas-{n:04}"), "kind": "gas", "rule": "gas.lel", "level": level,
+            "state": "raised", "value": 60.0, "threshold": 50.0, "ts_ms": 1_800_000_000_000_u64, "gateway": "gw1",
+        });
+        let ev = decode(body.to_string().as_bytes()).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ((ev, tx), rx)
+    }
+
+    /// A red event queued behind a full batch and more of the others is in
+    /// the very next batch, before them.
+    #[tokio::test]
+    async fn red_events_go_in_the_next_batch_first() {
+        let (b, mut lanes) = Batcher::new();
+        let mut keep = Vec::new();
+        for n in 0..MAX_BATCH + 10 {
+            let (j, rx) = job(n, "yellow");
+            b.tx.send(j).await.unwrap();
+            keep.push(rx);
+        }
+        let (j, rx) = job(9_999, "red");
+        b.red.send(j).await.unwrap();
+        keep.push(rx);
+        let first = lanes.next_batch().await.unwrap();
+        assert_eq!(first.len(), MAX_BATCH);
+        assert_eq!(first[0].0.level, anquan_protocol::Level::Red);
+        assert!(
+            first[1..]
+                .iter()
+                .all(|(e, _)| e.level != anquan_protocol::Level::Red)
+        );
+        let second = lanes.next_batch().await.unwrap();
+        assert_eq!(second.len(), 11, "the rest, in order");
+        drop(b);
+        drop((first, second));
+        assert!(lanes.next_batch().await.is_none(), "both lanes closed");
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod aliyun;
 pub mod channel;
+pub mod digest;
 pub mod email;
 pub mod limits;
 pub mod robots;
@@ -69,6 +70,21 @@ impl Priority {
     /// The stored value.
     pub fn value(self) -> i64 {
         self.0
+    }
+
+    /// A stored value back.
+    pub fn from_value(v: i64) -> Self {
+        Self(v)
+    }
+
+    /// A red warning's message.
+    pub fn is_red(self) -> bool {
+        self >= Self::warning(Level::Red, false)
+    }
+
+    /// A message that asks the person to answer (a call).
+    pub fn asks_answer(self) -> bool {
+        self.0 > 0 && self.0 % 10 == 5
     }
 }
 
@@ -310,6 +326,8 @@ pub struct Notifier {
     limits: limits::Limits,
     rates: HashMap<ChannelKind, limits::Rate>,
     robot_rates: HashMap<String, limits::Rate>,
+    digests: digest::Windows,
+    digest_ms: i64,
     max_attempts: u32,
     retry_base_ms: u64,
 }
@@ -414,6 +432,8 @@ impl Notifier {
             )),
             email,
             limits: limits::Limits::default(),
+            digests: digest::Windows::default(),
+            digest_ms: i64::try_from(cfg.digest_ms).unwrap_or(i64::MAX),
             rates,
             robot_rates,
             max_attempts: cfg.max_attempts,
@@ -521,60 +541,134 @@ pub struct Worked {
 const CLAIM_COLS: &str = "subject, subject_id, person_id, channel, target, purpose, template, title, body, \
                           params, attempts, step, out_id";
 
-/// Sends the due messages, red first. Returns what it did.
+/// A due row, as the worker first sees it.
+struct Due {
+    id: String,
+    subject: String,
+    inbox: Option<digest::Inbox>,
+    channel: String,
+    priority: Priority,
+}
+
+/// Sends the due messages, red first; the non-red notices that waited for
+/// one inbox go as one digest ([`digest`]). Returns what it did.
 pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
-    let due = sqlx::query(
-        "SELECT id, channel, target, priority FROM deliveries WHERE state = 'QUEUED' AND next_ms <= $1 AND lease_until <= $1 \
+    let rows = sqlx::query(
+        "SELECT id, subject, person_id, channel, target, priority FROM deliveries \
+         WHERE state = 'QUEUED' AND next_ms <= $1 AND lease_until <= $1 \
          ORDER BY priority DESC, next_ms, id LIMIT 100",
     )
     .bind(now)
     .fetch_all(&app.db)
     .await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for r in rows {
+        let channel: String = r.try_get("channel")?;
+        let target: String = r.try_get("target")?;
+        due.push(Due {
+            id: r.try_get("id")?,
+            subject: r.try_get("subject")?,
+            inbox: ChannelKind::parse(&channel).map(|k| digest::Inbox {
+                person: r.try_get("person_id").unwrap_or_default(),
+                channel: k,
+                target,
+            }),
+            channel,
+            priority: Priority::from_value(r.try_get("priority")?),
+        });
+    }
     let lease = app.cfg.scheduler.lease_ms as i64;
+    let window = app.notifier.digest_ms;
     let mut w = Worked::default();
     let mut claimed = Vec::new();
-    for r in due {
-        let id: String = r.try_get("id")?;
-        let ch: String = r.try_get("channel")?;
-        let target: String = r.try_get("target")?;
-        let kind = ChannelKind::parse(&ch);
-        let red = r.try_get::<i64, _>("priority")? >= Priority::warning(Level::Red, false).value();
-        if let Some(k) = kind
-            && let Err(at) = app.notifier.limit(k, &target, red, now)
-        {
-            w.throttled += 1;
-            app.metrics
-                .notifications_throttled
-                .with_label_values(&[&ch])
-                .inc();
-            sqlx::query("UPDATE deliveries SET next_ms = $1, last_error = $2 WHERE id = $3 AND state = 'QUEUED'")
-                    .bind(at)
-                    .bind(format!("held back by notify limits until {}", crate::messages::time(crate::messages::Lang::En, at)))
-                    .bind(&id)
-                    .execute(&app.db)
-                    .await?;
+    let mut taken = std::collections::HashSet::new();
+    for (i, d) in due.iter().enumerate() {
+        if !taken.insert(d.id.as_str()) {
             continue;
         }
-        let n = sqlx::query(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 \
-             WHERE id = $3 AND state = 'QUEUED' AND lease_until <= $4",
-        )
-        .bind(&app.instance)
-        .bind(now + lease)
-        .bind(&id)
-        .bind(now)
-        .execute(&app.db)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            let row = sqlx::query(&format!(
-                "SELECT {CLAIM_COLS} FROM deliveries WHERE id = $1"
-            ))
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await?;
-            claimed.push((id, row));
+        // The rows that go as this one message: it alone, or every
+        // digestible row waiting for its inbox (oldest first, at most
+        // `digest::MAX`).
+        let digest = d.inbox.as_ref().filter(|ib| {
+            window > 0
+                && digest::digestible(&d.subject, d.priority)
+                && app.notifier.can(ib.channel, &ib.target, digest::TEMPLATE)
+        });
+        let mut batch = vec![d];
+        if let Some(ib) = digest {
+            for o in &due[i + 1..] {
+                if batch.len() < digest::MAX
+                    && o.inbox.as_ref() == Some(ib)
+                    && digest::digestible(&o.subject, o.priority)
+                    && taken.insert(o.id.as_str())
+                {
+                    batch.push(o);
+                }
+            }
         }
+        let held = match (&d.inbox, digest) {
+            (Some(ib), Some(_)) => app.notifier.digests.open(ib, window, now).and_then(|()| {
+                app.notifier
+                    .limit(ib.channel, &ib.target, d.priority.is_red(), now)
+            }),
+            (Some(ib), None) => {
+                app.notifier
+                    .limit(ib.channel, &ib.target, d.priority.is_red(), now)
+            }
+            (None, _) => Ok(()),
+        };
+        if let Err(at) = held {
+            w.throttled += batch.len();
+            app.metrics
+                .notifications_throttled
+                .with_label_values(&[&d.channel])
+                .inc_by(batch.len() as u64);
+            let why = format!(
+                "held back by notify limits until {}",
+                crate::messages::time(crate::messages::Lang::En, at)
+            );
+            for b in &batch {
+                sqlx::query("UPDATE deliveries SET next_ms = $1, last_error = $2 WHERE id = $3 AND state = 'QUEUED'")
+                    .bind(at)
+                    .bind(&why)
+                    .bind(&b.id)
+                    .execute(&app.db)
+                    .await?;
+            }
+            continue;
+        }
+        let mut got = Vec::with_capacity(batch.len());
+        for b in &batch {
+            let n = sqlx::query(
+                "UPDATE deliveries SET lease_owner = $1, lease_until = $2 \
+                 WHERE id = $3 AND state = 'QUEUED' AND lease_until <= $4",
+            )
+            .bind(&app.instance)
+            .bind(now + lease)
+            .bind(&b.id)
+            .bind(now)
+            .execute(&app.db)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                got.push(b.id.clone());
+            }
+        }
+        let id = match (digest, got.len()) {
+            (_, 0) => continue,
+            (Some(ib), _) => {
+                app.notifier.digests.used(ib.clone(), window, now);
+                digest::merge(app, ib, &got).await?
+            }
+            (None, _) => d.id.clone(),
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {CLAIM_COLS} FROM deliveries WHERE id = $1"
+        ))
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await?;
+        claimed.push((id, row));
     }
     // Up to 16 at once: one slow provider does not hold up the others.
     let results: Vec<_> = futures_util::stream::iter(claimed)
@@ -689,6 +783,7 @@ async fn record(
             .bind(&app.instance)
             .execute(&mut *tx)
             .await?;
+            let carried = settle_merged(&mut tx, id, "SENT", now).await?;
             db::audit(
                 &mut tx,
                 now,
@@ -701,6 +796,9 @@ async fn record(
             )
             .await?;
             w.outcomes.push(outcome(true));
+            w.sent += carried.len();
+            w.outcomes
+                .extend(carried.into_iter().map(|o| Outcome { reached: true, ..o }));
         }
         Err(Failure::Throttled { reason, after_ms }) => {
             w.throttled += 1;
@@ -772,11 +870,59 @@ async fn record(
                 )
                 .await?;
                 w.outcomes.push(outcome(false));
+                let carried = settle_merged(&mut tx, id, "FAILED", now).await?;
+                w.outcomes.extend(carried);
             }
         }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Settles the messages a digest carried (`digest_id` = `carrier`) with
+/// it: `SENT` or `FAILED`. Returns their outcomes (`reached` false; the
+/// caller sets it). Receipts name the carrier (it alone has the provider's
+/// id) and settle it alone.
+async fn settle_merged(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    carrier: &str,
+    state: &str,
+    now: i64,
+) -> Result<Vec<Outcome>> {
+    let rows = sqlx::query(
+        "SELECT id, subject, subject_id, person_id, purpose, step, channel FROM deliveries \
+         WHERE digest_id = $1 AND state = 'MERGED'",
+    )
+    .bind(carrier)
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(
+        "UPDATE deliveries SET state = $1, sent_ms = $2, \
+         last_error = $3 WHERE digest_id = $4 AND state = 'MERGED'",
+    )
+    .bind(state)
+    .bind((state == "SENT").then_some(now))
+    .bind(format!("carried by digest {carrier}"))
+    .bind(carrier)
+    .execute(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Outcome {
+                delivery_id: r.try_get("id")?,
+                subject: r.try_get("subject")?,
+                subject_id: r.try_get("subject_id")?,
+                person: r.try_get("person_id")?,
+                purpose: r.try_get("purpose")?,
+                step: r.try_get("step").unwrap_or(None),
+                channel: r.try_get("channel")?,
+                reached: false,
+            })
+        })
+        .collect()
 }
 
 /// A provider's receipt for a message it took: `delivered` to the handset
@@ -887,6 +1033,9 @@ mod tests {
         let orange_call = Priority::warning(Level::Orange, true);
         assert!(red_call > red_info && red_info > orange_call);
         assert!(Priority::warning(Level::Blue, false) > Priority::ROUTINE);
+        assert!(red_call.is_red() && red_info.is_red() && !orange_call.is_red());
+        assert!(red_call.asks_answer() && orange_call.asks_answer());
+        assert!(!red_info.asks_answer() && !Priority::ROUTINE.asks_answer());
     }
 
     #[test]

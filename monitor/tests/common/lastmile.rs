@@ -1087,3 +1087,102 @@ pub async fn the_last_send_is_kept_for_red(url: &str) {
         "the yellow one in the next minute"
     );
 }
+
+/// Digests (`notify.digest_ms`, one minute by default): three yellow
+/// alarms cleared at the source within one minute tell the safety officer
+/// once at once and then once more, one SMS listing the other two, when
+/// the minute is over; their calls, and a red call inside the window, are
+/// never held. The deliveries show what went inside which digest.
+pub async fn notices_wait_for_a_digest_and_red_does_not(url: &str) {
+    let m = LastMile::start_with(url, Sms::Aliyun, "", |c| {
+        if let Some(s) = c.notify.sms.as_mut() {
+            s.templates.insert("digest".into(), "SMS_DIGEST".into());
+        }
+    })
+    .await;
+    let h = &m.h;
+    let devices = ["gas-0090", "gas-0091", "gas-0092"];
+    let mut ws = Vec::new();
+    for d in devices {
+        let (st, a) = h
+            .alarm(&event_on(1, d, "gas.lel", "raised", "yellow"))
+            .await;
+        assert_eq!(st, 200, "{a}");
+        ws.push(a["warning_id"].as_str().unwrap().to_string());
+    }
+    h.tick().await;
+    assert_eq!(
+        templates(&m.s.take(), "safety1"),
+        ["SMS_CALL"; 3],
+        "calls are never held"
+    );
+    h.clock.advance_ms(2 * MIN);
+    h.alarm(&event_on(2, devices[0], "gas.lel", "cleared", "yellow"))
+        .await;
+    h.tick().await;
+    assert_eq!(
+        templates(&m.s.take(), "safety1"),
+        ["SMS_CLEARED"],
+        "a quiet inbox: the first notice at once"
+    );
+    for d in &devices[1..] {
+        h.alarm(&event_on(2, d, "gas.lel", "cleared", "yellow"))
+            .await;
+    }
+    let t = h.tick().await;
+    assert!(t.throttled >= 2, "{t:?}");
+    assert!(
+        sms(&m.s.take(), "safety1").is_empty(),
+        "the next two wait for the window"
+    );
+    h.clock.advance_ms(10_000);
+    h.alarm(&red(1, "gas-0093")).await;
+    h.tick().await;
+    let rs = m.s.take();
+    let s1 = sms(&rs, "safety1");
+    assert_eq!(templates(&rs, "safety1"), ["SMS_CALL"], "red is not held");
+    assert_eq!(s1[0].params["level"], "红色");
+    h.clock.advance_ms(MIN);
+    h.tick().await;
+    let rs = m.s.take();
+    let s1 = sms(&rs, "safety1");
+    assert_eq!(templates(&rs, "safety1"), ["SMS_DIGEST"], "{s1:?}");
+    assert_eq!(s1[0].params["count"], "2", "{s1:?}");
+    assert!(
+        s1[0].params["first"]
+            .as_str()
+            .unwrap()
+            .contains("Scenic area"),
+        "{s1:?}"
+    );
+    // The robot got one digest too, listing both in full.
+    let duty = robot(&rs, "wecom", "safety1");
+    assert_eq!(duty.len(), 1, "{duty:?}");
+    assert!(duty[0].text.contains("2 条通知"), "{}", duty[0].text);
+    // Each notice's delivery says which digest carried it; all are sent.
+    let mut carried = 0;
+    for w in &ws[1..] {
+        for d in m.deliveries(w).await {
+            if d["purpose"] == "cleared" && d["person_id"] == "safety1" && d["channel"] == "sms" {
+                assert!(
+                    ["SENT", "DELIVERED"].contains(&d["state"].as_str().unwrap()),
+                    "{d}"
+                );
+                if !d["digest_id"].is_null() {
+                    carried += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(carried, 1, "one carried the SMS digest, the other names it");
+    let (_, metrics) = h.get_text("/metrics").await;
+    assert!(
+        metrics.contains("anquan_monitor_notifications_digested_total{channel=\"sms\"} 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("digested"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
