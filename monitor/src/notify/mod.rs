@@ -302,7 +302,7 @@ fn check_templates(
         if crate::messages::param_order(name).is_none() {
             return Err(ConfigError::new(
                 format!("{key}.{name}"),
-                "not a message: use call, inform, escalated, no_response, acked, cleared, disposal, resolved, before, due, overdue, node or listing",
+                "not a message: use call, inform, escalated, no_response, acked, cleared, disposal, resolved, before, due, overdue, node, listing or digest",
             ));
         }
         if code.trim().is_empty() {
