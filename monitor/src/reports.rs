@@ -135,6 +135,31 @@ pub struct Monthly {
     pub mttr_s: Option<f64>,
     /// Share of warnings that became hazards.
     pub alarm_hazard_share: Option<f64>,
+    /// Alarm storms: the group warnings raised ([`crate::correlation`]),
+    /// each counted once in `alarms` with its members listed here. The
+    /// warnings folded into a group when it formed are not counted again.
+    #[serde(default)]
+    pub storms: Vec<Storm>,
+}
+
+/// One alarm storm in a report: a group warning and its members.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Storm {
+    /// The group warning.
+    pub warning_id: String,
+    /// Its venue (none for a site the registry does not know).
+    #[schema(required = true)]
+    pub venue_id: Option<String>,
+    /// `group.<rule name>`.
+    pub rule: String,
+    /// The highest level it reached.
+    pub max_level: String,
+    /// Raised (Unix ms).
+    pub raised_ms: i64,
+    /// The alarms it gathered (left or not).
+    pub members: i64,
+    /// Their devices, sorted, at most 50.
+    pub devices: Vec<String>,
 }
 
 /// `root` and every region under it.
@@ -414,15 +439,57 @@ pub async fn report_for(
     m.accident_decline = decline_rate(m.accidents.1, m.accidents.0);
     m.death_decline = decline_rate(m.deaths.1, m.deaths.0);
 
-    let ws = sqlx::query("SELECT id, region_id, venue_id, kind, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
+    let ws = sqlx::query("SELECT id, region_id, venue_id, kind, rule, alarm_key, max_level, raised_ms, acked_ms, resolved_ms FROM warnings WHERE raised_ms >= $1 AND raised_ms < $2")
         .bind(start)
         .bind(end)
         .fetch_all(&mut *c)
         .await?;
+    // Storms first: their members, and the warnings folded into them when
+    // they formed (resolved at that moment, under a member's alarm key).
+    let mut folded = HashSet::new();
+    for w in &ws {
+        if w.try_get::<String, _>("kind")? != crate::correlation::GROUP_KIND
+            || !keep(&opt_str(w, "region_id")?, &opt_str(w, "venue_id")?)
+        {
+            continue;
+        }
+        let id: String = w.try_get("id")?;
+        let raised: i64 = w.try_get("raised_ms")?;
+        let members =
+            sqlx::query("SELECT alarm_key, device FROM warning_members WHERE group_id = $1")
+                .bind(&id)
+                .fetch_all(&mut *c)
+                .await?;
+        let mut devices = Vec::with_capacity(members.len());
+        for r in &members {
+            folded.insert((r.try_get::<String, _>("alarm_key")?, raised));
+            devices.push(r.try_get::<String, _>("device")?);
+        }
+        devices.sort();
+        devices.dedup();
+        devices.truncate(50);
+        m.storms.push(Storm {
+            warning_id: id,
+            venue_id: opt_str(w, "venue_id")?,
+            rule: w.try_get("rule")?,
+            max_level: w.try_get("max_level")?,
+            raised_ms: raised,
+            members: members.len() as i64,
+            devices,
+        });
+    }
+    m.storms.sort_by_key(|s| s.raised_ms);
     let (mut ack_sum, mut ack_n, mut res_sum, mut res_n, mut became) =
         (0i64, 0i64, 0i64, 0i64, 0i64);
     for w in &ws {
         if !keep(&opt_str(w, "region_id")?, &opt_str(w, "venue_id")?) {
+            continue;
+        }
+        let resolved: Option<i64> = w.try_get("resolved_ms")?;
+        if let Some(r) = resolved
+            && w.try_get::<String, _>("kind")? != crate::correlation::GROUP_KIND
+            && folded.contains(&(w.try_get::<String, _>("alarm_key")?, r))
+        {
             continue;
         }
         m.alarms += 1;
@@ -510,6 +577,36 @@ impl Monthly {
         ];
         for (k, v) in &self.alarms_by_kind_level {
             r.push((format!("alarms {k}"), v.to_string()));
+        }
+        r.push((
+            "alarm storms (each one warning above)".into(),
+            format!(
+                "{} ({} alarms)",
+                self.storms.len(),
+                self.storms.iter().map(|s| s.members).sum::<i64>()
+            ),
+        ));
+        for s in &self.storms {
+            let more = s.members - s.devices.len() as i64;
+            r.push((
+                format!(
+                    "storm {} {} {} ({})",
+                    crate::messages::time(crate::messages::Lang::Zh, s.raised_ms),
+                    s.venue_id.as_deref().unwrap_or("-"),
+                    s.rule,
+                    s.max_level
+                ),
+                format!(
+                    "{} alarms: {}{}",
+                    s.members,
+                    s.devices.join(", "),
+                    if more > 0 {
+                        format!(" (+{more})")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
         }
         r
     }

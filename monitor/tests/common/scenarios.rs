@@ -3161,4 +3161,25 @@ pub async fn alarm_storms(h: &Harness) {
         metric(h, "anquan_monitor_groups_formed_total").await,
         Some(1.0)
     );
+    // The report counts the storm once, with its members: the group, the
+    // red break-out and the three reds are five alarms; the two warnings
+    // folded into the group when it formed are not counted again.
+    let (st, r) = h
+        .get("/api/v1/reports/daily?region=city&date=2026-11-10")
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let storms = r["storms"].as_array().unwrap();
+    assert_eq!(storms.len(), 1, "{r}");
+    assert_eq!(storms[0]["warning_id"], group.as_str());
+    assert_eq!(storms[0]["members"], 199, "{r}");
+    assert_eq!(storms[0]["devices"].as_array().map(Vec::len), Some(50));
+    assert_eq!(r["alarms"], 5, "{r}");
+    let (_, csv) = h
+        .get_text("/api/v1/reports/daily?region=city&date=2026-11-10&format=csv")
+        .await;
+    assert!(
+        csv.contains("\"alarm storms (each one warning above)\",\"1 (199 alarms)\""),
+        "{csv}"
+    );
+    assert!(csv.contains("group.site_offline"), "{csv}");
 }
