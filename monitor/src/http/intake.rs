@@ -26,21 +26,31 @@ pub(super) async fn alarm(
     b: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let started = std::time::Instant::now();
-    let out = alarm_in(&app, &h, b).await;
-    crate::metrics::count_intake(&app.metrics, &out, started.elapsed());
-    Ok((StatusCode::OK, axum::Json(out?)).into_response())
+    let ev = match admit(&app, &h, b) {
+        Ok(ev) => ev,
+        Err(e) => {
+            let out: Result<intake::Outcome> = Err(e);
+            crate::metrics::count_intake(&app.metrics, &out, started.elapsed());
+            return out.map(|_| StatusCode::OK.into_response());
+        }
+    };
+    // The intake worker counts what it takes (also when this request is
+    // gone by then).
+    let out = app.intake.accept(ev).await?;
+    Ok((StatusCode::OK, axum::Json(out)).into_response())
 }
 
-pub(super) async fn alarm_in(
+/// The event of a request its credential may send; refusals name why.
+fn admit(
     app: &App,
     h: &HeaderMap,
     b: std::result::Result<Bytes, BytesRejection>,
-) -> Result<intake::Outcome> {
+) -> Result<anquan_protocol::AlarmEvent> {
     let grant = app.gatekeeper.admit(bearer(h)?)?;
     let b = body(b, app.cfg.server.max_body_bytes)?;
     let ev = intake::decode(&b)?;
     grant.allow_site(ev.site.as_str())?;
-    app.intake.accept(ev).await
+    Ok(ev)
 }
 
 #[utoipa::path(post, path = "/api/v1/gateways/{id}/heartbeat", tag = "intake", operation_id = "gateway_heartbeat",

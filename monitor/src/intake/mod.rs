@@ -109,7 +109,13 @@ async fn accept_retrying(
     }
 }
 
-type Job = (AlarmEvent, tokio::sync::oneshot::Sender<Result<Outcome>>);
+/// An event waiting in a lane: the event, when it was queued, and where
+/// its answer goes.
+type Job = (
+    AlarmEvent,
+    std::time::Instant,
+    tokio::sync::oneshot::Sender<Result<Outcome>>,
+);
 
 /// Group commit: events that arrive while a transaction is being written
 /// are taken together in the next one, and all are answered after it
@@ -159,7 +165,9 @@ impl Batcher {
         self.fast.store(on, Ordering::Relaxed);
     }
 
-    /// Takes one event (waits for its batch to commit).
+    /// Takes one event (waits for its batch to commit). The worker counts
+    /// it (`alarms_received_total`, `…_duplicate_total`, rejections after
+    /// decoding, `intake_seconds` from queueing to commit).
     pub async fn accept(&self, ev: AlarmEvent) -> Result<Outcome> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lane = if ev.level == anquan_protocol::Level::Red {
@@ -167,7 +175,7 @@ impl Batcher {
         } else {
             &self.tx
         };
-        lane.send((ev, tx))
+        lane.send((ev, std::time::Instant::now(), tx))
             .await
             .map_err(|_| Error::Unavailable("the intake worker stopped".into()))?;
         rx.await
@@ -195,7 +203,10 @@ impl Batcher {
                     app.events.publish(Event::Warning(w.clone()));
                 }
             }
-            for ((_, reply), r) in batch.into_iter().zip(results) {
+            // Counted here, not by the request: an event stored after its
+            // sender gave up waiting (a timeout in a storm) still counts.
+            for ((_, queued, reply), r) in batch.into_iter().zip(results) {
+                crate::metrics::count_intake(&app.metrics, &r, queued.elapsed());
                 let _ = reply.send(r);
             }
         }
@@ -263,7 +274,7 @@ async fn batch_once(app: &App, batch: &[Job]) -> Vec<Result<Outcome>> {
         Err(e) => return fail(&e),
     };
     let mut out = Vec::with_capacity(batch.len());
-    for (ev, _) in batch {
+    for (ev, _, _) in batch {
         out.push(accept_retrying(app, &mut tx, ev, now).await);
     }
     match tx.commit().await {
@@ -280,13 +291,13 @@ async fn fast_batch(app: &App, batch: &[Job], now: i64) -> Result<Vec<Result<Out
     let mut seen = stored(&mut tx, batch).await?;
     let new: Vec<&AlarmEvent> = batch
         .iter()
-        .map(|(ev, _)| ev)
+        .map(|(ev, _, _)| ev)
         .filter(|ev| !seen.contains_key(&scoped_id(ev)))
         .collect();
     let mut m = Memo::batch(app, &mut tx, &new, now).await?;
     let mut d = Deferred::default();
     let mut out = Vec::with_capacity(batch.len());
-    for (ev, _) in batch {
+    for (ev, _, _) in batch {
         if let Some(s) = seen.get(&scoped_id(ev)) {
             out.push(s.answer(ev));
             continue;
@@ -423,11 +434,11 @@ async fn stored(c: &mut AnyConnection, batch: &[Job]) -> Result<HashMap<(String,
     );
     let mut q = sqlx::query(&sql);
     for i in 0..n {
-        let (ev, _) = &batch[i.min(batch.len() - 1)];
+        let (ev, _, _) = &batch[i.min(batch.len() - 1)];
         q = q.bind(ev.event_id.as_str());
     }
     let wanted: std::collections::HashSet<(String, String)> =
-        batch.iter().map(|(ev, _)| scoped_id(ev)).collect();
+        batch.iter().map(|(ev, _, _)| scoped_id(ev)).collect();
     let mut out = HashMap::new();
     for r in q.fetch_all(&mut *c).await? {
         let key: (String, String) = (r.try_get("site")?, r.try_get("event_id")?);
@@ -730,7 +741,7 @@ mod tests {
         });
         let ev = decode(body.to_string().as_bytes()).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        ((ev, tx), rx)
+        ((ev, std::time::Instant::now(), tx), rx)
     }
 
     /// A red event queued behind a full batch and more of the others is in
@@ -753,7 +764,7 @@ mod tests {
         assert!(
             first[1..]
                 .iter()
-                .all(|(e, _)| e.level != anquan_protocol::Level::Red)
+                .all(|(e, _, _)| e.level != anquan_protocol::Level::Red)
         );
         let second = lanes.next_batch().await.unwrap();
         assert_eq!(second.len(), 11, "the rest, in order");
