@@ -115,6 +115,7 @@ async fn postgres_scenarios_and_replicas() {
     lastmile::unreachable_and_fallback(&pg.database("lm_reach").await).await;
     lastmile::the_last_send_is_kept_for_red(&pg.database("lm_kept").await).await;
     lastmile::notices_wait_for_a_digest_and_red_does_not(&pg.database("lm_digest").await).await;
+    lastmile::red_goes_around_a_throttled_channel(&pg.database("lm_around").await).await;
     // Two replicas on one database.
     let url = pg.database("replicas").await;
     let a = Harness::start(&url, false).await;

@@ -111,3 +111,9 @@ async fn notices_wait_for_a_digest_and_red_does_not() {
     let dir = tempfile::tempdir().unwrap();
     lastmile::notices_wait_for_a_digest_and_red_does_not(&sqlite_url(&dir)).await;
 }
+
+#[tokio::test]
+async fn red_goes_around_a_throttled_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    lastmile::red_goes_around_a_throttled_channel(&sqlite_url(&dir)).await;
+}

@@ -1186,3 +1186,56 @@ pub async fn notices_wait_for_a_digest_and_red_does_not(url: &str) {
             .join("\n")
     );
 }
+
+/// Throttled fall-over: red never waits for a throttled channel. The
+/// safety officer's SMS number has used its one send of the minute (a
+/// yellow call); a red alarm then reaches them at once by voice and by the
+/// duty-room robot, its SMS waits for the minute (counted as throttled)
+/// and follows when the window frees.
+pub async fn red_goes_around_a_throttled_channel(url: &str) {
+    let m = LastMile::start_with(url, Sms::Aliyun, "", |c| {
+        if let Some(s) = c.notify.sms.as_mut() {
+            s.per_minute = 1;
+        }
+    })
+    .await;
+    let h = &m.h;
+    h.alarm(&event_on(1, "gas-0070", "gas.lel", "raised", "yellow"))
+        .await;
+    h.tick().await;
+    assert_eq!(templates(&m.s.take(), "safety1"), ["SMS_CALL"]);
+    h.clock.advance_ms(5_000);
+    let (_, a) = h.alarm(&red(1, "gas-0071")).await;
+    let w = a["warning_id"].as_str().unwrap().to_string();
+    let t = h.tick().await;
+    assert!(t.throttled >= 1, "{t:?}");
+    let rs = m.s.take();
+    assert!(
+        sms(&rs, "safety1").is_empty(),
+        "the SMS number is throttled"
+    );
+    assert_eq!(voice(&rs, "safety1").len(), 1, "voice at once: {rs:?}");
+    assert_eq!(
+        robot(&rs, "wecom", "safety1").len(),
+        1,
+        "the robot at once: {rs:?}"
+    );
+    let d = m.deliveries(&w).await;
+    let waiting = d
+        .iter()
+        .find(|x| x["channel"] == "sms" && x["person_id"] == "safety1")
+        .unwrap();
+    assert_eq!(waiting["state"], "QUEUED", "{waiting}");
+    assert!(
+        waiting["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("held back"),
+        "{waiting}"
+    );
+    h.clock.advance_ms(MIN);
+    h.tick().await;
+    let s1 = sms(&m.s.take(), "safety1");
+    assert_eq!(s1.len(), 1, "{s1:?}");
+    assert_eq!(s1[0].params["level"], "红色");
+}
