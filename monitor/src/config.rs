@@ -469,8 +469,9 @@ pub struct NotifyConfig {
     /// The digest window, ms (0: off): at most one non-red notice that
     /// asks no answer goes to a person on one channel per window; what
     /// comes meanwhile waits and goes as one message listing them all when
-    /// the window ends. The first notice goes at once; red, calls and
-    /// reminders of a call are never held.
+    /// the window ends. The first notice goes at once; while notices keep
+    /// coming the window doubles, up to 4 times this; red and calls are
+    /// never held.
     pub digest_ms: u64,
     /// `[notify.webhook]`.
     pub webhook: WebhookConfig,

@@ -306,6 +306,7 @@ impl Plan {
             "cleared",
             "disposal",
             "resolved",
+            "digest",
         ]
         .iter()
         .fold(String::new(), |mut s, m| {

@@ -5,7 +5,10 @@
 //! no answer goes to a person on one channel per window; what comes for the
 //! same inbox meanwhile waits, and when the window ends it goes as **one**
 //! message listing them all (the catalogue's `notice.digest`). A quiet inbox
-//! adds no delay: the first notice goes at once.
+//! adds no delay: the first notice goes at once. A busy one's window
+//! doubles while notices keep coming, up to four times the base
+//! ([`Windows`]): a storm of several minutes then costs a person a few
+//! messages, not one a minute.
 //!
 //! Never held: red (it also keeps the last send of every rate window,
 //! [`super::limits`]), calls and anything else that asks an answer (each
@@ -56,35 +59,50 @@ pub struct Inbox {
     pub target: String,
 }
 
-/// When each inbox last took a digestible message. Time is passed in.
+/// How much a busy inbox's window may grow: at most this many times
+/// `notify.digest_ms`.
+pub const MAX_GROWTH: i64 = 4;
+
+/// When each inbox last took a digestible message, and its window now.
+/// A window doubles while notices keep coming (a send within two windows
+/// of the last), up to [`MAX_GROWTH`] times the base, and falls back to the
+/// base after a quiet one: in a storm a person gets a digest every 1, 2,
+/// then 4 minutes, not one a minute. Time is passed in.
 #[derive(Debug, Default)]
 pub struct Windows {
-    last: Mutex<HashMap<Inbox, i64>>,
+    last: Mutex<HashMap<Inbox, (i64, i64)>>,
 }
 
 impl Windows {
-    /// Whether a digestible message may go to `inbox` at `now` under a
-    /// window of `window_ms`, or when it may (Unix ms).
-    pub fn open(&self, inbox: &Inbox, window_ms: i64, now: i64) -> Result<(), i64> {
+    /// Whether a digestible message may go to `inbox` at `now`, or when it
+    /// may (Unix ms).
+    pub fn open(&self, inbox: &Inbox, now: i64) -> Result<(), i64> {
         let Ok(last) = self.last.lock() else {
             return Ok(());
         };
         match last.get(inbox) {
-            Some(t) if *t + window_ms > now => Err(*t + window_ms),
+            Some((t, w)) if t.saturating_add(*w) > now => Err(t.saturating_add(*w)),
             _ => Ok(()),
         }
     }
 
-    /// Records that `inbox` took one at `now`.
-    pub fn used(&self, inbox: Inbox, window_ms: i64, now: i64) {
+    /// Records that `inbox` took one at `now` under a base window of
+    /// `base_ms`.
+    pub fn used(&self, inbox: Inbox, base_ms: i64, now: i64) {
         let Ok(mut last) = self.last.lock() else {
             return;
         };
         // Forget inboxes whose window is over (bounded memory).
         if last.len() > 10_000 {
-            last.retain(|_, t| *t + window_ms > now);
+            last.retain(|_, (t, w)| t.saturating_add(*w) > now);
         }
-        last.insert(inbox, now);
+        let window = match last.get(&inbox) {
+            Some((t, w)) if now - t < w.saturating_mul(2) => {
+                w.saturating_mul(2).min(base_ms.saturating_mul(MAX_GROWTH))
+            }
+            _ => base_ms,
+        };
+        last.insert(inbox, (now, window));
     }
 }
 
@@ -178,11 +196,30 @@ mod tests {
     fn one_notice_per_window_per_inbox() {
         let w = Windows::default();
         let a = inbox("a");
-        assert_eq!(w.open(&a, 60_000, 0), Ok(()), "a quiet inbox: at once");
+        assert_eq!(w.open(&a, 0), Ok(()), "a quiet inbox: at once");
         w.used(a.clone(), 60_000, 0);
-        assert_eq!(w.open(&a, 60_000, 59_999), Err(60_000));
-        assert_eq!(w.open(&inbox("b"), 60_000, 1), Ok(()), "per person");
-        assert_eq!(w.open(&a, 60_000, 60_000), Ok(()));
+        assert_eq!(w.open(&a, 59_999), Err(60_000));
+        assert_eq!(w.open(&inbox("b"), 1), Ok(()), "per person");
+        assert_eq!(w.open(&a, 60_000), Ok(()));
+    }
+
+    #[test]
+    fn a_busy_inbox_waits_longer_and_a_quiet_one_is_back_to_the_base() {
+        let w = Windows::default();
+        let a = inbox("a");
+        const MIN: i64 = 60_000;
+        w.used(a.clone(), MIN, 0);
+        // Busy: the next digest at the end of the window doubles it…
+        w.used(a.clone(), MIN, MIN);
+        assert_eq!(w.open(&a, 2 * MIN), Err(3 * MIN));
+        w.used(a.clone(), MIN, 3 * MIN);
+        assert_eq!(w.open(&a, 3 * MIN), Err(7 * MIN));
+        // … up to four times the base.
+        w.used(a.clone(), MIN, 7 * MIN);
+        assert_eq!(w.open(&a, 7 * MIN), Err(11 * MIN));
+        // Quiet for two windows: back to the base.
+        w.used(a.clone(), MIN, 30 * MIN);
+        assert_eq!(w.open(&a, 30 * MIN), Err(31 * MIN));
     }
 
     #[test]

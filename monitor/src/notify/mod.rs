@@ -607,7 +607,7 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
             }
         }
         let held = match (&d.inbox, digest) {
-            (Some(ib), Some(_)) => app.notifier.digests.open(ib, window, now).and_then(|()| {
+            (Some(ib), Some(_)) => app.notifier.digests.open(ib, now).and_then(|()| {
                 app.notifier
                     .limit(ib.channel, &ib.target, d.priority.is_red(), now)
             }),

@@ -1428,8 +1428,11 @@ struct DbFigures {
     deliveries_by_person: HashMap<String, (i64, i64)>,
     /// Deliveries since the cut by state.
     deliveries_by_state: Vec<(String, i64)>,
-    /// Deliveries about the cut sites' warnings, per person: all, sent.
+    /// Messages about the cut sites' warnings, per person: all, sent (a
+    /// digest is one message: the notices merged into it are not counted).
     cut_by_person: HashMap<String, (i64, i64)>,
+    /// The same per person, by channel and purpose.
+    cut_breakdown: HashMap<String, Vec<(String, String, i64)>>,
 }
 
 async fn read_db(db: &sqlx::PgPool, since_ms: u64, cut_sites: &[String]) -> DbFigures {
@@ -1510,20 +1513,41 @@ async fn read_db_inner(
         f.deliveries_by_state
             .push((r.try_get(0)?, r.try_get::<i64, _>(1)?));
     }
-    for r in sqlx::query(
-        "SELECT d.person_id, COUNT(*), SUM(CASE WHEN d.state = 'QUEUED' THEN 0 ELSE 1 END) \
-         FROM deliveries d JOIN warnings w ON w.id = d.subject_id \
-         WHERE w.raised_ms >= $1 AND w.site = ANY($2) GROUP BY d.person_id",
+    // A monitor with digests (migration 13) has `digest_id`: the notices
+    // merged into a digest went inside another message. An older one has
+    // not: every row is a message.
+    let has_digests = sqlx::query(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'digest_id'",
     )
+    .fetch_optional(db)
+    .await?
+    .is_some();
+    let messages_only = if has_digests {
+        "AND d.digest_id IS NULL"
+    } else {
+        ""
+    };
+    for r in sqlx::query(&format!(
+        "SELECT d.person_id, d.channel, d.purpose, COUNT(*), \
+         SUM(CASE WHEN d.state = 'QUEUED' THEN 0 ELSE 1 END) \
+         FROM deliveries d JOIN warnings w ON w.id = d.subject_id \
+         WHERE w.raised_ms >= $1 AND w.site = ANY($2) {messages_only} \
+         GROUP BY d.person_id, d.channel, d.purpose"
+    ))
     .bind(since)
     .bind(cut_sites)
     .fetch_all(db)
     .await?
     {
-        f.cut_by_person.insert(
-            r.try_get(0)?,
-            (r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(2)?),
-        );
+        let person: String = r.try_get(0)?;
+        let (all, sent) = (r.try_get::<i64, _>(3)?, r.try_get::<i64, _>(4)?);
+        let e = f.cut_by_person.entry(person.clone()).or_default();
+        e.0 += all;
+        e.1 += sent;
+        f.cut_breakdown
+            .entry(person)
+            .or_default()
+            .push((r.try_get(1)?, r.try_get(2)?, all));
     }
     Ok(f)
 }
@@ -2023,8 +2047,24 @@ fn report(
     };
     let (max_pp, who_pp) = top_cut(|v| v.1);
     let (max_q, who_q) = top_cut(|v| v.0);
+    let top_id = db
+        .cut_by_person
+        .iter()
+        .max_by(|x, y| x.1.1.cmp(&y.1.1).then_with(|| y.0.cmp(x.0)))
+        .map(|(id, _)| id.clone());
+    let breakdown = top_id
+        .and_then(|id| db.cut_breakdown.get(&id))
+        .map(|v| {
+            let mut v = v.clone();
+            v.sort();
+            v.iter()
+                .map(|(ch, purpose, n)| format!("{purpose} by {ch} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
     println!(
-        "- no person more than a handful (≤ {}) of messages about the cut: **{}** (messages about the cut sites' warnings, from the database: most sent to one person {max_pp}, to the {who_pp}; most queued for one person {max_q}, for the {who_q})",
+        "- no person more than a handful (≤ {}) of messages about the cut: **{}** (messages about the cut sites' warnings, from the database: most sent to one person {max_pp}, to the {who_pp}; most queued for one person {max_q}, for the {who_q}; the first: {breakdown})",
         b.args.handful,
         if max_pp <= b.args.handful as i64 && max_q <= b.args.handful as i64 {
             "met"
