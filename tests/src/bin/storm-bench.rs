@@ -1428,7 +1428,8 @@ struct DbFigures {
     deliveries_by_person: HashMap<String, (i64, i64)>,
     /// Deliveries since the cut by state.
     deliveries_by_state: Vec<(String, i64)>,
-    /// Messages about the cut sites' warnings, per person: all, sent (a
+    /// Messages about the cut sites' warnings, per person: all (sent, and
+    /// to come: the notices waiting for one digest count once), sent (a
     /// digest is one message: the notices merged into it are not counted).
     cut_by_person: HashMap<String, (i64, i64)>,
     /// The same per person, by channel and purpose.
@@ -1527,11 +1528,36 @@ async fn read_db_inner(
     } else {
         ""
     };
+    // Messages per person: those sent, and those still waiting, where the
+    // waiting notices of one channel that a digest will carry count once.
+    let digestible = if has_digests {
+        "d.priority < 40 AND d.priority % 10 <> 5"
+    } else {
+        "FALSE"
+    };
+    let cut = format!(
+        "FROM deliveries d JOIN warnings w ON w.id = d.subject_id \
+         WHERE w.raised_ms >= $1 AND w.site = ANY($2) {messages_only}"
+    );
     for r in sqlx::query(&format!(
-        "SELECT d.person_id, d.channel, d.purpose, COUNT(*), \
-         SUM(CASE WHEN d.state = 'QUEUED' THEN 0 ELSE 1 END) \
-         FROM deliveries d JOIN warnings w ON w.id = d.subject_id \
-         WHERE w.raised_ms >= $1 AND w.site = ANY($2) {messages_only} \
+        "SELECT d.person_id, \
+         SUM(CASE WHEN d.state = 'QUEUED' THEN 0 ELSE 1 END), \
+         SUM(CASE WHEN d.state = 'QUEUED' AND NOT ({digestible}) THEN 1 ELSE 0 END), \
+         COUNT(DISTINCT CASE WHEN d.state = 'QUEUED' AND {digestible} THEN d.channel END) \
+         {cut} GROUP BY d.person_id"
+    ))
+    .bind(since)
+    .bind(cut_sites)
+    .fetch_all(db)
+    .await?
+    {
+        let sent = r.try_get::<i64, _>(1)?;
+        let waiting = r.try_get::<i64, _>(2)? + r.try_get::<i64, _>(3)?;
+        f.cut_by_person
+            .insert(r.try_get(0)?, (sent + waiting, sent));
+    }
+    for r in sqlx::query(&format!(
+        "SELECT d.person_id, d.channel, d.purpose, COUNT(*) {cut} \
          GROUP BY d.person_id, d.channel, d.purpose"
     ))
     .bind(since)
@@ -1539,15 +1565,11 @@ async fn read_db_inner(
     .fetch_all(db)
     .await?
     {
-        let person: String = r.try_get(0)?;
-        let (all, sent) = (r.try_get::<i64, _>(3)?, r.try_get::<i64, _>(4)?);
-        let e = f.cut_by_person.entry(person.clone()).or_default();
-        e.0 += all;
-        e.1 += sent;
-        f.cut_breakdown
-            .entry(person)
-            .or_default()
-            .push((r.try_get(1)?, r.try_get(2)?, all));
+        f.cut_breakdown.entry(r.try_get(0)?).or_default().push((
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get::<i64, _>(3)?,
+        ));
     }
     Ok(f)
 }
@@ -2064,7 +2086,7 @@ fn report(
         })
         .unwrap_or_default();
     println!(
-        "- no person more than a handful (≤ {}) of messages about the cut: **{}** (messages about the cut sites' warnings, from the database: most sent to one person {max_pp}, to the {who_pp}; most queued for one person {max_q}, for the {who_q}; the first: {breakdown})",
+        "- no person more than a handful (≤ {}) of messages about the cut: **{}** (messages about the cut sites' warnings, from the database: most sent to one person {max_pp}, to the {who_pp}; most sent and to come for one person {max_q}, for the {who_q}; the first: {breakdown})",
         b.args.handful,
         if max_pp <= b.args.handful as i64 && max_q <= b.args.handful as i64 {
             "met"
