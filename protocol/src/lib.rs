@@ -10,6 +10,8 @@
 //! * [`AlarmEvent`]: what the gateway forwards to the monitor.
 //! * [`Topic`]: parsing and building the MQTT topics.
 //! * [`Level`] and [`AlarmState`]: the four risk levels and alarm transitions.
+//! * [`gb26875`]: the GB/T 26875.3-2011 frames of fire alarm transmission
+//!   devices (用户信息传输装置), decoded and encoded without allocation.
 //!
 //! Decoding is strict: every problem comes back as a [`DecodeError`] that names
 //! the field, so a device maker or an operator can act on it.
@@ -23,6 +25,7 @@ extern crate std;
 mod alarm;
 mod error;
 mod fault;
+pub mod gb26875;
 mod id;
 mod json;
 mod kind;

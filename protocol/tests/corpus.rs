@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use anquan_protocol::gb26875::{Frame, Objects, encode_objects, resync};
 use anquan_protocol::{AlarmEvent, DeviceStatus, Id, Telemetry, Topic};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -98,4 +99,39 @@ fn topic_corpus() {
             Err(_) => {}
         }
     }
+}
+
+#[test]
+fn gb26875_frame_corpus() {
+    let all = inputs("gb26875_frame");
+    assert!(all.len() >= 5, "the seed corpus is committed");
+    let mut frames = 0;
+    for (path, data) in all {
+        let mut rest = data.as_slice();
+        while !rest.is_empty() {
+            match Frame::decode(rest) {
+                Ok((frame, used)) => {
+                    frames += 1;
+                    assert_eq!(
+                        frame.to_vec().unwrap().as_slice(),
+                        &rest[..used],
+                        "{}",
+                        path.display()
+                    );
+                    let objects = Objects::new(frame.adu);
+                    if let Some(t) = objects.type_code()
+                        && let Ok(objs) = objects.collect::<Result<Vec<_>, _>>()
+                    {
+                        let mut adu = [0u8; 1024];
+                        let n = encode_objects(t, &objs, &mut adu).unwrap();
+                        assert_eq!(&adu[..n], frame.adu, "{}", path.display());
+                    }
+                    rest = &rest[used..];
+                }
+                Err(e) if e.is_incomplete() => break,
+                Err(_) => rest = &rest[resync(rest)..],
+            }
+        }
+    }
+    assert!(frames >= 8, "{frames} frames in the seed corpus");
 }

@@ -259,9 +259,37 @@ fn firmware() -> Result<(), i32> {
     Ok(())
 }
 
+// ---- GB/T 26875.3: a fire alarm transmission device's frame ----------
+
+/// "上传传输装置主电源故障", the standard's example: type 21, main power fault.
+const GB_FRAME: [u8; 39] = [
+    0x40, 0x40, 0x01, 0x00, 0x01, 0x01, 0x20, 0x3A, 0x09, 0x1A, 0x09, 0x0C, 0x79, 0x03, 0x00,
+    0x00, 0x00, 0x00, 0x38, 0x5B, 0x01, 0x00, 0x00, 0x00, 0x09, 0x00, 0x02, 0x15, 0x01, 0x08,
+    0x02, 0x3A, 0x09, 0x1A, 0x09, 0x0C, 0x42, 0x23, 0x23,
+];
+
+fn gb26875() -> Result<(), i32> {
+    use anquan_protocol::gb26875::{Command, Frame, Object};
+    let (frame, used) = Frame::decode(&GB_FRAME).map_err(|_| 50)?;
+    if used != GB_FRAME.len() || frame.header.command != Command::Send {
+        return Err(51);
+    }
+    match frame.objects().next() {
+        Some(Ok(Object::DeviceStatus { state, .. })) if state.main_power_fault() => {}
+        _ => return Err(52),
+    }
+    let confirm = Frame::new(frame.header.reply(Command::Confirm, frame.header.time), &[]);
+    let mut out = [0u8; 64];
+    let n = confirm.encode(&mut out).map_err(|_| 53)?;
+    match Frame::decode(&out[..n]) {
+        Ok((back, 30)) if back.header.destination == frame.header.source => Ok(()),
+        _ => Err(54),
+    }
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-    match check().and_then(|()| firmware()) {
+    match check().and_then(|()| firmware()).and_then(|()| gb26875()) {
         Ok(()) => 0,
         Err(code) => code,
     }
