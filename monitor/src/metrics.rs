@@ -93,6 +93,10 @@ pub struct Metrics {
     /// savepoints) or `fallback` (the fast path failed, e.g. a race with
     /// another replica, and the batch was taken event by event).
     pub intake_batches: IntCounterVec,
+    /// Alarm events waiting for the intake worker in this replica, by lane
+    /// (`red`, `rest`): a storm beyond the worker's pace waits here (and
+    /// its senders wait for room), never dropped.
+    pub intake_queued: IntGaugeVec,
 }
 
 const P: &str = "anquan_monitor_";
@@ -380,6 +384,13 @@ impl Metrics {
                 "path",
                 &["fast", "fallback"],
             ),
+            intake_queued: gauge_vec(
+                &r,
+                "intake_queued",
+                "Alarm events waiting for the intake worker in this replica, by lane (red, rest).",
+                "lane",
+                &["red", "rest"],
+            ),
             registry: r,
         }
     }
@@ -424,6 +435,13 @@ pub fn count_intake(m: &Metrics, out: &Result<crate::intake::Outcome>, took: std
 /// database failure leaves the gauges at their last values and is counted
 /// (the page itself still answers: the counters are still true).
 pub async fn scrape(app: &App) -> String {
+    let (red, rest) = app.intake.queued();
+    for (lane, n) in [("red", red), ("rest", rest)] {
+        app.metrics
+            .intake_queued
+            .with_label_values(&[lane])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     if let Err(e) = refresh(app).await {
         tracing::warn!(error = %e, "metrics: cannot read the state gauges");
         app.metrics.db_error("metrics");
@@ -554,11 +572,12 @@ mod tests {
             "anquan_monitor_warnings_held_total",
             "anquan_monitor_groups_formed_total",
             "anquan_monitor_notifications_digested_total{channel=\"sms\"}",
+            "anquan_monitor_intake_queued{lane=\"red\"}",
             "anquan_monitor_api_refused_total{credential=\"none\"}",
         ] {
             assert!(page.contains(name), "{name} missing:\n{page}");
         }
-        // 28 families, each registered once.
-        assert_eq!(m.registry.gather().len(), 28);
+        // 29 families, each registered once.
+        assert_eq!(m.registry.gather().len(), 29);
     }
 }

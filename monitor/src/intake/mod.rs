@@ -165,6 +165,12 @@ impl Batcher {
         self.fast.store(on, Ordering::Relaxed);
     }
 
+    /// Events waiting in the red lane and in the other.
+    pub fn queued(&self) -> (usize, usize) {
+        let waiting = |tx: &tokio::sync::mpsc::Sender<Job>| tx.max_capacity() - tx.capacity();
+        (waiting(&self.red), waiting(&self.tx))
+    }
+
     /// Takes one event (waits for its batch to commit). The worker counts
     /// it (`alarms_received_total`, `…_duplicate_total`, rejections after
     /// decoding, `intake_seconds` from queueing to commit).
@@ -766,6 +772,7 @@ mod tests {
                 .iter()
                 .all(|(e, _, _)| e.level != anquan_protocol::Level::Red)
         );
+        assert_eq!(b.queued(), (0, 11), "the rest wait");
         let second = lanes.next_batch().await.unwrap();
         assert_eq!(second.len(), 11, "the rest, in order");
         drop(b);
