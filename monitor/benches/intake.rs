@@ -164,6 +164,7 @@ async fn intake(name: &str, url: &str, full: bool, fast: bool, run: &str) -> (Ap
                     address: "x".into(),
                     lat: None,
                     lon: None,
+                    datum: Default::default(),
                     region_id: "county".into(),
                     site: None,
                     grid_id: None,

@@ -27,6 +27,7 @@ pub mod evidence;
 pub mod export;
 pub mod first_run;
 pub mod gatekeeper;
+pub mod geo;
 pub mod http;
 pub mod intake;
 pub mod liveness;

@@ -70,12 +70,17 @@ pub struct Venue {
     pub sector: String,
     /// Address.
     pub address: String,
-    /// Latitude (WGS-84).
+    /// Latitude (WGS-84, or in `datum`).
     #[serde(default)]
     pub lat: Option<f64>,
     /// Longitude.
     #[serde(default)]
     pub lon: Option<f64>,
+    /// The datum `lat`/`lon` are written in: `wgs84` (default), or `gcj02`
+    /// / `bd09` when copied from AMap, Tencent or Baidu maps; stored
+    /// converted to WGS-84.
+    #[serde(default, skip_serializing_if = "is_wgs84")]
+    pub datum: crate::geo::Datum,
     /// Region (usually a town).
     pub region_id: String,
     /// The gateway's site id, when it differs from `id`.
@@ -112,10 +117,25 @@ impl Venue {
         Ok(())
     }
 
+    /// `lat`/`lon` in WGS-84, as stored.
+    pub fn wgs84(&self) -> (Option<f64>, Option<f64>) {
+        match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                let (lat, lon) = crate::geo::to_wgs84(self.datum, lat, lon);
+                (Some(lat), Some(lon))
+            }
+            other => other,
+        }
+    }
+
     /// The site id the gateway uses.
     pub fn site_id(&self) -> &str {
         self.site.as_deref().unwrap_or(&self.id)
     }
+}
+
+fn is_wgs84(d: &crate::geo::Datum) -> bool {
+    *d == crate::geo::Datum::Wgs84
 }
 
 row! {
@@ -530,8 +550,8 @@ pub async fn put_venue(c: &mut AnyConnection, v: &Venue) -> Result<()> {
     .bind(&v.name)
     .bind(&v.sector)
     .bind(&v.address)
-    .bind(v.lat)
-    .bind(v.lon)
+    .bind(v.wgs84().0)
+    .bind(v.wgs84().1)
     .bind(&v.region_id)
     .bind(v.site_id().to_string())
     .bind(key_risk)
@@ -989,4 +1009,25 @@ pub async fn delete(c: &mut AnyConnection, what: &str, id: &str) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn venue_coordinates_copied_from_amap_are_stored_in_wgs84() {
+        let amap = "id = \"s1\"\nname = \"Scenic area\"\nsector = \"scenic_area\"\naddress = \"1 Lake Road\"\n\
+                    lat = 39.91640428150164\nlon = 116.41024449916938\nregion_id = \"town\"\ndatum = \"gcj02\"\n";
+        let mut v: Venue = toml::from_str(amap).unwrap();
+        let (lat, lon) = v.wgs84();
+        assert!((lat.unwrap() - 39.915).abs() < 1e-8, "{lat:?}");
+        assert!((lon.unwrap() - 116.404).abs() < 1e-8, "{lon:?}");
+        v.datum = crate::geo::Datum::Wgs84;
+        assert_eq!(v.wgs84(), (v.lat, v.lon), "WGS-84 is stored as written");
+        let mars = "id = \"s1\"\nname = \"n\"\nsector = \"s\"\naddress = \"a\"\nregion_id = \"r\"\ndatum = \"mars\"\n";
+        assert!(toml::from_str::<Venue>(mars).is_err(), "an unknown datum");
+    }
 }

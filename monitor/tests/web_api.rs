@@ -720,6 +720,8 @@ async fn leaflet_map_only_with_a_tile_url() {
     let mut cfg = (*h.app.cfg).clone();
     cfg.web.map_tile_url = "https://tiles.example.invalid/{z}/{x}/{y}.png".into();
     cfg.web.map_attribution = "© example".into();
+    // AMap-style tiles: markers in GCJ-02, the stored venue in WGS-84.
+    cfg.web.map_datum = anquan_monitor::geo::Datum::Gcj02;
     assert!(cfg.validate().is_ok());
     let app = anquan_monitor::App {
         cfg: std::sync::Arc::new(cfg.clone()),
@@ -745,6 +747,16 @@ async fn leaflet_map_only_with_a_tile_url() {
     assert!(page.contains("id=\"leaflet-map\""), "{page}");
     assert!(page.contains("/web/static/vendor/leaflet/leaflet.js"));
     assert!(page.contains("\"lat\":30.7"), "{page}");
+    let (mlat, mlon) =
+        anquan_monitor::geo::from_wgs84(anquan_monitor::geo::Datum::Gcj02, 30.7, 120.7);
+    assert!(
+        (mlat - 30.7).abs() > 1e-4 && (mlon - 120.7).abs() > 1e-4,
+        "GCJ-02 is offset in China"
+    );
+    assert!(
+        page.contains(&format!("\"map_lat\":{mlat},\"map_lon\":{mlon}")),
+        "{page}"
+    );
     cfg.web.map_tile_url = "https://tiles.example.invalid/tile.png".into();
     assert_eq!(cfg.validate().unwrap_err().key, "web.map_tile_url");
 }

@@ -286,6 +286,13 @@ pub struct VenueView {
     /// Longitude, if known.
     #[schema(required = true)]
     pub lon: Option<f64>,
+    /// Where its marker goes on the configured map tiles: `lat`/`lon` in
+    /// `web.map_datum` (see [`map_positions`]); WGS-84 until then.
+    #[schema(required = true)]
+    pub map_lat: Option<f64>,
+    /// Marker longitude in `web.map_datum`.
+    #[schema(required = true)]
+    pub map_lon: Option<f64>,
     /// Map position (SVG units), when the venue has coordinates.
     #[schema(required = true)]
     pub x: Option<f64>,
@@ -399,12 +406,24 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             offline: off,
             lat,
             lon,
+            map_lat: lat,
+            map_lon: lon,
             x: None,
             y: None,
         });
     }
     place(&mut out, &coords);
     Ok(out)
+}
+
+/// Puts each venue's marker position into the tiles' datum.
+pub fn map_positions(vs: &mut [VenueView], datum: crate::geo::Datum) {
+    for v in vs {
+        if let (Some(lat), Some(lon)) = (v.lat, v.lon) {
+            let (mlat, mlon) = crate::geo::from_wgs84(datum, lat, lon);
+            (v.map_lat, v.map_lon) = (Some(mlat), Some(mlon));
+        }
+    }
 }
 
 /// Sites whose gateway the monitor judged silent (`crate::liveness`).

@@ -61,6 +61,11 @@ pub struct WebConfig {
     pub map_tile_url: String,
     /// Attribution shown with the tiles (their licence usually requires it).
     pub map_attribution: String,
+    /// The datum the tiles are drawn in: `wgs84` (OpenStreetMap and most
+    /// outside China), `gcj02` (AMap/高德, Tencent/腾讯) or `bd09` (Baidu/
+    /// 百度). Venues are stored in WGS-84; their markers are converted so
+    /// they land where the venue is on those tiles.
+    pub map_datum: crate::geo::Datum,
     /// The period of the public safety code's color: `week` (ISO, from
     /// Monday), `month` or `quarter`, in CST. The code shows the worst of
     /// the current color and the real warnings raised in the period.
@@ -79,6 +84,7 @@ impl Default for WebConfig {
             signin_queue: 16,
             map_tile_url: String::new(),
             map_attribution: String::new(),
+            map_datum: crate::geo::Datum::Wgs84,
             code_period: "month".into(),
         }
     }

@@ -439,7 +439,8 @@ pub async fn confirm(
 pub async fn map(State(app): State<App>, s: Session) -> Result<Html<String>> {
     let mut c = app.db.acquire().await?;
     let scope = data::Scope::of(&mut c, &s).await?;
-    let vs = data::venues(&mut c, &scope).await?;
+    let mut vs = data::venues(&mut c, &scope).await?;
+    data::map_positions(&mut vs, app.cfg.web.map_datum);
     page(
         "map.html",
         base(s.lang, Some(&s)),

@@ -348,9 +348,10 @@
     }).addTo(map);
     var pts = [];
     JSON.parse(geo.textContent).forEach(function (v) {
-      if (v.lat === null || v.lon === null) { return; }
-      pts.push([v.lat, v.lon]);
-      markers[v.id] = window.L.circleMarker([v.lat, v.lon], {
+      // map_lat/map_lon: the venue in the tiles' datum (web.map_datum).
+      if (v.map_lat === null || v.map_lon === null) { return; }
+      pts.push([v.map_lat, v.map_lon]);
+      markers[v.id] = window.L.circleMarker([v.map_lat, v.map_lon], {
         radius: 10, color: "#fff", weight: 2, fillColor: HEX[v.color] || "#888", fillOpacity: 0.9,
         className: "venue-" + v.id
       }).bindTooltip(text(v.name + ": " + t("code_" + v.color))).addTo(map);
