@@ -148,6 +148,8 @@ pub struct DeviceInfo {
     pub name: Option<String>,
     /// Where it is.
     pub location: Option<String>,
+    /// Its registration (a crane's 使用登记编号).
+    pub registration: Option<String>,
 }
 
 /// What [`Directory::resolve`] reads; see the module documentation.
@@ -335,7 +337,7 @@ impl Directory {
             }
             for r in rows(
                 c,
-                "SELECT id, name, location FROM devices WHERE id IN ",
+                "SELECT id, name, location, registration FROM devices WHERE id IN ",
                 &devices,
                 "",
             )
@@ -346,6 +348,7 @@ impl Directory {
                     DeviceInfo {
                         name: opt_str(&r, "name")?,
                         location: opt_str(&r, "location")?,
+                        registration: opt_str(&r, "registration")?,
                     },
                 );
             }

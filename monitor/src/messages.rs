@@ -302,6 +302,8 @@ pub struct Facts {
     pub device: String,
     /// Where the device is.
     pub location: String,
+    /// The device's registration (a crane's 使用登记编号; may be empty).
+    pub registration: String,
     /// The device kind (`gas`, …).
     pub kind: String,
     /// The rule (`gas.lel`).
@@ -395,6 +397,7 @@ pub fn warning(purpose: Purpose, lang: Lang, f: &Facts) -> Text {
         "venue": f.venue,
         "device": f.device,
         "location": f.location,
+        "registration": f.registration,
         "reading": reading(lang, &f.rule),
         "unit": unit,
         "value": number(f.value),
@@ -571,6 +574,7 @@ mod tests {
             venue: "南湖景区".into(),
             device: "燃气探测器1".into(),
             location: "游客中心厨房".into(),
+            registration: String::new(),
             kind: "gas".into(),
             rule: "gas.lel".into(),
             value: f64::from(55.0f32),
@@ -610,6 +614,19 @@ mod tests {
         }
         assert!(parse("readings = 1").is_err());
         assert!(c.notice.contains_key("digest"));
+    }
+
+    #[test]
+    fn a_cranes_registration_is_named_in_the_full_text_not_the_sms() {
+        let mut f = gas();
+        f.registration = "苏A-T00123".into();
+        let t = warning(Purpose::Call, Lang::Zh, &f);
+        assert!(t.body.contains("（使用登记编号 苏A-T00123）"), "{}", t.body);
+        assert!(!t.sms.contains("苏A-T00123"), "the SMS keeps its length");
+        let t = warning(Purpose::Inform, Lang::En, &f);
+        assert!(t.body.contains("(registration 苏A-T00123)"), "{}", t.body);
+        let t = warning(Purpose::Call, Lang::Zh, &gas());
+        assert!(!t.body.contains("使用登记编号"), "none: not mentioned");
     }
 
     #[test]

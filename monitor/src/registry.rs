@@ -155,6 +155,11 @@ row! {
         /// Where it is (e.g. `游客中心厨房`).
         #[serde(default)]
         pub location: Option<String>,
+        /// Its registration with the authority, e.g. a tower crane's
+        /// 使用登记编号 (`苏A-T00123`): up to 32 characters, no control
+        /// characters; named in messages and the UI.
+        #[serde(default)]
+        pub registration: Option<String>,
     }
 }
 
@@ -570,19 +575,28 @@ pub async fn put_device(c: &mut AnyConnection, d: &Device) -> Result<()> {
             d.kind
         )));
     }
+    if let Some(r) = &d.registration
+        && (r.trim().is_empty() || r.chars().count() > 32 || r.chars().any(char::is_control))
+    {
+        return Err(Error::Invalid(
+            "device.registration: 1 to 32 characters, no control characters".into(),
+        ));
+    }
     exists(c, "venues", &d.venue_id, "venue").await?;
     sqlx::query("DELETE FROM devices WHERE id = $1")
         .bind(&d.id)
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO devices (id, venue_id, kind, name, location) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO devices (id, venue_id, kind, name, location, registration) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&d.id)
     .bind(&d.venue_id)
     .bind(&d.kind)
     .bind(d.name.clone())
     .bind(d.location.clone())
+    .bind(d.registration.clone())
     .execute(&mut *c)
     .await?;
     Ok(())

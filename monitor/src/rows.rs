@@ -446,6 +446,12 @@ row! {
         pub sector: String,
         /// Address.
         pub address: String,
+        /// Latitude (WGS-84), if known.
+        #[schema(required = true)]
+        pub lat: Option<f64>,
+        /// Longitude (WGS-84), if known.
+        #[schema(required = true)]
+        pub lon: Option<f64>,
         /// Region.
         pub region_id: String,
         /// The gateway's site id, when it differs from `id`.
@@ -707,6 +713,12 @@ pub struct DeviceState {
     pub id: String,
     /// Kind.
     pub kind: String,
+    /// Its name (`[[seed.devices]] name`), if it has one.
+    #[schema(required = true)]
+    pub name: Option<String>,
+    /// Its registration (a crane's 使用登记编号), if it has one.
+    #[schema(required = true)]
+    pub registration: Option<String>,
     /// False while the monitor believes it offline.
     pub online: bool,
     /// Its site's gateway is silent: nothing is known of it now (shown as

@@ -637,6 +637,7 @@ pub fn facts(
                 .unwrap_or_else(|| r.device.clone())
         },
         location: dev.and_then(|d| d.location.clone()).unwrap_or_default(),
+        registration: dev.and_then(|d| d.registration.clone()).unwrap_or_default(),
         kind: r.kind.clone(),
         rule: r.rule.clone(),
         value: r.value,

@@ -352,7 +352,7 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
         }
     }
     let mut devices: HashMap<String, Vec<DeviceState>> = HashMap::new();
-    for d in sqlx::query("SELECT id, venue_id, kind FROM devices ORDER BY id")
+    for d in sqlx::query("SELECT id, venue_id, kind, name, registration FROM devices ORDER BY id")
         .fetch_all(&mut *c)
         .await?
     {
@@ -364,6 +364,8 @@ pub async fn venues(c: &mut AnyConnection, scope: &Scope) -> Result<Vec<VenueVie
             .push(DeviceState {
                 id,
                 kind: d.try_get("kind")?,
+                name: opt_str(&d, "name")?,
+                registration: opt_str(&d, "registration")?,
                 online,
                 no_data: false,
             });

@@ -770,6 +770,71 @@ pub async fn registry_crud(h: &Harness) {
         )
         .await;
     assert_eq!(s, 200);
+    // A crane with its 使用登记编号; control characters refused naming it.
+    let (s, p) = h
+        .put(
+            "/api/v1/registry/devices",
+            json!({"id": "crane-0009", "venue_id": "v9", "kind": "crane", "name": "1号塔吊", "registration": "苏A\u{7}T00123"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("registration"),
+        "{p}"
+    );
+    let (s, p) = h
+        .put(
+            "/api/v1/registry/devices",
+            json!({"id": "crane-0009", "venue_id": "v9", "kind": "crane", "name": "1号塔吊", "registration": "苏A-T00123"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (_, d) = h.get("/api/v1/registry/devices").await;
+    assert!(
+        d.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == "crane-0009" && x["registration"] == "苏A-T00123"),
+        "{d}"
+    );
+    let (s, _) = h
+        .http
+        .delete(format!("{}/api/v1/registry/devices/crane-0009", h.base))
+        .bearer_auth(OP)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 204);
+    // A venue whose coordinates were copied from AMap (GCJ-02) is stored
+    // in WGS-84.
+    let (s, p) = h.put("/api/v1/registry/venues", json!({"id": "v10", "name": "Hall", "sector": "entertainment", "address": "y", "region_id": "town2", "lat": 39.91640428150164, "lon": 116.41024449916938, "datum": "gcj02"})).await;
+    assert_eq!(s, 200, "{p}");
+    let (_, v) = h.get("/api/v1/registry/venues").await;
+    let v10 = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "v10")
+        .unwrap()
+        .clone();
+    assert!(
+        (v10["lat"].as_f64().unwrap() - 39.915).abs() < 1e-8,
+        "{v10}"
+    );
+    assert!(
+        (v10["lon"].as_f64().unwrap() - 116.404).abs() < 1e-8,
+        "{v10}"
+    );
+    let (s, _) = h
+        .http
+        .delete(format!("{}/api/v1/registry/venues/v10", h.base))
+        .bearer_auth(OP)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 204);
     let (s, p) = h.put("/api/v1/registry/people", json!({"id": "x", "name": "X", "role": "mayor", "region_id": "town2", "email": "x@example.invalid"})).await;
     assert_eq!(s, 422);
     assert!(p["detail"].as_str().unwrap().contains("role"));
