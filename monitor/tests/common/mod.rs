@@ -397,6 +397,18 @@ impl Harness {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// DELETE with the operator token; the status.
+    pub async fn delete(&self, path: &str) -> u16 {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(OP)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn hooks_for(&self, who: &str) -> Vec<Hook> {
         self.hooks
             .lock()

@@ -797,15 +797,7 @@ pub async fn registry_crud(h: &Harness) {
             .any(|x| x["id"] == "crane-0009" && x["registration"] == "苏A-T00123"),
         "{d}"
     );
-    let (s, _) = h
-        .http
-        .delete(format!("{}/api/v1/registry/devices/crane-0009", h.base))
-        .bearer_auth(OP)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(s, 204);
+    assert_eq!(h.delete("/api/v1/registry/devices/crane-0009").await, 204);
     // A venue whose coordinates were copied from AMap (GCJ-02) is stored
     // in WGS-84.
     let (s, p) = h.put("/api/v1/registry/venues", json!({"id": "v10", "name": "Hall", "sector": "entertainment", "address": "y", "region_id": "town2", "lat": 39.91640428150164, "lon": 116.41024449916938, "datum": "gcj02"})).await;
@@ -826,15 +818,7 @@ pub async fn registry_crud(h: &Harness) {
         (v10["lon"].as_f64().unwrap() - 116.404).abs() < 1e-8,
         "{v10}"
     );
-    let (s, _) = h
-        .http
-        .delete(format!("{}/api/v1/registry/venues/v10", h.base))
-        .bearer_auth(OP)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(s, 204);
+    assert_eq!(h.delete("/api/v1/registry/venues/v10").await, 204);
     let (s, p) = h.put("/api/v1/registry/people", json!({"id": "x", "name": "X", "role": "mayor", "region_id": "town2", "email": "x@example.invalid"})).await;
     assert_eq!(s, 422);
     assert!(p["detail"].as_str().unwrap().contains("role"));
@@ -843,15 +827,7 @@ pub async fn registry_crud(h: &Harness) {
     assert!(p["detail"].as_str().unwrap().contains("email"), "{p}");
     let (_, v) = h.get("/api/v1/registry/venues").await;
     assert_eq!(v.as_array().unwrap().len(), 3);
-    let (s, _) = h
-        .http
-        .delete(format!("{}/api/v1/registry/devices/gas-0009", h.base))
-        .bearer_auth(OP)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(s, 204);
+    assert_eq!(h.delete("/api/v1/registry/devices/gas-0009").await, 204);
     let (_, d) = h.get("/api/v1/registry/devices").await;
     assert_eq!(d.as_array().unwrap().len(), 1);
     // An alarm from a device bound to v9's site goes to v9's region roster
