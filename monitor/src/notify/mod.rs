@@ -525,6 +525,25 @@ pub struct Outcome {
     pub reached: bool,
 }
 
+/// The columns [`Outcome::of_row`] reads.
+const OUTCOME_COLS: &str = "id, subject, subject_id, person_id, purpose, step, channel";
+
+impl Outcome {
+    /// The outcome of a `deliveries` row read with [`OUTCOME_COLS`].
+    fn of_row(r: &sqlx::any::AnyRow, reached: bool) -> Result<Self> {
+        Ok(Self {
+            delivery_id: r.try_get("id")?,
+            subject: r.try_get("subject")?,
+            subject_id: r.try_get("subject_id")?,
+            person: r.try_get("person_id")?,
+            purpose: r.try_get("purpose")?,
+            step: r.try_get("step")?,
+            channel: r.try_get("channel")?,
+            reached,
+        })
+    }
+}
+
 /// What one tick of the worker did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Worked {
@@ -606,17 +625,15 @@ pub async fn deliver_tick(app: &App, now: i64) -> Result<Worked> {
                 }
             }
         }
-        let held = match (&d.inbox, digest) {
-            (Some(ib), Some(_)) => app.notifier.digests.open(ib, now).and_then(|()| {
-                app.notifier
-                    .limit(ib.channel, &ib.target, d.priority.is_red(), now)
-            }),
-            (Some(ib), None) => {
-                app.notifier
-                    .limit(ib.channel, &ib.target, d.priority.is_red(), now)
-            }
-            (None, _) => Ok(()),
-        };
+        // The digest window (for a digest), then the rate limit.
+        let held = d.inbox.as_ref().map_or(Ok(()), |ib| {
+            digest
+                .map_or(Ok(()), |_| app.notifier.digests.open(ib, now))
+                .and_then(|()| {
+                    app.notifier
+                        .limit(ib.channel, &ib.target, d.priority.is_red(), now)
+                })
+        });
         if let Err(at) = held {
             w.throttled += batch.len();
             app.metrics
@@ -797,8 +814,7 @@ async fn record(
             .await?;
             w.outcomes.push(outcome(true));
             w.sent += carried.len();
-            w.outcomes
-                .extend(carried.into_iter().map(|o| Outcome { reached: true, ..o }));
+            w.outcomes.extend(carried);
         }
         Err(Failure::Throttled { reason, after_ms }) => {
             w.throttled += 1;
@@ -880,8 +896,7 @@ async fn record(
 }
 
 /// Settles the messages a digest carried (`digest_id` = `carrier`) with
-/// it: `SENT` or `FAILED`. Returns their outcomes (`reached` false; the
-/// caller sets it). Receipts name the carrier (it alone has the provider's
+/// it: `SENT` or `FAILED`. Returns their outcomes. Receipts name the carrier (it alone has the provider's
 /// id) and settle it alone.
 async fn settle_merged(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -889,10 +904,9 @@ async fn settle_merged(
     state: &str,
     now: i64,
 ) -> Result<Vec<Outcome>> {
-    let rows = sqlx::query(
-        "SELECT id, subject, subject_id, person_id, purpose, step, channel FROM deliveries \
-         WHERE digest_id = $1 AND state = 'MERGED'",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {OUTCOME_COLS} FROM deliveries WHERE digest_id = $1 AND state = 'MERGED'"
+    ))
     .bind(carrier)
     .fetch_all(&mut **tx)
     .await?;
@@ -910,18 +924,7 @@ async fn settle_merged(
     .execute(&mut **tx)
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok(Outcome {
-                delivery_id: r.try_get("id")?,
-                subject: r.try_get("subject")?,
-                subject_id: r.try_get("subject_id")?,
-                person: r.try_get("person_id")?,
-                purpose: r.try_get("purpose")?,
-                step: r.try_get("step").unwrap_or(None),
-                channel: r.try_get("channel")?,
-                reached: false,
-            })
-        })
+        .map(|r| Outcome::of_row(r, state == "SENT"))
         .collect()
 }
 
@@ -935,10 +938,10 @@ pub async fn receipt(app: &App, key: &str, delivered: bool, text: &str) -> Resul
     }
     let now = app.now_ms();
     let mut tx = app.db.begin().await?;
-    let Some(r) = sqlx::query(
-        "SELECT id, subject, subject_id, person_id, purpose, step, channel FROM deliveries \
-         WHERE (provider_id = $1 OR out_id = $1) AND state IN ('SENT', 'DELIVERED', 'UNDELIVERED') LIMIT 1",
-    )
+    let Some(r) = sqlx::query(&format!(
+        "SELECT {OUTCOME_COLS} FROM deliveries \
+         WHERE (provider_id = $1 OR out_id = $1) AND state IN ('SENT', 'DELIVERED', 'UNDELIVERED') LIMIT 1"
+    ))
     .bind(key)
     .fetch_optional(&mut *tx)
     .await?
@@ -970,16 +973,7 @@ pub async fn receipt(app: &App, key: &str, delivered: bool, text: &str) -> Resul
     )
     .await?;
     tx.commit().await?;
-    Ok(Some(Outcome {
-        delivery_id: id,
-        subject: r.try_get("subject")?,
-        subject_id: r.try_get("subject_id")?,
-        person: r.try_get("person_id")?,
-        purpose: r.try_get("purpose")?,
-        step: r.try_get("step")?,
-        channel: r.try_get("channel")?,
-        reached: delivered,
-    }))
+    Ok(Some(Outcome::of_row(&r, delivered)?))
 }
 
 /// Queues `drafts` now on `c` (outside an intake batch: reminders, the
