@@ -286,8 +286,13 @@ impl Gateway {
             lab_acks: lab_acks_tx,
         };
         let pipeline = tokio::spawn(pipeline.run(links, stop_ingest.clone()));
+        let (dtu_slots, dtu_listener) =
+            crate::modbus::dtu::listen::start(&cfg.modbus, metrics.clone(), stop_ingest.clone())
+                .await?;
+        front.extend(dtu_listener);
         front.extend(crate::modbus::poll::spawn(
             &cfg.modbus,
+            &dtu_slots,
             tx.clone(),
             clock.clone(),
             metrics.clone(),

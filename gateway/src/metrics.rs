@@ -100,6 +100,13 @@ pub struct Metrics {
     pub modbus_poll_seconds: Histogram,
     /// Time the last full cycle over a link's devices took, by link.
     pub modbus_cycle_seconds: prometheus::GaugeVec,
+    /// Inbound DTU connections, by result (accepted, replaced, unknown,
+    /// malformed, timeout, busy).
+    pub dtu_connections: IntCounterVec,
+    /// Heartbeat packets a DTU sent between requests, by link.
+    pub dtu_heartbeats: IntCounterVec,
+    /// Unsolicited bytes (not a heartbeat) discarded before a request, by link.
+    pub dtu_discarded_bytes: IntCounterVec,
     /// `lab_clock_ticks_total{result}`: lab mode only (`[lab] clock =
     /// "driven"`), so on no dashboard.
     pub lab_clock_ticks: IntCounterVec,
@@ -431,6 +438,24 @@ impl Metrics {
                     &["link"],
                 )
                 .unwrap_or_else(|_| unreachable_metric()),
+            ),
+            dtu_connections: counter_vec(
+                &r,
+                "dtu_connections_total",
+                "Inbound DTU connections, by result (accepted, replaced, unknown, malformed, timeout, busy)",
+                &["result"],
+            ),
+            dtu_heartbeats: counter_vec(
+                &r,
+                "dtu_heartbeats_total",
+                "Heartbeat packets received from a DTU between requests, by link",
+                &["link"],
+            ),
+            dtu_discarded_bytes: counter_vec(
+                &r,
+                "dtu_discarded_bytes_total",
+                "Unsolicited bytes from a DTU (not a heartbeat) discarded before a request, by link",
+                &["link"],
             ),
             lab_clock_ticks: counter_vec(
                 &r,

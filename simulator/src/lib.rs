@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod device;
+pub mod dtu;
 pub mod judge;
 pub mod load;
 pub mod modbus;

@@ -150,7 +150,7 @@ impl Site {
         v
     }
 
-    fn answer(&self, req: SlaveRequest<'_>) -> Result<Option<Response>, ExceptionCode> {
+    pub(crate) fn answer(&self, req: SlaveRequest<'_>) -> Result<Option<Response>, ExceptionCode> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let units = self.lock();

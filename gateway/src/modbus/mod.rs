@@ -17,8 +17,10 @@
 //!
 //! * [`map`]: register specs, decoding, shipped maps, map checks;
 //! * [`plan`]: merging a device's values into as few reads as allowed;
-//! * [`poll`]: the link tasks.
+//! * [`poll`]: the link tasks;
+//! * [`dtu`]: links whose DTU dials in (`transport = "dtu"`).
 
+pub mod dtu;
 pub mod map;
 pub mod plan;
 pub mod poll;
@@ -44,6 +46,9 @@ pub enum Transport {
     /// Modbus RTU frames (with CRC) over a TCP connection to `address`, as
     /// serial-to-Ethernet converters in transparent mode speak.
     RtuOverTcp,
+    /// Modbus RTU frames over a connection a 4G DTU opens to
+    /// `[modbus.dtu] listen` and registers with `dtu_id`.
+    Dtu,
 }
 
 /// Serial parity.
@@ -91,8 +96,12 @@ pub struct DeviceConfig {
 pub struct LinkConfig {
     /// A name for logs and metrics (`[A-Za-z0-9_-]`).
     pub name: Id,
-    /// `tcp`, `rtu` or `rtu_over_tcp`.
+    /// `tcp`, `rtu`, `rtu_over_tcp` or `dtu`.
     pub transport: Transport,
+    /// The registration packet of the DTU for `dtu` (in `[modbus.dtu]
+    /// registration` format, or `text:...` / `hex:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtu_id: Option<String>,
     /// `ip:port` for `tcp` and `rtu_over_tcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -172,6 +181,9 @@ pub struct ModbusConfig {
     /// The links.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkConfig>,
+    /// The listener `dtu` links' DTUs dial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtu: Option<dtu::DtuConfig>,
 }
 
 impl ModbusConfig {
@@ -180,14 +192,58 @@ impl ModbusConfig {
         for (name, m) in &self.maps {
             map::check(&format!("modbus.maps.{name}.registers"), &m.registers)?;
         }
+        if let Some(d) = &self.dtu {
+            d.validate("modbus.dtu")?;
+        }
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
+        let mut dtu_ids = HashSet::new();
         for (li, l) in self.links.iter().enumerate() {
             let k = |f: &str| format!("modbus.links[{li}].{f}");
             if !names.insert(l.name.as_str()) {
                 return Err(ConfigError::new(k("name"), "link names must be unique"));
             }
+            if l.transport != Transport::Dtu && l.dtu_id.is_some() {
+                return Err(ConfigError::new(
+                    k("dtu_id"),
+                    "only for transport = \"dtu\"",
+                ));
+            }
             match l.transport {
+                Transport::Dtu => {
+                    let Some(d) = &self.dtu else {
+                        return Err(ConfigError::new(
+                            "modbus.dtu",
+                            format!(
+                                "link `{}` has transport = \"dtu\": needs [modbus.dtu] listen",
+                                l.name
+                            ),
+                        ));
+                    };
+                    let id = l.dtu_id.as_deref().ok_or_else(|| {
+                        ConfigError::new(
+                            k("dtu_id"),
+                            "needed (the DTU's registration packet) for transport = \"dtu\"",
+                        )
+                    })?;
+                    let bytes = dtu::parse_packet(id, d.registration)
+                        .map_err(|e| ConfigError::new(k("dtu_id"), e.to_string()))?;
+                    if !dtu_ids.insert(bytes) {
+                        return Err(ConfigError::new(
+                            k("dtu_id"),
+                            format!("`{id}` is the registration of another dtu link"),
+                        ));
+                    }
+                    if l.address.is_some() {
+                        return Err(ConfigError::new(
+                            k("address"),
+                            "not for transport = \"dtu\" (the DTU dials [modbus.dtu] listen)",
+                        ));
+                    }
+                    if l.path.is_some() {
+                        return Err(ConfigError::new(k("path"), "only for transport = \"rtu\""));
+                    }
+                }
                 Transport::Tcp | Transport::RtuOverTcp => {
                     let a = l.address.as_deref().ok_or_else(|| {
                         ConfigError::new(k("address"), "needed (ip:port) for this transport")

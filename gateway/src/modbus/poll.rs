@@ -12,6 +12,14 @@
 //! judge's status input (the kind's offline rule), and `online` again
 //! with its next good poll. An offline device gets a single attempt per
 //! read (no retries), so a dead slave costs the bus one timeout per poll.
+//!
+//! A `dtu` link cannot reconnect by itself: its stream is the one its DTU
+//! registered last (taken from the link's [`Slot`] before each request, so
+//! a re-registration replaces the old stream between two requests). A
+//! timeout or a malformed answer keeps that stream (dropping it would cut
+//! every device behind the DTU off until it dials again; the stream
+//! discards late bytes before the next request); a transport error or a
+//! silent DTU drops it.
 
 use std::time::Duration;
 
@@ -25,6 +33,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 use tokio_util::sync::CancellationToken;
 
+use super::dtu::listen::{Slot, Slots};
 use super::map::{Function, Map};
 use super::plan::{Plan, Read, plan, spans};
 use super::{LinkConfig, ModbusConfig, Parity, Transport};
@@ -82,8 +91,10 @@ pub fn exception_reason(e: ExceptionCode) -> String {
 
 /// Starts one task per link. The devices' maps are resolved here (the
 /// config was validated, so this fails only on a config that was not).
+/// `dtu` links take their streams from `dtu` (see [`super::dtu::listen::start`]).
 pub fn spawn(
     cfg: &ModbusConfig,
+    dtu: &Slots,
     tx: mpsc::Sender<Inbound>,
     clock: SharedClock,
     metrics: Metrics,
@@ -133,8 +144,18 @@ pub fn spawn(
             .modbus_devices_offline
             .with_label_values(&[link.name.as_str()])
             .set(0);
+        let slot = match link.transport {
+            Transport::Dtu => Some(dtu.get(link.name.as_str()).cloned().ok_or_else(|| {
+                ConfigError::new(
+                    format!("modbus.links[{li}].transport"),
+                    "a dtu link needs [modbus.dtu]",
+                )
+            })?),
+            _ => None,
+        };
         tasks.push(tokio::spawn(run_link(
             link.clone(),
+            slot,
             devices,
             tx.clone(),
             clock.clone(),
@@ -149,6 +170,8 @@ pub fn spawn(
 struct Conn {
     link: LinkConfig,
     ctx: Option<Context>,
+    /// Where a `dtu` link's DTU leaves its stream.
+    dtu: Option<std::sync::Arc<Slot>>,
     metrics: Metrics,
     requests: prometheus::IntCounter,
     retries: prometheus::IntCounter,
@@ -194,6 +217,14 @@ impl Conn {
                     .map_err(|_| "connect timed out".to_string())?
                     .map_err(|e| e.to_string())?;
                 let _ = s.set_nodelay(true);
+                rtu::attach(s)
+            }
+            Transport::Dtu => {
+                let s = self
+                    .dtu
+                    .as_ref()
+                    .and_then(|slot| slot.take())
+                    .ok_or_else(|| "no DTU registered".to_string())?;
                 rtu::attach(s)
             }
             Transport::Rtu => {
@@ -243,6 +274,13 @@ impl Conn {
                     () = tokio::time::sleep(backoff.next_delay()) => {}
                     () = shutdown.cancelled() => return Err(Failure::NoAnswer),
                 }
+            }
+            // A DTU that registered (again) since the last request: its
+            // new stream replaces the old one, whatever state that is in.
+            if let Some(s) = self.dtu.as_ref().and_then(|slot| slot.take()) {
+                self.ctx = Some(rtu::attach(s));
+                self.down_until = None;
+                self.reconnect.reset();
             }
             if self.ctx.is_none() {
                 // The link is down: every device's poll fails at once
@@ -315,7 +353,14 @@ impl Conn {
                 tracing::warn!(link = %name, unit, reason, attempt, suppressed, "modbus: request failed; reconnecting");
             }
             // A late answer must not be read as the next one's: start over.
-            self.ctx = None;
+            // Not on a DTU's stream for a timeout or a bad answer (it
+            // discards late bytes itself; closing it would cut every
+            // device behind the DTU off until it dials again).
+            let keep =
+                self.link.transport == Transport::Dtu && matches!(reason, "timeout" | "malformed");
+            if !keep {
+                self.ctx = None;
+            }
         }
         Err(Failure::NoAnswer)
     }
@@ -419,6 +464,7 @@ fn input(d: &Device, body: Body) -> Arrival {
 
 async fn run_link(
     link: LinkConfig,
+    dtu: Option<std::sync::Arc<Slot>>,
     mut devices: Vec<Device>,
     tx: mpsc::Sender<Inbound>,
     clock: SharedClock,
@@ -434,6 +480,7 @@ async fn run_link(
         retries: metrics.modbus_retries.with_label_values(&label),
         link,
         ctx: None,
+        dtu,
         metrics: metrics.clone(),
         limiter: RateLimiter::new(Duration::from_secs(10)),
         last_request: None,
