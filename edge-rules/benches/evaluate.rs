@@ -28,6 +28,12 @@ fn frame(kind: DeviceKind, high: bool) -> Readings {
             (Metric::TiltDeg, 0.2),
             (Metric::LoadT, 3.0),
         ],
+        DeviceKind::FirePanel => &[
+            (Metric::FirePoints, 0.0),
+            (Metric::FaultPoints, 1.0),
+            (Metric::IsolatedPoints, 2.0),
+            (Metric::SupervisionPoints, 0.0),
+        ],
     };
     pairs.iter().map(|(m, v)| (*m, v * k)).collect()
 }

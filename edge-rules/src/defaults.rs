@@ -663,6 +663,83 @@ pub fn crane_with(limits: &CraneLimits) -> RuleSet {
     ])
 }
 
+/// A building's fire alarm control panel, as its 用户信息传输装置 reports it
+/// in GB/T 26875.3 frames (the gateway counts the points in each state,
+/// `gateway/src/gb26875/`).
+///
+/// The panel has judged its detectors already (GB 4717 and GB 50116 set
+/// how a panel confirms a fire, a fault or a supervisory signal), so no
+/// rule here waits for a second frame: each state counts from the frame
+/// that reports it. Each level is what the state means for the people who
+/// must act:
+pub fn fire_panel() -> RuleSet {
+    let first_point = |level| Levels::NONE.with(level, Band::new(1.0, 0.5));
+    set([
+        // 火警: a detector or a manual call point in fire alarm (seed 004,
+        // 消防: early fire alarm). Red at once: someone goes to look now and
+        // 119 is called on confirmation. GB 50440-2007 asks the monitoring
+        // centre to show a fire alarm within 20 s of the transmission device
+        // receiving it (unconfirmed, secondary recollection of the clause).
+        threshold(
+            "fire_panel.fire",
+            Metric::FirePoints,
+            Direction::Above,
+            Debounce::IMMEDIATE,
+            first_point(Level::Red),
+        ),
+        // 监管: a supervisory signal: a sprinkler signal valve closed, a pump
+        // or a damper in an abnormal state (GB 50116-2013 监管报警; the
+        // clause was not read: unconfirmed). The protection is not ready:
+        // orange, the facility's keeper restores it within the hour [P].
+        threshold(
+            "fire_panel.supervision",
+            Metric::SupervisionPoints,
+            Direction::Above,
+            Debounce::IMMEDIATE,
+            first_point(Level::Orange),
+        ),
+        // 故障: a detector, a loop, the panel's main or backup power or its
+        // bus. A part of the building cannot alarm until it is repaired:
+        // yellow, the maintenance company repairs it (the fire-facility
+        // maintenance rules give 24 h for ordinary faults, unconfirmed) [P].
+        threshold(
+            "fire_panel.fault",
+            Metric::FaultPoints,
+            Direction::Above,
+            Debounce::IMMEDIATE,
+            first_point(Level::Yellow),
+        ),
+        // 屏蔽: a point isolated by an operator cannot alarm. Routine during
+        // maintenance, but someone must know it is off: blue [P].
+        threshold(
+            "fire_panel.isolated",
+            Metric::IsolatedPoints,
+            Direction::Above,
+            Debounce::IMMEDIATE,
+            first_point(Level::Blue),
+        ),
+        // The transmission device's own faults (its main or backup power,
+        // its line to the panel), reported as device faults: yellow at once
+        // (the device reports a state, not a noisy sample).
+        Rule {
+            id: id("fire_panel.device_fault"),
+            enabled: true,
+            debounce: Debounce::IMMEDIATE,
+            kind: RuleKind::Fault {
+                codes: FaultSet::ALL,
+                level: Level::Yellow,
+            },
+        },
+        // Silent (no heartbeat, no frame): the building's fire alarms no
+        // longer reach anyone. Orange, like the crane's black box [P].
+        // GB 50440-2007 asks for a link check at least every 2 h
+        // (unconfirmed); the device's heartbeat (its `Send` frame with an
+        // empty data unit) is far more frequent, so the default silence of
+        // a 4G link applies; set `link` per site for a wired device.
+        offline("fire_panel.offline", Level::Orange),
+    ])
+}
+
 /// The built-in rule set of a device kind.
 pub fn for_kind(kind: DeviceKind) -> RuleSet {
     match kind {
@@ -670,6 +747,7 @@ pub fn for_kind(kind: DeviceKind) -> RuleSet {
         DeviceKind::Electrical => electrical(),
         DeviceKind::WaterPressure => water_pressure(),
         DeviceKind::Crane => crane(),
+        DeviceKind::FirePanel => fire_panel(),
     }
 }
 
@@ -684,6 +762,7 @@ mod tests {
             (DeviceKind::Electrical, 9),
             (DeviceKind::WaterPressure, 7),
             (DeviceKind::Crane, 12),
+            (DeviceKind::FirePanel, 6),
         ];
         for (kind, n) in expected {
             let set = for_kind(kind);

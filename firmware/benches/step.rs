@@ -58,6 +58,12 @@ fn values(kind: DeviceKind) -> &'static [(Metric, f32)] {
             (Metric::WindMs, 6.0),
             (Metric::TiltDeg, 0.1),
         ],
+        DeviceKind::FirePanel => &[
+            (Metric::FirePoints, 0.0),
+            (Metric::FaultPoints, 0.0),
+            (Metric::IsolatedPoints, 0.0),
+            (Metric::SupervisionPoints, 0.0),
+        ],
     }
 }
 
@@ -109,6 +115,9 @@ fn bench_steps<S: Sensors>(
 fn step(c: &mut Criterion) {
     let mut g = c.benchmark_group("step");
     for kind in DeviceKind::ALL {
+        if kind == DeviceKind::FirePanel {
+            continue; // not a device our firmware runs on
+        }
         let device = Device::new(config(), Hal::new(Direct { kind, n: 0 })).unwrap();
         bench_steps(&mut g, format!("{kind}/step"), device);
         match kind {
@@ -132,6 +141,7 @@ fn step(c: &mut Criterion) {
                 format!("{kind}/step_on_part_models"),
                 CraneRig::new().device(config()).unwrap(),
             ),
+            DeviceKind::FirePanel => {}
         }
         let rules = defaults::for_kind(kind);
         let mut state = DeviceState::new(0);

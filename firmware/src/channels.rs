@@ -37,6 +37,15 @@ const CRANE: &[Metric] = &[
     Metric::TiltDeg,
 ];
 
+/// A fire panel's point counts: a transmission device or a panel's Modbus
+/// interface serves them (our firmware does not sample a panel).
+const FIRE_PANEL: &[Metric] = &[
+    Metric::FirePoints,
+    Metric::FaultPoints,
+    Metric::IsolatedPoints,
+    Metric::SupervisionPoints,
+];
+
 /// The channels of `kind`, in index order.
 pub const fn of(kind: DeviceKind) -> &'static [Metric] {
     match kind {
@@ -44,6 +53,7 @@ pub const fn of(kind: DeviceKind) -> &'static [Metric] {
         DeviceKind::Electrical => ELECTRICAL,
         DeviceKind::WaterPressure => WATER,
         DeviceKind::Crane => CRANE,
+        DeviceKind::FirePanel => FIRE_PANEL,
     }
 }
 

@@ -47,6 +47,10 @@ pub const fn decimals(metric: Metric) -> u8 {
         Metric::WindMs => 2,
         Metric::TiltDeg => 2,
         Metric::AlarmBtn | Metric::PumpOn | Metric::PowerOffMin => 0,
+        Metric::FirePoints
+        | Metric::FaultPoints
+        | Metric::IsolatedPoints
+        | Metric::SupervisionPoints => 0,
     }
 }
 

@@ -634,6 +634,8 @@ pub enum DeviceKind {
     WaterPressure,
     /// Tower crane.
     Crane,
+    /// Fire alarm control panel behind a GB/T 26875.3 transmission device.
+    FirePanel,
 }
 
 /// A warning level.

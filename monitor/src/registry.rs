@@ -147,7 +147,7 @@ row! {
         pub id: String,
         /// Venue.
         pub venue_id: String,
-        /// `gas`, `electrical`, `water_pressure`, `crane`.
+        /// `gas`, `electrical`, `water_pressure`, `crane`, `fire_panel`.
         pub kind: String,
         /// Its name in messages (e.g. `燃气探测器1`); the id when none.
         #[serde(default)]
@@ -571,7 +571,7 @@ pub async fn put_device(c: &mut AnyConnection, d: &Device) -> Result<()> {
     check_id("device.id", &d.id).map_err(invalid)?;
     if anquan_protocol::DeviceKind::parse(&d.kind).is_none() {
         return Err(Error::Invalid(format!(
-            "device.kind: unknown kind {:?}; use gas, electrical, water_pressure or crane",
+            "device.kind: unknown kind {:?}; use gas, electrical, water_pressure, crane or fire_panel",
             d.kind
         )));
     }

@@ -61,7 +61,7 @@ row! {
         pub site: String,
         /// Device id.
         pub device: String,
-        /// Device kind (`gas`, `electrical`, `water_pressure`, `crane`).
+        /// Device kind (`gas`, `electrical`, `water_pressure`, `crane`, `fire_panel`).
         pub kind: String,
         /// The rule that fired.
         pub rule: String,

@@ -17,15 +17,21 @@ pub enum DeviceKind {
     WaterPressure,
     /// Tower-crane safety monitor ("black box").
     Crane,
+    /// A building's fire alarm control panel, reported by its 用户信息传输装置
+    /// (user information transmission device) in GB/T 26875.3 frames and
+    /// turned into readings by the gateway (v1 addition): its points in
+    /// fire alarm, fault, isolation and supervision.
+    FirePanel,
 }
 
 impl DeviceKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Gas,
         Self::Electrical,
         Self::WaterPressure,
         Self::Crane,
+        Self::FirePanel,
     ];
 
     /// The wire name, also the time-series measurement name.
@@ -35,6 +41,7 @@ impl DeviceKind {
             Self::Electrical => "electrical",
             Self::WaterPressure => "water_pressure",
             Self::Crane => "crane",
+            Self::FirePanel => "fire_panel",
         }
     }
 

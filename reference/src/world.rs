@@ -49,6 +49,8 @@ pub fn device_id(kind: DeviceKind) -> &'static str {
         DeviceKind::Electrical => "elec-q1",
         DeviceKind::WaterPressure => "water-q1",
         DeviceKind::Crane => "crane-q1",
+        // No image: a fire panel is not one of our firmware's devices.
+        DeviceKind::FirePanel => "fire-panel-none",
     }
 }
 
@@ -62,6 +64,7 @@ pub fn will_topic(kind: DeviceKind) -> &'static str {
         DeviceKind::Electrical => "sites/qemu/devices/elec-q1/status",
         DeviceKind::WaterPressure => "sites/qemu/devices/water-q1/status",
         DeviceKind::Crane => "sites/qemu/devices/crane-q1/status",
+        DeviceKind::FirePanel => "sites/qemu/devices/fire-panel-none/status",
     }
 }
 

@@ -66,6 +66,8 @@ pub fn check_fault(kind: DeviceKind, channel: &str, fault: Option<&str>) -> Resu
             metric,
             Metric::LoadT | Metric::RadiusM | Metric::HeightM | Metric::SlewDeg | Metric::WindMs
         ),
+        // A panel reports its points' faults itself (`anquan-sim fire-panel`).
+        DeviceKind::FirePanel => false,
     };
     if !ok {
         return Err(format!(
@@ -211,6 +213,12 @@ impl VirtualDevice {
         let r = rules.clone();
         let e = |e: anquan_firmware::ConfigError| e.to_string();
         Ok(match kind {
+            DeviceKind::FirePanel => {
+                return Err(
+                    "a fire_panel is not one of our firmware's devices: it speaks GB/T 26875.3 (anquan-sim fire-panel)"
+                        .into(),
+                );
+            }
             DeviceKind::Gas => {
                 let rig = GasRig::new();
                 let det = GasDetector::new(rig.adc.clone(), NoDelay::default(), rig.config);

@@ -241,6 +241,12 @@ pub fn nominal(kind: DeviceKind) -> Vec<(Metric, f32)> {
             (Metric::Temp4C, 37.0),
         ],
         DeviceKind::WaterPressure => vec![(Metric::PressureMpa, 0.45), (Metric::LevelM, 3.2)],
+        DeviceKind::FirePanel => vec![
+            (Metric::FirePoints, 0.0),
+            (Metric::FaultPoints, 0.0),
+            (Metric::IsolatedPoints, 0.0),
+            (Metric::SupervisionPoints, 0.0),
+        ],
         DeviceKind::Crane => vec![
             (Metric::LoadT, 2.0),
             (Metric::MomentPct, 40.0),

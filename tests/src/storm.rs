@@ -598,15 +598,21 @@ pub fn red_rule() -> Result<RedRule, String> {
 }
 
 /// The device id of the `j`-th device of a site: its kind (every fourth
-/// device of each kind, [`DeviceKind::ALL`] order) and a number.
+/// device of each of the four sensor kinds; fire panels report through
+/// GB/T 26875.3, not in this fleet) and a number.
 pub fn device(j: u32) -> (DeviceKind, String) {
-    let kinds = DeviceKind::ALL;
+    let kinds = [
+        DeviceKind::Gas,
+        DeviceKind::Electrical,
+        DeviceKind::WaterPressure,
+        DeviceKind::Crane,
+    ];
     let kind = kinds[j as usize % kinds.len()];
     let short = match kind {
         DeviceKind::Gas => "gas",
         DeviceKind::Electrical => "elec",
         DeviceKind::WaterPressure => "wp",
-        DeviceKind::Crane => "crane",
+        DeviceKind::Crane | DeviceKind::FirePanel => "crane",
     };
     (kind, format!("{short}-{j:06}"))
 }

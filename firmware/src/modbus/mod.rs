@@ -169,6 +169,15 @@ const CRANE: RegisterMap = RegisterMap {
     ],
 };
 
+/// A fire panel's point counts (a panel's or a transmission device's
+/// Modbus interface; our firmware does not sample a panel), with the
+/// panel's own fire threshold.
+const FIRE_PANEL: RegisterMap = RegisterMap {
+    kind: DeviceKind::FirePanel,
+    channels: channels::of(DeviceKind::FirePanel),
+    thresholds: &[block("fire_panel.fire", Metric::FirePoints, Direction::Above)],
+};
+
 /// The register map of `kind`.
 pub const fn map_for(kind: DeviceKind) -> &'static RegisterMap {
     match kind {
@@ -176,6 +185,7 @@ pub const fn map_for(kind: DeviceKind) -> &'static RegisterMap {
         DeviceKind::Electrical => &ELECTRICAL,
         DeviceKind::WaterPressure => &WATER,
         DeviceKind::Crane => &CRANE,
+        DeviceKind::FirePanel => &FIRE_PANEL,
     }
 }
 
@@ -186,6 +196,7 @@ pub const fn kind_code(kind: DeviceKind) -> u8 {
         DeviceKind::Electrical => 2,
         DeviceKind::WaterPressure => 3,
         DeviceKind::Crane => 4,
+        DeviceKind::FirePanel => 5,
     }
 }
 

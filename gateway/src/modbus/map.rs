@@ -242,12 +242,13 @@ pub const BUILTIN: &[&str] = &[
     "electrical",
     "water_pressure",
     "crane",
+    "fire_panel",
     "eastron_sdm120",
 ];
 
 /// A shipped map by name (without the `builtin:` prefix).
 ///
-/// * `gas`, `electrical`, `water_pressure`, `crane`: our firmware's input
+/// * `gas`, `electrical`, `water_pressure`, `crane`, `fire_panel`: our firmware's input
 ///   registers (`anquan_firmware::modbus`): one signed 16-bit fixed-point
 ///   register per channel from address 9, `0x8000` = no reading.
 /// * `eastron_sdm120`: the Eastron SDM120-Modbus single-phase energy meter
@@ -264,6 +265,7 @@ pub fn builtin(name: &str) -> Option<Vec<RegisterSpec>> {
         "electrical" => DeviceKind::Electrical,
         "water_pressure" => DeviceKind::WaterPressure,
         "crane" => DeviceKind::Crane,
+        "fire_panel" => DeviceKind::FirePanel,
         "eastron_sdm120" => {
             return Some(vec![RegisterSpec {
                 reading: Metric::CurrentA.as_str().into(),
