@@ -47,10 +47,13 @@ pub const fn decimals(metric: Metric) -> u8 {
         Metric::WindMs => 2,
         Metric::TiltDeg => 2,
         Metric::AlarmBtn | Metric::PumpOn | Metric::PowerOffMin => 0,
+        // Counts, but their thresholds clear at half a point (`>= 0.5`
+        // holds one point, `0` clears): one decimal keeps 0.5 exact, and
+        // 3276 points in one state is beyond any panel's loop.
         Metric::FirePoints
         | Metric::FaultPoints
         | Metric::IsolatedPoints
-        | Metric::SupervisionPoints => 0,
+        | Metric::SupervisionPoints => 1,
     }
 }
 

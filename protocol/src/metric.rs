@@ -86,20 +86,22 @@ metrics! {
     /// its silence is not judged until then. At most 14 days, so it fits the
     /// devices' 16-bit fixed point.
     PowerOffMin = "power_off_min", "min", [0.0, 20_160.0];
-    /// Fire panel (v1 addition; the four counts fit a 16-bit register):
-    /// points (addressed detectors, call points,
+    /// Fire panel (v1 addition; the four counts fit a 16-bit register at
+    /// one decimal, so a threshold can clear at half a point; a source that
+    /// counts more than 3000 in one state reports 3000, which alarms the
+    /// same): points (addressed detectors, call points,
     /// modules) in fire alarm (火警), or 1 when the panel reports a fire
     /// without naming the point.
-    FirePoints = "fire_points", "", [0.0, 32_767.0];
+    FirePoints = "fire_points", "", [0.0, 3_000.0];
     /// Fire panel (v1 addition): points and panel parts in fault (故障:
     /// a detector, a loop, the panel's power or bus).
-    FaultPoints = "fault_points", "", [0.0, 32_767.0];
+    FaultPoints = "fault_points", "", [0.0, 3_000.0];
     /// Fire panel (v1 addition): points isolated (屏蔽) by an operator;
     /// they cannot alarm.
-    IsolatedPoints = "isolated_points", "", [0.0, 32_767.0];
+    IsolatedPoints = "isolated_points", "", [0.0, 3_000.0];
     /// Fire panel (v1 addition): points giving a supervisory signal (监管:
     /// a valve closed, a pump or damper in an abnormal state).
-    SupervisionPoints = "supervision_points", "", [0.0, 32_767.0];
+    SupervisionPoints = "supervision_points", "", [0.0, 3_000.0];
 }
 
 impl Metric {
