@@ -321,6 +321,32 @@ data_dir = "/tmp/x"
     }
 
     #[test]
+    fn the_dtu_site_example_is_valid_and_in_the_readme() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let c = Config::load(&dir.join("examples/dtu-site.toml")).unwrap();
+        let dtu = c.modbus.dtu.clone().unwrap();
+        assert_eq!(dtu.heartbeat_bytes(), Some(b"HB".to_vec()));
+        assert_eq!(c.modbus.links.len(), 2);
+        assert!(
+            c.modbus
+                .links
+                .iter()
+                .all(|l| l.transport == crate::modbus::Transport::Dtu)
+        );
+        assert_eq!(c.modbus.devices().count(), 4);
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.modbus, c.modbus);
+        // The README shows this file whole, from `[gateway]` on.
+        let text = std::fs::read_to_string(dir.join("examples/dtu-site.toml")).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let body = &text[text.find("[gateway]").unwrap()..];
+        assert!(
+            readme.contains(body),
+            "gateway/README.md \"DTUs that dial in\" must show examples/dtu-site.toml from [gateway] on"
+        );
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
         let c = Config::load(&path).unwrap();

@@ -29,6 +29,64 @@ pub struct DtuOptions {
     pub heartbeat: Option<(Vec<u8>, Duration)>,
 }
 
+/// `anquan-sim modbus --dtu ...`: the options, and the registration and
+/// heartbeat as the gateway's config writes them.
+#[derive(Debug, Clone)]
+pub struct DtuSetup {
+    /// What to dial and send.
+    pub opts: DtuOptions,
+    /// The link's `dtu_id` (`hex:...` for a hex id).
+    pub id_config: String,
+    /// `[modbus.dtu] heartbeat`, if heartbeats are sent.
+    pub heartbeat_config: Option<String>,
+}
+
+/// Checks `--dtu-id`, `--dtu-hex`, `--heartbeat-s` and `--heartbeat`,
+/// parsed as the gateway parses its config (`text:` / `hex:` prefixes
+/// too). Without `heartbeat` the heartbeat packet is the registration
+/// packet, as many DTUs send; `heartbeat_s = 0`: no heartbeats.
+pub fn setup(
+    gateway: String,
+    id: &str,
+    hex: bool,
+    heartbeat_s: u64,
+    heartbeat: Option<&str>,
+) -> Result<DtuSetup, String> {
+    use anquan_gateway::modbus::dtu::{Format, parse_packet};
+    let format = if hex { Format::Hex } else { Format::Text };
+    let id_bytes = parse_packet(id, format).map_err(|e| format!("--dtu-id: {e}"))?;
+    // What the gateway's config (registration = "text", the default)
+    // reads as the same bytes.
+    let config_form = |text: &str, bytes: &[u8]| {
+        if hex {
+            let h: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+            format!("hex:{}", h.join(" "))
+        } else {
+            text.to_string()
+        }
+    };
+    let (beat, heartbeat_config) = if heartbeat_s == 0 {
+        (None, None)
+    } else {
+        let text = heartbeat.unwrap_or(id);
+        let bytes = parse_packet(text, format).map_err(|e| format!("--heartbeat: {e}"))?;
+        let config = config_form(text, &bytes);
+        (
+            Some((bytes, Duration::from_secs(heartbeat_s))),
+            Some(config),
+        )
+    };
+    Ok(DtuSetup {
+        id_config: config_form(id, &id_bytes),
+        opts: DtuOptions {
+            gateway,
+            id: id_bytes,
+            heartbeat: beat,
+        },
+        heartbeat_config,
+    })
+}
+
 /// CRC-16/MODBUS.
 pub fn crc16(data: &[u8]) -> u16 {
     let mut crc = 0xffffu16;
@@ -210,6 +268,77 @@ mod tests {
             Request::ReadHoldingRegisters(0, 2)
         );
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn cli_ids_parse_as_the_gateway_reads_its_config() {
+        let s = setup("127.0.0.1:7000".into(), "DTU0001", false, 30, None).unwrap();
+        assert_eq!(s.opts.id, b"DTU0001");
+        assert_eq!(s.id_config, "DTU0001");
+        // The heartbeat defaults to the registration packet.
+        assert_eq!(
+            s.opts.heartbeat,
+            Some((b"DTU0001".to_vec(), Duration::from_secs(30)))
+        );
+        assert_eq!(s.heartbeat_config.as_deref(), Some("DTU0001"));
+
+        let s = setup("gw:7000".into(), "0x0A 0b,0C", true, 5, Some("FE")).unwrap();
+        assert_eq!(s.opts.id, [0x0a, 0x0b, 0x0c]);
+        assert_eq!(s.id_config, "hex:0A 0B 0C");
+        assert_eq!(s.heartbeat_config.as_deref(), Some("hex:FE"));
+
+        let s = setup("gw:7000".into(), "A", false, 0, Some("HB")).unwrap();
+        assert_eq!((s.opts.heartbeat, s.heartbeat_config), (None, None));
+
+        assert!(
+            setup("gw:1".into(), "", false, 0, None)
+                .unwrap_err()
+                .contains("--dtu-id")
+        );
+        assert!(
+            setup("gw:1".into(), "0x1", true, 0, None)
+                .unwrap_err()
+                .contains("--dtu-id")
+        );
+        assert!(
+            setup("gw:1".into(), "01", true, 5, Some("zz"))
+                .unwrap_err()
+                .contains("--heartbeat")
+        );
+        assert!(setup("gw:1".into(), &"x".repeat(65), false, 0, None).is_err());
+    }
+
+    #[test]
+    fn the_printed_gateway_config_parses_with_the_same_bytes() {
+        use anquan_gateway::modbus::dtu::parse_packet;
+        let units = [(1, DeviceKind::Gas), (2, DeviceKind::WaterPressure)];
+        for (id, hex, hb) in [
+            ("DTU \"7\" \\", false, Some("HB")),
+            ("01 02 ff", true, None),
+        ] {
+            let s = setup("127.0.0.1:7000".into(), id, hex, 10, hb).unwrap();
+            let text = format!(
+                "[gateway]\nid = \"gw\"\ndata_dir = \"/tmp/x\"\n{}{}",
+                crate::modbus::gateway_dtu_toml(&s.opts.gateway, s.heartbeat_config.as_deref()),
+                crate::modbus::gateway_link_toml(
+                    "l",
+                    "dtu",
+                    &s.id_config,
+                    "s1",
+                    "d",
+                    &units,
+                    1000,
+                    ""
+                )
+            );
+            let cfg =
+                anquan_gateway::Config::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let dtu = cfg.modbus.dtu.clone().unwrap();
+            let link = &cfg.modbus.links[0];
+            let got = parse_packet(link.dtu_id.as_deref().unwrap(), dtu.registration).unwrap();
+            assert_eq!(got, s.opts.id);
+            assert_eq!(dtu.heartbeat_bytes(), s.opts.heartbeat.map(|(b, _)| b));
+        }
     }
 
     #[test]

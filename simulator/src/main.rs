@@ -49,14 +49,36 @@ enum Command {
     },
     /// Serve virtual devices' Modbus register maps (our firmware's input
     /// registers), one unit id per device, over Modbus TCP (or RTU on a
-    /// serial line), with the demo's scenario driving the readings.
+    /// serial line, or as a 4G DTU that dials the gateway), with the demo's
+    /// scenario driving the readings.
     Modbus {
         /// TCP address to listen on (`127.0.0.1:5020`).
         #[arg(long, default_value = "127.0.0.1:5020")]
         listen: String,
         /// Serve Modbus RTU on this serial device instead of TCP.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "dtu")]
         rtu: Option<String>,
+        /// Be a 4G DTU instead of listening: dial the gateway's
+        /// `[modbus.dtu] listen` at HOST:PORT, send the registration
+        /// (`--dtu-id`), then answer Modbus RTU requests (with CRC) on that
+        /// connection; dial again with backoff when it drops.
+        #[arg(long, value_name = "HOST:PORT", requires = "dtu_id")]
+        dtu: Option<String>,
+        /// The DTU's registration packet: text (`DTU0001`), or hex bytes
+        /// with `--dtu-hex` (`0x01 0x02`, `01 02`, `0102`).
+        #[arg(long, value_name = "ID", requires = "dtu")]
+        dtu_id: Option<String>,
+        /// `--dtu-id` and `--heartbeat` are hex bytes.
+        #[arg(long, requires = "dtu")]
+        dtu_hex: bool,
+        /// Send the heartbeat packet every this many seconds with `--dtu`
+        /// (0: never).
+        #[arg(long, value_name = "N", default_value_t = 30, requires = "dtu")]
+        heartbeat_s: u64,
+        /// The heartbeat packet with `--dtu` (text, or hex bytes with
+        /// `--dtu-hex`); default: the registration packet, as many DTUs do.
+        #[arg(long, value_name = "PACKET", requires = "dtu")]
+        heartbeat: Option<String>,
         /// Baud rate for `--rtu`.
         #[arg(long, default_value_t = 9600)]
         baud: u32,
@@ -176,11 +198,36 @@ fn main() -> ExitCode {
         Command::Modbus {
             listen,
             rtu,
+            dtu,
+            dtu_id,
+            dtu_hex,
+            heartbeat_s,
+            heartbeat,
             baud,
             devices,
             speed,
             site,
-        } => modbus_server(&listen, rtu.as_deref(), baud, &devices, speed, &site),
+        } => {
+            let dtu = match dtu
+                .map(|gateway| {
+                    anquan_sim::dtu::setup(
+                        gateway,
+                        dtu_id.as_deref().unwrap_or_default(),
+                        dtu_hex,
+                        heartbeat_s,
+                        heartbeat.as_deref(),
+                    )
+                })
+                .transpose()
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            modbus_server(&listen, rtu.as_deref(), dtu, baud, &devices, speed, &site)
+        }
         Command::Run(args) => scenario_cli::run(&args),
         Command::Verify(args) => scenario_cli::verify(&args),
         Command::Budget(args) => scenario_cli::budget(&args),
@@ -190,10 +237,12 @@ fn main() -> ExitCode {
 }
 
 /// `anquan-sim modbus`: prints the gateway's `[[modbus.links]]` for the
-/// site, then serves it until Ctrl-C.
+/// site, then serves it (or, with `--dtu`, dials the gateway and serves it
+/// on that connection) until Ctrl-C.
 fn modbus_server(
     listen: &str,
     rtu: Option<&str>,
+    dtu: Option<anquan_sim::dtu::DtuSetup>,
     baud: u32,
     devices: &str,
     speed: f32,
@@ -216,17 +265,29 @@ fn modbus_server(
     };
     rt.block_on(async move {
         let site_state = modbus::Site::new(&units);
-        let (transport, target) = match rtu {
-            Some(p) => ("rtu", p.to_string()),
-            None => ("tcp", listen.to_string()),
+        let (transport, target, header) = match (&dtu, rtu) {
+            (Some(d), _) => (
+                "dtu",
+                d.id_config.clone(),
+                modbus::gateway_dtu_toml(&d.opts.gateway, d.heartbeat_config.as_deref()),
+            ),
+            (None, Some(p)) => ("rtu", p.to_string(), String::new()),
+            (None, None) => ("tcp", listen.to_string(), String::new()),
         };
-        let server = match rtu {
-            Some(path) => {
+        let server = match (dtu, rtu) {
+            (Some(d), _) => tokio::spawn({
+                let s = site_state.clone();
+                async move {
+                    anquan_sim::dtu::run(s, d.opts).await;
+                    Ok(())
+                }
+            }),
+            (None, Some(path)) => {
                 let s = site_state.clone();
                 let path = path.to_string();
                 tokio::spawn(async move { modbus::serve_rtu(&path, baud, s).await })
             }
-            None => {
+            (None, None) => {
                 let l = match tokio::net::TcpListener::bind(listen).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -238,7 +299,7 @@ fn modbus_server(
             }
         };
         println!(
-            "# anquan-sim: {} Modbus devices on {transport} {target}; gateway config:\n{}",
+            "# anquan-sim: {} Modbus devices on {transport} {target}; gateway config:\n{header}{}",
             units.len(),
             modbus::gateway_link_toml("sim", transport, &target, site, "sim", &units, 15_000, "")
         );

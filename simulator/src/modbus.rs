@@ -329,9 +329,27 @@ pub fn parse_devices(spec: &str) -> Result<Vec<(u8, DeviceKind)>, String> {
     Ok(out)
 }
 
-/// The gateway config of a link polling this site on `addr`: a
-/// `[[modbus.links]]` with one device per unit (ids `{prefix}-{unit}`);
-/// `link_extra` is more `key = value` lines for the link.
+/// The gateway's `[modbus.dtu]` listener for DTUs that dial `addr`, with
+/// their `heartbeat` packet (as the config writes it), if any.
+pub fn gateway_dtu_toml(addr: &str, heartbeat: Option<&str>) -> String {
+    let mut s = format!("[modbus.dtu]\nlisten = {}\n", toml_string(addr));
+    if let Some(h) = heartbeat {
+        s.push_str(&format!("heartbeat = {}\n", toml_string(h)));
+    }
+    s.push('\n');
+    s
+}
+
+/// `s` as a TOML basic string, quoted and escaped.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The gateway config of a link polling this site at `target` (the
+/// `address` for `tcp` and `rtu_over_tcp`, the serial `path` for `rtu`,
+/// the `dtu_id` for `dtu`): a `[[modbus.links]]` with one device per unit
+/// (ids `{prefix}-{unit}`); `link_extra` is more `key = value` lines for
+/// the link.
 #[allow(clippy::too_many_arguments)]
 pub fn gateway_link_toml(
     name: &str,
@@ -343,13 +361,14 @@ pub fn gateway_link_toml(
     poll_interval_ms: u64,
     link_extra: &str,
 ) -> String {
-    let target_key = if transport == "rtu" {
-        "path"
-    } else {
-        "address"
+    let target_key = match transport {
+        "rtu" => "path",
+        "dtu" => "dtu_id",
+        _ => "address",
     };
+    let target = toml_string(target);
     let mut s = format!(
-        "[[modbus.links]]\nname = \"{name}\"\ntransport = \"{transport}\"\n{target_key} = \"{target}\"\npoll_interval_ms = {poll_interval_ms}\n{link_extra}\n"
+        "[[modbus.links]]\nname = \"{name}\"\ntransport = \"{transport}\"\n{target_key} = {target}\npoll_interval_ms = {poll_interval_ms}\n{link_extra}\n"
     );
     for (unit, kind) in units {
         s.push_str(&format!(

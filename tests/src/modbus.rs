@@ -241,3 +241,86 @@ impl Drop for PtyPair {
         kill(&mut self.child);
     }
 }
+
+/// The `anquan-sim` binary, built once per test process (`cargo build -p
+/// anquan-sim`, the profile the tests run in: debug), in the workspace's
+/// target directory (`CARGO_TARGET_DIR` if set).
+pub fn sim_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = crate::workspace_root();
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "anquan-sim"])
+                .current_dir(&root)
+                .status()
+                .unwrap_or_else(|e| panic!("cargo build -p anquan-sim: {e}"));
+            assert!(st.success(), "cargo build -p anquan-sim failed");
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"))
+                .join("debug/anquan-sim")
+        })
+        .clone()
+}
+
+/// `anquan-sim modbus --dtu ...` as a child process: a simulated site
+/// behind a 4G DTU that dials the gateway. Killed on drop; its output goes
+/// to a log file for failure messages.
+#[derive(Debug)]
+pub struct SimDtu {
+    child: Option<Child>,
+    log: tempfile::NamedTempFile,
+}
+
+impl SimDtu {
+    /// Starts `anquan-sim modbus --dtu 127.0.0.1:{port} --dtu-id {id}`
+    /// with `args` after (`--devices`, `--dtu-hex`, `--heartbeat-s`, ...).
+    pub fn start(port: u16, id: &str, args: &[&str]) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("log file: {e}"));
+        let append = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(log.path())
+                .unwrap_or_else(|e| panic!("log file: {e}"))
+        };
+        let (out, err) = (append(), append());
+        let child = Command::new(sim_binary())
+            .args([
+                "modbus",
+                "--dtu",
+                &format!("127.0.0.1:{port}"),
+                "--dtu-id",
+                id,
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn anquan-sim: {e}"));
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// What it printed so far (the gateway config, connection errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// `kill -9`: the DTU loses power; its TCP connection is closed by
+    /// the kernel.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill(&mut c);
+        }
+    }
+}
+
+impl Drop for SimDtu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -63,6 +63,9 @@ site = "s1"
 kind = "water_pressure"
 unit = 1
 registers = [{ reading = "pressure_mpa", address = 0 }]
+
+[modbus.dtu]
+listen = "0.0.0.0:9000"
 "#;
 
 /// The smallest valid monitor file: the keys without a usable default.

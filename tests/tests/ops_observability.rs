@@ -5,7 +5,8 @@
 //! rule is a sample name in the `/metrics` page of a real gateway process,
 //! driven through every path that creates a labelled series (alarms,
 //! rejects, sequence gaps, HTTP 401/422, a time-series outage until the
-//! queue drops, a Modbus link whose slave never answers, a rules reload),
+//! queue drops, a Modbus link whose slave never answers, a DTU that dials
+//! in and one that is refused, a rules reload),
 //! or of a real monitor (the example configuration, served on loopback with
 //! its scheduler: an alarm, a redelivery, refusals, failing deliveries, a
 //! missed red SLA).
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -366,6 +368,7 @@ fn drive_gateway() -> String {
             held.push(s);
         }
     });
+    let dtu_port = anquan_e2e::services::free_port();
     let rules_dir = tempfile::tempdir().unwrap();
     let rules = rules_dir.path().join("rules.toml");
     std::fs::write(&rules, "[kind.gas.rules.\"gas.offline\"]\nafter_s = 3600\n").unwrap();
@@ -380,7 +383,11 @@ fn drive_gateway() -> String {
              [[modbus.links]]\nname = \"silent\"\ntransport = \"tcp\"\naddress = \"{silent_addr}\"\n\
              poll_interval_ms = 300\ntimeout_ms = 200\nretries = 1\noffline_after = 1\n\
              backoff = {{ initial_ms = 50, max_ms = 200 }}\n\n\
-             [[modbus.links.devices]]\nid = \"wp-1\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n",
+             [[modbus.links.devices]]\nid = \"wp-1\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n\n\
+             [modbus.dtu]\nlisten = \"127.0.0.1:{dtu_port}\"\nheartbeat = \"HB\"\n\n\
+             [[modbus.links]]\nname = \"dtu\"\ntransport = \"dtu\"\ndtu_id = \"OBS-DTU\"\n\
+             poll_interval_ms = 300\ntimeout_ms = 200\nretries = 0\noffline_after = 1\n\n\
+             [[modbus.links.devices]]\nid = \"wp-2\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n",
             rules.display()
         ),
         ..Setup::default()
@@ -420,6 +427,28 @@ fn drive_gateway() -> String {
     // Modbus: the silent slave's device goes offline.
     eventually(T, "the Modbus device offline", || {
         (gw.metric(r#"anquan_gateway_modbus_devices_offline{link="silent"}"#) >= 1.0).then_some(())
+    });
+
+    // Modbus over a DTU that dials in: one registers, sends a heartbeat
+    // and garbage between requests (it never answers); one sends an
+    // unknown registration and is refused.
+    let mut dtu = std::net::TcpStream::connect(("127.0.0.1", dtu_port)).unwrap();
+    dtu.write_all(b"OBS-DTU").unwrap();
+    eventually(T, "the DTU registered", || {
+        (gw.metric(r#"anquan_gateway_dtu_connections_total{result="accepted"}"#) >= 1.0)
+            .then_some(())
+    });
+    dtu.write_all(b"HBzz").unwrap();
+    eventually(T, "its heartbeat and garbage dropped", || {
+        (gw.metric(r#"anquan_gateway_dtu_heartbeats_total{link="dtu"}"#) >= 1.0
+            && gw.metric(r#"anquan_gateway_dtu_discarded_bytes_total{link="dtu"}"#) >= 2.0)
+            .then_some(())
+    });
+    let mut stranger = std::net::TcpStream::connect(("127.0.0.1", dtu_port)).unwrap();
+    stranger.write_all(b"WHO-AM-I").unwrap();
+    eventually(T, "the unknown DTU refused", || {
+        (gw.metric(r#"anquan_gateway_dtu_connections_total{result="unknown"}"#) >= 1.0)
+            .then_some(())
     });
 
     // Time-series outage: writes fail, points pile up past the 64 KiB cap

@@ -537,4 +537,139 @@ unit = 1
                 .unwrap_err();
         assert_eq!(e.key, "modbus.links[0].timeout_ms", "{e}");
     }
+
+    const DTU: &str = "[modbus.dtu]\nlisten = \"0.0.0.0:9000\"\n";
+
+    /// A `dtu` link named `name` with `dtu_id` (a TOML value) and one
+    /// device `{name}-1`.
+    fn dtu_link(name: &str, id: &str) -> String {
+        format!(
+            "[[modbus.links]]\nname = \"{name}\"\ntransport = \"dtu\"\ndtu_id = {id}\n\
+             [[modbus.links.devices]]\nid = \"{name}-1\"\nsite = \"s1\"\nkind = \"gas\"\nunit = 1\n"
+        )
+    }
+
+    #[test]
+    fn dtu_links_parse_with_text_and_hex_ids() {
+        let c = parse(&format!(
+            "{DTU}heartbeat = \"hex:48 42\"\n{}{}",
+            dtu_link("yard", "\"YARD-01\""),
+            dtu_link("pump", "\"hex:0x0A 0x0B\"")
+        ))
+        .unwrap();
+        let d = c.modbus.dtu.clone().unwrap();
+        assert_eq!(d.heartbeat_bytes(), Some(b"HB".to_vec()));
+        assert_eq!(
+            (d.register_timeout_ms, d.idle_timeout_ms, d.max_pending),
+            (5_000, 120_000, 64)
+        );
+        assert_eq!(c.modbus.links[1].dtu_id.as_deref(), Some("hex:0x0A 0x0B"));
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.modbus, c.modbus);
+        // `registration = "hex"`: ids are hex unless `text:` says otherwise.
+        parse(&format!(
+            "{DTU}registration = \"hex\"\n{}{}",
+            dtu_link("a", "\"01 02\""),
+            dtu_link("b", "\"text:B\"")
+        ))
+        .unwrap();
+    }
+
+    /// The error of `extra`, which must not parse: its key and message.
+    fn dtu_error(extra: &str) -> (String, String) {
+        let e = parse(extra).unwrap_err();
+        (e.key.clone(), e.message.clone())
+    }
+
+    #[test]
+    fn dtu_config_errors_name_the_key_and_say_why() {
+        // A dtu link without the listener its DTU would dial.
+        let (k, m) = dtu_error(&dtu_link("yard", "\"YARD-01\""));
+        assert_eq!(k, "modbus.dtu");
+        assert!(
+            m.contains("`yard`") && m.contains("[modbus.dtu] listen"),
+            "{m}"
+        );
+
+        // Two links with one registration: which would the DTU reach?
+        let (k, m) = dtu_error(&format!(
+            "{DTU}{}{}",
+            dtu_link("a", "\"DTU1\""),
+            dtu_link("b", "\"DTU1\"")
+        ));
+        assert_eq!(k, "modbus.links[1].dtu_id");
+        assert!(m.contains("another dtu link"), "{m}");
+        // The same bytes written differently are the same registration.
+        let (k, m) = dtu_error(&format!(
+            "{DTU}{}{}",
+            dtu_link("a", "\"DTU1\""),
+            dtu_link("b", "\"hex:44 54 55 31\"")
+        ));
+        assert_eq!(k, "modbus.links[1].dtu_id");
+        assert!(m.contains("another dtu link"), "{m}");
+
+        // Empty ids: nothing to match.
+        for id in ["\"\"", "\"hex:\"", "\"hex: , \""] {
+            let (k, m) = dtu_error(&format!("{DTU}{}", dtu_link("a", id)));
+            assert_eq!(k, "modbus.links[0].dtu_id", "{id}");
+            assert_eq!(m, "must not be empty", "{id}");
+        }
+        // Bad hex: the token is named.
+        for (id, token) in [
+            ("\"hex:0x1\"", "`0x1`"),
+            ("\"hex:01 zz\"", "`zz`"),
+            ("\"hex:0x\"", "`0x`"),
+            ("\"hex:012\"", "`012`"),
+        ] {
+            let (k, m) = dtu_error(&format!("{DTU}{}", dtu_link("a", id)));
+            assert_eq!(k, "modbus.links[0].dtu_id", "{id}");
+            assert!(
+                m.contains(token) && m.contains("not hex bytes"),
+                "{id}: {m}"
+            );
+        }
+        let (k, m) = dtu_error(&format!(
+            "{DTU}registration = \"hex\"\n{}",
+            dtu_link("a", "\"DTU1\"")
+        ));
+        assert_eq!(k, "modbus.links[0].dtu_id");
+        assert!(m.contains("`DTU1`"), "{m}");
+        // Longer than a registration packet can be.
+        let (k, m) = dtu_error(&format!(
+            "{DTU}{}",
+            dtu_link("a", &format!("\"{}\"", "x".repeat(65)))
+        ));
+        assert_eq!(k, "modbus.links[0].dtu_id");
+        assert!(m.contains("65 bytes; at most 64"), "{m}");
+
+        // A dtu link needs its id, and takes no address or path.
+        let (k, _) = dtu_error(&format!(
+            "{DTU}{}",
+            dtu_link("a", "\"X\"").replace("dtu_id = \"X\"\n", "")
+        ));
+        assert_eq!(k, "modbus.links[0].dtu_id");
+        let (k, _) = dtu_error(&format!(
+            "{DTU}{}",
+            dtu_link("a", "\"X\"").replace("dtu_id", "address = \"127.0.0.1:502\"\ndtu_id")
+        ));
+        assert_eq!(k, "modbus.links[0].address");
+        // ...and only a dtu link has one.
+        let (k, m) = dtu_error(&link(DEV).replace(
+            "transport = \"tcp\"\n",
+            "transport = \"tcp\"\ndtu_id = \"X\"\n",
+        ));
+        assert_eq!(k, "modbus.links[0].dtu_id");
+        assert!(m.contains("only for transport"), "{m}");
+
+        // The listener's own keys.
+        let (k, _) = dtu_error("[modbus.dtu]\nlisten = \"nowhere\"\n");
+        assert_eq!(k, "modbus.dtu.listen");
+        let (k, m) = dtu_error(&format!("{DTU}heartbeat = \"hex:4\"\n"));
+        assert_eq!(k, "modbus.dtu.heartbeat");
+        assert!(m.contains("not hex bytes"), "{m}");
+        let (k, _) = dtu_error(&format!("{DTU}register_timeout_ms = 0\n"));
+        assert_eq!(k, "modbus.dtu.register_timeout_ms");
+        let (k, _) = dtu_error(&format!("{DTU}max_pending = 0\n"));
+        assert_eq!(k, "modbus.dtu.max_pending");
+    }
 }
