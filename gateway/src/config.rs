@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::ConfigError;
 use crate::secret::Secret;
-use crate::{api, broker, forward, ingest, lab, logging, modbus, rules, sink, store, validate};
+use crate::{
+    api, broker, forward, gb26875, ingest, lab, logging, modbus, rules, sink, store, validate,
+};
 
 /// `[gateway]`: who this gateway is and where it keeps its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +64,10 @@ pub struct Config {
     /// Modbus devices the gateway polls.
     #[serde(default)]
     pub modbus: modbus::ModbusConfig,
+    /// Fire-alarm transmission devices (GB/T 26875.3) that dial the
+    /// gateway; off without the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gb26875: Option<gb26875::Gb26875Config>,
     /// Test-bench switches (a driven clock); off by default, never on a site.
     #[serde(default)]
     pub lab: lab::LabConfig,
@@ -184,6 +190,29 @@ impl Config {
         self.forward.validate()?;
         self.api.validate()?;
         self.modbus.validate()?;
+        if let Some(g) = &self.gb26875 {
+            g.validate()?;
+            for (i, d) in g.devices.iter().enumerate() {
+                let key = format!("gb26875.devices[{i}].id");
+                if self.modbus.devices().any(|m| m.id == d.id) {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("`{}` is also a Modbus device", d.id),
+                    ));
+                }
+                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)
+                    && (v.site != d.site || v.kind != anquan_protocol::DeviceKind::FirePanel)
+                {
+                    return Err(ConfigError::new(
+                        key,
+                        format!(
+                            "`{}` is also in [[validate.devices]] with another site or a kind other than fire_panel",
+                            d.id
+                        ),
+                    ));
+                }
+            }
+        }
         for (li, l) in self.modbus.links.iter().enumerate() {
             for (di, d) in l.devices.iter().enumerate() {
                 if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)

@@ -157,6 +157,7 @@ impl Gateway {
         let (reload_tx, reload_rx) = mpsc::channel(4);
         let (link_tx, link_rx) = link::channel();
         let (mqtt_committed_tx, mqtt_committed) = watch::channel(0u64);
+        let (gb_committed_tx, gb_committed) = watch::channel(0u64);
 
         let mut front = Vec::new();
         let mut back = Vec::new();
@@ -228,15 +229,19 @@ impl Gateway {
             stop_drain.clone(),
         )));
 
-        // Modbus devices are declared devices: their frames come from us.
+        // Modbus devices and transmission devices are declared devices:
+        // their frames come from us.
         let mut vcfg = cfg.validate.clone();
-        for d in cfg.modbus.devices() {
-            if !vcfg.devices.iter().any(|v| v.id == d.id) {
-                vcfg.devices.push(crate::validate::DeviceDecl {
-                    id: d.id.clone(),
-                    site: d.site.clone(),
-                    kind: d.kind,
-                });
+        let fire_panels = cfg.gb26875.iter().flat_map(|g| &g.devices).map(|d| {
+            (d.id.clone(), d.site.clone(), anquan_protocol::DeviceKind::FirePanel)
+        });
+        let polled = cfg
+            .modbus
+            .devices()
+            .map(|d| (d.id.clone(), d.site.clone(), d.kind));
+        for (id, site, kind) in polled.chain(fire_panels) {
+            if !vcfg.devices.iter().any(|v| v.id == id) {
+                vcfg.devices.push(crate::validate::DeviceDecl { id, site, kind });
             }
         }
         let mut judge = Judge::new(
@@ -277,7 +282,8 @@ impl Gateway {
             reload: reload_rx,
             link: link_rx.clone(),
             store: store.clone(),
-            receipts: vec![mqtt_committed_tx],
+            // Source 0: MQTT; source 1: GB/T 26875.3 devices.
+            receipts: vec![mqtt_committed_tx, gb_committed_tx],
             points: sink_wake,
             alarms: tails,
             subscribers: alarms.clone(),
@@ -290,6 +296,23 @@ impl Gateway {
             crate::modbus::dtu::listen::start(&cfg.modbus, metrics.clone(), stop_ingest.clone())
                 .await?;
         front.extend(dtu_listener);
+        if let Some(g) = &cfg.gb26875 {
+            front.push(
+                crate::gb26875::listen::start(
+                    g,
+                    &cfg.gateway.data_dir,
+                    crate::gb26875::listen::PipelineLinks {
+                        tx: tx.clone(),
+                        source: 1,
+                        committed: gb_committed,
+                    },
+                    clock.clone(),
+                    metrics.clone(),
+                    stop_ingest.clone(),
+                )
+                .await?,
+            );
+        }
         front.extend(crate::modbus::poll::spawn(
             &cfg.modbus,
             &dtu_slots,

@@ -26,6 +26,7 @@ pub mod drain;
 pub mod error;
 pub mod forward;
 mod gateway;
+pub mod gb26875;
 pub mod heartbeat;
 pub mod ingest;
 pub mod judge;

@@ -107,6 +107,16 @@ pub struct Metrics {
     pub dtu_heartbeats: IntCounterVec,
     /// Unsolicited bytes (not a heartbeat) discarded before a request, by link.
     pub dtu_discarded_bytes: IntCounterVec,
+    /// GB/T 26875.3 connections, by result (accepted, busy, unknown_source,
+    /// idle).
+    pub gb26875_connections: IntCounterVec,
+    /// GB/T 26875.3 connections open now.
+    pub gb26875_connections_open: IntGauge,
+    /// GB/T 26875.3 frames received, by result (confirmed, denied,
+    /// malformed, unknown_source, ignored, unconfirmed).
+    pub gb26875_frames: IntCounterVec,
+    /// GB/T 26875.3 information objects, by effect (state, ignored, full).
+    pub gb26875_objects: IntCounterVec,
     /// `lab_clock_ticks_total{result}`: lab mode only (`[lab] clock =
     /// "driven"`), so on no dashboard.
     pub lab_clock_ticks: IntCounterVec,
@@ -456,6 +466,32 @@ impl Metrics {
                 "dtu_discarded_bytes_total",
                 "Unsolicited bytes from a DTU (not a heartbeat) discarded before a request, by link",
                 &["link"],
+            ),
+            gb26875_connections: counter_vec(
+                &r,
+                "gb26875_connections_total",
+                "GB/T 26875.3 transmission-device connections, by result (accepted, busy, unknown_source, idle)",
+                &["result"],
+            ),
+            gb26875_connections_open: reg(
+                &r,
+                IntGauge::new(
+                    format!("{P}gb26875_connections_open"),
+                    "GB/T 26875.3 transmission-device connections open now",
+                )
+                .unwrap_or_else(|_| unreachable_metric()),
+            ),
+            gb26875_frames: counter_vec(
+                &r,
+                "gb26875_frames_total",
+                "GB/T 26875.3 frames received, by result (confirmed, denied, malformed, unknown_source, ignored, unconfirmed)",
+                &["result"],
+            ),
+            gb26875_objects: counter_vec(
+                &r,
+                "gb26875_objects_total",
+                "GB/T 26875.3 information objects, by effect (state, ignored, full)",
+                &["effect"],
             ),
             lab_clock_ticks: counter_vec(
                 &r,

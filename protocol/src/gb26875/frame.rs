@@ -139,6 +139,55 @@ impl Header {
             command,
         }
     }
+
+    /// Decodes and checks the control unit and command at the front of
+    /// `buf` (the first 27 bytes) and returns it with the data unit's
+    /// length, without waiting for the rest of the frame. [`Frame::decode`]
+    /// starts with this; a receiver also uses it to address the deny that
+    /// answers a frame whose checksum failed.
+    pub fn decode(buf: &[u8]) -> Result<(Self, usize), Gb26875Error> {
+        // "Incomplete": at least one more byte, so a reader never spins
+        // without reading.
+        let incomplete = Gb26875Error::Incomplete {
+            need: MIN_FRAME_LEN.saturating_sub(buf.len()).max(1),
+        };
+        match buf {
+            [] | [b'@'] => return Err(incomplete),
+            [b'@', b'@', ..] => {}
+            _ => return Err(Gb26875Error::BadStart),
+        }
+        let mut r = Reader::new(buf.get(START.len()..).unwrap_or_default());
+        let head = (|| {
+            Some((
+                r.u16_le()?,
+                r.array::<2>()?,
+                r.array::<6>()?,
+                r.array::<6>()?,
+                r.array::<6>()?,
+                r.u16_le()?,
+                r.u8()?,
+            ))
+        })();
+        let Some((serial, [main, user], time, source, destination, len, command)) = head else {
+            return Err(incomplete);
+        };
+        let adu_len = usize::from(len);
+        if adu_len > MAX_ADU_LEN {
+            return Err(Gb26875Error::TooLong(adu_len));
+        }
+        if main != 1 {
+            return Err(Gb26875Error::BadVersion(main));
+        }
+        let header = Self {
+            serial,
+            version: Version { main, user },
+            time: TimeTag::from_bytes(time)?,
+            source: Address(source),
+            destination: Address(destination),
+            command: Command::from_code(command)?,
+        };
+        Ok((header, adu_len))
+    }
 }
 
 /// A decoded frame: the header and the data unit, borrowed from the input.
@@ -168,50 +217,17 @@ impl<'a> Frame<'a> {
     /// [`resync`](super::resync)`(buf)` bytes and try again. Never panics,
     /// never allocates.
     pub fn decode(buf: &'a [u8]) -> Result<(Self, usize), Gb26875Error> {
-        // "Incomplete until `total` bytes": at least one more byte, so a
-        // reader never spins without reading.
-        let incomplete = |total: usize| Gb26875Error::Incomplete {
-            need: total.saturating_sub(buf.len()).max(1),
-        };
-        match buf {
-            [] | [b'@'] => return Err(incomplete(MIN_FRAME_LEN)),
-            [b'@', b'@', ..] => {}
-            _ => return Err(Gb26875Error::BadStart),
-        }
-        if buf.len() < HEAD_LEN {
-            return Err(incomplete(MIN_FRAME_LEN));
-        }
-        let mut r = Reader::new(buf.get(START.len()..).unwrap_or_default());
-        let head = (|| {
-            Some((
-                r.u16_le()?,
-                r.array::<2>()?,
-                r.array::<6>()?,
-                r.array::<6>()?,
-                r.array::<6>()?,
-                r.u16_le()?,
-                r.u8()?,
-            ))
-        })();
-        let Some((serial, [main, user], time, source, destination, len, command)) = head else {
-            return Err(incomplete(MIN_FRAME_LEN));
-        };
-        let adu_len = usize::from(len);
-        if adu_len > MAX_ADU_LEN {
-            return Err(Gb26875Error::TooLong(adu_len));
-        }
-        if main != 1 {
-            return Err(Gb26875Error::BadVersion(main));
-        }
-        let command = Command::from_code(command)?;
-        let time = TimeTag::from_bytes(time)?;
-
+        let (header, adu_len) = Header::decode(buf)?;
         let total = MIN_FRAME_LEN + adu_len;
         if buf.len() < total {
-            return Err(incomplete(total));
+            return Err(Gb26875Error::Incomplete {
+                need: total - buf.len(),
+            });
         }
-        let adu = r.take(adu_len).ok_or_else(|| incomplete(total))?;
-        let got = r.u8().ok_or_else(|| incomplete(total))?;
+        let mut r = Reader::new(buf.get(HEAD_LEN..).unwrap_or_default());
+        let incomplete = Gb26875Error::Incomplete { need: 1 };
+        let adu = r.take(adu_len).ok_or(incomplete)?;
+        let got = r.u8().ok_or(incomplete)?;
         if r.array::<2>() != Some(END) {
             return Err(Gb26875Error::BadEnd);
         }
@@ -219,14 +235,6 @@ impl<'a> Frame<'a> {
         if expected != got {
             return Err(Gb26875Error::Checksum { expected, got });
         }
-        let header = Header {
-            serial,
-            version: Version { main, user },
-            time,
-            source: Address(source),
-            destination: Address(destination),
-            command,
-        };
         Ok((Self { header, adu }, total))
     }
 

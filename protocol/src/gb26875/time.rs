@@ -102,6 +102,40 @@ impl TimeTag {
         self.second
     }
 
+    /// The civil time of `secs` seconds after the Unix epoch, read on a
+    /// clock `offset_s` seconds ahead of UTC (China Standard Time: 8 h, the
+    /// time the devices and their monitoring centres keep). Fails outside
+    /// 2000–2099.
+    pub const fn from_unix_secs(secs: u64, offset_s: i32) -> Result<Self, Gb26875Error> {
+        let local = secs as i64 + offset_s as i64;
+        if local < 0 {
+            return Err(Gb26875Error::BadTime);
+        }
+        let days = local / 86_400;
+        let rem = local % 86_400;
+        // Days to civil date (Howard Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+        if year < 2000 || year > 2099 {
+            return Err(Gb26875Error::BadTime);
+        }
+        Self::new(
+            (year - 2000) as u8,
+            month as u8,
+            day as u8,
+            (rem / 3_600) as u8,
+            (rem % 3_600 / 60) as u8,
+            (rem % 60) as u8,
+        )
+    }
+
     pub(crate) fn read(r: &mut Reader<'_>) -> Option<Result<Self, Gb26875Error>> {
         r.array::<6>().map(Self::from_bytes)
     }
@@ -167,6 +201,22 @@ mod tests {
         }
         assert!(TimeTag::from_bytes([0, 0, 0, 29, 2, 24]).is_ok());
         assert!(TimeTag::from_bytes([59, 59, 23, 31, 12, 99]).is_ok());
+    }
+
+    #[test]
+    fn unix_seconds_to_civil_time() {
+        // 2026-12-06 02:06:08 UTC is 10:06:08 in China.
+        let t = TimeTag::from_unix_secs(1_796_522_768, 8 * 3_600).unwrap();
+        assert_eq!(
+            (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
+            (2026, 12, 6, 10, 6, 8)
+        );
+        // A leap day, and the ends of the range.
+        let t = TimeTag::from_unix_secs(951_782_400, 0).unwrap();
+        assert_eq!((t.year(), t.month(), t.day()), (2000, 2, 29));
+        assert!(TimeTag::from_unix_secs(946_684_799, 0).is_err());
+        assert!(TimeTag::from_unix_secs(4_102_444_799, 0).is_ok());
+        assert!(TimeTag::from_unix_secs(4_102_444_800, 0).is_err());
     }
 
     #[test]
