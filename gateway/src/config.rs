@@ -376,6 +376,39 @@ data_dir = "/tmp/x"
     }
 
     #[test]
+    fn the_fire_panels_example_is_valid_and_in_the_readme() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let c = Config::load(&dir.join("examples/fire-panels.toml")).unwrap();
+        let g = c.gb26875.clone().unwrap();
+        assert_eq!(g.devices.len(), 2);
+        assert_eq!(g.devices[0].address, 100_001);
+        let again = Config::parse(&c.to_effective_toml()).unwrap();
+        assert_eq!(again.gb26875, c.gb26875);
+        let text = std::fs::read_to_string(dir.join("examples/fire-panels.toml")).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let body = &text[text.find("[gateway]").unwrap()..];
+        assert!(
+            readme.contains(body),
+            "gateway/README.md \"Fire-alarm transmission devices\" must show examples/fire-panels.toml from [gateway] on"
+        );
+    }
+
+    #[test]
+    fn a_fire_panel_id_is_one_device() {
+        let base = "[gateway]\nid = \"g\"\ndata_dir = \"/tmp/x\"\n\n[gb26875]\nlisten = \"127.0.0.1:9026\"\n[[gb26875.devices]]\naddress = 1\nid = \"fp-1\"\nsite = \"s1\"\n";
+        assert!(Config::parse(base).is_ok());
+        let clash = format!(
+            "{base}\n[[validate.devices]]\nid = \"fp-1\"\nsite = \"s1\"\nkind = \"gas\"\n"
+        );
+        let e = Config::parse(&clash).unwrap_err();
+        assert_eq!(e.key, "gb26875.devices[0].id");
+        let same = format!(
+            "{base}\n[[validate.devices]]\nid = \"fp-1\"\nsite = \"s1\"\nkind = \"fire_panel\"\n"
+        );
+        assert!(Config::parse(&same).is_ok());
+    }
+
+    #[test]
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
         let c = Config::load(&path).unwrap();

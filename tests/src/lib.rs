@@ -3,12 +3,13 @@
 //! gateway binary as a child process ([`gateway`]), and a local HTTP
 //! receiver standing in for the monitor's alarm intake ([`receiver`]), a
 //! fault-injecting proxy ([`proxy`]), the fault matrix ([`faults`]) and
-//! the soak ([`soak`]), a PostgreSQL of its own ([`pg`]) and the city-scale
+//! the soak ([`soak`]), the monitor binary ([`monitor`]), a PostgreSQL of its own ([`pg`]) and the city-scale
 //! alarm storm's plan ([`storm`]).
 
 pub mod faults;
 pub mod gateway;
 pub mod modbus;
+pub mod monitor;
 pub mod mqtt;
 pub mod pg;
 pub mod proxy;

@@ -66,6 +66,14 @@ registers = [{ reading = "pressure_mpa", address = 0 }]
 
 [modbus.dtu]
 listen = "0.0.0.0:9000"
+
+[gb26875]
+listen = "0.0.0.0:9026"
+
+[[gb26875.devices]]
+address = 100001
+id = "fp-0001"
+site = "s1"
 "#;
 
 /// The smallest valid monitor file: the keys without a usable default.
