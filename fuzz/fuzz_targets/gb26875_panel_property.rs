@@ -51,11 +51,13 @@ fn verify(panel: &Panel) {
         Metric::IsolatedPoints,
         Metric::SupervisionPoints,
     ] {
-        let v = readings.get(m).expect("every count, every frame");
+        let v = readings
+            .get(m)
+            .unwrap_or_else(|| panic!("{m} missing: every count, every frame"));
         assert!(m.in_range(v), "{m} = {v}");
     }
     let frame = Telemetry {
-        device: Id::new("fp-1").expect("a valid id"),
+        device: Id::new("fp-1").unwrap_or_else(|e| panic!("{e}")),
         kind: DeviceKind::FirePanel,
         seq: 0,
         ts_ms: 0,
@@ -64,7 +66,8 @@ fn verify(panel: &Panel) {
         dropped: 0,
     };
     assert_eq!(frame.validate(), Ok(()));
-    let json = serde_json::to_vec(panel).expect("a panel serializes");
-    let back: Panel = serde_json::from_slice(&json).expect("and parses back");
+    let json = serde_json::to_vec(panel).unwrap_or_else(|e| panic!("a panel serializes: {e}"));
+    let back: Panel =
+        serde_json::from_slice(&json).unwrap_or_else(|e| panic!("and parses back: {e}"));
     assert_eq!(&back, panel);
 }

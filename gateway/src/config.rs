@@ -397,9 +397,8 @@ data_dir = "/tmp/x"
     fn a_fire_panel_id_is_one_device() {
         let base = "[gateway]\nid = \"g\"\ndata_dir = \"/tmp/x\"\n\n[gb26875]\nlisten = \"127.0.0.1:9026\"\n[[gb26875.devices]]\naddress = 1\nid = \"fp-1\"\nsite = \"s1\"\n";
         assert!(Config::parse(base).is_ok());
-        let clash = format!(
-            "{base}\n[[validate.devices]]\nid = \"fp-1\"\nsite = \"s1\"\nkind = \"gas\"\n"
-        );
+        let clash =
+            format!("{base}\n[[validate.devices]]\nid = \"fp-1\"\nsite = \"s1\"\nkind = \"gas\"\n");
         let e = Config::parse(&clash).unwrap_err();
         assert_eq!(e.key, "gb26875.devices[0].id");
         let same = format!(

@@ -233,7 +233,11 @@ impl Gateway {
         // their frames come from us.
         let mut vcfg = cfg.validate.clone();
         let fire_panels = cfg.gb26875.iter().flat_map(|g| &g.devices).map(|d| {
-            (d.id.clone(), d.site.clone(), anquan_protocol::DeviceKind::FirePanel)
+            (
+                d.id.clone(),
+                d.site.clone(),
+                anquan_protocol::DeviceKind::FirePanel,
+            )
         });
         let polled = cfg
             .modbus
@@ -241,7 +245,8 @@ impl Gateway {
             .map(|d| (d.id.clone(), d.site.clone(), d.kind));
         for (id, site, kind) in polled.chain(fire_panels) {
             if !vcfg.devices.iter().any(|v| v.id == id) {
-                vcfg.devices.push(crate::validate::DeviceDecl { id, site, kind });
+                vcfg.devices
+                    .push(crate::validate::DeviceDecl { id, site, kind });
             }
         }
         let mut judge = Judge::new(

@@ -23,7 +23,14 @@ pub fn binary() -> PathBuf {
         .get_or_init(|| {
             let root = crate::workspace_root();
             let st = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "anquan-monitor", "--bin", "anquan-monitor"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "anquan-monitor",
+                    "--bin",
+                    "anquan-monitor",
+                ])
                 .current_dir(&root)
                 .status()
                 .unwrap_or_else(|e| panic!("cargo build -p anquan-monitor: {e}"));

@@ -9,6 +9,9 @@
 //! checksum, carry broken objects or come from an unknown address are
 //! denied or refused, and counted, without disturbing a good device.
 
+// Test helpers outside #[test] fns: a failed setup step is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -92,7 +95,9 @@ fn warning(monitor: &MonitorProcess, rule: &str) -> Option<Value> {
 fn cleared(gw: &GatewayProcess) -> f64 {
     gw.metrics()
         .lines()
-        .filter(|l| l.starts_with("anquan_gateway_alarms_total{") && l.contains("state=\"cleared\""))
+        .filter(|l| {
+            l.starts_with("anquan_gateway_alarms_total{") && l.contains("state=\"cleared\"")
+        })
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
 }
@@ -190,8 +195,13 @@ fn answer(s: &mut TcpStream) -> (Cmd, u16) {
         if let Ok((f, _)) = Frame::decode(&buf) {
             return (f.header.command, f.header.serial);
         }
-        let n = s.read(&mut chunk).expect("an answer");
-        assert!(n > 0, "the gateway closed the connection instead of answering");
+        let n = s
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("no answer: {e}"));
+        assert!(
+            n > 0,
+            "the gateway closed the connection instead of answering"
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -240,7 +250,11 @@ fn bad_frames_are_denied_or_refused_and_counted() {
     s.write_all(&good).unwrap();
     assert_eq!(answer(&mut s), (Cmd::Confirm, 7));
 
-    let m = |r: &str| gw.metric(&format!("anquan_gateway_gb26875_frames_total{{result=\"{r}\"}}"));
+    let m = |r: &str| {
+        gw.metric(&format!(
+            "anquan_gateway_gb26875_frames_total{{result=\"{r}\"}}"
+        ))
+    };
     assert_eq!(m("unknown_source"), 1.0);
     assert_eq!(m("denied"), 2.0);
     assert!(m("malformed") >= 1.0, "the garbage was not counted");

@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anquan_protocol::gb26875::{Command, Frame, Gb26875Error, Header, MIN_FRAME_LEN, TimeTag, resync};
+use anquan_protocol::gb26875::{
+    Command, Frame, Gb26875Error, Header, MIN_FRAME_LEN, TimeTag, resync,
+};
 use anquan_protocol::{DeviceKind, Id, Telemetry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -160,7 +162,10 @@ struct Shared {
 
 impl Shared {
     fn frames(&self, result: &str) {
-        self.metrics.gb26875_frames.with_label_values(&[result]).inc();
+        self.metrics
+            .gb26875_frames
+            .with_label_values(&[result])
+            .inc();
     }
 
     fn warn(&self, key: &'static str, log: impl FnOnce()) {
@@ -234,7 +239,10 @@ async fn accept(listener: TcpListener, max_connections: usize, shared: Arc<Share
                 .gb26875_connections
                 .with_label_values(&["busy"])
                 .inc();
-            shared.warn("busy", || tracing::warn!(%peer, max_connections, "gb26875: too many connections; closing"));
+            shared.warn(
+                "busy",
+                || tracing::warn!(%peer, max_connections, "gb26875: too many connections; closing"),
+            );
             continue;
         };
         shared

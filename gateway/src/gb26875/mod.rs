@@ -122,7 +122,8 @@ mod tests {
     use super::*;
 
     fn parse(toml_text: &str) -> Result<Gb26875Config, ConfigError> {
-        let c: Gb26875Config = toml::from_str(toml_text).map_err(|e| ConfigError::new("x", e.to_string()))?;
+        let c: Gb26875Config =
+            toml::from_str(toml_text).map_err(|e| ConfigError::new("x", e.to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -165,11 +166,17 @@ mod tests {
                 "gb26875.devices[1].id",
             ),
             (
-                format!("listen = \"127.0.0.1:1\"\nmax_connections = 0\n{}", dev(1, "a")),
+                format!(
+                    "listen = \"127.0.0.1:1\"\nmax_connections = 0\n{}",
+                    dev(1, "a")
+                ),
                 "gb26875.max_connections",
             ),
             (
-                format!("listen = \"127.0.0.1:1\"\nidle_timeout_ms = 10\n{}", dev(1, "a")),
+                format!(
+                    "listen = \"127.0.0.1:1\"\nidle_timeout_ms = 10\n{}",
+                    dev(1, "a")
+                ),
                 "gb26875.idle_timeout_ms",
             ),
         ];

@@ -165,7 +165,9 @@ impl Panel {
                 }
                 let s = States::of_system(state);
                 let sys = key(system);
-                for (k, c) in self.components.range_mut((sys.0, sys.1, 0)..=(sys.0, sys.1, u32::MAX))
+                for (k, c) in self
+                    .components
+                    .range_mut((sys.0, sys.1, 0)..=(sys.0, sys.1, u32::MAX))
                 {
                     debug_assert_eq!((k.0, k.1), sys);
                     c.0 &= s.0;
@@ -366,12 +368,21 @@ mod tests {
         assert_eq!(counts(&p), [0.0; 4]);
         // The standard's example: fire alarm with bit 0 clear still counts.
         p.apply(&comp(2, ComponentState(0x0002)));
-        p.apply(&comp(3, ComponentState::NORMAL | ComponentState::FIRE_ALARM));
-        p.apply(&comp(7, ComponentState::NORMAL | ComponentState::POWER_FAULT));
+        p.apply(&comp(
+            3,
+            ComponentState::NORMAL | ComponentState::FIRE_ALARM,
+        ));
+        p.apply(&comp(
+            7,
+            ComponentState::NORMAL | ComponentState::POWER_FAULT,
+        ));
         p.apply(&comp(8, ComponentState::NORMAL | ComponentState::ISOLATED));
         assert_eq!(counts(&p), [2.0, 1.0, 1.0, 0.0]);
         // Repeated frames (a device retrying) change nothing.
-        p.apply(&comp(3, ComponentState::NORMAL | ComponentState::FIRE_ALARM));
+        p.apply(&comp(
+            3,
+            ComponentState::NORMAL | ComponentState::FIRE_ALARM,
+        ));
         assert_eq!(counts(&p), [2.0, 1.0, 1.0, 0.0]);
         p.apply(&comp(7, ComponentState::NORMAL));
         assert_eq!(counts(&p), [2.0, 0.0, 1.0, 0.0]);

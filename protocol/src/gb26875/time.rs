@@ -208,7 +208,14 @@ mod tests {
         // 2026-12-06 02:06:08 UTC is 10:06:08 in China.
         let t = TimeTag::from_unix_secs(1_796_522_768, 8 * 3_600).unwrap();
         assert_eq!(
-            (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
             (2026, 12, 6, 10, 6, 8)
         );
         // A leap day, and the ends of the range.
