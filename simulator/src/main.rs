@@ -105,6 +105,13 @@ enum Command {
     /// Emulate many devices over a few reused connections and report the
     /// achieved frame rate.
     Load(anquan_sim::load::LoadArgs),
+    /// Be a building's GB/T 26875.3 user information transmission device
+    /// (用户信息传输装置): dial the gateway's `[gb26875]` listener and report
+    /// scripted fire-panel events (`--step fire@1/2=3F east corridor
+    /// --step reset`), each waiting for its confirm. Prints `confirmed
+    /// serial=N step=STEP` per step and `done`; exits non-zero when a frame
+    /// stays unconfirmed after its retries.
+    FirePanel(anquan_sim::fire_panel::FirePanelArgs),
     /// Print a scenario's MQTT message stream (time, topic, payload), with
     /// no broker: the same seed prints the same bytes.
     Frames {
@@ -232,6 +239,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => scenario_cli::verify(&args),
         Command::Budget(args) => scenario_cli::budget(&args),
         Command::Load(args) => anquan_sim::load::main(&args),
+        Command::FirePanel(args) => anquan_sim::fire_panel::main(&args),
         Command::Frames { scenario, seed } => scenario_cli::frames(&scenario, seed),
     }
 }
