@@ -145,11 +145,9 @@ fn a_fire_alarm_reaches_the_monitor_red_and_survives_a_gateway_kill() {
         let fault = warning(&monitor, "fire_panel.fault")?;
         (fire["clearable"] == 1 && fault["clearable"] == 1).then_some(())
     });
-    assert_eq!(
-        gw.metric(r#"anquan_gateway_gb26875_frames_total{result="confirmed"}"#),
-        3.0,
-        "heartbeat, fault, reset after the restart"
-    );
+    // Heartbeat, fault, reset since the restart (more if a confirm was
+    // slow enough for the device to repeat a frame).
+    assert!(gw.metric(r#"anquan_gateway_gb26875_frames_total{result="confirmed"}"#) >= 3.0);
 }
 
 /// A frame from `address` with `objects` (all of `type_code`), serial 7.
