@@ -175,7 +175,11 @@ const CRANE: RegisterMap = RegisterMap {
 const FIRE_PANEL: RegisterMap = RegisterMap {
     kind: DeviceKind::FirePanel,
     channels: channels::of(DeviceKind::FirePanel),
-    thresholds: &[block("fire_panel.fire", Metric::FirePoints, Direction::Above)],
+    thresholds: &[block(
+        "fire_panel.fire",
+        Metric::FirePoints,
+        Direction::Above,
+    )],
 };
 
 /// The register map of `kind`.
