@@ -2,7 +2,7 @@
 //! (`anquan_gateway::modbus::dtu`) on arbitrary config lines and bytes
 //! from a DTU; the properties and the input layout are in
 //! `dtu_registration_property.rs` (replayed by
-//! `gateway/tests/dtu_corpus.rs`).
+//! `gateway/tests/fuzz_corpus.rs`).
 #![no_main]
 
 #[path = "dtu_registration_property.rs"]

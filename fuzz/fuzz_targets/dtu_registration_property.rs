@@ -16,7 +16,7 @@
 //! line, then the bytes the DTU sends.
 //!
 //! Shared by the fuzz target (`dtu_registration.rs`) and the replay of
-//! its corpus and regressions (`gateway/tests/dtu_corpus.rs`).
+//! its corpus and regressions (`gateway/tests/fuzz_corpus.rs`).
 
 use anquan_gateway::modbus::dtu::{
     Format, MAX_PACKET, Registration, classify, count_heartbeats, parse_packet,

@@ -1,7 +1,7 @@
 //! The gateway's GB/T 26875.3 panel state (`anquan_gateway::gb26875`) on
 //! arbitrary device byte streams; the properties are in
 //! `gb26875_panel_property.rs` (replayed by
-//! `gateway/tests/gb26875_corpus.rs`).
+//! `gateway/tests/fuzz_corpus.rs`).
 #![no_main]
 
 #[path = "gb26875_panel_property.rs"]

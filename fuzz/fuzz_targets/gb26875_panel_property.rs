@@ -8,7 +8,7 @@
 //! JSON form (what the listener saves before confirming).
 //!
 //! Shared by the fuzz target (`gb26875_panel.rs`) and the replay of its
-//! corpus and regressions (`gateway/tests/gb26875_corpus.rs`).
+//! corpus and regressions (`gateway/tests/fuzz_corpus.rs`).
 
 use anquan_gateway::gb26875::panel::Panel;
 use anquan_protocol::gb26875::{Command, Frame, resync};
