@@ -612,7 +612,8 @@ pub fn device(j: u32) -> (DeviceKind, String) {
         DeviceKind::Gas => "gas",
         DeviceKind::Electrical => "elec",
         DeviceKind::WaterPressure => "wp",
-        DeviceKind::Crane | DeviceKind::FirePanel => "crane",
+        DeviceKind::Crane => "crane",
+        DeviceKind::FirePanel => "fp",
     };
     (kind, format!("{short}-{j:06}"))
 }
@@ -792,7 +793,8 @@ mod tests {
                 "gas.offline",
                 "elec.offline",
                 "water.offline",
-                "crane.offline"
+                "crane.offline",
+                "fire_panel.offline"
             ]
         );
         let p = Plan::new(Sizes::SMALL, 1).unwrap();
