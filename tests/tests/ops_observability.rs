@@ -354,6 +354,40 @@ fn drive_monitor() -> String {
 
 /// Starts Mosquitto, VictoriaMetrics, an HTTP receiver and the gateway,
 /// drives it, and returns its final `/metrics` page.
+/// A GB/T 26875.3 send-data frame from device 100001: one detector back
+/// to normal operation.
+fn gb26875_frame() -> Vec<u8> {
+    use anquan_protocol::gb26875::{
+        Address, Command, ComponentAddress, ComponentId, ComponentState, Description, Frame,
+        Header, Object, SystemId, TimeTag, Version, encode_objects,
+    };
+    let time = TimeTag::new(26, 12, 6, 10, 0, 0).unwrap();
+    let obj = Object::ComponentStatus {
+        component: ComponentId {
+            system: SystemId {
+                kind: 1,
+                address: 1,
+            },
+            kind: 40,
+            address: ComponentAddress::new(1, 2),
+        },
+        state: ComponentState::NORMAL,
+        description: Description::new(b"1F"),
+        time,
+    };
+    let mut adu = [0u8; 64];
+    let n = encode_objects(2, &[obj], &mut adu).unwrap();
+    let header = Header {
+        serial: 1,
+        version: Version::V1_1,
+        time,
+        source: Address::from_u64(100_001),
+        destination: Address::from_u64(0),
+        command: Command::Send,
+    };
+    Frame::new(header, &adu[..n]).to_vec().unwrap().to_vec()
+}
+
 fn drive_gateway() -> String {
     let mq = Mosquitto::start();
     let mut vm = VictoriaMetrics::start();
@@ -369,6 +403,7 @@ fn drive_gateway() -> String {
         }
     });
     let dtu_port = anquan_e2e::services::free_port();
+    let gb_port = anquan_e2e::services::free_port();
     let rules_dir = tempfile::tempdir().unwrap();
     let rules = rules_dir.path().join("rules.toml");
     std::fs::write(&rules, "[kind.gas.rules.\"gas.offline\"]\nafter_s = 3600\n").unwrap();
@@ -387,7 +422,9 @@ fn drive_gateway() -> String {
              [modbus.dtu]\nlisten = \"127.0.0.1:{dtu_port}\"\nheartbeat = \"HB\"\n\n\
              [[modbus.links]]\nname = \"dtu\"\ntransport = \"dtu\"\ndtu_id = \"OBS-DTU\"\n\
              poll_interval_ms = 300\ntimeout_ms = 200\nretries = 0\noffline_after = 1\n\n\
-             [[modbus.links.devices]]\nid = \"wp-2\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n",
+             [[modbus.links.devices]]\nid = \"wp-2\"\nsite = \"s1\"\nkind = \"water_pressure\"\nunit = 1\n\n\
+             [gb26875]\nlisten = \"127.0.0.1:{gb_port}\"\n\n\
+             [[gb26875.devices]]\naddress = 100001\nid = \"fp-1\"\nsite = \"s1\"\n",
             rules.display()
         ),
         ..Setup::default()
@@ -448,6 +485,15 @@ fn drive_gateway() -> String {
     stranger.write_all(b"WHO-AM-I").unwrap();
     eventually(T, "the unknown DTU refused", || {
         (gw.metric(r#"anquan_gateway_dtu_connections_total{result="unknown"}"#) >= 1.0)
+            .then_some(())
+    });
+
+    // A fire-alarm transmission device: one frame (a detector back to
+    // normal) confirmed.
+    let mut fire_panel = std::net::TcpStream::connect(("127.0.0.1", gb_port)).unwrap();
+    fire_panel.write_all(&gb26875_frame()).unwrap();
+    eventually(T, "the transmission device's frame confirmed", || {
+        (gw.metric(r#"anquan_gateway_gb26875_frames_total{result="confirmed"}"#) >= 1.0)
             .then_some(())
     });
 
