@@ -192,43 +192,65 @@ impl Config {
         self.modbus.validate()?;
         if let Some(g) = &self.gb26875 {
             g.validate()?;
-            for (i, d) in g.devices.iter().enumerate() {
-                let key = format!("gb26875.devices[{i}].id");
-                if self.modbus.devices().any(|m| m.id == d.id) {
-                    return Err(ConfigError::new(
-                        key,
-                        format!("`{}` is also a Modbus device", d.id),
-                    ));
-                }
-                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)
-                    && (v.site != d.site || v.kind != anquan_protocol::DeviceKind::FirePanel)
-                {
-                    return Err(ConfigError::new(
-                        key,
-                        format!(
-                            "`{}` is also in [[validate.devices]] with another site or a kind other than fire_panel",
-                            d.id
-                        ),
-                    ));
-                }
-            }
         }
-        for (li, l) in self.modbus.links.iter().enumerate() {
-            for (di, d) in l.devices.iter().enumerate() {
-                if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)
-                    && (v.site != d.site || v.kind != d.kind)
-                {
-                    return Err(ConfigError::new(
-                        format!("modbus.links[{li}].devices[{di}].id"),
-                        format!(
-                            "`{}` is also in [[validate.devices]] with another site or kind",
-                            d.id
-                        ),
-                    ));
-                }
+        let sourced: Vec<_> = self.sourced_devices().collect();
+        for (i, (key, d)) in sourced.iter().enumerate() {
+            if sourced.iter().take(i).any(|(_, e)| e.id == d.id) {
+                return Err(ConfigError::new(
+                    key.clone(),
+                    format!(
+                        "`{}` is listed twice among the Modbus and GB/T 26875 devices",
+                        d.id
+                    ),
+                ));
+            }
+            if let Some(v) = self.validate.devices.iter().find(|v| v.id == d.id)
+                && (v.site != d.site || v.kind != d.kind)
+            {
+                return Err(ConfigError::new(
+                    key.clone(),
+                    format!(
+                        "`{}` is also in [[validate.devices]] with another site or kind (here: {})",
+                        d.id, d.kind
+                    ),
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The devices the gateway's own sources speak for (Modbus devices,
+    /// GB/T 26875.3 transmission devices, kind `fire_panel`), with the
+    /// config key of each id: declared devices, as if listed in
+    /// `[[validate.devices]]`.
+    pub fn sourced_devices(&self) -> impl Iterator<Item = (String, validate::DeviceDecl)> + '_ {
+        let polled = self.modbus.links.iter().enumerate().flat_map(|(li, l)| {
+            l.devices.iter().enumerate().map(move |(di, d)| {
+                (
+                    format!("modbus.links[{li}].devices[{di}].id"),
+                    validate::DeviceDecl {
+                        id: d.id.clone(),
+                        site: d.site.clone(),
+                        kind: d.kind,
+                    },
+                )
+            })
+        });
+        let fire_panels = self
+            .gb26875
+            .iter()
+            .flat_map(|g| g.devices.iter().enumerate())
+            .map(|(i, d)| {
+                (
+                    format!("gb26875.devices[{i}].id"),
+                    validate::DeviceDecl {
+                        id: d.id.clone(),
+                        site: d.site.clone(),
+                        kind: anquan_protocol::DeviceKind::FirePanel,
+                    },
+                )
+            });
+        polled.chain(fire_panels)
     }
 
     /// The effective configuration as TOML, as `check` prints it: secrets

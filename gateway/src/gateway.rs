@@ -232,21 +232,9 @@ impl Gateway {
         // Modbus devices and transmission devices are declared devices:
         // their frames come from us.
         let mut vcfg = cfg.validate.clone();
-        let fire_panels = cfg.gb26875.iter().flat_map(|g| &g.devices).map(|d| {
-            (
-                d.id.clone(),
-                d.site.clone(),
-                anquan_protocol::DeviceKind::FirePanel,
-            )
-        });
-        let polled = cfg
-            .modbus
-            .devices()
-            .map(|d| (d.id.clone(), d.site.clone(), d.kind));
-        for (id, site, kind) in polled.chain(fire_panels) {
-            if !vcfg.devices.iter().any(|v| v.id == id) {
-                vcfg.devices
-                    .push(crate::validate::DeviceDecl { id, site, kind });
+        for (_, d) in cfg.sourced_devices() {
+            if !vcfg.devices.iter().any(|v| v.id == d.id) {
+                vcfg.devices.push(d);
             }
         }
         let mut judge = Judge::new(
