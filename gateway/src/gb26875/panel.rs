@@ -59,6 +59,8 @@ impl States {
     const FAULT: u8 = 2;
     const ISOLATED: u8 = 4;
     const SUPERVISION: u8 = 8;
+    /// The four, in the order of the readings.
+    const ALL: [u8; 4] = [Self::FIRE, Self::FAULT, Self::ISOLATED, Self::SUPERVISION];
     /// Cleared by a reset: everything but isolation.
     const RESETTABLE: u8 = Self::FIRE | Self::FAULT | Self::SUPERVISION;
 
@@ -247,40 +249,45 @@ impl Panel {
         }
     }
 
-    /// Points in one state: the components in it, plus one for each system
-    /// flag with no component of its system in that state (and the device's
-    /// fire flag when no point is in fire at all).
-    fn count(&self, bit: u8) -> u32 {
-        let mut n: u32 = 0;
-        let mut by_system: BTreeMap<SystemKey, u32> = BTreeMap::new();
+    /// Points in each state ([`States::ALL`] order), in one pass: the
+    /// components in it, plus one for each system flag with no component
+    /// of its system in that state (and the device's fire flag when no
+    /// point is in fire at all).
+    fn counts(&self) -> [u32; 4] {
+        let mut n = [0u32; 4];
+        // Per system, the states some component of it is in.
+        let mut named: BTreeMap<SystemKey, u8> = BTreeMap::new();
         for (k, s) in &self.components {
-            if s.has(bit) {
-                n += 1;
-                *by_system.entry((k.0, k.1)).or_default() += 1;
+            for (c, bit) in n.iter_mut().zip(States::ALL) {
+                *c += u32::from(s.has(bit));
             }
+            *named.entry((k.0, k.1)).or_default() |= s.0;
         }
         for (sys, s) in &self.systems {
-            if s.has(bit) && !by_system.contains_key(sys) {
-                n += 1;
+            let named = named.get(sys).copied().unwrap_or_default();
+            for (c, bit) in n.iter_mut().zip(States::ALL) {
+                *c += u32::from(s.has(bit) && named & bit == 0);
             }
         }
-        if bit == States::FIRE && self.device_fire && n == 0 {
-            n = 1;
+        if self.device_fire && n[0] == 0 {
+            n[0] = 1;
         }
         n
     }
 
     /// The reading: the four counts, at most [`MAX_COUNT`] each.
     pub fn readings(&self) -> Readings {
-        let c = |bit| self.count(bit).min(MAX_COUNT) as f32;
-        [
-            (Metric::FirePoints, c(States::FIRE)),
-            (Metric::FaultPoints, c(States::FAULT)),
-            (Metric::IsolatedPoints, c(States::ISOLATED)),
-            (Metric::SupervisionPoints, c(States::SUPERVISION)),
-        ]
-        .into_iter()
-        .collect()
+        let metrics = [
+            Metric::FirePoints,
+            Metric::FaultPoints,
+            Metric::IsolatedPoints,
+            Metric::SupervisionPoints,
+        ];
+        metrics
+            .into_iter()
+            .zip(self.counts())
+            .map(|(m, n)| (m, n.min(MAX_COUNT) as f32))
+            .collect()
     }
 
     /// The device's own faults: mains or backup power (`power`), its line
