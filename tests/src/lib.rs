@@ -25,3 +25,23 @@ pub fn workspace_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
+
+/// `cargo build -p {package} --bin {bin}` in the profile the tests run in
+/// (debug), in the workspace's target directory (`CARGO_TARGET_DIR` if
+/// set); the binary's path. For programs a test runs but cannot name as a
+/// dependency (the simulator, the monitor); callers build once per test
+/// process.
+pub fn cargo_build_bin(package: &str, bin: &str) -> PathBuf {
+    let root = workspace_root();
+    let st = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(&root)
+        .status()
+        .unwrap_or_else(|e| panic!("cargo build -p {package}: {e}"));
+    assert!(st.success(), "cargo build -p {package} --bin {bin} failed");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("debug")
+        .join(bin)
+}

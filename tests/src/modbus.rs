@@ -248,19 +248,7 @@ impl Drop for PtyPair {
 pub fn sim_binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let root = crate::workspace_root();
-            let st = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "anquan-sim"])
-                .current_dir(&root)
-                .status()
-                .unwrap_or_else(|e| panic!("cargo build -p anquan-sim: {e}"));
-            assert!(st.success(), "cargo build -p anquan-sim failed");
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"))
-                .join("debug/anquan-sim")
-        })
+        .get_or_init(|| crate::cargo_build_bin("anquan-sim", "anquan-sim"))
         .clone()
 }
 

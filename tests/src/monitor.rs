@@ -20,26 +20,7 @@ pub const OPERATOR_TOKEN: &str = "e2e-operator-token";
 pub fn binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let root = crate::workspace_root();
-            let st = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "anquan-monitor",
-                    "--bin",
-                    "anquan-monitor",
-                ])
-                .current_dir(&root)
-                .status()
-                .unwrap_or_else(|e| panic!("cargo build -p anquan-monitor: {e}"));
-            assert!(st.success(), "cargo build -p anquan-monitor failed");
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"))
-                .join("debug/anquan-monitor")
-        })
+        .get_or_init(|| crate::cargo_build_bin("anquan-monitor", "anquan-monitor"))
         .clone()
 }
 

@@ -22,9 +22,10 @@ use anquan_e2e::modbus::sim_binary;
 use anquan_e2e::monitor::{INTAKE_TOKEN, MonitorProcess};
 use anquan_e2e::services::{Mosquitto, eventually, free_port};
 use anquan_protocol::gb26875::{
-    Address, Command as Cmd, ComponentAddress, ComponentId, ComponentState, Description, Frame,
-    Header, Object, SystemId, TimeTag, Version, encode_objects,
+    Command as Cmd, ComponentAddress, ComponentId, ComponentState, Description, Frame, Object,
+    SystemId, TimeTag,
 };
+use anquan_sim::fire_panel::send_frame;
 use serde_json::Value;
 
 /// Bounds a hang; no assert depends on how fast anything is.
@@ -150,23 +151,11 @@ fn a_fire_alarm_reaches_the_monitor_red_and_survives_a_gateway_kill() {
     assert!(gw.metric(r#"anquan_gateway_gb26875_frames_total{result="confirmed"}"#) >= 3.0);
 }
 
-/// A frame from `address` with `objects` (all of `type_code`), serial 7.
-fn frame(address: u64, type_code: u8, objects: &[Object<'_>]) -> Vec<u8> {
-    let mut adu = [0u8; 1024];
-    let n = if objects.is_empty() {
-        0
-    } else {
-        encode_objects(type_code, objects, &mut adu).unwrap()
-    };
-    let header = Header {
-        serial: 7,
-        version: Version::V1_1,
-        time: TimeTag::new(26, 12, 6, 10, 0, 0).unwrap(),
-        source: Address::from_u64(address),
-        destination: Address::from_u64(0),
-        command: Cmd::Send,
-    };
-    Frame::new(header, &adu[..n]).to_vec().unwrap().to_vec()
+/// A send-data frame from `address`, serial 7, carrying `object` (none:
+/// a heartbeat), built as the simulator builds its frames.
+fn frame(address: u64, object: Option<&Object<'_>>) -> Vec<u8> {
+    let time = TimeTag::new(26, 12, 6, 10, 0, 0).unwrap();
+    send_frame(7, address, 0, time, object).unwrap()
 }
 
 fn fire_object() -> Object<'static> {
@@ -221,14 +210,14 @@ fn bad_frames_are_denied_or_refused_and_counted() {
 
     // An address not configured: refused, the connection closed.
     let mut s = connect();
-    s.write_all(&frame(999, 2, &[fire_object()])).unwrap();
+    s.write_all(&frame(999, Some(&fire_object()))).unwrap();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     assert!(rest.is_empty(), "answered an unknown device: {rest:?}");
 
     let mut s = connect();
     // Garbage, then a frame with a broken checksum: denied.
-    let good = frame(ADDRESS, 2, &[fire_object()]);
+    let good = frame(ADDRESS, Some(&fire_object()));
     let mut bad = good.clone();
     let sum_at = bad.len() - 3;
     bad[sum_at] = bad[sum_at].wrapping_add(1);
@@ -236,12 +225,13 @@ fn bad_frames_are_denied_or_refused_and_counted() {
     s.write_all(&bad).unwrap();
     assert_eq!(answer(&mut s), (Cmd::Deny, 7));
     // Objects cut short (a component state object of 10 bytes): denied.
-    let mut torn = frame(ADDRESS, 2, &[]);
+    let wire = frame(ADDRESS, None);
+    let (heartbeat, _) = Frame::decode(&wire).unwrap();
     let adu = [2u8, 1, 1, 1, 40, 9, 0, 2, 0, 2, 0, 0];
-    torn = {
-        let (f, _) = Frame::decode(&torn).unwrap();
-        Frame::new(f.header, &adu).to_vec().unwrap().to_vec()
-    };
+    let torn = Frame::new(heartbeat.header, &adu)
+        .to_vec()
+        .unwrap()
+        .to_vec();
     s.write_all(&torn).unwrap();
     assert_eq!(answer(&mut s), (Cmd::Deny, 7));
     // The good copy: confirmed, on the same connection.

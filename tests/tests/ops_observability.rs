@@ -358,8 +358,7 @@ fn drive_monitor() -> String {
 /// to normal operation.
 fn gb26875_frame() -> Vec<u8> {
     use anquan_protocol::gb26875::{
-        Address, Command, ComponentAddress, ComponentId, ComponentState, Description, Frame,
-        Header, Object, SystemId, TimeTag, Version, encode_objects,
+        ComponentAddress, ComponentId, ComponentState, Description, Object, SystemId, TimeTag,
     };
     let time = TimeTag::new(26, 12, 6, 10, 0, 0).unwrap();
     let obj = Object::ComponentStatus {
@@ -375,17 +374,7 @@ fn gb26875_frame() -> Vec<u8> {
         description: Description::new(b"1F"),
         time,
     };
-    let mut adu = [0u8; 64];
-    let n = encode_objects(2, &[obj], &mut adu).unwrap();
-    let header = Header {
-        serial: 1,
-        version: Version::V1_1,
-        time,
-        source: Address::from_u64(100_001),
-        destination: Address::from_u64(0),
-        command: Command::Send,
-    };
-    Frame::new(header, &adu[..n]).to_vec().unwrap().to_vec()
+    anquan_sim::fire_panel::send_frame(1, 100_001, 0, time, Some(&obj)).unwrap()
 }
 
 fn drive_gateway() -> String {
